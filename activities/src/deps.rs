@@ -1,0 +1,9 @@
+use onevoice_shared::settings::ToolSettings;
+use onevoice_shared::storage::Storage;
+
+/// What activities need from the outside world, built once by the worker.
+#[derive(Clone, Debug)]
+pub struct Deps {
+    pub storage: Storage,
+    pub tools: ToolSettings,
+}

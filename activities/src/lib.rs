@@ -1,0 +1,20 @@
+//! Activity implementations of OneVoice, grouped by concern. Each activity is idempotent: it keys
+//! its artifacts on job id + step and stores its result document last, so a retry, a worker crash
+//! or an operator's reset returns the stored result instead of redoing (or re-charging) the work.
+
+mod deps;
+mod error;
+mod memo;
+mod process;
+mod scratch;
+
+pub mod audio;
+pub mod media;
+pub mod text;
+pub mod voice;
+
+pub use audio::AudioActivities;
+pub use deps::Deps;
+pub use media::MediaActivities;
+pub use text::TextActivities;
+pub use voice::VoiceActivities;

@@ -1,0 +1,175 @@
+//! Media activities built on ffprobe/ffmpeg: probing and audio extraction (prepare_video), and
+//! muxing the dubbed audio into the final video (final_video).
+
+use crate::deps::Deps;
+use crate::scratch::Scratch;
+use crate::{error, memo, process};
+use onevoice_shared::contracts::{
+    ExtractAudioInput, ExtractAudioOutput, MuxInput, MuxOutput, activity, job_prefix,
+    step_result_key,
+};
+use onevoice_shared::pipeline::Step;
+use serde::Deserialize;
+use std::path::Path;
+use std::sync::Arc;
+use temporalio_macros::activities;
+use temporalio_sdk::activities::{ActivityContext, ActivityError};
+use tokio::process::Command;
+
+/// Sample rate of every intermediate audio track.
+pub const SAMPLE_RATE: u32 = 48_000;
+
+pub struct MediaActivities {
+    deps: Deps,
+}
+
+impl MediaActivities {
+    pub fn new(deps: Deps) -> Self {
+        Self { deps }
+    }
+}
+
+#[activities]
+impl MediaActivities {
+    /// Downloads the source video, probes it and extracts its first audio track as 48 kHz mono
+    /// PCM. A video without audio gets a silent track of its length, so it can still be dubbed.
+    #[activity(name = activity::EXTRACT_AUDIO)]
+    pub async fn extract_audio(
+        self: Arc<Self>,
+        ctx: ActivityContext,
+        input: ExtractAudioInput,
+    ) -> Result<ExtractAudioOutput, ActivityError> {
+        let deps = &self.deps;
+        let key = step_result_key(input.job_id, Step::PrepareVideo);
+        memo::once(&deps.storage, &key, || async {
+            let scratch = Scratch::new(&deps.tools.work_dir, "extract-audio")?;
+            let source = scratch.path("source");
+            deps.storage.download_to(&input.video_key, &source).await.map_err(error::storage)?;
+            let probe = probe(&ctx, &deps.tools.ffprobe, &source).await?;
+            if !probe.has_video {
+                return Err(error::permanent("the uploaded file has no video stream"));
+            }
+            let wav = scratch.path("source.wav");
+            let mut cmd = Command::new(&deps.tools.ffmpeg);
+            cmd.args(["-nostdin", "-v", "error", "-y"]);
+            if probe.has_audio {
+                cmd.arg("-i").arg(&source).args(["-map", "0:a:0"]);
+            } else {
+                cmd.args(["-f", "lavfi", "-i", &format!("anullsrc=r={SAMPLE_RATE}:cl=mono")])
+                    .args(["-t", &format!("{:.3}", probe.duration_ms as f64 / 1000.0)]);
+            }
+            cmd.args(["-ac", "1", "-ar", &SAMPLE_RATE.to_string(), "-c:a", "pcm_s16le"]).arg(&wav);
+            process::run(&ctx, cmd, None, error::permanent).await?;
+            let audio_key = format!("{}audio/source.wav", job_prefix(input.job_id));
+            deps.storage.put_file(&audio_key, &wav, "audio/wav").await.map_err(error::storage)?;
+            Ok(ExtractAudioOutput { audio_key, duration_ms: probe.duration_ms })
+        })
+        .await
+    }
+
+    /// Muxes the dubbed track with the source's video stream (copied, not re-encoded) into an MP4
+    /// exactly as long as the source, and uploads it to the output key.
+    #[activity(name = activity::MUX)]
+    pub async fn mux(
+        self: Arc<Self>,
+        ctx: ActivityContext,
+        input: MuxInput,
+    ) -> Result<MuxOutput, ActivityError> {
+        let deps = &self.deps;
+        let key = step_result_key(input.job_id, Step::FinalVideo);
+        memo::once(&deps.storage, &key, || async {
+            let scratch = Scratch::new(&deps.tools.work_dir, "mux")?;
+            let (video, audio, out) =
+                (scratch.path("source"), scratch.path("dub.wav"), scratch.path("dubbed.mp4"));
+            deps.storage.download_to(&input.video_key, &video).await.map_err(error::storage)?;
+            deps.storage.download_to(&input.audio_key, &audio).await.map_err(error::storage)?;
+            let mut cmd = Command::new(&deps.tools.ffmpeg);
+            cmd.args(["-nostdin", "-v", "error", "-y", "-i"])
+                .arg(&video)
+                .arg("-i")
+                .arg(&audio)
+                .args(["-map", "0:v:0", "-map", "1:a:0", "-c:v", "copy"])
+                .args(["-c:a", "aac", "-b:a", "160k"])
+                .args(["-t", &format!("{:.3}", input.duration_ms as f64 / 1000.0)])
+                .args(["-movflags", "+faststart", "-f", "mp4"])
+                .arg(&out);
+            process::run(&ctx, cmd, None, error::permanent).await?;
+            let size_bytes = deps
+                .storage
+                .put_file(&input.output_key, &out, "video/mp4")
+                .await
+                .map_err(error::storage)?;
+            Ok(MuxOutput { output_key: input.output_key.clone(), size_bytes })
+        })
+        .await
+    }
+}
+
+/// What the pipeline needs to know about a media file.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Probe {
+    pub duration_ms: u64,
+    pub has_video: bool,
+    pub has_audio: bool,
+}
+
+#[derive(Deserialize)]
+struct FfprobeOutput {
+    #[serde(default)]
+    streams: Vec<FfprobeStream>,
+    format: Option<FfprobeFormat>,
+}
+
+#[derive(Deserialize)]
+struct FfprobeStream {
+    codec_type: Option<String>,
+}
+
+#[derive(Deserialize)]
+struct FfprobeFormat {
+    duration: Option<String>,
+}
+
+/// Probes a local file; a file ffprobe cannot read is not media, which no retry will change.
+pub async fn probe(ctx: &ActivityContext, ffprobe: &Path, file: &Path) -> Result<Probe, ActivityError> {
+    let mut cmd = Command::new(ffprobe);
+    cmd.args(["-v", "error", "-print_format", "json", "-show_entries", "format=duration:stream=codec_type"])
+        .arg(file);
+    let out = process::run(ctx, cmd, None, |msg| {
+        error::permanent(format!("the file is not playable media ({msg})"))
+    })
+    .await?;
+    parse_probe(&out.stdout)
+}
+
+fn parse_probe(json: &[u8]) -> Result<Probe, ActivityError> {
+    let parsed: FfprobeOutput = serde_json::from_slice(json)
+        .map_err(|e| error::transient(format!("unexpected ffprobe output: {e}")))?;
+    let seconds = parsed
+        .format
+        .and_then(|f| f.duration)
+        .and_then(|d| d.parse::<f64>().ok())
+        .filter(|d| d.is_finite() && *d > 0.0)
+        .ok_or_else(|| error::permanent("the file has no readable duration"))?;
+    let has = |kind: &str| parsed.streams.iter().any(|s| s.codec_type.as_deref() == Some(kind));
+    Ok(Probe {
+        duration_ms: (seconds * 1000.0).round() as u64,
+        has_video: has("video"),
+        has_audio: has("audio"),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_ffprobe_json() {
+        let json = br#"{"streams":[{"codec_type":"video"},{"codec_type":"audio"}],"format":{"duration":"12.345000"}}"#;
+        let p = parse_probe(json).unwrap();
+        assert_eq!(p, Probe { duration_ms: 12_345, has_video: true, has_audio: true });
+        let silent = br#"{"streams":[{"codec_type":"video"}],"format":{"duration":"3.0"}}"#;
+        assert!(!parse_probe(silent).unwrap().has_audio);
+        assert!(parse_probe(br#"{"streams":[],"format":{}}"#).is_err());
+    }
+}

@@ -1,0 +1,159 @@
+//! Text activities: reading the source transcript (speech_recognition, when the user supplied one)
+//! and translating it line by line (translate). The offline translator is Apertium.
+
+use crate::deps::Deps;
+use crate::{error, memo, process};
+use futures::{StreamExt, TryStreamExt};
+use onevoice_shared::contracts::{
+    LoadTranscriptInput, TranscriptOutput, TranslateInput, TranslateOutput, activity, job_prefix,
+    step_result_key,
+};
+use onevoice_shared::language::Language;
+use onevoice_shared::pipeline::Step;
+use onevoice_shared::srt::{self, Cue};
+use std::path::Path;
+use std::sync::Arc;
+use temporalio_macros::activities;
+use temporalio_sdk::activities::{ActivityContext, ActivityError};
+use tokio::process::Command;
+
+/// Apertium processes run at once per activity; each is single-threaded.
+const TRANSLATE_CONCURRENCY: usize = 4;
+
+pub struct TextActivities {
+    deps: Deps,
+}
+
+impl TextActivities {
+    pub fn new(deps: Deps) -> Self {
+        Self { deps }
+    }
+}
+
+#[activities]
+impl TextActivities {
+    /// Parses the user's SRT transcript strictly; a malformed file fails the job with the line
+    /// number of the problem.
+    #[activity(name = activity::LOAD_TRANSCRIPT)]
+    pub async fn load_transcript(
+        self: Arc<Self>,
+        _ctx: ActivityContext,
+        input: LoadTranscriptInput,
+    ) -> Result<TranscriptOutput, ActivityError> {
+        let storage = &self.deps.storage;
+        let key = step_result_key(input.job_id, Step::SpeechRecognition);
+        memo::once(storage, &key, || async {
+            let bytes = storage.get_bytes(&input.transcript_key).await.map_err(error::storage)?;
+            let text = String::from_utf8(bytes)
+                .map_err(|_| error::permanent("the transcript is not UTF-8 text"))?;
+            let cues = srt::parse(&text)
+                .map_err(|e| error::permanent(format!("the transcript is not valid SRT: {e}")))?;
+            let cues_key = format!("{}text/source_cues.json", job_prefix(input.job_id));
+            storage.put_json(&cues_key, &cues).await.map_err(error::storage)?;
+            Ok(TranscriptOutput { cues_key, lines: cues.len() as u32 })
+        })
+        .await
+    }
+
+    /// Translates every line with Apertium, keeping the source timing, and writes the translation
+    /// both as cues (for the voice stage) and as SRT (served as translation subtitles).
+    #[activity(name = activity::TRANSLATE)]
+    pub async fn translate(
+        self: Arc<Self>,
+        ctx: ActivityContext,
+        input: TranslateInput,
+    ) -> Result<TranslateOutput, ActivityError> {
+        let deps = &self.deps;
+        let key = step_result_key(input.job_id, Step::Translate);
+        memo::once(&deps.storage, &key, || async {
+            let cues: Vec<Cue> = deps.storage.get_json(&input.cues_key).await.map_err(error::storage)?;
+            let translated: Vec<Cue> = if input.source_language == input.target_language {
+                cues
+            } else {
+                let mode = apertium_mode(&ctx, &deps.tools.apertium, input.source_language, input.target_language)
+                    .await?;
+                let ctx = &ctx;
+                let mode = &mode;
+                futures::stream::iter(cues)
+                    .map(|cue| async move {
+                        let text = apertium(ctx, &deps.tools.apertium, mode, &cue.text).await?;
+                        if text.trim().is_empty() {
+                            return Err(error::permanent(format!("line `{}` translated to nothing", cue.text)));
+                        }
+                        Ok::<Cue, ActivityError>(Cue { text, ..cue })
+                    })
+                    .buffered(TRANSLATE_CONCURRENCY)
+                    .try_collect()
+                    .await?
+            };
+            let prefix = job_prefix(input.job_id);
+            let cues_key = format!("{prefix}text/translation_cues.json");
+            let srt_key = format!("{prefix}text/translation.srt");
+            deps.storage.put_json(&cues_key, &translated).await.map_err(error::storage)?;
+            deps.storage
+                .put_bytes(&srt_key, srt::write(&translated).into_bytes(), "application/x-subrip")
+                .await
+                .map_err(error::storage)?;
+            Ok(TranslateOutput { cues_key, srt_key, lines: translated.len() as u32 })
+        })
+        .await
+    }
+}
+
+/// Finds the installed Apertium mode for a pair: Debian ships both ISO 639-3 (`eng-spa`) and
+/// older ISO 639-1 (`en-es`) names depending on the package.
+async fn apertium_mode(
+    ctx: &ActivityContext,
+    bin: &Path,
+    from: Language,
+    to: Language,
+) -> Result<String, ActivityError> {
+    let mut cmd = Command::new(bin);
+    cmd.arg("-l");
+    let out = process::run(ctx, cmd, None, error::transient).await?;
+    let installed = String::from_utf8_lossy(&out.stdout).into_owned();
+    let candidates = [
+        format!("{}-{}", from.iso639_3(), to.iso639_3()),
+        format!("{}-{}", from.code(), to.code()),
+    ];
+    candidates
+        .into_iter()
+        .find(|c| installed.lines().any(|l| l.trim() == c))
+        .ok_or_else(|| {
+            error::permanent(format!(
+                "no offline translation from {from} to {to}: Apertium has no such pair installed"
+            ))
+        })
+}
+
+/// Translates one line. `-u` drops Apertium's unknown-word markers (`*word`), so untranslatable
+/// names pass through as they are.
+async fn apertium(ctx: &ActivityContext, bin: &Path, mode: &str, text: &str) -> Result<String, ActivityError> {
+    let mut cmd = Command::new(bin);
+    cmd.args(["-u", mode]);
+    // Lines are translated as one paragraph: Apertium treats a newline as a sentence break.
+    let input = text.replace('\n', " ");
+    let out = process::run(ctx, cmd, Some(input.into_bytes()), error::transient).await?;
+    Ok(clean_apertium_output(&String::from_utf8_lossy(&out.stdout)))
+}
+
+/// Removes leftover analysis marks (`#` untranslatable, `@` unknown in transfer) and the space
+/// Apertium leaves before punctuation.
+fn clean_apertium_output(raw: &str) -> String {
+    let mut s: String = raw.trim().replace(['#', '@'], "");
+    for p in [" .", " ,", " !", " ?", " ;", " :"] {
+        s = s.replace(p, &p[1..]);
+    }
+    s.split_whitespace().collect::<Vec<_>>().join(" ")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cleans_apertium_marks() {
+        assert_eq!(clean_apertium_output("Hola Mundo, esto es una prueba .\n"), "Hola Mundo, esto es una prueba.");
+        assert_eq!(clean_apertium_output("#ir  @xyz ?"), "ir xyz?");
+    }
+}

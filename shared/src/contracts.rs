@@ -1,0 +1,178 @@
+//! The contract between the API, the workflows and the activities: workflow ids, task queues,
+//! activity names, search attributes, and the small input/output documents they exchange.
+//!
+//! Large data never travels through Temporal: documents here carry S3 keys and counts, and every
+//! artifact lives under [`job_prefix`] in the bucket.
+
+use crate::ids::{JobId, UserId, VideoId};
+use crate::language::Language;
+use crate::pipeline::Step;
+use serde::{Deserialize, Serialize};
+
+/// Workflow id of a dubbing job: one workflow per job, so a duplicate start is a no-op.
+pub fn dubbing_workflow_id(job: JobId) -> String {
+    format!("dub-{job}")
+}
+
+/// Every intermediate artifact of a job lives under this prefix (deleted with the job).
+pub fn job_prefix(job: JobId) -> String {
+    format!("jobs/{job}/")
+}
+
+/// Where an activity stores its result document, keyed on job id + step, so a retry returns it.
+pub fn step_result_key(job: JobId, step: Step) -> String {
+    format!("jobs/{job}/steps/{}.json", step.name())
+}
+
+/// Names of the activities `DubbingWorkflow` schedules. Implementations register under these names
+/// (the activities crate), definitions call them (the workflows crate).
+pub mod activity {
+    pub const EXTRACT_AUDIO: &str = "media.extract_audio";
+    pub const LOAD_TRANSCRIPT: &str = "text.load_transcript";
+    pub const TRANSLATE: &str = "text.translate";
+    pub const SYNTHESIZE: &str = "voice.synthesize";
+    pub const MIX: &str = "audio.mix";
+    pub const MUX: &str = "media.mux";
+}
+
+/// Custom search attributes registered on the Temporal server (`scripts/stack.sh` registers them
+/// on the dev server; production namespaces need `temporal operator search-attribute create`).
+pub mod search_attribute {
+    pub const USER_ID: &str = "UserId";
+    pub const VIDEO_ID: &str = "VideoId";
+    pub const JOB_STATUS: &str = "JobStatus";
+    pub const TARGET_LANGUAGE: &str = "TargetLanguage";
+}
+
+/// Start input of `DubbingWorkflow`.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct DubbingInput {
+    pub job_id: JobId,
+    pub user_id: UserId,
+    pub video_id: VideoId,
+    /// S3 key of the uploaded source video.
+    pub video_key: String,
+    /// S3 key of the source transcript (SRT); the skeleton has no speech recognition yet.
+    pub transcript_key: String,
+    pub source_language: Language,
+    pub target_language: Language,
+    /// S3 key the dubbed MP4 is written to.
+    pub output_key: String,
+}
+
+/// Result of `DubbingWorkflow`.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct DubbingOutput {
+    pub output_key: String,
+    pub duration_ms: u64,
+    pub lines: u32,
+}
+
+/// Answer of the `progress` query.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct DubbingProgress {
+    /// 0–100, weighted by the seed's step weights.
+    pub percent: f64,
+    pub current_step: Option<Step>,
+    pub completed_steps: Vec<Step>,
+    /// Steps this pipeline version does not run (counted as done for progress).
+    pub skipped_steps: Vec<Step>,
+}
+
+/// The job's identity, passed to every activity so it can key its artifacts.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct JobRef {
+    pub job_id: JobId,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ExtractAudioInput {
+    pub job_id: JobId,
+    pub video_key: String,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ExtractAudioOutput {
+    /// 48 kHz mono PCM WAV of the source's first audio track.
+    pub audio_key: String,
+    pub duration_ms: u64,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct LoadTranscriptInput {
+    pub job_id: JobId,
+    pub transcript_key: String,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct TranscriptOutput {
+    /// JSON list of `srt::Cue` in S3.
+    pub cues_key: String,
+    pub lines: u32,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct TranslateInput {
+    pub job_id: JobId,
+    pub cues_key: String,
+    pub source_language: Language,
+    pub target_language: Language,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct TranslateOutput {
+    /// JSON list of translated `srt::Cue` (same timing as the source).
+    pub cues_key: String,
+    /// The same cues as SRT, served to clients as translation subtitles.
+    pub srt_key: String,
+    pub lines: u32,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct SynthesizeInput {
+    pub job_id: JobId,
+    pub cues_key: String,
+    pub language: Language,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct SynthesizedLine {
+    pub start_ms: u64,
+    pub end_ms: u64,
+    pub audio_key: String,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct SynthesizeOutput {
+    /// JSON list of `SynthesizedLine` in S3.
+    pub manifest_key: String,
+    pub lines: u32,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct MixInput {
+    pub job_id: JobId,
+    pub source_audio_key: String,
+    pub manifest_key: String,
+    pub duration_ms: u64,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct MixOutput {
+    pub audio_key: String,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct MuxInput {
+    pub job_id: JobId,
+    pub video_key: String,
+    pub audio_key: String,
+    pub duration_ms: u64,
+    pub output_key: String,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct MuxOutput {
+    pub output_key: String,
+    pub size_bytes: u64,
+}

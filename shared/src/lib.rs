@@ -1,0 +1,21 @@
+//! Everything the OneVoice crates agree on: domain types, the contracts between workflows and
+//! activities, configuration, errors, and (behind the default `io` feature) the clients for
+//! PostgreSQL, S3 and SMTP.
+//!
+//! The workflows crate uses this crate without `io`, so orchestration code cannot reach a database,
+//! bucket or mail server by accident: all I/O happens in activities or in the API.
+
+pub mod contracts;
+pub mod ids;
+pub mod language;
+pub mod pipeline;
+pub mod secret;
+pub mod settings;
+pub mod srt;
+
+#[cfg(feature = "io")]
+pub mod db;
+#[cfg(feature = "io")]
+pub mod mail;
+#[cfg(feature = "io")]
+pub mod storage;

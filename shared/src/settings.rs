@@ -1,0 +1,386 @@
+//! Typed configuration, read once from the environment at start-up (12-factor).
+//!
+//! Every variable is documented in `.env.example`. A missing or malformed variable stops start-up
+//! with a message naming it; secrets are held in [`Secret`] so printing `Settings` never leaks them.
+
+use crate::secret::Secret;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::str::FromStr;
+use std::time::Duration;
+use url::Url;
+
+#[derive(Clone, Debug)]
+pub struct Settings {
+    pub environment: Environment,
+    pub log_format: LogFormat,
+    pub api: ApiSettings,
+    pub database: DatabaseSettings,
+    pub temporal: TemporalSettings,
+    pub s3: S3Settings,
+    pub smtp: SmtpSettings,
+    pub jwt_secret: Secret,
+    pub tools: ToolSettings,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Environment {
+    Development,
+    Production,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum LogFormat {
+    Text,
+    Json,
+}
+
+#[derive(Clone, Debug)]
+pub struct ApiSettings {
+    pub bind: SocketAddr,
+    pub public_base_url: Url,
+    /// `None` allows any origin.
+    pub cors_allowed_origins: Option<Vec<String>>,
+    pub max_request_body_bytes: usize,
+    pub shutdown_grace: Duration,
+}
+
+#[derive(Clone, Debug)]
+pub struct DatabaseSettings {
+    pub url: Secret,
+    pub max_connections: u32,
+}
+
+#[derive(Clone, Debug)]
+pub struct TemporalSettings {
+    pub address: Url,
+    pub namespace: String,
+    pub task_queue: String,
+    pub ui_url: Url,
+    pub max_concurrent_activities: usize,
+}
+
+#[derive(Clone, Debug)]
+pub struct S3Settings {
+    pub bucket: String,
+    pub region: String,
+    pub endpoint_url: Option<Url>,
+    pub force_path_style: bool,
+    pub access_key_id: Secret,
+    pub secret_access_key: Secret,
+    pub presign_ttl: Duration,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SmtpSecurity {
+    /// No TLS: only for a local sink.
+    Plain,
+    StartTls,
+    Tls,
+}
+
+#[derive(Clone, Debug)]
+pub struct SmtpSettings {
+    pub host: String,
+    pub port: u16,
+    pub security: SmtpSecurity,
+    pub username: Option<String>,
+    pub password: Secret,
+    pub from: String,
+}
+
+#[derive(Clone, Debug)]
+pub struct ToolSettings {
+    pub ffmpeg: PathBuf,
+    pub ffprobe: PathBuf,
+    pub espeak: PathBuf,
+    pub apertium: PathBuf,
+    pub work_dir: PathBuf,
+}
+
+/// Start-up configuration errors: each names the variable and says what is wrong with it.
+#[derive(Debug, thiserror::Error)]
+#[error("invalid configuration:\n  - {}", .0.join("\n  - "))]
+pub struct SettingsError(pub Vec<String>);
+
+const DEV_JWT_SECRET: &str = "local-development-secret-change-me-0123456789";
+
+impl Settings {
+    /// Reads the process environment.
+    pub fn from_env() -> Result<Self, SettingsError> {
+        Self::from_lookup(|k| std::env::var(k).ok())
+    }
+
+    /// Reads settings through `lookup`, collecting every problem rather than stopping at the first.
+    pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Self, SettingsError> {
+        let mut r = Reader { lookup: &lookup, errors: Vec::new() };
+        let environment = r
+            .parse_with("ONEVOICE_ENV", Some("development"), |v| match v {
+                "development" => Ok(Environment::Development),
+                "production" => Ok(Environment::Production),
+                _ => Err("expected `development` or `production`".into()),
+            })
+            .unwrap_or(Environment::Development);
+        let log_format = r
+            .parse_with("LOG_FORMAT", Some("text"), |v| match v {
+                "text" => Ok(LogFormat::Text),
+                "json" => Ok(LogFormat::Json),
+                _ => Err("expected `text` or `json`".into()),
+            })
+            .unwrap_or(LogFormat::Text);
+        let api = ApiSettings {
+            bind: r
+                .parse("API_BIND", Some("127.0.0.1:8000"))
+                .unwrap_or(SocketAddr::from(([127, 0, 0, 1], 0))),
+            public_base_url: r
+                .parse("PUBLIC_BASE_URL", Some("http://127.0.0.1:8000"))
+                .unwrap_or_else(placeholder_url),
+            cors_allowed_origins: r
+                .parse_with("CORS_ALLOWED_ORIGINS", Some(""), |v| {
+                    Ok(if v == "*" {
+                        None
+                    } else {
+                        Some(
+                            v.split(',')
+                                .map(|o| o.trim().to_string())
+                                .filter(|o| !o.is_empty())
+                                .collect(),
+                        )
+                    })
+                })
+                .unwrap_or_default(),
+            max_request_body_bytes: r
+                .parse("MAX_REQUEST_BODY_BYTES", Some("1048576"))
+                .unwrap_or_default(),
+            shutdown_grace: Duration::from_secs(
+                r.parse("SHUTDOWN_GRACE_SECS", Some("10")).unwrap_or_default(),
+            ),
+        };
+        let database = DatabaseSettings {
+            url: Secret::new(
+                r.parse_with("DATABASE_URL", None, |v| {
+                    if v.starts_with("postgres://") || v.starts_with("postgresql://") {
+                        Ok(v.to_string())
+                    } else {
+                        Err("expected a postgres:// URL".into())
+                    }
+                })
+                .unwrap_or_default(),
+            ),
+            max_connections: r
+                .parse("DATABASE_MAX_CONNECTIONS", Some("10"))
+                .unwrap_or_default(),
+        };
+        let temporal = TemporalSettings {
+            address: r
+                .parse("TEMPORAL_ADDRESS", Some("http://127.0.0.1:7233"))
+                .unwrap_or_else(placeholder_url),
+            namespace: r.string("TEMPORAL_NAMESPACE", Some("default")),
+            task_queue: r.string("TEMPORAL_TASK_QUEUE", Some("onevoice-main")),
+            ui_url: r
+                .parse("TEMPORAL_UI_URL", Some("http://127.0.0.1:8233"))
+                .unwrap_or_else(placeholder_url),
+            max_concurrent_activities: r
+                .parse("WORKER_MAX_CONCURRENT_ACTIVITIES", Some("4"))
+                .unwrap_or(1),
+        };
+        let s3 = S3Settings {
+            bucket: r.string("S3_BUCKET", None),
+            region: r.string("S3_REGION", Some("us-east-1")),
+            endpoint_url: r
+                .parse_with("S3_ENDPOINT_URL", Some(""), |v| {
+                    if v.is_empty() {
+                        Ok(None)
+                    } else {
+                        Url::parse(v).map(Some).map_err(|e| e.to_string())
+                    }
+                })
+                .flatten(),
+            force_path_style: r
+                .parse_with("S3_FORCE_PATH_STYLE", Some("false"), parse_bool)
+                .unwrap_or_default(),
+            access_key_id: Secret::new(r.string("AWS_ACCESS_KEY_ID", None)),
+            secret_access_key: Secret::new(r.string("AWS_SECRET_ACCESS_KEY", None)),
+            presign_ttl: Duration::from_secs(
+                r.parse("PRESIGN_TTL_SECS", Some("3600")).unwrap_or_default(),
+            ),
+        };
+        let smtp = SmtpSettings {
+            host: r.string("SMTP_HOST", Some("127.0.0.1")),
+            port: r.parse("SMTP_PORT", Some("25")).unwrap_or_default(),
+            security: r
+                .parse_with("SMTP_SECURITY", Some("starttls"), |v| match v {
+                    "plain" => Ok(SmtpSecurity::Plain),
+                    "starttls" => Ok(SmtpSecurity::StartTls),
+                    "tls" => Ok(SmtpSecurity::Tls),
+                    _ => Err("expected `plain`, `starttls` or `tls`".into()),
+                })
+                .unwrap_or(SmtpSecurity::StartTls),
+            username: Some(r.string("SMTP_USERNAME", Some(""))).filter(|u| !u.is_empty()),
+            password: Secret::new(r.string("SMTP_PASSWORD", Some(""))),
+            from: r
+                .parse_with("EMAIL_FROM", Some("OneVoice <noreply@onevoice.local>"), |v| {
+                    if v.contains('@') {
+                        Ok(v.to_string())
+                    } else {
+                        Err("expected a mailbox such as `Name <a@b.c>`".into())
+                    }
+                })
+                .unwrap_or_default(),
+        };
+        let jwt_secret = Secret::new(
+            r.parse_with("JWT_SECRET", None, |v| {
+                if v.len() >= 32 {
+                    Ok(v.to_string())
+                } else {
+                    Err("must be at least 32 bytes long".into())
+                }
+            })
+            .unwrap_or_default(),
+        );
+        let tools = ToolSettings {
+            ffmpeg: r.string("FFMPEG_BIN", Some("ffmpeg")).into(),
+            ffprobe: r.string("FFPROBE_BIN", Some("ffprobe")).into(),
+            espeak: r.string("ESPEAK_BIN", Some("espeak-ng")).into(),
+            apertium: r.string("APERTIUM_BIN", Some("apertium")).into(),
+            work_dir: r.string("WORK_DIR", Some("/tmp/onevoice-work")).into(),
+        };
+        if environment == Environment::Production {
+            if jwt_secret.expose() == DEV_JWT_SECRET {
+                r.errors.push("JWT_SECRET: the development default must not be used in production".into());
+            }
+            if smtp.security == SmtpSecurity::Plain {
+                r.errors.push("SMTP_SECURITY: `plain` is only for a local sink, not production".into());
+            }
+        }
+        if !r.errors.is_empty() {
+            return Err(SettingsError(r.errors));
+        }
+        Ok(Settings { environment, log_format, api, database, temporal, s3, smtp, jwt_secret, tools })
+    }
+}
+
+fn parse_bool(v: &str) -> Result<bool, String> {
+    match v.to_ascii_lowercase().as_str() {
+        "1" | "true" | "yes" | "on" => Ok(true),
+        "0" | "false" | "no" | "off" => Ok(false),
+        _ => Err("expected true or false".into()),
+    }
+}
+
+struct Reader<'a, F: Fn(&str) -> Option<String>> {
+    lookup: &'a F,
+    errors: Vec<String>,
+}
+
+impl<F: Fn(&str) -> Option<String>> Reader<'_, F> {
+    fn raw(&mut self, key: &str, default: Option<&str>) -> Option<String> {
+        match (self.lookup)(key) {
+            Some(v) => Some(v),
+            None => {
+                if default.is_none() {
+                    self.errors.push(format!("{key}: required but not set"));
+                }
+                default.map(str::to_string)
+            }
+        }
+    }
+
+    fn string(&mut self, key: &str, default: Option<&str>) -> String {
+        let v = self.raw(key, default).unwrap_or_default();
+        if v.trim().is_empty() && default.is_none() {
+            self.errors.push(format!("{key}: must not be empty"));
+        }
+        v
+    }
+
+    fn parse<T: FromStr>(&mut self, key: &str, default: Option<&str>) -> Option<T>
+    where
+        T::Err: std::fmt::Display,
+    {
+        self.parse_with(key, default, |v| v.parse::<T>().map_err(|e| e.to_string()))
+    }
+
+    fn parse_with<T>(
+        &mut self,
+        key: &str,
+        default: Option<&str>,
+        f: impl FnOnce(&str) -> Result<T, String>,
+    ) -> Option<T> {
+        let v = self.raw(key, default)?;
+        match f(v.trim()) {
+            Ok(t) => Some(t),
+            Err(e) => {
+                // The value itself is not echoed: it may be a secret.
+                self.errors.push(format!("{key}: {e}"));
+                None
+            }
+        }
+    }
+}
+
+/// Stands in for a value that failed to parse; never used, since the error aborts start-up.
+fn placeholder_url() -> Url {
+    Url::parse("http://invalid.invalid/").expect("static URL")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::HashMap;
+
+    fn base() -> HashMap<&'static str, &'static str> {
+        HashMap::from([
+            ("DATABASE_URL", "postgres://u:p@localhost/db"),
+            ("S3_BUCKET", "b"),
+            ("AWS_ACCESS_KEY_ID", "id"),
+            ("AWS_SECRET_ACCESS_KEY", "sekrit-value"),
+            ("JWT_SECRET", "0123456789abcdef0123456789abcdef"),
+        ])
+    }
+
+    fn load(vars: &HashMap<&str, &str>) -> Result<Settings, SettingsError> {
+        Settings::from_lookup(|k| vars.get(k).map(|v| v.to_string()))
+    }
+
+    #[test]
+    fn minimal_environment_is_enough() {
+        let s = load(&base()).unwrap();
+        assert_eq!(s.temporal.task_queue, "onevoice-main");
+        assert_eq!(s.api.bind.port(), 8000);
+        assert!(!format!("{s:?}").contains("sekrit-value"));
+    }
+
+    #[test]
+    fn names_every_bad_variable_without_echoing_values() {
+        let mut vars = base();
+        vars.insert("API_BIND", "not-an-address");
+        vars.insert("SMTP_SECURITY", "carrier-pigeon");
+        vars.insert("JWT_SECRET", "short");
+        vars.remove("S3_BUCKET");
+        let err = load(&vars).unwrap_err().to_string();
+        for key in ["API_BIND", "SMTP_SECURITY", "JWT_SECRET", "S3_BUCKET"] {
+            assert!(err.contains(key), "{key} missing from: {err}");
+        }
+        assert!(!err.contains("short"));
+    }
+
+    #[test]
+    fn production_refuses_development_defaults() {
+        let mut vars = base();
+        vars.insert("ONEVOICE_ENV", "production");
+        vars.insert("JWT_SECRET", DEV_JWT_SECRET);
+        vars.insert("SMTP_SECURITY", "plain");
+        let err = load(&vars).unwrap_err().to_string();
+        assert!(err.contains("JWT_SECRET") && err.contains("SMTP_SECURITY"));
+    }
+
+    #[test]
+    fn cors_star_means_any() {
+        let mut vars = base();
+        vars.insert("CORS_ALLOWED_ORIGINS", "*");
+        assert!(load(&vars).unwrap().api.cors_allowed_origins.is_none());
+        vars.insert("CORS_ALLOWED_ORIGINS", "https://a.example, https://b.example");
+        assert_eq!(load(&vars).unwrap().api.cors_allowed_origins.unwrap().len(), 2);
+    }
+}

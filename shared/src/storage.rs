@@ -1,0 +1,265 @@
+//! S3 storage: uploads, downloads, presigned URLs and cleanup of object prefixes.
+//!
+//! Works with AWS S3 and S3-compatible stores (MinIO, R2, moto) through an endpoint override and
+//! path-style addressing. Credentials come from settings, not the AWS default chain, so the
+//! process never probes instance metadata or shared config files.
+
+use crate::settings::S3Settings;
+use aws_sdk_s3::config::{BehaviorVersion, Credentials, Region};
+use aws_sdk_s3::error::{ProvideErrorMetadata, SdkError};
+use aws_sdk_s3::presigning::PresigningConfig;
+use aws_sdk_s3::primitives::ByteStream;
+use aws_sdk_s3::Client;
+use std::path::Path;
+use std::time::Duration;
+use tokio::io::AsyncWriteExt;
+
+#[derive(Clone, Debug)]
+pub struct Storage {
+    client: Client,
+    bucket: String,
+    presign_ttl: Duration,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum StorageError {
+    #[error("object `{0}` does not exist")]
+    NotFound(String),
+    #[error("S3 {operation} of `{key}` failed: {message}")]
+    Service { operation: &'static str, key: String, message: String },
+    #[error("local file error for `{key}`: {source}")]
+    Io { key: String, source: std::io::Error },
+    #[error("object `{key}` is not valid JSON of the expected shape: {source}")]
+    Json { key: String, source: serde_json::Error },
+}
+
+impl StorageError {
+    /// Missing objects and malformed documents stay that way on retry; everything else may pass.
+    pub fn is_retryable(&self) -> bool {
+        matches!(self, StorageError::Service { .. } | StorageError::Io { .. })
+    }
+}
+
+fn service_error<E, R>(operation: &'static str, key: &str, err: SdkError<E, R>) -> StorageError
+where
+    E: ProvideErrorMetadata + std::error::Error + 'static,
+    R: std::fmt::Debug,
+{
+    let message = match &err {
+        SdkError::ServiceError(e) => {
+            let e = e.err();
+            format!("{}: {}", e.code().unwrap_or("error"), e.message().unwrap_or("no message"))
+        }
+        other => format!("{other}"),
+    };
+    StorageError::Service { operation, key: key.to_string(), message }
+}
+
+impl Storage {
+    pub fn new(settings: &S3Settings) -> Self {
+        let credentials = Credentials::new(
+            settings.access_key_id.expose(),
+            settings.secret_access_key.expose(),
+            None,
+            None,
+            "onevoice-settings",
+        );
+        let mut config = aws_sdk_s3::Config::builder()
+            .behavior_version(BehaviorVersion::latest())
+            .region(Region::new(settings.region.clone()))
+            .credentials_provider(credentials)
+            .force_path_style(settings.force_path_style);
+        if let Some(endpoint) = &settings.endpoint_url {
+            config = config.endpoint_url(endpoint.as_str().trim_end_matches('/'));
+        }
+        Self {
+            client: Client::from_conf(config.build()),
+            bucket: settings.bucket.clone(),
+            presign_ttl: settings.presign_ttl,
+        }
+    }
+
+    pub fn bucket(&self) -> &str {
+        &self.bucket
+    }
+
+    pub fn presign_ttl(&self) -> Duration {
+        self.presign_ttl
+    }
+
+    /// A URL the client PUTs the object to; the `Content-Type` is signed, so the client must send it.
+    pub async fn presign_put(&self, key: &str, content_type: &str) -> Result<String, StorageError> {
+        let config = self.presigning_config(key)?;
+        let req = self
+            .client
+            .put_object()
+            .bucket(&self.bucket)
+            .key(key)
+            .content_type(content_type)
+            .presigned(config)
+            .await
+            .map_err(|e| service_error("presign put", key, e))?;
+        Ok(req.uri().to_string())
+    }
+
+    /// A download URL that makes browsers save the object as `filename`.
+    pub async fn presign_get(&self, key: &str, filename: &str) -> Result<String, StorageError> {
+        let config = self.presigning_config(key)?;
+        let disposition = format!("attachment; filename=\"{}\"", filename.replace(['"', '\\'], "_"));
+        let req = self
+            .client
+            .get_object()
+            .bucket(&self.bucket)
+            .key(key)
+            .response_content_disposition(disposition)
+            .presigned(config)
+            .await
+            .map_err(|e| service_error("presign get", key, e))?;
+        Ok(req.uri().to_string())
+    }
+
+    fn presigning_config(&self, key: &str) -> Result<PresigningConfig, StorageError> {
+        PresigningConfig::expires_in(self.presign_ttl).map_err(|e| StorageError::Service {
+            operation: "presign",
+            key: key.to_string(),
+            message: e.to_string(),
+        })
+    }
+
+    pub async fn put_bytes(&self, key: &str, body: Vec<u8>, content_type: &str) -> Result<(), StorageError> {
+        self.client
+            .put_object()
+            .bucket(&self.bucket)
+            .key(key)
+            .content_type(content_type)
+            .body(ByteStream::from(body))
+            .send()
+            .await
+            .map_err(|e| service_error("put", key, e))?;
+        Ok(())
+    }
+
+    /// Streams a local file to S3 without loading it into memory.
+    pub async fn put_file(&self, key: &str, path: &Path, content_type: &str) -> Result<u64, StorageError> {
+        let io = |source| StorageError::Io { key: key.to_string(), source };
+        let size = tokio::fs::metadata(path).await.map_err(io)?.len();
+        let body = ByteStream::from_path(path).await.map_err(|e| StorageError::Io {
+            key: key.to_string(),
+            source: std::io::Error::other(e),
+        })?;
+        self.client
+            .put_object()
+            .bucket(&self.bucket)
+            .key(key)
+            .content_type(content_type)
+            .body(body)
+            .send()
+            .await
+            .map_err(|e| service_error("put", key, e))?;
+        Ok(size)
+    }
+
+    /// Streams an object into a local file; returns its size.
+    pub async fn download_to(&self, key: &str, path: &Path) -> Result<u64, StorageError> {
+        let io = |source| StorageError::Io { key: key.to_string(), source };
+        let out = self.client.get_object().bucket(&self.bucket).key(key).send().await;
+        let out = match out {
+            Ok(out) => out,
+            Err(e) if e.as_service_error().is_some_and(|e| e.is_no_such_key()) => {
+                return Err(StorageError::NotFound(key.to_string()));
+            }
+            Err(e) => return Err(service_error("get", key, e)),
+        };
+        let mut file = tokio::fs::File::create(path).await.map_err(io)?;
+        let mut body = out.body;
+        let mut size = 0u64;
+        while let Some(chunk) = body
+            .try_next()
+            .await
+            .map_err(|e| StorageError::Io { key: key.to_string(), source: std::io::Error::other(e) })?
+        {
+            size += chunk.len() as u64;
+            file.write_all(&chunk).await.map_err(io)?;
+        }
+        file.flush().await.map_err(io)?;
+        Ok(size)
+    }
+
+    pub async fn get_bytes(&self, key: &str) -> Result<Vec<u8>, StorageError> {
+        let out = match self.client.get_object().bucket(&self.bucket).key(key).send().await {
+            Ok(out) => out,
+            Err(e) if e.as_service_error().is_some_and(|e| e.is_no_such_key()) => {
+                return Err(StorageError::NotFound(key.to_string()));
+            }
+            Err(e) => return Err(service_error("get", key, e)),
+        };
+        let data = out.body.collect().await.map_err(|e| StorageError::Io {
+            key: key.to_string(),
+            source: std::io::Error::other(e),
+        })?;
+        Ok(data.to_vec())
+    }
+
+    pub async fn get_json<T: serde::de::DeserializeOwned>(&self, key: &str) -> Result<T, StorageError> {
+        let bytes = self.get_bytes(key).await?;
+        serde_json::from_slice(&bytes).map_err(|source| StorageError::Json { key: key.to_string(), source })
+    }
+
+    pub async fn put_json<T: serde::Serialize>(&self, key: &str, value: &T) -> Result<(), StorageError> {
+        let body = serde_json::to_vec(value).map_err(|source| StorageError::Json { key: key.to_string(), source })?;
+        self.put_bytes(key, body, "application/json").await
+    }
+
+    /// The object's size, or `None` when it does not exist.
+    pub async fn size_of(&self, key: &str) -> Result<Option<u64>, StorageError> {
+        match self.client.head_object().bucket(&self.bucket).key(key).send().await {
+            Ok(head) => Ok(Some(head.content_length().unwrap_or(0).max(0) as u64)),
+            Err(e) if e.as_service_error().is_some_and(|e| e.is_not_found()) => Ok(None),
+            Err(e) => Err(service_error("head", key, e)),
+        }
+    }
+
+    /// Deletes every object under `prefix`; returns how many were deleted.
+    pub async fn delete_prefix(&self, prefix: &str) -> Result<usize, StorageError> {
+        let mut deleted = 0;
+        let mut token = None;
+        loop {
+            let page = self
+                .client
+                .list_objects_v2()
+                .bucket(&self.bucket)
+                .prefix(prefix)
+                .set_continuation_token(token)
+                .send()
+                .await
+                .map_err(|e| service_error("list", prefix, e))?;
+            for obj in page.contents() {
+                if let Some(key) = obj.key() {
+                    self.client
+                        .delete_object()
+                        .bucket(&self.bucket)
+                        .key(key)
+                        .send()
+                        .await
+                        .map_err(|e| service_error("delete", key, e))?;
+                    deleted += 1;
+                }
+            }
+            token = page.next_continuation_token().map(str::to_string);
+            if token.is_none() {
+                return Ok(deleted);
+            }
+        }
+    }
+
+    /// Health check: the bucket exists and the credentials may read it.
+    pub async fn check(&self) -> Result<(), StorageError> {
+        self.client
+            .head_bucket()
+            .bucket(&self.bucket)
+            .send()
+            .await
+            .map_err(|e| service_error("head bucket", &self.bucket, e))?;
+        Ok(())
+    }
+}

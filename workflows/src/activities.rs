@@ -1,0 +1,47 @@
+//! Declarations of the activities the workflows schedule: names and input/output types only. The
+//! implementations live in the `onevoice-activities` crate and register under the same names.
+#![allow(clippy::unimplemented)] // the macro requires `unimplemented!()` bodies for declarations
+
+use onevoice_shared::contracts::{
+    ExtractAudioInput, ExtractAudioOutput, LoadTranscriptInput, MixInput, MixOutput, MuxInput,
+    MuxOutput, SynthesizeInput, SynthesizeOutput, TranscriptOutput, TranslateInput,
+    TranslateOutput, activity,
+};
+use temporalio_macros::activity_definitions;
+use temporalio_sdk::activities::ActivityError;
+
+/// Activities of the dubbing pipeline.
+pub struct DubbingActivities;
+
+#[activity_definitions]
+impl DubbingActivities {
+    #[activity(name = activity::EXTRACT_AUDIO)]
+    pub fn extract_audio(input: ExtractAudioInput) -> Result<ExtractAudioOutput, ActivityError> {
+        unimplemented!()
+    }
+
+    #[activity(name = activity::LOAD_TRANSCRIPT)]
+    pub fn load_transcript(input: LoadTranscriptInput) -> Result<TranscriptOutput, ActivityError> {
+        unimplemented!()
+    }
+
+    #[activity(name = activity::TRANSLATE)]
+    pub fn translate(input: TranslateInput) -> Result<TranslateOutput, ActivityError> {
+        unimplemented!()
+    }
+
+    #[activity(name = activity::SYNTHESIZE)]
+    pub fn synthesize(input: SynthesizeInput) -> Result<SynthesizeOutput, ActivityError> {
+        unimplemented!()
+    }
+
+    #[activity(name = activity::MIX)]
+    pub fn mix(input: MixInput) -> Result<MixOutput, ActivityError> {
+        unimplemented!()
+    }
+
+    #[activity(name = activity::MUX)]
+    pub fn mux(input: MuxInput) -> Result<MuxOutput, ActivityError> {
+        unimplemented!()
+    }
+}

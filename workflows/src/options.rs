@@ -1,0 +1,31 @@
+//! Activity options: timeouts sized to the work, and retry policies that give up on errors that
+//! cannot heal (the activities mark those non-retryable).
+
+use std::time::Duration;
+use temporalio_common::RetryPolicy;
+use temporalio_sdk::ActivityOptions;
+
+fn retry_policy() -> RetryPolicy {
+    RetryPolicy::builder()
+        .initial_interval(Duration::from_secs(1))
+        .backoff_coefficient(2.0)
+        .maximum_interval(Duration::from_secs(60))
+        .maximum_attempts(6)
+        .build()
+}
+
+/// Short, bounded work (reading a transcript, calling a local engine on a few lines).
+pub(crate) fn quick() -> ActivityOptions {
+    ActivityOptions::with_start_to_close_timeout(Duration::from_secs(120))
+        .retry_policy(retry_policy())
+        .build()
+}
+
+/// Media work whose length grows with the video: heartbeats let a crashed worker's attempt be
+/// detected within the heartbeat timeout instead of the whole start-to-close timeout.
+pub(crate) fn long_running() -> ActivityOptions {
+    ActivityOptions::with_start_to_close_timeout(Duration::from_secs(2 * 60 * 60))
+        .heartbeat_timeout(Duration::from_secs(30))
+        .retry_policy(retry_policy())
+        .build()
+}
