@@ -9,11 +9,13 @@ mod process;
 mod scratch;
 
 pub mod audio;
+pub mod jobs;
 pub mod media;
 pub mod text;
 pub mod voice;
 
 pub use audio::AudioActivities;
+pub use jobs::JobActivities;
 pub use deps::Deps;
 pub use media::MediaActivities;
 pub use text::TextActivities;

@@ -7,6 +7,7 @@
 use crate::ids::{JobId, UserId, VideoId};
 use crate::language::Language;
 use crate::pipeline::Step;
+use crate::status::StepStatus;
 use serde::{Deserialize, Serialize};
 
 /// Workflow id of a dubbing job: one workflow per job, so a duplicate start is a no-op.
@@ -33,6 +34,8 @@ pub mod activity {
     pub const SYNTHESIZE: &str = "voice.synthesize";
     pub const MIX: &str = "audio.mix";
     pub const MUX: &str = "media.mux";
+    pub const RECORD_PROGRESS: &str = "jobs.record_progress";
+    pub const FINISH_JOB: &str = "jobs.finish";
 }
 
 /// Custom search attributes registered on the Temporal server (`scripts/stack.sh` registers them
@@ -64,6 +67,8 @@ pub struct DubbingInput {
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct DubbingOutput {
     pub output_key: String,
+    /// Translation subtitles (SRT) in S3.
+    pub translation_srt_key: String,
     pub duration_ms: u64,
     pub lines: u32,
 }
@@ -175,4 +180,30 @@ pub struct MuxInput {
 pub struct MuxOutput {
     pub output_key: String,
     pub size_bytes: u64,
+}
+
+/// Step transitions since the last report, with the job's progress: the API's read model follows
+/// the workflow through these.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ProgressReport {
+    pub job_id: JobId,
+    pub percent: f64,
+    pub steps: Vec<(Step, StepStatus)>,
+}
+
+/// How a job ended.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "outcome", rename_all = "snake_case")]
+pub enum JobOutcome {
+    Completed { output: DubbingOutput },
+    Failed { message: String },
+    Cancelled,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct FinishJobInput {
+    pub job_id: JobId,
+    pub video_id: VideoId,
+    pub target_language: Language,
+    pub outcome: JobOutcome,
 }

@@ -12,6 +12,7 @@ pub mod pipeline;
 pub mod secret;
 pub mod settings;
 pub mod srt;
+pub mod status;
 
 #[cfg(feature = "io")]
 pub mod db;
@@ -19,3 +20,5 @@ pub mod db;
 pub mod mail;
 #[cfg(feature = "io")]
 pub mod storage;
+#[cfg(feature = "io")]
+pub mod repo;

@@ -3,7 +3,7 @@
 #![allow(clippy::unimplemented)] // the macro requires `unimplemented!()` bodies for declarations
 
 use onevoice_shared::contracts::{
-    ExtractAudioInput, ExtractAudioOutput, LoadTranscriptInput, MixInput, MixOutput, MuxInput,
+    FinishJobInput, ProgressReport, ExtractAudioInput, ExtractAudioOutput, LoadTranscriptInput, MixInput, MixOutput, MuxInput,
     MuxOutput, SynthesizeInput, SynthesizeOutput, TranscriptOutput, TranslateInput,
     TranslateOutput, activity,
 };
@@ -42,6 +42,16 @@ impl DubbingActivities {
 
     #[activity(name = activity::MUX)]
     pub fn mux(input: MuxInput) -> Result<MuxOutput, ActivityError> {
+        unimplemented!()
+    }
+
+    #[activity(name = activity::RECORD_PROGRESS)]
+    pub fn record_progress(input: ProgressReport) -> Result<(), ActivityError> {
+        unimplemented!()
+    }
+
+    #[activity(name = activity::FINISH_JOB)]
+    pub fn finish_job(input: FinishJobInput) -> Result<(), ActivityError> {
         unimplemented!()
     }
 }

@@ -7,9 +7,11 @@
 use crate::activities::DubbingActivities;
 use crate::options;
 use onevoice_shared::contracts::{
-    DubbingInput, DubbingOutput, DubbingProgress, ExtractAudioInput, LoadTranscriptInput, MixInput,
-    MuxInput, SynthesizeInput, TranslateInput, search_attribute,
+    DubbingInput, DubbingOutput, DubbingProgress, ExtractAudioInput, FinishJobInput, JobOutcome,
+    LoadTranscriptInput, MixInput, MuxInput, ProgressReport, SynthesizeInput, TranslateInput,
+    search_attribute,
 };
+use onevoice_shared::status::{JobStatus, StepStatus};
 use onevoice_shared::pipeline::{Step, progress_percent};
 use temporalio_common::search_attributes::SearchAttributeKey;
 use temporalio_macros::{workflow, workflow_methods};
@@ -25,31 +27,47 @@ pub const JOB_STATUS: SearchAttributeKey<String> =
 pub struct DubbingWorkflow {
     input: DubbingInput,
     progress: DubbingProgress,
+    /// Step transitions not yet written to the job row.
+    unreported: Vec<(Step, StepStatus)>,
 }
 
 #[workflow_methods]
 impl DubbingWorkflow {
     #[init]
     pub fn new(_ctx: &WorkflowContextView, input: DubbingInput) -> Self {
-        Self { input, progress: DubbingProgress::default() }
+        Self { input, progress: DubbingProgress::default(), unreported: Vec::new() }
     }
 
     #[run]
     pub async fn run(ctx: &mut WorkflowContext<Self>) -> WorkflowResult<DubbingOutput> {
-        set_status(ctx, "processing");
-        match pipeline(ctx).await {
-            Ok(out) => {
-                set_status(ctx, "completed");
-                Ok(out)
+        set_status(ctx, JobStatus::Processing);
+        let result = pipeline(ctx).await;
+        let (status, outcome) = match &result {
+            Ok(output) => {
+                report(ctx).await?;
+                (JobStatus::Completed, JobOutcome::Completed { output: output.clone() })
             }
-            Err(ActivityExecutionError::Cancelled(_)) => {
-                set_status(ctx, "cancelled");
-                Err(WorkflowTermination::cancelled())
-            }
-            Err(e) => {
-                set_status(ctx, "failed");
-                Err(e.into())
-            }
+            Err(ActivityExecutionError::Cancelled(_)) => (JobStatus::Cancelled, JobOutcome::Cancelled),
+            Err(e) => (JobStatus::Failed, JobOutcome::Failed { message: failure_message(e) }),
+        };
+        let input = ctx.state(|s| s.input.clone());
+        // Detached from the workflow's cancellation, so a cancelled job is still recorded.
+        ctx.execute_activity(
+            DubbingActivities::finish_job,
+            FinishJobInput {
+                job_id: input.job_id,
+                video_id: input.video_id,
+                target_language: input.target_language,
+                outcome,
+            },
+            options::bookkeeping(true),
+        )
+        .await?;
+        set_status(ctx, status);
+        match result {
+            Ok(output) => Ok(output),
+            Err(ActivityExecutionError::Cancelled(_)) => Err(WorkflowTermination::cancelled()),
+            Err(e) => Err(e.into()),
         }
     }
 
@@ -60,12 +78,36 @@ impl DubbingWorkflow {
     }
 }
 
-fn set_status(ctx: &mut WorkflowContext<DubbingWorkflow>, status: &str) {
-    ctx.upsert_search_attributes([JOB_STATUS.value_set(status.to_string())]);
+/// The root cause's message: what a user can act on, without Temporal's wrapping.
+fn failure_message(e: &ActivityExecutionError) -> String {
+    let mut source: &dyn std::error::Error = e;
+    while let Some(next) = source.source() {
+        source = next;
+    }
+    source.to_string()
 }
 
-fn begin(ctx: &mut WorkflowContext<DubbingWorkflow>, step: Step) {
-    ctx.state_mut(|s| s.progress.current_step = Some(step));
+fn set_status(ctx: &mut WorkflowContext<DubbingWorkflow>, status: JobStatus) {
+    ctx.upsert_search_attributes([JOB_STATUS.value_set(status.as_str().to_string())]);
+}
+
+/// Marks `step` as running and writes every transition since the last report to the job row.
+async fn begin(ctx: &mut WorkflowContext<DubbingWorkflow>, step: Step) -> Result<(), ActivityExecutionError> {
+    ctx.state_mut(|s| {
+        s.progress.current_step = Some(step);
+        s.unreported.push((step, StepStatus::Processing));
+    });
+    report(ctx).await
+}
+
+async fn report(ctx: &mut WorkflowContext<DubbingWorkflow>) -> Result<(), ActivityExecutionError> {
+    let report = ctx.state_mut(|s| ProgressReport {
+        job_id: s.input.job_id,
+        percent: s.progress.percent,
+        steps: std::mem::take(&mut s.unreported),
+    });
+    ctx.execute_activity(DubbingActivities::record_progress, report, options::bookkeeping(false))
+        .await
 }
 
 fn finish(ctx: &mut WorkflowContext<DubbingWorkflow>, step: Step) {
@@ -73,6 +115,7 @@ fn finish(ctx: &mut WorkflowContext<DubbingWorkflow>, step: Step) {
         s.progress.completed_steps.push(step);
         s.progress.current_step = None;
         s.progress.percent = percent(&s.progress);
+        s.unreported.push((step, StepStatus::Completed));
     });
 }
 
@@ -80,6 +123,7 @@ fn skip(ctx: &mut WorkflowContext<DubbingWorkflow>, steps: &[Step]) {
     ctx.state_mut(|s| {
         s.progress.skipped_steps.extend_from_slice(steps);
         s.progress.percent = percent(&s.progress);
+        s.unreported.extend(steps.iter().map(|step| (*step, StepStatus::Skipped)));
     });
 }
 
@@ -94,7 +138,7 @@ async fn pipeline(
     let input = ctx.state(|s| s.input.clone());
     let job_id = input.job_id;
 
-    begin(ctx, Step::PrepareVideo);
+    begin(ctx, Step::PrepareVideo).await?;
     let audio = ctx
         .execute_activity(
             DubbingActivities::extract_audio,
@@ -104,7 +148,7 @@ async fn pipeline(
         .await?;
     finish(ctx, Step::PrepareVideo);
 
-    begin(ctx, Step::SpeechRecognition);
+    begin(ctx, Step::SpeechRecognition).await?;
     let transcript = ctx
         .execute_activity(
             DubbingActivities::load_transcript,
@@ -115,7 +159,7 @@ async fn pipeline(
     finish(ctx, Step::SpeechRecognition);
     skip(ctx, &[Step::NlpSplit, Step::MeaningSplit, Step::Summarize]);
 
-    begin(ctx, Step::Translate);
+    begin(ctx, Step::Translate).await?;
     let translation = ctx
         .execute_activity(
             DubbingActivities::translate,
@@ -141,13 +185,13 @@ async fn pipeline(
         ],
     );
 
-    begin(ctx, Step::GenerateAudio);
+    begin(ctx, Step::GenerateAudio).await?;
     let speech = ctx
         .execute_activity(
             DubbingActivities::synthesize,
             SynthesizeInput {
                 job_id,
-                cues_key: translation.cues_key,
+                cues_key: translation.cues_key.clone(),
                 language: input.target_language,
             },
             options::long_running(),
@@ -155,7 +199,7 @@ async fn pipeline(
         .await?;
     finish(ctx, Step::GenerateAudio);
 
-    begin(ctx, Step::MergeAudio);
+    begin(ctx, Step::MergeAudio).await?;
     let mixed = ctx
         .execute_activity(
             DubbingActivities::mix,
@@ -170,7 +214,7 @@ async fn pipeline(
         .await?;
     finish(ctx, Step::MergeAudio);
 
-    begin(ctx, Step::FinalVideo);
+    begin(ctx, Step::FinalVideo).await?;
     let video = ctx
         .execute_activity(
             DubbingActivities::mux,
@@ -188,6 +232,7 @@ async fn pipeline(
 
     Ok(DubbingOutput {
         output_key: video.output_key,
+        translation_srt_key: translation.srt_key,
         duration_ms: audio.duration_ms,
         lines: speech.lines,
     })

@@ -3,7 +3,7 @@
 
 use std::time::Duration;
 use temporalio_common::RetryPolicy;
-use temporalio_sdk::ActivityOptions;
+use temporalio_sdk::{ActivityCloseTimeouts, ActivityOptions, WorkflowCancellationToken};
 
 fn retry_policy() -> RetryPolicy {
     RetryPolicy::builder()
@@ -28,4 +28,27 @@ pub(crate) fn long_running() -> ActivityOptions {
         .heartbeat_timeout(Duration::from_secs(30))
         .retry_policy(retry_policy())
         .build()
+}
+
+/// Bookkeeping in the database (the API's read model). A database outage must not fail the job,
+/// so these retry for as long as a day; `detached` ones also run after the workflow was
+/// cancelled, so a cancelled job is still recorded as such.
+pub(crate) fn bookkeeping(detached: bool) -> ActivityOptions {
+    let opts = ActivityOptions::with_close_timeouts(ActivityCloseTimeouts::ScheduleAndStartToClose {
+        schedule_to_close: Duration::from_secs(24 * 60 * 60),
+        start_to_close: Duration::from_secs(30),
+    })
+    .retry_policy(
+        RetryPolicy::builder()
+            .initial_interval(Duration::from_millis(500))
+            .backoff_coefficient(2.0)
+            .maximum_interval(Duration::from_secs(30))
+            .maximum_attempts(0)
+            .build(),
+    );
+    if detached {
+        opts.cancellation_token(WorkflowCancellationToken::new()).build()
+    } else {
+        opts.build()
+    }
 }

@@ -1,0 +1,172 @@
+use crate::ids::{JobId, UserId, VideoId};
+use crate::pipeline::Step;
+use crate::status::{JobStatus, StepStatus};
+use chrono::{DateTime, Utc};
+use sqlx::{PgPool, Postgres, Transaction};
+
+#[derive(Clone, Debug, sqlx::FromRow)]
+pub struct JobRow {
+    pub id: JobId,
+    pub user_id: UserId,
+    pub video_id: Option<VideoId>,
+    pub status: String,
+    pub progress: f64,
+    pub source_language: Option<String>,
+    pub target_language: Option<String>,
+    pub workflow_id: Option<String>,
+    pub started_at: Option<DateTime<Utc>>,
+    pub completed_at: Option<DateTime<Utc>>,
+    pub estimated_completion: Option<DateTime<Utc>>,
+    pub error_message: Option<String>,
+    pub job_result: Option<serde_json::Value>,
+    pub created_at: DateTime<Utc>,
+}
+
+const COLUMNS: &str = "id, user_id, video_id, status, progress, source_language, target_language, workflow_id,
+    started_at, completed_at, estimated_completion, error_message, job_result, created_at";
+
+pub struct NewJob<'a> {
+    pub id: JobId,
+    pub user_id: UserId,
+    pub video_id: VideoId,
+    pub source_language: &'a str,
+    pub target_language: &'a str,
+    pub voice_id: Option<&'a str>,
+    pub workflow_id: &'a str,
+    pub config: serde_json::Value,
+}
+
+/// Creates the job and its 15 pending steps (the seed's names, orders and weights).
+pub async fn insert(tx: &mut Transaction<'_, Postgres>, job: NewJob<'_>) -> Result<(), sqlx::Error> {
+    sqlx::query(
+        "INSERT INTO jobs (id, user_id, video_id, source_language, target_language, voice_id, workflow_id, job_config)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+    )
+    .bind(job.id)
+    .bind(job.user_id)
+    .bind(job.video_id)
+    .bind(job.source_language)
+    .bind(job.target_language)
+    .bind(job.voice_id)
+    .bind(job.workflow_id)
+    .bind(job.config)
+    .execute(&mut **tx)
+    .await?;
+    let names: Vec<&str> = Step::ALL.iter().map(|s| s.name()).collect();
+    let orders: Vec<i32> = Step::ALL.iter().map(|s| s.order() as i32).collect();
+    let weights: Vec<f64> = Step::ALL.iter().map(|s| f64::from(s.weight())).collect();
+    sqlx::query(
+        "INSERT INTO job_steps (job_id, step_name, step_order, weight)
+         SELECT $1, * FROM unnest($2::text[], $3::int[], $4::float8[])",
+    )
+    .bind(job.id)
+    .bind(&names)
+    .bind(&orders)
+    .bind(&weights)
+    .execute(&mut **tx)
+    .await?;
+    Ok(())
+}
+
+pub async fn find_owned(db: &PgPool, user: UserId, id: JobId) -> Result<Option<JobRow>, sqlx::Error> {
+    sqlx::query_as(&format!("SELECT {COLUMNS} FROM jobs WHERE id = $1 AND user_id = $2"))
+        .bind(id)
+        .bind(user)
+        .fetch_optional(db)
+        .await
+}
+
+pub async fn newest_for_video(db: &PgPool, user: UserId, video: VideoId) -> Result<Option<JobRow>, sqlx::Error> {
+    sqlx::query_as(&format!(
+        "SELECT {COLUMNS} FROM jobs WHERE video_id = $1 AND user_id = $2 ORDER BY created_at DESC LIMIT 1"
+    ))
+    .bind(video)
+    .bind(user)
+    .fetch_optional(db)
+    .await
+}
+
+pub async fn get(db: &PgPool, id: JobId) -> Result<Option<JobRow>, sqlx::Error> {
+    sqlx::query_as(&format!("SELECT {COLUMNS} FROM jobs WHERE id = $1"))
+        .bind(id)
+        .fetch_optional(db)
+        .await
+}
+
+/// Applies a progress report of the workflow. Idempotent, and a terminal job is never moved back
+/// to processing by a late or retried report.
+pub async fn record_progress(
+    db: &PgPool,
+    id: JobId,
+    percent: f64,
+    steps: &[(Step, StepStatus)],
+) -> Result<(), sqlx::Error> {
+    let mut tx = db.begin().await?;
+    sqlx::query(
+        "UPDATE jobs SET status = 'processing', progress = greatest(progress, $2),
+                started_at = coalesce(started_at, now())
+         WHERE id = $1 AND status IN ('pending', 'processing')",
+    )
+    .bind(id)
+    .bind(percent.clamp(0.0, 100.0))
+    .execute(&mut *tx)
+    .await?;
+    for (step, status) in steps {
+        sqlx::query(
+            "UPDATE job_steps SET status = $3,
+                progress = CASE WHEN $3 IN ('completed', 'skipped') THEN 100 ELSE progress END,
+                started_at = CASE WHEN $3 = 'processing' THEN coalesce(started_at, now()) ELSE started_at END,
+                completed_at = CASE WHEN $3 IN ('completed', 'skipped', 'failed') THEN coalesce(completed_at, now()) ELSE completed_at END
+             WHERE job_id = $1 AND step_name = $2 AND status NOT IN ('completed', 'skipped')",
+        )
+        .bind(id)
+        .bind(step.name())
+        .bind(status.as_str())
+        .execute(&mut *tx)
+        .await?;
+    }
+    tx.commit().await
+}
+
+/// Moves the job to a terminal status. Returns false when it already was terminal (a retried
+/// call changes nothing).
+pub async fn finish(
+    db: &PgPool,
+    id: JobId,
+    status: JobStatus,
+    error_message: Option<&str>,
+    result: Option<serde_json::Value>,
+) -> Result<bool, sqlx::Error> {
+    debug_assert!(status.is_terminal());
+    let mut tx = db.begin().await?;
+    let updated = sqlx::query(
+        "UPDATE jobs SET status = $2, error_message = $3, job_result = $4, completed_at = now(),
+                progress = CASE WHEN $2 = 'completed' THEN 100 ELSE progress END
+         WHERE id = $1 AND status IN ('pending', 'processing')",
+    )
+    .bind(id)
+    .bind(status.as_str())
+    .bind(error_message)
+    .bind(result)
+    .execute(&mut *tx)
+    .await?
+    .rows_affected();
+    let step_status = match status {
+        JobStatus::Failed => StepStatus::Failed,
+        _ => StepStatus::Cancelled,
+    };
+    if status != JobStatus::Completed {
+        // The step that was running takes the job's outcome; steps never reached stay pending.
+        sqlx::query(
+            "UPDATE job_steps SET status = $2, error_message = $3, completed_at = now()
+             WHERE job_id = $1 AND status = 'processing'",
+        )
+        .bind(id)
+        .bind(step_status.as_str())
+        .bind(error_message)
+        .execute(&mut *tx)
+        .await?;
+    }
+    tx.commit().await?;
+    Ok(updated == 1)
+}
