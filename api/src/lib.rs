@@ -1,1 +1,15 @@
+//! The OneVoice HTTP API (axum) and the pieces the `onevoice` binary composes: server, worker,
+//! telemetry and the Temporal connection.
 
+pub mod app;
+pub mod auth;
+pub mod bootstrap;
+pub mod error;
+pub mod extract;
+pub mod openapi;
+pub mod routes;
+pub mod server;
+pub mod state;
+pub mod telemetry;
+pub mod temporal;
+pub mod worker;

@@ -1,1 +1,110 @@
-fn main() {}
+//! `onevoice`: the one binary of OneVoice. Subcommands run the API, the Temporal worker, both
+//! together (local development), the database migrations, and operator tools.
+
+use anyhow::Context;
+use clap::{Parser, Subcommand};
+use onevoice_api::auth::tokens;
+use onevoice_api::worker::{self, WorkerConfig};
+use onevoice_api::{bootstrap, server, telemetry};
+use onevoice_shared::repo::users;
+use onevoice_shared::settings::Settings;
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::time::Duration;
+
+#[derive(Parser)]
+#[command(name = "onevoice", version, about = "OneVoice video-dubbing backend")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Serve the HTTP API.
+    Serve,
+    /// Run a Temporal worker (workflows and activities).
+    Worker,
+    /// Run the API and a worker in one process, after applying migrations (local use).
+    Dev,
+    /// Apply pending database migrations and exit.
+    Migrate,
+    /// Operator tool: ensure a verified user with this email exists and print an access token.
+    Token {
+        #[arg(long)]
+        email: String,
+        /// Token lifetime in minutes.
+        #[arg(long, default_value_t = 60)]
+        ttl_minutes: u64,
+    },
+}
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    let _ = dotenvy::dotenv();
+    let cli = Cli::parse();
+    let settings = match Settings::from_env() {
+        Ok(s) => Arc::new(s),
+        Err(e) => {
+            eprintln!("onevoice: {e}\n(see .env.example for every variable)");
+            return ExitCode::from(2);
+        }
+    };
+    telemetry::init(settings.log_format);
+    match run(cli.command, settings).await {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            tracing::error!(error = format!("{e:#}"), "fatal");
+            eprintln!("onevoice: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn run(command: Command, settings: Arc<Settings>) -> anyhow::Result<()> {
+    match command {
+        Command::Migrate => {
+            let pool = onevoice_shared::db::pool(&settings.database)?;
+            onevoice_shared::db::migrate(&pool).await.context("applying migrations")?;
+            println!("migrations applied");
+            Ok(())
+        }
+        Command::Serve => {
+            let state = bootstrap::app_state(settings.clone(), "onevoice-api").await?;
+            let listener = tokio::net::TcpListener::bind(settings.api.bind).await?;
+            server::serve(state, listener, server::shutdown_signal()).await
+        }
+        Command::Worker => {
+            let state = bootstrap::app_state(settings.clone(), "onevoice-worker").await?;
+            let handle = worker::spawn(state.temporal.clone(), bootstrap::deps(&state), worker_config(&settings))?;
+            server::shutdown_signal().await;
+            handle.stop().await
+        }
+        Command::Dev => {
+            let state = bootstrap::app_state(settings.clone(), "onevoice-dev").await?;
+            onevoice_shared::db::migrate(&state.db).await.context("applying migrations")?;
+            let handle = worker::spawn(state.temporal.clone(), bootstrap::deps(&state), worker_config(&settings))?;
+            let listener = tokio::net::TcpListener::bind(settings.api.bind).await?;
+            let served = server::serve(state, listener, server::shutdown_signal()).await;
+            handle.stop().await?;
+            served
+        }
+        Command::Token { email, ttl_minutes } => {
+            let pool = onevoice_shared::db::pool(&settings.database)?;
+            let username = email.split('@').next().unwrap_or("user").to_string();
+            // `!` is not a valid password hash: this account cannot log in with a password.
+            let user = users::ensure_verified(&pool, &email, &username, "!").await?;
+            let token = tokens::issue(settings.jwt_secret.expose(), user, Duration::from_secs(ttl_minutes * 60))?;
+            println!("{}", token.token);
+            Ok(())
+        }
+    }
+}
+
+fn worker_config(settings: &Settings) -> WorkerConfig {
+    WorkerConfig {
+        task_queue: settings.temporal.task_queue.clone(),
+        max_concurrent_activities: settings.temporal.max_concurrent_activities,
+        graceful_shutdown: settings.api.shutdown_grace,
+    }
+}

@@ -1,1 +1,7 @@
+//! Test support for OneVoice's end-to-end tests: a harness that runs the real API and worker
+//! against the local stack with a fresh database and task queue per test, sample media made on
+//! the spot with espeak-ng and ffmpeg, and media assertions that decode with real ffmpeg.
 
+pub mod harness;
+pub mod media;
+pub mod sample;

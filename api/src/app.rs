@@ -1,0 +1,73 @@
+//! The axum application: routes, OpenAPI document and docs, and the middleware stack.
+
+use crate::error;
+use crate::openapi::ApiDoc;
+use crate::routes::{health, videos};
+use crate::state::AppState;
+use axum::extract::DefaultBodyLimit;
+use axum::http::{HeaderName, HeaderValue, Method, Request};
+use axum::routing::get;
+use axum::{Json, Router, middleware};
+use onevoice_shared::settings::ApiSettings;
+use std::time::Duration;
+use tower::ServiceBuilder;
+use tower_http::catch_panic::CatchPanicLayer;
+use tower_http::cors::{AllowHeaders, AllowOrigin, Any, CorsLayer};
+use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
+use tower_http::trace::TraceLayer;
+use utoipa::OpenApi;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_scalar::{Scalar, Servable};
+
+const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
+
+/// The OpenAPI document of every route (also served at `/openapi.json`).
+pub fn openapi() -> utoipa::openapi::OpenApi {
+    routes().split_for_parts().1
+}
+
+fn routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::with_openapi(ApiDoc::openapi()).merge(health::router()).merge(videos::router())
+}
+
+pub fn router(state: AppState) -> Router {
+    let (router, openapi) = routes().split_for_parts();
+    let cors = cors(&state.settings.api);
+    let body_limit = state.settings.api.max_request_body_bytes;
+    let doc = openapi.clone();
+    router
+        .route("/openapi.json", get(move || async move { Json(doc) }))
+        .merge(Scalar::with_url("/docs", openapi))
+        .fallback(error::not_found)
+        .with_state(state)
+        .layer(DefaultBodyLimit::max(body_limit))
+        .layer(
+            ServiceBuilder::new()
+                .layer(SetRequestIdLayer::new(REQUEST_ID, MakeRequestUuid))
+                .layer(TraceLayer::new_for_http().make_span_with(|req: &Request<_>| {
+                    let id = req.headers().get(REQUEST_ID).and_then(|v| v.to_str().ok()).unwrap_or("-");
+                    tracing::info_span!("request", request_id = %id, method = %req.method(), path = %req.uri().path())
+                }))
+                .layer(PropagateRequestIdLayer::new(REQUEST_ID))
+                .layer(cors)
+                .layer(middleware::from_fn(error::envelope))
+                // A panic answers 500 in the envelope instead of dropping the connection.
+                .layer(CatchPanicLayer::new()),
+        )
+}
+
+fn cors(settings: &ApiSettings) -> CorsLayer {
+    let base = CorsLayer::new()
+        .allow_methods([Method::GET, Method::POST, Method::PUT, Method::PATCH, Method::DELETE, Method::OPTIONS])
+        .max_age(Duration::from_secs(600));
+    match &settings.cors_allowed_origins {
+        // Any origin, so no credentials (browsers refuse the combination).
+        None => base.allow_origin(Any).allow_headers(Any),
+        Some(origins) => {
+            let origins: Vec<HeaderValue> = origins.iter().filter_map(|o| HeaderValue::from_str(o).ok()).collect();
+            base.allow_origin(AllowOrigin::list(origins))
+                .allow_headers(AllowHeaders::mirror_request())
+                .allow_credentials(true)
+        }
+    }
+}

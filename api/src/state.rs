@@ -1,0 +1,18 @@
+use onevoice_shared::mail::Mailer;
+use onevoice_shared::settings::Settings;
+use onevoice_shared::storage::Storage;
+use sqlx::PgPool;
+use std::sync::Arc;
+use std::time::Instant;
+use temporalio_client::Client;
+
+/// Everything a request handler may use; cheap to clone (every field is a handle).
+#[derive(Clone)]
+pub struct AppState {
+    pub settings: Arc<Settings>,
+    pub db: PgPool,
+    pub storage: Storage,
+    pub temporal: Client,
+    pub mailer: Mailer,
+    pub started_at: Instant,
+}

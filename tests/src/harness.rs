@@ -1,0 +1,161 @@
+//! One isolated OneVoice per test: a fresh PostgreSQL database (migrated), the real API on an
+//! ephemeral port and a real Temporal worker on a task queue of its own, sharing the local stack's
+//! Temporal server, S3/SQS (moto) and SMTP sink. Nothing is mocked.
+
+use anyhow::Context;
+use onevoice_api::auth::tokens;
+use onevoice_api::state::AppState;
+use onevoice_api::worker::{self, WorkerConfig, WorkerHandle};
+use onevoice_api::{bootstrap, server};
+use onevoice_shared::ids::UserId;
+use onevoice_shared::repo::users;
+use onevoice_shared::settings::Settings;
+use sqlx::{Connection, PgConnection};
+use std::future::Future;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+use tokio::sync::oneshot;
+use uuid::Uuid;
+
+pub struct TestApp {
+    pub addr: SocketAddr,
+    pub state: AppState,
+    pub http: reqwest::Client,
+    database: String,
+    admin_url: String,
+    stop_server: Option<oneshot::Sender<()>>,
+    server: Option<tokio::task::JoinHandle<anyhow::Result<()>>>,
+    worker: Option<WorkerHandle>,
+}
+
+/// The local stack's settings (exported by `scripts/stack.sh env`), with `overrides` applied.
+pub fn settings_with(overrides: &[(&str, String)]) -> anyhow::Result<Settings> {
+    Settings::from_lookup(|key| {
+        overrides.iter().find(|(k, _)| *k == key).map(|(_, v)| v.clone()).or_else(|| std::env::var(key).ok())
+    })
+    .context("test settings (run the tests through scripts/test.sh, which exports the stack's environment)")
+}
+
+fn with_database(url: &str, name: &str) -> anyhow::Result<String> {
+    let mut u = url::Url::parse(url)?;
+    u.set_path(&format!("/{name}"));
+    Ok(u.to_string())
+}
+
+impl TestApp {
+    /// Starts the API and a worker against a new database.
+    pub async fn spawn() -> anyhow::Result<Self> {
+        onevoice_api::telemetry::init(onevoice_shared::settings::LogFormat::Text);
+        let base = settings_with(&[])?;
+        let database = format!("onevoice_test_{}", Uuid::new_v4().simple());
+        let admin_url = with_database(base.database.url.expose(), "postgres")?;
+        let mut admin = PgConnection::connect(&admin_url).await.context("connecting to PostgreSQL")?;
+        sqlx::query(&format!("CREATE DATABASE {database}")).execute(&mut admin).await?;
+        admin.close().await?;
+
+        let task_queue = format!("test-{}", Uuid::new_v4().simple());
+        let settings = Arc::new(settings_with(&[
+            ("DATABASE_URL", with_database(base.database.url.expose(), &database)?),
+            ("TEMPORAL_TASK_QUEUE", task_queue.clone()),
+            ("API_BIND", "127.0.0.1:0".into()),
+            ("SHUTDOWN_GRACE_SECS", "2".into()),
+        ])?);
+        let state = bootstrap::app_state(settings.clone(), "onevoice-test").await?;
+        onevoice_shared::db::migrate(&state.db).await?;
+        let worker = worker::spawn(
+            state.temporal.clone(),
+            bootstrap::deps(&state),
+            WorkerConfig {
+                task_queue,
+                max_concurrent_activities: settings.temporal.max_concurrent_activities,
+                graceful_shutdown: Duration::from_secs(2),
+            },
+        )?;
+        let listener = tokio::net::TcpListener::bind(settings.api.bind).await?;
+        let addr = listener.local_addr()?;
+        let (stop_server, stopped) = oneshot::channel::<()>();
+        let server = tokio::spawn(server::serve(state.clone(), listener, async {
+            let _ = stopped.await;
+        }));
+        Ok(Self {
+            addr,
+            state,
+            http: reqwest::Client::new(),
+            database,
+            admin_url,
+            stop_server: Some(stop_server),
+            server: Some(server),
+            worker: Some(worker),
+        })
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("http://{}{path}", self.addr)
+    }
+
+    /// A verified user and an access token for it.
+    pub async fn user(&self, email: &str) -> anyhow::Result<(UserId, String)> {
+        let username = email.split('@').next().unwrap_or("user");
+        let id = users::ensure_verified(&self.state.db, email, username, "!").await?;
+        let token = tokens::issue(self.state.settings.jwt_secret.expose(), id, Duration::from_secs(3600))?;
+        Ok((id, token.token))
+    }
+
+    /// Stops server and worker and drops the database. Call at the end of every test.
+    pub async fn shutdown(mut self) -> anyhow::Result<()> {
+        if let Some(tx) = self.stop_server.take() {
+            let _ = tx.send(());
+        }
+        if let Some(server) = self.server.take() {
+            server.await??;
+        }
+        if let Some(worker) = self.worker.take() {
+            worker.stop().await?;
+        }
+        self.state.db.close().await;
+        drop_database(&self.admin_url, &self.database).await
+    }
+}
+
+async fn drop_database(admin_url: &str, database: &str) -> anyhow::Result<()> {
+    let mut admin = PgConnection::connect(admin_url).await?;
+    sqlx::query(&format!("DROP DATABASE IF EXISTS {database} WITH (FORCE)")).execute(&mut admin).await?;
+    Ok(())
+}
+
+impl Drop for TestApp {
+    /// A test that panicked never reached `shutdown`: still remove its database.
+    fn drop(&mut self) {
+        if self.server.is_none() {
+            return;
+        }
+        let (admin_url, database) = (self.admin_url.clone(), self.database.clone());
+        let _ = std::thread::spawn(move || {
+            if let Ok(rt) = tokio::runtime::Builder::new_current_thread().enable_all().build() {
+                let _ = rt.block_on(drop_database(&admin_url, &database));
+            }
+        })
+        .join();
+    }
+}
+
+/// Polls `probe` until it returns `Some`, failing after `deadline`.
+pub async fn eventually<T, F, Fut>(deadline: Duration, what: &str, mut probe: F) -> anyhow::Result<T>
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = anyhow::Result<Option<T>>>,
+{
+    let until = Instant::now() + deadline;
+    let mut delay = Duration::from_millis(50);
+    loop {
+        if let Some(v) = probe().await? {
+            return Ok(v);
+        }
+        if Instant::now() >= until {
+            anyhow::bail!("timed out after {deadline:?} waiting for {what}");
+        }
+        tokio::time::sleep(delay).await;
+        delay = (delay * 2).min(Duration::from_millis(500));
+    }
+}

@@ -1,0 +1,75 @@
+//! Media assertions with real ffprobe/ffmpeg: stream layout, duration, and loudness in windows.
+
+use anyhow::{Context, bail};
+use serde::Deserialize;
+use std::path::Path;
+use tokio::process::Command;
+
+/// Rate the audio is decoded at for measurements.
+pub const MEASURE_RATE: u32 = 16_000;
+
+#[derive(Debug, Deserialize)]
+struct Probe {
+    streams: Vec<Stream>,
+    format: Format,
+}
+
+#[derive(Debug, Deserialize)]
+struct Stream {
+    codec_type: String,
+}
+
+#[derive(Debug, Deserialize)]
+struct Format {
+    duration: String,
+}
+
+#[derive(Debug, PartialEq)]
+pub struct Layout {
+    pub video_streams: usize,
+    pub audio_streams: usize,
+    pub duration_ms: u64,
+}
+
+pub async fn layout(file: &Path) -> anyhow::Result<Layout> {
+    let out = Command::new("ffprobe")
+        .args(["-v", "error", "-print_format", "json", "-show_entries", "format=duration:stream=codec_type"])
+        .arg(file)
+        .output()
+        .await?;
+    if !out.status.success() {
+        bail!("ffprobe failed: {}", String::from_utf8_lossy(&out.stderr));
+    }
+    let p: Probe = serde_json::from_slice(&out.stdout)?;
+    let count = |kind: &str| p.streams.iter().filter(|s| s.codec_type == kind).count();
+    Ok(Layout {
+        video_streams: count("video"),
+        audio_streams: count("audio"),
+        duration_ms: (p.format.duration.parse::<f64>().context("duration")? * 1000.0).round() as u64,
+    })
+}
+
+/// Decodes the first audio track to mono f32 samples at [`MEASURE_RATE`].
+pub async fn decode_audio(file: &Path) -> anyhow::Result<Vec<f32>> {
+    let out = Command::new("ffmpeg")
+        .args(["-nostdin", "-v", "error", "-i"])
+        .arg(file)
+        .args(["-map", "0:a:0", "-ac", "1", "-ar", &MEASURE_RATE.to_string(), "-f", "f32le", "-"])
+        .output()
+        .await?;
+    if !out.status.success() {
+        bail!("ffmpeg decode failed: {}", String::from_utf8_lossy(&out.stderr));
+    }
+    Ok(out.stdout.chunks_exact(4).map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]])).collect())
+}
+
+/// RMS level in dBFS of `samples` between two times.
+pub fn rms_dbfs(samples: &[f32], start_ms: u64, end_ms: u64) -> f64 {
+    let at = |ms: u64| ((ms * u64::from(MEASURE_RATE) / 1000) as usize).min(samples.len());
+    let window = &samples[at(start_ms)..at(end_ms)];
+    if window.is_empty() {
+        return f64::NEG_INFINITY;
+    }
+    let mean_square = window.iter().map(|s| f64::from(*s).powi(2)).sum::<f64>() / window.len() as f64;
+    10.0 * mean_square.max(1e-20).log10()
+}

@@ -1,0 +1,137 @@
+//! End to end: upload a generated video through a presigned PUT, dub it through the REST API and
+//! the real DubbingWorkflow, and check the MP4 that lands in S3.
+
+use anyhow::Context;
+use onevoice_shared::pipeline::Step;
+use onevoice_tests::harness::{TestApp, eventually};
+use onevoice_tests::{media, sample};
+use serde_json::{Value, json};
+use std::time::Duration;
+
+/// Background-only level relative to the original (the mix's BACKGROUND_GAIN of 0.25 is -12 dB).
+const BACKGROUND_DB: f64 = -12.04;
+
+#[tokio::test]
+async fn dubs_a_video_end_to_end() -> anyhow::Result<()> {
+    let app = TestApp::spawn().await?;
+    let scratch = tempfile::tempdir()?;
+    let sample = sample::make(scratch.path()).await?;
+    let (_, token) = app.user("e2e@example.com").await?;
+
+    // Upload through the presigned URL, exactly as a browser would.
+    let res = app
+        .http
+        .post(app.url("/api/videos/upload-url"))
+        .bearer_auth(&token)
+        .json(&json!({"filename": "sample.mp4", "content_type": "video/mp4"}))
+        .send()
+        .await?;
+    assert_eq!(res.status(), 201);
+    let body: Value = res.json().await?;
+    let video_id = body["video_id"].as_str().context("video_id")?.to_string();
+    let upload_url = body["upload_url"].as_str().context("upload_url")?;
+    let bytes = tokio::fs::read(&sample.video).await?;
+    let put = app.http.put(upload_url).header("content-type", "video/mp4").body(bytes).send().await?;
+    assert!(put.status().is_success(), "presigned PUT failed: {}", put.status());
+
+    let res = app
+        .http
+        .post(app.url(&format!("/api/videos/{video_id}/dub")))
+        .bearer_auth(&token)
+        .json(&json!({
+            "target_language": "es",
+            "source_language": "en",
+            "source_transcript": sample.transcript,
+        }))
+        .send()
+        .await?;
+    assert_eq!(res.status(), 202, "{}", res.text().await?);
+    let job_id = res.json::<Value>().await?["job_id"].as_str().context("job_id")?.to_string();
+
+    // Progress only rises, and the job completes.
+    let seen = std::cell::RefCell::new(Vec::new());
+    let status_url = app.url(&format!("/api/videos/{video_id}/status"));
+    let done: Value = eventually(Duration::from_secs(240), "the dub to finish", || {
+        let (http, url, token, seen) = (&app.http, &status_url, &token, &seen);
+        async move {
+            let s: Value = http.get(url).bearer_auth(token).send().await?.json().await?;
+            seen.borrow_mut().push(s["progress"].as_f64().unwrap_or(-1.0));
+            Ok(match s["status"].as_str() {
+                Some("completed") | Some("failed") | Some("cancelled") => Some(s),
+                _ => None,
+            })
+        }
+    })
+    .await?;
+    assert_eq!(done["status"], "completed", "job ended as {done}");
+    assert_eq!(done["job_id"], job_id.as_str());
+    assert_eq!(done["progress"], 100.0);
+    let seen = seen.into_inner();
+    assert!(seen.windows(2).all(|w| w[0] <= w[1]), "progress went backwards: {seen:?}");
+
+    // The workflow's own progress query agrees, and every step is accounted for.
+    let handle = app
+        .state
+        .temporal
+        .get_workflow_handle::<onevoice_workflows::DubbingWorkflow>(format!("dub-{job_id}"));
+    let progress = handle
+        .query(onevoice_workflows::DubbingWorkflow::progress, (), Default::default())
+        .await?;
+    assert_eq!(progress.percent, 100.0);
+    assert_eq!(progress.completed_steps.len() + progress.skipped_steps.len(), Step::ALL.len());
+    assert!(progress.completed_steps.contains(&Step::GenerateAudio));
+
+    // The job's steps were recorded with the seed's names and weights.
+    let steps: Vec<(String, String, f64)> = sqlx::query_as(
+        "SELECT step_name, status, weight FROM job_steps WHERE job_id = $1::uuid ORDER BY step_order",
+    )
+    .bind(&job_id)
+    .fetch_all(&app.state.db)
+    .await?;
+    assert_eq!(steps.len(), 15);
+    assert_eq!(steps[0], ("prepare_video".into(), "completed".into(), 3.0));
+    assert!(steps.iter().all(|(_, s, _)| s == "completed" || s == "skipped"), "{steps:?}");
+
+    // Download the result through the API's presigned URL.
+    let res = app
+        .http
+        .get(app.url(&format!("/api/videos/{video_id}/download?file_type=dubbed_video&language=es")))
+        .bearer_auth(&token)
+        .send()
+        .await?;
+    assert_eq!(res.status(), 200);
+    let url = res.json::<Value>().await?["download_url"].as_str().context("download_url")?.to_string();
+    let dubbed = scratch.path().join("dubbed.mp4");
+    tokio::fs::write(&dubbed, app.http.get(&url).send().await?.error_for_status()?.bytes().await?).await?;
+
+    let layout = media::layout(&dubbed).await?;
+    assert_eq!((layout.video_streams, layout.audio_streams), (1, 1));
+    let source_ms = sample::duration_ms(&sample.video).await?;
+    assert!(layout.duration_ms.abs_diff(source_ms) <= 200, "duration {} vs source {source_ms}", layout.duration_ms);
+
+    // Inside every dubbed line's window the track is clearly louder than silence, and clearly
+    // louder than the lowered original alone: the synthesized speech is there.
+    let original = media::decode_audio(&sample.video).await?;
+    let dubbed_audio = media::decode_audio(&dubbed).await?;
+    for cue in &sample.cues {
+        let dub = media::rms_dbfs(&dubbed_audio, cue.start_ms, cue.end_ms);
+        let background = media::rms_dbfs(&original, cue.start_ms, cue.end_ms) + BACKGROUND_DB;
+        assert!(dub > -35.0, "line at {} ms is near silence: {dub:.1} dBFS", cue.start_ms);
+        assert!(dub > background + 6.0, "line at {} ms: {dub:.1} dBFS vs background {background:.1}", cue.start_ms);
+    }
+
+    // The translation subtitles are served too, in Spanish.
+    let res = app
+        .http
+        .get(app.url(&format!("/api/videos/{video_id}/download?file_type=translation_subtitles&language=es")))
+        .bearer_auth(&token)
+        .send()
+        .await?;
+    let url = res.json::<Value>().await?["download_url"].as_str().context("subtitles url")?.to_string();
+    let srt = app.http.get(&url).send().await?.error_for_status()?.text().await?;
+    let cues = onevoice_shared::srt::parse(&srt)?;
+    assert_eq!(cues.len(), sample.cues.len());
+    assert!(cues[2].text.to_lowercase().contains("gracias"), "not Spanish: {:?}", cues[2].text);
+
+    app.shutdown().await
+}
