@@ -169,7 +169,7 @@ cmd_start() {
 
 cmd_stop() {
   local name pid
-  for name in smtp moto temporal; do
+  for name in onevoice smtp moto temporal; do
     [[ -f "$STACK/$name.pid" ]] || continue
     pid="$(cat "$STACK/$name.pid")"
     if kill -0 "$pid" 2>/dev/null; then
@@ -190,6 +190,7 @@ cmd_status() {
   show temporal "$TEMPORAL_ADDRESS (UI $TEMPORAL_UI_URL)" listening "$TEMPORAL_PORT"
   show moto "$S3_ENDPOINT_URL (S3 bucket $S3_BUCKET, SQS)" listening "$MOTO_PORT"
   show smtp "127.0.0.1:$SMTP_PORT -> $STACK/maildir" listening "$SMTP_PORT"
+  show onevoice "http://$API_BIND (API + worker, started by scripts/dub-sample.sh)" listening "${API_BIND##*:}"
   return $ok
 }
 

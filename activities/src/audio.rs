@@ -9,7 +9,9 @@ use crate::deps::Deps;
 use crate::media::SAMPLE_RATE;
 use crate::scratch::Scratch;
 use crate::{error, memo, process};
-use onevoice_shared::contracts::{MixInput, MixOutput, SynthesizedLine, activity, job_prefix, step_result_key};
+use onevoice_shared::contracts::{
+    MixInput, MixOutput, SynthesizedLine, activity, job_prefix, step_result_key,
+};
 use onevoice_shared::pipeline::Step;
 use std::fmt::Write as _;
 use std::sync::Arc;
@@ -42,15 +44,24 @@ impl AudioActivities {
         let deps = &self.deps;
         let key = step_result_key(input.job_id, Step::MergeAudio);
         memo::once(&deps.storage, &key, || async {
-            let lines: Vec<SynthesizedLine> =
-                deps.storage.get_json(&input.manifest_key).await.map_err(error::storage)?;
+            let lines: Vec<SynthesizedLine> = deps
+                .storage
+                .get_json(&input.manifest_key)
+                .await
+                .map_err(error::storage)?;
             let scratch = Scratch::new(&deps.tools.work_dir, "mix")?;
             let source = scratch.path("source.wav");
-            deps.storage.download_to(&input.source_audio_key, &source).await.map_err(error::storage)?;
+            deps.storage
+                .download_to(&input.source_audio_key, &source)
+                .await
+                .map_err(error::storage)?;
             let mut clips = Vec::with_capacity(lines.len());
             for (n, line) in lines.iter().enumerate() {
                 let clip = scratch.path(&format!("{n:05}.wav"));
-                deps.storage.download_to(&line.audio_key, &clip).await.map_err(error::storage)?;
+                deps.storage
+                    .download_to(&line.audio_key, &clip)
+                    .await
+                    .map_err(error::storage)?;
                 clips.push(clip);
             }
             let graph = scratch.path("graph.txt");
@@ -59,18 +70,31 @@ impl AudioActivities {
                 .map_err(|e| error::transient(format!("cannot write filter graph: {e}")))?;
             let mixed = scratch.path("mix.wav");
             let mut cmd = Command::new(&deps.tools.ffmpeg);
-            cmd.args(["-nostdin", "-v", "error", "-y", "-i"]).arg(&source);
+            cmd.args(["-nostdin", "-v", "error", "-y", "-i"])
+                .arg(&source);
             for clip in &clips {
                 cmd.arg("-i").arg(clip);
             }
             cmd.arg("-filter_complex_script")
                 .arg(&graph)
-                .args(["-map", "[out]", "-ac", "1", "-ar", &SAMPLE_RATE.to_string(), "-c:a", "pcm_s16le"])
+                .args([
+                    "-map",
+                    "[out]",
+                    "-ac",
+                    "1",
+                    "-ar",
+                    &SAMPLE_RATE.to_string(),
+                    "-c:a",
+                    "pcm_s16le",
+                ])
                 .args(["-t", &format!("{:.3}", input.duration_ms as f64 / 1000.0)])
                 .arg(&mixed);
             process::run(&ctx, cmd, None, error::permanent).await?;
             let audio_key = format!("{}audio/mix.wav", job_prefix(input.job_id));
-            deps.storage.put_file(&audio_key, &mixed, "audio/wav").await.map_err(error::storage)?;
+            deps.storage
+                .put_file(&audio_key, &mixed, "audio/wav")
+                .await
+                .map_err(error::storage)?;
             Ok(MixOutput { audio_key })
         })
         .await
@@ -108,7 +132,11 @@ mod tests {
 
     #[test]
     fn graph_places_each_clip_at_its_start() {
-        let line = |start_ms| SynthesizedLine { start_ms, end_ms: start_ms + 1000, audio_key: String::new() };
+        let line = |start_ms| SynthesizedLine {
+            start_ms,
+            end_ms: start_ms + 1000,
+            audio_key: String::new(),
+        };
         let g = filter_graph(&[line(1500), line(4000)]);
         assert!(g.contains("[1:a]aresample=48000,adelay=1500:all=1[c0]"));
         assert!(g.contains("[2:a]aresample=48000,adelay=4000:all=1[c1]"));

@@ -25,5 +25,9 @@ pub(crate) fn transient(message: impl Into<String>) -> ActivityError {
 }
 
 pub(crate) fn storage(err: StorageError) -> ActivityError {
-    if err.is_retryable() { transient(err.to_string()) } else { permanent(err.to_string()) }
+    if err.is_retryable() {
+        transient(err.to_string())
+    } else {
+        permanent(err.to_string())
+    }
 }

@@ -34,7 +34,10 @@ impl JobActivities {
     ) -> Result<(), ActivityError> {
         let first = jobs::get(&self.deps.db, report.job_id).await.map_err(db)?;
         let Some(job) = first else {
-            return Err(error::permanent(format!("job {} does not exist", report.job_id)));
+            return Err(error::permanent(format!(
+                "job {} does not exist",
+                report.job_id
+            )));
         };
         jobs::record_progress(&self.deps.db, report.job_id, report.percent, &report.steps)
             .await
@@ -42,7 +45,9 @@ impl JobActivities {
         if job.status == JobStatus::Pending.as_str()
             && let Some(video) = job.video_id
         {
-            videos::set_status(&self.deps.db, video, VideoStatus::Processing).await.map_err(db)?;
+            videos::set_status(&self.deps.db, video, VideoStatus::Processing)
+                .await
+                .map_err(db)?;
         }
         Ok(())
     }
@@ -63,8 +68,20 @@ impl JobActivities {
                     .map(|v| v.title)
                     .unwrap_or_else(|| "video".into());
                 let files = [
-                    (FileType::DubbedVideo, &output.output_key, "dub.mp4", "mp4", "video/mp4"),
-                    (FileType::TranslationSubtitles, &output.translation_srt_key, "trans.srt", "srt", "application/x-subrip"),
+                    (
+                        FileType::DubbedVideo,
+                        &output.output_key,
+                        "dub.mp4",
+                        "mp4",
+                        "video/mp4",
+                    ),
+                    (
+                        FileType::TranslationSubtitles,
+                        &output.translation_srt_key,
+                        "trans.srt",
+                        "srt",
+                        "application/x-subrip",
+                    ),
                 ];
                 for (file_type, key, suffix, format, content_type) in files {
                     let size = d.storage.size_of(key).await.map_err(error::storage)?;
@@ -89,20 +106,45 @@ impl JobActivities {
                     .await
                     .map_err(db)?;
                 }
-                let result = serde_json::to_value(output).map_err(|e| error::transient(e.to_string()))?;
-                jobs::finish(&d.db, input.job_id, JobStatus::Completed, None, Some(result)).await.map_err(db)?;
-                videos::add_target_language(&d.db, input.video_id, lang).await.map_err(db)?;
-                videos::set_status(&d.db, input.video_id, VideoStatus::Completed).await.map_err(db)?;
-            }
-            JobOutcome::Failed { message } => {
-                jobs::finish(&d.db, input.job_id, JobStatus::Failed, Some(message), None).await.map_err(db)?;
-                videos::set_status(&d.db, input.video_id, VideoStatus::Failed).await.map_err(db)?;
-            }
-            JobOutcome::Cancelled => {
-                jobs::finish(&d.db, input.job_id, JobStatus::Cancelled, Some("cancelled by request"), None)
+                let result =
+                    serde_json::to_value(output).map_err(|e| error::transient(e.to_string()))?;
+                jobs::finish(
+                    &d.db,
+                    input.job_id,
+                    JobStatus::Completed,
+                    None,
+                    Some(result),
+                )
+                .await
+                .map_err(db)?;
+                videos::add_target_language(&d.db, input.video_id, lang)
                     .await
                     .map_err(db)?;
-                videos::set_status(&d.db, input.video_id, VideoStatus::Uploaded).await.map_err(db)?;
+                videos::set_status(&d.db, input.video_id, VideoStatus::Completed)
+                    .await
+                    .map_err(db)?;
+            }
+            JobOutcome::Failed { message } => {
+                jobs::finish(&d.db, input.job_id, JobStatus::Failed, Some(message), None)
+                    .await
+                    .map_err(db)?;
+                videos::set_status(&d.db, input.video_id, VideoStatus::Failed)
+                    .await
+                    .map_err(db)?;
+            }
+            JobOutcome::Cancelled => {
+                jobs::finish(
+                    &d.db,
+                    input.job_id,
+                    JobStatus::Cancelled,
+                    Some("cancelled by request"),
+                    None,
+                )
+                .await
+                .map_err(db)?;
+                videos::set_status(&d.db, input.video_id, VideoStatus::Uploaded)
+                    .await
+                    .map_err(db)?;
             }
         }
         Ok(())

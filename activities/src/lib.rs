@@ -15,8 +15,8 @@ pub mod text;
 pub mod voice;
 
 pub use audio::AudioActivities;
-pub use jobs::JobActivities;
 pub use deps::Deps;
+pub use jobs::JobActivities;
 pub use media::MediaActivities;
 pub use text::TextActivities;
 pub use voice::VoiceActivities;

@@ -44,7 +44,10 @@ impl MediaActivities {
         memo::once(&deps.storage, &key, || async {
             let scratch = Scratch::new(&deps.tools.work_dir, "extract-audio")?;
             let source = scratch.path("source");
-            deps.storage.download_to(&input.video_key, &source).await.map_err(error::storage)?;
+            deps.storage
+                .download_to(&input.video_key, &source)
+                .await
+                .map_err(error::storage)?;
             let probe = probe(&ctx, &deps.tools.ffprobe, &source).await?;
             if !probe.has_video {
                 return Err(error::permanent("the uploaded file has no video stream"));
@@ -55,14 +58,33 @@ impl MediaActivities {
             if probe.has_audio {
                 cmd.arg("-i").arg(&source).args(["-map", "0:a:0"]);
             } else {
-                cmd.args(["-f", "lavfi", "-i", &format!("anullsrc=r={SAMPLE_RATE}:cl=mono")])
-                    .args(["-t", &format!("{:.3}", probe.duration_ms as f64 / 1000.0)]);
+                cmd.args([
+                    "-f",
+                    "lavfi",
+                    "-i",
+                    &format!("anullsrc=r={SAMPLE_RATE}:cl=mono"),
+                ])
+                .args(["-t", &format!("{:.3}", probe.duration_ms as f64 / 1000.0)]);
             }
-            cmd.args(["-ac", "1", "-ar", &SAMPLE_RATE.to_string(), "-c:a", "pcm_s16le"]).arg(&wav);
+            cmd.args([
+                "-ac",
+                "1",
+                "-ar",
+                &SAMPLE_RATE.to_string(),
+                "-c:a",
+                "pcm_s16le",
+            ])
+            .arg(&wav);
             process::run(&ctx, cmd, None, error::permanent).await?;
             let audio_key = format!("{}audio/source.wav", job_prefix(input.job_id));
-            deps.storage.put_file(&audio_key, &wav, "audio/wav").await.map_err(error::storage)?;
-            Ok(ExtractAudioOutput { audio_key, duration_ms: probe.duration_ms })
+            deps.storage
+                .put_file(&audio_key, &wav, "audio/wav")
+                .await
+                .map_err(error::storage)?;
+            Ok(ExtractAudioOutput {
+                audio_key,
+                duration_ms: probe.duration_ms,
+            })
         })
         .await
     }
@@ -79,10 +101,19 @@ impl MediaActivities {
         let key = step_result_key(input.job_id, Step::FinalVideo);
         memo::once(&deps.storage, &key, || async {
             let scratch = Scratch::new(&deps.tools.work_dir, "mux")?;
-            let (video, audio, out) =
-                (scratch.path("source"), scratch.path("dub.wav"), scratch.path("dubbed.mp4"));
-            deps.storage.download_to(&input.video_key, &video).await.map_err(error::storage)?;
-            deps.storage.download_to(&input.audio_key, &audio).await.map_err(error::storage)?;
+            let (video, audio, out) = (
+                scratch.path("source"),
+                scratch.path("dub.wav"),
+                scratch.path("dubbed.mp4"),
+            );
+            deps.storage
+                .download_to(&input.video_key, &video)
+                .await
+                .map_err(error::storage)?;
+            deps.storage
+                .download_to(&input.audio_key, &audio)
+                .await
+                .map_err(error::storage)?;
             let mut cmd = Command::new(&deps.tools.ffmpeg);
             cmd.args(["-nostdin", "-v", "error", "-y", "-i"])
                 .arg(&video)
@@ -99,7 +130,10 @@ impl MediaActivities {
                 .put_file(&input.output_key, &out, "video/mp4")
                 .await
                 .map_err(error::storage)?;
-            Ok(MuxOutput { output_key: input.output_key.clone(), size_bytes })
+            Ok(MuxOutput {
+                output_key: input.output_key.clone(),
+                size_bytes,
+            })
         })
         .await
     }
@@ -131,10 +165,21 @@ struct FfprobeFormat {
 }
 
 /// Probes a local file; a file ffprobe cannot read is not media, which no retry will change.
-pub async fn probe(ctx: &ActivityContext, ffprobe: &Path, file: &Path) -> Result<Probe, ActivityError> {
+pub async fn probe(
+    ctx: &ActivityContext,
+    ffprobe: &Path,
+    file: &Path,
+) -> Result<Probe, ActivityError> {
     let mut cmd = Command::new(ffprobe);
-    cmd.args(["-v", "error", "-print_format", "json", "-show_entries", "format=duration:stream=codec_type"])
-        .arg(file);
+    cmd.args([
+        "-v",
+        "error",
+        "-print_format",
+        "json",
+        "-show_entries",
+        "format=duration:stream=codec_type",
+    ])
+    .arg(file);
     let out = process::run(ctx, cmd, None, |msg| {
         error::permanent(format!("the file is not playable media ({msg})"))
     })
@@ -151,7 +196,12 @@ fn parse_probe(json: &[u8]) -> Result<Probe, ActivityError> {
         .and_then(|d| d.parse::<f64>().ok())
         .filter(|d| d.is_finite() && *d > 0.0)
         .ok_or_else(|| error::permanent("the file has no readable duration"))?;
-    let has = |kind: &str| parsed.streams.iter().any(|s| s.codec_type.as_deref() == Some(kind));
+    let has = |kind: &str| {
+        parsed
+            .streams
+            .iter()
+            .any(|s| s.codec_type.as_deref() == Some(kind))
+    };
     Ok(Probe {
         duration_ms: (seconds * 1000.0).round() as u64,
         has_video: has("video"),
@@ -167,7 +217,14 @@ mod tests {
     fn parses_ffprobe_json() {
         let json = br#"{"streams":[{"codec_type":"video"},{"codec_type":"audio"}],"format":{"duration":"12.345000"}}"#;
         let p = parse_probe(json).unwrap();
-        assert_eq!(p, Probe { duration_ms: 12_345, has_video: true, has_audio: true });
+        assert_eq!(
+            p,
+            Probe {
+                duration_ms: 12_345,
+                has_video: true,
+                has_audio: true
+            }
+        );
         let silent = br#"{"streams":[{"codec_type":"video"}],"format":{"duration":"3.0"}}"#;
         assert!(!parse_probe(silent).unwrap().has_audio);
         assert!(parse_probe(br#"{"streams":[],"format":{}}"#).is_err());

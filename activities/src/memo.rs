@@ -8,7 +8,11 @@ use serde::de::DeserializeOwned;
 use std::future::Future;
 use temporalio_sdk::activities::ActivityError;
 
-pub(crate) async fn once<T, F, Fut>(storage: &Storage, key: &str, work: F) -> Result<T, ActivityError>
+pub(crate) async fn once<T, F, Fut>(
+    storage: &Storage,
+    key: &str,
+    work: F,
+) -> Result<T, ActivityError>
 where
     T: Serialize + DeserializeOwned,
     F: FnOnce() -> Fut,
@@ -21,10 +25,15 @@ where
         }
         Err(StorageError::NotFound(_)) => {}
         // A result document of an older shape is recomputed rather than trusted.
-        Err(StorageError::Json { .. }) => tracing::warn!(key, "unreadable step result; recomputing"),
+        Err(StorageError::Json { .. }) => {
+            tracing::warn!(key, "unreadable step result; recomputing")
+        }
         Err(e) => return Err(error::storage(e)),
     }
     let result = work().await?;
-    storage.put_json(key, &result).await.map_err(error::storage)?;
+    storage
+        .put_json(key, &result)
+        .await
+        .map_err(error::storage)?;
     Ok(result)
 }

@@ -24,10 +24,14 @@ pub(crate) async fn run(
     on_failure: fn(String) -> ActivityError,
 ) -> Result<ToolOutput, ActivityError> {
     let program = cmd.as_std().get_program().to_string_lossy().into_owned();
-    cmd.stdin(if stdin.is_some() { Stdio::piped() } else { Stdio::null() })
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .kill_on_drop(true);
+    cmd.stdin(if stdin.is_some() {
+        Stdio::piped()
+    } else {
+        Stdio::null()
+    })
+    .stdout(Stdio::piped())
+    .stderr(Stdio::piped())
+    .kill_on_drop(true);
     let mut child = cmd
         .spawn()
         .map_err(|e| error::transient(format!("cannot start `{program}`: {e}")))?;

@@ -43,14 +43,23 @@ impl TextActivities {
         let storage = &self.deps.storage;
         let key = step_result_key(input.job_id, Step::SpeechRecognition);
         memo::once(storage, &key, || async {
-            let bytes = storage.get_bytes(&input.transcript_key).await.map_err(error::storage)?;
+            let bytes = storage
+                .get_bytes(&input.transcript_key)
+                .await
+                .map_err(error::storage)?;
             let text = String::from_utf8(bytes)
                 .map_err(|_| error::permanent("the transcript is not UTF-8 text"))?;
             let cues = srt::parse(&text)
                 .map_err(|e| error::permanent(format!("the transcript is not valid SRT: {e}")))?;
             let cues_key = format!("{}text/source_cues.json", job_prefix(input.job_id));
-            storage.put_json(&cues_key, &cues).await.map_err(error::storage)?;
-            Ok(TranscriptOutput { cues_key, lines: cues.len() as u32 })
+            storage
+                .put_json(&cues_key, &cues)
+                .await
+                .map_err(error::storage)?;
+            Ok(TranscriptOutput {
+                cues_key,
+                lines: cues.len() as u32,
+            })
         })
         .await
     }
@@ -66,19 +75,31 @@ impl TextActivities {
         let deps = &self.deps;
         let key = step_result_key(input.job_id, Step::Translate);
         memo::once(&deps.storage, &key, || async {
-            let cues: Vec<Cue> = deps.storage.get_json(&input.cues_key).await.map_err(error::storage)?;
+            let cues: Vec<Cue> = deps
+                .storage
+                .get_json(&input.cues_key)
+                .await
+                .map_err(error::storage)?;
             let translated: Vec<Cue> = if input.source_language == input.target_language {
                 cues
             } else {
-                let mode = apertium_mode(&ctx, &deps.tools.apertium, input.source_language, input.target_language)
-                    .await?;
+                let mode = apertium_mode(
+                    &ctx,
+                    &deps.tools.apertium,
+                    input.source_language,
+                    input.target_language,
+                )
+                .await?;
                 let ctx = &ctx;
                 let mode = &mode;
                 futures::stream::iter(cues)
                     .map(|cue| async move {
                         let text = apertium(ctx, &deps.tools.apertium, mode, &cue.text).await?;
                         if text.trim().is_empty() {
-                            return Err(error::permanent(format!("line `{}` translated to nothing", cue.text)));
+                            return Err(error::permanent(format!(
+                                "line `{}` translated to nothing",
+                                cue.text
+                            )));
                         }
                         Ok::<Cue, ActivityError>(Cue { text, ..cue })
                     })
@@ -89,12 +110,23 @@ impl TextActivities {
             let prefix = job_prefix(input.job_id);
             let cues_key = format!("{prefix}text/translation_cues.json");
             let srt_key = format!("{prefix}text/translation.srt");
-            deps.storage.put_json(&cues_key, &translated).await.map_err(error::storage)?;
             deps.storage
-                .put_bytes(&srt_key, srt::write(&translated).into_bytes(), "application/x-subrip")
+                .put_json(&cues_key, &translated)
                 .await
                 .map_err(error::storage)?;
-            Ok(TranslateOutput { cues_key, srt_key, lines: translated.len() as u32 })
+            deps.storage
+                .put_bytes(
+                    &srt_key,
+                    srt::write(&translated).into_bytes(),
+                    "application/x-subrip",
+                )
+                .await
+                .map_err(error::storage)?;
+            Ok(TranslateOutput {
+                cues_key,
+                srt_key,
+                lines: translated.len() as u32,
+            })
         })
         .await
     }
@@ -128,7 +160,12 @@ async fn apertium_mode(
 
 /// Translates one line. `-u` drops Apertium's unknown-word markers (`*word`), so untranslatable
 /// names pass through as they are.
-async fn apertium(ctx: &ActivityContext, bin: &Path, mode: &str, text: &str) -> Result<String, ActivityError> {
+async fn apertium(
+    ctx: &ActivityContext,
+    bin: &Path,
+    mode: &str,
+    text: &str,
+) -> Result<String, ActivityError> {
     let mut cmd = Command::new(bin);
     cmd.args(["-u", mode]);
     // Lines are translated as one paragraph: Apertium treats a newline as a sentence break.
@@ -153,7 +190,10 @@ mod tests {
 
     #[test]
     fn cleans_apertium_marks() {
-        assert_eq!(clean_apertium_output("Hola Mundo, esto es una prueba .\n"), "Hola Mundo, esto es una prueba.");
+        assert_eq!(
+            clean_apertium_output("Hola Mundo, esto es una prueba .\n"),
+            "Hola Mundo, esto es una prueba."
+        );
         assert_eq!(clean_apertium_output("#ir  @xyz ?"), "ir xyz?");
     }
 }

@@ -36,29 +36,51 @@ impl VoiceActivities {
         let deps = &self.deps;
         let key = step_result_key(input.job_id, Step::GenerateAudio);
         memo::once(&deps.storage, &key, || async {
-            let cues: Vec<Cue> = deps.storage.get_json(&input.cues_key).await.map_err(error::storage)?;
+            let cues: Vec<Cue> = deps
+                .storage
+                .get_json(&input.cues_key)
+                .await
+                .map_err(error::storage)?;
             let scratch = Scratch::new(&deps.tools.work_dir, "synthesize")?;
             let prefix = job_prefix(input.job_id);
             let mut lines = Vec::with_capacity(cues.len());
             for (n, cue) in cues.iter().enumerate() {
                 let audio_key = format!("{prefix}tts/{n:05}.wav");
-                let stored = deps.storage.size_of(&audio_key).await.map_err(error::storage)?;
+                let stored = deps
+                    .storage
+                    .size_of(&audio_key)
+                    .await
+                    .map_err(error::storage)?;
                 if stored.is_none_or(|size| size == 0) {
                     let wav = scratch.path(&format!("{n:05}.wav"));
                     let mut cmd = Command::new(&deps.tools.espeak);
-                    cmd.args(["-v", input.language.espeak_voice(), "--stdin", "-w"]).arg(&wav);
+                    cmd.args(["-v", input.language.espeak_voice(), "--stdin", "-w"])
+                        .arg(&wav);
                     process::run(&ctx, cmd, Some(cue.text.clone().into_bytes()), |msg| {
                         error::permanent(format!("espeak-ng could not speak a line: {msg}"))
                     })
                     .await?;
-                    deps.storage.put_file(&audio_key, &wav, "audio/wav").await.map_err(error::storage)?;
+                    deps.storage
+                        .put_file(&audio_key, &wav, "audio/wav")
+                        .await
+                        .map_err(error::storage)?;
                 }
-                lines.push(SynthesizedLine { start_ms: cue.start_ms, end_ms: cue.end_ms, audio_key });
+                lines.push(SynthesizedLine {
+                    start_ms: cue.start_ms,
+                    end_ms: cue.end_ms,
+                    audio_key,
+                });
                 let _ = ctx.record_heartbeat(n as u64 + 1).await;
             }
             let manifest_key = format!("{prefix}tts/manifest.json");
-            deps.storage.put_json(&manifest_key, &lines).await.map_err(error::storage)?;
-            Ok(SynthesizeOutput { manifest_key, lines: lines.len() as u32 })
+            deps.storage
+                .put_json(&manifest_key, &lines)
+                .await
+                .map_err(error::storage)?;
+            Ok(SynthesizeOutput {
+                manifest_key,
+                lines: lines.len() as u32,
+            })
         })
         .await
     }

@@ -27,7 +27,9 @@ pub fn openapi() -> utoipa::openapi::OpenApi {
 }
 
 fn routes() -> OpenApiRouter<AppState> {
-    OpenApiRouter::with_openapi(ApiDoc::openapi()).merge(health::router()).merge(videos::router())
+    OpenApiRouter::with_openapi(ApiDoc::openapi())
+        .merge(health::router())
+        .merge(videos::router())
 }
 
 pub fn router(state: AppState) -> Router {
@@ -58,13 +60,23 @@ pub fn router(state: AppState) -> Router {
 
 fn cors(settings: &ApiSettings) -> CorsLayer {
     let base = CorsLayer::new()
-        .allow_methods([Method::GET, Method::POST, Method::PUT, Method::PATCH, Method::DELETE, Method::OPTIONS])
+        .allow_methods([
+            Method::GET,
+            Method::POST,
+            Method::PUT,
+            Method::PATCH,
+            Method::DELETE,
+            Method::OPTIONS,
+        ])
         .max_age(Duration::from_secs(600));
     match &settings.cors_allowed_origins {
         // Any origin, so no credentials (browsers refuse the combination).
         None => base.allow_origin(Any).allow_headers(Any),
         Some(origins) => {
-            let origins: Vec<HeaderValue> = origins.iter().filter_map(|o| HeaderValue::from_str(o).ok()).collect();
+            let origins: Vec<HeaderValue> = origins
+                .iter()
+                .filter_map(|o| HeaderValue::from_str(o).ok())
+                .collect();
             base.allow_origin(AllowOrigin::list(origins))
                 .allow_headers(AllowHeaders::mirror_request())
                 .allow_credentials(true)

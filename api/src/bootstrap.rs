@@ -17,9 +17,20 @@ pub async fn app_state(settings: Arc<Settings>, identity: &str) -> anyhow::Resul
     let storage = Storage::new(&settings.s3);
     let mailer = mail::mailer(&settings.smtp)?;
     let temporal = temporal::connect(&settings.temporal, identity, TEMPORAL_PATIENCE).await?;
-    Ok(AppState { settings, db, storage, temporal, mailer, started_at: Instant::now() })
+    Ok(AppState {
+        settings,
+        db,
+        storage,
+        temporal,
+        mailer,
+        started_at: Instant::now(),
+    })
 }
 
 pub fn deps(state: &AppState) -> Deps {
-    Deps { db: state.db.clone(), storage: state.storage.clone(), tools: state.settings.tools.clone() }
+    Deps {
+        db: state.db.clone(),
+        storage: state.storage.clone(),
+        tools: state.settings.tools.clone(),
+    }
 }

@@ -48,7 +48,10 @@ pub enum ApiError {
     #[error("{0}")]
     UnsupportedMediaType(String),
     #[error("{message}")]
-    Validation { message: String, errors: Vec<FieldError> },
+    Validation {
+        message: String,
+        errors: Vec<FieldError>,
+    },
     #[error("{0}")]
     ServiceUnavailable(String),
     #[error(transparent)]
@@ -60,7 +63,10 @@ impl ApiError {
         let message = message.into();
         ApiError::Validation {
             message: format!("invalid request: {field}: {message}"),
-            errors: vec![FieldError { field: field.to_string(), message }],
+            errors: vec![FieldError {
+                field: field.to_string(),
+                message,
+            }],
         }
     }
 
@@ -106,7 +112,10 @@ fn default_message(status: StatusCode) -> String {
         StatusCode::PAYLOAD_TOO_LARGE => "request body is too large".into(),
         StatusCode::REQUEST_TIMEOUT => "request timed out".into(),
         s if s.is_server_error() => "internal server error".into(),
-        s => s.canonical_reason().unwrap_or("request failed").to_lowercase(),
+        s => s
+            .canonical_reason()
+            .unwrap_or("request failed")
+            .to_lowercase(),
     }
 }
 
@@ -118,13 +127,20 @@ impl IntoResponse for ApiError {
                 tracing::error!(error = format!("{e:#}"), "internal error");
                 (default_message(status), None)
             }
-            ApiError::Validation { message, errors } => (message.clone(), Some(json!({ "errors": errors }))),
+            ApiError::Validation { message, errors } => {
+                (message.clone(), Some(json!({ "errors": errors })))
+            }
             other => (other.to_string(), None),
         };
-        let body = ErrorBody { error: code_for(status), message, details: extra };
+        let body = ErrorBody {
+            error: code_for(status),
+            message,
+            details: extra,
+        };
         let mut res = (status, Json(body.clone())).into_response();
         if status == StatusCode::UNAUTHORIZED {
-            res.headers_mut().insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+            res.headers_mut()
+                .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
         }
         res.extensions_mut().insert(body);
         res
@@ -141,11 +157,14 @@ pub async fn envelope(req: Request, next: Next) -> Response {
         return res;
     }
     let (mut parts, _) = res.into_parts();
-    let mut body = parts.extensions.remove::<ErrorBody>().unwrap_or_else(|| ErrorBody {
-        error: code_for(status),
-        message: default_message(status),
-        details: None,
-    });
+    let mut body = parts
+        .extensions
+        .remove::<ErrorBody>()
+        .unwrap_or_else(|| ErrorBody {
+            error: code_for(status),
+            message: default_message(status),
+            details: None,
+        });
     let mut details = match body.details.take() {
         Some(Value::Object(map)) => map,
         _ => serde_json::Map::new(),
@@ -154,7 +173,10 @@ pub async fn envelope(req: Request, next: Next) -> Response {
     details.insert("method".into(), Value::String(method));
     body.details = Some(Value::Object(details));
     let bytes = serde_json::to_vec(&body).unwrap_or_default();
-    parts.headers.insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
+    parts.headers.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json"),
+    );
     parts.headers.remove(header::CONTENT_LENGTH);
     Response::from_parts(parts, axum::body::Body::from(bytes))
 }

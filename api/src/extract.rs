@@ -22,7 +22,10 @@ pub struct ApiQuery<T>(pub T);
 fn invalid(location: &str, detail: String) -> ApiError {
     ApiError::Validation {
         message: format!("invalid request {location}: {detail}"),
-        errors: vec![FieldError { field: location.to_string(), message: detail }],
+        errors: vec![FieldError {
+            field: location.to_string(),
+            message: detail,
+        }],
     }
 }
 

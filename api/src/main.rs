@@ -65,7 +65,9 @@ async fn run(command: Command, settings: Arc<Settings>) -> anyhow::Result<()> {
     match command {
         Command::Migrate => {
             let pool = onevoice_shared::db::pool(&settings.database)?;
-            onevoice_shared::db::migrate(&pool).await.context("applying migrations")?;
+            onevoice_shared::db::migrate(&pool)
+                .await
+                .context("applying migrations")?;
             println!("migrations applied");
             Ok(())
         }
@@ -76,14 +78,24 @@ async fn run(command: Command, settings: Arc<Settings>) -> anyhow::Result<()> {
         }
         Command::Worker => {
             let state = bootstrap::app_state(settings.clone(), "onevoice-worker").await?;
-            let handle = worker::spawn(state.temporal.clone(), bootstrap::deps(&state), worker_config(&settings))?;
+            let handle = worker::spawn(
+                state.temporal.clone(),
+                bootstrap::deps(&state),
+                worker_config(&settings),
+            )?;
             server::shutdown_signal().await;
             handle.stop().await
         }
         Command::Dev => {
             let state = bootstrap::app_state(settings.clone(), "onevoice-dev").await?;
-            onevoice_shared::db::migrate(&state.db).await.context("applying migrations")?;
-            let handle = worker::spawn(state.temporal.clone(), bootstrap::deps(&state), worker_config(&settings))?;
+            onevoice_shared::db::migrate(&state.db)
+                .await
+                .context("applying migrations")?;
+            let handle = worker::spawn(
+                state.temporal.clone(),
+                bootstrap::deps(&state),
+                worker_config(&settings),
+            )?;
             let listener = tokio::net::TcpListener::bind(settings.api.bind).await?;
             let served = server::serve(state, listener, server::shutdown_signal()).await;
             handle.stop().await?;
@@ -94,7 +106,11 @@ async fn run(command: Command, settings: Arc<Settings>) -> anyhow::Result<()> {
             let username = email.split('@').next().unwrap_or("user").to_string();
             // `!` is not a valid password hash: this account cannot log in with a password.
             let user = users::ensure_verified(&pool, &email, &username, "!").await?;
-            let token = tokens::issue(settings.jwt_secret.expose(), user, Duration::from_secs(ttl_minutes * 60))?;
+            let token = tokens::issue(
+                settings.jwt_secret.expose(),
+                user,
+                Duration::from_secs(ttl_minutes * 60),
+            )?;
             println!("{}", token.token);
             Ok(())
         }

@@ -6,10 +6,16 @@ use std::future::Future;
 use tokio::net::TcpListener;
 
 /// Serves until `shutdown` resolves, then lets in-flight requests finish.
-pub async fn serve(state: AppState, listener: TcpListener, shutdown: impl Future<Output = ()> + Send + 'static) -> anyhow::Result<()> {
+pub async fn serve(
+    state: AppState,
+    listener: TcpListener,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> anyhow::Result<()> {
     let addr = listener.local_addr()?;
     tracing::info!(%addr, "API listening");
-    axum::serve(listener, app::router(state)).with_graceful_shutdown(shutdown).await?;
+    axum::serve(listener, app::router(state))
+        .with_graceful_shutdown(shutdown)
+        .await?;
     tracing::info!("API stopped");
     Ok(())
 }
@@ -21,7 +27,8 @@ pub async fn shutdown_signal() {
     };
     #[cfg(unix)]
     let term = async {
-        if let Ok(mut s) = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+        if let Ok(mut s) = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+        {
             s.recv().await;
         }
     };

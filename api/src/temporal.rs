@@ -6,27 +6,41 @@ use onevoice_shared::status::JobStatus;
 use onevoice_workflows::DubbingWorkflow;
 use std::time::{Duration, Instant};
 use temporalio_client::{
-    Client, ClientOptions, Connection, ConnectionOptions, WorkflowIdConflictPolicy, WorkflowIdReusePolicy,
-    WorkflowStartOptions, errors::WorkflowStartError,
+    Client, ClientOptions, Connection, ConnectionOptions, WorkflowIdConflictPolicy,
+    WorkflowIdReusePolicy, WorkflowStartOptions, errors::WorkflowStartError,
 };
 use temporalio_common::search_attributes::{SearchAttributeKey, SearchAttributes};
 
 /// Connects, retrying for up to `patience`: at start-up the server may still be coming up, and a
 /// refused connection fails immediately.
-pub async fn connect(settings: &TemporalSettings, identity: &str, patience: Duration) -> anyhow::Result<Client> {
+pub async fn connect(
+    settings: &TemporalSettings,
+    identity: &str,
+    patience: Duration,
+) -> anyhow::Result<Client> {
     let deadline = Instant::now() + patience;
     let mut delay = Duration::from_millis(200);
     loop {
-        let options = ConnectionOptions::new(settings.address.clone()).identity(identity.to_string()).build();
+        let options = ConnectionOptions::new(settings.address.clone())
+            .identity(identity.to_string())
+            .build();
         match Connection::connect(options).await {
-            Ok(conn) => return Ok(Client::new(conn, ClientOptions::new(settings.namespace.clone()).build())?),
+            Ok(conn) => {
+                return Ok(Client::new(
+                    conn,
+                    ClientOptions::new(settings.namespace.clone()).build(),
+                )?);
+            }
             Err(e) if Instant::now() + delay < deadline => {
                 tracing::warn!(error = %e, address = %settings.address, "Temporal not reachable yet; retrying");
                 tokio::time::sleep(delay).await;
                 delay = (delay * 2).min(Duration::from_secs(5));
             }
             Err(e) => {
-                return Err(anyhow::anyhow!(e).context(format!("cannot connect to Temporal at {}", settings.address)));
+                return Err(anyhow::anyhow!(e).context(format!(
+                    "cannot connect to Temporal at {}",
+                    settings.address
+                )));
             }
         }
     }
@@ -34,10 +48,16 @@ pub async fn connect(settings: &TemporalSettings, identity: &str, patience: Dura
 
 /// Starts `dub-{job_id}`. Starting the same job twice is harmless: a running or finished workflow
 /// with that id is left alone.
-pub async fn start_dubbing(client: &Client, task_queue: &str, input: &DubbingInput) -> anyhow::Result<()> {
+pub async fn start_dubbing(
+    client: &Client,
+    task_queue: &str,
+    input: &DubbingInput,
+) -> anyhow::Result<()> {
     let attrs = SearchAttributes::new([
-        SearchAttributeKey::<String>::keyword(search_attribute::USER_ID).value_set(input.user_id.to_string()),
-        SearchAttributeKey::<String>::keyword(search_attribute::VIDEO_ID).value_set(input.video_id.to_string()),
+        SearchAttributeKey::<String>::keyword(search_attribute::USER_ID)
+            .value_set(input.user_id.to_string()),
+        SearchAttributeKey::<String>::keyword(search_attribute::VIDEO_ID)
+            .value_set(input.video_id.to_string()),
         SearchAttributeKey::<String>::keyword(search_attribute::JOB_STATUS)
             .value_set(JobStatus::Pending.as_str().to_string()),
         SearchAttributeKey::<String>::keyword(search_attribute::TARGET_LANGUAGE)
@@ -48,7 +68,10 @@ pub async fn start_dubbing(client: &Client, task_queue: &str, input: &DubbingInp
         .id_conflict_policy(WorkflowIdConflictPolicy::UseExisting)
         .id_reuse_policy(WorkflowIdReusePolicy::RejectDuplicate)
         .build();
-    match client.start_workflow(DubbingWorkflow::run, input.clone(), options).await {
+    match client
+        .start_workflow(DubbingWorkflow::run, input.clone(), options)
+        .await
+    {
         Ok(_) | Err(WorkflowStartError::AlreadyStarted { .. }) => Ok(()),
         Err(e) => Err(e.into()),
     }

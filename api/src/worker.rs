@@ -3,7 +3,9 @@
 //! `Worker::run` is `!Send`, so the worker gets its own thread with a current-thread runtime; the
 //! API keeps the multi-threaded one. [`WorkerHandle::stop`] drains it within the grace period.
 
-use onevoice_activities::{AudioActivities, Deps, JobActivities, MediaActivities, TextActivities, VoiceActivities};
+use onevoice_activities::{
+    AudioActivities, Deps, JobActivities, MediaActivities, TextActivities, VoiceActivities,
+};
 use onevoice_workflows::DubbingWorkflow;
 use std::sync::mpsc;
 use std::thread::JoinHandle;
@@ -35,44 +37,54 @@ impl WorkerHandle {
 
 pub fn spawn(client: Client, deps: Deps, config: WorkerConfig) -> anyhow::Result<WorkerHandle> {
     let (tx, rx) = mpsc::channel();
-    let thread = std::thread::Builder::new().name("temporal-worker".into()).spawn(move || {
-        let rt = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
-        rt.block_on(async move {
-            let result = async {
-                let runtime = Runtime::from_current_tokio(Default::default())?;
-                let tuner = TunerHolder::builder()
-                    .workflow_task_slot_supplier(FixedSizeSlotSupplier::new(50))
-                    .activity_task_slot_supplier(FixedSizeSlotSupplier::new(config.max_concurrent_activities.max(1)))
-                    .local_activity_task_slot_supplier(FixedSizeSlotSupplier::new(10))
-                    .nexus_task_slot_supplier(FixedSizeSlotSupplier::new(1))
-                    .build();
-                let options = WorkerOptions::new(config.task_queue.clone())
-                    .register_activities(MediaActivities::new(deps.clone()))
-                    .register_activities(TextActivities::new(deps.clone()))
-                    .register_activities(VoiceActivities::new(deps.clone()))
-                    .register_activities(AudioActivities::new(deps.clone()))
-                    .register_activities(JobActivities::new(deps.clone()))
-                    .register_workflow::<DubbingWorkflow>()?
-                    .tuner(tuner)
-                    .graceful_shutdown_period(config.graceful_shutdown)
-                    .build();
-                anyhow::Ok(Worker::new(&runtime, client, options)?)
-            }
-            .await;
-            let mut worker = match result {
-                Ok(w) => w,
-                Err(e) => {
-                    let _ = tx.send(Err(e));
-                    return Ok(());
+    let thread = std::thread::Builder::new()
+        .name("temporal-worker".into())
+        .spawn(move || {
+            let rt = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()?;
+            rt.block_on(async move {
+                let result = async {
+                    let runtime = Runtime::from_current_tokio(Default::default())?;
+                    let tuner = TunerHolder::builder()
+                        .workflow_task_slot_supplier(FixedSizeSlotSupplier::new(50))
+                        .activity_task_slot_supplier(FixedSizeSlotSupplier::new(
+                            config.max_concurrent_activities.max(1),
+                        ))
+                        .local_activity_task_slot_supplier(FixedSizeSlotSupplier::new(10))
+                        .nexus_task_slot_supplier(FixedSizeSlotSupplier::new(1))
+                        .build();
+                    let options = WorkerOptions::new(config.task_queue.clone())
+                        .register_activities(MediaActivities::new(deps.clone()))
+                        .register_activities(TextActivities::new(deps.clone()))
+                        .register_activities(VoiceActivities::new(deps.clone()))
+                        .register_activities(AudioActivities::new(deps.clone()))
+                        .register_activities(JobActivities::new(deps.clone()))
+                        .register_workflow::<DubbingWorkflow>()?
+                        .tuner(tuner)
+                        .graceful_shutdown_period(config.graceful_shutdown)
+                        .build();
+                    anyhow::Ok(Worker::new(&runtime, client, options)?)
                 }
-            };
-            let _ = tx.send(Ok(Box::new(worker.shutdown_handle()) as Box<dyn Fn() + Send>));
-            tracing::info!(task_queue = %config.task_queue, "worker polling");
-            worker.run().await?;
-            tracing::info!("worker stopped");
-            anyhow::Ok(())
-        })
-    })?;
-    let stop = rx.recv().map_err(|_| anyhow::anyhow!("worker thread exited during start-up"))??;
+                .await;
+                let mut worker = match result {
+                    Ok(w) => w,
+                    Err(e) => {
+                        let _ = tx.send(Err(e));
+                        return Ok(());
+                    }
+                };
+                let _ = tx.send(Ok(
+                    Box::new(worker.shutdown_handle()) as Box<dyn Fn() + Send>
+                ));
+                tracing::info!(task_queue = %config.task_queue, "worker polling");
+                worker.run().await?;
+                tracing::info!("worker stopped");
+                anyhow::Ok(())
+            })
+        })?;
+    let stop = rx
+        .recv()
+        .map_err(|_| anyhow::anyhow!("worker thread exited during start-up"))??;
     Ok(WorkerHandle { stop, thread })
 }

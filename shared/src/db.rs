@@ -1,8 +1,8 @@
 //! PostgreSQL: the connection pool and the embedded migrations.
 
 use crate::settings::DatabaseSettings;
-use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 use sqlx::PgPool;
+use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 use std::str::FromStr;
 use std::time::Duration;
 

@@ -132,7 +132,10 @@ mod tests {
 
     #[test]
     fn serializes_as_code() {
-        assert_eq!(serde_json::to_string(&Language::Japanese).unwrap(), "\"ja\"");
+        assert_eq!(
+            serde_json::to_string(&Language::Japanese).unwrap(),
+            "\"ja\""
+        );
         let l: Language = serde_json::from_str("\"fr\"").unwrap();
         assert_eq!(l, Language::French);
         assert!(serde_json::from_str::<Language>("\"klingon\"").is_err());

@@ -19,6 +19,6 @@ pub mod db;
 #[cfg(feature = "io")]
 pub mod mail;
 #[cfg(feature = "io")]
-pub mod storage;
-#[cfg(feature = "io")]
 pub mod repo;
+#[cfg(feature = "io")]
+pub mod storage;

@@ -14,9 +14,14 @@ pub fn mailer(settings: &SmtpSettings) -> Result<Mailer, lettre::transport::smtp
         SmtpSecurity::StartTls => Mailer::starttls_relay(&settings.host)?,
         SmtpSecurity::Tls => Mailer::relay(&settings.host)?,
     };
-    let mut builder = builder.port(settings.port).timeout(Some(Duration::from_secs(10)));
+    let mut builder = builder
+        .port(settings.port)
+        .timeout(Some(Duration::from_secs(10)));
     if let Some(user) = &settings.username {
-        builder = builder.credentials(Credentials::new(user.clone(), settings.password.expose().to_string()));
+        builder = builder.credentials(Credentials::new(
+            user.clone(),
+            settings.password.expose().to_string(),
+        ));
     }
     Ok(builder.build())
 }

@@ -54,7 +54,10 @@ impl Step {
 
     /// 1-based position, stored as `job_steps.step_order`.
     pub fn order(self) -> u32 {
-        Step::ALL.iter().position(|s| *s == self).map_or(0, |i| i as u32 + 1)
+        Step::ALL
+            .iter()
+            .position(|s| *s == self)
+            .map_or(0, |i| i as u32 + 1)
     }
 
     fn meta(self) -> (&'static str, u32) {
@@ -98,10 +101,16 @@ mod tests {
 
     #[test]
     fn weights_match_the_seed() {
-        assert_eq!(Step::ALL.iter().map(|s| s.weight()).sum::<u32>(), TOTAL_WEIGHT);
+        assert_eq!(
+            Step::ALL.iter().map(|s| s.weight()).sum::<u32>(),
+            TOTAL_WEIGHT
+        );
         assert_eq!(Step::PrepareVideo.order(), 1);
         assert_eq!(Step::FinalVideo.order(), 15);
-        assert_eq!(serde_json::to_string(&Step::GenerateAudio).unwrap(), "\"generate_audio\"");
+        assert_eq!(
+            serde_json::to_string(&Step::GenerateAudio).unwrap(),
+            "\"generate_audio\""
+        );
     }
 
     #[test]

@@ -113,7 +113,10 @@ impl Settings {
 
     /// Reads settings through `lookup`, collecting every problem rather than stopping at the first.
     pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Self, SettingsError> {
-        let mut r = Reader { lookup: &lookup, errors: Vec::new() };
+        let mut r = Reader {
+            lookup: &lookup,
+            errors: Vec::new(),
+        };
         let environment = r
             .parse_with("ONEVOICE_ENV", Some("development"), |v| match v {
                 "development" => Ok(Environment::Development),
@@ -153,7 +156,8 @@ impl Settings {
                 .parse("MAX_REQUEST_BODY_BYTES", Some("1048576"))
                 .unwrap_or_default(),
             shutdown_grace: Duration::from_secs(
-                r.parse("SHUTDOWN_GRACE_SECS", Some("10")).unwrap_or_default(),
+                r.parse("SHUTDOWN_GRACE_SECS", Some("10"))
+                    .unwrap_or_default(),
             ),
         };
         let database = DatabaseSettings {
@@ -202,7 +206,8 @@ impl Settings {
             access_key_id: Secret::new(r.string("AWS_ACCESS_KEY_ID", None)),
             secret_access_key: Secret::new(r.string("AWS_SECRET_ACCESS_KEY", None)),
             presign_ttl: Duration::from_secs(
-                r.parse("PRESIGN_TTL_SECS", Some("3600")).unwrap_or_default(),
+                r.parse("PRESIGN_TTL_SECS", Some("3600"))
+                    .unwrap_or_default(),
             ),
         };
         let smtp = SmtpSettings {
@@ -219,13 +224,17 @@ impl Settings {
             username: Some(r.string("SMTP_USERNAME", Some(""))).filter(|u| !u.is_empty()),
             password: Secret::new(r.string("SMTP_PASSWORD", Some(""))),
             from: r
-                .parse_with("EMAIL_FROM", Some("OneVoice <noreply@onevoice.local>"), |v| {
-                    if v.contains('@') {
-                        Ok(v.to_string())
-                    } else {
-                        Err("expected a mailbox such as `Name <a@b.c>`".into())
-                    }
-                })
+                .parse_with(
+                    "EMAIL_FROM",
+                    Some("OneVoice <noreply@onevoice.local>"),
+                    |v| {
+                        if v.contains('@') {
+                            Ok(v.to_string())
+                        } else {
+                            Err("expected a mailbox such as `Name <a@b.c>`".into())
+                        }
+                    },
+                )
                 .unwrap_or_default(),
         };
         let jwt_secret = Secret::new(
@@ -247,16 +256,29 @@ impl Settings {
         };
         if environment == Environment::Production {
             if jwt_secret.expose() == DEV_JWT_SECRET {
-                r.errors.push("JWT_SECRET: the development default must not be used in production".into());
+                r.errors.push(
+                    "JWT_SECRET: the development default must not be used in production".into(),
+                );
             }
             if smtp.security == SmtpSecurity::Plain {
-                r.errors.push("SMTP_SECURITY: `plain` is only for a local sink, not production".into());
+                r.errors
+                    .push("SMTP_SECURITY: `plain` is only for a local sink, not production".into());
             }
         }
         if !r.errors.is_empty() {
             return Err(SettingsError(r.errors));
         }
-        Ok(Settings { environment, log_format, api, database, temporal, s3, smtp, jwt_secret, tools })
+        Ok(Settings {
+            environment,
+            log_format,
+            api,
+            database,
+            temporal,
+            s3,
+            smtp,
+            jwt_secret,
+            tools,
+        })
     }
 }
 
@@ -380,7 +402,13 @@ mod tests {
         let mut vars = base();
         vars.insert("CORS_ALLOWED_ORIGINS", "*");
         assert!(load(&vars).unwrap().api.cors_allowed_origins.is_none());
-        vars.insert("CORS_ALLOWED_ORIGINS", "https://a.example, https://b.example");
-        assert_eq!(load(&vars).unwrap().api.cors_allowed_origins.unwrap().len(), 2);
+        vars.insert(
+            "CORS_ALLOWED_ORIGINS",
+            "https://a.example, https://b.example",
+        );
+        assert_eq!(
+            load(&vars).unwrap().api.cors_allowed_origins.unwrap().len(),
+            2
+        );
     }
 }

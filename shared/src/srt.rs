@@ -39,12 +39,17 @@ pub fn parse(input: &str) -> Result<Vec<Cue>, SrtError> {
         }
         let index_line = lines[i].trim();
         if index_line.parse::<u64>().is_err() {
-            return Err(SrtError::BadIndex { line: i + 1, found: index_line.to_string() });
+            return Err(SrtError::BadIndex {
+                line: i + 1,
+                found: index_line.to_string(),
+            });
         }
         i += 1;
         let timing = lines.get(i).copied().unwrap_or_default();
-        let (start_ms, end_ms) = parse_timing(timing)
-            .ok_or_else(|| SrtError::BadTiming { line: i + 1, found: timing.to_string() })?;
+        let (start_ms, end_ms) = parse_timing(timing).ok_or_else(|| SrtError::BadTiming {
+            line: i + 1,
+            found: timing.to_string(),
+        })?;
         if end_ms < start_ms {
             return Err(SrtError::NegativeDuration { line: i + 1 });
         }
@@ -58,7 +63,11 @@ pub fn parse(input: &str) -> Result<Vec<Cue>, SrtError> {
         if text.is_empty() {
             return Err(SrtError::EmptyText { line: timing_line });
         }
-        cues.push(Cue { start_ms, end_ms, text: text.join("\n") });
+        cues.push(Cue {
+            start_ms,
+            end_ms,
+            text: text.join("\n"),
+        });
     }
     if cues.is_empty() {
         return Err(SrtError::Empty);
@@ -80,8 +89,12 @@ fn parse_timestamp(s: &str) -> Option<u64> {
     if parts.next().is_some() || ms.len() != 3 || m.len() != 2 || sec.len() != 2 {
         return None;
     }
-    let (h, m, sec, ms): (u64, u64, u64, u64) =
-        (h.parse().ok()?, m.parse().ok()?, sec.parse().ok()?, ms.parse().ok()?);
+    let (h, m, sec, ms): (u64, u64, u64, u64) = (
+        h.parse().ok()?,
+        m.parse().ok()?,
+        sec.parse().ok()?,
+        ms.parse().ok()?,
+    );
     if m >= 60 || sec >= 60 {
         return None;
     }
@@ -89,7 +102,13 @@ fn parse_timestamp(s: &str) -> Option<u64> {
 }
 
 fn format_timestamp(ms: u64) -> String {
-    format!("{:02}:{:02}:{:02},{:03}", ms / 3_600_000, ms / 60_000 % 60, ms / 1000 % 60, ms % 1000)
+    format!(
+        "{:02}:{:02}:{:02},{:03}",
+        ms / 3_600_000,
+        ms / 60_000 % 60,
+        ms / 1000 % 60,
+        ms % 1000
+    )
 }
 
 /// Writes cues as SRT, numbered from 1.
@@ -117,7 +136,14 @@ mod tests {
         let src = "\u{feff}1\r\n00:00:01,000 --> 00:00:02,500\r\nHello\r\nworld\r\n\r\n2\n00:01:00.250 --> 01:00:00,000\nBye\n";
         let cues = parse(src).unwrap();
         assert_eq!(cues.len(), 2);
-        assert_eq!(cues[0], Cue { start_ms: 1000, end_ms: 2500, text: "Hello\nworld".into() });
+        assert_eq!(
+            cues[0],
+            Cue {
+                start_ms: 1000,
+                end_ms: 2500,
+                text: "Hello\nworld".into()
+            }
+        );
         assert_eq!(cues[1].start_ms, 60_250);
         assert_eq!(cues[1].end_ms, 3_600_000);
         assert_eq!(parse(&write(&cues)).unwrap(), cues);
@@ -126,10 +152,25 @@ mod tests {
     #[test]
     fn rejects_malformed_input_with_line_numbers() {
         assert_eq!(parse(""), Err(SrtError::Empty));
-        assert!(matches!(parse("x\n00:00:01,000 --> 00:00:02,000\nHi\n"), Err(SrtError::BadIndex { line: 1, .. })));
-        assert!(matches!(parse("1\n00:00:01 --> 00:00:02,000\nHi\n"), Err(SrtError::BadTiming { line: 2, .. })));
-        assert!(matches!(parse("1\n00:00:03,000 --> 00:00:02,000\nHi\n"), Err(SrtError::NegativeDuration { line: 2 })));
-        assert!(matches!(parse("1\n00:00:01,000 --> 00:00:02,000\n\n"), Err(SrtError::EmptyText { line: 2 })));
-        assert!(matches!(parse("1\n00:61:01,000 --> 00:62:02,000\nHi\n"), Err(SrtError::BadTiming { .. })));
+        assert!(matches!(
+            parse("x\n00:00:01,000 --> 00:00:02,000\nHi\n"),
+            Err(SrtError::BadIndex { line: 1, .. })
+        ));
+        assert!(matches!(
+            parse("1\n00:00:01 --> 00:00:02,000\nHi\n"),
+            Err(SrtError::BadTiming { line: 2, .. })
+        ));
+        assert!(matches!(
+            parse("1\n00:00:03,000 --> 00:00:02,000\nHi\n"),
+            Err(SrtError::NegativeDuration { line: 2 })
+        ));
+        assert!(matches!(
+            parse("1\n00:00:01,000 --> 00:00:02,000\n\n"),
+            Err(SrtError::EmptyText { line: 2 })
+        ));
+        assert!(matches!(
+            parse("1\n00:61:01,000 --> 00:62:02,000\nHi\n"),
+            Err(SrtError::BadTiming { .. })
+        ));
     }
 }

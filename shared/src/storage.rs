@@ -5,11 +5,11 @@
 //! process never probes instance metadata or shared config files.
 
 use crate::settings::S3Settings;
+use aws_sdk_s3::Client;
 use aws_sdk_s3::config::{BehaviorVersion, Credentials, Region};
 use aws_sdk_s3::error::{ProvideErrorMetadata, SdkError};
 use aws_sdk_s3::presigning::PresigningConfig;
 use aws_sdk_s3::primitives::ByteStream;
-use aws_sdk_s3::Client;
 use std::path::Path;
 use std::time::Duration;
 use tokio::io::AsyncWriteExt;
@@ -26,11 +26,18 @@ pub enum StorageError {
     #[error("object `{0}` does not exist")]
     NotFound(String),
     #[error("S3 {operation} of `{key}` failed: {message}")]
-    Service { operation: &'static str, key: String, message: String },
+    Service {
+        operation: &'static str,
+        key: String,
+        message: String,
+    },
     #[error("local file error for `{key}`: {source}")]
     Io { key: String, source: std::io::Error },
     #[error("object `{key}` is not valid JSON of the expected shape: {source}")]
-    Json { key: String, source: serde_json::Error },
+    Json {
+        key: String,
+        source: serde_json::Error,
+    },
 }
 
 impl StorageError {
@@ -48,11 +55,19 @@ where
     let message = match &err {
         SdkError::ServiceError(e) => {
             let e = e.err();
-            format!("{}: {}", e.code().unwrap_or("error"), e.message().unwrap_or("no message"))
+            format!(
+                "{}: {}",
+                e.code().unwrap_or("error"),
+                e.message().unwrap_or("no message")
+            )
         }
         other => format!("{other}"),
     };
-    StorageError::Service { operation, key: key.to_string(), message }
+    StorageError::Service {
+        operation,
+        key: key.to_string(),
+        message,
+    }
 }
 
 impl Storage {
@@ -105,7 +120,10 @@ impl Storage {
     /// A download URL that makes browsers save the object as `filename`.
     pub async fn presign_get(&self, key: &str, filename: &str) -> Result<String, StorageError> {
         let config = self.presigning_config(key)?;
-        let disposition = format!("attachment; filename=\"{}\"", filename.replace(['"', '\\'], "_"));
+        let disposition = format!(
+            "attachment; filename=\"{}\"",
+            filename.replace(['"', '\\'], "_")
+        );
         let req = self
             .client
             .get_object()
@@ -126,7 +144,12 @@ impl Storage {
         })
     }
 
-    pub async fn put_bytes(&self, key: &str, body: Vec<u8>, content_type: &str) -> Result<(), StorageError> {
+    pub async fn put_bytes(
+        &self,
+        key: &str,
+        body: Vec<u8>,
+        content_type: &str,
+    ) -> Result<(), StorageError> {
         self.client
             .put_object()
             .bucket(&self.bucket)
@@ -140,13 +163,23 @@ impl Storage {
     }
 
     /// Streams a local file to S3 without loading it into memory.
-    pub async fn put_file(&self, key: &str, path: &Path, content_type: &str) -> Result<u64, StorageError> {
-        let io = |source| StorageError::Io { key: key.to_string(), source };
-        let size = tokio::fs::metadata(path).await.map_err(io)?.len();
-        let body = ByteStream::from_path(path).await.map_err(|e| StorageError::Io {
+    pub async fn put_file(
+        &self,
+        key: &str,
+        path: &Path,
+        content_type: &str,
+    ) -> Result<u64, StorageError> {
+        let io = |source| StorageError::Io {
             key: key.to_string(),
-            source: std::io::Error::other(e),
-        })?;
+            source,
+        };
+        let size = tokio::fs::metadata(path).await.map_err(io)?.len();
+        let body = ByteStream::from_path(path)
+            .await
+            .map_err(|e| StorageError::Io {
+                key: key.to_string(),
+                source: std::io::Error::other(e),
+            })?;
         self.client
             .put_object()
             .bucket(&self.bucket)
@@ -161,8 +194,17 @@ impl Storage {
 
     /// Streams an object into a local file; returns its size.
     pub async fn download_to(&self, key: &str, path: &Path) -> Result<u64, StorageError> {
-        let io = |source| StorageError::Io { key: key.to_string(), source };
-        let out = self.client.get_object().bucket(&self.bucket).key(key).send().await;
+        let io = |source| StorageError::Io {
+            key: key.to_string(),
+            source,
+        };
+        let out = self
+            .client
+            .get_object()
+            .bucket(&self.bucket)
+            .key(key)
+            .send()
+            .await;
         let out = match out {
             Ok(out) => out,
             Err(e) if e.as_service_error().is_some_and(|e| e.is_no_such_key()) => {
@@ -173,11 +215,10 @@ impl Storage {
         let mut file = tokio::fs::File::create(path).await.map_err(io)?;
         let mut body = out.body;
         let mut size = 0u64;
-        while let Some(chunk) = body
-            .try_next()
-            .await
-            .map_err(|e| StorageError::Io { key: key.to_string(), source: std::io::Error::other(e) })?
-        {
+        while let Some(chunk) = body.try_next().await.map_err(|e| StorageError::Io {
+            key: key.to_string(),
+            source: std::io::Error::other(e),
+        })? {
             size += chunk.len() as u64;
             file.write_all(&chunk).await.map_err(io)?;
         }
@@ -186,7 +227,14 @@ impl Storage {
     }
 
     pub async fn get_bytes(&self, key: &str) -> Result<Vec<u8>, StorageError> {
-        let out = match self.client.get_object().bucket(&self.bucket).key(key).send().await {
+        let out = match self
+            .client
+            .get_object()
+            .bucket(&self.bucket)
+            .key(key)
+            .send()
+            .await
+        {
             Ok(out) => out,
             Err(e) if e.as_service_error().is_some_and(|e| e.is_no_such_key()) => {
                 return Err(StorageError::NotFound(key.to_string()));
@@ -200,19 +248,39 @@ impl Storage {
         Ok(data.to_vec())
     }
 
-    pub async fn get_json<T: serde::de::DeserializeOwned>(&self, key: &str) -> Result<T, StorageError> {
+    pub async fn get_json<T: serde::de::DeserializeOwned>(
+        &self,
+        key: &str,
+    ) -> Result<T, StorageError> {
         let bytes = self.get_bytes(key).await?;
-        serde_json::from_slice(&bytes).map_err(|source| StorageError::Json { key: key.to_string(), source })
+        serde_json::from_slice(&bytes).map_err(|source| StorageError::Json {
+            key: key.to_string(),
+            source,
+        })
     }
 
-    pub async fn put_json<T: serde::Serialize>(&self, key: &str, value: &T) -> Result<(), StorageError> {
-        let body = serde_json::to_vec(value).map_err(|source| StorageError::Json { key: key.to_string(), source })?;
+    pub async fn put_json<T: serde::Serialize>(
+        &self,
+        key: &str,
+        value: &T,
+    ) -> Result<(), StorageError> {
+        let body = serde_json::to_vec(value).map_err(|source| StorageError::Json {
+            key: key.to_string(),
+            source,
+        })?;
         self.put_bytes(key, body, "application/json").await
     }
 
     /// The object's size, or `None` when it does not exist.
     pub async fn size_of(&self, key: &str) -> Result<Option<u64>, StorageError> {
-        match self.client.head_object().bucket(&self.bucket).key(key).send().await {
+        match self
+            .client
+            .head_object()
+            .bucket(&self.bucket)
+            .key(key)
+            .send()
+            .await
+        {
             Ok(head) => Ok(Some(head.content_length().unwrap_or(0).max(0) as u64)),
             Err(e) if e.as_service_error().is_some_and(|e| e.is_not_found()) => Ok(None),
             Err(e) => Err(service_error("head", key, e)),

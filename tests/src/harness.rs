@@ -50,13 +50,20 @@ impl TestApp {
         let base = settings_with(&[])?;
         let database = format!("onevoice_test_{}", Uuid::new_v4().simple());
         let admin_url = with_database(base.database.url.expose(), "postgres")?;
-        let mut admin = PgConnection::connect(&admin_url).await.context("connecting to PostgreSQL")?;
-        sqlx::query(&format!("CREATE DATABASE {database}")).execute(&mut admin).await?;
+        let mut admin = PgConnection::connect(&admin_url)
+            .await
+            .context("connecting to PostgreSQL")?;
+        sqlx::query(&format!("CREATE DATABASE {database}"))
+            .execute(&mut admin)
+            .await?;
         admin.close().await?;
 
         let task_queue = format!("test-{}", Uuid::new_v4().simple());
         let settings = Arc::new(settings_with(&[
-            ("DATABASE_URL", with_database(base.database.url.expose(), &database)?),
+            (
+                "DATABASE_URL",
+                with_database(base.database.url.expose(), &database)?,
+            ),
             ("TEMPORAL_TASK_QUEUE", task_queue.clone()),
             ("API_BIND", "127.0.0.1:0".into()),
             ("SHUTDOWN_GRACE_SECS", "2".into()),
@@ -98,7 +105,11 @@ impl TestApp {
     pub async fn user(&self, email: &str) -> anyhow::Result<(UserId, String)> {
         let username = email.split('@').next().unwrap_or("user");
         let id = users::ensure_verified(&self.state.db, email, username, "!").await?;
-        let token = tokens::issue(self.state.settings.jwt_secret.expose(), id, Duration::from_secs(3600))?;
+        let token = tokens::issue(
+            self.state.settings.jwt_secret.expose(),
+            id,
+            Duration::from_secs(3600),
+        )?;
         Ok((id, token.token))
     }
 
@@ -120,7 +131,9 @@ impl TestApp {
 
 async fn drop_database(admin_url: &str, database: &str) -> anyhow::Result<()> {
     let mut admin = PgConnection::connect(admin_url).await?;
-    sqlx::query(&format!("DROP DATABASE IF EXISTS {database} WITH (FORCE)")).execute(&mut admin).await?;
+    sqlx::query(&format!("DROP DATABASE IF EXISTS {database} WITH (FORCE)"))
+        .execute(&mut admin)
+        .await?;
     Ok(())
 }
 
@@ -132,7 +145,10 @@ impl Drop for TestApp {
         }
         let (admin_url, database) = (self.admin_url.clone(), self.database.clone());
         let _ = std::thread::spawn(move || {
-            if let Ok(rt) = tokio::runtime::Builder::new_current_thread().enable_all().build() {
+            if let Ok(rt) = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+            {
                 let _ = rt.block_on(drop_database(&admin_url, &database));
             }
         })
@@ -141,7 +157,11 @@ impl Drop for TestApp {
 }
 
 /// Polls `probe` until it returns `Some`, failing after `deadline`.
-pub async fn eventually<T, F, Fut>(deadline: Duration, what: &str, mut probe: F) -> anyhow::Result<T>
+pub async fn eventually<T, F, Fut>(
+    deadline: Duration,
+    what: &str,
+    mut probe: F,
+) -> anyhow::Result<T>
 where
     F: FnMut() -> Fut,
     Fut: Future<Output = anyhow::Result<Option<T>>>,

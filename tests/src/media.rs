@@ -33,7 +33,14 @@ pub struct Layout {
 
 pub async fn layout(file: &Path) -> anyhow::Result<Layout> {
     let out = Command::new("ffprobe")
-        .args(["-v", "error", "-print_format", "json", "-show_entries", "format=duration:stream=codec_type"])
+        .args([
+            "-v",
+            "error",
+            "-print_format",
+            "json",
+            "-show_entries",
+            "format=duration:stream=codec_type",
+        ])
         .arg(file)
         .output()
         .await?;
@@ -45,7 +52,8 @@ pub async fn layout(file: &Path) -> anyhow::Result<Layout> {
     Ok(Layout {
         video_streams: count("video"),
         audio_streams: count("audio"),
-        duration_ms: (p.format.duration.parse::<f64>().context("duration")? * 1000.0).round() as u64,
+        duration_ms: (p.format.duration.parse::<f64>().context("duration")? * 1000.0).round()
+            as u64,
     })
 }
 
@@ -54,13 +62,30 @@ pub async fn decode_audio(file: &Path) -> anyhow::Result<Vec<f32>> {
     let out = Command::new("ffmpeg")
         .args(["-nostdin", "-v", "error", "-i"])
         .arg(file)
-        .args(["-map", "0:a:0", "-ac", "1", "-ar", &MEASURE_RATE.to_string(), "-f", "f32le", "-"])
+        .args([
+            "-map",
+            "0:a:0",
+            "-ac",
+            "1",
+            "-ar",
+            &MEASURE_RATE.to_string(),
+            "-f",
+            "f32le",
+            "-",
+        ])
         .output()
         .await?;
     if !out.status.success() {
-        bail!("ffmpeg decode failed: {}", String::from_utf8_lossy(&out.stderr));
+        bail!(
+            "ffmpeg decode failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
     }
-    Ok(out.stdout.chunks_exact(4).map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]])).collect())
+    Ok(out
+        .stdout
+        .chunks_exact(4)
+        .map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]]))
+        .collect())
 }
 
 /// RMS level in dBFS of `samples` between two times.
@@ -70,6 +95,7 @@ pub fn rms_dbfs(samples: &[f32], start_ms: u64, end_ms: u64) -> f64 {
     if window.is_empty() {
         return f64::NEG_INFINITY;
     }
-    let mean_square = window.iter().map(|s| f64::from(*s).powi(2)).sum::<f64>() / window.len() as f64;
+    let mean_square =
+        window.iter().map(|s| f64::from(*s).powi(2)).sum::<f64>() / window.len() as f64;
     10.0 * mean_square.max(1e-20).log10()
 }

@@ -21,7 +21,10 @@ pub struct Sample {
 }
 
 async fn run(cmd: &mut Command) -> anyhow::Result<Vec<u8>> {
-    let out = cmd.output().await.with_context(|| format!("starting {cmd:?}"))?;
+    let out = cmd
+        .output()
+        .await
+        .with_context(|| format!("starting {cmd:?}"))?;
     if !out.status.success() {
         bail!("{cmd:?} failed: {}", String::from_utf8_lossy(&out.stderr));
     }
@@ -31,7 +34,14 @@ async fn run(cmd: &mut Command) -> anyhow::Result<Vec<u8>> {
 /// Duration of a media file in milliseconds, by ffprobe.
 pub async fn duration_ms(file: &Path) -> anyhow::Result<u64> {
     let out = run(Command::new("ffprobe")
-        .args(["-v", "error", "-show_entries", "format=duration", "-of", "default=nw=1:nk=1"])
+        .args([
+            "-v",
+            "error",
+            "-show_entries",
+            "format=duration",
+            "-of",
+            "default=nw=1:nk=1",
+        ])
         .arg(file))
     .await?;
     let secs: f64 = String::from_utf8(out)?.trim().parse()?;
@@ -46,10 +56,21 @@ pub async fn make(dir: &Path) -> anyhow::Result<Sample> {
     let mut inputs = Vec::new();
     for (n, (start_ms, text)) in LINES.iter().enumerate() {
         let wav = dir.join(format!("line{n}.wav"));
-        run(Command::new("espeak-ng").args(["-v", "en", "-s", "150", "-w"]).arg(&wav).arg(text)).await?;
+        run(Command::new("espeak-ng")
+            .args(["-v", "en", "-s", "150", "-w"])
+            .arg(&wav)
+            .arg(text))
+        .await?;
         let len = duration_ms(&wav).await?;
-        cues.push(Cue { start_ms: *start_ms, end_ms: start_ms + len, text: text.to_string() });
-        graph.push_str(&format!("[{}:a]aresample=48000,adelay={start_ms}:all=1[l{n}];", n + 1));
+        cues.push(Cue {
+            start_ms: *start_ms,
+            end_ms: start_ms + len,
+            text: text.to_string(),
+        });
+        graph.push_str(&format!(
+            "[{}:a]aresample=48000,adelay={start_ms}:all=1[l{n}];",
+            n + 1
+        ));
         inputs.push(wav);
     }
     let secs = format!("{:.3}", DURATION_MS as f64 / 1000.0);
@@ -58,23 +79,55 @@ pub async fn make(dir: &Path) -> anyhow::Result<Sample> {
     for n in 0..LINES.len() {
         graph.push_str(&format!("[l{n}]"));
     }
-    graph.push_str(&format!("amix=inputs={}:duration=first:normalize=0[a]", LINES.len() + 1));
+    graph.push_str(&format!(
+        "amix=inputs={}:duration=first:normalize=0[a]",
+        LINES.len() + 1
+    ));
     let video = dir.join("sample.mp4");
     let mut cmd = Command::new("ffmpeg");
-    cmd.args(["-nostdin", "-v", "error", "-y"])
-        .args(["-f", "lavfi", "-i", &format!("anoisesrc=c=pink:r=48000:a=0.003:d={secs}")]);
+    cmd.args(["-nostdin", "-v", "error", "-y"]).args([
+        "-f",
+        "lavfi",
+        "-i",
+        &format!("anoisesrc=c=pink:r=48000:a=0.003:d={secs}"),
+    ]);
     for wav in &inputs {
         cmd.arg("-i").arg(wav);
     }
-    cmd.args(["-f", "lavfi", "-i", &format!("testsrc2=size=640x360:rate=25:duration={secs}")])
-        .args(["-filter_complex", &graph])
-        .args(["-map", &format!("{}:v", LINES.len() + 1), "-map", "[a]"])
-        .args(["-c:v", "libx264", "-preset", "ultrafast", "-pix_fmt", "yuv420p"])
-        .args(["-c:a", "aac", "-b:a", "128k", "-t", &secs, "-movflags", "+faststart"])
-        .arg(&video);
+    cmd.args([
+        "-f",
+        "lavfi",
+        "-i",
+        &format!("testsrc2=size=640x360:rate=25:duration={secs}"),
+    ])
+    .args(["-filter_complex", &graph])
+    .args(["-map", &format!("{}:v", LINES.len() + 1), "-map", "[a]"])
+    .args([
+        "-c:v",
+        "libx264",
+        "-preset",
+        "ultrafast",
+        "-pix_fmt",
+        "yuv420p",
+    ])
+    .args([
+        "-c:a",
+        "aac",
+        "-b:a",
+        "128k",
+        "-t",
+        &secs,
+        "-movflags",
+        "+faststart",
+    ])
+    .arg(&video);
     run(&mut cmd).await?;
     for wav in &inputs {
         let _ = tokio::fs::remove_file(wav).await;
     }
-    Ok(Sample { video, transcript: srt::write(&cues), cues })
+    Ok(Sample {
+        video,
+        transcript: srt::write(&cues),
+        cues,
+    })
 }

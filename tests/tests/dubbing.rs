@@ -31,8 +31,18 @@ async fn dubs_a_video_end_to_end() -> anyhow::Result<()> {
     let video_id = body["video_id"].as_str().context("video_id")?.to_string();
     let upload_url = body["upload_url"].as_str().context("upload_url")?;
     let bytes = tokio::fs::read(&sample.video).await?;
-    let put = app.http.put(upload_url).header("content-type", "video/mp4").body(bytes).send().await?;
-    assert!(put.status().is_success(), "presigned PUT failed: {}", put.status());
+    let put = app
+        .http
+        .put(upload_url)
+        .header("content-type", "video/mp4")
+        .body(bytes)
+        .send()
+        .await?;
+    assert!(
+        put.status().is_success(),
+        "presigned PUT failed: {}",
+        put.status()
+    );
 
     let res = app
         .http
@@ -46,7 +56,10 @@ async fn dubs_a_video_end_to_end() -> anyhow::Result<()> {
         .send()
         .await?;
     assert_eq!(res.status(), 202, "{}", res.text().await?);
-    let job_id = res.json::<Value>().await?["job_id"].as_str().context("job_id")?.to_string();
+    let job_id = res.json::<Value>().await?["job_id"]
+        .as_str()
+        .context("job_id")?
+        .to_string();
 
     // Progress only rises, and the job completes.
     let seen = std::cell::RefCell::new(Vec::new());
@@ -54,8 +67,15 @@ async fn dubs_a_video_end_to_end() -> anyhow::Result<()> {
     let done: Value = eventually(Duration::from_secs(240), "the dub to finish", || {
         let (http, url, token, seen) = (&app.http, &status_url, &token, &seen);
         async move {
-            let s: Value = http.get(url).bearer_auth(token).send().await?.json().await?;
-            seen.borrow_mut().push(s["progress"].as_f64().unwrap_or(-1.0));
+            let s: Value = http
+                .get(url)
+                .bearer_auth(token)
+                .send()
+                .await?
+                .json()
+                .await?;
+            seen.borrow_mut()
+                .push(s["progress"].as_f64().unwrap_or(-1.0));
             Ok(match s["status"].as_str() {
                 Some("completed") | Some("failed") | Some("cancelled") => Some(s),
                 _ => None,
@@ -67,7 +87,10 @@ async fn dubs_a_video_end_to_end() -> anyhow::Result<()> {
     assert_eq!(done["job_id"], job_id.as_str());
     assert_eq!(done["progress"], 100.0);
     let seen = seen.into_inner();
-    assert!(seen.windows(2).all(|w| w[0] <= w[1]), "progress went backwards: {seen:?}");
+    assert!(
+        seen.windows(2).all(|w| w[0] <= w[1]),
+        "progress went backwards: {seen:?}"
+    );
 
     // The workflow's own progress query agrees, and every step is accounted for.
     let handle = app
@@ -75,10 +98,17 @@ async fn dubs_a_video_end_to_end() -> anyhow::Result<()> {
         .temporal
         .get_workflow_handle::<onevoice_workflows::DubbingWorkflow>(format!("dub-{job_id}"));
     let progress = handle
-        .query(onevoice_workflows::DubbingWorkflow::progress, (), Default::default())
+        .query(
+            onevoice_workflows::DubbingWorkflow::progress,
+            (),
+            Default::default(),
+        )
         .await?;
     assert_eq!(progress.percent, 100.0);
-    assert_eq!(progress.completed_steps.len() + progress.skipped_steps.len(), Step::ALL.len());
+    assert_eq!(
+        progress.completed_steps.len() + progress.skipped_steps.len(),
+        Step::ALL.len()
+    );
     assert!(progress.completed_steps.contains(&Step::GenerateAudio));
 
     // The job's steps were recorded with the seed's names and weights.
@@ -90,24 +120,48 @@ async fn dubs_a_video_end_to_end() -> anyhow::Result<()> {
     .await?;
     assert_eq!(steps.len(), 15);
     assert_eq!(steps[0], ("prepare_video".into(), "completed".into(), 3.0));
-    assert!(steps.iter().all(|(_, s, _)| s == "completed" || s == "skipped"), "{steps:?}");
+    assert!(
+        steps
+            .iter()
+            .all(|(_, s, _)| s == "completed" || s == "skipped"),
+        "{steps:?}"
+    );
 
     // Download the result through the API's presigned URL.
     let res = app
         .http
-        .get(app.url(&format!("/api/videos/{video_id}/download?file_type=dubbed_video&language=es")))
+        .get(app.url(&format!(
+            "/api/videos/{video_id}/download?file_type=dubbed_video&language=es"
+        )))
         .bearer_auth(&token)
         .send()
         .await?;
     assert_eq!(res.status(), 200);
-    let url = res.json::<Value>().await?["download_url"].as_str().context("download_url")?.to_string();
+    let url = res.json::<Value>().await?["download_url"]
+        .as_str()
+        .context("download_url")?
+        .to_string();
     let dubbed = scratch.path().join("dubbed.mp4");
-    tokio::fs::write(&dubbed, app.http.get(&url).send().await?.error_for_status()?.bytes().await?).await?;
+    tokio::fs::write(
+        &dubbed,
+        app.http
+            .get(&url)
+            .send()
+            .await?
+            .error_for_status()?
+            .bytes()
+            .await?,
+    )
+    .await?;
 
     let layout = media::layout(&dubbed).await?;
     assert_eq!((layout.video_streams, layout.audio_streams), (1, 1));
     let source_ms = sample::duration_ms(&sample.video).await?;
-    assert!(layout.duration_ms.abs_diff(source_ms) <= 200, "duration {} vs source {source_ms}", layout.duration_ms);
+    assert!(
+        layout.duration_ms.abs_diff(source_ms) <= 200,
+        "duration {} vs source {source_ms}",
+        layout.duration_ms
+    );
 
     // Inside every dubbed line's window the track is clearly louder than silence, and clearly
     // louder than the lowered original alone: the synthesized speech is there.
@@ -116,22 +170,46 @@ async fn dubs_a_video_end_to_end() -> anyhow::Result<()> {
     for cue in &sample.cues {
         let dub = media::rms_dbfs(&dubbed_audio, cue.start_ms, cue.end_ms);
         let background = media::rms_dbfs(&original, cue.start_ms, cue.end_ms) + BACKGROUND_DB;
-        assert!(dub > -35.0, "line at {} ms is near silence: {dub:.1} dBFS", cue.start_ms);
-        assert!(dub > background + 6.0, "line at {} ms: {dub:.1} dBFS vs background {background:.1}", cue.start_ms);
+        assert!(
+            dub > -35.0,
+            "line at {} ms is near silence: {dub:.1} dBFS",
+            cue.start_ms
+        );
+        assert!(
+            dub > background + 6.0,
+            "line at {} ms: {dub:.1} dBFS vs background {background:.1}",
+            cue.start_ms
+        );
     }
 
     // The translation subtitles are served too, in Spanish.
     let res = app
         .http
-        .get(app.url(&format!("/api/videos/{video_id}/download?file_type=translation_subtitles&language=es")))
+        .get(app.url(&format!(
+            "/api/videos/{video_id}/download?file_type=translation_subtitles&language=es"
+        )))
         .bearer_auth(&token)
         .send()
         .await?;
-    let url = res.json::<Value>().await?["download_url"].as_str().context("subtitles url")?.to_string();
-    let srt = app.http.get(&url).send().await?.error_for_status()?.text().await?;
+    let url = res.json::<Value>().await?["download_url"]
+        .as_str()
+        .context("subtitles url")?
+        .to_string();
+    let srt = app
+        .http
+        .get(&url)
+        .send()
+        .await?
+        .error_for_status()?
+        .text()
+        .await?;
     let cues = onevoice_shared::srt::parse(&srt)?;
     assert_eq!(cues.len(), sample.cues.len());
-    assert!(cues[2].text.to_lowercase().contains("gracias"), "not Spanish: {:?}", cues[2].text);
+    assert!(
+        cues[2].text.to_lowercase().contains("gracias"),
+        "not Spanish: {:?}",
+        cues[2].text
+    );
 
     app.shutdown().await
 }

@@ -6,7 +6,10 @@ use serde_json::{Value, json};
 
 fn assert_envelope(body: &Value, code: &str, path: &str, method: &str) {
     assert_eq!(body["error"], code, "{body}");
-    assert!(body["message"].as_str().is_some_and(|m| !m.is_empty()), "{body}");
+    assert!(
+        body["message"].as_str().is_some_and(|m| !m.is_empty()),
+        "{body}"
+    );
     assert_eq!(body["details"]["path"], path, "{body}");
     assert_eq!(body["details"]["method"], method, "{body}");
 }
@@ -28,7 +31,12 @@ async fn health_and_errors() -> anyhow::Result<()> {
     for dep in ["database", "temporal", "storage", "smtp"] {
         assert_eq!(body["checks"][dep]["status"], "healthy", "{dep}: {body}");
     }
-    assert!(body["system"]["memory"]["total_bytes"].as_u64().unwrap_or(0) > 0);
+    assert!(
+        body["system"]["memory"]["total_bytes"]
+            .as_u64()
+            .unwrap_or(0)
+            > 0
+    );
     assert!(body["system"]["disk"]["total_bytes"].as_u64().unwrap_or(0) > 0);
 
     // 404 for unknown routes, 405 for a wrong method: both in the envelope.
@@ -40,10 +48,20 @@ async fn health_and_errors() -> anyhow::Result<()> {
     assert_envelope(&res.json().await?, "HTTP_405", "/health", "DELETE");
 
     // Missing or forged credentials: 401 with a challenge, never details.
-    let res = app.http.post(app.url("/api/videos/upload-url")).json(&json!({})).send().await?;
+    let res = app
+        .http
+        .post(app.url("/api/videos/upload-url"))
+        .json(&json!({}))
+        .send()
+        .await?;
     assert_eq!(res.status(), StatusCode::UNAUTHORIZED);
     assert_eq!(res.headers()["www-authenticate"], "Bearer");
-    assert_envelope(&res.json().await?, "HTTP_401", "/api/videos/upload-url", "POST");
+    assert_envelope(
+        &res.json().await?,
+        "HTTP_401",
+        "/api/videos/upload-url",
+        "POST",
+    );
     let res = app
         .http
         .post(app.url("/api/videos/upload-url"))
@@ -64,7 +82,12 @@ async fn health_and_errors() -> anyhow::Result<()> {
         .send()
         .await?;
     assert_eq!(res.status(), StatusCode::UNPROCESSABLE_ENTITY);
-    assert_envelope(&res.json().await?, "VALIDATION_ERROR", "/api/videos/upload-url", "POST");
+    assert_envelope(
+        &res.json().await?,
+        "VALIDATION_ERROR",
+        "/api/videos/upload-url",
+        "POST",
+    );
     let res = app
         .http
         .post(app.url("/api/videos/upload-url"))
@@ -95,7 +118,12 @@ async fn health_and_errors() -> anyhow::Result<()> {
         .send()
         .await?;
     assert_eq!(res.status(), StatusCode::PAYLOAD_TOO_LARGE);
-    assert_envelope(&res.json().await?, "HTTP_413", "/api/videos/upload-url", "POST");
+    assert_envelope(
+        &res.json().await?,
+        "HTTP_413",
+        "/api/videos/upload-url",
+        "POST",
+    );
 
     // Another user's video is indistinguishable from a missing one.
     let res = app
@@ -105,14 +133,30 @@ async fn health_and_errors() -> anyhow::Result<()> {
         .json(&json!({"filename": "mine.mp4", "content_type": "video/mp4"}))
         .send()
         .await?;
-    let video_id = res.json::<Value>().await?["video_id"].as_str().unwrap_or_default().to_string();
+    let video_id = res.json::<Value>().await?["video_id"]
+        .as_str()
+        .unwrap_or_default()
+        .to_string();
     let (_, other) = app.user("other@example.com").await?;
-    for path in [format!("/api/videos/{video_id}/status"), format!("/api/videos/{video_id}/download")] {
-        let res = app.http.get(app.url(&path)).bearer_auth(&other).send().await?;
+    for path in [
+        format!("/api/videos/{video_id}/status"),
+        format!("/api/videos/{video_id}/download"),
+    ] {
+        let res = app
+            .http
+            .get(app.url(&path))
+            .bearer_auth(&other)
+            .send()
+            .await?;
         assert_eq!(res.status(), StatusCode::NOT_FOUND, "{path}");
     }
     // The owner sees "no job yet" for status, and the dub refuses a video not uploaded yet.
-    let res = app.http.get(app.url(&format!("/api/videos/{video_id}/status"))).bearer_auth(&token).send().await?;
+    let res = app
+        .http
+        .get(app.url(&format!("/api/videos/{video_id}/status")))
+        .bearer_auth(&token)
+        .send()
+        .await?;
     assert_eq!(res.status(), StatusCode::NOT_FOUND);
     let res = app
         .http
@@ -132,13 +176,28 @@ async fn health_and_errors() -> anyhow::Result<()> {
         .send()
         .await?;
     assert_eq!(res.status(), StatusCode::UNPROCESSABLE_ENTITY);
-    let jobs: i64 = sqlx::query_scalar("SELECT count(*) FROM jobs").fetch_one(&app.state.db).await?;
+    let jobs: i64 = sqlx::query_scalar("SELECT count(*) FROM jobs")
+        .fetch_one(&app.state.db)
+        .await?;
     assert_eq!(jobs, 0);
 
     // The OpenAPI document describes the routes, and the docs page serves.
-    let doc: Value = app.http.get(app.url("/openapi.json")).send().await?.json().await?;
-    for path in ["/health/detailed", "/api/videos/upload-url", "/api/videos/{id}/dub"] {
-        assert!(doc["paths"][path].is_object(), "{path} missing from OpenAPI");
+    let doc: Value = app
+        .http
+        .get(app.url("/openapi.json"))
+        .send()
+        .await?
+        .json()
+        .await?;
+    for path in [
+        "/health/detailed",
+        "/api/videos/upload-url",
+        "/api/videos/{id}/dub",
+    ] {
+        assert!(
+            doc["paths"][path].is_object(),
+            "{path} missing from OpenAPI"
+        );
     }
     let docs = app.http.get(app.url("/docs")).send().await?;
     assert_eq!(docs.status(), StatusCode::OK);

@@ -3,9 +3,9 @@
 #![allow(clippy::unimplemented)] // the macro requires `unimplemented!()` bodies for declarations
 
 use onevoice_shared::contracts::{
-    FinishJobInput, ProgressReport, ExtractAudioInput, ExtractAudioOutput, LoadTranscriptInput, MixInput, MixOutput, MuxInput,
-    MuxOutput, SynthesizeInput, SynthesizeOutput, TranscriptOutput, TranslateInput,
-    TranslateOutput, activity,
+    ExtractAudioInput, ExtractAudioOutput, FinishJobInput, LoadTranscriptInput, MixInput,
+    MixOutput, MuxInput, MuxOutput, ProgressReport, SynthesizeInput, SynthesizeOutput,
+    TranscriptOutput, TranslateInput, TranslateOutput, activity,
 };
 use temporalio_macros::activity_definitions;
 use temporalio_sdk::activities::ActivityError;

@@ -11,8 +11,8 @@ use onevoice_shared::contracts::{
     LoadTranscriptInput, MixInput, MuxInput, ProgressReport, SynthesizeInput, TranslateInput,
     search_attribute,
 };
-use onevoice_shared::status::{JobStatus, StepStatus};
 use onevoice_shared::pipeline::{Step, progress_percent};
+use onevoice_shared::status::{JobStatus, StepStatus};
 use temporalio_common::search_attributes::SearchAttributeKey;
 use temporalio_macros::{workflow, workflow_methods};
 use temporalio_sdk::{
@@ -35,7 +35,11 @@ pub struct DubbingWorkflow {
 impl DubbingWorkflow {
     #[init]
     pub fn new(_ctx: &WorkflowContextView, input: DubbingInput) -> Self {
-        Self { input, progress: DubbingProgress::default(), unreported: Vec::new() }
+        Self {
+            input,
+            progress: DubbingProgress::default(),
+            unreported: Vec::new(),
+        }
     }
 
     #[run]
@@ -45,10 +49,22 @@ impl DubbingWorkflow {
         let (status, outcome) = match &result {
             Ok(output) => {
                 report(ctx).await?;
-                (JobStatus::Completed, JobOutcome::Completed { output: output.clone() })
+                (
+                    JobStatus::Completed,
+                    JobOutcome::Completed {
+                        output: output.clone(),
+                    },
+                )
             }
-            Err(ActivityExecutionError::Cancelled(_)) => (JobStatus::Cancelled, JobOutcome::Cancelled),
-            Err(e) => (JobStatus::Failed, JobOutcome::Failed { message: failure_message(e) }),
+            Err(ActivityExecutionError::Cancelled(_)) => {
+                (JobStatus::Cancelled, JobOutcome::Cancelled)
+            }
+            Err(e) => (
+                JobStatus::Failed,
+                JobOutcome::Failed {
+                    message: failure_message(e),
+                },
+            ),
         };
         let input = ctx.state(|s| s.input.clone());
         // Detached from the workflow's cancellation, so a cancelled job is still recorded.
@@ -92,7 +108,10 @@ fn set_status(ctx: &mut WorkflowContext<DubbingWorkflow>, status: JobStatus) {
 }
 
 /// Marks `step` as running and writes every transition since the last report to the job row.
-async fn begin(ctx: &mut WorkflowContext<DubbingWorkflow>, step: Step) -> Result<(), ActivityExecutionError> {
+async fn begin(
+    ctx: &mut WorkflowContext<DubbingWorkflow>,
+    step: Step,
+) -> Result<(), ActivityExecutionError> {
     ctx.state_mut(|s| {
         s.progress.current_step = Some(step);
         s.unreported.push((step, StepStatus::Processing));
@@ -106,8 +125,12 @@ async fn report(ctx: &mut WorkflowContext<DubbingWorkflow>) -> Result<(), Activi
         percent: s.progress.percent,
         steps: std::mem::take(&mut s.unreported),
     });
-    ctx.execute_activity(DubbingActivities::record_progress, report, options::bookkeeping(false))
-        .await
+    ctx.execute_activity(
+        DubbingActivities::record_progress,
+        report,
+        options::bookkeeping(false),
+    )
+    .await
 }
 
 fn finish(ctx: &mut WorkflowContext<DubbingWorkflow>, step: Step) {
@@ -123,12 +146,18 @@ fn skip(ctx: &mut WorkflowContext<DubbingWorkflow>, steps: &[Step]) {
     ctx.state_mut(|s| {
         s.progress.skipped_steps.extend_from_slice(steps);
         s.progress.percent = percent(&s.progress);
-        s.unreported.extend(steps.iter().map(|step| (*step, StepStatus::Skipped)));
+        s.unreported
+            .extend(steps.iter().map(|step| (*step, StepStatus::Skipped)));
     });
 }
 
 fn percent(p: &DubbingProgress) -> f64 {
-    let done: Vec<Step> = p.completed_steps.iter().chain(&p.skipped_steps).copied().collect();
+    let done: Vec<Step> = p
+        .completed_steps
+        .iter()
+        .chain(&p.skipped_steps)
+        .copied()
+        .collect();
     progress_percent(&done)
 }
 
@@ -142,7 +171,10 @@ async fn pipeline(
     let audio = ctx
         .execute_activity(
             DubbingActivities::extract_audio,
-            ExtractAudioInput { job_id, video_key: input.video_key.clone() },
+            ExtractAudioInput {
+                job_id,
+                video_key: input.video_key.clone(),
+            },
             options::long_running(),
         )
         .await?;
@@ -152,7 +184,10 @@ async fn pipeline(
     let transcript = ctx
         .execute_activity(
             DubbingActivities::load_transcript,
-            LoadTranscriptInput { job_id, transcript_key: input.transcript_key.clone() },
+            LoadTranscriptInput {
+                job_id,
+                transcript_key: input.transcript_key.clone(),
+            },
             options::quick(),
         )
         .await?;

@@ -34,20 +34,22 @@ pub(crate) fn long_running() -> ActivityOptions {
 /// so these retry for as long as a day; `detached` ones also run after the workflow was
 /// cancelled, so a cancelled job is still recorded as such.
 pub(crate) fn bookkeeping(detached: bool) -> ActivityOptions {
-    let opts = ActivityOptions::with_close_timeouts(ActivityCloseTimeouts::ScheduleAndStartToClose {
-        schedule_to_close: Duration::from_secs(24 * 60 * 60),
-        start_to_close: Duration::from_secs(30),
-    })
-    .retry_policy(
-        RetryPolicy::builder()
-            .initial_interval(Duration::from_millis(500))
-            .backoff_coefficient(2.0)
-            .maximum_interval(Duration::from_secs(30))
-            .maximum_attempts(0)
-            .build(),
-    );
+    let opts =
+        ActivityOptions::with_close_timeouts(ActivityCloseTimeouts::ScheduleAndStartToClose {
+            schedule_to_close: Duration::from_secs(24 * 60 * 60),
+            start_to_close: Duration::from_secs(30),
+        })
+        .retry_policy(
+            RetryPolicy::builder()
+                .initial_interval(Duration::from_millis(500))
+                .backoff_coefficient(2.0)
+                .maximum_interval(Duration::from_secs(30))
+                .maximum_attempts(0)
+                .build(),
+        );
     if detached {
-        opts.cancellation_token(WorkflowCancellationToken::new()).build()
+        opts.cancellation_token(WorkflowCancellationToken::new())
+            .build()
     } else {
         opts.build()
     }

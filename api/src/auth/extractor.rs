@@ -17,7 +17,10 @@ pub struct AuthUser {
 impl FromRequestParts<AppState> for AuthUser {
     type Rejection = ApiError;
 
-    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &AppState,
+    ) -> Result<Self, Self::Rejection> {
         let header = parts
             .headers
             .get(AUTHORIZATION)
@@ -31,7 +34,9 @@ impl FromRequestParts<AppState> for AuthUser {
             .map_err(|_| ApiError::Unauthorized("could not validate credentials".into()))?;
         let id = UserId(claims.sub);
         if !users::is_active(&state.db, id).await? {
-            return Err(ApiError::Unauthorized("could not validate credentials".into()));
+            return Err(ApiError::Unauthorized(
+                "could not validate credentials".into(),
+            ));
         }
         Ok(AuthUser { id })
     }

@@ -58,7 +58,12 @@ pub struct HealthResponse {
 }
 
 fn alive() -> Json<HealthResponse> {
-    Json(HealthResponse { status: "healthy", timestamp: Utc::now(), service: SERVICE, version: VERSION })
+    Json(HealthResponse {
+        status: "healthy",
+        timestamp: Utc::now(),
+        service: SERVICE,
+        version: VERSION,
+    })
 }
 
 /// Liveness: the process answers. Never touches a dependency.
@@ -126,20 +131,43 @@ where
     let outcome = tokio::time::timeout(CHECK_TIMEOUT, probe).await;
     let latency_ms = started.elapsed().as_millis() as u64;
     match outcome {
-        Ok(Ok(())) => CheckResult { status: "healthy", latency_ms, error: None },
+        Ok(Ok(())) => CheckResult {
+            status: "healthy",
+            latency_ms,
+            error: None,
+        },
         // Only the kind of failure is reported: connection strings and hosts stay private.
         Ok(Err(e)) => {
             tracing::warn!(error = %e, "health check failed");
-            CheckResult { status: "unhealthy", latency_ms, error: Some(first_words(&e.to_string())) }
+            CheckResult {
+                status: "unhealthy",
+                latency_ms,
+                error: Some(first_words(&e.to_string())),
+            }
         }
-        Err(_) => CheckResult { status: "unhealthy", latency_ms, error: Some("timed out".into()) },
+        Err(_) => CheckResult {
+            status: "unhealthy",
+            latency_ms,
+            error: Some("timed out".into()),
+        },
     }
 }
 
 /// The start of an error message, without anything that could carry a URL or credentials.
 fn first_words(msg: &str) -> String {
-    let cut: String = msg.split([':', '(', '@', '/']).next().unwrap_or("").trim().chars().take(80).collect();
-    if cut.is_empty() { "unavailable".into() } else { cut }
+    let cut: String = msg
+        .split([':', '(', '@', '/'])
+        .next()
+        .unwrap_or("")
+        .trim()
+        .chars()
+        .take(80)
+        .collect();
+    if cut.is_empty() {
+        "unavailable".into()
+    } else {
+        cut
+    }
 }
 
 /// Readiness: checks PostgreSQL, Temporal, S3 and SMTP concurrently and reports CPU, memory and
@@ -150,9 +178,11 @@ async fn health_detailed(State(state): State<AppState>) -> (StatusCode, Json<Det
     let db = check(async { sqlx::query("SELECT 1").execute(&state.db).await.map(|_| ()) });
     let temporal = check(async {
         let mut svc = state.temporal.connection().workflow_service();
-        svc.get_system_info(temporalio_client::tonic::Request::new(GetSystemInfoRequest::default()))
-            .await
-            .map(|_| ())
+        svc.get_system_info(temporalio_client::tonic::Request::new(
+            GetSystemInfoRequest::default(),
+        ))
+        .await
+        .map(|_| ())
     });
     let storage = check(state.storage.check());
     let smtp = check(async {
@@ -164,11 +194,22 @@ async fn health_detailed(State(state): State<AppState>) -> (StatusCode, Json<Det
     });
     let work_dir = state.settings.tools.work_dir.clone();
     let system = tokio::task::spawn_blocking(move || system_info(&work_dir));
-    let (database, temporal, storage, smtp, system) = tokio::join!(db, temporal, storage, smtp, system);
-    let checks = Checks { database, temporal, storage, smtp };
-    let healthy = [&checks.database, &checks.temporal, &checks.storage, &checks.smtp]
-        .iter()
-        .all(|c| c.status == "healthy");
+    let (database, temporal, storage, smtp, system) =
+        tokio::join!(db, temporal, storage, smtp, system);
+    let checks = Checks {
+        database,
+        temporal,
+        storage,
+        smtp,
+    };
+    let healthy = [
+        &checks.database,
+        &checks.temporal,
+        &checks.storage,
+        &checks.smtp,
+    ]
+    .iter()
+    .all(|c| c.status == "healthy");
     let body = DetailedHealth {
         status: if healthy { "healthy" } else { "unhealthy" },
         timestamp: Utc::now(),
@@ -178,13 +219,25 @@ async fn health_detailed(State(state): State<AppState>) -> (StatusCode, Json<Det
         checks,
         system: system.unwrap_or_else(|_| system_info(std::path::Path::new("/"))),
     };
-    let code = if healthy { StatusCode::OK } else { StatusCode::SERVICE_UNAVAILABLE };
+    let code = if healthy {
+        StatusCode::OK
+    } else {
+        StatusCode::SERVICE_UNAVAILABLE
+    };
     (code, Json(body))
 }
 
 fn usage(total: u64, used: u64) -> Usage {
-    let percent = if total == 0 { 0.0 } else { (used as f64 * 1000.0 / total as f64).round() / 10.0 };
-    Usage { total_bytes: total, used_bytes: used, percent }
+    let percent = if total == 0 {
+        0.0
+    } else {
+        (used as f64 * 1000.0 / total as f64).round() / 10.0
+    };
+    Usage {
+        total_bytes: total,
+        used_bytes: used,
+        percent,
+    }
 }
 
 /// CPU needs two samples 200 ms apart; this runs on a blocking thread.
@@ -199,7 +252,9 @@ fn system_info(work_dir: &std::path::Path) -> SystemInfo {
     let disk = disks
         .list()
         .iter()
-        .filter(|d| work_dir.starts_with(d.mount_point()) || d.mount_point() == std::path::Path::new("/"))
+        .filter(|d| {
+            work_dir.starts_with(d.mount_point()) || d.mount_point() == std::path::Path::new("/")
+        })
         .max_by_key(|d| d.mount_point().as_os_str().len());
     let (total, available) = disk.map_or((0, 0), |d| (d.total_space(), d.available_space()));
     SystemInfo {

@@ -69,22 +69,42 @@ async fn upload_url(
         .map(str::to_ascii_lowercase)
         .filter(|e| VIDEO_EXTENSIONS.contains(&e.as_str()))
         .ok_or_else(|| {
-            ApiError::validation("filename", format!("must end in one of: .{}", VIDEO_EXTENSIONS.join(", .")))
+            ApiError::validation(
+                "filename",
+                format!("must end in one of: .{}", VIDEO_EXTENSIONS.join(", .")),
+            )
         })?;
     let content_type = req.content_type.trim().to_ascii_lowercase();
     if !content_type.starts_with("video/") || content_type.len() > 100 {
-        return Err(ApiError::validation("content_type", "must be a video MIME type such as video/mp4"));
+        return Err(ApiError::validation(
+            "content_type",
+            "must be a video MIME type such as video/mp4",
+        ));
     }
     if filename.is_empty() || filename.chars().count() > 255 {
-        return Err(ApiError::validation("filename", "must be 1 to 255 characters"));
+        return Err(ApiError::validation(
+            "filename",
+            "must be 1 to 255 characters",
+        ));
     }
     let video_id = VideoId::new();
     let key = format!("videos/{}/{video_id}/original.{ext}", user.id);
     let upload_url = state.storage.presign_put(&key, &content_type).await?;
-    let title = std::path::Path::new(filename).file_stem().and_then(|s| s.to_str()).unwrap_or(filename);
+    let title = std::path::Path::new(filename)
+        .file_stem()
+        .and_then(|s| s.to_str())
+        .unwrap_or(filename);
     let mut tx = state.db.begin().await?;
-    videos::insert(&mut tx, videos::NewVideo { id: video_id, user_id: user.id, title, original_language: None })
-        .await?;
+    videos::insert(
+        &mut tx,
+        videos::NewVideo {
+            id: video_id,
+            user_id: user.id,
+            title,
+            original_language: None,
+        },
+    )
+    .await?;
     media::insert(
         &mut tx,
         &media::NewMediaFile {
@@ -104,7 +124,14 @@ async fn upload_url(
     .await?;
     tx.commit().await?;
     let expires_at = Utc::now() + state.storage.presign_ttl();
-    Ok((StatusCode::CREATED, Json(UploadUrlResponse { upload_url, video_id, expires_at })))
+    Ok((
+        StatusCode::CREATED,
+        Json(UploadUrlResponse {
+            upload_url,
+            video_id,
+            expires_at,
+        }),
+    ))
 }
 
 fn default_true() -> bool {
@@ -153,21 +180,33 @@ async fn start_dub(
     let video = videos::find_owned(&state.db, user.id, video_id)
         .await?
         .ok_or_else(|| ApiError::NotFound("video not found".into()))?;
-    let target: Language = req
-        .target_language
-        .parse()
-        .map_err(|e: onevoice_shared::language::UnsupportedLanguage| ApiError::validation("target_language", e.to_string()))?;
+    let target: Language = req.target_language.parse().map_err(
+        |e: onevoice_shared::language::UnsupportedLanguage| {
+            ApiError::validation("target_language", e.to_string())
+        },
+    )?;
     let source: Language = req
         .source_language
         .as_deref()
         .or(video.original_language.as_deref())
-        .ok_or_else(|| ApiError::validation("source_language", "required: the video has no original_language"))?
+        .ok_or_else(|| {
+            ApiError::validation(
+                "source_language",
+                "required: the video has no original_language",
+            )
+        })?
         .parse()
-        .map_err(|e: onevoice_shared::language::UnsupportedLanguage| ApiError::validation("source_language", e.to_string()))?;
+        .map_err(|e: onevoice_shared::language::UnsupportedLanguage| {
+            ApiError::validation("source_language", e.to_string())
+        })?;
     let transcript = req.source_transcript.as_deref().ok_or_else(|| {
-        ApiError::validation("source_transcript", "required: speech recognition is not available in this version")
+        ApiError::validation(
+            "source_transcript",
+            "required: speech recognition is not available in this version",
+        )
     })?;
-    let cues = srt::parse(transcript).map_err(|e| ApiError::validation("source_transcript", e.to_string()))?;
+    let cues = srt::parse(transcript)
+        .map_err(|e| ApiError::validation("source_transcript", e.to_string()))?;
     if video.status == VideoStatus::Deleting.as_str() {
         return Err(ApiError::NotFound("video not found".into()));
     }
@@ -176,7 +215,11 @@ async fn start_dub(
         .ok_or_else(|| ApiError::Conflict("the video has no uploaded file".into()))?;
     match state.storage.size_of(&original.s3_key).await? {
         Some(size) if size > 0 => {}
-        _ => return Err(ApiError::Conflict("the video file has not been uploaded yet".into())),
+        _ => {
+            return Err(ApiError::Conflict(
+                "the video file has not been uploaded yet".into(),
+            ));
+        }
     }
     if video.status == VideoStatus::Pending.as_str() {
         videos::set_status(&state.db, video_id, VideoStatus::Uploaded).await?;
@@ -189,7 +232,11 @@ async fn start_dub(
     let output_key = format!("{prefix}/dubbed/{job_id}.{target}.mp4");
     state
         .storage
-        .put_bytes(&transcript_key, srt::write(&cues).into_bytes(), "application/x-subrip")
+        .put_bytes(
+            &transcript_key,
+            srt::write(&cues).into_bytes(),
+            "application/x-subrip",
+        )
         .await?;
     let mut tx = state.db.begin().await?;
     jobs::insert(
@@ -241,14 +288,29 @@ async fn start_dub(
         target_language: target,
         output_key,
     };
-    if let Err(e) = temporal::start_dubbing(&state.temporal, &state.settings.temporal.task_queue, &input).await {
+    if let Err(e) =
+        temporal::start_dubbing(&state.temporal, &state.settings.temporal.task_queue, &input).await
+    {
         tracing::error!(error = %e, %job_id, "could not start the dubbing workflow");
-        jobs::finish(&state.db, job_id, JobStatus::Failed, Some("the job could not be started"), None).await?;
-        return Err(ApiError::ServiceUnavailable("the job could not be started; please retry".into()));
+        jobs::finish(
+            &state.db,
+            job_id,
+            JobStatus::Failed,
+            Some("the job could not be started"),
+            None,
+        )
+        .await?;
+        return Err(ApiError::ServiceUnavailable(
+            "the job could not be started; please retry".into(),
+        ));
     }
     Ok((
         StatusCode::ACCEPTED,
-        Json(DubResponse { job_id, status: JobStatus::Pending, message: "dubbing job started".into() }),
+        Json(DubResponse {
+            job_id,
+            status: JobStatus::Pending,
+            message: "dubbing job started".into(),
+        }),
     ))
 }
 
@@ -347,6 +409,12 @@ async fn download(
     let file = media::newest(&state.db, video_id, file_type, language)
         .await?
         .ok_or_else(|| ApiError::NotFound(format!("no {file_type} file for this video yet")))?;
-    let download_url = state.storage.presign_get(&file.s3_key, &file.filename).await?;
-    Ok(Json(DownloadResponse { download_url, expires_at: Utc::now() + state.storage.presign_ttl() }))
+    let download_url = state
+        .storage
+        .presign_get(&file.s3_key, &file.filename)
+        .await?;
+    Ok(Json(DownloadResponse {
+        download_url,
+        expires_at: Utc::now() + state.storage.presign_ttl(),
+    }))
 }

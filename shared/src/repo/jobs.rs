@@ -22,7 +22,8 @@ pub struct JobRow {
     pub created_at: DateTime<Utc>,
 }
 
-const COLUMNS: &str = "id, user_id, video_id, status, progress, source_language, target_language, workflow_id,
+const COLUMNS: &str =
+    "id, user_id, video_id, status, progress, source_language, target_language, workflow_id,
     started_at, completed_at, estimated_completion, error_message, job_result, created_at";
 
 pub struct NewJob<'a> {
@@ -37,7 +38,10 @@ pub struct NewJob<'a> {
 }
 
 /// Creates the job and its 15 pending steps (the seed's names, orders and weights).
-pub async fn insert(tx: &mut Transaction<'_, Postgres>, job: NewJob<'_>) -> Result<(), sqlx::Error> {
+pub async fn insert(
+    tx: &mut Transaction<'_, Postgres>,
+    job: NewJob<'_>,
+) -> Result<(), sqlx::Error> {
     sqlx::query(
         "INSERT INTO jobs (id, user_id, video_id, source_language, target_language, voice_id, workflow_id, job_config)
          VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
@@ -68,15 +72,25 @@ pub async fn insert(tx: &mut Transaction<'_, Postgres>, job: NewJob<'_>) -> Resu
     Ok(())
 }
 
-pub async fn find_owned(db: &PgPool, user: UserId, id: JobId) -> Result<Option<JobRow>, sqlx::Error> {
-    sqlx::query_as(&format!("SELECT {COLUMNS} FROM jobs WHERE id = $1 AND user_id = $2"))
-        .bind(id)
-        .bind(user)
-        .fetch_optional(db)
-        .await
+pub async fn find_owned(
+    db: &PgPool,
+    user: UserId,
+    id: JobId,
+) -> Result<Option<JobRow>, sqlx::Error> {
+    sqlx::query_as(&format!(
+        "SELECT {COLUMNS} FROM jobs WHERE id = $1 AND user_id = $2"
+    ))
+    .bind(id)
+    .bind(user)
+    .fetch_optional(db)
+    .await
 }
 
-pub async fn newest_for_video(db: &PgPool, user: UserId, video: VideoId) -> Result<Option<JobRow>, sqlx::Error> {
+pub async fn newest_for_video(
+    db: &PgPool,
+    user: UserId,
+    video: VideoId,
+) -> Result<Option<JobRow>, sqlx::Error> {
     sqlx::query_as(&format!(
         "SELECT {COLUMNS} FROM jobs WHERE video_id = $1 AND user_id = $2 ORDER BY created_at DESC LIMIT 1"
     ))

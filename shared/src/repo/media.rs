@@ -49,7 +49,10 @@ fn bind<'q>(
 }
 
 /// Registers a file; registering the same object again only refreshes its size and duration.
-pub async fn insert(tx: &mut Transaction<'_, Postgres>, f: &NewMediaFile<'_>) -> Result<(), sqlx::Error> {
+pub async fn insert(
+    tx: &mut Transaction<'_, Postgres>,
+    f: &NewMediaFile<'_>,
+) -> Result<(), sqlx::Error> {
     bind(sqlx::query(INSERT), f).execute(&mut **tx).await?;
     Ok(())
 }

@@ -24,7 +24,10 @@ pub struct NewVideo<'a> {
     pub original_language: Option<&'a str>,
 }
 
-pub async fn insert(tx: &mut Transaction<'_, Postgres>, v: NewVideo<'_>) -> Result<(), sqlx::Error> {
+pub async fn insert(
+    tx: &mut Transaction<'_, Postgres>,
+    v: NewVideo<'_>,
+) -> Result<(), sqlx::Error> {
     sqlx::query(
         "INSERT INTO videos (id, user_id, title, original_language, status) VALUES ($1, $2, $3, $4, 'pending')",
     )
@@ -39,7 +42,11 @@ pub async fn insert(tx: &mut Transaction<'_, Postgres>, v: NewVideo<'_>) -> Resu
 
 /// The video if it exists, is not deleted and belongs to `user`; otherwise `None` (callers
 /// answer 404 either way, so other users' ids reveal nothing).
-pub async fn find_owned(db: &PgPool, user: UserId, id: VideoId) -> Result<Option<VideoRow>, sqlx::Error> {
+pub async fn find_owned(
+    db: &PgPool,
+    user: UserId,
+    id: VideoId,
+) -> Result<Option<VideoRow>, sqlx::Error> {
     sqlx::query_as(
         "SELECT id, user_id, title, description, original_language, target_languages, status,
                 status_reason, created_at, updated_at
@@ -66,7 +73,11 @@ pub async fn set_status(db: &PgPool, id: VideoId, status: VideoStatus) -> Result
 }
 
 /// Records a language the video has been dubbed into (kept unique and sorted).
-pub async fn add_target_language(db: &PgPool, id: VideoId, language: &str) -> Result<(), sqlx::Error> {
+pub async fn add_target_language(
+    db: &PgPool,
+    id: VideoId,
+    language: &str,
+) -> Result<(), sqlx::Error> {
     sqlx::query(
         "UPDATE videos SET target_languages =
             (SELECT array_agg(DISTINCT l ORDER BY l) FROM unnest(array_append(target_languages, $2)) AS l)

@@ -1,0 +1,86 @@
+#!/usr/bin/env bash
+# The main job: starts the whole local stack and OneVoice (API + worker), generates a sample
+# video with an English transcript, and dubs it into Spanish through the real REST API:
+# presigned upload, dub request, progress polling, presigned download. Prints where the result is.
+set -euo pipefail
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+cd "$ROOT"
+export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-/var/tmp/onevoice-target}"
+TARGET_LANGUAGE="${TARGET_LANGUAGE:-es}"
+
+say() { printf '\033[1;32m[dub-sample]\033[0m %s\n' "$*" >&2; }
+die() { printf '\033[1;31m[dub-sample] %s\033[0m\n' "$*" >&2; exit 1; }
+json() { python3 -c 'import json,sys; d=json.load(sys.stdin); print(eval(sys.argv[1], {}, {"d": d}))' "$1"; }
+
+scripts/stack.sh up
+eval "$(scripts/stack.sh env)"
+
+say "building onevoice"
+cargo build -q -p onevoice-api -p onevoice-tests --bins
+BIN="$CARGO_TARGET_DIR/debug"
+API="http://$API_BIND"
+
+if ! curl -fsS "$API/health" >/dev/null 2>&1; then
+  say "starting onevoice dev (API + worker) on $API; log: .stack/logs/onevoice.log"
+  nohup setsid "$BIN/onevoice" dev >.stack/logs/onevoice.log 2>&1 </dev/null &
+  echo $! >.stack/onevoice.pid
+fi
+deadline=$((SECONDS + 60))
+until [[ "$(curl -s -o /dev/null -w '%{http_code}' "$API/health/detailed")" == 200 ]]; do
+  ((SECONDS < deadline)) || die "OneVoice did not become healthy (see .stack/logs/onevoice.log)"
+  sleep 0.5
+done
+
+WORK=".stack/sample"
+say "generating a sample video with espeak-ng and ffmpeg"
+"$BIN/make-sample" "$WORK" >/dev/null
+TOKEN="$("$BIN/onevoice" token --email demo@onevoice.local)"
+auth=(-H "Authorization: Bearer $TOKEN")
+
+say "requesting an upload URL"
+upload="$(curl -fsS "${auth[@]}" -H 'Content-Type: application/json' \
+  -d '{"filename": "onevoice-sample.mp4", "content_type": "video/mp4"}' "$API/api/videos/upload-url")"
+VIDEO_ID="$(json 'd["video_id"]' <<<"$upload")"
+UPLOAD_URL="$(json 'd["upload_url"]' <<<"$upload")"
+curl -fsS -X PUT -H 'Content-Type: video/mp4' --upload-file "$WORK/sample.mp4" "$UPLOAD_URL" >/dev/null
+say "uploaded video $VIDEO_ID straight to S3"
+
+request="$(python3 -c 'import json,sys; print(json.dumps({"target_language": sys.argv[1], "source_language": "en",
+  "source_transcript": open(sys.argv[2]).read()}))' "$TARGET_LANGUAGE" "$WORK/sample.srt")"
+job="$(curl -fsS "${auth[@]}" -H 'Content-Type: application/json' -d "$request" "$API/api/videos/$VIDEO_ID/dub")"
+JOB_ID="$(json 'd["job_id"]' <<<"$job")"
+say "dubbing job $JOB_ID started (Temporal workflow dub-$JOB_ID)"
+
+deadline=$((SECONDS + 600))
+last=""
+while :; do
+  status="$(curl -fsS "${auth[@]}" "$API/api/videos/$VIDEO_ID/status")"
+  line="$(json '"%s %5.1f%%" % (d["status"], d["progress"])' <<<"$status")"
+  [[ "$line" == "$last" ]] || say "  $line"
+  last="$line"
+  case "$(json 'd["status"]' <<<"$status")" in
+    completed) break ;;
+    failed | cancelled) die "job ended: $(json 'd["error_message"]' <<<"$status")" ;;
+  esac
+  ((SECONDS < deadline)) || die "job did not finish within 10 minutes"
+  sleep 1
+done
+
+download="$(curl -fsS "${auth[@]}" "$API/api/videos/$VIDEO_ID/download?file_type=dubbed_video&language=$TARGET_LANGUAGE")"
+URL="$(json 'd["download_url"]' <<<"$download")"
+mkdir -p .stack/output
+OUT=".stack/output/onevoice-sample.$TARGET_LANGUAGE.mp4"
+curl -fsS -o "$OUT" "$URL"
+KEY="$(psql "$DATABASE_URL" -XtAq -c "SELECT s3_key FROM media_files WHERE job_id = '$JOB_ID' AND file_type = 'dubbed_video'")"
+
+cat <<INFO
+
+Dubbed video ready.
+  S3 object:     s3://$S3_BUCKET/$KEY  (endpoint $S3_ENDPOINT_URL)
+  local copy:    $ROOT/$OUT
+  download URL:  $URL
+  subtitles:     $API/api/videos/$VIDEO_ID/download?file_type=translation_subtitles&language=$TARGET_LANGUAGE
+  Temporal UI:   $TEMPORAL_UI_URL/namespaces/$TEMPORAL_NAMESPACE/workflows/dub-$JOB_ID
+  API docs:      $API/docs
+OneVoice keeps running (API + worker); stop everything with: scripts/stack.sh stop
+INFO
