@@ -66,6 +66,8 @@ cmd_install() {
   # protoc builds the Temporal SDK; ffmpeg, espeak-ng and Apertium (en->es) are the offline media and
   # language engines; fonts cover CJK and Hangul for burned-in subtitles.
   apt_install protobuf-compiler ffmpeg espeak-ng apertium apertium-en-es fonts-noto-cjk ca-certificates curl
+  # Static validation of docker-compose.yml in the tests (no Docker engine runs on this machine).
+  apt_install docker-compose
   if ! command -v python3 >/dev/null; then apt_install python3 python3-venv; fi
   if ! command -v pg_isready >/dev/null; then apt_install postgresql-client; fi
   if [[ ! -x "$VENV/bin/python" ]]; then

@@ -11,6 +11,8 @@ export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-/var/tmp/onevoice-target}"
 scripts/stack.sh up
 eval "$(scripts/stack.sh env)"
 
+echo "[test] docker-compose.yml: static validation" >&2
+docker-compose -f docker-compose.yml config -q
 echo "[test] cargo fmt --check" >&2
 cargo fmt --all -- --check
 echo "[test] cargo clippy" >&2

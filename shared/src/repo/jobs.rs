@@ -107,8 +107,8 @@ pub async fn get(db: &PgPool, id: JobId) -> Result<Option<JobRow>, sqlx::Error> 
         .await
 }
 
-/// Applies a progress report of the workflow. Idempotent, and a terminal job is never moved back
-/// to processing by a late or retried report.
+/// Applies a progress report of the workflow. Idempotent. A failed job goes back to processing
+/// (an operator reset or a resume re-runs it); completed and cancelled jobs never do.
 pub async fn record_progress(
     db: &PgPool,
     id: JobId,
@@ -118,8 +118,8 @@ pub async fn record_progress(
     let mut tx = db.begin().await?;
     sqlx::query(
         "UPDATE jobs SET status = 'processing', progress = greatest(progress, $2),
-                started_at = coalesce(started_at, now())
-         WHERE id = $1 AND status IN ('pending', 'processing')",
+                started_at = coalesce(started_at, now()), error_message = NULL, completed_at = NULL
+         WHERE id = $1 AND status IN ('pending', 'processing', 'failed')",
     )
     .bind(id)
     .bind(percent.clamp(0.0, 100.0))

@@ -1,0 +1,24 @@
+# Production image of the `onevoice` binary (API, worker, migrations: one image, several commands).
+# Build: docker build -t onevoice .     Run: docker run onevoice serve | worker | migrate
+
+FROM rust:1.95-bookworm AS build
+RUN apt-get update && apt-get install -y --no-install-recommends protobuf-compiler && rm -rf /var/lib/apt/lists/*
+WORKDIR /src
+COPY . .
+RUN --mount=type=cache,target=/usr/local/cargo/registry \
+    --mount=type=cache,target=/src/target \
+    cargo build --release --locked -p onevoice-api --bin onevoice \
+    && cp target/release/onevoice /usr/local/bin/onevoice
+
+FROM debian:bookworm-slim
+# Media and offline language engines the activities call; fonts for burned-in CJK/Hangul subtitles.
+RUN apt-get update && apt-get install -y --no-install-recommends \
+        ca-certificates ffmpeg espeak-ng apertium apertium-en-es fonts-noto-cjk \
+    && rm -rf /var/lib/apt/lists/* \
+    && useradd --system --home /var/lib/onevoice --create-home onevoice
+COPY --from=build /usr/local/bin/onevoice /usr/local/bin/onevoice
+USER onevoice
+ENV WORK_DIR=/var/lib/onevoice/work API_BIND=0.0.0.0:8000 LOG_FORMAT=json ONEVOICE_ENV=production
+EXPOSE 8000
+ENTRYPOINT ["onevoice"]
+CMD ["serve"]
