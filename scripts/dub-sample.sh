@@ -20,6 +20,12 @@ cargo build -q -p onevoice-api -p onevoice-tests --bins
 BIN="$CARGO_TARGET_DIR/debug"
 API="http://$API_BIND"
 
+# A OneVoice started by an earlier run with an older build is restarted.
+if [[ -f .stack/onevoice.pid && "$BIN/onevoice" -nt .stack/onevoice.pid ]]; then
+  say "restarting onevoice with the new build"
+  kill "$(cat .stack/onevoice.pid)" 2>/dev/null || true
+  for _ in $(seq 50); do curl -fsS "$API/health" >/dev/null 2>&1 || break; sleep 0.2; done
+fi
 if ! curl -fsS "$API/health" >/dev/null 2>&1; then
   say "starting onevoice dev (API + worker) on $API; log: .stack/logs/onevoice.log"
   nohup setsid "$BIN/onevoice" dev >.stack/logs/onevoice.log 2>&1 </dev/null &
@@ -34,7 +40,40 @@ done
 WORK=".stack/sample"
 say "generating a sample video with espeak-ng and ffmpeg"
 "$BIN/make-sample" "$WORK" >/dev/null
-TOKEN="$("$BIN/onevoice" token --email demo@onevoice.local)"
+# Sign in as the demo user; on the first run, sign up and verify through the emailed link.
+DEMO_EMAIL="${DEMO_EMAIL:-demo@onevoice.local}"
+DEMO_PASSWORD="onevoice-demo-password"
+login() {
+  curl -sS -H 'Content-Type: application/json' \
+    -d "{\"email\": \"$DEMO_EMAIL\", \"password\": \"$DEMO_PASSWORD\"}" "$API/api/auth/login"
+}
+TOKEN="$(login | json 'd.get("access_token", "")')"
+if [[ -z "$TOKEN" ]]; then
+  say "signing up $DEMO_EMAIL"
+  code="$(curl -sS -o /dev/null -w '%{http_code}' -H 'Content-Type: application/json' -H 'Accept-Language: en' \
+    -d "{\"email\": \"$DEMO_EMAIL\", \"password\": \"$DEMO_PASSWORD\", \"username\": \"${DEMO_EMAIL%%@*}\"}" \
+    "$API/api/auth/signup")"
+  if [[ "$code" == 202 ]]; then
+    say "reading the verification email from the SMTP sink ($MAILDIR)"
+    VERIFY_TOKEN="$(python3 "$ROOT/scripts/read_token.py" "$MAILDIR" "$DEMO_EMAIL" 60)"
+    TOKEN="$(curl -fsS -H 'Content-Type: application/json' -d "\"$VERIFY_TOKEN\"" "$API/api/auth/verify-email" |
+      json 'd["access_token"]')"
+    say "email verified; signed in"
+  elif [[ "$code" == 409 ]]; then
+    # The account exists with another password: reset it through the emailed link.
+    say "resetting the demo password through the emailed reset link"
+    before="$(date +%s)"
+    curl -fsS -H 'Content-Type: application/json' -d "{\"email\": \"$DEMO_EMAIL\"}" \
+      "$API/api/auth/forgot-password" >/dev/null
+    RESET_TOKEN="$(python3 "$ROOT/scripts/read_token.py" "$MAILDIR" "$DEMO_EMAIL" 60 "$before")"
+    curl -fsS -H 'Content-Type: application/json' \
+      -d "{\"token\": \"$RESET_TOKEN\", \"new_password\": \"$DEMO_PASSWORD\"}" \
+      "$API/api/auth/reset-password" >/dev/null
+    TOKEN="$(login | json 'd["access_token"]')"
+  else
+    die "signup failed with HTTP $code"
+  fi
+fi
 auth=(-H "Authorization: Bearer $TOKEN")
 
 say "requesting an upload URL"

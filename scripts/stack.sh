@@ -16,7 +16,7 @@ set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 STACK="$ROOT/.stack"
 VENV="$ROOT/.venv"
-mkdir -p "$STACK/logs" "$STACK/maildir"
+mkdir -p "$STACK/logs" "$STACK/maildir/tmp" "$STACK/maildir/new" "$STACK/maildir/cur"
 
 # Local configuration: .env.example holds the defaults, .env (optional) overrides, the environment wins.
 load_env() {

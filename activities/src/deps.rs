@@ -1,3 +1,4 @@
+use onevoice_shared::mail::Mailer;
 use onevoice_shared::settings::ToolSettings;
 use onevoice_shared::storage::Storage;
 use sqlx::PgPool;
@@ -7,5 +8,8 @@ use sqlx::PgPool;
 pub struct Deps {
     pub db: PgPool,
     pub storage: Storage,
+    pub mailer: Mailer,
+    /// Sender mailbox of every email (`Name <address>`).
+    pub email_from: String,
     pub tools: ToolSettings,
 }

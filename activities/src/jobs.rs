@@ -4,7 +4,7 @@
 use crate::deps::Deps;
 use crate::error;
 use onevoice_shared::contracts::{FinishJobInput, JobOutcome, ProgressReport, activity};
-use onevoice_shared::repo::{jobs, media, videos};
+use onevoice_shared::repo::{activity as activity_log, jobs, media, videos};
 use onevoice_shared::status::{FileType, JobStatus, VideoStatus};
 use std::sync::Arc;
 use temporalio_macros::activities;
@@ -60,13 +60,25 @@ impl JobActivities {
     ) -> Result<(), ActivityError> {
         let d = &self.deps;
         let lang = input.target_language.code();
+        let Some(job) = jobs::get(&d.db, input.job_id).await.map_err(db)? else {
+            return Err(error::permanent(format!(
+                "job {} does not exist",
+                input.job_id
+            )));
+        };
+        if job.status == JobStatus::Completed.as_str()
+            || job.status == JobStatus::Cancelled.as_str()
+        {
+            // Already recorded by an earlier attempt.
+            return Ok(());
+        }
+        let title = videos::find_by_id(&d.db, input.video_id)
+            .await
+            .map_err(db)?
+            .map(|v| v.title)
+            .unwrap_or_else(|| "video".into());
         match &input.outcome {
             JobOutcome::Completed { output } => {
-                let title = videos::find_by_id(&d.db, input.video_id)
-                    .await
-                    .map_err(db)?
-                    .map(|v| v.title)
-                    .unwrap_or_else(|| "video".into());
                 let files = [
                     (
                         FileType::DubbedVideo,
@@ -146,6 +158,32 @@ impl JobActivities {
                     .await
                     .map_err(db)?;
             }
+        }
+        let (action, description) = match &input.outcome {
+            JobOutcome::Completed { .. } => (
+                "dub_completed",
+                format!(
+                    "'{title}' dubbed into {}",
+                    input.target_language.english_name()
+                ),
+            ),
+            JobOutcome::Failed { message } => {
+                ("dub_failed", format!("dubbing '{title}' failed: {message}"))
+            }
+            JobOutcome::Cancelled => ("dub_cancelled", format!("dubbing '{title}' cancelled")),
+        };
+        if job.status != JobStatus::Failed.as_str()
+            || !matches!(input.outcome, JobOutcome::Failed { .. })
+        {
+            activity_log::record(
+                &d.db,
+                job.user_id,
+                action,
+                &description,
+                Some(serde_json::json!({ "job_id": input.job_id })),
+            )
+            .await
+            .map_err(db)?;
         }
         Ok(())
     }

@@ -8,15 +8,21 @@ mod memo;
 mod process;
 mod scratch;
 
+pub mod account;
 pub mod audio;
 pub mod jobs;
+pub mod maintenance;
 pub mod media;
+pub mod notify;
 pub mod text;
 pub mod voice;
 
+pub use account::AccountActivities;
 pub use audio::AudioActivities;
 pub use deps::Deps;
 pub use jobs::JobActivities;
+pub use maintenance::MaintenanceActivities;
 pub use media::MediaActivities;
+pub use notify::NotifyActivities;
 pub use text::TextActivities;
 pub use voice::VoiceActivities;

@@ -2,7 +2,7 @@
 
 use crate::error;
 use crate::openapi::ApiDoc;
-use crate::routes::{health, videos};
+use crate::routes::{auth, health, users, videos};
 use crate::state::AppState;
 use axum::extract::DefaultBodyLimit;
 use axum::http::{HeaderName, HeaderValue, Method, Request};
@@ -23,17 +23,19 @@ const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 
 /// The OpenAPI document of every route (also served at `/openapi.json`).
 pub fn openapi() -> utoipa::openapi::OpenApi {
-    routes().split_for_parts().1
+    routes(0).split_for_parts().1
 }
 
-fn routes() -> OpenApiRouter<AppState> {
+fn routes(avatar_max_bytes: usize) -> OpenApiRouter<AppState> {
     OpenApiRouter::with_openapi(ApiDoc::openapi())
         .merge(health::router())
+        .merge(auth::router())
+        .merge(users::router(avatar_max_bytes))
         .merge(videos::router())
 }
 
 pub fn router(state: AppState) -> Router {
-    let (router, openapi) = routes().split_for_parts();
+    let (router, openapi) = routes(state.settings.auth.avatar_max_bytes).split_for_parts();
     let cors = cors(&state.settings.api);
     let body_limit = state.settings.api.max_request_body_bytes;
     let doc = openapi.clone();

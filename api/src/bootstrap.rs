@@ -31,6 +31,8 @@ pub fn deps(state: &AppState) -> Deps {
     Deps {
         db: state.db.clone(),
         storage: state.storage.clone(),
+        mailer: state.mailer.clone(),
+        email_from: state.settings.smtp.from.clone(),
         tools: state.settings.tools.clone(),
     }
 }

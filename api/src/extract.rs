@@ -54,3 +54,31 @@ impl From<QueryRejection> for ApiError {
         invalid("query", r.body_text())
     }
 }
+
+/// Who is calling, for sessions and rate limits: the peer address (the API is expected to sit
+/// directly behind a load balancer that preserves it, or on the edge) and the `User-Agent`.
+#[derive(Clone, Debug, Default)]
+pub struct ClientInfo {
+    pub ip: Option<std::net::IpAddr>,
+    pub user_agent: Option<String>,
+}
+
+impl<S: Send + Sync> FromRequestParts<S> for ClientInfo {
+    type Rejection = std::convert::Infallible;
+
+    async fn from_request_parts(
+        parts: &mut axum::http::request::Parts,
+        _: &S,
+    ) -> Result<Self, Self::Rejection> {
+        let ip = parts
+            .extensions
+            .get::<axum::extract::ConnectInfo<std::net::SocketAddr>>()
+            .map(|c| c.0.ip());
+        let user_agent = parts
+            .headers
+            .get(axum::http::header::USER_AGENT)
+            .and_then(|v| v.to_str().ok())
+            .map(|s| s.chars().take(300).collect());
+        Ok(ClientInfo { ip, user_agent })
+    }
+}

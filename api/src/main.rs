@@ -3,9 +3,11 @@
 
 use anyhow::Context;
 use clap::{Parser, Subcommand};
-use onevoice_api::auth::tokens;
+use onevoice_api::auth::session;
+use onevoice_api::extract::ClientInfo;
+use onevoice_api::state::AppState;
 use onevoice_api::worker::{self, WorkerConfig};
-use onevoice_api::{bootstrap, server, telemetry};
+use onevoice_api::{bootstrap, server, telemetry, temporal};
 use onevoice_shared::repo::users;
 use onevoice_shared::settings::Settings;
 use std::process::ExitCode;
@@ -78,11 +80,7 @@ async fn run(command: Command, settings: Arc<Settings>) -> anyhow::Result<()> {
         }
         Command::Worker => {
             let state = bootstrap::app_state(settings.clone(), "onevoice-worker").await?;
-            let handle = worker::spawn(
-                state.temporal.clone(),
-                bootstrap::deps(&state),
-                worker_config(&settings),
-            )?;
+            let handle = start_worker(&state, &settings).await?;
             server::shutdown_signal().await;
             handle.stop().await
         }
@@ -91,11 +89,7 @@ async fn run(command: Command, settings: Arc<Settings>) -> anyhow::Result<()> {
             onevoice_shared::db::migrate(&state.db)
                 .await
                 .context("applying migrations")?;
-            let handle = worker::spawn(
-                state.temporal.clone(),
-                bootstrap::deps(&state),
-                worker_config(&settings),
-            )?;
+            let handle = start_worker(&state, &settings).await?;
             let listener = tokio::net::TcpListener::bind(settings.api.bind).await?;
             let served = server::serve(state, listener, server::shutdown_signal()).await;
             handle.stop().await?;
@@ -106,15 +100,34 @@ async fn run(command: Command, settings: Arc<Settings>) -> anyhow::Result<()> {
             let username = email.split('@').next().unwrap_or("user").to_string();
             // `!` is not a valid password hash: this account cannot log in with a password.
             let user = users::ensure_verified(&pool, &email, &username, "!").await?;
-            let token = tokens::issue(
-                settings.jwt_secret.expose(),
-                user,
-                Duration::from_secs(ttl_minutes * 60),
-            )?;
-            println!("{}", token.token);
+            let mut settings = (*settings).clone();
+            settings.auth.access_token_ttl = Duration::from_secs(ttl_minutes * 60);
+            let pair = session::start(&pool, &settings, user, &ClientInfo::default())
+                .await
+                .map_err(|e| anyhow::anyhow!("{e}"))?;
+            println!("{}", pair.access_token);
             Ok(())
         }
     }
+}
+
+/// Starts the worker and makes sure its task queue's cleanup loop runs.
+async fn start_worker(
+    state: &AppState,
+    settings: &Settings,
+) -> anyhow::Result<worker::WorkerHandle> {
+    let handle = worker::spawn(
+        state.temporal.clone(),
+        bootstrap::deps(state),
+        worker_config(settings),
+    )?;
+    temporal::ensure_maintenance(
+        &state.temporal,
+        &settings.temporal.task_queue,
+        settings.temporal.maintenance_interval,
+    )
+    .await?;
+    Ok(handle)
 }
 
 fn worker_config(settings: &Settings) -> WorkerConfig {

@@ -9,6 +9,8 @@ use utoipa::{Modify, OpenApi};
     modifiers(&BearerAuth),
     tags(
         (name = "health", description = "Liveness and readiness"),
+        (name = "auth", description = "Signup, login, tokens, password reset"),
+        (name = "users", description = "Profile, preferences, activity, account"),
         (name = "videos", description = "Uploads and downloads"),
         (name = "jobs", description = "Dubbing jobs"),
     )

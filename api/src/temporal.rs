@@ -1,9 +1,16 @@
 //! The Temporal connection and typed workflow starts.
 
-use onevoice_shared::contracts::{DubbingInput, dubbing_workflow_id, search_attribute};
+use onevoice_shared::contracts::{
+    DubbingInput, MaintenanceInput, SendEmailInput, dubbing_workflow_id, email_workflow_id,
+    maintenance_workflow_id, search_attribute,
+};
+use onevoice_shared::contracts::{EraseAccountInput, erasure_workflow_id};
+use onevoice_shared::ids::UserId;
 use onevoice_shared::settings::TemporalSettings;
 use onevoice_shared::status::JobStatus;
-use onevoice_workflows::DubbingWorkflow;
+use onevoice_workflows::{
+    AccountErasureWorkflow, DubbingWorkflow, EmailWorkflow, MaintenanceWorkflow,
+};
 use std::time::{Duration, Instant};
 use temporalio_client::{
     Client, ClientOptions, Connection, ConnectionOptions, WorkflowIdConflictPolicy,
@@ -70,6 +77,65 @@ pub async fn start_dubbing(
         .build();
     match client
         .start_workflow(DubbingWorkflow::run, input.clone(), options)
+        .await
+    {
+        Ok(_) | Err(WorkflowStartError::AlreadyStarted { .. }) => Ok(()),
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// Starts delivery of an outbox email (`email-{id}`); a second start of the same email is a no-op.
+pub async fn send_email(
+    client: &Client,
+    task_queue: &str,
+    email_id: uuid::Uuid,
+) -> anyhow::Result<()> {
+    let options = WorkflowStartOptions::new(task_queue, email_workflow_id(email_id))
+        .id_conflict_policy(WorkflowIdConflictPolicy::UseExisting)
+        .id_reuse_policy(WorkflowIdReusePolicy::RejectDuplicate)
+        .build();
+    match client
+        .start_workflow(EmailWorkflow::run, SendEmailInput { email_id }, options)
+        .await
+    {
+        Ok(_) | Err(WorkflowStartError::AlreadyStarted { .. }) => Ok(()),
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// Makes sure the cleanup loop of this task queue runs (workers call it at start-up; all but the
+/// first call find it running).
+pub async fn ensure_maintenance(
+    client: &Client,
+    task_queue: &str,
+    interval: Duration,
+) -> anyhow::Result<()> {
+    let options = WorkflowStartOptions::new(task_queue, maintenance_workflow_id(task_queue))
+        .id_conflict_policy(WorkflowIdConflictPolicy::UseExisting)
+        .build();
+    let input = MaintenanceInput {
+        interval_secs: interval.as_secs().max(1),
+    };
+    match client
+        .start_workflow(MaintenanceWorkflow::run, input, options)
+        .await
+    {
+        Ok(_) | Err(WorkflowStartError::AlreadyStarted { .. }) => Ok(()),
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// Starts the erasure of a deleted account's data (`erase-{user_id}`).
+pub async fn erase_account(client: &Client, task_queue: &str, user: UserId) -> anyhow::Result<()> {
+    let options = WorkflowStartOptions::new(task_queue, erasure_workflow_id(user))
+        .id_conflict_policy(WorkflowIdConflictPolicy::UseExisting)
+        .build();
+    match client
+        .start_workflow(
+            AccountErasureWorkflow::run,
+            EraseAccountInput { user_id: user },
+            options,
+        )
         .await
     {
         Ok(_) | Err(WorkflowStartError::AlreadyStarted { .. }) => Ok(()),

@@ -4,9 +4,12 @@
 //! API keeps the multi-threaded one. [`WorkerHandle::stop`] drains it within the grace period.
 
 use onevoice_activities::{
-    AudioActivities, Deps, JobActivities, MediaActivities, TextActivities, VoiceActivities,
+    AccountActivities, AudioActivities, Deps, JobActivities, MaintenanceActivities,
+    MediaActivities, NotifyActivities, TextActivities, VoiceActivities,
 };
-use onevoice_workflows::DubbingWorkflow;
+use onevoice_workflows::{
+    AccountErasureWorkflow, DubbingWorkflow, EmailWorkflow, MaintenanceWorkflow,
+};
 use std::sync::mpsc;
 use std::thread::JoinHandle;
 use std::time::Duration;
@@ -26,6 +29,11 @@ pub struct WorkerHandle {
 }
 
 impl WorkerHandle {
+    /// Asks the worker to stop without waiting (for use where nothing can be awaited, e.g. `Drop`).
+    pub fn signal_stop(&self) {
+        (self.stop)();
+    }
+
     /// Asks the worker to stop taking tasks and waits for it to drain.
     pub async fn stop(self) -> anyhow::Result<()> {
         (self.stop)();
@@ -60,7 +68,13 @@ pub fn spawn(client: Client, deps: Deps, config: WorkerConfig) -> anyhow::Result
                         .register_activities(VoiceActivities::new(deps.clone()))
                         .register_activities(AudioActivities::new(deps.clone()))
                         .register_activities(JobActivities::new(deps.clone()))
+                        .register_activities(NotifyActivities::new(deps.clone()))
+                        .register_activities(MaintenanceActivities::new(deps.clone()))
+                        .register_activities(AccountActivities::new(deps.clone()))
                         .register_workflow::<DubbingWorkflow>()?
+                        .register_workflow::<EmailWorkflow>()?
+                        .register_workflow::<MaintenanceWorkflow>()?
+                        .register_workflow::<AccountErasureWorkflow>()?
                         .tuner(tuner)
                         .graceful_shutdown_period(config.graceful_shutdown)
                         .build();

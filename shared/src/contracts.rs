@@ -36,6 +36,53 @@ pub mod activity {
     pub const MUX: &str = "media.mux";
     pub const RECORD_PROGRESS: &str = "jobs.record_progress";
     pub const FINISH_JOB: &str = "jobs.finish";
+    pub const SEND_EMAIL: &str = "notify.send_email";
+    pub const CLEANUP: &str = "maintenance.cleanup";
+    pub const ERASE_ACCOUNT: &str = "account.erase";
+}
+
+/// Workflow id of the erasure of a deleted account's data.
+pub fn erasure_workflow_id(user: UserId) -> String {
+    format!("erase-{user}")
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct EraseAccountInput {
+    pub user_id: UserId,
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct ErasureReport {
+    pub objects_deleted: u64,
+}
+
+/// Workflow id of the delivery of one outbox email: starting it twice delivers once.
+pub fn email_workflow_id(email_id: uuid::Uuid) -> String {
+    format!("email-{email_id}")
+}
+
+/// Workflow id of the periodic cleanup, one per task queue.
+pub fn maintenance_workflow_id(task_queue: &str) -> String {
+    format!("maintenance-{task_queue}")
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct SendEmailInput {
+    pub email_id: uuid::Uuid,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct MaintenanceInput {
+    /// Seconds between cleanups.
+    pub interval_secs: u64,
+}
+
+/// What one cleanup removed.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct CleanupReport {
+    pub expired_signups: u64,
+    pub stale_tokens: u64,
+    pub old_rate_limits: u64,
 }
 
 /// Custom search attributes registered on the Temporal server (`scripts/stack.sh` registers them

@@ -6,8 +6,11 @@
 //! bucket or mail server by accident: all I/O happens in activities or in the API.
 
 pub mod contracts;
+pub mod email;
 pub mod ids;
 pub mod language;
+pub mod locale;
+pub mod one_time_token;
 pub mod pipeline;
 pub mod secret;
 pub mod settings;

@@ -3,6 +3,7 @@
 //! Every variable is documented in `.env.example`. A missing or malformed variable stops start-up
 //! with a message naming it; secrets are held in [`Secret`] so printing `Settings` never leaks them.
 
+use crate::locale::Locale;
 use crate::secret::Secret;
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -20,7 +21,23 @@ pub struct Settings {
     pub s3: S3Settings,
     pub smtp: SmtpSettings,
     pub jwt_secret: Secret,
+    pub auth: AuthSettings,
     pub tools: ToolSettings,
+}
+
+#[derive(Clone, Debug)]
+pub struct AuthSettings {
+    /// Base URL of the web app; email links point there (`/verify-email?token=…`).
+    pub frontend_url: Url,
+    /// Language of emails for users who have not chosen one.
+    pub default_locale: Locale,
+    pub access_token_ttl: Duration,
+    pub refresh_token_ttl: Duration,
+    /// Attempts per client IP, and per email address, on each sensitive auth route per window.
+    pub rate_limit_per_ip: u32,
+    pub rate_limit_per_email: u32,
+    pub rate_limit_window: Duration,
+    pub avatar_max_bytes: usize,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -58,6 +75,8 @@ pub struct TemporalSettings {
     pub task_queue: String,
     pub ui_url: Url,
     pub max_concurrent_activities: usize,
+    /// Time between runs of the cleanup workflow (expired signups, used tokens, old counters).
+    pub maintenance_interval: Duration,
 }
 
 #[derive(Clone, Debug)]
@@ -187,6 +206,10 @@ impl Settings {
             max_concurrent_activities: r
                 .parse("WORKER_MAX_CONCURRENT_ACTIVITIES", Some("4"))
                 .unwrap_or(1),
+            maintenance_interval: Duration::from_secs(
+                r.parse("MAINTENANCE_INTERVAL_SECS", Some("3600"))
+                    .unwrap_or(3600),
+            ),
         };
         let s3 = S3Settings {
             bucket: r.string("S3_BUCKET", None),
@@ -247,6 +270,33 @@ impl Settings {
             })
             .unwrap_or_default(),
         );
+        let auth = AuthSettings {
+            frontend_url: r
+                .parse("FRONTEND_URL", Some("http://localhost:3000"))
+                .unwrap_or_else(placeholder_url),
+            default_locale: r
+                .parse_with("DEFAULT_LOCALE", Some("ko"), |v| {
+                    Locale::parse(v).ok_or_else(|| "expected `ko` or `en`".into())
+                })
+                .unwrap_or_default(),
+            access_token_ttl: Duration::from_secs(
+                r.parse("ACCESS_TOKEN_TTL_SECS", Some("900")).unwrap_or(900),
+            ),
+            refresh_token_ttl: Duration::from_secs(
+                r.parse::<u64>("REFRESH_TOKEN_TTL_DAYS", Some("30"))
+                    .unwrap_or(30)
+                    * 86_400,
+            ),
+            rate_limit_per_ip: r.parse("AUTH_RATE_LIMIT_PER_IP", Some("30")).unwrap_or(30),
+            rate_limit_per_email: r.parse("AUTH_RATE_LIMIT_PER_EMAIL", Some("5")).unwrap_or(5),
+            rate_limit_window: Duration::from_secs(
+                r.parse("AUTH_RATE_LIMIT_WINDOW_SECS", Some("900"))
+                    .unwrap_or(900),
+            ),
+            avatar_max_bytes: r
+                .parse("AVATAR_MAX_BYTES", Some("5242880"))
+                .unwrap_or(5_242_880),
+        };
         let tools = ToolSettings {
             ffmpeg: r.string("FFMPEG_BIN", Some("ffmpeg")).into(),
             ffprobe: r.string("FFPROBE_BIN", Some("ffprobe")).into(),
@@ -277,6 +327,7 @@ impl Settings {
             s3,
             smtp,
             jwt_secret,
+            auth,
             tools,
         })
     }

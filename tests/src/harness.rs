@@ -3,10 +3,11 @@
 //! Temporal server, S3/SQS (moto) and SMTP sink. Nothing is mocked.
 
 use anyhow::Context;
-use onevoice_api::auth::tokens;
+use onevoice_api::auth::session;
+use onevoice_api::extract::ClientInfo;
 use onevoice_api::state::AppState;
 use onevoice_api::worker::{self, WorkerConfig, WorkerHandle};
-use onevoice_api::{bootstrap, server};
+use onevoice_api::{bootstrap, server, temporal};
 use onevoice_shared::ids::UserId;
 use onevoice_shared::repo::users;
 use onevoice_shared::settings::Settings;
@@ -32,7 +33,11 @@ pub struct TestApp {
 /// The local stack's settings (exported by `scripts/stack.sh env`), with `overrides` applied.
 pub fn settings_with(overrides: &[(&str, String)]) -> anyhow::Result<Settings> {
     Settings::from_lookup(|key| {
-        overrides.iter().find(|(k, _)| *k == key).map(|(_, v)| v.clone()).or_else(|| std::env::var(key).ok())
+        overrides
+            .iter()
+            .find(|(k, _)| *k == key)
+            .map(|(_, v)| v.clone())
+            .or_else(|| std::env::var(key).ok())
     })
     .context("test settings (run the tests through scripts/test.sh, which exports the stack's environment)")
 }
@@ -46,6 +51,11 @@ fn with_database(url: &str, name: &str) -> anyhow::Result<String> {
 impl TestApp {
     /// Starts the API and a worker against a new database.
     pub async fn spawn() -> anyhow::Result<Self> {
+        Self::spawn_with(&[]).await
+    }
+
+    /// Like [`TestApp::spawn`], with some settings overridden (e.g. low rate limits).
+    pub async fn spawn_with(overrides: &[(&str, &str)]) -> anyhow::Result<Self> {
         onevoice_api::telemetry::init(onevoice_shared::settings::LogFormat::Text);
         let base = settings_with(&[])?;
         let database = format!("onevoice_test_{}", Uuid::new_v4().simple());
@@ -59,7 +69,7 @@ impl TestApp {
         admin.close().await?;
 
         let task_queue = format!("test-{}", Uuid::new_v4().simple());
-        let settings = Arc::new(settings_with(&[
+        let mut all = vec![
             (
                 "DATABASE_URL",
                 with_database(base.database.url.expose(), &database)?,
@@ -67,18 +77,26 @@ impl TestApp {
             ("TEMPORAL_TASK_QUEUE", task_queue.clone()),
             ("API_BIND", "127.0.0.1:0".into()),
             ("SHUTDOWN_GRACE_SECS", "2".into()),
-        ])?);
+        ];
+        all.extend(overrides.iter().map(|(k, v)| (*k, v.to_string())));
+        let settings = Arc::new(settings_with(&all)?);
         let state = bootstrap::app_state(settings.clone(), "onevoice-test").await?;
         onevoice_shared::db::migrate(&state.db).await?;
         let worker = worker::spawn(
             state.temporal.clone(),
             bootstrap::deps(&state),
             WorkerConfig {
-                task_queue,
+                task_queue: task_queue.clone(),
                 max_concurrent_activities: settings.temporal.max_concurrent_activities,
                 graceful_shutdown: Duration::from_secs(2),
             },
         )?;
+        temporal::ensure_maintenance(
+            &state.temporal,
+            &task_queue,
+            settings.temporal.maintenance_interval,
+        )
+        .await?;
         let listener = tokio::net::TcpListener::bind(settings.api.bind).await?;
         let addr = listener.local_addr()?;
         let (stop_server, stopped) = oneshot::channel::<()>();
@@ -101,16 +119,19 @@ impl TestApp {
         format!("http://{}{path}", self.addr)
     }
 
-    /// A verified user and an access token for it.
+    /// A verified user and an access token of a new session.
     pub async fn user(&self, email: &str) -> anyhow::Result<(UserId, String)> {
         let username = email.split('@').next().unwrap_or("user");
         let id = users::ensure_verified(&self.state.db, email, username, "!").await?;
-        let token = tokens::issue(
-            self.state.settings.jwt_secret.expose(),
+        let pair = session::start(
+            &self.state.db,
+            &self.state.settings,
             id,
-            Duration::from_secs(3600),
-        )?;
-        Ok((id, token.token))
+            &ClientInfo::default(),
+        )
+        .await
+        .map_err(|e| anyhow::anyhow!("{e}"))?;
+        Ok((id, pair.access_token))
     }
 
     /// Stops server and worker and drops the database. Call at the end of every test.
@@ -142,6 +163,9 @@ impl Drop for TestApp {
     fn drop(&mut self) {
         if self.server.is_none() {
             return;
+        }
+        if let Some(worker) = &self.worker {
+            worker.signal_stop();
         }
         let (admin_url, database) = (self.admin_url.clone(), self.database.clone());
         let _ = std::thread::spawn(move || {

@@ -3,5 +3,6 @@
 //! the spot with espeak-ng and ffmpeg, and media assertions that decode with real ffmpeg.
 
 pub mod harness;
+pub mod mail;
 pub mod media;
 pub mod sample;

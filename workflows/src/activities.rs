@@ -3,9 +3,10 @@
 #![allow(clippy::unimplemented)] // the macro requires `unimplemented!()` bodies for declarations
 
 use onevoice_shared::contracts::{
-    ExtractAudioInput, ExtractAudioOutput, FinishJobInput, LoadTranscriptInput, MixInput,
-    MixOutput, MuxInput, MuxOutput, ProgressReport, SynthesizeInput, SynthesizeOutput,
-    TranscriptOutput, TranslateInput, TranslateOutput, activity,
+    CleanupReport, EraseAccountInput, ErasureReport, ExtractAudioInput, ExtractAudioOutput,
+    FinishJobInput, LoadTranscriptInput, MaintenanceInput, MixInput, MixOutput, MuxInput,
+    MuxOutput, ProgressReport, SendEmailInput, SynthesizeInput, SynthesizeOutput, TranscriptOutput,
+    TranslateInput, TranslateOutput, activity,
 };
 use temporalio_macros::activity_definitions;
 use temporalio_sdk::activities::ActivityError;
@@ -52,6 +53,27 @@ impl DubbingActivities {
 
     #[activity(name = activity::FINISH_JOB)]
     pub fn finish_job(input: FinishJobInput) -> Result<(), ActivityError> {
+        unimplemented!()
+    }
+}
+
+/// Activities of the small workflows: email delivery and maintenance.
+pub struct SupportActivities;
+
+#[activity_definitions]
+impl SupportActivities {
+    #[activity(name = activity::SEND_EMAIL)]
+    pub fn send_email(input: SendEmailInput) -> Result<(), ActivityError> {
+        unimplemented!()
+    }
+
+    #[activity(name = activity::CLEANUP)]
+    pub fn cleanup(input: MaintenanceInput) -> Result<CleanupReport, ActivityError> {
+        unimplemented!()
+    }
+
+    #[activity(name = activity::ERASE_ACCOUNT)]
+    pub fn erase_account(input: EraseAccountInput) -> Result<ErasureReport, ActivityError> {
         unimplemented!()
     }
 }

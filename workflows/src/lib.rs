@@ -2,8 +2,14 @@
 //! providers, database, email) happens in an activity; this crate cannot even link the I/O clients
 //! (it uses `onevoice-shared` without the `io` feature).
 
+pub mod account;
 pub mod activities;
 pub mod dubbing;
+pub mod email;
+pub mod maintenance;
 mod options;
 
+pub use account::AccountErasureWorkflow;
 pub use dubbing::DubbingWorkflow;
+pub use email::EmailWorkflow;
+pub use maintenance::MaintenanceWorkflow;

@@ -54,3 +54,21 @@ pub(crate) fn bookkeeping(detached: bool) -> ActivityOptions {
         opts.build()
     }
 }
+
+/// Email delivery: an SMTP outage delays an email (retrying for a day, at most a minute apart)
+/// but never loses it.
+pub(crate) fn email() -> ActivityOptions {
+    ActivityOptions::with_close_timeouts(ActivityCloseTimeouts::ScheduleAndStartToClose {
+        schedule_to_close: Duration::from_secs(24 * 60 * 60),
+        start_to_close: Duration::from_secs(60),
+    })
+    .retry_policy(
+        RetryPolicy::builder()
+            .initial_interval(Duration::from_secs(1))
+            .backoff_coefficient(2.0)
+            .maximum_interval(Duration::from_secs(60))
+            .maximum_attempts(0)
+            .build(),
+    )
+    .build()
+}

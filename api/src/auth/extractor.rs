@@ -5,13 +5,17 @@ use axum::extract::FromRequestParts;
 use axum::http::header::AUTHORIZATION;
 use axum::http::request::Parts;
 use onevoice_shared::ids::UserId;
-use onevoice_shared::repo::users;
+use onevoice_shared::repo::sessions;
+use uuid::Uuid;
 
-/// The authenticated caller. Missing, malformed, expired or forged tokens, and tokens of users
-/// who no longer exist or were deactivated, all answer 401 with `WWW-Authenticate: Bearer`.
+/// The authenticated caller. Missing, malformed, expired or forged tokens, tokens of revoked
+/// sessions (logout, password change) and of deactivated users all answer 401 with
+/// `WWW-Authenticate: Bearer`.
 #[derive(Clone, Copy, Debug)]
 pub struct AuthUser {
     pub id: UserId,
+    /// The session family the token belongs to (what logout revokes).
+    pub session_family: Uuid,
 }
 
 impl FromRequestParts<AppState> for AuthUser {
@@ -33,11 +37,14 @@ impl FromRequestParts<AppState> for AuthUser {
         let claims = tokens::verify(state.settings.jwt_secret.expose(), token.trim())
             .map_err(|_| ApiError::Unauthorized("could not validate credentials".into()))?;
         let id = UserId(claims.sub);
-        if !users::is_active(&state.db, id).await? {
+        if !sessions::is_live(&state.db, id, claims.sid).await? {
             return Err(ApiError::Unauthorized(
                 "could not validate credentials".into(),
             ));
         }
-        Ok(AuthUser { id })
+        Ok(AuthUser {
+            id,
+            session_family: claims.sid,
+        })
     }
 }

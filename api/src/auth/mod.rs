@@ -1,6 +1,10 @@
-//! Authentication: access tokens (JWT, HS256) and the extractor that guards protected routes.
+//! Authentication: passwords, access tokens, sessions with rotating refresh tokens, rate limits,
+//! and the extractor that guards protected routes.
 
 mod extractor;
+pub mod password;
+pub mod rate_limit;
+pub mod session;
 pub mod tokens;
 
 pub use extractor::AuthUser;

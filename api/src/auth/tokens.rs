@@ -1,5 +1,6 @@
-//! Short-lived access tokens: HS256 JWTs with `sub`, `exp`, `iat` and `jti`. Only HS256 is
-//! accepted, so `alg: none` and algorithm-confusion tokens are rejected.
+//! Short-lived access tokens: HS256 JWTs with `sub`, `sid` (the session family), `exp`, `iat` and
+//! `jti`. Only HS256 is accepted, so `alg: none` and algorithm-confusion tokens are rejected; the
+//! extractor also checks the session is still live, so logout revokes access tokens at once.
 
 use chrono::Utc;
 use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
@@ -11,10 +12,11 @@ use uuid::Uuid;
 #[derive(Debug, Serialize, Deserialize)]
 pub struct Claims {
     pub sub: Uuid,
+    pub sid: Uuid,
     pub exp: i64,
     pub iat: i64,
     pub jti: Uuid,
-    /// Token type; refresh and one-time tokens are never JWTs, so only `access` exists.
+    /// Token type; refresh and one-time tokens are opaque, never JWTs, so only `access` exists.
     pub typ: String,
 }
 
@@ -26,11 +28,13 @@ pub struct IssuedToken {
 pub fn issue(
     secret: &str,
     user: UserId,
+    session_family: Uuid,
     ttl: Duration,
 ) -> Result<IssuedToken, jsonwebtoken::errors::Error> {
     let now = Utc::now().timestamp();
     let claims = Claims {
         sub: user.0,
+        sid: session_family,
         iat: now,
         exp: now + ttl.as_secs() as i64,
         jti: Uuid::new_v4(),
@@ -71,7 +75,7 @@ mod tests {
     #[test]
     fn round_trip_and_tampering() {
         let user = UserId::new();
-        let t = issue(SECRET, user, Duration::from_secs(60)).unwrap();
+        let t = issue(SECRET, user, Uuid::new_v4(), Duration::from_secs(60)).unwrap();
         assert_eq!(verify(SECRET, &t.token).unwrap().sub, user.0);
         assert!(verify("another-secret-another-secret-00", &t.token).is_err());
         let mut tampered = t.token.clone();
@@ -81,56 +85,37 @@ mod tests {
 
     #[test]
     fn rejects_alg_none_and_expired() {
-        use base64_like::encode;
-        let header = encode(br#"{"alg":"none","typ":"JWT"}"#);
+        use base64::Engine;
+        let b64 = |s: &str| base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(s);
         let now = Utc::now().timestamp();
-        let payload = encode(
-            format!(
-                r#"{{"sub":"{}","exp":{},"iat":{},"jti":"{}","typ":"access"}}"#,
-                Uuid::new_v4(),
-                now + 60,
-                now,
-                Uuid::new_v4()
-            )
-            .as_bytes(),
+        let payload = format!(
+            r#"{{"sub":"{}","sid":"{}","exp":{},"iat":{},"jti":"{}","typ":"access"}}"#,
+            Uuid::new_v4(),
+            Uuid::new_v4(),
+            now + 60,
+            now,
+            Uuid::new_v4()
         );
-        assert!(verify(SECRET, &format!("{header}.{payload}.")).is_err());
-        let expired = {
-            let claims = Claims {
-                sub: Uuid::new_v4(),
-                exp: now - 1,
-                iat: now - 61,
-                jti: Uuid::new_v4(),
-                typ: "access".into(),
-            };
-            jsonwebtoken::encode(
-                &Header::new(Algorithm::HS256),
-                &claims,
-                &EncodingKey::from_secret(SECRET.as_bytes()),
-            )
-            .unwrap()
+        let forged = format!(
+            "{}.{}.",
+            b64(r#"{"alg":"none","typ":"JWT"}"#),
+            b64(&payload)
+        );
+        assert!(verify(SECRET, &forged).is_err());
+        let claims = Claims {
+            sub: Uuid::new_v4(),
+            sid: Uuid::new_v4(),
+            exp: now - 1,
+            iat: now - 61,
+            jti: Uuid::new_v4(),
+            typ: "access".into(),
         };
+        let expired = jsonwebtoken::encode(
+            &Header::new(Algorithm::HS256),
+            &claims,
+            &EncodingKey::from_secret(SECRET.as_bytes()),
+        )
+        .unwrap();
         assert!(verify(SECRET, &expired).is_err());
-    }
-
-    /// Minimal unpadded base64url, enough to forge a test token.
-    mod base64_like {
-        pub fn encode(input: &[u8]) -> String {
-            const A: &[u8; 64] =
-                b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
-            let mut out = String::new();
-            for chunk in input.chunks(3) {
-                let b = [
-                    chunk[0],
-                    *chunk.get(1).unwrap_or(&0),
-                    *chunk.get(2).unwrap_or(&0),
-                ];
-                let n = (u32::from(b[0]) << 16) | (u32::from(b[1]) << 8) | u32::from(b[2]);
-                for i in 0..=chunk.len() {
-                    out.push(A[(n >> (18 - 6 * i) & 63) as usize] as char);
-                }
-            }
-            out
-        }
     }
 }

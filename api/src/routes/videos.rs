@@ -15,7 +15,7 @@ use chrono::{DateTime, Utc};
 use onevoice_shared::contracts::{DubbingInput, dubbing_workflow_id};
 use onevoice_shared::ids::{JobId, VideoId};
 use onevoice_shared::language::Language;
-use onevoice_shared::repo::{jobs, media, videos};
+use onevoice_shared::repo::{activity, jobs, media, videos};
 use onevoice_shared::srt;
 use onevoice_shared::status::{FileType, JobStatus, VideoStatus};
 use serde::{Deserialize, Serialize};
@@ -120,6 +120,14 @@ async fn upload_url(
             duration_secs: None,
             language: None,
         },
+    )
+    .await?;
+    activity::record(
+        &mut *tx,
+        user.id,
+        "video_created",
+        &format!("video '{title}' created; upload started"),
+        Some(json!({ "video_id": video_id })),
     )
     .await?;
     tx.commit().await?;
@@ -274,6 +282,14 @@ async fn start_dub(
             duration_secs: None,
             language: Some(source.code()),
         },
+    )
+    .await?;
+    activity::record(
+        &mut *tx,
+        user.id,
+        "dub_started",
+        &format!("dubbing '{}' into {}", video.title, target.english_name()),
+        Some(json!({ "video_id": video_id, "job_id": job_id })),
     )
     .await?;
     tx.commit().await?;

@@ -1,7 +1,14 @@
 //! Database access, one module per aggregate. Queries are checked at run time (no database is
-//! needed to build), and every one of them is exercised by the end-to-end tests.
+//! needed to build), and the end-to-end tests exercise them.
 
+pub mod activity;
+pub mod auth_tokens;
+pub mod credits;
+pub mod emails;
 pub mod jobs;
 pub mod media;
+pub mod pending;
+pub mod rate_limits;
+pub mod sessions;
 pub mod users;
 pub mod videos;

@@ -1,0 +1,85 @@
+//! Email delivery from the outbox over SMTP (lettre).
+//!
+//! The message id is derived from the outbox id, so if an attempt delivers but crashes before
+//! recording it, the retry's copy carries the same `Message-ID` and mail systems fold the two;
+//! an email already recorded as sent is never sent again.
+
+use crate::deps::Deps;
+use crate::error;
+use lettre::AsyncTransport;
+use lettre::message::{Mailbox, MultiPart};
+use onevoice_shared::contracts::{SendEmailInput, activity};
+use onevoice_shared::repo::emails;
+use std::sync::Arc;
+use temporalio_macros::activities;
+use temporalio_sdk::activities::{ActivityContext, ActivityError};
+
+/// Kinds whose body holds a one-time link: erased from the outbox once delivered.
+const SECRET_KINDS: [&str; 3] = ["verify_email", "password_reset", "email_change"];
+
+pub struct NotifyActivities {
+    deps: Deps,
+}
+
+impl NotifyActivities {
+    pub fn new(deps: Deps) -> Self {
+        Self { deps }
+    }
+}
+
+#[activities]
+impl NotifyActivities {
+    #[activity(name = activity::SEND_EMAIL)]
+    pub async fn send_email(
+        self: Arc<Self>,
+        _ctx: ActivityContext,
+        input: SendEmailInput,
+    ) -> Result<(), ActivityError> {
+        let d = &self.deps;
+        let db_err = |e: sqlx::Error| error::transient(format!("database error: {e}"));
+        let Some(email) = emails::get(&d.db, input.email_id).await.map_err(db_err)? else {
+            return Err(error::permanent(format!(
+                "email {} does not exist",
+                input.email_id
+            )));
+        };
+        if email.status != "pending" {
+            return Ok(());
+        }
+        let (Some(text), Some(html)) = (email.text_body.clone(), email.html_body.clone()) else {
+            return Err(error::permanent("email has no body"));
+        };
+        let from: Mailbox = d
+            .email_from
+            .parse()
+            .map_err(|e| error::permanent(format!("bad sender address: {e}")))?;
+        let to: Mailbox = email
+            .to_address
+            .parse()
+            .map_err(|e| error::permanent(format!("bad recipient address: {e}")))?;
+        let message = lettre::Message::builder()
+            .from(from)
+            .to(to)
+            .subject(&email.subject)
+            .message_id(Some(format!("<{}@onevoice>", email.id)))
+            .multipart(MultiPart::alternative_plain_html(text, html))
+            .map_err(|e| error::permanent(format!("cannot build the message: {e}")))?;
+        if let Err(e) = d.mailer.send(message).await {
+            let reason = e.to_string();
+            emails::record_attempt(&d.db, email.id, &reason)
+                .await
+                .map_err(db_err)?;
+            // A permanent SMTP rejection (5xx) of the recipient will not change on retry.
+            return Err(if e.is_permanent() {
+                error::permanent(format!("SMTP rejected the email: {reason}"))
+            } else {
+                error::transient(format!("SMTP delivery failed: {reason}"))
+            });
+        }
+        emails::mark_sent(&d.db, email.id, SECRET_KINDS.contains(&email.kind.as_str()))
+            .await
+            .map_err(db_err)?;
+        tracing::info!(email = %email.id, kind = %email.kind, "email sent");
+        Ok(())
+    }
+}

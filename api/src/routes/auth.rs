@@ -1,0 +1,437 @@
+//! `/api/auth`: signup with email verification, login, token refresh, logout, password reset.
+
+use crate::auth::{AuthUser, password, rate_limit, session};
+use crate::error::ApiError;
+use crate::extract::{ApiJson, ClientInfo};
+use crate::outbox;
+use crate::state::AppState;
+use crate::views::{AuthResponse, MessageResponse, UserView};
+use axum::Json;
+use axum::extract::State;
+use axum::http::{HeaderMap, StatusCode, header};
+use chrono::{Duration, Utc};
+use onevoice_shared::email::EmailKind;
+use onevoice_shared::locale::Locale;
+use onevoice_shared::one_time_token;
+use onevoice_shared::repo::auth_tokens::{self, Purpose};
+use onevoice_shared::repo::{activity, pending, sessions, users};
+use serde::Deserialize;
+use utoipa::ToSchema;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+
+const VERIFICATION_TTL_HOURS: i64 = 24;
+const RESET_TTL_HOURS: i64 = 1;
+
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(signup))
+        .routes(routes!(verify_email))
+        .routes(routes!(resend_verification))
+        .routes(routes!(login))
+        .routes(routes!(refresh))
+        .routes(routes!(logout))
+        .routes(routes!(forgot_password))
+        .routes(routes!(reset_password))
+}
+
+/// Checks an email address's shape (deliverability is proven by the verification email).
+pub fn validate_email(field: &str, email: &str) -> Result<String, ApiError> {
+    let email = users::normalize_email(email);
+    let valid = email.len() <= 254
+        && !email.chars().any(char::is_whitespace)
+        && email.split_once('@').is_some_and(|(local, domain)| {
+            !local.is_empty()
+                && !domain.contains('@')
+                && domain.contains('.')
+                && !domain.starts_with('.')
+                && !domain.ends_with('.')
+        });
+    if valid {
+        Ok(email)
+    } else {
+        Err(ApiError::validation(field, "must be a valid email address"))
+    }
+}
+
+pub fn validate_username(username: &str) -> Result<String, ApiError> {
+    let u = username.trim();
+    let ok = (3..=50).contains(&u.chars().count())
+        && u.chars()
+            .all(|c| c.is_alphanumeric() || matches!(c, '_' | '.' | '-'));
+    if ok {
+        Ok(u.to_string())
+    } else {
+        Err(ApiError::validation(
+            "username",
+            "must be 3 to 50 letters, digits, `_`, `.` or `-`",
+        ))
+    }
+}
+
+pub fn validate_full_name(full_name: Option<&str>) -> Result<Option<String>, ApiError> {
+    match full_name.map(str::trim) {
+        Some(n) if n.chars().count() > 100 => Err(ApiError::validation(
+            "full_name",
+            "must be at most 100 characters",
+        )),
+        Some("") | None => Ok(None),
+        Some(n) => Ok(Some(n.to_string())),
+    }
+}
+
+/// The locale of a request: the explicit one, else `Accept-Language`, else the default.
+fn request_locale(
+    state: &AppState,
+    explicit: Option<&str>,
+    headers: &HeaderMap,
+) -> Result<Locale, ApiError> {
+    if let Some(l) = explicit {
+        return Locale::parse(l)
+            .ok_or_else(|| ApiError::validation("locale", "must be `ko` or `en`"));
+    }
+    Ok(headers
+        .get(header::ACCEPT_LANGUAGE)
+        .and_then(|v| v.to_str().ok())
+        .and_then(Locale::from_accept_language)
+        .unwrap_or(state.settings.auth.default_locale))
+}
+
+#[derive(Deserialize, ToSchema)]
+pub struct SignupRequest {
+    email: String,
+    /// 8 to 128 characters.
+    password: String,
+    /// 3 to 50 letters, digits, `_`, `.` or `-`; unique.
+    username: String,
+    full_name: Option<String>,
+    /// `ko` or `en`; defaults from `Accept-Language`.
+    locale: Option<String>,
+}
+
+/// Registers a pending account and emails a verification link (valid 24 h).
+#[utoipa::path(post, path = "/api/auth/signup", tag = "auth", request_body = SignupRequest,
+    responses((status = 202, body = MessageResponse), (status = 409, body = crate::error::ErrorBody),
+              (status = 422, body = crate::error::ErrorBody), (status = 429, body = crate::error::ErrorBody)))]
+async fn signup(
+    State(state): State<AppState>,
+    client: ClientInfo,
+    headers: HeaderMap,
+    ApiJson(req): ApiJson<SignupRequest>,
+) -> Result<(StatusCode, Json<MessageResponse>), ApiError> {
+    let email = validate_email("email", &req.email)?;
+    let username = validate_username(&req.username)?;
+    password::validate("password", &req.password)?;
+    let full_name = validate_full_name(req.full_name.as_deref())?;
+    let locale = request_locale(&state, req.locale.as_deref(), &headers)?;
+    rate_limit::check(&state, "signup", client.ip, Some(&email)).await?;
+    if users::email_taken(&state.db, &email).await? {
+        return Err(ApiError::Conflict(
+            "this email is already registered".into(),
+        ));
+    }
+    if users::username_taken(&state.db, &username, None).await?
+        || pending::username_reserved(&state.db, &username, &email).await?
+    {
+        return Err(ApiError::Conflict("this username is taken".into()));
+    }
+    let password_hash = password::hash(&req.password).await?;
+    let (token, token_hash) = one_time_token::generate();
+    pending::upsert(
+        &state.db,
+        pending::NewPending {
+            email: &email,
+            username: &username,
+            full_name: full_name.as_deref(),
+            password_hash: &password_hash,
+            locale: locale.as_str(),
+            token_hash: &token_hash,
+            expires_at: Utc::now() + Duration::hours(VERIFICATION_TTL_HOURS),
+        },
+    )
+    .await?;
+    let link = outbox::link(&state, "/verify-email", &token);
+    outbox::send(
+        &state,
+        None,
+        &email,
+        locale,
+        EmailKind::VerifyEmail { username, link },
+    )
+    .await?;
+    Ok((
+        StatusCode::ACCEPTED,
+        Json(MessageResponse::new(
+            "check your inbox to verify your email address",
+        )),
+    ))
+}
+
+/// A token either as the seed's bare JSON string or as `{"token": "..."}`.
+#[derive(Deserialize, ToSchema)]
+#[serde(untagged)]
+pub enum TokenBody {
+    Bare(String),
+    Object { token: String },
+}
+
+impl TokenBody {
+    fn token(&self) -> &str {
+        match self {
+            TokenBody::Bare(t) | TokenBody::Object { token: t } => t,
+        }
+    }
+}
+
+/// Verifies the email of a pending signup, creates the account and logs it in.
+#[utoipa::path(post, path = "/api/auth/verify-email", tag = "auth", request_body = TokenBody,
+    responses((status = 200, body = AuthResponse), (status = 400, body = crate::error::ErrorBody)))]
+async fn verify_email(
+    State(state): State<AppState>,
+    client: ClientInfo,
+    ApiJson(body): ApiJson<TokenBody>,
+) -> Result<Json<AuthResponse>, ApiError> {
+    let invalid = || ApiError::BadRequest("invalid or expired verification link".into());
+    let mut tx = state.db.begin().await?;
+    let p = pending::take_by_token(&mut *tx, &one_time_token::hash(body.token()))
+        .await?
+        .ok_or_else(invalid)?;
+    let user = users::insert_verified(
+        &mut *tx,
+        users::NewUser {
+            email: &p.email,
+            username: &p.username,
+            full_name: p.full_name.as_deref(),
+            password_hash: &p.password_hash,
+            locale: &p.locale,
+        },
+    )
+    .await?
+    .ok_or_else(|| ApiError::Conflict("this email or username was registered meanwhile".into()))?;
+    activity::record(
+        &mut *tx,
+        user.id,
+        "signup",
+        "account created and email verified",
+        None,
+    )
+    .await?;
+    tx.commit().await?;
+    let tokens = session::start(&state.db, &state.settings, user.id, &client).await?;
+    Ok(Json(AuthResponse {
+        tokens,
+        user: UserView::build(&state, user).await,
+    }))
+}
+
+/// An email either as the seed's bare JSON string or as `{"email": "..."}`.
+#[derive(Deserialize, ToSchema)]
+#[serde(untagged)]
+pub enum EmailBody {
+    Bare(String),
+    Object { email: String },
+}
+
+/// Sends a new verification link for a pending signup. Answers the same whether or not one exists.
+#[utoipa::path(post, path = "/api/auth/resend-verification", tag = "auth", request_body = EmailBody,
+    responses((status = 200, body = MessageResponse), (status = 429, body = crate::error::ErrorBody)))]
+async fn resend_verification(
+    State(state): State<AppState>,
+    client: ClientInfo,
+    ApiJson(body): ApiJson<EmailBody>,
+) -> Result<Json<MessageResponse>, ApiError> {
+    let raw = match &body {
+        EmailBody::Bare(e) | EmailBody::Object { email: e } => e,
+    };
+    let email = validate_email("email", raw)?;
+    rate_limit::check(&state, "resend", client.ip, Some(&email)).await?;
+    let (token, token_hash) = one_time_token::generate();
+    let expires = Utc::now() + Duration::hours(VERIFICATION_TTL_HOURS);
+    if let Some(p) = pending::renew_token(&state.db, &email, &token_hash, expires).await? {
+        let link = outbox::link(&state, "/verify-email", &token);
+        let locale = Locale::parse(&p.locale).unwrap_or_default();
+        outbox::send(
+            &state,
+            None,
+            &email,
+            locale,
+            EmailKind::VerifyEmail {
+                username: p.username,
+                link,
+            },
+        )
+        .await?;
+    }
+    Ok(Json(MessageResponse::new(
+        "if a signup is waiting for this address, a new link is on its way",
+    )))
+}
+
+#[derive(Deserialize, ToSchema)]
+pub struct LoginRequest {
+    email: String,
+    password: String,
+}
+
+/// Logs in with email and password. Unknown email and wrong password get the same answer.
+#[utoipa::path(post, path = "/api/auth/login", tag = "auth", request_body = LoginRequest,
+    responses((status = 200, body = AuthResponse), (status = 401, body = crate::error::ErrorBody),
+              (status = 429, body = crate::error::ErrorBody)))]
+async fn login(
+    State(state): State<AppState>,
+    client: ClientInfo,
+    ApiJson(req): ApiJson<LoginRequest>,
+) -> Result<Json<AuthResponse>, ApiError> {
+    let email = users::normalize_email(&req.email);
+    rate_limit::check(&state, "login", client.ip, Some(&email)).await?;
+    let user = users::find_by_email(&state.db, &email).await?;
+    let ok = password::verify(
+        &req.password,
+        user.as_ref().map(|u| u.password_hash.as_str()),
+    )
+    .await?;
+    let user = match user {
+        Some(u) if ok && u.is_active => u,
+        _ => return Err(ApiError::Unauthorized("incorrect email or password".into())),
+    };
+    users::touch_login(&state.db, user.id).await?;
+    let ip = client.ip.map(|ip| ip.to_string()).unwrap_or_default();
+    activity::record(
+        &state.db,
+        user.id,
+        "login",
+        "signed in",
+        Some(serde_json::json!({ "ip": ip })),
+    )
+    .await?;
+    let tokens = session::start(&state.db, &state.settings, user.id, &client).await?;
+    Ok(Json(AuthResponse {
+        tokens,
+        user: UserView::build(&state, user).await,
+    }))
+}
+
+#[derive(Deserialize, ToSchema)]
+pub struct RefreshRequest {
+    refresh_token: String,
+}
+
+/// Exchanges a refresh token for a new token pair. Each refresh token works once; reusing one
+/// revokes its whole session.
+#[utoipa::path(post, path = "/api/auth/refresh", tag = "auth", request_body = RefreshRequest,
+    responses((status = 200, body = AuthResponse), (status = 401, body = crate::error::ErrorBody)))]
+async fn refresh(
+    State(state): State<AppState>,
+    client: ClientInfo,
+    ApiJson(req): ApiJson<RefreshRequest>,
+) -> Result<Json<AuthResponse>, ApiError> {
+    let (user_id, tokens) =
+        session::refresh(&state.db, &state.settings, &req.refresh_token, &client).await?;
+    let user = users::find(&state.db, user_id)
+        .await?
+        .ok_or_else(|| ApiError::Unauthorized("account not found".into()))?;
+    Ok(Json(AuthResponse {
+        tokens,
+        user: UserView::build(&state, user).await,
+    }))
+}
+
+/// Ends this session: its refresh token and every access token issued from it stop working.
+#[utoipa::path(post, path = "/api/auth/logout", tag = "auth", security(("bearer" = [])),
+    responses((status = 200, body = MessageResponse), (status = 401, body = crate::error::ErrorBody)))]
+async fn logout(
+    State(state): State<AppState>,
+    user: AuthUser,
+) -> Result<Json<MessageResponse>, ApiError> {
+    sessions::revoke_family(&state.db, user.session_family).await?;
+    Ok(Json(MessageResponse::new("signed out")))
+}
+
+#[derive(Deserialize, ToSchema)]
+pub struct ForgotPasswordRequest {
+    email: String,
+}
+
+/// Emails a password-reset link (valid 1 h). Answers the same whether or not the account exists.
+#[utoipa::path(post, path = "/api/auth/forgot-password", tag = "auth", request_body = ForgotPasswordRequest,
+    responses((status = 200, body = MessageResponse), (status = 429, body = crate::error::ErrorBody)))]
+async fn forgot_password(
+    State(state): State<AppState>,
+    client: ClientInfo,
+    ApiJson(req): ApiJson<ForgotPasswordRequest>,
+) -> Result<Json<MessageResponse>, ApiError> {
+    let email = validate_email("email", &req.email)?;
+    rate_limit::check(&state, "forgot", client.ip, Some(&email)).await?;
+    if let Some(user) = users::find_by_email(&state.db, &email)
+        .await?
+        .filter(|u| u.is_active)
+    {
+        let (token, token_hash) = one_time_token::generate();
+        let expires = Utc::now() + Duration::hours(RESET_TTL_HOURS);
+        auth_tokens::issue(
+            &state.db,
+            user.id,
+            Purpose::PasswordReset,
+            &token_hash,
+            None,
+            expires,
+        )
+        .await?;
+        let link = outbox::link(&state, "/reset-password", &token);
+        let locale = Locale::parse(&user.locale).unwrap_or_default();
+        outbox::send(
+            &state,
+            Some(user.id),
+            &user.email,
+            locale,
+            EmailKind::PasswordReset {
+                username: user.username,
+                link,
+            },
+        )
+        .await?;
+    }
+    Ok(Json(MessageResponse::new(
+        "if an account uses this address, a reset link is on its way",
+    )))
+}
+
+#[derive(Deserialize, ToSchema)]
+pub struct ResetPasswordRequest {
+    token: String,
+    new_password: String,
+}
+
+/// Sets a new password with a reset link's token (single use) and signs out every session.
+#[utoipa::path(post, path = "/api/auth/reset-password", tag = "auth", request_body = ResetPasswordRequest,
+    responses((status = 200, body = MessageResponse), (status = 400, body = crate::error::ErrorBody),
+              (status = 422, body = crate::error::ErrorBody)))]
+async fn reset_password(
+    State(state): State<AppState>,
+    ApiJson(req): ApiJson<ResetPasswordRequest>,
+) -> Result<Json<MessageResponse>, ApiError> {
+    password::validate("new_password", &req.new_password)?;
+    let hash = password::hash(&req.new_password).await?;
+    let mut tx = state.db.begin().await?;
+    let (user_id, _) = auth_tokens::consume(
+        &mut *tx,
+        Purpose::PasswordReset,
+        &one_time_token::hash(&req.token),
+    )
+    .await?
+    .ok_or_else(|| ApiError::BadRequest("invalid or expired reset link".into()))?;
+    users::set_password(&mut *tx, user_id, &hash).await?;
+    sessions::revoke_all(&mut *tx, user_id).await?;
+    activity::record(
+        &mut *tx,
+        user_id,
+        "password_reset",
+        "password reset by email link",
+        None,
+    )
+    .await?;
+    tx.commit().await?;
+    Ok(Json(MessageResponse::new(
+        "your password was changed; sign in again",
+    )))
+}

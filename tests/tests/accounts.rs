@@ -1,0 +1,773 @@
+//! Accounts end to end, against the real SMTP sink and database: signup → email → verify → login
+//! → refresh → logout, password reset, token tampering, refresh-token reuse, rate limits, profile
+//! and account routes, and an SMTP outage during signup.
+
+use anyhow::Context;
+use onevoice_tests::harness::{TestApp, eventually};
+use onevoice_tests::mail;
+use reqwest::StatusCode;
+use serde_json::{Value, json};
+use std::path::Path;
+use std::time::Duration;
+use uuid::Uuid;
+
+fn unique_email(tag: &str) -> String {
+    format!("{tag}-{}@example.com", Uuid::new_v4().simple())
+}
+
+async fn post(
+    app: &TestApp,
+    path: &str,
+    body: Value,
+    token: Option<&str>,
+) -> anyhow::Result<(StatusCode, Value)> {
+    let mut req = app.http.post(app.url(path)).json(&body);
+    if let Some(t) = token {
+        req = req.bearer_auth(t);
+    }
+    let res = req.send().await?;
+    let status = res.status();
+    let body = res.json::<Value>().await.unwrap_or(Value::Null);
+    Ok((status, body))
+}
+
+async fn get(app: &TestApp, path: &str, token: &str) -> anyhow::Result<(StatusCode, Value)> {
+    let res = app
+        .http
+        .get(app.url(path))
+        .bearer_auth(token)
+        .send()
+        .await?;
+    let status = res.status();
+    Ok((status, res.json::<Value>().await.unwrap_or(Value::Null)))
+}
+
+/// Signs up, reads the verification email from `maildir` and verifies; returns the auth response.
+async fn signup_and_verify(
+    app: &TestApp,
+    maildir: &Path,
+    email: &str,
+    password: &str,
+) -> anyhow::Result<Value> {
+    let username = format!("u{}", &Uuid::new_v4().simple().to_string()[..10]);
+    let (status, body) = post(
+        app,
+        "/api/auth/signup",
+        json!({"email": email, "password": password, "username": username, "locale": "en"}),
+        None,
+    )
+    .await?;
+    assert_eq!(status, StatusCode::ACCEPTED, "{body}");
+    let msgs = mail::wait_for(maildir, email, 1).await?;
+    assert!(msgs[0].subject.contains("Verify"), "{:?}", msgs[0].subject);
+    assert!(msgs[0].html.contains("<a href="), "HTML part missing");
+    let token = mail::token_from(&msgs[0].text).context("no token in the verification email")?;
+    // The seed's contract: the token as a bare JSON string.
+    let (status, auth) = post(app, "/api/auth/verify-email", json!(token), None).await?;
+    assert_eq!(status, StatusCode::OK, "{auth}");
+    // A verification link works once.
+    let (status, body) = post(app, "/api/auth/verify-email", json!({"token": token}), None).await?;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
+    Ok(auth)
+}
+
+#[tokio::test]
+async fn signup_verify_login_refresh_logout() -> anyhow::Result<()> {
+    let app = TestApp::spawn().await?;
+    let maildir = mail::stack_maildir();
+    let email = unique_email("flow");
+    let auth = signup_and_verify(&app, &maildir, &email, "s3cret-passw0rd").await?;
+    assert_eq!(auth["token_type"], "bearer");
+    assert_eq!(auth["user"]["email"], email.as_str());
+    assert_eq!(auth["user"]["is_verified"], true);
+    let access = auth["access_token"].as_str().context("access")?.to_string();
+    let refresh1 = auth["refresh_token"]
+        .as_str()
+        .context("refresh")?
+        .to_string();
+
+    let (status, profile) = get(&app, "/api/users/profile", &access).await?;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(profile["email"], email.as_str());
+    assert!(profile.get("password_hash").is_none());
+
+    // Signing up again with the same address (any case) is refused.
+    let (status, _) = post(
+        &app,
+        "/api/auth/signup",
+        json!({"email": email.to_uppercase(), "password": "another-passw0rd", "username": "someoneelse"}),
+        None,
+    )
+    .await?;
+    assert_eq!(status, StatusCode::CONFLICT);
+
+    // Wrong password and unknown email: the same 401.
+    let (s1, b1) = post(
+        &app,
+        "/api/auth/login",
+        json!({"email": email, "password": "wrong-password"}),
+        None,
+    )
+    .await?;
+    let (s2, b2) = post(
+        &app,
+        "/api/auth/login",
+        json!({"email": unique_email("nobody"), "password": "wrong-password"}),
+        None,
+    )
+    .await?;
+    assert_eq!(
+        (s1, s2),
+        (StatusCode::UNAUTHORIZED, StatusCode::UNAUTHORIZED)
+    );
+    assert_eq!(b1["message"], b2["message"]);
+
+    let (status, login) = post(
+        &app,
+        "/api/auth/login",
+        json!({"email": email.to_uppercase(), "password": "s3cret-passw0rd"}),
+        None,
+    )
+    .await?;
+    assert_eq!(status, StatusCode::OK, "{login}");
+
+    // Refresh rotates; the old refresh token is then dead, and reusing it revokes the family.
+    let (status, r2) = post(
+        &app,
+        "/api/auth/refresh",
+        json!({"refresh_token": refresh1}),
+        None,
+    )
+    .await?;
+    assert_eq!(status, StatusCode::OK, "{r2}");
+    let refresh2 = r2["refresh_token"]
+        .as_str()
+        .context("refresh2")?
+        .to_string();
+    let access2 = r2["access_token"].as_str().context("access2")?.to_string();
+    assert_ne!(refresh2, refresh1);
+    assert_eq!(
+        get(&app, "/api/users/profile", &access2).await?.0,
+        StatusCode::OK
+    );
+    let (status, _) = post(
+        &app,
+        "/api/auth/refresh",
+        json!({"refresh_token": refresh1}),
+        None,
+    )
+    .await?;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+    let (status, _) = post(
+        &app,
+        "/api/auth/refresh",
+        json!({"refresh_token": refresh2}),
+        None,
+    )
+    .await?;
+    assert_eq!(
+        status,
+        StatusCode::UNAUTHORIZED,
+        "reuse must revoke the whole family"
+    );
+    assert_eq!(
+        get(&app, "/api/users/profile", &access2).await?.0,
+        StatusCode::UNAUTHORIZED
+    );
+
+    // The other session (from login) is unaffected until it logs out.
+    let access3 = login["access_token"]
+        .as_str()
+        .context("access3")?
+        .to_string();
+    let refresh3 = login["refresh_token"]
+        .as_str()
+        .context("refresh3")?
+        .to_string();
+    assert_eq!(
+        get(&app, "/api/users/profile", &access3).await?.0,
+        StatusCode::OK
+    );
+    let (status, _) = post(&app, "/api/auth/logout", json!({}), Some(&access3)).await?;
+    assert_eq!(status, StatusCode::OK);
+    let res = app
+        .http
+        .get(app.url("/api/users/profile"))
+        .bearer_auth(&access3)
+        .send()
+        .await?;
+    assert_eq!(res.status(), StatusCode::UNAUTHORIZED);
+    assert_eq!(res.headers()["www-authenticate"], "Bearer");
+    assert_eq!(
+        post(
+            &app,
+            "/api/auth/refresh",
+            json!({"refresh_token": refresh3}),
+            None
+        )
+        .await?
+        .0,
+        StatusCode::UNAUTHORIZED
+    );
+
+    // The activity log recorded what happened.
+    let (_, fresh) = post(
+        &app,
+        "/api/auth/login",
+        json!({"email": email, "password": "s3cret-passw0rd"}),
+        None,
+    )
+    .await?;
+    let token = fresh["access_token"].as_str().context("token")?;
+    let (status, log) = get(&app, "/api/users/activity?page=1&per_page=2", token).await?;
+    assert_eq!(status, StatusCode::OK, "{log}");
+    assert_eq!(log["pagination"]["per_page"], 2);
+    assert_eq!(log["pagination"]["total"], 3); // signup + two successful logins
+    assert_eq!(log["pagination"]["pages"], 2);
+    assert_eq!(log["activities"][0]["action"], "login");
+    app.shutdown().await
+}
+
+#[tokio::test]
+async fn password_reset_is_single_use_and_signs_out_everywhere() -> anyhow::Result<()> {
+    let app = TestApp::spawn().await?;
+    let maildir = mail::stack_maildir();
+    let email = unique_email("reset");
+    let auth = signup_and_verify(&app, &maildir, &email, "original-passw0rd").await?;
+    let old_access = auth["access_token"].as_str().context("access")?.to_string();
+
+    // Unknown addresses get the same answer, and no email.
+    let nobody = unique_email("nobody");
+    let (s_unknown, b_unknown) = post(
+        &app,
+        "/api/auth/forgot-password",
+        json!({"email": nobody}),
+        None,
+    )
+    .await?;
+    let (s_known, b_known) = post(
+        &app,
+        "/api/auth/forgot-password",
+        json!({"email": email}),
+        None,
+    )
+    .await?;
+    assert_eq!((s_unknown, s_known), (StatusCode::OK, StatusCode::OK));
+    assert_eq!(b_unknown, b_known);
+    let msgs = mail::wait_for(&maildir, &email, 2).await?;
+    let reset = msgs
+        .iter()
+        .find(|m| m.subject.contains("Reset"))
+        .context("no reset email")?;
+    let token = mail::token_from(&reset.text).context("no token")?;
+    assert!(mail::messages_to(&maildir, &nobody)?.is_empty());
+
+    // The verification token is not a reset token.
+    let (status, _) = post(
+        &app,
+        "/api/auth/reset-password",
+        json!({"token": "not-a-token", "new_password": "brand-new-passw0rd"}),
+        None,
+    )
+    .await?;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    let (status, _) = post(
+        &app,
+        "/api/auth/reset-password",
+        json!({"token": token, "new_password": "short"}),
+        None,
+    )
+    .await?;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+    let (status, body) = post(
+        &app,
+        "/api/auth/reset-password",
+        json!({"token": token, "new_password": "brand-new-passw0rd"}),
+        None,
+    )
+    .await?;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let (status, _) = post(
+        &app,
+        "/api/auth/reset-password",
+        json!({"token": token, "new_password": "another-passw0rd"}),
+        None,
+    )
+    .await?;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "a reset link works once");
+
+    assert_eq!(
+        get(&app, "/api/users/profile", &old_access).await?.0,
+        StatusCode::UNAUTHORIZED
+    );
+    let (status, _) = post(
+        &app,
+        "/api/auth/login",
+        json!({"email": email, "password": "original-passw0rd"}),
+        None,
+    )
+    .await?;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+    let (status, _) = post(
+        &app,
+        "/api/auth/login",
+        json!({"email": email, "password": "brand-new-passw0rd"}),
+        None,
+    )
+    .await?;
+    assert_eq!(status, StatusCode::OK);
+    app.shutdown().await
+}
+
+#[tokio::test]
+async fn forged_expired_and_malformed_tokens_get_401() -> anyhow::Result<()> {
+    let app = TestApp::spawn().await?;
+    let (user, _) = app.user(&unique_email("tamper")).await?;
+    let now = chrono::Utc::now().timestamp();
+    let sign = |secret: &str, exp: i64| {
+        let claims = json!({"sub": user.0, "sid": Uuid::new_v4(), "exp": exp, "iat": now - 10,
+                            "jti": Uuid::new_v4(), "typ": "access"});
+        jsonwebtoken::encode(
+            &jsonwebtoken::Header::default(),
+            &claims,
+            &jsonwebtoken::EncodingKey::from_secret(secret.as_bytes()),
+        )
+    };
+    let secret = app.state.settings.jwt_secret.expose().to_string();
+    let forged = [
+        sign("an-attacker-secret-that-is-long-enough", now + 600)?,
+        sign(&secret, now - 5)?,   // expired
+        sign(&secret, now + 600)?, // right key, but its session does not exist
+        "eyJhbGciOiJub25lIiwidHlwIjoiSldUIn0.eyJzdWIiOiJ4In0.".to_string(),
+        "garbage".to_string(),
+    ];
+    for token in forged {
+        let res = app
+            .http
+            .get(app.url("/api/users/profile"))
+            .bearer_auth(&token)
+            .send()
+            .await?;
+        assert_eq!(res.status(), StatusCode::UNAUTHORIZED, "{token}");
+        assert_eq!(res.headers()["www-authenticate"], "Bearer");
+        let body: Value = res.json().await?;
+        assert_eq!(body["error"], "HTTP_401");
+    }
+    let res = app
+        .http
+        .get(app.url("/api/users/profile"))
+        .header("authorization", "Basic dTpw")
+        .send()
+        .await?;
+    assert_eq!(res.status(), StatusCode::UNAUTHORIZED);
+    app.shutdown().await
+}
+
+#[tokio::test]
+async fn auth_routes_are_rate_limited() -> anyhow::Result<()> {
+    let app = TestApp::spawn_with(&[
+        ("AUTH_RATE_LIMIT_PER_EMAIL", "3"),
+        ("AUTH_RATE_LIMIT_PER_IP", "100"),
+    ])
+    .await?;
+    let email = unique_email("limited");
+    for _ in 0..3 {
+        let (status, _) = post(
+            &app,
+            "/api/auth/login",
+            json!({"email": email, "password": "wrong-password"}),
+            None,
+        )
+        .await?;
+        assert_eq!(status, StatusCode::UNAUTHORIZED);
+    }
+    let res = app
+        .http
+        .post(app.url("/api/auth/login"))
+        .json(&json!({"email": email, "password": "wrong-password"}))
+        .send()
+        .await?;
+    assert_eq!(res.status(), StatusCode::TOO_MANY_REQUESTS);
+    let retry_after: u64 = res.headers()["retry-after"].to_str()?.parse()?;
+    assert!(retry_after >= 1);
+    assert_eq!(res.json::<Value>().await?["error"], "HTTP_429");
+    // Another address is not affected by this one's limit.
+    let (status, _) = post(
+        &app,
+        "/api/auth/login",
+        json!({"email": unique_email("other"), "password": "wrong-password"}),
+        None,
+    )
+    .await?;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+    // Per IP too: forgot-password from one client.
+    let app2 = TestApp::spawn_with(&[("AUTH_RATE_LIMIT_PER_IP", "2")]).await?;
+    for n in 0..3 {
+        let (status, _) = post(
+            &app2,
+            "/api/auth/forgot-password",
+            json!({"email": unique_email("ip")}),
+            None,
+        )
+        .await?;
+        assert_eq!(
+            status,
+            if n < 2 {
+                StatusCode::OK
+            } else {
+                StatusCode::TOO_MANY_REQUESTS
+            }
+        );
+    }
+    app2.shutdown().await?;
+    app.shutdown().await
+}
+
+#[tokio::test]
+async fn bad_requests_get_422_in_the_envelope() -> anyhow::Result<()> {
+    let app = TestApp::spawn().await?;
+    let cases = [
+        (
+            "/api/auth/signup",
+            json!({"email": "not-an-email", "password": "long-enough-pw", "username": "abc"}),
+            "email",
+        ),
+        (
+            "/api/auth/signup",
+            json!({"email": unique_email("x"), "password": "short", "username": "abc"}),
+            "password",
+        ),
+        (
+            "/api/auth/signup",
+            json!({"email": unique_email("x"), "password": "long-enough-pw", "username": "a b"}),
+            "username",
+        ),
+        (
+            "/api/auth/signup",
+            json!({"email": unique_email("x")}),
+            "body",
+        ),
+        ("/api/auth/login", json!({"email": 5}), "body"),
+    ];
+    for (path, body, field) in cases {
+        let (status, res) = post(&app, path, body.clone(), None).await?;
+        assert_eq!(
+            status,
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "{path} {body}: {res}"
+        );
+        assert_eq!(res["error"], "VALIDATION_ERROR");
+        assert_eq!(res["details"]["errors"][0]["field"], field, "{res}");
+        assert_eq!(res["details"]["path"], path);
+    }
+    let res = app
+        .http
+        .post(app.url("/api/auth/login"))
+        .header("content-type", "application/json")
+        .body("{")
+        .send()
+        .await?;
+    assert_eq!(res.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    app.shutdown().await
+}
+
+#[tokio::test]
+async fn profile_preferences_avatar_password_and_deletion() -> anyhow::Result<()> {
+    let app = TestApp::spawn().await?;
+    let maildir = mail::stack_maildir();
+    let email = unique_email("profile");
+    let auth = signup_and_verify(&app, &maildir, &email, "profile-passw0rd").await?;
+    let token = auth["access_token"].as_str().context("token")?.to_string();
+    let user_id = auth["user"]["id"].as_str().context("id")?.to_string();
+
+    // Profile update; an email change waits for confirmation from the new address.
+    let new_email = unique_email("moved");
+    let res = app
+        .http
+        .put(app.url("/api/users/profile"))
+        .bearer_auth(&token)
+        .json(&json!({"full_name": "Kim Minji", "email": new_email, "locale": "ko"}))
+        .send()
+        .await?;
+    assert_eq!(res.status(), StatusCode::OK);
+    let profile: Value = res.json().await?;
+    assert_eq!(profile["full_name"], "Kim Minji");
+    assert_eq!(
+        profile["email"],
+        email.as_str(),
+        "email must not change before confirmation"
+    );
+    let confirm = mail::wait_for(&maildir, &new_email, 1).await?;
+    assert!(
+        confirm[0].subject.contains("이메일"),
+        "Korean email expected: {}",
+        confirm[0].subject
+    );
+    let token_ec = mail::token_from(&confirm[0].text).context("no token")?;
+    let (status, _) = post(
+        &app,
+        "/api/users/confirm-email",
+        json!({"token": token_ec}),
+        None,
+    )
+    .await?;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(
+        get(&app, "/api/users/profile", &token).await?.1["email"],
+        new_email.as_str()
+    );
+
+    // Preferences: partial updates keep the rest.
+    let res = app
+        .http
+        .put(app.url("/api/users/notifications/preferences"))
+        .bearer_auth(&token)
+        .json(&json!({"marketing_emails": true}))
+        .send()
+        .await?;
+    let prefs: Value = res.json().await?;
+    assert_eq!(
+        (
+            prefs["marketing_emails"].as_bool(),
+            prefs["email_notifications"].as_bool()
+        ),
+        (Some(true), Some(true))
+    );
+
+    // Avatar: content is sniffed; a disguised text file is refused; the old image is replaced.
+    let png =
+        b"\x89PNG\r\n\x1a\n\0\0\0\rIHDR\0\0\0\x01\0\0\0\x01\x08\x06\0\0\0\x1f\x15\xc4\x89".to_vec();
+    let upload = |bytes: Vec<u8>, name: &'static str| {
+        let part = reqwest::multipart::Part::bytes(bytes)
+            .file_name(name)
+            .mime_str("image/png")
+            .unwrap();
+        app.http
+            .post(app.url("/api/users/avatar"))
+            .bearer_auth(&token)
+            .multipart(reqwest::multipart::Form::new().part("avatar", part))
+            .send()
+    };
+    let res = upload(b"<html>not an image</html>".to_vec(), "evil.png").await?;
+    assert_eq!(res.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    let res = upload(png.clone(), "a.png").await?;
+    assert_eq!(res.status(), StatusCode::OK);
+    let url = res.json::<Value>().await?["avatar_url"]
+        .as_str()
+        .context("avatar_url")?
+        .to_string();
+    assert_eq!(
+        app.http.get(&url).send().await?.bytes().await?.to_vec(),
+        png
+    );
+    let first_key: String = sqlx::query_scalar("SELECT avatar_key FROM users WHERE id = $1::uuid")
+        .bind(&user_id)
+        .fetch_one(&app.state.db)
+        .await?;
+    assert_eq!(upload(png.clone(), "b.png").await?.status(), StatusCode::OK);
+    assert_eq!(
+        app.state.storage.size_of(&first_key).await?,
+        None,
+        "the old avatar must be deleted"
+    );
+    let too_big = vec![0u8; app.state.settings.auth.avatar_max_bytes + 70 * 1024];
+    assert_eq!(
+        upload(too_big, "big.png").await?.status(),
+        StatusCode::PAYLOAD_TOO_LARGE
+    );
+
+    // Dashboard and credits answer (the seed's dashboard always failed).
+    let (status, stats) = get(&app, "/api/users/dashboard/stats", &token).await?;
+    assert_eq!(status, StatusCode::OK, "{stats}");
+    assert_eq!(stats["total_videos"], 0);
+    let (status, credits) = get(&app, "/api/users/credits/usage", &token).await?;
+    assert_eq!(status, StatusCode::OK, "{credits}");
+    assert_eq!(
+        get(&app, "/api/users/subscription", &token).await?.0,
+        StatusCode::NOT_FOUND
+    );
+
+    // Password change: wrong current password refused; success signs out and notifies.
+    let res = app
+        .http
+        .put(app.url("/api/users/password"))
+        .bearer_auth(&token)
+        .json(&json!({"current_password": "nope-nope-nope", "new_password": "changed-passw0rd"}))
+        .send()
+        .await?;
+    assert_eq!(res.status(), StatusCode::BAD_REQUEST);
+    let res = app
+        .http
+        .put(app.url("/api/users/password"))
+        .bearer_auth(&token)
+        .json(&json!({"current_password": "profile-passw0rd", "new_password": "changed-passw0rd"}))
+        .send()
+        .await?;
+    assert_eq!(res.status(), StatusCode::OK);
+    assert_eq!(
+        get(&app, "/api/users/profile", &token).await?.0,
+        StatusCode::UNAUTHORIZED
+    );
+    mail::wait_for(&maildir, &new_email, 2).await?;
+
+    // Deletion: immediate deactivation, then the erasure workflow removes the data and objects.
+    let (_, login) = post(
+        &app,
+        "/api/auth/login",
+        json!({"email": new_email, "password": "changed-passw0rd"}),
+        None,
+    )
+    .await?;
+    let token = login["access_token"].as_str().context("token")?.to_string();
+    let (status, _) = post(
+        &app,
+        "/api/users/delete-account",
+        json!({"password": "wrong-wrong-wrong"}),
+        Some(&token),
+    )
+    .await?;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    let (status, _) = post(
+        &app,
+        "/api/users/delete-account",
+        json!({"password": "changed-passw0rd"}),
+        Some(&token),
+    )
+    .await?;
+    assert_eq!(status, StatusCode::ACCEPTED);
+    assert_eq!(
+        get(&app, "/api/users/profile", &token).await?.0,
+        StatusCode::UNAUTHORIZED
+    );
+    let (status, _) = post(
+        &app,
+        "/api/auth/login",
+        json!({"email": new_email, "password": "changed-passw0rd"}),
+        None,
+    )
+    .await?;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+    eventually(
+        Duration::from_secs(60),
+        "the account to be erased",
+        || async {
+            let left: i64 = sqlx::query_scalar("SELECT count(*) FROM users WHERE id = $1::uuid")
+                .bind(&user_id)
+                .fetch_one(&app.state.db)
+                .await?;
+            Ok((left == 0).then_some(()))
+        },
+    )
+    .await?;
+    let avatar_objects = app
+        .state
+        .storage
+        .delete_prefix(&format!("avatars/{user_id}/"))
+        .await?;
+    assert_eq!(avatar_objects, 0, "avatars must be erased");
+    app.shutdown().await
+}
+
+#[tokio::test]
+async fn expired_signups_are_cleaned_up_by_the_maintenance_workflow() -> anyhow::Result<()> {
+    let app = TestApp::spawn_with(&[("MAINTENANCE_INTERVAL_SECS", "1")]).await?;
+    sqlx::query(
+        "INSERT INTO pending_users (email, username, password_hash, verification_token_hash, expires_at)
+         VALUES ('late@example.com', 'late', 'x', '\\x01', now() - interval '1 minute'),
+                ('fresh@example.com', 'fresh', 'x', '\\x02', now() + interval '1 day')",
+    )
+    .execute(&app.state.db)
+    .await?;
+    let left: Vec<String> = eventually(
+        Duration::from_secs(30),
+        "expired signup removal",
+        || async {
+            let emails: Vec<String> =
+                sqlx::query_scalar("SELECT email FROM pending_users ORDER BY email")
+                    .fetch_all(&app.state.db)
+                    .await?;
+            Ok((!emails.contains(&"late@example.com".to_string())).then_some(emails))
+        },
+    )
+    .await?;
+    assert_eq!(left, vec!["fresh@example.com".to_string()]);
+    app.shutdown().await
+}
+
+/// SMTP is down when the user signs up: the signup still succeeds, and the verification email
+/// arrives (once) when the server comes back.
+#[tokio::test]
+async fn signup_survives_an_smtp_outage() -> anyhow::Result<()> {
+    let port = {
+        let l = std::net::TcpListener::bind("127.0.0.1:0")?;
+        l.local_addr()?.port()
+    };
+    let app = TestApp::spawn_with(&[("SMTP_PORT", &port.to_string())]).await?;
+    let email = unique_email("outage");
+    let (status, body) = post(
+        &app,
+        "/api/auth/signup",
+        json!({"email": email, "password": "outage-passw0rd", "username": "outageuser", "locale": "en"}),
+        None,
+    )
+    .await?;
+    assert_eq!(status, StatusCode::ACCEPTED, "{body}");
+    // Delivery is failing and being retried.
+    eventually(
+        Duration::from_secs(30),
+        "a failed delivery attempt",
+        || async {
+            let attempts: i32 =
+                sqlx::query_scalar("SELECT attempts FROM emails WHERE to_address = $1")
+                    .bind(&email)
+                    .fetch_one(&app.state.db)
+                    .await?;
+            Ok((attempts >= 1).then_some(()))
+        },
+    )
+    .await?;
+
+    // The SMTP server comes back.
+    let maildir = tempfile::tempdir()?;
+    for sub in ["tmp", "new", "cur"] {
+        std::fs::create_dir(maildir.path().join(sub))?;
+    }
+    let python = Path::new(env!("CARGO_MANIFEST_DIR")).join("../.venv/bin/python");
+    let _smtp = tokio::process::Command::new(python)
+        .args([
+            "-m",
+            "aiosmtpd",
+            "-n",
+            "-l",
+            &format!("127.0.0.1:{port}"),
+            "-c",
+            "aiosmtpd.handlers.Mailbox",
+        ])
+        .arg(maildir.path())
+        .kill_on_drop(true)
+        .spawn()?;
+    let msgs = mail::wait_for(maildir.path(), &email, 1).await?;
+    let token = mail::token_from(&msgs[0].text).context("no token")?;
+    let (status, auth) = post(&app, "/api/auth/verify-email", json!(token), None).await?;
+    assert_eq!(status, StatusCode::OK, "{auth}");
+    let status: String = sqlx::query_scalar("SELECT status FROM emails WHERE to_address = $1")
+        .bind(&email)
+        .fetch_one(&app.state.db)
+        .await?;
+    assert_eq!(status, "sent");
+    let body: Option<String> =
+        sqlx::query_scalar("SELECT text_body FROM emails WHERE to_address = $1")
+            .bind(&email)
+            .fetch_one(&app.state.db)
+            .await?;
+    assert!(
+        body.is_none(),
+        "the one-time link must be erased from the outbox once sent"
+    );
+    assert_eq!(
+        mail::messages_to(maildir.path(), &email)?.len(),
+        1,
+        "delivered exactly once"
+    );
+    app.shutdown().await
+}
