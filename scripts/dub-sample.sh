@@ -21,23 +21,23 @@ BIN="$CARGO_TARGET_DIR/debug"
 API="http://$API_BIND"
 
 # A OneVoice started by an earlier run with an older build is restarted.
-if [[ -f .stack/onevoice.pid && "$BIN/onevoice" -nt .stack/onevoice.pid ]]; then
+if [[ -f $ONEVOICE_STACK_DIR/onevoice.pid && "$BIN/onevoice" -nt $ONEVOICE_STACK_DIR/onevoice.pid ]]; then
   say "restarting onevoice with the new build"
-  kill "$(cat .stack/onevoice.pid)" 2>/dev/null || true
+  kill "$(cat $ONEVOICE_STACK_DIR/onevoice.pid)" 2>/dev/null || true
   for _ in $(seq 50); do curl -fsS "$API/health" >/dev/null 2>&1 || break; sleep 0.2; done
 fi
 if ! curl -fsS "$API/health" >/dev/null 2>&1; then
-  say "starting onevoice dev (API + worker) on $API; log: .stack/logs/onevoice.log"
-  nohup setsid "$BIN/onevoice" dev >.stack/logs/onevoice.log 2>&1 </dev/null &
-  echo $! >.stack/onevoice.pid
+  say "starting onevoice dev (API + worker) on $API; log: $ONEVOICE_STACK_DIR/logs/onevoice.log"
+  nohup setsid "$BIN/onevoice" dev >$ONEVOICE_STACK_DIR/logs/onevoice.log 2>&1 </dev/null &
+  echo $! >$ONEVOICE_STACK_DIR/onevoice.pid
 fi
 deadline=$((SECONDS + 60))
 until [[ "$(curl -s -o /dev/null -w '%{http_code}' "$API/health/detailed")" == 200 ]]; do
-  ((SECONDS < deadline)) || die "OneVoice did not become healthy (see .stack/logs/onevoice.log)"
+  ((SECONDS < deadline)) || die "OneVoice did not become healthy (see $ONEVOICE_STACK_DIR/logs/onevoice.log)"
   sleep 0.5
 done
 
-WORK=".stack/sample"
+WORK="$ONEVOICE_STACK_DIR/sample"
 say "generating a sample video with espeak-ng and ffmpeg"
 "$BIN/make-sample" "$WORK" >/dev/null
 # Sign in as the demo user; on the first run, sign up and verify through the emailed link.
@@ -107,8 +107,8 @@ done
 
 download="$(curl -fsS "${auth[@]}" "$API/api/videos/$VIDEO_ID/download?file_type=dubbed_video&language=$TARGET_LANGUAGE")"
 URL="$(json 'd["download_url"]' <<<"$download")"
-mkdir -p .stack/output
-OUT=".stack/output/onevoice-sample.$TARGET_LANGUAGE.mp4"
+mkdir -p "$ONEVOICE_STACK_DIR/output"
+OUT="$ONEVOICE_STACK_DIR/output/onevoice-sample.$TARGET_LANGUAGE.mp4"
 curl -fsS -o "$OUT" "$URL"
 KEY="$(psql "$DATABASE_URL" -XtAq -c "SELECT s3_key FROM media_files WHERE job_id = '$JOB_ID' AND file_type = 'dubbed_video'")"
 
@@ -116,7 +116,7 @@ cat <<INFO
 
 Dubbed video ready.
   S3 object:     s3://$S3_BUCKET/$KEY  (endpoint $S3_ENDPOINT_URL)
-  local copy:    $ROOT/$OUT
+  local copy:    $OUT
   download URL:  $URL
   subtitles:     $API/api/videos/$VIDEO_ID/download?file_type=translation_subtitles&language=$TARGET_LANGUAGE
   Temporal UI:   $TEMPORAL_UI_URL/namespaces/$TEMPORAL_NAMESPACE/workflows/dub-$JOB_ID

@@ -10,11 +10,14 @@
 #   scripts/stack.sh env       prints the exports of the local configuration
 #
 # Every step checks before it acts, so running it again, or on a machine where some parts already run,
-# is safe. Service state and logs live in .stack/ (ignored by git).
+# is safe. Service state, logs and the SMTP Maildir live in $ONEVOICE_STACK_DIR (default
+# /var/tmp/onevoice-stack), shared by every checkout on the machine.
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
-STACK="$ROOT/.stack"
+# Service state, logs and the Maildir are machine-wide, like the services' ports: every checkout
+# on the machine shares one stack, and any of them can stop it.
+STACK="${ONEVOICE_STACK_DIR:-/var/tmp/onevoice-stack}"
 VENV="$ROOT/.venv"
 mkdir -p "$STACK/logs" "$STACK/maildir/tmp" "$STACK/maildir/new" "$STACK/maildir/cur"
 
@@ -192,7 +195,9 @@ cmd_status() {
   show temporal "$TEMPORAL_ADDRESS (UI $TEMPORAL_UI_URL)" listening "$TEMPORAL_PORT"
   show moto "$S3_ENDPOINT_URL (S3 bucket $S3_BUCKET, SQS)" listening "$MOTO_PORT"
   show smtp "127.0.0.1:$SMTP_PORT -> $STACK/maildir" listening "$SMTP_PORT"
+  local services=$ok
   show onevoice "http://$API_BIND (API + worker, started by scripts/dub-sample.sh)" listening "${API_BIND##*:}"
+  ok=$services # OneVoice itself is optional here; the exit status covers the services
   return $ok
 }
 
@@ -200,6 +205,7 @@ cmd_env() {
   grep -Ev '^[[:space:]]*(#|$)' "$ROOT/.env.example" | cut -d= -f1 | while read -r key; do
     printf 'export %s=%q\n' "$key" "${!key}"
   done
+  printf 'export ONEVOICE_STACK_DIR=%q\n' "$STACK"
   printf 'export MAILDIR=%q\n' "$STACK/maildir"
 }
 

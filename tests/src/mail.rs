@@ -17,7 +17,7 @@ pub struct ReceivedEmail {
 pub fn stack_maildir() -> PathBuf {
     std::env::var("MAILDIR")
         .map(PathBuf::from)
-        .unwrap_or_else(|_| Path::new(env!("CARGO_MANIFEST_DIR")).join("../.stack/maildir"))
+        .unwrap_or_else(|_| PathBuf::from("/var/tmp/onevoice-stack/maildir"))
 }
 
 /// Every message in `maildir` addressed to `to`.
