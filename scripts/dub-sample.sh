@@ -77,12 +77,26 @@ fi
 auth=(-H "Authorization: Bearer $TOKEN")
 
 say "requesting an upload URL"
+SIZE="$(stat -c %s "$WORK/sample.mp4")"
 upload="$(curl -fsS "${auth[@]}" -H 'Content-Type: application/json' \
-  -d '{"filename": "onevoice-sample.mp4", "content_type": "video/mp4"}' "$API/api/videos/upload-url")"
+  -d "{\"filename\": \"onevoice-sample.mp4\", \"content_type\": \"video/mp4\", \"size\": $SIZE}" \
+  "$API/api/videos/upload-url")"
 VIDEO_ID="$(json 'd["video_id"]' <<<"$upload")"
 UPLOAD_URL="$(json 'd["upload_url"]' <<<"$upload")"
 curl -fsS -X PUT -H 'Content-Type: video/mp4' --upload-file "$WORK/sample.mp4" "$UPLOAD_URL" >/dev/null
-say "uploaded video $VIDEO_ID straight to S3"
+curl -fsS -X POST "${auth[@]}" "$API/api/videos/$VIDEO_ID/complete" >/dev/null
+say "uploaded video $VIDEO_ID straight to S3; probing it"
+deadline=$((SECONDS + 120))
+while :; do
+  video="$(curl -fsS "${auth[@]}" "$API/api/videos/$VIDEO_ID")"
+  case "$(json 'd["status"]' <<<"$video")" in
+    uploaded) break ;;
+    failed) die "upload rejected: $(json 'd["status_reason"]' <<<"$video")" ;;
+  esac
+  ((SECONDS < deadline)) || die "the upload was not processed within 2 minutes"
+  sleep 0.5
+done
+say "  $(json '"%.2f s, %s, %s/%s" % (d["duration"], d["media"]["resolution"], d["media"]["video_codec"], d["media"]["audio_codec"])' <<<"$video")"
 
 request="$(python3 -c 'import json,sys; print(json.dumps({"target_language": sys.argv[1], "source_language": "en",
   "source_transcript": open(sys.argv[2]).read()}))' "$TARGET_LANGUAGE" "$WORK/sample.srt")"

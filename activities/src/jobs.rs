@@ -132,7 +132,7 @@ impl JobActivities {
                 videos::add_target_language(&d.db, input.video_id, lang)
                     .await
                     .map_err(db)?;
-                videos::set_status(&d.db, input.video_id, VideoStatus::Completed)
+                videos::settle_after_job(&d.db, input.video_id)
                     .await
                     .map_err(db)?;
             }
@@ -140,7 +140,7 @@ impl JobActivities {
                 jobs::finish(&d.db, input.job_id, JobStatus::Failed, Some(message), None)
                     .await
                     .map_err(db)?;
-                videos::set_status(&d.db, input.video_id, VideoStatus::Failed)
+                videos::settle_after_job(&d.db, input.video_id)
                     .await
                     .map_err(db)?;
             }
@@ -154,7 +154,7 @@ impl JobActivities {
                 )
                 .await
                 .map_err(db)?;
-                videos::set_status(&d.db, input.video_id, VideoStatus::Uploaded)
+                videos::settle_after_job(&d.db, input.video_id)
                     .await
                     .map_err(db)?;
             }

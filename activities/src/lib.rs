@@ -15,6 +15,7 @@ pub mod maintenance;
 pub mod media;
 pub mod notify;
 pub mod text;
+pub mod video;
 pub mod voice;
 
 pub use account::AccountActivities;
@@ -25,4 +26,5 @@ pub use maintenance::MaintenanceActivities;
 pub use media::MediaActivities;
 pub use notify::NotifyActivities;
 pub use text::TextActivities;
+pub use video::VideoActivities;
 pub use voice::VoiceActivities;

@@ -121,12 +121,7 @@ async fn start_worker(
         bootstrap::deps(state),
         worker_config(settings),
     )?;
-    temporal::ensure_maintenance(
-        &state.temporal,
-        &settings.temporal.task_queue,
-        settings.temporal.maintenance_interval,
-    )
-    .await?;
+    temporal::ensure_maintenance(&state.temporal, settings).await?;
     Ok(handle)
 }
 

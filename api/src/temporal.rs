@@ -6,7 +6,7 @@ use onevoice_shared::contracts::{
 };
 use onevoice_shared::contracts::{EraseAccountInput, erasure_workflow_id};
 use onevoice_shared::ids::UserId;
-use onevoice_shared::settings::TemporalSettings;
+use onevoice_shared::settings::{Settings, TemporalSettings};
 use onevoice_shared::status::JobStatus;
 use onevoice_workflows::{
     AccountErasureWorkflow, DubbingWorkflow, EmailWorkflow, MaintenanceWorkflow,
@@ -105,16 +105,14 @@ pub async fn send_email(
 
 /// Makes sure the cleanup loop of this task queue runs (workers call it at start-up; all but the
 /// first call find it running).
-pub async fn ensure_maintenance(
-    client: &Client,
-    task_queue: &str,
-    interval: Duration,
-) -> anyhow::Result<()> {
+pub async fn ensure_maintenance(client: &Client, settings: &Settings) -> anyhow::Result<()> {
+    let task_queue = &settings.temporal.task_queue;
     let options = WorkflowStartOptions::new(task_queue, maintenance_workflow_id(task_queue))
         .id_conflict_policy(WorkflowIdConflictPolicy::UseExisting)
         .build();
     let input = MaintenanceInput {
-        interval_secs: interval.as_secs().max(1),
+        interval_secs: settings.temporal.maintenance_interval.as_secs().max(1),
+        abandon_upload_secs: settings.uploads.abandon_after.as_secs(),
     };
     match client
         .start_workflow(MaintenanceWorkflow::run, input, options)
@@ -140,5 +138,109 @@ pub async fn erase_account(client: &Client, task_queue: &str, user: UserId) -> a
     {
         Ok(_) | Err(WorkflowStartError::AlreadyStarted { .. }) => Ok(()),
         Err(e) => Err(e.into()),
+    }
+}
+
+/// Starts processing a finished upload (`ingest-{video_id}`); idempotent.
+pub async fn ingest(
+    client: &Client,
+    task_queue: &str,
+    input: onevoice_shared::contracts::IngestInput,
+) -> anyhow::Result<()> {
+    let options = WorkflowStartOptions::new(
+        task_queue,
+        onevoice_shared::contracts::ingest_workflow_id(input.video_id),
+    )
+    .id_conflict_policy(WorkflowIdConflictPolicy::UseExisting)
+    .build();
+    match client
+        .start_workflow(onevoice_workflows::VideoIngestWorkflow::run, input, options)
+        .await
+    {
+        Ok(_) | Err(WorkflowStartError::AlreadyStarted { .. }) => Ok(()),
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// Extracts a thumbnail through the worker and waits for it (bounded by `timeout`).
+pub async fn thumbnail(
+    client: &Client,
+    task_queue: &str,
+    input: onevoice_shared::contracts::ThumbnailInput,
+    timeout: Duration,
+) -> anyhow::Result<Result<String, String>> {
+    use temporalio_client::{WorkflowGetResultOptions, errors::WorkflowGetResultError};
+    let id = format!("thumbnail-{}", uuid::Uuid::new_v4());
+    let options = WorkflowStartOptions::new(task_queue, id)
+        .execution_timeout(timeout)
+        .build();
+    let handle = client
+        .start_workflow(onevoice_workflows::ThumbnailWorkflow::run, input, options)
+        .await?;
+    match tokio::time::timeout(
+        timeout,
+        handle.get_result(WorkflowGetResultOptions::default()),
+    )
+    .await
+    {
+        Ok(Ok(key)) => Ok(Ok(key)),
+        Ok(Err(WorkflowGetResultError::Failed(f))) => {
+            let mut source: &dyn std::error::Error = &*f;
+            while let Some(next) = source.source() {
+                source = next;
+            }
+            Ok(Err(source.to_string()))
+        }
+        Ok(Err(e)) => Err(e.into()),
+        Err(_) => Err(anyhow::anyhow!("thumbnail extraction timed out")),
+    }
+}
+
+/// Starts the deletion of a video (`delete-video-{id}`); idempotent.
+pub async fn delete_video(
+    client: &Client,
+    task_queue: &str,
+    input: onevoice_shared::contracts::DeleteVideoInput,
+) -> anyhow::Result<()> {
+    let options = WorkflowStartOptions::new(
+        task_queue,
+        onevoice_shared::contracts::video_deletion_workflow_id(input.video_id),
+    )
+    .id_conflict_policy(WorkflowIdConflictPolicy::UseExisting)
+    .build();
+    match client
+        .start_workflow(
+            onevoice_workflows::VideoDeletionWorkflow::run,
+            input,
+            options,
+        )
+        .await
+    {
+        Ok(_) | Err(WorkflowStartError::AlreadyStarted { .. }) => Ok(()),
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// Asks a running dub to stop; a finished or unknown one is left as it is.
+pub async fn cancel_dubbing(
+    client: &Client,
+    job: onevoice_shared::ids::JobId,
+    reason: &str,
+) -> anyhow::Result<()> {
+    use temporalio_client::WorkflowCancelOptions;
+    let handle = client.get_workflow_handle::<DubbingWorkflow>(dubbing_workflow_id(job));
+    match handle
+        .cancel(
+            WorkflowCancelOptions::builder()
+                .reason(reason.to_string())
+                .build(),
+        )
+        .await
+    {
+        Ok(()) => Ok(()),
+        Err(e) => {
+            tracing::info!(%job, error = %e, "dub not cancelled (not running)");
+            Ok(())
+        }
     }
 }

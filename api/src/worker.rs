@@ -5,10 +5,11 @@
 
 use onevoice_activities::{
     AccountActivities, AudioActivities, Deps, JobActivities, MaintenanceActivities,
-    MediaActivities, NotifyActivities, TextActivities, VoiceActivities,
+    MediaActivities, NotifyActivities, TextActivities, VideoActivities, VoiceActivities,
 };
 use onevoice_workflows::{
-    AccountErasureWorkflow, DubbingWorkflow, EmailWorkflow, MaintenanceWorkflow,
+    AccountErasureWorkflow, DubbingWorkflow, EmailWorkflow, MaintenanceWorkflow, ThumbnailWorkflow,
+    VideoDeletionWorkflow, VideoIngestWorkflow,
 };
 use std::sync::mpsc;
 use std::thread::JoinHandle;
@@ -71,10 +72,14 @@ pub fn spawn(client: Client, deps: Deps, config: WorkerConfig) -> anyhow::Result
                         .register_activities(NotifyActivities::new(deps.clone()))
                         .register_activities(MaintenanceActivities::new(deps.clone()))
                         .register_activities(AccountActivities::new(deps.clone()))
+                        .register_activities(VideoActivities::new(deps.clone()))
                         .register_workflow::<DubbingWorkflow>()?
                         .register_workflow::<EmailWorkflow>()?
                         .register_workflow::<MaintenanceWorkflow>()?
                         .register_workflow::<AccountErasureWorkflow>()?
+                        .register_workflow::<VideoIngestWorkflow>()?
+                        .register_workflow::<ThumbnailWorkflow>()?
+                        .register_workflow::<VideoDeletionWorkflow>()?
                         .tuner(tuner)
                         .graceful_shutdown_period(config.graceful_shutdown)
                         .build();

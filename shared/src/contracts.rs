@@ -39,6 +39,79 @@ pub mod activity {
     pub const SEND_EMAIL: &str = "notify.send_email";
     pub const CLEANUP: &str = "maintenance.cleanup";
     pub const ERASE_ACCOUNT: &str = "account.erase";
+    pub const PROBE_VIDEO: &str = "media.probe_video";
+    pub const EXTRACT_THUMBNAIL: &str = "media.extract_thumbnail";
+    pub const RECORD_INGEST: &str = "videos.record_ingest";
+    pub const DELETE_VIDEO: &str = "videos.delete";
+}
+
+/// Workflow id of the processing of a finished upload.
+pub fn ingest_workflow_id(video: VideoId) -> String {
+    format!("ingest-{video}")
+}
+
+/// Workflow id of the deletion of a video and everything derived from it.
+pub fn video_deletion_workflow_id(video: VideoId) -> String {
+    format!("delete-video-{video}")
+}
+
+/// Where a video's thumbnail images live.
+pub fn thumbnail_key(user: UserId, video: VideoId, name: &str) -> String {
+    format!("videos/{user}/{video}/thumbnails/{name}.jpg")
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct IngestInput {
+    pub video_id: VideoId,
+    pub user_id: UserId,
+    /// S3 key of the uploaded original.
+    pub key: String,
+}
+
+/// What ffprobe found in an upload.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct MediaInfo {
+    pub duration_ms: u64,
+    pub size_bytes: u64,
+    pub format_name: String,
+    pub width: Option<u32>,
+    pub height: Option<u32>,
+    pub fps: Option<f64>,
+    pub video_codec: Option<String>,
+    pub audio_codec: Option<String>,
+    pub audio_tracks: u32,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ThumbnailInput {
+    pub key: String,
+    /// Where in the video; `None` picks a representative frame.
+    pub at_ms: Option<u64>,
+    pub output_key: String,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "outcome", rename_all = "snake_case")]
+pub enum IngestOutcome {
+    Ready {
+        info: MediaInfo,
+        thumbnail_key: Option<String>,
+    },
+    Rejected {
+        reason: String,
+    },
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct RecordIngestInput {
+    pub video_id: VideoId,
+    pub outcome: IngestOutcome,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct DeleteVideoInput {
+    pub video_id: VideoId,
+    pub user_id: UserId,
 }
 
 /// Workflow id of the erasure of a deleted account's data.
@@ -75,6 +148,13 @@ pub struct SendEmailInput {
 pub struct MaintenanceInput {
     /// Seconds between cleanups.
     pub interval_secs: u64,
+    /// Uploads still pending after this many seconds are removed.
+    #[serde(default = "default_abandon_secs")]
+    pub abandon_upload_secs: u64,
+}
+
+fn default_abandon_secs() -> u64 {
+    24 * 3600
 }
 
 /// What one cleanup removed.
@@ -83,6 +163,8 @@ pub struct CleanupReport {
     pub expired_signups: u64,
     pub stale_tokens: u64,
     pub old_rate_limits: u64,
+    #[serde(default)]
+    pub abandoned_uploads: u64,
 }
 
 /// Custom search attributes registered on the Temporal server (`scripts/stack.sh` registers them

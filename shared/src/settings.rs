@@ -22,7 +22,22 @@ pub struct Settings {
     pub smtp: SmtpSettings,
     pub jwt_secret: Secret,
     pub auth: AuthSettings,
+    pub uploads: UploadSettings,
     pub tools: ToolSettings,
+}
+
+#[derive(Clone, Debug)]
+pub struct UploadSettings {
+    /// Largest video accepted, in bytes.
+    pub max_bytes: u64,
+    /// Largest single presigned PUT; bigger files use the multipart flow.
+    pub max_single_put_bytes: u64,
+    /// Part size of multipart uploads (S3 needs at least 5 MiB for every part but the last).
+    pub part_bytes: u64,
+    /// Accepted file extensions (lower case, without the dot).
+    pub extensions: Vec<String>,
+    /// Uploads never completed are removed after this long.
+    pub abandon_after: Duration,
 }
 
 #[derive(Clone, Debug)]
@@ -297,6 +312,33 @@ impl Settings {
                 .parse("AVATAR_MAX_BYTES", Some("5242880"))
                 .unwrap_or(5_242_880),
         };
+        let uploads = UploadSettings {
+            max_bytes: r.parse("MAX_UPLOAD_BYTES", Some("2147483648")).unwrap_or(0),
+            max_single_put_bytes: r
+                .parse("MAX_SINGLE_PUT_BYTES", Some("536870912"))
+                .unwrap_or(0),
+            part_bytes: r
+                .parse_with("MULTIPART_PART_BYTES", Some("16777216"), |v| {
+                    match v.parse::<u64>() {
+                        Ok(n) if n >= 5 * 1024 * 1024 => Ok(n),
+                        _ => Err("must be a number of bytes of at least 5 MiB (5242880)".into()),
+                    }
+                })
+                .unwrap_or(16 * 1024 * 1024),
+            extensions: r
+                .string(
+                    "UPLOAD_ALLOWED_EXTENSIONS",
+                    Some("mp4,mov,mkv,webm,avi,m4v"),
+                )
+                .split(',')
+                .map(|e| e.trim().trim_start_matches('.').to_ascii_lowercase())
+                .filter(|e| !e.is_empty())
+                .collect(),
+            abandon_after: Duration::from_secs(
+                r.parse::<u64>("UPLOAD_ABANDON_SECS", Some("86400"))
+                    .unwrap_or(86_400),
+            ),
+        };
         let tools = ToolSettings {
             ffmpeg: r.string("FFMPEG_BIN", Some("ffmpeg")).into(),
             ffprobe: r.string("FFPROBE_BIN", Some("ffprobe")).into(),
@@ -328,6 +370,7 @@ impl Settings {
             smtp,
             jwt_secret,
             auth,
+            uploads,
             tools,
         })
     }

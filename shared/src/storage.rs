@@ -287,6 +287,149 @@ impl Storage {
         }
     }
 
+    /// A presigned PUT that also signs the object's exact size, so S3 refuses any other length.
+    pub async fn presign_put_sized(
+        &self,
+        key: &str,
+        content_type: &str,
+        size: u64,
+    ) -> Result<String, StorageError> {
+        let config = self.presigning_config(key)?;
+        let req = self
+            .client
+            .put_object()
+            .bucket(&self.bucket)
+            .key(key)
+            .content_type(content_type)
+            .content_length(size as i64)
+            .presigned(config)
+            .await
+            .map_err(|e| service_error("presign put", key, e))?;
+        Ok(req.uri().to_string())
+    }
+
+    /// Size and content type of an object, or `None` when it does not exist.
+    pub async fn head(&self, key: &str) -> Result<Option<(u64, Option<String>)>, StorageError> {
+        match self
+            .client
+            .head_object()
+            .bucket(&self.bucket)
+            .key(key)
+            .send()
+            .await
+        {
+            Ok(h) => Ok(Some((
+                h.content_length().unwrap_or(0).max(0) as u64,
+                h.content_type().map(str::to_string),
+            ))),
+            Err(e) if e.as_service_error().is_some_and(|e| e.is_not_found()) => Ok(None),
+            Err(e) => Err(service_error("head", key, e)),
+        }
+    }
+
+    /// Server-side copy within the bucket (no bytes pass through this process).
+    pub async fn copy(&self, from: &str, to: &str) -> Result<(), StorageError> {
+        let source = format!("{}/{}", self.bucket, urlencode_key(from));
+        self.client
+            .copy_object()
+            .bucket(&self.bucket)
+            .key(to)
+            .copy_source(source)
+            .send()
+            .await
+            .map_err(|e| service_error("copy", from, e))?;
+        Ok(())
+    }
+
+    /// Starts a multipart upload; returns its upload id.
+    pub async fn create_multipart(
+        &self,
+        key: &str,
+        content_type: &str,
+    ) -> Result<String, StorageError> {
+        let out = self
+            .client
+            .create_multipart_upload()
+            .bucket(&self.bucket)
+            .key(key)
+            .content_type(content_type)
+            .send()
+            .await
+            .map_err(|e| service_error("create multipart upload", key, e))?;
+        out.upload_id()
+            .map(str::to_string)
+            .ok_or_else(|| StorageError::Service {
+                operation: "create multipart upload",
+                key: key.to_string(),
+                message: "no upload id returned".into(),
+            })
+    }
+
+    /// A presigned URL for one part (1-based) of a multipart upload.
+    pub async fn presign_part(
+        &self,
+        key: &str,
+        upload_id: &str,
+        part_number: i32,
+    ) -> Result<String, StorageError> {
+        let config = self.presigning_config(key)?;
+        let req = self
+            .client
+            .upload_part()
+            .bucket(&self.bucket)
+            .key(key)
+            .upload_id(upload_id)
+            .part_number(part_number)
+            .presigned(config)
+            .await
+            .map_err(|e| service_error("presign part", key, e))?;
+        Ok(req.uri().to_string())
+    }
+
+    /// Completes a multipart upload from the parts' numbers and ETags.
+    pub async fn complete_multipart(
+        &self,
+        key: &str,
+        upload_id: &str,
+        parts: &[(i32, String)],
+    ) -> Result<(), StorageError> {
+        use aws_sdk_s3::types::{CompletedMultipartUpload, CompletedPart};
+        let parts = parts
+            .iter()
+            .map(|(n, etag)| CompletedPart::builder().part_number(*n).e_tag(etag).build())
+            .collect::<Vec<_>>();
+        self.client
+            .complete_multipart_upload()
+            .bucket(&self.bucket)
+            .key(key)
+            .upload_id(upload_id)
+            .multipart_upload(
+                CompletedMultipartUpload::builder()
+                    .set_parts(Some(parts))
+                    .build(),
+            )
+            .send()
+            .await
+            .map_err(|e| service_error("complete multipart upload", key, e))?;
+        Ok(())
+    }
+
+    pub async fn abort_multipart(&self, key: &str, upload_id: &str) -> Result<(), StorageError> {
+        match self
+            .client
+            .abort_multipart_upload()
+            .bucket(&self.bucket)
+            .key(key)
+            .upload_id(upload_id)
+            .send()
+            .await
+        {
+            Ok(_) => Ok(()),
+            Err(e) if e.as_service_error().is_some_and(|e| e.is_no_such_upload()) => Ok(()),
+            Err(e) => Err(service_error("abort multipart upload", key, e)),
+        }
+    }
+
     /// Deletes every object under `prefix`; returns how many were deleted.
     pub async fn delete_prefix(&self, prefix: &str) -> Result<usize, StorageError> {
         let mut deleted = 0;
@@ -330,4 +473,16 @@ impl Storage {
             .map_err(|e| service_error("head bucket", &self.bucket, e))?;
         Ok(())
     }
+}
+
+/// Percent-encodes a key for `x-amz-copy-source`, keeping `/` separators.
+fn urlencode_key(key: &str) -> String {
+    key.bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' | b'/' => {
+                (b as char).to_string()
+            }
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
 }

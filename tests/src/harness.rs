@@ -91,12 +91,7 @@ impl TestApp {
                 graceful_shutdown: Duration::from_secs(2),
             },
         )?;
-        temporal::ensure_maintenance(
-            &state.temporal,
-            &task_queue,
-            settings.temporal.maintenance_interval,
-        )
-        .await?;
+        temporal::ensure_maintenance(&state.temporal, &settings).await?;
         let listener = tokio::net::TcpListener::bind(settings.api.bind).await?;
         let addr = listener.local_addr()?;
         let (stop_server, stopped) = oneshot::channel::<()>();

@@ -131,3 +131,45 @@ pub async fn make(dir: &Path) -> anyhow::Result<Sample> {
         cues,
     })
 }
+
+/// A playable video of at least `min_bytes` (lossless H.264 noise, so it is large and quick to
+/// make), for multipart uploads.
+pub async fn make_large(dir: &Path, min_bytes: u64) -> anyhow::Result<PathBuf> {
+    tokio::fs::create_dir_all(dir).await?;
+    let video = dir.join("large.mp4");
+    for seconds in [2u32, 4, 8, 16] {
+        run(Command::new("ffmpeg")
+            .args(["-nostdin", "-v", "error", "-y"])
+            .args([
+                "-f",
+                "lavfi",
+                "-i",
+                &format!(
+                    "nullsrc=size=640x360:rate=25:duration={seconds},geq=random(1)*255:128:128"
+                ),
+            ])
+            .args([
+                "-f",
+                "lavfi",
+                "-i",
+                &format!("sine=frequency=440:duration={seconds}"),
+            ])
+            .args([
+                "-c:v",
+                "libx264",
+                "-preset",
+                "ultrafast",
+                "-qp",
+                "0",
+                "-c:a",
+                "aac",
+                "-shortest",
+            ])
+            .arg(&video))
+        .await?;
+        if tokio::fs::metadata(&video).await?.len() >= min_bytes {
+            return Ok(video);
+        }
+    }
+    bail!("could not make a video of {min_bytes} bytes")
+}

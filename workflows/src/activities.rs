@@ -3,9 +3,10 @@
 #![allow(clippy::unimplemented)] // the macro requires `unimplemented!()` bodies for declarations
 
 use onevoice_shared::contracts::{
-    CleanupReport, EraseAccountInput, ErasureReport, ExtractAudioInput, ExtractAudioOutput,
-    FinishJobInput, LoadTranscriptInput, MaintenanceInput, MixInput, MixOutput, MuxInput,
-    MuxOutput, ProgressReport, SendEmailInput, SynthesizeInput, SynthesizeOutput, TranscriptOutput,
+    CleanupReport, DeleteVideoInput, EraseAccountInput, ErasureReport, ExtractAudioInput,
+    ExtractAudioOutput, FinishJobInput, IngestInput, LoadTranscriptInput, MaintenanceInput,
+    MediaInfo, MixInput, MixOutput, MuxInput, MuxOutput, ProgressReport, RecordIngestInput,
+    SendEmailInput, SynthesizeInput, SynthesizeOutput, ThumbnailInput, TranscriptOutput,
     TranslateInput, TranslateOutput, activity,
 };
 use temporalio_macros::activity_definitions;
@@ -74,6 +75,32 @@ impl SupportActivities {
 
     #[activity(name = activity::ERASE_ACCOUNT)]
     pub fn erase_account(input: EraseAccountInput) -> Result<ErasureReport, ActivityError> {
+        unimplemented!()
+    }
+}
+
+/// Activities of the upload, thumbnail and deletion workflows of videos.
+pub struct VideoActivities;
+
+#[activity_definitions]
+impl VideoActivities {
+    #[activity(name = activity::PROBE_VIDEO)]
+    pub fn probe_video(input: IngestInput) -> Result<MediaInfo, ActivityError> {
+        unimplemented!()
+    }
+
+    #[activity(name = activity::EXTRACT_THUMBNAIL)]
+    pub fn extract_thumbnail(input: ThumbnailInput) -> Result<String, ActivityError> {
+        unimplemented!()
+    }
+
+    #[activity(name = activity::RECORD_INGEST)]
+    pub fn record_ingest(input: RecordIngestInput) -> Result<(), ActivityError> {
+        unimplemented!()
+    }
+
+    #[activity(name = activity::DELETE_VIDEO)]
+    pub fn delete_video(input: DeleteVideoInput) -> Result<u64, ActivityError> {
         unimplemented!()
     }
 }

@@ -8,8 +8,10 @@ pub mod dubbing;
 pub mod email;
 pub mod maintenance;
 mod options;
+pub mod video;
 
 pub use account::AccountErasureWorkflow;
 pub use dubbing::DubbingWorkflow;
 pub use email::EmailWorkflow;
 pub use maintenance::MaintenanceWorkflow;
+pub use video::{ThumbnailWorkflow, VideoDeletionWorkflow, VideoIngestWorkflow};

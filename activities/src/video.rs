@@ -1,0 +1,299 @@
+//! Activities of uploaded videos: probing, thumbnails, recording the result, deletion.
+
+use crate::deps::Deps;
+use crate::scratch::Scratch;
+use crate::{error, process};
+use onevoice_shared::contracts::{
+    DeleteVideoInput, IngestInput, IngestOutcome, MediaInfo, RecordIngestInput, ThumbnailInput,
+    activity, job_prefix,
+};
+use onevoice_shared::ids::JobId;
+use onevoice_shared::repo::videos;
+use onevoice_shared::status::VideoStatus;
+use serde::Deserialize;
+use std::sync::Arc;
+use temporalio_macros::activities;
+use temporalio_sdk::activities::{ActivityContext, ActivityError};
+use tokio::process::Command;
+
+pub struct VideoActivities {
+    deps: Deps,
+}
+
+impl VideoActivities {
+    pub fn new(deps: Deps) -> Self {
+        Self { deps }
+    }
+}
+
+fn db(e: sqlx::Error) -> ActivityError {
+    error::transient(format!("database error: {e}"))
+}
+
+#[activities]
+impl VideoActivities {
+    /// Downloads the upload and reads its streams with ffprobe. A file ffprobe cannot read is
+    /// not media: that is permanent.
+    #[activity(name = activity::PROBE_VIDEO)]
+    pub async fn probe_video(
+        self: Arc<Self>,
+        ctx: ActivityContext,
+        input: IngestInput,
+    ) -> Result<MediaInfo, ActivityError> {
+        let d = &self.deps;
+        let scratch = Scratch::new(&d.tools.work_dir, "probe")?;
+        let file = scratch.path("upload");
+        let size_bytes = d
+            .storage
+            .download_to(&input.key, &file)
+            .await
+            .map_err(error::storage)?;
+        let mut cmd = Command::new(&d.tools.ffprobe);
+        cmd.args([
+            "-v",
+            "error",
+            "-print_format",
+            "json",
+            "-show_format",
+            "-show_streams",
+        ])
+        .arg(&file);
+        let out = process::run(&ctx, cmd, None, |msg| {
+            error::permanent(format!("the file is not playable media ({msg})"))
+        })
+        .await?;
+        let mut info = parse_media_info(&out.stdout)?;
+        info.size_bytes = size_bytes;
+        Ok(info)
+    }
+
+    /// Extracts one frame as a JPEG (at most 1280 px wide): at `at_ms`, or a representative frame
+    /// (ffmpeg's `thumbnail` filter over the first seconds, skipping black intros).
+    #[activity(name = activity::EXTRACT_THUMBNAIL)]
+    pub async fn extract_thumbnail(
+        self: Arc<Self>,
+        ctx: ActivityContext,
+        input: ThumbnailInput,
+    ) -> Result<String, ActivityError> {
+        let d = &self.deps;
+        let scratch = Scratch::new(&d.tools.work_dir, "thumbnail")?;
+        let (file, jpg) = (scratch.path("upload"), scratch.path("thumb.jpg"));
+        d.storage
+            .download_to(&input.key, &file)
+            .await
+            .map_err(error::storage)?;
+        let mut cmd = Command::new(&d.tools.ffmpeg);
+        cmd.args(["-nostdin", "-v", "error", "-y"]);
+        match input.at_ms {
+            Some(ms) => {
+                cmd.args(["-ss", &format!("{:.3}", ms as f64 / 1000.0), "-i"])
+                    .arg(&file);
+                cmd.args(["-frames:v", "1", "-vf", "scale='min(1280,iw)':-2"]);
+            }
+            None => {
+                cmd.arg("-i").arg(&file);
+                cmd.args([
+                    "-frames:v",
+                    "1",
+                    "-vf",
+                    "thumbnail=50,scale='min(1280,iw)':-2",
+                ]);
+            }
+        }
+        cmd.args(["-q:v", "3"]).arg(&jpg);
+        process::run(&ctx, cmd, None, error::permanent).await?;
+        if tokio::fs::metadata(&jpg)
+            .await
+            .map(|m| m.len())
+            .unwrap_or(0)
+            == 0
+        {
+            return Err(error::permanent(
+                "no frame at that time (is it past the end of the video?)",
+            ));
+        }
+        d.storage
+            .put_file(&input.output_key, &jpg, "image/jpeg")
+            .await
+            .map_err(error::storage)?;
+        Ok(input.output_key)
+    }
+
+    #[activity(name = activity::RECORD_INGEST)]
+    pub async fn record_ingest(
+        self: Arc<Self>,
+        _ctx: ActivityContext,
+        input: RecordIngestInput,
+    ) -> Result<(), ActivityError> {
+        let d = &self.deps;
+        match &input.outcome {
+            IngestOutcome::Ready {
+                info,
+                thumbnail_key,
+            } => {
+                videos::record_media(&d.db, input.video_id, info)
+                    .await
+                    .map_err(db)?;
+                if let Some(key) = thumbnail_key {
+                    videos::set_thumbnail(&d.db, input.video_id, d.storage.bucket(), key)
+                        .await
+                        .map_err(db)?;
+                }
+                videos::set_status_reason(&d.db, input.video_id, VideoStatus::Uploaded, None)
+                    .await
+                    .map_err(db)?;
+            }
+            IngestOutcome::Rejected { reason } => {
+                videos::set_status_reason(&d.db, input.video_id, VideoStatus::Failed, Some(reason))
+                    .await
+                    .map_err(db)?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Deletes every object of the video (original, thumbnails, transcripts, outputs, and each
+    /// job's intermediate artifacts), then its row; idempotent.
+    #[activity(name = activity::DELETE_VIDEO)]
+    pub async fn delete_video(
+        self: Arc<Self>,
+        ctx: ActivityContext,
+        input: DeleteVideoInput,
+    ) -> Result<u64, ActivityError> {
+        let d = &self.deps;
+        let jobs: Vec<JobId> = sqlx::query_scalar("SELECT id FROM jobs WHERE video_id = $1")
+            .bind(input.video_id)
+            .fetch_all(&d.db)
+            .await
+            .map_err(db)?;
+        let uploads: Vec<(String, String)> = sqlx::query_as(
+            "SELECT s3_key, upload_id FROM media_files WHERE video_id = $1 AND upload_id IS NOT NULL",
+        )
+        .bind(input.video_id)
+        .fetch_all(&d.db)
+        .await
+        .map_err(db)?;
+        for (key, upload_id) in uploads {
+            d.storage
+                .abort_multipart(&key, &upload_id)
+                .await
+                .map_err(error::storage)?;
+        }
+        let mut prefixes = vec![format!("videos/{}/{}/", input.user_id, input.video_id)];
+        prefixes.extend(jobs.into_iter().map(job_prefix));
+        let mut deleted = 0u64;
+        for prefix in prefixes {
+            deleted += d
+                .storage
+                .delete_prefix(&prefix)
+                .await
+                .map_err(error::storage)? as u64;
+            let _ = ctx.record_heartbeat(deleted).await;
+        }
+        sqlx::query("DELETE FROM videos WHERE id = $1")
+            .bind(input.video_id)
+            .execute(&d.db)
+            .await
+            .map_err(db)?;
+        Ok(deleted)
+    }
+}
+
+#[derive(Deserialize)]
+struct Probe {
+    #[serde(default)]
+    streams: Vec<Stream>,
+    format: Option<Format>,
+}
+
+#[derive(Deserialize)]
+struct Stream {
+    codec_type: Option<String>,
+    codec_name: Option<String>,
+    width: Option<u32>,
+    height: Option<u32>,
+    avg_frame_rate: Option<String>,
+    #[serde(default)]
+    disposition: Disposition,
+}
+
+#[derive(Default, Deserialize)]
+struct Disposition {
+    #[serde(default)]
+    attached_pic: u8,
+}
+
+#[derive(Deserialize)]
+struct Format {
+    duration: Option<String>,
+    format_name: Option<String>,
+}
+
+fn parse_rate(rate: &str) -> Option<f64> {
+    let (n, d) = rate.split_once('/')?;
+    let (n, d): (f64, f64) = (n.parse().ok()?, d.parse().ok()?);
+    (d > 0.0 && n > 0.0).then(|| (n / d * 1000.0).round() / 1000.0)
+}
+
+/// Reads ffprobe's JSON. A file without a video stream (cover art does not count) or without a
+/// duration is not a video we can dub.
+pub fn parse_media_info(json: &[u8]) -> Result<MediaInfo, ActivityError> {
+    let p: Probe = serde_json::from_slice(json)
+        .map_err(|e| error::transient(format!("unexpected ffprobe output: {e}")))?;
+    let video = p
+        .streams
+        .iter()
+        .find(|s| s.codec_type.as_deref() == Some("video") && s.disposition.attached_pic == 0)
+        .ok_or_else(|| error::permanent("the file has no video stream"))?;
+    let audio: Vec<&Stream> = p
+        .streams
+        .iter()
+        .filter(|s| s.codec_type.as_deref() == Some("audio"))
+        .collect();
+    let format = p
+        .format
+        .ok_or_else(|| error::permanent("the file has no container format"))?;
+    let seconds = format
+        .duration
+        .as_deref()
+        .and_then(|d| d.parse::<f64>().ok())
+        .filter(|d| d.is_finite() && *d > 0.0)
+        .ok_or_else(|| error::permanent("the file has no readable duration"))?;
+    Ok(MediaInfo {
+        duration_ms: (seconds * 1000.0).round() as u64,
+        size_bytes: 0,
+        format_name: format.format_name.unwrap_or_default(),
+        width: video.width,
+        height: video.height,
+        fps: video.avg_frame_rate.as_deref().and_then(parse_rate),
+        video_codec: video.codec_name.clone(),
+        audio_codec: audio.first().and_then(|a| a.codec_name.clone()),
+        audio_tracks: audio.len() as u32,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reads_streams_and_rates() {
+        let json = br#"{"streams":[
+            {"codec_type":"video","codec_name":"h264","width":640,"height":360,"avg_frame_rate":"30000/1001"},
+            {"codec_type":"audio","codec_name":"aac"},{"codec_type":"audio","codec_name":"ac3"},
+            {"codec_type":"video","codec_name":"mjpeg","disposition":{"attached_pic":1}}],
+            "format":{"duration":"10.010","format_name":"mov,mp4,m4a,3gp,3g2,mj2"}}"#;
+        let info = parse_media_info(json).unwrap();
+        assert_eq!(
+            (info.width, info.height, info.fps),
+            (Some(640), Some(360), Some(29.97))
+        );
+        assert_eq!(
+            (info.audio_tracks, info.audio_codec.as_deref()),
+            (2, Some("aac"))
+        );
+        assert_eq!(info.duration_ms, 10_010);
+        let cover_only = br#"{"streams":[{"codec_type":"audio"},{"codec_type":"video","disposition":{"attached_pic":1}}],"format":{"duration":"3"}}"#;
+        assert!(parse_media_info(cover_only).is_err());
+    }
+}

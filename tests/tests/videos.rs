@@ -1,0 +1,711 @@
+//! Videos and storage against moto and PostgreSQL: presigned single and multipart uploads with
+//! real HTTP PUTs, probing by the ingest workflow, limits refused before any byte is stored,
+//! thumbnails, downloads, duplicate, delete, ownership, pagination and filters.
+
+use anyhow::Context;
+use onevoice_tests::harness::{TestApp, eventually};
+use onevoice_tests::{media, sample};
+use reqwest::StatusCode;
+use serde_json::{Value, json};
+use std::time::Duration;
+use temporalio_common::protos::temporal::api::history::v1::history_event::Attributes;
+
+async fn call(
+    app: &TestApp,
+    method: reqwest::Method,
+    path: &str,
+    token: &str,
+    body: Option<Value>,
+) -> anyhow::Result<(StatusCode, Value)> {
+    let mut req = app.http.request(method, app.url(path)).bearer_auth(token);
+    if let Some(b) = body {
+        req = req.json(&b);
+    }
+    let res = req.send().await?;
+    let status = res.status();
+    Ok((status, res.json().await.unwrap_or(Value::Null)))
+}
+
+/// Uploads `bytes` through a presigned PUT and completes the upload; returns the video id.
+async fn upload(
+    app: &TestApp,
+    token: &str,
+    filename: &str,
+    bytes: Vec<u8>,
+) -> anyhow::Result<String> {
+    let (status, body) = call(
+        app,
+        reqwest::Method::POST,
+        "/api/videos/upload-url",
+        token,
+        Some(json!({"filename": filename, "content_type": "video/mp4", "size": bytes.len()})),
+    )
+    .await?;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+    let id = body["video_id"].as_str().context("video_id")?.to_string();
+    let put = app
+        .http
+        .put(body["upload_url"].as_str().context("upload_url")?)
+        .header("content-type", "video/mp4")
+        .body(bytes)
+        .send()
+        .await?;
+    assert!(put.status().is_success(), "PUT: {}", put.status());
+    let (status, body) = call(
+        app,
+        reqwest::Method::POST,
+        &format!("/api/videos/{id}/complete"),
+        token,
+        None,
+    )
+    .await?;
+    assert_eq!(status, StatusCode::ACCEPTED, "{body}");
+    Ok(id)
+}
+
+/// Waits until the ingest workflow settled the video; returns it.
+async fn settled(app: &TestApp, token: &str, id: &str) -> anyhow::Result<Value> {
+    eventually(
+        Duration::from_secs(60),
+        "the upload to be processed",
+        || async {
+            let (_, v) = call(
+                app,
+                reqwest::Method::GET,
+                &format!("/api/videos/{id}"),
+                token,
+                None,
+            )
+            .await?;
+            Ok((v["status"] != "pending").then_some(v))
+        },
+    )
+    .await
+}
+
+async fn object_count(app: &TestApp, prefix: &str) -> anyhow::Result<usize> {
+    // delete_prefix would delete; count through a presigned listing instead: HEAD known keys.
+    let rows: Vec<String> =
+        sqlx::query_scalar("SELECT s3_key FROM media_files WHERE s3_key LIKE $1 || '%'")
+            .bind(prefix)
+            .fetch_all(&app.state.db)
+            .await?;
+    let mut n = 0;
+    for key in rows {
+        if app.state.storage.size_of(&key).await?.is_some() {
+            n += 1;
+        }
+    }
+    Ok(n)
+}
+
+#[tokio::test]
+async fn upload_probe_thumbnail_download_duplicate_delete() -> anyhow::Result<()> {
+    let app = TestApp::spawn().await?;
+    let (user, token) = app.user("videos@example.com").await?;
+    let dir = tempfile::tempdir()?;
+    let sample = sample::make(dir.path()).await?;
+    let bytes = tokio::fs::read(&sample.video).await?;
+    let id = upload(&app, &token, "holiday.mp4", bytes.clone()).await?;
+    let video = settled(&app, &token, &id).await?;
+    assert_eq!(video["status"], "uploaded", "{video}");
+    // The probe values match the generated media.
+    let layout = media::layout(&sample.video).await?;
+    let duration = video["duration"].as_f64().context("duration")?;
+    assert!(
+        (duration * 1000.0 - layout.duration_ms as f64).abs() < 50.0,
+        "{duration} vs {}",
+        layout.duration_ms
+    );
+    assert_eq!(video["media"]["resolution"], "640x360");
+    assert_eq!(video["media"]["fps"], 25.0);
+    assert_eq!(video["media"]["video_codec"], "h264");
+    assert_eq!(video["media"]["audio_codec"], "aac");
+    assert_eq!(video["media"]["audio_tracks"], 1);
+    assert_eq!(video["media"]["size"], bytes.len() as u64);
+    assert_eq!(video["title"], "holiday");
+    // A representative thumbnail was extracted.
+    let thumb = app
+        .http
+        .get(video["thumbnail_url"].as_str().context("thumbnail_url")?)
+        .send()
+        .await?
+        .bytes()
+        .await?;
+    assert_eq!(&thumb[..3], &[0xFF, 0xD8, 0xFF], "not a JPEG");
+    // Completing again is harmless.
+    let (status, again) = call(
+        &app,
+        reqwest::Method::POST,
+        &format!("/api/videos/{id}/complete"),
+        &token,
+        None,
+    )
+    .await?;
+    assert_eq!(
+        (status, again["status"].as_str()),
+        (StatusCode::ACCEPTED, Some("uploaded"))
+    );
+
+    // The download URL returns the same bytes, under a proper file name.
+    let (status, dl) = call(
+        &app,
+        reqwest::Method::GET,
+        &format!("/api/videos/{id}/download?file_type=original"),
+        &token,
+        None,
+    )
+    .await?;
+    assert_eq!(status, StatusCode::OK, "{dl}");
+    let res = app
+        .http
+        .get(dl["download_url"].as_str().context("url")?)
+        .send()
+        .await?;
+    let disposition = res
+        .headers()
+        .get("content-disposition")
+        .map(|v| v.to_str().unwrap_or("").to_string());
+    assert_eq!(res.bytes().await?.to_vec(), bytes);
+    assert_eq!(
+        disposition.as_deref(),
+        Some("attachment; filename=\"holiday.mp4\"")
+    );
+    let (status, _) = call(
+        &app,
+        reqwest::Method::GET,
+        &format!("/api/videos/{id}/download?file_type=dubbed_video&language=es"),
+        &token,
+        None,
+    )
+    .await?;
+    assert_eq!(status, StatusCode::NOT_FOUND, "no dub exists yet");
+
+    // A thumbnail at a timestamp, and one past the end refused.
+    let form = reqwest::multipart::Form::new().text("timestamp", "2.5");
+    let res = app
+        .http
+        .post(app.url(&format!("/api/videos/{id}/thumbnail")))
+        .bearer_auth(&token)
+        .multipart(form)
+        .send()
+        .await?;
+    assert_eq!(res.status(), StatusCode::OK, "{}", res.text().await?);
+    let form = reqwest::multipart::Form::new().text("timestamp", "999");
+    let res = app
+        .http
+        .post(app.url(&format!("/api/videos/{id}/thumbnail")))
+        .bearer_auth(&token)
+        .multipart(form)
+        .send()
+        .await?;
+    assert_eq!(res.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    let active: i64 = sqlx::query_scalar("SELECT count(*) FROM media_files WHERE video_id = $1::uuid AND file_type = 'thumbnail' AND is_active")
+        .bind(&id)
+        .fetch_one(&app.state.db)
+        .await?;
+    assert_eq!(active, 1);
+
+    // Another user sees nothing and can touch nothing.
+    let (_, other) = app.user("intruder@example.com").await?;
+    for (method, path) in [
+        (reqwest::Method::GET, format!("/api/videos/{id}")),
+        (reqwest::Method::PUT, format!("/api/videos/{id}")),
+        (reqwest::Method::DELETE, format!("/api/videos/{id}")),
+        (reqwest::Method::POST, format!("/api/videos/{id}/duplicate")),
+        (reqwest::Method::POST, format!("/api/videos/{id}/complete")),
+        (
+            reqwest::Method::GET,
+            format!("/api/videos/{id}/download?file_type=original"),
+        ),
+    ] {
+        let body = (method == reqwest::Method::PUT).then(|| json!({"title": "mine now"}));
+        let (status, _) = call(&app, method.clone(), &path, &other, body).await?;
+        assert_eq!(status, StatusCode::NOT_FOUND, "{method} {path}");
+    }
+
+    // Duplicate: a server-side copy with the same media details.
+    let (status, copy) = call(
+        &app,
+        reqwest::Method::POST,
+        &format!("/api/videos/{id}/duplicate"),
+        &token,
+        None,
+    )
+    .await?;
+    assert_eq!(status, StatusCode::CREATED, "{copy}");
+    assert_eq!(copy["status"], "uploaded");
+    assert_eq!(copy["title"], "holiday (copy)");
+    assert_eq!(copy["media"]["resolution"], "640x360");
+    let copy_id = copy["id"].as_str().context("copy id")?.to_string();
+    let (_, dl) = call(
+        &app,
+        reqwest::Method::GET,
+        &format!("/api/videos/{copy_id}/download?file_type=original"),
+        &token,
+        None,
+    )
+    .await?;
+    assert_eq!(
+        app.http
+            .get(dl["download_url"].as_str().context("url")?)
+            .send()
+            .await?
+            .bytes()
+            .await?
+            .to_vec(),
+        bytes
+    );
+
+    // Delete: gone at once for the API, and every object removed by the workflow.
+    let prefix = format!("videos/{user}/{id}/");
+    assert!(object_count(&app, &prefix).await? >= 2);
+    let (status, _) = call(
+        &app,
+        reqwest::Method::DELETE,
+        &format!("/api/videos/{id}"),
+        &token,
+        None,
+    )
+    .await?;
+    assert_eq!(status, StatusCode::ACCEPTED);
+    assert_eq!(
+        call(
+            &app,
+            reqwest::Method::GET,
+            &format!("/api/videos/{id}"),
+            &token,
+            None
+        )
+        .await?
+        .0,
+        StatusCode::NOT_FOUND
+    );
+    let keys: Vec<String> = vec![format!("{prefix}original.mp4")];
+    eventually(Duration::from_secs(60), "the video's deletion", || async {
+        let rows: i64 = sqlx::query_scalar("SELECT count(*) FROM videos WHERE id = $1::uuid")
+            .bind(&id)
+            .fetch_one(&app.state.db)
+            .await?;
+        Ok((rows == 0).then_some(()))
+    })
+    .await?;
+    for key in keys {
+        assert_eq!(
+            app.state.storage.size_of(&key).await?,
+            None,
+            "{key} left behind"
+        );
+    }
+    assert_eq!(
+        app.state.storage.delete_prefix(&prefix).await?,
+        0,
+        "objects left under {prefix}"
+    );
+    // The copy is untouched.
+    assert_eq!(
+        call(
+            &app,
+            reqwest::Method::GET,
+            &format!("/api/videos/{copy_id}"),
+            &token,
+            None
+        )
+        .await?
+        .0,
+        StatusCode::OK
+    );
+    app.shutdown().await
+}
+
+#[tokio::test]
+async fn bad_uploads_are_refused_or_failed_with_a_reason() -> anyhow::Result<()> {
+    let app = TestApp::spawn_with(&[("MAX_UPLOAD_BYTES", "20000000")]).await?;
+    let (user, token) = app.user("bad-uploads@example.com").await?;
+    // Refused before any byte is stored: no video, no object, no URL.
+    for (body, status) in [
+        (
+            json!({"filename": "big.mp4", "content_type": "video/mp4", "size": 20_000_001}),
+            StatusCode::PAYLOAD_TOO_LARGE,
+        ),
+        (
+            json!({"filename": "doc.pdf", "content_type": "application/pdf", "size": 10}),
+            StatusCode::UNPROCESSABLE_ENTITY,
+        ),
+        (
+            json!({"filename": "clip.mp4", "content_type": "text/plain", "size": 10}),
+            StatusCode::UNPROCESSABLE_ENTITY,
+        ),
+        (
+            json!({"filename": "clip.mov", "content_type": "video/mp4", "size": 10}),
+            StatusCode::UNPROCESSABLE_ENTITY,
+        ),
+    ] {
+        let (got, res) = call(
+            &app,
+            reqwest::Method::POST,
+            "/api/videos/upload-url",
+            &token,
+            Some(body.clone()),
+        )
+        .await?;
+        assert_eq!(got, status, "{body}: {res}");
+        assert!(res["error"].is_string());
+    }
+    let (got, _) = call(
+        &app,
+        reqwest::Method::POST,
+        "/api/videos/multipart",
+        &token,
+        Some(json!({"filename": "big.mp4", "content_type": "video/mp4", "size": 30_000_000})),
+    )
+    .await?;
+    assert_eq!(got, StatusCode::PAYLOAD_TOO_LARGE);
+    let videos: i64 = sqlx::query_scalar("SELECT count(*) FROM videos")
+        .fetch_one(&app.state.db)
+        .await?;
+    assert_eq!(videos, 0);
+
+    // A text file named .mp4: the upload fails with a reason, and it cannot be dubbed.
+    let id = upload(
+        &app,
+        &token,
+        "fake.mp4",
+        b"this is not a video\n".repeat(100),
+    )
+    .await?;
+    let video = settled(&app, &token, &id).await?;
+    assert_eq!(video["status"], "failed");
+    let reason = video["status_reason"].as_str().unwrap_or_default();
+    assert!(reason.contains("not playable media"), "reason: {reason}");
+    // Classified as permanent: one attempt, not the retry policy's six.
+    let events = app
+        .state
+        .temporal
+        .get_workflow_handle::<onevoice_workflows::VideoIngestWorkflow>(format!("ingest-{id}"))
+        .fetch_history(Default::default())
+        .into_events()
+        .await?;
+    let attempts: Vec<i32> = events
+        .iter()
+        .filter_map(|e| match &e.attributes {
+            Some(Attributes::ActivityTaskStartedEventAttributes(a)) => Some(a.attempt),
+            _ => None,
+        })
+        .collect();
+    assert!(
+        !attempts.is_empty() && attempts.iter().all(|a| *a == 1),
+        "attempts: {attempts:?}"
+    );
+    let (status, body) = call(&app, reqwest::Method::POST, &format!("/api/videos/{id}/dub"), &token,
+        Some(json!({"target_language": "es", "source_language": "en", "source_transcript": "1\n00:00:01,000 --> 00:00:02,000\nHi\n"}))).await?;
+    assert_eq!(status, StatusCode::CONFLICT, "{body}");
+
+    // A PUT whose size differs from the announced one: S3 or the completion check refuses it.
+    let (_, body) = call(
+        &app,
+        reqwest::Method::POST,
+        "/api/videos/upload-url",
+        &token,
+        Some(json!({"filename": "short.mp4", "content_type": "video/mp4", "size": 5000})),
+    )
+    .await?;
+    let id = body["video_id"].as_str().context("id")?.to_string();
+    let put = app
+        .http
+        .put(body["upload_url"].as_str().context("url")?)
+        .header("content-type", "video/mp4")
+        .body(vec![0u8; 100])
+        .send()
+        .await?;
+    if put.status().is_success() {
+        let (status, res) = call(
+            &app,
+            reqwest::Method::POST,
+            &format!("/api/videos/{id}/complete"),
+            &token,
+            None,
+        )
+        .await?;
+        assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{res}");
+        assert_eq!(
+            app.state
+                .storage
+                .size_of(&format!("videos/{user}/{id}/original.mp4"))
+                .await?,
+            None
+        );
+    }
+    // Completing before uploading anything.
+    let (_, body) = call(
+        &app,
+        reqwest::Method::POST,
+        "/api/videos/upload-url",
+        &token,
+        Some(json!({"filename": "never.mp4", "content_type": "video/mp4"})),
+    )
+    .await?;
+    let id = body["video_id"].as_str().context("id")?.to_string();
+    let (status, _) = call(
+        &app,
+        reqwest::Method::POST,
+        &format!("/api/videos/{id}/complete"),
+        &token,
+        None,
+    )
+    .await?;
+    assert_eq!(status, StatusCode::CONFLICT);
+    app.shutdown().await
+}
+
+#[tokio::test]
+async fn multipart_upload_of_a_large_file() -> anyhow::Result<()> {
+    let app = TestApp::spawn_with(&[("MULTIPART_PART_BYTES", "5242880")]).await?;
+    let (_, token) = app.user("multipart@example.com").await?;
+    let dir = tempfile::tempdir()?;
+    let file = sample::make_large(dir.path(), 10 * 1024 * 1024 + 1).await?;
+    let bytes = tokio::fs::read(&file).await?;
+    let (status, init) = call(
+        &app,
+        reqwest::Method::POST,
+        "/api/videos/multipart",
+        &token,
+        Some(json!({"filename": "large.mp4", "content_type": "video/mp4", "size": bytes.len()})),
+    )
+    .await?;
+    assert_eq!(status, StatusCode::CREATED, "{init}");
+    let id = init["video_id"].as_str().context("id")?.to_string();
+    let part_size = init["part_size"].as_u64().context("part_size")? as usize;
+    let count = init["part_count"].as_u64().context("part_count")? as u32;
+    assert_eq!(count as usize, bytes.len().div_ceil(part_size));
+    assert!(count >= 3);
+    let (status, urls) = call(
+        &app,
+        reqwest::Method::POST,
+        &format!("/api/videos/{id}/multipart/parts"),
+        &token,
+        Some(json!({"part_numbers": (1..=count).collect::<Vec<_>>()})),
+    )
+    .await?;
+    assert_eq!(status, StatusCode::OK, "{urls}");
+    let mut parts = Vec::new();
+    for (n, chunk) in bytes.chunks(part_size).enumerate() {
+        let url = urls["parts"][n]["url"].as_str().context("part url")?;
+        let res = app
+            .http
+            .put(url)
+            .body(chunk.to_vec())
+            .send()
+            .await?
+            .error_for_status()?;
+        let etag = res.headers()["etag"].to_str()?.to_string();
+        parts.push(json!({"part_number": n + 1, "etag": etag}));
+    }
+    let (status, body) = call(
+        &app,
+        reqwest::Method::POST,
+        &format!("/api/videos/{id}/multipart/complete"),
+        &token,
+        Some(json!({"parts": parts})),
+    )
+    .await?;
+    assert_eq!(status, StatusCode::ACCEPTED, "{body}");
+    let video = settled(&app, &token, &id).await?;
+    assert_eq!(video["status"], "uploaded", "{video}");
+    assert_eq!(video["media"]["size"], bytes.len() as u64);
+    let (_, dl) = call(
+        &app,
+        reqwest::Method::GET,
+        &format!("/api/videos/{id}/download?file_type=original"),
+        &token,
+        None,
+    )
+    .await?;
+    let got = app
+        .http
+        .get(dl["download_url"].as_str().context("url")?)
+        .send()
+        .await?
+        .bytes()
+        .await?;
+    assert!(got.as_ref() == bytes.as_slice(), "downloaded bytes differ");
+
+    // An aborted multipart upload leaves no video behind.
+    let (_, init) = call(
+        &app,
+        reqwest::Method::POST,
+        "/api/videos/multipart",
+        &token,
+        Some(json!({"filename": "abandon.mp4", "content_type": "video/mp4", "size": 6_000_000})),
+    )
+    .await?;
+    let id = init["video_id"].as_str().context("id")?.to_string();
+    let (status, _) = call(
+        &app,
+        reqwest::Method::POST,
+        &format!("/api/videos/{id}/multipart/abort"),
+        &token,
+        None,
+    )
+    .await?;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(
+        call(
+            &app,
+            reqwest::Method::GET,
+            &format!("/api/videos/{id}"),
+            &token,
+            None
+        )
+        .await?
+        .0,
+        StatusCode::NOT_FOUND
+    );
+    app.shutdown().await
+}
+
+#[tokio::test]
+async fn listing_pagination_filters_and_public_catalogues() -> anyhow::Result<()> {
+    let app = TestApp::spawn().await?;
+    let (_, token) = app.user("lister@example.com").await?;
+    let (_, other) = app.user("someone-else@example.com").await?;
+    for n in 0..5 {
+        let (status, _) = call(
+            &app,
+            reqwest::Method::POST,
+            "/api/videos",
+            &token,
+            Some(json!({"title": format!("video {n}")})),
+        )
+        .await?;
+        assert_eq!(status, StatusCode::CREATED);
+    }
+    call(
+        &app,
+        reqwest::Method::POST,
+        "/api/videos",
+        &other,
+        Some(json!({"title": "not yours"})),
+    )
+    .await?;
+    let (status, page) = call(
+        &app,
+        reqwest::Method::GET,
+        "/api/videos?page=3&per_page=2",
+        &token,
+        None,
+    )
+    .await?;
+    assert_eq!(status, StatusCode::OK, "{page}");
+    assert_eq!(page["videos"].as_array().map(Vec::len), Some(1));
+    assert_eq!(
+        page["pagination"],
+        json!({"page": 3, "per_page": 2, "total": 5, "pages": 3})
+    );
+    assert_eq!(page["videos"][0]["title"], "video 0", "newest first");
+    let (_, pending) = call(
+        &app,
+        reqwest::Method::GET,
+        "/api/videos?status=pending",
+        &token,
+        None,
+    )
+    .await?;
+    assert_eq!(pending["pagination"]["total"], 5);
+    let (_, done) = call(
+        &app,
+        reqwest::Method::GET,
+        "/api/videos?status=completed",
+        &token,
+        None,
+    )
+    .await?;
+    assert_eq!(done["pagination"]["total"], 0);
+    for bad in [
+        "/api/videos?page=0",
+        "/api/videos?per_page=500",
+        "/api/videos?status=bogus",
+        "/api/videos?page=abc",
+    ] {
+        assert_eq!(
+            call(&app, reqwest::Method::GET, bad, &token, None).await?.0,
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "{bad}"
+        );
+    }
+    // Public catalogues, reachable without a token (the seed's route-order bug made them 404).
+    let langs: Value = app
+        .http
+        .get(app.url("/api/videos/languages"))
+        .send()
+        .await?
+        .json()
+        .await?;
+    assert!(langs.as_array().is_some_and(|l| {
+        l.iter()
+            .any(|x| x["code"] == "ko" && x["native_name"] == "한국어")
+    }));
+    let res = app
+        .http
+        .get(app.url("/api/videos/voices?language=es"))
+        .send()
+        .await?;
+    assert_eq!(res.status(), StatusCode::OK);
+    let voices: Value = res.json().await?;
+    assert!(
+        voices
+            .as_array()
+            .is_some_and(|v| !v.is_empty() && v.iter().all(|x| x["language"] == "es"))
+    );
+    assert_eq!(
+        app.http
+            .get(app.url("/api/videos/voices?language=xx"))
+            .send()
+            .await?
+            .status(),
+        StatusCode::UNPROCESSABLE_ENTITY
+    );
+    app.shutdown().await
+}
+
+#[tokio::test]
+async fn abandoned_uploads_are_cleaned_up() -> anyhow::Result<()> {
+    let app = TestApp::spawn_with(&[
+        ("MAINTENANCE_INTERVAL_SECS", "1"),
+        ("UPLOAD_ABANDON_SECS", "1"),
+    ])
+    .await?;
+    let (user, token) = app.user("abandoner@example.com").await?;
+    let (_, body) = call(
+        &app,
+        reqwest::Method::POST,
+        "/api/videos/upload-url",
+        &token,
+        Some(json!({"filename": "left.mp4", "content_type": "video/mp4"})),
+    )
+    .await?;
+    let id = body["video_id"].as_str().context("id")?.to_string();
+    app.http
+        .put(body["upload_url"].as_str().context("url")?)
+        .header("content-type", "video/mp4")
+        .body(vec![1u8; 1000])
+        .send()
+        .await?
+        .error_for_status()?;
+    let key = format!("videos/{user}/{id}/original.mp4");
+    assert!(app.state.storage.size_of(&key).await?.is_some());
+    eventually(
+        Duration::from_secs(30),
+        "the abandoned upload's removal",
+        || async {
+            let rows: i64 = sqlx::query_scalar("SELECT count(*) FROM videos WHERE id = $1::uuid")
+                .bind(&id)
+                .fetch_one(&app.state.db)
+                .await?;
+            Ok((rows == 0).then_some(()))
+        },
+    )
+    .await?;
+    assert_eq!(app.state.storage.size_of(&key).await?, None);
+    app.shutdown().await
+}

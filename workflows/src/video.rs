@@ -1,0 +1,120 @@
+//! Workflows of uploaded videos:
+//! * `VideoIngestWorkflow` (`ingest-{video_id}`): probes a finished upload, extracts a
+//!   representative thumbnail, and marks the video `uploaded` with its media details, or `failed`
+//!   with a reason when the file is not playable media or has no audio.
+//! * `ThumbnailWorkflow`: extracts a frame at a given time (the API waits for it).
+//! * `VideoDeletionWorkflow` (`delete-video-{video_id}`): removes every object and row of a video.
+
+use crate::activities::VideoActivities;
+use crate::options;
+use onevoice_shared::contracts::{
+    DeleteVideoInput, IngestInput, IngestOutcome, RecordIngestInput, ThumbnailInput, thumbnail_key,
+};
+use temporalio_macros::{workflow, workflow_methods};
+use temporalio_sdk::{ActivityExecutionError, WorkflowContext, WorkflowResult};
+
+#[workflow]
+#[derive(Default)]
+pub struct VideoIngestWorkflow;
+
+#[workflow_methods]
+impl VideoIngestWorkflow {
+    #[run]
+    pub async fn run(
+        ctx: &mut WorkflowContext<Self>,
+        input: IngestInput,
+    ) -> WorkflowResult<IngestOutcome> {
+        let outcome = match ctx
+            .execute_activity(
+                VideoActivities::probe_video,
+                input.clone(),
+                options::long_running(),
+            )
+            .await
+        {
+            Ok(info) if info.audio_tracks == 0 => IngestOutcome::Rejected {
+                reason: "the video has no audio track to dub".into(),
+            },
+            Ok(info) => {
+                // A thumbnail is a nicety: the upload is usable without one.
+                let thumbnail = ThumbnailInput {
+                    key: input.key.clone(),
+                    at_ms: None,
+                    output_key: thumbnail_key(input.user_id, input.video_id, "default"),
+                };
+                let thumbnail_key = ctx
+                    .execute_activity(
+                        VideoActivities::extract_thumbnail,
+                        thumbnail,
+                        options::quick(),
+                    )
+                    .await
+                    .ok();
+                IngestOutcome::Ready {
+                    info,
+                    thumbnail_key,
+                }
+            }
+            Err(ActivityExecutionError::Failed(f)) => IngestOutcome::Rejected {
+                reason: root_message(&f),
+            },
+            Err(e) => return Err(e.into()),
+        };
+        ctx.execute_activity(
+            VideoActivities::record_ingest,
+            RecordIngestInput {
+                video_id: input.video_id,
+                outcome: outcome.clone(),
+            },
+            options::bookkeeping(false),
+        )
+        .await?;
+        Ok(outcome)
+    }
+}
+
+fn root_message(e: &dyn std::error::Error) -> String {
+    let mut source = e;
+    while let Some(next) = source.source() {
+        source = next;
+    }
+    source.to_string()
+}
+
+#[workflow]
+#[derive(Default)]
+pub struct ThumbnailWorkflow;
+
+#[workflow_methods]
+impl ThumbnailWorkflow {
+    #[run]
+    pub async fn run(
+        ctx: &mut WorkflowContext<Self>,
+        input: ThumbnailInput,
+    ) -> WorkflowResult<String> {
+        Ok(ctx
+            .execute_activity(VideoActivities::extract_thumbnail, input, options::quick())
+            .await?)
+    }
+}
+
+#[workflow]
+#[derive(Default)]
+pub struct VideoDeletionWorkflow;
+
+#[workflow_methods]
+impl VideoDeletionWorkflow {
+    #[run]
+    pub async fn run(
+        ctx: &mut WorkflowContext<Self>,
+        input: DeleteVideoInput,
+    ) -> WorkflowResult<u64> {
+        Ok(ctx
+            .execute_activity(
+                VideoActivities::delete_video,
+                input,
+                options::bookkeeping(false),
+            )
+            .await?)
+    }
+}
