@@ -17,6 +17,26 @@ use temporalio_sdk::activities::{ActivityContext, ActivityError};
 /// Kinds whose body holds a one-time link: erased from the outbox once delivered.
 const SECRET_KINDS: [&str; 3] = ["verify_email", "password_reset", "email_change"];
 
+/// Job and billing notices honour the recipient's preferences at send time; account emails
+/// (verification, reset, security notices) always go out.
+async fn wanted(db: &sqlx::PgPool, email: &emails::EmailRow) -> Result<bool, sqlx::Error> {
+    let preference = match email.kind.as_str() {
+        "job_completed" | "job_failed" => "processing_complete",
+        k if k.starts_with("billing_") => "billing_updates",
+        _ => return Ok(true),
+    };
+    let Some(user) = email.user_id else {
+        return Ok(true);
+    };
+    let allowed: Option<bool> = sqlx::query_scalar(&format!(
+        "SELECT email_notifications AND {preference} FROM users WHERE id = $1"
+    ))
+    .bind(user)
+    .fetch_optional(db)
+    .await?;
+    Ok(allowed.unwrap_or(false))
+}
+
 pub struct NotifyActivities {
     deps: Deps,
 }
@@ -44,6 +64,13 @@ impl NotifyActivities {
             )));
         };
         if email.status != "pending" {
+            return Ok(());
+        }
+        if !wanted(&d.db, &email).await.map_err(db_err)? {
+            emails::mark_suppressed(&d.db, email.id)
+                .await
+                .map_err(db_err)?;
+            tracing::info!(email = %email.id, kind = %email.kind, "email suppressed by the user's preferences");
             return Ok(());
         }
         let (Some(text), Some(html)) = (email.text_body.clone(), email.html_body.clone()) else {

@@ -771,3 +771,72 @@ async fn signup_survives_an_smtp_outage() -> anyhow::Result<()> {
     );
     app.shutdown().await
 }
+
+/// Job notices honour the user's preferences at send time; the outbox records the suppression.
+#[tokio::test]
+async fn job_emails_honour_notification_preferences() -> anyhow::Result<()> {
+    use onevoice_shared::email::{self, EmailKind};
+    use onevoice_shared::locale::Locale;
+    use onevoice_shared::repo::emails;
+    let app = TestApp::spawn().await?;
+    let maildir = mail::stack_maildir();
+    let mut ids = Vec::new();
+    for (tag, wants) in [("quiet", false), ("chatty", true)] {
+        let address = unique_email(tag);
+        let (user, token) = app.user(&address).await?;
+        let res = app
+            .http
+            .put(app.url("/api/users/notifications/preferences"))
+            .bearer_auth(&token)
+            .json(&json!({"processing_complete": wants}))
+            .send()
+            .await?;
+        assert_eq!(res.status(), StatusCode::OK);
+        let kind = EmailKind::JobCompleted {
+            username: tag.into(),
+            video_title: "clip".into(),
+            language: "Spanish".into(),
+            link: "http://localhost:3000/videos/x".into(),
+        };
+        let rendered = email::render(&kind, Locale::En);
+        let id = emails::insert(
+            &app.state.db,
+            emails::NewEmail {
+                user_id: Some(user),
+                kind: &kind,
+                to: &address,
+                locale: Locale::En,
+                rendered: &rendered,
+                dedupe_key: None,
+            },
+        )
+        .await?;
+        onevoice_api::temporal::send_email(
+            &app.state.temporal,
+            &app.state.settings.temporal.task_queue,
+            id,
+        )
+        .await?;
+        ids.push((id, address, wants));
+    }
+    for (id, address, wants) in ids {
+        let status: String = eventually(
+            Duration::from_secs(30),
+            "delivery or suppression",
+            || async {
+                let s: String = sqlx::query_scalar("SELECT status FROM emails WHERE id = $1")
+                    .bind(id)
+                    .fetch_one(&app.state.db)
+                    .await?;
+                Ok((s != "pending").then_some(s))
+            },
+        )
+        .await?;
+        assert_eq!(status, if wants { "sent" } else { "suppressed" });
+        assert_eq!(
+            mail::messages_to(&maildir, &address)?.len(),
+            usize::from(wants)
+        );
+    }
+    app.shutdown().await
+}

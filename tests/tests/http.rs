@@ -191,13 +191,50 @@ async fn health_and_errors() -> anyhow::Result<()> {
         .await?;
     for path in [
         "/health/detailed",
+        "/api/auth/signup",
+        "/api/auth/verify-email",
+        "/api/auth/resend-verification",
+        "/api/auth/login",
+        "/api/auth/refresh",
+        "/api/auth/logout",
+        "/api/auth/forgot-password",
+        "/api/auth/reset-password",
+        "/api/users/profile",
+        "/api/users/confirm-email",
+        "/api/users/password",
+        "/api/users/avatar",
+        "/api/users/activity",
+        "/api/users/dashboard/stats",
+        "/api/users/credits/usage",
+        "/api/users/subscription",
+        "/api/users/notifications/preferences",
+        "/api/users/delete-account",
+        "/api/videos",
+        "/api/videos/languages",
+        "/api/videos/voices",
         "/api/videos/upload-url",
+        "/api/videos/multipart",
+        "/api/videos/{id}/multipart/parts",
+        "/api/videos/{id}/multipart/complete",
+        "/api/videos/{id}/multipart/abort",
+        "/api/videos/{id}/complete",
+        "/api/videos/{id}",
+        "/api/videos/{id}/thumbnail",
+        "/api/videos/{id}/duplicate",
+        "/api/videos/{id}/download",
         "/api/videos/{id}/dub",
+        "/api/videos/{id}/status",
     ] {
         assert!(
             doc["paths"][path].is_object(),
             "{path} missing from OpenAPI"
         );
+        for (_, op) in doc["paths"][path].as_object().into_iter().flatten() {
+            assert!(
+                op["responses"].as_object().is_some_and(|r| !r.is_empty()),
+                "{path} has no responses"
+            );
+        }
     }
     let docs = app.http.get(app.url("/docs")).send().await?;
     assert_eq!(docs.status(), StatusCode::OK);

@@ -709,3 +709,83 @@ async fn abandoned_uploads_are_cleaned_up() -> anyhow::Result<()> {
     assert_eq!(app.state.storage.size_of(&key).await?, None);
     app.shutdown().await
 }
+
+#[tokio::test]
+async fn thumbnail_upload_and_video_without_audio() -> anyhow::Result<()> {
+    let app = TestApp::spawn().await?;
+    let (_, token) = app.user("thumbs@example.com").await?;
+    let dir = tempfile::tempdir()?;
+    // A video with no audio track cannot be dubbed: the upload fails with that reason.
+    let silent = dir.path().join("silent.mp4");
+    let status = tokio::process::Command::new("ffmpeg")
+        .args([
+            "-nostdin",
+            "-v",
+            "error",
+            "-y",
+            "-f",
+            "lavfi",
+            "-i",
+            "testsrc2=size=320x240:rate=25:duration=2",
+        ])
+        .args([
+            "-c:v",
+            "libx264",
+            "-preset",
+            "ultrafast",
+            "-pix_fmt",
+            "yuv420p",
+        ])
+        .arg(&silent)
+        .status()
+        .await?;
+    assert!(status.success());
+    let id = upload(&app, &token, "silent.mp4", tokio::fs::read(&silent).await?).await?;
+    let video = settled(&app, &token, &id).await?;
+    assert_eq!(video["status"], "failed");
+    assert!(
+        video["status_reason"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("no audio"),
+        "{video}"
+    );
+
+    // An uploaded image becomes the thumbnail; a non-image is refused.
+    let sample = sample::make(dir.path()).await?;
+    let id = upload(
+        &app,
+        &token,
+        "withsound.mp4",
+        tokio::fs::read(&sample.video).await?,
+    )
+    .await?;
+    settled(&app, &token, &id).await?;
+    let jpeg = vec![0xFF, 0xD8, 0xFF, 0xE0, 0, 0x10, b'J', b'F', b'I', b'F', 0];
+    let send = |bytes: Vec<u8>| {
+        let part = reqwest::multipart::Part::bytes(bytes)
+            .file_name("t.jpg")
+            .mime_str("image/jpeg")
+            .unwrap();
+        app.http
+            .post(app.url(&format!("/api/videos/{id}/thumbnail")))
+            .bearer_auth(&token)
+            .multipart(reqwest::multipart::Form::new().part("thumbnail", part))
+            .send()
+    };
+    assert_eq!(
+        send(b"GIF89a not allowed".to_vec()).await?.status(),
+        StatusCode::UNPROCESSABLE_ENTITY
+    );
+    let res = send(jpeg.clone()).await?;
+    assert_eq!(res.status(), StatusCode::OK);
+    let url = res.json::<Value>().await?["thumbnail_url"]
+        .as_str()
+        .context("url")?
+        .to_string();
+    assert_eq!(
+        app.http.get(&url).send().await?.bytes().await?.to_vec(),
+        jpeg
+    );
+    app.shutdown().await
+}

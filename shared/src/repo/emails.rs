@@ -9,6 +9,7 @@ use uuid::Uuid;
 #[derive(Clone, Debug, sqlx::FromRow)]
 pub struct EmailRow {
     pub id: Uuid,
+    pub user_id: Option<UserId>,
     pub kind: String,
     pub to_address: String,
     pub subject: String,
@@ -48,7 +49,9 @@ pub async fn insert(db: &PgPool, e: NewEmail<'_>) -> Result<Uuid, sqlx::Error> {
 }
 
 pub async fn get(db: &PgPool, id: Uuid) -> Result<Option<EmailRow>, sqlx::Error> {
-    sqlx::query_as("SELECT id, kind, to_address, subject, text_body, html_body, status FROM emails WHERE id = $1")
+    sqlx::query_as(
+        "SELECT id, user_id, kind, to_address, subject, text_body, html_body, status FROM emails WHERE id = $1",
+    )
         .bind(id)
         .fetch_optional(db)
         .await
@@ -73,6 +76,16 @@ pub async fn mark_sent(db: &PgPool, id: Uuid, erase_body: bool) -> Result<(), sq
     )
     .bind(id)
     .bind(erase_body)
+    .execute(db)
+    .await?;
+    Ok(())
+}
+
+pub async fn mark_suppressed(db: &PgPool, id: Uuid) -> Result<(), sqlx::Error> {
+    sqlx::query(
+        "UPDATE emails SET status = 'suppressed', text_body = NULL, html_body = NULL WHERE id = $1",
+    )
+    .bind(id)
     .execute(db)
     .await?;
     Ok(())
