@@ -11,5 +11,7 @@ pub struct Deps {
     pub mailer: Mailer,
     /// Sender mailbox of every email (`Name <address>`).
     pub email_from: String,
+    /// Base URL of the web app, for links in notices.
+    pub frontend_url: String,
     pub tools: ToolSettings,
 }

@@ -3,12 +3,19 @@
 
 use crate::deps::Deps;
 use crate::error;
-use onevoice_shared::contracts::{FinishJobInput, JobOutcome, ProgressReport, activity};
-use onevoice_shared::repo::{activity as activity_log, jobs, media, videos};
+use onevoice_shared::contracts::{
+    DubbingOutput, FinishJobInput, JobOutcome, ProgressReport, activity, job_prefix,
+};
+use onevoice_shared::email::{self, EmailKind};
+use onevoice_shared::locale::Locale;
+use onevoice_shared::pipeline::credit_cost;
+use onevoice_shared::repo::{activity as activity_log, emails, jobs, ledger, media, users, videos};
 use onevoice_shared::status::{FileType, JobStatus, VideoStatus};
+use serde_json::json;
 use std::sync::Arc;
 use temporalio_macros::activities;
 use temporalio_sdk::activities::{ActivityContext, ActivityError};
+use uuid::Uuid;
 
 pub struct JobActivities {
     deps: Deps,
@@ -52,139 +59,231 @@ impl JobActivities {
         Ok(())
     }
 
+    /// Ends the job in one transaction: terminal status, credit settlement (release the hold;
+    /// on success capture the actual cost), activity log. Then registers the outputs, settles the
+    /// video's status, removes a cancelled job's artifacts, and queues the job's notice (one per
+    /// outcome, however often this runs). Returns the notice to send, if any.
     #[activity(name = activity::FINISH_JOB)]
     pub async fn finish_job(
         self: Arc<Self>,
         _ctx: ActivityContext,
         input: FinishJobInput,
-    ) -> Result<(), ActivityError> {
+    ) -> Result<Option<Uuid>, ActivityError> {
         let d = &self.deps;
-        let lang = input.target_language.code();
         let Some(job) = jobs::get(&d.db, input.job_id).await.map_err(db)? else {
             return Err(error::permanent(format!(
                 "job {} does not exist",
                 input.job_id
             )));
         };
-        if job.status == JobStatus::Completed.as_str()
-            || job.status == JobStatus::Cancelled.as_str()
-        {
-            // Already recorded by an earlier attempt.
-            return Ok(());
-        }
+        let Some(user) = users::find_any(&d.db, job.user_id).await.map_err(db)? else {
+            return Ok(None); // the account was erased meanwhile
+        };
         let title = videos::find_by_id(&d.db, input.video_id)
             .await
             .map_err(db)?
             .map(|v| v.title)
             .unwrap_or_else(|| "video".into());
-        match &input.outcome {
-            JobOutcome::Completed { output } => {
-                let files = [
-                    (
-                        FileType::DubbedVideo,
-                        &output.output_key,
-                        "dub.mp4",
-                        "mp4",
-                        "video/mp4",
-                    ),
-                    (
-                        FileType::TranslationSubtitles,
-                        &output.translation_srt_key,
-                        "trans.srt",
-                        "srt",
-                        "application/x-subrip",
-                    ),
-                ];
-                for (file_type, key, suffix, format, content_type) in files {
-                    let size = d.storage.size_of(key).await.map_err(error::storage)?;
-                    let filename = format!("{title}.{lang}.{suffix}");
-                    media::insert_pool(
-                        &d.db,
-                        &media::NewMediaFile {
-                            video_id: input.video_id,
-                            job_id: Some(input.job_id),
-                            file_type,
-                            filename: &filename,
-                            file_format: format,
-                            content_type,
-                            bucket: d.storage.bucket(),
-                            key,
-                            size: size.map(|s| s as i64),
-                            duration_secs: (file_type == FileType::DubbedVideo)
-                                .then_some(output.duration_ms as f64 / 1000.0),
-                            language: Some(lang),
-                        },
-                    )
-                    .await
-                    .map_err(db)?;
-                }
-                let result =
-                    serde_json::to_value(output).map_err(|e| error::transient(e.to_string()))?;
-                jobs::finish(
-                    &d.db,
-                    input.job_id,
-                    JobStatus::Completed,
-                    None,
-                    Some(result),
-                )
-                .await
-                .map_err(db)?;
-                videos::add_target_language(&d.db, input.video_id, lang)
-                    .await
-                    .map_err(db)?;
-                videos::settle_after_job(&d.db, input.video_id)
-                    .await
-                    .map_err(db)?;
-            }
-            JobOutcome::Failed { message } => {
-                jobs::finish(&d.db, input.job_id, JobStatus::Failed, Some(message), None)
-                    .await
-                    .map_err(db)?;
-                videos::settle_after_job(&d.db, input.video_id)
-                    .await
-                    .map_err(db)?;
-            }
-            JobOutcome::Cancelled => {
-                jobs::finish(
-                    &d.db,
-                    input.job_id,
-                    JobStatus::Cancelled,
-                    Some("cancelled by request"),
-                    None,
-                )
-                .await
-                .map_err(db)?;
-                videos::settle_after_job(&d.db, input.video_id)
-                    .await
-                    .map_err(db)?;
-            }
+        if let JobOutcome::Completed { output } = &input.outcome {
+            self.register_outputs(&input, output, &title).await?;
         }
-        let (action, description) = match &input.outcome {
-            JobOutcome::Completed { .. } => (
-                "dub_completed",
-                format!(
-                    "'{title}' dubbed into {}",
-                    input.target_language.english_name()
-                ),
+        let round = job.retry_count;
+        let (status, message, result) = match &input.outcome {
+            JobOutcome::Completed { output } => (
+                JobStatus::Completed,
+                None,
+                serde_json::to_value(output).ok(),
             ),
-            JobOutcome::Failed { message } => {
-                ("dub_failed", format!("dubbing '{title}' failed: {message}"))
-            }
-            JobOutcome::Cancelled => ("dub_cancelled", format!("dubbing '{title}' cancelled")),
+            JobOutcome::Failed { message } => (JobStatus::Failed, Some(message.as_str()), None),
+            JobOutcome::Cancelled => (JobStatus::Cancelled, Some("cancelled by request"), None),
         };
-        if job.status != JobStatus::Failed.as_str()
-            || !matches!(input.outcome, JobOutcome::Failed { .. })
-        {
-            activity_log::record(
-                &d.db,
-                job.user_id,
-                action,
-                &description,
-                Some(serde_json::json!({ "job_id": input.job_id })),
+
+        let mut tx = d.db.begin().await.map_err(db)?;
+        let changed = jobs::finish(&mut tx, input.job_id, status, message, result)
+            .await
+            .map_err(db)?;
+        let held = ledger::held(&mut *tx, input.job_id, round)
+            .await
+            .map_err(db)?;
+        if held > 0 {
+            ledger::append(
+                &mut *tx,
+                ledger::Entry {
+                    user: job.user_id,
+                    job: Some(input.job_id),
+                    video: job.video_id,
+                    kind: ledger::Kind::Release,
+                    amount: held,
+                    key: &ledger::release_key(input.job_id, round),
+                    description: "hold released",
+                },
             )
             .await
             .map_err(db)?;
         }
+        if let JobOutcome::Completed { output } = &input.outcome {
+            // Never more than quoted: the hold is the price the user agreed to.
+            let cost = credit_cost(output.duration_ms, input.credits_per_minute);
+            let cost = if held > 0 { cost.min(held) } else { cost };
+            ledger::append(
+                &mut *tx,
+                ledger::Entry {
+                    user: job.user_id,
+                    job: Some(input.job_id),
+                    video: job.video_id,
+                    kind: ledger::Kind::Capture,
+                    amount: -cost,
+                    key: &ledger::capture_key(input.job_id),
+                    description: &format!(
+                        "dubbing '{title}' into {}",
+                        input.target_language.english_name()
+                    ),
+                },
+            )
+            .await
+            .map_err(db)?;
+        }
+        if changed {
+            let (action, description) = match &input.outcome {
+                JobOutcome::Completed { .. } => (
+                    "dub_completed",
+                    format!(
+                        "'{title}' dubbed into {}",
+                        input.target_language.english_name()
+                    ),
+                ),
+                JobOutcome::Failed { message } => {
+                    ("dub_failed", format!("dubbing '{title}' failed: {message}"))
+                }
+                JobOutcome::Cancelled => ("dub_cancelled", format!("dubbing '{title}' cancelled")),
+            };
+            activity_log::record(
+                &mut *tx,
+                job.user_id,
+                action,
+                &description,
+                Some(json!({ "job_id": input.job_id })),
+            )
+            .await
+            .map_err(db)?;
+        }
+        tx.commit().await.map_err(db)?;
+        videos::settle_after_job(&d.db, input.video_id)
+            .await
+            .map_err(db)?;
+
+        let locale = Locale::parse(&user.locale).unwrap_or_default();
+        let notice = match &input.outcome {
+            JobOutcome::Cancelled => {
+                // Nothing of a cancelled job is kept: its artifacts and any partial output go.
+                d.storage
+                    .delete_prefix(&job_prefix(input.job_id))
+                    .await
+                    .map_err(error::storage)?;
+                if let Some(result) = jobs::get(&d.db, input.job_id)
+                    .await
+                    .map_err(db)?
+                    .and_then(|j| j.job_result)
+                    && let Some(key) = result.get("output_key").and_then(|k| k.as_str())
+                {
+                    d.storage.delete_prefix(key).await.map_err(error::storage)?;
+                }
+                return Ok(None);
+            }
+            JobOutcome::Completed { .. } => (
+                format!("job:{}:completed", input.job_id),
+                EmailKind::JobCompleted {
+                    username: user.username.clone(),
+                    video_title: title.clone(),
+                    language: input.target_language.english_name().to_string(),
+                    link: format!(
+                        "{}/videos/{}",
+                        d.frontend_url.trim_end_matches('/'),
+                        input.video_id
+                    ),
+                },
+            ),
+            JobOutcome::Failed { message } => (
+                format!("job:{}:r{round}:failed", input.job_id),
+                EmailKind::JobFailed {
+                    username: user.username.clone(),
+                    video_title: title.clone(),
+                    reason: message.clone(),
+                    credits_refunded: held > 0,
+                },
+            ),
+        };
+        let (dedupe, kind) = notice;
+        let rendered = email::render(&kind, locale);
+        let id = emails::insert(
+            &d.db,
+            emails::NewEmail {
+                user_id: Some(job.user_id),
+                kind: &kind,
+                to: &user.email,
+                locale,
+                rendered: &rendered,
+                dedupe_key: Some(&dedupe),
+            },
+        )
+        .await
+        .map_err(db)?;
+        Ok(Some(id))
+    }
+}
+
+impl JobActivities {
+    /// Registers the dubbed video and the translation subtitles as the video's media files.
+    async fn register_outputs(
+        &self,
+        input: &FinishJobInput,
+        output: &DubbingOutput,
+        title: &str,
+    ) -> Result<(), ActivityError> {
+        let d = &self.deps;
+        let lang = input.target_language.code();
+        let files = [
+            (
+                FileType::DubbedVideo,
+                &output.output_key,
+                "dub.mp4",
+                "mp4",
+                "video/mp4",
+            ),
+            (
+                FileType::TranslationSubtitles,
+                &output.translation_srt_key,
+                "trans.srt",
+                "srt",
+                "application/x-subrip",
+            ),
+        ];
+        for (file_type, key, suffix, format, content_type) in files {
+            let size = d.storage.size_of(key).await.map_err(error::storage)?;
+            let filename = format!("{title}.{lang}.{suffix}");
+            media::insert_pool(
+                &d.db,
+                &media::NewMediaFile {
+                    video_id: input.video_id,
+                    job_id: Some(input.job_id),
+                    file_type,
+                    filename: &filename,
+                    file_format: format,
+                    content_type,
+                    bucket: d.storage.bucket(),
+                    key,
+                    size: size.map(|s| s as i64),
+                    duration_secs: (file_type == FileType::DubbedVideo)
+                        .then_some(output.duration_ms as f64 / 1000.0),
+                    language: Some(lang),
+                },
+            )
+            .await
+            .map_err(db)?;
+        }
+        videos::add_target_language(&d.db, input.video_id, lang)
+            .await
+            .map_err(db)?;
         Ok(())
     }
 }

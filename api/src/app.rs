@@ -2,7 +2,7 @@
 
 use crate::error;
 use crate::openapi::ApiDoc;
-use crate::routes::{auth, health, users, videos};
+use crate::routes::{auth, dubs, health, users, videos};
 use crate::state::AppState;
 use axum::extract::DefaultBodyLimit;
 use axum::http::{HeaderName, HeaderValue, Method, Request};
@@ -32,6 +32,7 @@ fn routes(avatar_max_bytes: usize) -> OpenApiRouter<AppState> {
         .merge(auth::router())
         .merge(users::router(avatar_max_bytes))
         .merge(videos::router())
+        .merge(dubs::router())
 }
 
 pub fn router(state: AppState) -> Router {

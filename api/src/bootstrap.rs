@@ -33,6 +33,7 @@ pub fn deps(state: &AppState) -> Deps {
         storage: state.storage.clone(),
         mailer: state.mailer.clone(),
         email_from: state.settings.smtp.from.clone(),
+        frontend_url: state.settings.auth.frontend_url.to_string(),
         tools: state.settings.tools.clone(),
     }
 }

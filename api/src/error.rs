@@ -52,6 +52,8 @@ pub enum ApiError {
         message: String,
         errors: Vec<FieldError>,
     },
+    #[error("not enough credits: {needed} needed, {available} available")]
+    PaymentRequired { needed: i64, available: i64 },
     #[error("too many attempts; retry in {retry_after} seconds")]
     TooManyRequests { retry_after: u64 },
     #[error("{0}")]
@@ -82,6 +84,7 @@ impl ApiError {
             ApiError::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             ApiError::Validation { .. } => StatusCode::UNPROCESSABLE_ENTITY,
             ApiError::TooManyRequests { .. } => StatusCode::TOO_MANY_REQUESTS,
+            ApiError::PaymentRequired { .. } => StatusCode::PAYMENT_REQUIRED,
             ApiError::ServiceUnavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
             ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
@@ -133,6 +136,10 @@ impl IntoResponse for ApiError {
             ApiError::Validation { message, errors } => {
                 (message.clone(), Some(json!({ "errors": errors })))
             }
+            ApiError::PaymentRequired { needed, available } => (
+                self.to_string(),
+                Some(json!({ "needed": needed, "available": available })),
+            ),
             other => (other.to_string(), None),
         };
         let body = ErrorBody {

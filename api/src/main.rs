@@ -100,6 +100,8 @@ async fn run(command: Command, settings: Arc<Settings>) -> anyhow::Result<()> {
             let username = email.split('@').next().unwrap_or("user").to_string();
             // `!` is not a valid password hash: this account cannot log in with a password.
             let user = users::ensure_verified(&pool, &email, &username, "!").await?;
+            onevoice_shared::repo::ledger::grant_signup(&pool, user, settings.credits.signup_grant)
+                .await?;
             let mut settings = (*settings).clone();
             settings.auth.access_token_ttl = Duration::from_secs(ttl_minutes * 60);
             let pair = session::start(&pool, &settings, user, &ClientInfo::default())

@@ -244,3 +244,31 @@ pub async fn cancel_dubbing(
         }
     }
 }
+
+/// Runs a failed dub again under the same workflow id. The new run replays the pipeline; every
+/// step that had finished returns its stored result, so work continues from the failed step.
+pub async fn resume_dubbing(
+    client: &Client,
+    task_queue: &str,
+    input: &DubbingInput,
+) -> anyhow::Result<()> {
+    let attrs = SearchAttributes::new([
+        SearchAttributeKey::<String>::keyword(search_attribute::USER_ID)
+            .value_set(input.user_id.to_string()),
+        SearchAttributeKey::<String>::keyword(search_attribute::VIDEO_ID)
+            .value_set(input.video_id.to_string()),
+        SearchAttributeKey::<String>::keyword(search_attribute::JOB_STATUS)
+            .value_set(JobStatus::Pending.as_str().to_string()),
+        SearchAttributeKey::<String>::keyword(search_attribute::TARGET_LANGUAGE)
+            .value_set(input.target_language.code().to_string()),
+    ]);
+    let options = WorkflowStartOptions::new(task_queue, dubbing_workflow_id(input.job_id))
+        .search_attributes(attrs)
+        .id_reuse_policy(WorkflowIdReusePolicy::AllowDuplicateFailedOnly)
+        .id_conflict_policy(WorkflowIdConflictPolicy::UseExisting)
+        .build();
+    client
+        .start_workflow(DubbingWorkflow::run, input.clone(), options)
+        .await?;
+    Ok(())
+}

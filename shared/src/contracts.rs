@@ -190,6 +190,13 @@ pub struct DubbingInput {
     pub target_language: Language,
     /// S3 key the dubbed MP4 is written to.
     pub output_key: String,
+    /// Price locked when the job was quoted and started.
+    #[serde(default = "default_credits_per_minute")]
+    pub credits_per_minute: u32,
+}
+
+fn default_credits_per_minute() -> u32 {
+    10
 }
 
 /// Result of `DubbingWorkflow`.
@@ -335,4 +342,6 @@ pub struct FinishJobInput {
     pub video_id: VideoId,
     pub target_language: Language,
     pub outcome: JobOutcome,
+    #[serde(default = "default_credits_per_minute")]
+    pub credits_per_minute: u32,
 }

@@ -120,3 +120,24 @@ mod tests {
         assert_eq!(progress_percent(&Step::ALL), 100.0);
     }
 }
+
+/// Credits a job costs: `per_minute` for every started minute of media (at least one minute).
+/// The quote and the charge both use this function, so the price a user sees is the price paid.
+pub fn credit_cost(duration_ms: u64, per_minute: u32) -> i64 {
+    let minutes = duration_ms.div_ceil(60_000).max(1);
+    minutes as i64 * i64::from(per_minute)
+}
+
+#[cfg(test)]
+mod cost_tests {
+    use super::credit_cost;
+
+    #[test]
+    fn charges_per_started_minute() {
+        assert_eq!(credit_cost(0, 10), 10);
+        assert_eq!(credit_cost(11_000, 10), 10);
+        assert_eq!(credit_cost(60_000, 10), 10);
+        assert_eq!(credit_cost(60_001, 10), 20);
+        assert_eq!(credit_cost(3_600_000, 10), 600);
+    }
+}

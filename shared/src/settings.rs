@@ -23,7 +23,18 @@ pub struct Settings {
     pub jwt_secret: Secret,
     pub auth: AuthSettings,
     pub uploads: UploadSettings,
+    pub credits: CreditSettings,
     pub tools: ToolSettings,
+}
+
+#[derive(Clone, Debug)]
+pub struct CreditSettings {
+    /// Credits per started minute of media (the seed's `CREDIT_COST_PER_MINUTE`).
+    pub cost_per_minute: u32,
+    /// Credits granted once to every new account (the seed's `DEFAULT_FREE_CREDITS`).
+    pub signup_grant: u32,
+    /// Processing seconds per second of media, for the time estimate shown with a quote.
+    pub processing_ratio: f64,
 }
 
 #[derive(Clone, Debug)]
@@ -339,6 +350,11 @@ impl Settings {
                     .unwrap_or(86_400),
             ),
         };
+        let credits = CreditSettings {
+            cost_per_minute: r.parse("CREDIT_COST_PER_MINUTE", Some("10")).unwrap_or(10),
+            signup_grant: r.parse("DEFAULT_FREE_CREDITS", Some("100")).unwrap_or(100),
+            processing_ratio: r.parse("PROCESSING_TIME_RATIO", Some("1.5")).unwrap_or(1.5),
+        };
         let tools = ToolSettings {
             ffmpeg: r.string("FFMPEG_BIN", Some("ffmpeg")).into(),
             ffprobe: r.string("FFPROBE_BIN", Some("ffprobe")).into(),
@@ -371,6 +387,7 @@ impl Settings {
             jwt_secret,
             auth,
             uploads,
+            credits,
             tools,
         })
     }

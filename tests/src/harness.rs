@@ -118,6 +118,12 @@ impl TestApp {
     pub async fn user(&self, email: &str) -> anyhow::Result<(UserId, String)> {
         let username = email.split('@').next().unwrap_or("user");
         let id = users::ensure_verified(&self.state.db, email, username, "!").await?;
+        onevoice_shared::repo::ledger::grant_signup(
+            &self.state.db,
+            id,
+            self.state.settings.credits.signup_grant,
+        )
+        .await?;
         let pair = session::start(
             &self.state.db,
             &self.state.settings,

@@ -53,7 +53,7 @@ impl DubbingActivities {
     }
 
     #[activity(name = activity::FINISH_JOB)]
-    pub fn finish_job(input: FinishJobInput) -> Result<(), ActivityError> {
+    pub fn finish_job(input: FinishJobInput) -> Result<Option<uuid::Uuid>, ActivityError> {
         unimplemented!()
     }
 }

@@ -4,12 +4,12 @@
 //! for speech recognition, Apertium translates, espeak-ng speaks, ffmpeg mixes and muxes. Steps this
 //! version does not run yet are reported as skipped, so progress still adds up to 100.
 
-use crate::activities::DubbingActivities;
+use crate::activities::{DubbingActivities, SupportActivities};
 use crate::options;
 use onevoice_shared::contracts::{
     DubbingInput, DubbingOutput, DubbingProgress, ExtractAudioInput, FinishJobInput, JobOutcome,
-    LoadTranscriptInput, MixInput, MuxInput, ProgressReport, SynthesizeInput, TranslateInput,
-    search_attribute,
+    LoadTranscriptInput, MixInput, MuxInput, ProgressReport, SendEmailInput, SynthesizeInput,
+    TranslateInput, search_attribute,
 };
 use onevoice_shared::pipeline::{Step, progress_percent};
 use onevoice_shared::status::{JobStatus, StepStatus};
@@ -68,17 +68,28 @@ impl DubbingWorkflow {
         };
         let input = ctx.state(|s| s.input.clone());
         // Detached from the workflow's cancellation, so a cancelled job is still recorded.
-        ctx.execute_activity(
-            DubbingActivities::finish_job,
-            FinishJobInput {
-                job_id: input.job_id,
-                video_id: input.video_id,
-                target_language: input.target_language,
-                outcome,
-            },
-            options::bookkeeping(true),
-        )
-        .await?;
+        // Settles the credits and the read model in one transaction; returns the notice to send.
+        let notice = ctx
+            .execute_activity(
+                DubbingActivities::finish_job,
+                FinishJobInput {
+                    job_id: input.job_id,
+                    video_id: input.video_id,
+                    target_language: input.target_language,
+                    outcome,
+                    credits_per_minute: input.credits_per_minute,
+                },
+                options::bookkeeping(true),
+            )
+            .await?;
+        if let Some(email_id) = notice {
+            ctx.execute_activity(
+                SupportActivities::send_email,
+                SendEmailInput { email_id },
+                options::email(),
+            )
+            .await?;
+        }
         set_status(ctx, status);
         match result {
             Ok(output) => Ok(output),

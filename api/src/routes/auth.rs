@@ -14,7 +14,7 @@ use onevoice_shared::email::EmailKind;
 use onevoice_shared::locale::Locale;
 use onevoice_shared::one_time_token;
 use onevoice_shared::repo::auth_tokens::{self, Purpose};
-use onevoice_shared::repo::{activity, pending, sessions, users};
+use onevoice_shared::repo::{activity, ledger, pending, sessions, users};
 use serde::Deserialize;
 use utoipa::ToSchema;
 use utoipa_axum::router::OpenApiRouter;
@@ -216,6 +216,7 @@ async fn verify_email(
         None,
     )
     .await?;
+    ledger::grant_signup(&mut *tx, user.id, state.settings.credits.signup_grant).await?;
     tx.commit().await?;
     let tokens = session::start(&state.db, &state.settings, user.id, &client).await?;
     Ok(Json(AuthResponse {

@@ -1,6 +1,7 @@
 //! HTTP routes, one module per resource.
 
 pub mod auth;
+pub mod dubs;
 pub mod health;
 pub mod users;
 pub mod videos;

@@ -13,15 +13,12 @@ use axum::Json;
 use axum::extract::{DefaultBodyLimit, Multipart, State};
 use axum::http::StatusCode;
 use chrono::{DateTime, Utc};
-use onevoice_shared::contracts::{
-    DeleteVideoInput, DubbingInput, IngestInput, ThumbnailInput, dubbing_workflow_id, thumbnail_key,
-};
+use onevoice_shared::contracts::{DeleteVideoInput, IngestInput, ThumbnailInput, thumbnail_key};
 use onevoice_shared::ids::{JobId, UserId, VideoId};
 use onevoice_shared::language::Language;
 use onevoice_shared::repo::videos::VideoDetail;
-use onevoice_shared::repo::{activity, jobs, media, videos};
-use onevoice_shared::srt;
-use onevoice_shared::status::{FileType, JobStatus, VideoStatus};
+use onevoice_shared::repo::{activity, media, videos};
+use onevoice_shared::status::{FileType, VideoStatus};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 use std::time::Duration;
@@ -49,8 +46,6 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(complete_upload))
         .routes(routes!(get_video, update_video, delete_video))
         .routes(routes!(duplicate))
-        .routes(routes!(start_dub))
-        .routes(routes!(status))
         .routes(routes!(download))
         .merge(thumbnail)
 }
@@ -1075,232 +1070,6 @@ async fn set_thumbnail(
     }
     Ok(Json(ThumbnailResponse {
         thumbnail_url: state.storage.presign_get(&key, "thumbnail.jpg").await?,
-    }))
-}
-
-fn default_true() -> bool {
-    true
-}
-
-#[derive(Deserialize, ToSchema)]
-pub struct DubRequest {
-    /// Language to dub into (ISO 639-1, e.g. `es`).
-    target_language: String,
-    /// Voice to speak with; the offline engine picks the target language's voice when omitted.
-    #[serde(default)]
-    voice_id: Option<String>,
-    /// Keep the original background under the dub.
-    #[serde(default = "default_true")]
-    preserve_background_music: bool,
-    /// Language spoken in the video; defaults to the video's `original_language`.
-    #[serde(default)]
-    source_language: Option<String>,
-    /// Transcript of the video as SRT text. Required until speech recognition is available.
-    #[serde(default)]
-    source_transcript: Option<String>,
-}
-
-#[derive(Serialize, ToSchema)]
-pub struct DubResponse {
-    #[schema(value_type = uuid::Uuid)]
-    job_id: JobId,
-    /// Always `pending` when the job was accepted.
-    #[schema(value_type = String)]
-    status: JobStatus,
-    message: String,
-}
-
-/// Starts dubbing a video into a language (one job per request).
-#[utoipa::path(post, path = "/api/videos/{id}/dub", tag = "jobs", security(("bearer" = [])),
-    params(("id" = uuid::Uuid, Path, description = "video id")), request_body = DubRequest,
-    responses((status = 202, body = DubResponse), (status = 404, body = crate::error::ErrorBody),
-              (status = 409, body = crate::error::ErrorBody), (status = 422, body = crate::error::ErrorBody)))]
-async fn start_dub(
-    State(state): State<AppState>,
-    user: AuthUser,
-    ApiPath(video_id): ApiPath<VideoId>,
-    ApiJson(req): ApiJson<DubRequest>,
-) -> Result<(StatusCode, Json<DubResponse>), ApiError> {
-    let video = videos::find_owned(&state.db, user.id, video_id)
-        .await?
-        .ok_or_else(|| ApiError::NotFound("video not found".into()))?;
-    let target: Language = req.target_language.parse().map_err(
-        |e: onevoice_shared::language::UnsupportedLanguage| {
-            ApiError::validation("target_language", e.to_string())
-        },
-    )?;
-    let source: Language = req
-        .source_language
-        .as_deref()
-        .or(video.original_language.as_deref())
-        .ok_or_else(|| {
-            ApiError::validation(
-                "source_language",
-                "required: the video has no original_language",
-            )
-        })?
-        .parse()
-        .map_err(|e: onevoice_shared::language::UnsupportedLanguage| {
-            ApiError::validation("source_language", e.to_string())
-        })?;
-    let transcript = req.source_transcript.as_deref().ok_or_else(|| {
-        ApiError::validation(
-            "source_transcript",
-            "required: speech recognition is not available in this version",
-        )
-    })?;
-    let cues = srt::parse(transcript)
-        .map_err(|e| ApiError::validation("source_transcript", e.to_string()))?;
-    // Only a processed upload can be dubbed (several languages may run at once).
-    let ready = [
-        VideoStatus::Uploaded,
-        VideoStatus::Processing,
-        VideoStatus::Completed,
-    ];
-    if !ready.iter().any(|s| s.as_str() == video.status) {
-        let why = match video.status.as_str() {
-            "pending" => "the video's upload has not been completed yet".to_string(),
-            "failed" => format!(
-                "the video cannot be dubbed: {}",
-                video
-                    .status_reason
-                    .as_deref()
-                    .unwrap_or("its upload failed")
-            ),
-            other => format!("the video is {other}"),
-        };
-        return Err(ApiError::Conflict(why));
-    }
-    let original = media::newest(&state.db, video_id, FileType::Original, None)
-        .await?
-        .ok_or_else(|| ApiError::Conflict("the video has no uploaded file".into()))?;
-
-    let job_id = JobId::new();
-    let workflow_id = dubbing_workflow_id(job_id);
-    let prefix = format!("videos/{}/{video_id}", user.id);
-    let transcript_key = format!("{prefix}/transcripts/{job_id}.srt");
-    let output_key = format!("{prefix}/dubbed/{job_id}.{target}.mp4");
-    state
-        .storage
-        .put_bytes(
-            &transcript_key,
-            srt::write(&cues).into_bytes(),
-            "application/x-subrip",
-        )
-        .await?;
-    let mut tx = state.db.begin().await?;
-    jobs::insert(
-        &mut tx,
-        jobs::NewJob {
-            id: job_id,
-            user_id: user.id,
-            video_id,
-            source_language: source.code(),
-            target_language: target.code(),
-            voice_id: req.voice_id.as_deref(),
-            workflow_id: &workflow_id,
-            config: json!({
-                "target_language": target,
-                "source_language": source,
-                "voice_id": req.voice_id,
-                "preserve_background_music": req.preserve_background_music,
-                "tts_method": "espeak-ng",
-            }),
-        },
-    )
-    .await?;
-    media::insert(
-        &mut tx,
-        &media::NewMediaFile {
-            video_id,
-            job_id: Some(job_id),
-            file_type: FileType::SourceTranscript,
-            filename: "source.srt",
-            file_format: "srt",
-            content_type: "application/x-subrip",
-            bucket: state.storage.bucket(),
-            key: &transcript_key,
-            size: None,
-            duration_secs: None,
-            language: Some(source.code()),
-        },
-    )
-    .await?;
-    activity::record(
-        &mut *tx,
-        user.id,
-        "dub_started",
-        &format!("dubbing '{}' into {}", video.title, target.english_name()),
-        Some(json!({ "video_id": video_id, "job_id": job_id })),
-    )
-    .await?;
-    tx.commit().await?;
-
-    let input = DubbingInput {
-        job_id,
-        user_id: user.id,
-        video_id,
-        video_key: original.s3_key,
-        transcript_key,
-        source_language: source,
-        target_language: target,
-        output_key,
-    };
-    if let Err(e) =
-        temporal::start_dubbing(&state.temporal, &state.settings.temporal.task_queue, &input).await
-    {
-        tracing::error!(error = %e, %job_id, "could not start the dubbing workflow");
-        jobs::finish(
-            &state.db,
-            job_id,
-            JobStatus::Failed,
-            Some("the job could not be started"),
-            None,
-        )
-        .await?;
-        return Err(ApiError::ServiceUnavailable(
-            "the job could not be started; please retry".into(),
-        ));
-    }
-    Ok((
-        StatusCode::ACCEPTED,
-        Json(DubResponse {
-            job_id,
-            status: JobStatus::Pending,
-            message: "dubbing job started".into(),
-        }),
-    ))
-}
-
-#[derive(Serialize, ToSchema)]
-pub struct JobStatusResponse {
-    #[schema(value_type = uuid::Uuid)]
-    job_id: JobId,
-    status: String,
-    /// 0–100, weighted by the pipeline's step weights.
-    progress: f64,
-    estimated_completion: Option<DateTime<Utc>>,
-    error_message: Option<String>,
-}
-
-/// Status of the video's newest job.
-#[utoipa::path(get, path = "/api/videos/{id}/status", tag = "jobs", security(("bearer" = [])),
-    params(("id" = uuid::Uuid, Path, description = "video id")),
-    responses((status = 200, body = JobStatusResponse), (status = 404, body = crate::error::ErrorBody)))]
-async fn status(
-    State(state): State<AppState>,
-    user: AuthUser,
-    ApiPath(video_id): ApiPath<VideoId>,
-) -> Result<Json<JobStatusResponse>, ApiError> {
-    let job = jobs::newest_for_video(&state.db, user.id, video_id)
-        .await?
-        .ok_or_else(|| ApiError::NotFound("no job found for this video".into()))?;
-    Ok(Json(JobStatusResponse {
-        job_id: job.id,
-        status: job.status,
-        progress: job.progress,
-        estimated_completion: job.estimated_completion,
-        error_message: job.error_message,
     }))
 }
 

@@ -29,7 +29,7 @@ pub struct NewEmail<'a> {
 }
 
 /// Queues an email; with a dedupe key already present, returns the existing email's id instead.
-pub async fn insert(db: &PgPool, e: NewEmail<'_>) -> Result<Uuid, sqlx::Error> {
+pub async fn insert(db: impl sqlx::PgExecutor<'_>, e: NewEmail<'_>) -> Result<Uuid, sqlx::Error> {
     sqlx::query_scalar(
         "INSERT INTO emails (user_id, kind, to_address, locale, subject, text_body, html_body, dedupe_key)
          VALUES ($1, $2, $3, $4, $5, $6, $7, $8)

@@ -20,11 +20,20 @@ pub struct JobRow {
     pub error_message: Option<String>,
     pub job_result: Option<serde_json::Value>,
     pub created_at: DateTime<Utc>,
+    /// Resume round: 0 for the first run, +1 for each resume.
+    pub retry_count: i32,
+    pub credits_cost: Option<i32>,
+    pub voice_id: Option<String>,
+    pub preserve_background_music: bool,
+    pub job_config: Option<serde_json::Value>,
+    pub updated_at: DateTime<Utc>,
+    pub request_hash: Option<Vec<u8>>,
 }
 
 const COLUMNS: &str =
     "id, user_id, video_id, status, progress, source_language, target_language, workflow_id,
-    started_at, completed_at, estimated_completion, error_message, job_result, created_at";
+    started_at, completed_at, estimated_completion, error_message, job_result, created_at, retry_count, credits_cost,
+    voice_id, preserve_background_music, job_config, updated_at, request_hash";
 
 pub struct NewJob<'a> {
     pub id: JobId,
@@ -35,6 +44,10 @@ pub struct NewJob<'a> {
     pub voice_id: Option<&'a str>,
     pub workflow_id: &'a str,
     pub config: serde_json::Value,
+    pub credits_cost: i32,
+    pub estimated_completion: DateTime<Utc>,
+    pub idempotency_key: Option<&'a str>,
+    pub request_hash: &'a [u8],
 }
 
 /// Creates the job and its 15 pending steps (the seed's names, orders and weights).
@@ -43,8 +56,11 @@ pub async fn insert(
     job: NewJob<'_>,
 ) -> Result<(), sqlx::Error> {
     sqlx::query(
-        "INSERT INTO jobs (id, user_id, video_id, source_language, target_language, voice_id, workflow_id, job_config)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+        "INSERT INTO jobs (id, user_id, video_id, source_language, target_language, voice_id, workflow_id,
+                job_config, preserve_background_music, credits_cost, estimated_completion, idempotency_key,
+                request_hash)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, coalesce(($8->>'preserve_background_music')::boolean, true),
+                 $9, $10, $11, $12)",
     )
     .bind(job.id)
     .bind(job.user_id)
@@ -54,6 +70,10 @@ pub async fn insert(
     .bind(job.voice_id)
     .bind(job.workflow_id)
     .bind(job.config)
+    .bind(job.credits_cost)
+    .bind(job.estimated_completion)
+    .bind(job.idempotency_key)
+    .bind(job.request_hash)
     .execute(&mut **tx)
     .await?;
     let names: Vec<&str> = Step::ALL.iter().map(|s| s.name()).collect();
@@ -143,16 +163,16 @@ pub async fn record_progress(
 }
 
 /// Moves the job to a terminal status. Returns false when it already was terminal (a retried
-/// call changes nothing).
+/// call changes nothing). Runs on the caller's connection, so it can share a transaction with the
+/// credit settlement.
 pub async fn finish(
-    db: &PgPool,
+    conn: &mut sqlx::PgConnection,
     id: JobId,
     status: JobStatus,
     error_message: Option<&str>,
     result: Option<serde_json::Value>,
 ) -> Result<bool, sqlx::Error> {
     debug_assert!(status.is_terminal());
-    let mut tx = db.begin().await?;
     let updated = sqlx::query(
         "UPDATE jobs SET status = $2, error_message = $3, job_result = $4, completed_at = now(),
                 progress = CASE WHEN $2 = 'completed' THEN 100 ELSE progress END
@@ -162,7 +182,7 @@ pub async fn finish(
     .bind(status.as_str())
     .bind(error_message)
     .bind(result)
-    .execute(&mut *tx)
+    .execute(&mut *conn)
     .await?
     .rows_affected();
     let step_status = match status {
@@ -178,9 +198,109 @@ pub async fn finish(
         .bind(id)
         .bind(step_status.as_str())
         .bind(error_message)
-        .execute(&mut *tx)
+        .execute(&mut *conn)
         .await?;
     }
-    tx.commit().await?;
     Ok(updated == 1)
+}
+
+pub async fn find_by_idempotency_key(
+    db: &PgPool,
+    user: UserId,
+    key: &str,
+) -> Result<Option<JobRow>, sqlx::Error> {
+    sqlx::query_as(&format!(
+        "SELECT {COLUMNS} FROM jobs WHERE user_id = $1 AND idempotency_key = $2"
+    ))
+    .bind(user)
+    .bind(key)
+    .fetch_optional(db)
+    .await
+}
+
+pub async fn newest_active_for_video(
+    db: &PgPool,
+    user: UserId,
+    video: VideoId,
+) -> Result<Option<JobRow>, sqlx::Error> {
+    sqlx::query_as(&format!(
+        "SELECT {COLUMNS} FROM jobs WHERE video_id = $1 AND user_id = $2 AND status IN ('pending', 'processing')
+         ORDER BY created_at DESC LIMIT 1"
+    ))
+    .bind(video)
+    .bind(user)
+    .fetch_optional(db)
+    .await
+}
+
+/// Moves a failed job back to pending for a resume round; false when it is not failed any more.
+pub async fn reopen(
+    conn: &mut sqlx::PgConnection,
+    id: JobId,
+    round: i32,
+) -> Result<bool, sqlx::Error> {
+    let n = sqlx::query(
+        "UPDATE jobs SET status = 'pending', retry_count = $2, error_message = NULL, completed_at = NULL
+         WHERE id = $1 AND status = 'failed'",
+    )
+    .bind(id)
+    .bind(round)
+    .execute(&mut *conn)
+    .await?
+    .rows_affected();
+    sqlx::query("UPDATE job_steps SET status = 'pending', error_message = NULL, completed_at = NULL WHERE job_id = $1 AND status IN ('failed', 'cancelled')")
+        .bind(id)
+        .execute(&mut *conn)
+        .await?;
+    Ok(n == 1)
+}
+
+pub async fn page(
+    db: &PgPool,
+    user: UserId,
+    status: Option<&str>,
+    limit: i64,
+    offset: i64,
+) -> Result<(Vec<JobRow>, i64), sqlx::Error> {
+    let rows = sqlx::query_as(&format!(
+        "SELECT {COLUMNS} FROM jobs WHERE user_id = $1 AND ($2::text IS NULL OR status = $2)
+         ORDER BY created_at DESC, id LIMIT $3 OFFSET $4"
+    ))
+    .bind(user)
+    .bind(status)
+    .bind(limit)
+    .bind(offset)
+    .fetch_all(db)
+    .await?;
+    let total = sqlx::query_scalar(
+        "SELECT count(*) FROM jobs WHERE user_id = $1 AND ($2::text IS NULL OR status = $2)",
+    )
+    .bind(user)
+    .bind(status)
+    .fetch_one(db)
+    .await?;
+    Ok((rows, total))
+}
+
+#[derive(Debug, sqlx::FromRow)]
+pub struct StepRow {
+    pub id: uuid::Uuid,
+    pub step_name: String,
+    pub step_order: i32,
+    pub status: String,
+    pub progress: f64,
+    pub weight: f64,
+    pub started_at: Option<DateTime<Utc>>,
+    pub completed_at: Option<DateTime<Utc>>,
+    pub error_message: Option<String>,
+}
+
+pub async fn steps(db: &PgPool, job: JobId) -> Result<Vec<StepRow>, sqlx::Error> {
+    sqlx::query_as(
+        "SELECT id, step_name, step_order, status, progress, weight, started_at, completed_at, error_message
+         FROM job_steps WHERE job_id = $1 ORDER BY step_order",
+    )
+    .bind(job)
+    .fetch_all(db)
+    .await
 }

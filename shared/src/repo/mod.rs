@@ -6,6 +6,7 @@ pub mod auth_tokens;
 pub mod credits;
 pub mod emails;
 pub mod jobs;
+pub mod ledger;
 pub mod media;
 pub mod pending;
 pub mod rate_limits;

@@ -246,3 +246,11 @@ pub async fn deactivate(db: impl PgExecutor<'_>, id: UserId) -> Result<(), sqlx:
     .await?;
     Ok(())
 }
+
+/// A user, deactivated or not (background work still needs the address of a deactivated one).
+pub async fn find_any(db: &PgPool, id: UserId) -> Result<Option<UserRow>, sqlx::Error> {
+    sqlx::query_as(&format!("SELECT {COLUMNS} FROM users WHERE id = $1"))
+        .bind(id)
+        .fetch_optional(db)
+        .await
+}

@@ -1,0 +1,673 @@
+//! Dubbing jobs: quote, start (credits held atomically, `Idempotency-Key` honoured), status,
+//! cancel, resume, and the `/api/jobs` listing.
+
+use crate::auth::AuthUser;
+use crate::error::ApiError;
+use crate::extract::{ApiJson, ApiPath, ApiQuery};
+use crate::state::AppState;
+use crate::temporal;
+use crate::views::MessageResponse;
+use axum::Json;
+use axum::extract::State;
+use axum::http::{HeaderMap, StatusCode};
+use chrono::{DateTime, Utc};
+use onevoice_shared::contracts::{DubbingInput, dubbing_workflow_id};
+use onevoice_shared::ids::{JobId, UserId, VideoId};
+use onevoice_shared::language::Language;
+use onevoice_shared::pipeline::credit_cost;
+use onevoice_shared::repo::videos::VideoDetail;
+use onevoice_shared::repo::{activity, jobs, ledger, media, videos};
+use onevoice_shared::srt;
+use onevoice_shared::status::{FileType, JobStatus, VideoStatus};
+use serde::{Deserialize, Serialize};
+use serde_json::{Value, json};
+use sha2::{Digest, Sha256};
+use utoipa::{IntoParams, ToSchema};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(quote))
+        .routes(routes!(start_dub))
+        .routes(routes!(status))
+        .routes(routes!(cancel))
+        .routes(routes!(resume))
+        .routes(routes!(list_jobs))
+        .routes(routes!(get_job))
+}
+
+async fn ready_video(state: &AppState, user: UserId, id: VideoId) -> Result<VideoDetail, ApiError> {
+    let v = videos::detail(&state.db, user, id)
+        .await?
+        .ok_or_else(|| ApiError::NotFound("video not found".into()))?;
+    let ready = [
+        VideoStatus::Uploaded,
+        VideoStatus::Processing,
+        VideoStatus::Completed,
+    ];
+    if !ready.iter().any(|s| s.as_str() == v.status) || v.duration.is_none() {
+        let why = match v.status.as_str() {
+            "pending" => "the video's upload has not been completed yet".to_string(),
+            "failed" => format!(
+                "the video cannot be dubbed: {}",
+                v.status_reason.as_deref().unwrap_or("its upload failed")
+            ),
+            other => format!("the video is {other}"),
+        };
+        return Err(ApiError::Conflict(why));
+    }
+    Ok(v)
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct QuoteResponse {
+    /// Credits the dub costs (per started minute of media).
+    credits: i64,
+    duration_seconds: f64,
+    /// Rough processing time.
+    estimated_processing_seconds: u64,
+    /// The caller's spendable balance.
+    available_credits: i64,
+    sufficient: bool,
+}
+
+fn price(state: &AppState, v: &VideoDetail) -> (i64, u64) {
+    let ms = (v.duration.unwrap_or(0.0) * 1000.0).round() as u64;
+    let credits = credit_cost(ms, state.settings.credits.cost_per_minute);
+    let estimate =
+        (ms as f64 / 1000.0 * state.settings.credits.processing_ratio).ceil() as u64 + 10;
+    (credits, estimate)
+}
+
+/// What dubbing this video costs, with the same function the job is charged with.
+#[utoipa::path(get, path = "/api/videos/{id}/quote", tag = "jobs", security(("bearer" = [])),
+    params(("id" = uuid::Uuid, Path, description = "video id")),
+    responses((status = 200, body = QuoteResponse), (status = 404, body = crate::error::ErrorBody),
+              (status = 409, body = crate::error::ErrorBody)))]
+async fn quote(
+    State(state): State<AppState>,
+    user: AuthUser,
+    ApiPath(id): ApiPath<VideoId>,
+) -> Result<Json<QuoteResponse>, ApiError> {
+    let v = ready_video(&state, user.id, id).await?;
+    let (credits, estimate) = price(&state, &v);
+    let available = ledger::balance(&state.db, user.id).await?;
+    Ok(Json(QuoteResponse {
+        credits,
+        duration_seconds: v.duration.unwrap_or(0.0),
+        estimated_processing_seconds: estimate,
+        available_credits: available.max(0),
+        sufficient: available >= credits,
+    }))
+}
+
+fn default_true() -> bool {
+    true
+}
+
+#[derive(Deserialize, Serialize, ToSchema)]
+pub struct DubRequest {
+    /// Language to dub into (ISO 639-1, e.g. `es`).
+    target_language: String,
+    /// Voice to speak with (see `/api/videos/voices`); the target language's default when omitted.
+    #[serde(default)]
+    voice_id: Option<String>,
+    /// Keep the original background under the dub.
+    #[serde(default = "default_true")]
+    preserve_background_music: bool,
+    /// Language spoken in the video; defaults to the video's `original_language`.
+    #[serde(default)]
+    source_language: Option<String>,
+    /// Transcript of the video as SRT text. Required until speech recognition is available.
+    #[serde(default)]
+    source_transcript: Option<String>,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct DubResponse {
+    #[schema(value_type = uuid::Uuid)]
+    job_id: JobId,
+    #[schema(value_type = String)]
+    status: JobStatus,
+    /// Credits held for the job (charged on success, released on failure or cancel).
+    credits: i64,
+    message: String,
+}
+
+/// Starts dubbing a video into a language (one job per request). The quoted credits are held at
+/// once, atomically with the balance check: two requests cannot both spend the last credits.
+/// With an `Idempotency-Key` header, a repeated request returns the same job.
+#[utoipa::path(post, path = "/api/videos/{id}/dub", tag = "jobs", security(("bearer" = [])),
+    params(("id" = uuid::Uuid, Path, description = "video id"),
+           ("Idempotency-Key" = Option<String>, Header, description = "makes retries of this request safe")),
+    request_body = DubRequest,
+    responses((status = 202, body = DubResponse), (status = 402, body = crate::error::ErrorBody),
+              (status = 404, body = crate::error::ErrorBody), (status = 409, body = crate::error::ErrorBody),
+              (status = 422, body = crate::error::ErrorBody)))]
+async fn start_dub(
+    State(state): State<AppState>,
+    user: AuthUser,
+    headers: HeaderMap,
+    ApiPath(video_id): ApiPath<VideoId>,
+    ApiJson(req): ApiJson<DubRequest>,
+) -> Result<(StatusCode, Json<DubResponse>), ApiError> {
+    let idempotency_key = match headers.get("idempotency-key") {
+        Some(v) => Some(
+            v.to_str()
+                .ok()
+                .map(str::trim)
+                .filter(|k| !k.is_empty() && k.len() <= 200)
+                .ok_or_else(|| {
+                    ApiError::validation("Idempotency-Key", "must be 1 to 200 visible characters")
+                })?
+                .to_string(),
+        ),
+        None => None,
+    };
+    let request_hash =
+        Sha256::digest(serde_json::to_vec(&(video_id, &req)).unwrap_or_default()).to_vec();
+    if let Some(key) = &idempotency_key
+        && let Some(existing) = jobs::find_by_idempotency_key(&state.db, user.id, key).await?
+    {
+        return replay(existing, &request_hash);
+    }
+
+    let target: Language = req.target_language.parse().map_err(
+        |e: onevoice_shared::language::UnsupportedLanguage| {
+            ApiError::validation("target_language", e.to_string())
+        },
+    )?;
+    let v = ready_video(&state, user.id, video_id).await?;
+    let source: Language = req
+        .source_language
+        .as_deref()
+        .or(v.original_language.as_deref())
+        .ok_or_else(|| {
+            ApiError::validation(
+                "source_language",
+                "required: the video has no original_language",
+            )
+        })?
+        .parse()
+        .map_err(|e: onevoice_shared::language::UnsupportedLanguage| {
+            ApiError::validation("source_language", e.to_string())
+        })?;
+    if let Some(voice) = &req.voice_id {
+        let valid = [
+            format!("espeak-{}-m", target.code()),
+            format!("espeak-{}-f", target.code()),
+        ];
+        if !valid.contains(voice) {
+            return Err(ApiError::validation(
+                "voice_id",
+                format!("not a voice for {target}; see /api/videos/voices"),
+            ));
+        }
+    }
+    let transcript = req.source_transcript.as_deref().ok_or_else(|| {
+        ApiError::validation(
+            "source_transcript",
+            "required: speech recognition is not available in this version",
+        )
+    })?;
+    let cues = srt::parse(transcript)
+        .map_err(|e| ApiError::validation("source_transcript", e.to_string()))?;
+    let original = media::newest(&state.db, video_id, FileType::Original, None)
+        .await?
+        .ok_or_else(|| ApiError::Conflict("the video has no uploaded file".into()))?;
+    let (credits, estimate) = price(&state, &v);
+
+    let job_id = JobId::new();
+    let workflow_id = dubbing_workflow_id(job_id);
+    let prefix = format!("videos/{}/{video_id}", user.id);
+    let transcript_key = format!("{prefix}/transcripts/{job_id}.srt");
+    let output_key = format!("{prefix}/dubbed/{job_id}.{target}.mp4");
+    state
+        .storage
+        .put_bytes(
+            &transcript_key,
+            srt::write(&cues).into_bytes(),
+            "application/x-subrip",
+        )
+        .await?;
+
+    let mut tx = state.db.begin().await?;
+    ledger::lock_user(&mut tx, user.id).await?;
+    let available = ledger::balance(&mut *tx, user.id).await?;
+    if available < credits {
+        return Err(ApiError::PaymentRequired {
+            needed: credits,
+            available: available.max(0),
+        });
+    }
+    let inserted = jobs::insert(
+        &mut tx,
+        jobs::NewJob {
+            id: job_id,
+            user_id: user.id,
+            video_id,
+            source_language: source.code(),
+            target_language: target.code(),
+            voice_id: req.voice_id.as_deref(),
+            workflow_id: &workflow_id,
+            config: json!({
+                "target_language": target,
+                "source_language": source,
+                "voice_id": req.voice_id,
+                "preserve_background_music": req.preserve_background_music,
+                "tts_method": "espeak-ng",
+            }),
+            credits_cost: credits as i32,
+            estimated_completion: Utc::now() + chrono::Duration::seconds(estimate as i64),
+            idempotency_key: idempotency_key.as_deref(),
+            request_hash: &request_hash,
+        },
+    )
+    .await;
+    if let Err(sqlx::Error::Database(e)) = &inserted
+        && e.is_unique_violation()
+        && let Some(key) = &idempotency_key
+    {
+        // A concurrent request with the same key won the race: answer as it did.
+        drop(tx);
+        let existing = jobs::find_by_idempotency_key(&state.db, user.id, key)
+            .await?
+            .ok_or_else(|| {
+                ApiError::Conflict("a request with this Idempotency-Key is in progress".into())
+            })?;
+        return replay(existing, &request_hash);
+    }
+    inserted?;
+    ledger::append(
+        &mut *tx,
+        ledger::Entry {
+            user: user.id,
+            job: Some(job_id),
+            video: Some(video_id),
+            kind: ledger::Kind::Reserve,
+            amount: -credits,
+            key: &ledger::reserve_key(job_id, 0),
+            description: "credits held for dubbing",
+        },
+    )
+    .await?;
+    media::insert(
+        &mut tx,
+        &media::NewMediaFile {
+            video_id,
+            job_id: Some(job_id),
+            file_type: FileType::SourceTranscript,
+            filename: "source.srt",
+            file_format: "srt",
+            content_type: "application/x-subrip",
+            bucket: state.storage.bucket(),
+            key: &transcript_key,
+            size: None,
+            duration_secs: None,
+            language: Some(source.code()),
+        },
+    )
+    .await?;
+    activity::record(
+        &mut *tx,
+        user.id,
+        "dub_started",
+        &format!("dubbing '{}' into {}", v.title, target.english_name()),
+        Some(json!({ "video_id": video_id, "job_id": job_id, "credits": credits })),
+    )
+    .await?;
+    tx.commit().await?;
+
+    let input = DubbingInput {
+        job_id,
+        user_id: user.id,
+        video_id,
+        video_key: original.s3_key,
+        transcript_key,
+        source_language: source,
+        target_language: target,
+        output_key,
+        credits_per_minute: state.settings.credits.cost_per_minute,
+    };
+    if let Err(e) =
+        temporal::start_dubbing(&state.temporal, &state.settings.temporal.task_queue, &input).await
+    {
+        tracing::error!(error = %e, %job_id, "could not start the dubbing workflow");
+        abort_start(&state, job_id, user.id, video_id).await?;
+        return Err(ApiError::ServiceUnavailable(
+            "the job could not be started; please retry".into(),
+        ));
+    }
+    Ok((
+        StatusCode::ACCEPTED,
+        Json(DubResponse {
+            job_id,
+            status: JobStatus::Pending,
+            credits,
+            message: "dubbing job started".into(),
+        }),
+    ))
+}
+
+/// The answer to a repeated request: the same job, unless the body differs.
+fn replay(
+    existing: jobs::JobRow,
+    request_hash: &[u8],
+) -> Result<(StatusCode, Json<DubResponse>), ApiError> {
+    if existing.request_hash.as_deref() != Some(request_hash) {
+        return Err(ApiError::Conflict(
+            "this Idempotency-Key was used with a different request".into(),
+        ));
+    }
+    Ok((
+        StatusCode::ACCEPTED,
+        Json(DubResponse {
+            job_id: existing.id,
+            status: existing.status.parse().unwrap_or(JobStatus::Pending),
+            credits: i64::from(existing.credits_cost.unwrap_or(0)),
+            message: "dubbing job already started".into(),
+        }),
+    ))
+}
+
+/// The workflow could not be started: fail the job and release its hold.
+async fn abort_start(
+    state: &AppState,
+    job: JobId,
+    user: UserId,
+    video: VideoId,
+) -> Result<(), ApiError> {
+    let mut tx = state.db.begin().await?;
+    jobs::finish(
+        &mut tx,
+        job,
+        JobStatus::Failed,
+        Some("the job could not be started"),
+        None,
+    )
+    .await?;
+    let held = ledger::held(&mut *tx, job, 0).await?;
+    ledger::append(
+        &mut *tx,
+        ledger::Entry {
+            user,
+            job: Some(job),
+            video: Some(video),
+            kind: ledger::Kind::Release,
+            amount: held,
+            key: &ledger::release_key(job, 0),
+            description: "hold released: the job could not start",
+        },
+    )
+    .await?;
+    tx.commit().await?;
+    Ok(())
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct JobStatusResponse {
+    #[schema(value_type = uuid::Uuid)]
+    job_id: JobId,
+    status: String,
+    /// 0–100, weighted by the pipeline's step weights.
+    progress: f64,
+    estimated_completion: Option<DateTime<Utc>>,
+    error_message: Option<String>,
+}
+
+/// Status of the video's newest job.
+#[utoipa::path(get, path = "/api/videos/{id}/status", tag = "jobs", security(("bearer" = [])),
+    params(("id" = uuid::Uuid, Path, description = "video id")),
+    responses((status = 200, body = JobStatusResponse), (status = 404, body = crate::error::ErrorBody)))]
+async fn status(
+    State(state): State<AppState>,
+    user: AuthUser,
+    ApiPath(video_id): ApiPath<VideoId>,
+) -> Result<Json<JobStatusResponse>, ApiError> {
+    let job = jobs::newest_for_video(&state.db, user.id, video_id)
+        .await?
+        .ok_or_else(|| ApiError::NotFound("no job found for this video".into()))?;
+    Ok(Json(JobStatusResponse {
+        job_id: job.id,
+        status: job.status,
+        progress: job.progress,
+        estimated_completion: job.estimated_completion,
+        error_message: job.error_message,
+    }))
+}
+
+/// Cancels the video's running dub: its activities stop, its artifacts are deleted and its
+/// credits released; the job ends `cancelled`.
+#[utoipa::path(post, path = "/api/videos/{id}/cancel", tag = "jobs", security(("bearer" = [])),
+    params(("id" = uuid::Uuid, Path, description = "video id")),
+    responses((status = 202, body = MessageResponse), (status = 404, body = crate::error::ErrorBody),
+              (status = 409, body = crate::error::ErrorBody)))]
+async fn cancel(
+    State(state): State<AppState>,
+    user: AuthUser,
+    ApiPath(video_id): ApiPath<VideoId>,
+) -> Result<(StatusCode, Json<MessageResponse>), ApiError> {
+    videos::find_owned(&state.db, user.id, video_id)
+        .await?
+        .ok_or_else(|| ApiError::NotFound("video not found".into()))?;
+    let job = jobs::newest_active_for_video(&state.db, user.id, video_id)
+        .await?
+        .ok_or_else(|| ApiError::Conflict("no dub of this video is running".into()))?;
+    temporal::cancel_dubbing(&state.temporal, job.id, "cancelled by the user")
+        .await
+        .map_err(ApiError::Internal)?;
+    Ok((
+        StatusCode::ACCEPTED,
+        Json(MessageResponse::new("the dub is being cancelled")),
+    ))
+}
+
+/// Resumes the video's failed dub from the step that failed: finished steps are reused, not
+/// recomputed or charged again. Credits are held again for the new attempt.
+#[utoipa::path(post, path = "/api/videos/{id}/resume", tag = "jobs", security(("bearer" = [])),
+    params(("id" = uuid::Uuid, Path, description = "video id")),
+    responses((status = 202, body = DubResponse), (status = 402, body = crate::error::ErrorBody),
+              (status = 404, body = crate::error::ErrorBody), (status = 409, body = crate::error::ErrorBody)))]
+async fn resume(
+    State(state): State<AppState>,
+    user: AuthUser,
+    ApiPath(video_id): ApiPath<VideoId>,
+) -> Result<(StatusCode, Json<DubResponse>), ApiError> {
+    videos::find_owned(&state.db, user.id, video_id)
+        .await?
+        .ok_or_else(|| ApiError::NotFound("video not found".into()))?;
+    let job = jobs::newest_for_video(&state.db, user.id, video_id)
+        .await?
+        .ok_or_else(|| ApiError::NotFound("no job found for this video".into()))?;
+    if job.status != JobStatus::Failed.as_str() {
+        return Err(ApiError::Conflict(format!(
+            "only a failed dub can be resumed; this one is {}",
+            job.status
+        )));
+    }
+    let credits = i64::from(job.credits_cost.unwrap_or(0));
+    let round = job.retry_count + 1;
+    let mut tx = state.db.begin().await?;
+    ledger::lock_user(&mut tx, user.id).await?;
+    let available = ledger::balance(&mut *tx, user.id).await?;
+    if available < credits {
+        return Err(ApiError::PaymentRequired {
+            needed: credits,
+            available: available.max(0),
+        });
+    }
+    if !jobs::reopen(&mut tx, job.id, round).await? {
+        return Err(ApiError::Conflict(
+            "the dub is being resumed already".into(),
+        ));
+    }
+    ledger::append(
+        &mut *tx,
+        ledger::Entry {
+            user: user.id,
+            job: Some(job.id),
+            video: Some(video_id),
+            kind: ledger::Kind::Reserve,
+            amount: -credits,
+            key: &ledger::reserve_key(job.id, round),
+            description: "credits held for resuming a dub",
+        },
+    )
+    .await?;
+    tx.commit().await?;
+    let input = rebuild_input(&state, &job, video_id).await?;
+    temporal::resume_dubbing(&state.temporal, &state.settings.temporal.task_queue, &input)
+        .await
+        .map_err(ApiError::Internal)?;
+    Ok((
+        StatusCode::ACCEPTED,
+        Json(DubResponse {
+            job_id: job.id,
+            status: JobStatus::Pending,
+            credits,
+            message: "dubbing job resumed".into(),
+        }),
+    ))
+}
+
+/// The workflow input of an existing job, from its rows (the keys are derived the same way).
+async fn rebuild_input(
+    state: &AppState,
+    job: &jobs::JobRow,
+    video_id: VideoId,
+) -> Result<DubbingInput, ApiError> {
+    let parse = |code: Option<&str>| code.and_then(|c| c.parse::<Language>().ok());
+    let (Some(source), Some(target)) = (
+        parse(job.source_language.as_deref()),
+        parse(job.target_language.as_deref()),
+    ) else {
+        return Err(ApiError::Conflict(
+            "the job has no languages recorded".into(),
+        ));
+    };
+    let original = media::newest(&state.db, video_id, FileType::Original, None)
+        .await?
+        .ok_or_else(|| ApiError::Conflict("the video has no uploaded file".into()))?;
+    let prefix = format!("videos/{}/{video_id}", job.user_id);
+    Ok(DubbingInput {
+        job_id: job.id,
+        user_id: job.user_id,
+        video_id,
+        video_key: original.s3_key,
+        transcript_key: format!("{prefix}/transcripts/{}.srt", job.id),
+        source_language: source,
+        target_language: target,
+        output_key: format!("{prefix}/dubbed/{}.{target}.mp4", job.id),
+        credits_per_minute: state.settings.credits.cost_per_minute,
+    })
+}
+
+#[derive(Deserialize, IntoParams)]
+pub struct JobsQuery {
+    job_type: Option<String>,
+    status: Option<String>,
+    /// 1–100, default 50.
+    limit: Option<i64>,
+    /// Default 0.
+    offset: Option<i64>,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct JobsPagination {
+    limit: i64,
+    offset: i64,
+    /// Jobs on this page.
+    count: usize,
+    /// Jobs matching the filters.
+    total: i64,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct JobsResponse {
+    jobs: Vec<Value>,
+    pagination: JobsPagination,
+}
+
+/// The caller's jobs, newest first.
+#[utoipa::path(get, path = "/api/jobs", tag = "jobs", security(("bearer" = [])), params(JobsQuery),
+    responses((status = 200, body = JobsResponse), (status = 422, body = crate::error::ErrorBody)))]
+async fn list_jobs(
+    State(state): State<AppState>,
+    user: AuthUser,
+    ApiQuery(q): ApiQuery<JobsQuery>,
+) -> Result<Json<JobsResponse>, ApiError> {
+    let limit = q.limit.unwrap_or(50);
+    let offset = q.offset.unwrap_or(0);
+    if !(1..=100).contains(&limit) {
+        return Err(ApiError::validation("limit", "must be between 1 and 100"));
+    }
+    if offset < 0 {
+        return Err(ApiError::validation("offset", "must be at least 0"));
+    }
+    if let Some(s) = &q.status {
+        s.parse::<JobStatus>()
+            .map_err(|e| ApiError::validation("status", e))?;
+    }
+    if q.job_type.as_deref().is_some_and(|t| t != "dubbing") {
+        return Err(ApiError::validation(
+            "job_type",
+            "the only job type is `dubbing`",
+        ));
+    }
+    let (rows, total) = jobs::page(&state.db, user.id, q.status.as_deref(), limit, offset).await?;
+    let jobs: Vec<Value> = rows.iter().map(|j| job_json(j, None)).collect();
+    Ok(Json(JobsResponse {
+        pagination: JobsPagination {
+            limit,
+            offset,
+            count: jobs.len(),
+            total,
+        },
+        jobs,
+    }))
+}
+
+/// One job, with its steps.
+#[utoipa::path(get, path = "/api/jobs/{id}", tag = "jobs", security(("bearer" = [])),
+    params(("id" = uuid::Uuid, Path, description = "job id")),
+    responses((status = 200, body = Object), (status = 404, body = crate::error::ErrorBody)))]
+async fn get_job(
+    State(state): State<AppState>,
+    user: AuthUser,
+    ApiPath(id): ApiPath<JobId>,
+) -> Result<Json<Value>, ApiError> {
+    let job = jobs::find_owned(&state.db, user.id, id)
+        .await?
+        .ok_or_else(|| ApiError::NotFound("job not found".into()))?;
+    let steps = jobs::steps(&state.db, id).await?;
+    Ok(Json(job_json(&job, Some(steps))))
+}
+
+/// The seed's `Job` shape.
+fn job_json(j: &jobs::JobRow, steps: Option<Vec<jobs::StepRow>>) -> Value {
+    let mut v = json!({
+        "id": j.id, "user_id": j.user_id, "video_id": j.video_id, "job_type": "dubbing",
+        "status": j.status, "progress": j.progress, "source_language": j.source_language,
+        "target_language": j.target_language, "voice_id": j.voice_id,
+        "preserve_background_music": j.preserve_background_music, "started_at": j.started_at,
+        "completed_at": j.completed_at, "estimated_completion": j.estimated_completion,
+        "error_message": j.error_message, "error_code": Value::Null, "retry_count": j.retry_count,
+        "max_retries": 3, "priority": 5, "credits_cost": j.credits_cost, "job_config": j.job_config,
+        "job_result": j.job_result, "created_at": j.created_at, "updated_at": j.updated_at,
+    });
+    if let Some(steps) = steps {
+        v["job_steps"] = steps
+            .into_iter()
+            .map(|s| {
+                json!({
+                    "id": s.id, "job_id": j.id, "step_name": s.step_name, "step_order": s.step_order,
+                    "status": s.status, "progress": s.progress, "weight": s.weight,
+                    "started_at": s.started_at, "completed_at": s.completed_at,
+                    "error_message": s.error_message,
+                })
+            })
+            .collect();
+    }
+    v
+}

@@ -1,0 +1,128 @@
+//! The credit ledger: append-only entries keyed by an idempotency key, so every grant, hold,
+//! release and charge happens exactly once however often it is attempted.
+//!
+//! A job's credits: `reserve` (a hold of the quoted amount, at start), then either `release` of the
+//! hold plus `capture` of the actual cost (success), or `release` alone (failure, cancel). Each
+//! resume of a failed job is a new round with its own hold.
+
+use crate::ids::{JobId, UserId, VideoId};
+use sqlx::{PgConnection, PgExecutor};
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Kind {
+    Grant,
+    Reserve,
+    Release,
+    Capture,
+}
+
+impl Kind {
+    fn as_str(self) -> &'static str {
+        match self {
+            Kind::Grant => "grant",
+            Kind::Reserve => "reserve",
+            Kind::Release => "release",
+            Kind::Capture => "capture",
+        }
+    }
+}
+
+pub struct Entry<'a> {
+    pub user: UserId,
+    pub job: Option<JobId>,
+    pub video: Option<VideoId>,
+    pub kind: Kind,
+    /// Signed: positive adds credits.
+    pub amount: i64,
+    pub key: &'a str,
+    pub description: &'a str,
+}
+
+/// Appends an entry unless its key exists; returns whether it was new.
+pub async fn append(db: impl PgExecutor<'_>, e: Entry<'_>) -> Result<bool, sqlx::Error> {
+    let inserted = sqlx::query(
+        "INSERT INTO credit_ledger (user_id, job_id, video_id, kind, amount, idempotency_key, description)
+         VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT (idempotency_key) DO NOTHING",
+    )
+    .bind(e.user)
+    .bind(e.job)
+    .bind(e.video)
+    .bind(e.kind.as_str())
+    .bind(e.amount)
+    .bind(e.key)
+    .bind(e.description)
+    .execute(db)
+    .await?
+    .rows_affected();
+    Ok(inserted == 1)
+}
+
+/// Serializes balance checks of one user until the transaction ends, so two concurrent holds
+/// cannot both pass a check that only one of them fits.
+pub async fn lock_user(conn: &mut PgConnection, user: UserId) -> Result<(), sqlx::Error> {
+    sqlx::query("SELECT pg_advisory_xact_lock(hashtextextended($1::text, 7101))")
+        .bind(user)
+        .execute(&mut *conn)
+        .await?;
+    Ok(())
+}
+
+pub async fn balance(db: impl PgExecutor<'_>, user: UserId) -> Result<i64, sqlx::Error> {
+    sqlx::query_scalar(
+        "SELECT coalesce(sum(amount), 0)::bigint FROM credit_ledger WHERE user_id = $1",
+    )
+    .bind(user)
+    .fetch_one(db)
+    .await
+}
+
+pub fn reserve_key(job: JobId, round: i32) -> String {
+    format!("job:{job}:r{round}:reserve")
+}
+
+pub fn release_key(job: JobId, round: i32) -> String {
+    format!("job:{job}:r{round}:release")
+}
+
+pub fn capture_key(job: JobId) -> String {
+    format!("job:{job}:capture")
+}
+
+/// The credits held by a round of a job (0 when there is no hold).
+pub async fn held(db: impl PgExecutor<'_>, job: JobId, round: i32) -> Result<i64, sqlx::Error> {
+    let amount: Option<i64> =
+        sqlx::query_scalar("SELECT -amount FROM credit_ledger WHERE idempotency_key = $1")
+            .bind(reserve_key(job, round))
+            .fetch_optional(db)
+            .await?;
+    Ok(amount.unwrap_or(0))
+}
+
+/// How many capture entries a job has (tests prove "exactly once" with it).
+pub async fn captures(db: impl PgExecutor<'_>, job: JobId) -> Result<i64, sqlx::Error> {
+    sqlx::query_scalar("SELECT count(*) FROM credit_ledger WHERE job_id = $1 AND kind = 'capture'")
+        .bind(job)
+        .fetch_one(db)
+        .await
+}
+
+/// The one-time welcome grant of a new account.
+pub async fn grant_signup(
+    db: impl PgExecutor<'_>,
+    user: UserId,
+    credits: u32,
+) -> Result<bool, sqlx::Error> {
+    append(
+        db,
+        Entry {
+            user,
+            job: None,
+            video: None,
+            kind: Kind::Grant,
+            amount: i64::from(credits),
+            key: &format!("signup:{user}"),
+            description: "welcome credits",
+        },
+    )
+    .await
+}
