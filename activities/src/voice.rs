@@ -45,6 +45,11 @@ impl VoiceActivities {
             let prefix = job_prefix(input.job_id);
             let mut lines = Vec::with_capacity(cues.len());
             for (n, cue) in cues.iter().enumerate() {
+                // Cancellation (a user's cancel, or a worker shutting down) stops between lines;
+                // the lines done so far stay in S3 for the next attempt.
+                if ctx.is_cancelled() {
+                    return Err(ActivityError::cancelled());
+                }
                 let audio_key = format!("{prefix}tts/{n:05}.wav");
                 let stored = deps
                     .storage

@@ -56,6 +56,14 @@ impl TestApp {
 
     /// Like [`TestApp::spawn`], with some settings overridden (e.g. low rate limits).
     pub async fn spawn_with(overrides: &[(&str, &str)]) -> anyhow::Result<Self> {
+        let mut app = Self::spawn_paused(overrides).await?;
+        app.start_worker().await?;
+        Ok(app)
+    }
+
+    /// The API without a worker: workflows wait in their task queue until [`TestApp::start_worker`],
+    /// so a test can act on a job (cancel it, break an input) before any step runs.
+    pub async fn spawn_paused(overrides: &[(&str, &str)]) -> anyhow::Result<Self> {
         onevoice_api::telemetry::init(onevoice_shared::settings::LogFormat::Text);
         let base = settings_with(&[])?;
         let database = format!("onevoice_test_{}", Uuid::new_v4().simple());
@@ -82,16 +90,6 @@ impl TestApp {
         let settings = Arc::new(settings_with(&all)?);
         let state = bootstrap::app_state(settings.clone(), "onevoice-test").await?;
         onevoice_shared::db::migrate(&state.db).await?;
-        let worker = worker::spawn(
-            state.temporal.clone(),
-            bootstrap::deps(&state),
-            WorkerConfig {
-                task_queue: task_queue.clone(),
-                max_concurrent_activities: settings.temporal.max_concurrent_activities,
-                graceful_shutdown: Duration::from_secs(2),
-            },
-        )?;
-        temporal::ensure_maintenance(&state.temporal, &settings).await?;
         let listener = tokio::net::TcpListener::bind(settings.api.bind).await?;
         let addr = listener.local_addr()?;
         let (stop_server, stopped) = oneshot::channel::<()>();
@@ -106,8 +104,32 @@ impl TestApp {
             admin_url,
             stop_server: Some(stop_server),
             server: Some(server),
-            worker: Some(worker),
+            worker: None,
         })
+    }
+
+    /// Stops the worker (its workflows wait in the task queue until one starts again).
+    pub async fn stop_worker(&mut self) -> anyhow::Result<()> {
+        if let Some(worker) = self.worker.take() {
+            worker.stop().await?;
+        }
+        Ok(())
+    }
+
+    /// Starts the worker (and the maintenance loop of its task queue).
+    pub async fn start_worker(&mut self) -> anyhow::Result<()> {
+        let settings = self.state.settings.clone();
+        self.worker = Some(worker::spawn(
+            self.state.temporal.clone(),
+            bootstrap::deps(&self.state),
+            WorkerConfig {
+                task_queue: settings.temporal.task_queue.clone(),
+                max_concurrent_activities: settings.temporal.max_concurrent_activities,
+                graceful_shutdown: Duration::from_secs(2),
+            },
+        )?);
+        temporal::ensure_maintenance(&self.state.temporal, &settings).await?;
+        Ok(())
     }
 
     pub fn url(&self, path: &str) -> String {

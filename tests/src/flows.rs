@@ -1,0 +1,123 @@
+//! The client-side steps most tests repeat, through the real REST API: upload a video (presigned
+//! PUT + complete), wait for it to be processed, start a dub, wait for a job to end.
+
+use crate::harness::{TestApp, eventually};
+use anyhow::Context;
+use serde_json::{Value, json};
+use std::time::Duration;
+
+/// Uploads `bytes` through a presigned PUT and completes the upload; returns the video id.
+pub async fn upload(
+    app: &TestApp,
+    token: &str,
+    filename: &str,
+    bytes: Vec<u8>,
+) -> anyhow::Result<String> {
+    let res = app
+        .http
+        .post(app.url("/api/videos/upload-url"))
+        .bearer_auth(token)
+        .json(&json!({"filename": filename, "content_type": "video/mp4", "size": bytes.len()}))
+        .send()
+        .await?;
+    anyhow::ensure!(res.status() == 201, "upload-url answered {}", res.status());
+    let body: Value = res.json().await?;
+    let id = body["video_id"].as_str().context("video_id")?.to_string();
+    let put = app
+        .http
+        .put(body["upload_url"].as_str().context("upload_url")?)
+        .header("content-type", "video/mp4")
+        .body(bytes)
+        .send()
+        .await?;
+    anyhow::ensure!(put.status().is_success(), "PUT answered {}", put.status());
+    let res = app
+        .http
+        .post(app.url(&format!("/api/videos/{id}/complete")))
+        .bearer_auth(token)
+        .send()
+        .await?;
+    anyhow::ensure!(res.status() == 202, "complete answered {}", res.status());
+    Ok(id)
+}
+
+/// Waits until the ingest workflow settled the video; returns it.
+pub async fn settled(app: &TestApp, token: &str, id: &str) -> anyhow::Result<Value> {
+    let url = app.url(&format!("/api/videos/{id}"));
+    eventually(
+        Duration::from_secs(60),
+        "the upload to be processed",
+        || async {
+            let v: Value = app
+                .http
+                .get(&url)
+                .bearer_auth(token)
+                .send()
+                .await?
+                .json()
+                .await?;
+            Ok((v["status"] != "pending").then_some(v))
+        },
+    )
+    .await
+}
+
+/// Uploads the file and waits until it is ready to dub.
+pub async fn ready_video(
+    app: &TestApp,
+    token: &str,
+    filename: &str,
+    bytes: Vec<u8>,
+) -> anyhow::Result<String> {
+    let id = upload(app, token, filename, bytes).await?;
+    let v = settled(app, token, &id).await?;
+    anyhow::ensure!(v["status"] == "uploaded", "upload not accepted: {v}");
+    Ok(id)
+}
+
+/// Requests a dub; returns the status and the body.
+pub async fn dub(
+    app: &TestApp,
+    token: &str,
+    video: &str,
+    body: Value,
+    key: Option<&str>,
+) -> anyhow::Result<(u16, Value)> {
+    let mut req = app
+        .http
+        .post(app.url(&format!("/api/videos/{video}/dub")))
+        .bearer_auth(token)
+        .json(&body);
+    if let Some(k) = key {
+        req = req.header("idempotency-key", k);
+    }
+    let res = req.send().await?;
+    let status = res.status().as_u16();
+    Ok((status, res.json().await.unwrap_or(Value::Null)))
+}
+
+/// Waits until the job reaches a terminal status; returns `GET /api/jobs/{id}`.
+pub async fn finished_job(
+    app: &TestApp,
+    token: &str,
+    job: &str,
+    deadline: Duration,
+) -> anyhow::Result<Value> {
+    let url = app.url(&format!("/api/jobs/{job}"));
+    eventually(deadline, "the job to end", || async {
+        let j: Value = app
+            .http
+            .get(&url)
+            .bearer_auth(token)
+            .send()
+            .await?
+            .json()
+            .await?;
+        Ok(matches!(
+            j["status"].as_str(),
+            Some("completed" | "failed" | "cancelled")
+        )
+        .then_some(j))
+    })
+    .await
+}

@@ -1,0 +1,511 @@
+//! Dubbing jobs: credits held and settled exactly once, 402 and the race for the last credits,
+//! Idempotency-Key, cancel, failure with refund and one notice, resume from the failed step, and
+//! the jobs API.
+
+use anyhow::Context;
+use onevoice_shared::ids::JobId;
+use onevoice_shared::repo::ledger;
+use onevoice_tests::flows::{dub, finished_job, ready_video};
+use onevoice_tests::harness::TestApp;
+use onevoice_tests::{mail, sample};
+use serde_json::{Value, json};
+use std::time::Duration;
+
+const DUB_DEADLINE: Duration = Duration::from_secs(180);
+
+fn request(transcript: &str, target: &str) -> Value {
+    json!({"target_language": target, "source_language": "en", "source_transcript": transcript})
+}
+
+async fn balance(app: &TestApp, user: onevoice_shared::ids::UserId) -> anyhow::Result<i64> {
+    Ok(ledger::balance(&app.state.db, user).await?)
+}
+
+async fn ledger_kinds(app: &TestApp, job: &str) -> anyhow::Result<Vec<(String, i64)>> {
+    Ok(sqlx::query_as(
+        "SELECT kind, amount FROM credit_ledger WHERE job_id = $1::uuid ORDER BY created_at, kind",
+    )
+    .bind(job)
+    .fetch_all(&app.state.db)
+    .await?)
+}
+
+#[tokio::test]
+async fn a_completed_dub_is_charged_once_and_notified_once() -> anyhow::Result<()> {
+    let app = TestApp::spawn().await?;
+    let email = format!("charge-{}@example.com", uuid::Uuid::new_v4().simple());
+    let (user, token) = app.user(&email).await?;
+    let dir = tempfile::tempdir()?;
+    let sample = sample::make(dir.path()).await?;
+    let video = ready_video(
+        &app,
+        &token,
+        "clip.mp4",
+        tokio::fs::read(&sample.video).await?,
+    )
+    .await?;
+    assert_eq!(balance(&app, user).await?, 100);
+
+    let quote: Value = app
+        .http
+        .get(app.url(&format!("/api/videos/{video}/quote")))
+        .bearer_auth(&token)
+        .send()
+        .await?
+        .json()
+        .await?;
+    assert_eq!(quote["credits"], 10, "{quote}"); // 11 s: one started minute at 10 credits
+    assert_eq!(quote["sufficient"], true);
+
+    let (status, body) = dub(
+        &app,
+        &token,
+        &video,
+        request(&sample.transcript, "es"),
+        None,
+    )
+    .await?;
+    assert_eq!(status, 202, "{body}");
+    assert_eq!(body["credits"], quote["credits"]);
+    let job = body["job_id"].as_str().context("job_id")?.to_string();
+    assert_eq!(balance(&app, user).await?, 90, "the quote is held at once");
+    let done = finished_job(&app, &token, &job, DUB_DEADLINE).await?;
+    assert_eq!(done["status"], "completed", "{done}");
+    assert_eq!(done["job_steps"].as_array().map(Vec::len), Some(15));
+    assert_eq!(
+        ledger_kinds(&app, &job).await?,
+        vec![
+            ("reserve".into(), -10),
+            ("capture".into(), -10),
+            ("release".into(), 10)
+        ]
+    );
+    assert_eq!(
+        ledger::captures(&app.state.db, JobId(job.parse()?)).await?,
+        1
+    );
+    assert_eq!(balance(&app, user).await?, 90);
+    let notices = mail::wait_for(&mail::stack_maildir(), &email, 1).await?;
+    assert_eq!(notices.len(), 1);
+    assert!(
+        notices[0].subject.contains("더빙") || notices[0].subject.contains("dubbed"),
+        "{}",
+        notices[0].subject
+    );
+
+    // Operators find it by search attributes (visibility is eventually consistent: poll).
+    let query = format!(
+        "WorkflowType = 'DubbingWorkflow' AND JobStatus = 'completed' AND UserId = '{user}' AND TargetLanguage = 'es'"
+    );
+    let found = onevoice_tests::harness::eventually(
+        Duration::from_secs(30),
+        "the job in visibility",
+        || async {
+            use futures::StreamExt;
+            let mut stream = app
+                .state
+                .temporal
+                .list_workflows(query.clone(), Default::default());
+            let mut ids = Vec::new();
+            while let Some(w) = stream.next().await {
+                ids.push(w?.id().to_string());
+            }
+            Ok(ids.contains(&format!("dub-{job}")).then_some(ids))
+        },
+    )
+    .await?;
+    assert_eq!(found.len(), 1);
+
+    // The jobs API lists it, filters, and hides it from others.
+    let list: Value = app
+        .http
+        .get(app.url("/api/jobs?status=completed&limit=10"))
+        .bearer_auth(&token)
+        .send()
+        .await?
+        .json()
+        .await?;
+    assert_eq!(list["pagination"]["total"], 1);
+    assert_eq!(list["jobs"][0]["id"], job.as_str());
+    let none: Value = app
+        .http
+        .get(app.url("/api/jobs?status=failed"))
+        .bearer_auth(&token)
+        .send()
+        .await?
+        .json()
+        .await?;
+    assert_eq!(none["pagination"]["total"], 0);
+    let (_, other) = app.user("nosy@example.com").await?;
+    assert_eq!(
+        app.http
+            .get(app.url(&format!("/api/jobs/{job}")))
+            .bearer_auth(&other)
+            .send()
+            .await?
+            .status(),
+        404
+    );
+    assert_eq!(
+        app.http
+            .get(app.url("/api/jobs?limit=0"))
+            .bearer_auth(&token)
+            .send()
+            .await?
+            .status(),
+        422
+    );
+    app.shutdown().await
+}
+
+#[tokio::test]
+async fn the_last_credits_go_to_exactly_one_of_two_racing_dubs() -> anyhow::Result<()> {
+    let app = TestApp::spawn_paused(&[("DEFAULT_FREE_CREDITS", "15")]).await?;
+    let (user, token) = app.user("racer@example.com").await?;
+    let dir = tempfile::tempdir()?;
+    let sample = sample::make(dir.path()).await?;
+    let bytes = tokio::fs::read(&sample.video).await?;
+    // Ingest needs the worker; the dubs then wait in the queue (the worker is stopped again).
+    let mut app = app;
+    app.start_worker().await?;
+    let video = ready_video(&app, &token, "race.mp4", bytes).await?;
+    let (a, b) = tokio::join!(
+        dub(
+            &app,
+            &token,
+            &video,
+            request(&sample.transcript, "es"),
+            None
+        ),
+        dub(
+            &app,
+            &token,
+            &video,
+            request(&sample.transcript, "es"),
+            None
+        ),
+    );
+    let mut statuses = vec![a?.0, b?.0];
+    statuses.sort();
+    assert_eq!(statuses, vec![202, 402]);
+    let (status, body) = dub(
+        &app,
+        &token,
+        &video,
+        request(&sample.transcript, "es"),
+        None,
+    )
+    .await?;
+    assert_eq!(status, 402);
+    assert_eq!(body["error"], "HTTP_402");
+    assert_eq!(
+        (
+            body["details"]["needed"].as_i64(),
+            body["details"]["available"].as_i64()
+        ),
+        (Some(10), Some(5))
+    );
+    let holds: i64 = sqlx::query_scalar(
+        "SELECT count(*) FROM credit_ledger WHERE user_id = $1 AND kind = 'reserve'",
+    )
+    .bind(user)
+    .fetch_one(&app.state.db)
+    .await?;
+    assert_eq!(holds, 1);
+    app.shutdown().await
+}
+
+#[tokio::test]
+async fn idempotency_key_returns_the_same_job() -> anyhow::Result<()> {
+    let mut app = TestApp::spawn_paused(&[]).await?;
+    app.start_worker().await?;
+    let (user, token) = app.user("idem@example.com").await?;
+    let dir = tempfile::tempdir()?;
+    let sample = sample::make(dir.path()).await?;
+    let video = ready_video(
+        &app,
+        &token,
+        "idem.mp4",
+        tokio::fs::read(&sample.video).await?,
+    )
+    .await?;
+    let body = request(&sample.transcript, "es");
+    let (s1, first) = dub(&app, &token, &video, body.clone(), Some("order-42")).await?;
+    let (s2, second) = dub(&app, &token, &video, body.clone(), Some("order-42")).await?;
+    assert_eq!((s1, s2), (202, 202));
+    assert_eq!(first["job_id"], second["job_id"]);
+    let (s3, _) = dub(
+        &app,
+        &token,
+        &video,
+        request(&sample.transcript, "fr"),
+        Some("order-42"),
+    )
+    .await?;
+    assert_eq!(s3, 409, "same key, other body");
+    assert_eq!(balance(&app, user).await?, 90, "charged once");
+    // Several languages of one video: one job each.
+    let (s4, other) = dub(
+        &app,
+        &token,
+        &video,
+        request(&sample.transcript, "fr"),
+        Some("order-43"),
+    )
+    .await?;
+    assert_eq!(s4, 202);
+    assert_ne!(other["job_id"], first["job_id"]);
+    app.shutdown().await
+}
+
+#[tokio::test]
+async fn cancel_releases_the_credits_and_keeps_nothing() -> anyhow::Result<()> {
+    let mut app = TestApp::spawn_paused(&[]).await?;
+    app.start_worker().await?;
+    let (user, token) = app.user("canceller@example.com").await?;
+    let dir = tempfile::tempdir()?;
+    let sample = sample::make(dir.path()).await?;
+    let video = ready_video(
+        &app,
+        &token,
+        "cancel.mp4",
+        tokio::fs::read(&sample.video).await?,
+    )
+    .await?;
+    app.stop_worker().await?;
+    let (_, body) = dub(
+        &app,
+        &token,
+        &video,
+        request(&sample.transcript, "es"),
+        None,
+    )
+    .await?;
+    let job = body["job_id"].as_str().context("job")?.to_string();
+    let res = app
+        .http
+        .post(app.url(&format!("/api/videos/{video}/cancel")))
+        .bearer_auth(&token)
+        .send()
+        .await?;
+    assert_eq!(res.status(), 202);
+    app.start_worker().await?;
+    let done = finished_job(&app, &token, &job, DUB_DEADLINE).await?;
+    assert_eq!(done["status"], "cancelled", "{done}");
+    assert_eq!(balance(&app, user).await?, 100, "the hold was released");
+    assert_eq!(
+        ledger::captures(&app.state.db, JobId(job.parse()?)).await?,
+        0
+    );
+    let output = format!("videos/{user}/{video}/dubbed/{job}.es.mp4");
+    assert_eq!(
+        app.state.storage.size_of(&output).await?,
+        None,
+        "no output of a cancelled job"
+    );
+    assert_eq!(
+        app.state
+            .storage
+            .delete_prefix(&format!("jobs/{job}/"))
+            .await?,
+        0,
+        "artifacts left"
+    );
+    let res = app
+        .http
+        .post(app.url(&format!("/api/videos/{video}/cancel")))
+        .bearer_auth(&token)
+        .send()
+        .await?;
+    assert_eq!(res.status(), 409, "nothing left to cancel");
+    app.shutdown().await
+}
+
+#[tokio::test]
+async fn a_failed_dub_refunds_notifies_once_and_resumes_from_the_failed_step() -> anyhow::Result<()>
+{
+    let mut app = TestApp::spawn_paused(&[]).await?;
+    app.start_worker().await?;
+    let email = format!("resume-{}@example.com", uuid::Uuid::new_v4().simple());
+    let (user, token) = app.user(&email).await?;
+    let dir = tempfile::tempdir()?;
+    let sample = sample::make(dir.path()).await?;
+    let video = ready_video(
+        &app,
+        &token,
+        "resume.mp4",
+        tokio::fs::read(&sample.video).await?,
+    )
+    .await?;
+    // The transcript is broken after the job starts and before the worker reaches it.
+    app.stop_worker().await?;
+    let (_, body) = dub(
+        &app,
+        &token,
+        &video,
+        request(&sample.transcript, "es"),
+        None,
+    )
+    .await?;
+    let job = body["job_id"].as_str().context("job")?.to_string();
+    let transcript_key = format!("videos/{user}/{video}/transcripts/{job}.srt");
+    app.state
+        .storage
+        .put_bytes(
+            &transcript_key,
+            b"not an srt".to_vec(),
+            "application/x-subrip",
+        )
+        .await?;
+    app.start_worker().await?;
+    let failed = finished_job(&app, &token, &job, DUB_DEADLINE).await?;
+    assert_eq!(failed["status"], "failed", "{failed}");
+    assert!(
+        failed["error_message"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("not valid SRT"),
+        "{failed}"
+    );
+    let step = |name: &str| {
+        failed["job_steps"]
+            .as_array()
+            .and_then(|s| s.iter().find(|x| x["step_name"] == name).cloned())
+    };
+    assert_eq!(
+        step("prepare_video").context("step")?["status"],
+        "completed"
+    );
+    assert_eq!(
+        step("speech_recognition").context("step")?["status"],
+        "failed"
+    );
+    assert_eq!(balance(&app, user).await?, 100, "refunded");
+    let notices = mail::wait_for(&mail::stack_maildir(), &email, 1).await?;
+    assert_eq!(notices.len(), 1);
+    assert!(
+        notices[0].text.contains("refunded") || notices[0].text.contains("환불"),
+        "{}",
+        notices[0].text
+    );
+    // Finished steps must be reused, not recomputed: swap the original for another video, so a
+    // recomputed prepare_video would extract different audio.
+    let audio = format!("jobs/{job}/audio/source.wav");
+    let audio_before = app.state.storage.get_bytes(&audio).await?;
+    let other = sample::make_large(&dir.path().join("other"), 1).await?;
+    let original = format!("videos/{user}/{video}/original.mp4");
+    app.state
+        .storage
+        .put_bytes(&original, tokio::fs::read(&other).await?, "video/mp4")
+        .await?;
+
+    // Fix the cause and resume: the failed step and the rest run, finished steps are reused.
+    app.state
+        .storage
+        .put_bytes(
+            &transcript_key,
+            sample.transcript.clone().into_bytes(),
+            "application/x-subrip",
+        )
+        .await?;
+    let res = app
+        .http
+        .post(app.url(&format!("/api/videos/{video}/resume")))
+        .bearer_auth(&token)
+        .send()
+        .await?;
+    assert_eq!(res.status(), 202, "{}", res.text().await?);
+    let done = finished_job(&app, &token, &job, DUB_DEADLINE).await?;
+    assert_eq!(done["status"], "completed", "{done}");
+    assert_eq!(done["retry_count"], 1);
+    assert!(
+        app.state.storage.get_bytes(&audio).await? == audio_before,
+        "prepare_video ran again"
+    );
+    assert_eq!(
+        balance(&app, user).await?,
+        90,
+        "charged once, for the successful round"
+    );
+    assert_eq!(
+        ledger::captures(&app.state.db, JobId(job.parse()?)).await?,
+        1
+    );
+    let notices = mail::wait_for(&mail::stack_maildir(), &email, 2).await?;
+    assert_eq!(
+        notices.len(),
+        2,
+        "one failure notice and one completion notice"
+    );
+    let res = app
+        .http
+        .post(app.url(&format!("/api/videos/{video}/resume")))
+        .bearer_auth(&token)
+        .send()
+        .await?;
+    assert_eq!(res.status(), 409, "a completed dub cannot be resumed");
+    app.shutdown().await
+}
+
+/// A worker that goes away in the middle of a long activity: the activity is retried on the next
+/// worker, lines already synthesized are reused, and the job is still charged exactly once.
+#[tokio::test]
+async fn the_job_survives_its_worker_going_away_mid_activity() -> anyhow::Result<()> {
+    let mut app = TestApp::spawn_paused(&[]).await?;
+    app.start_worker().await?;
+    let (user, token) = app.user("crash@example.com").await?;
+    let dir = tempfile::tempdir()?;
+    let sample = sample::make(dir.path()).await?;
+    let video = ready_video(
+        &app,
+        &token,
+        "crash.mp4",
+        tokio::fs::read(&sample.video).await?,
+    )
+    .await?;
+    // Many short lines make generate_audio long enough to interrupt.
+    let cues: Vec<onevoice_shared::srt::Cue> = (0..400u64)
+        .map(|n| onevoice_shared::srt::Cue {
+            start_ms: n * 25,
+            end_ms: n * 25 + 20,
+            text: format!("Line number {n} of the long transcript."),
+        })
+        .collect();
+    let transcript = onevoice_shared::srt::write(&cues);
+    let (_, body) = dub(&app, &token, &video, request(&transcript, "es"), None).await?;
+    let job = body["job_id"].as_str().context("job")?.to_string();
+    let prefix = format!("jobs/{job}/tts/");
+    onevoice_tests::harness::eventually(
+        DUB_DEADLINE,
+        "speech synthesis to be under way",
+        || async {
+            let first = app
+                .state
+                .storage
+                .size_of(&format!("{prefix}00005.wav"))
+                .await?;
+            Ok(first.map(|_| ()))
+        },
+    )
+    .await?;
+    // The worker leaves mid-activity (its grace period is shorter than the remaining work).
+    app.stop_worker().await?;
+    let done_lines = app
+        .state
+        .storage
+        .size_of(&format!("{prefix}00399.wav"))
+        .await?;
+    assert!(
+        done_lines.is_none(),
+        "the activity finished before the worker left; the test proves nothing"
+    );
+    app.start_worker().await?;
+    let done = finished_job(&app, &token, &job, DUB_DEADLINE).await?;
+    assert_eq!(done["status"], "completed", "{done}");
+    assert_eq!(
+        ledger::captures(&app.state.db, JobId(job.parse()?)).await?,
+        1
+    );
+    assert_eq!(balance(&app, user).await?, 90);
+    app.shutdown().await
+}
