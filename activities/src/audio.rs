@@ -65,7 +65,12 @@ impl AudioActivities {
                 clips.push(clip);
             }
             let graph = scratch.path("graph.txt");
-            tokio::fs::write(&graph, filter_graph(&lines))
+            let gain = if input.preserve_background {
+                BACKGROUND_GAIN
+            } else {
+                0.0
+            };
+            tokio::fs::write(&graph, filter_graph(&lines, gain))
                 .await
                 .map_err(|e| error::transient(format!("cannot write filter graph: {e}")))?;
             let mixed = scratch.path("mix.wav");
@@ -102,8 +107,8 @@ impl AudioActivities {
 }
 
 /// The ffmpeg filter graph: input 0 is the original track, inputs 1..=n the clips in order.
-fn filter_graph(lines: &[SynthesizedLine]) -> String {
-    let mut g = format!("[0:a]aresample={SAMPLE_RATE},volume={BACKGROUND_GAIN}[bg];\n");
+fn filter_graph(lines: &[SynthesizedLine], background_gain: f32) -> String {
+    let mut g = format!("[0:a]aresample={SAMPLE_RATE},volume={background_gain}[bg];\n");
     for (n, line) in lines.iter().enumerate() {
         let _ = writeln!(
             g,
@@ -137,7 +142,7 @@ mod tests {
             end_ms: start_ms + 1000,
             audio_key: String::new(),
         };
-        let g = filter_graph(&[line(1500), line(4000)]);
+        let g = filter_graph(&[line(1500), line(4000)], BACKGROUND_GAIN);
         assert!(g.contains("[1:a]aresample=48000,adelay=1500:all=1[c0]"));
         assert!(g.contains("[2:a]aresample=48000,adelay=4000:all=1[c1]"));
         assert!(g.contains("[bg][c0][c1]amix=inputs=3:duration=first"));

@@ -98,6 +98,22 @@ impl JobActivities {
             JobOutcome::Cancelled => (JobStatus::Cancelled, Some("cancelled by request"), None),
         };
 
+        if matches!(input.outcome, JobOutcome::Cancelled) {
+            // Nothing of a cancelled job is kept: its artifacts and any partial output go before
+            // the job reads as cancelled, so a client never sees a cancelled job with leftovers.
+            d.storage
+                .delete_prefix(&job_prefix(input.job_id))
+                .await
+                .map_err(error::storage)?;
+            let output = format!(
+                "videos/{}/{}/dubbed/{}.",
+                job.user_id, input.video_id, input.job_id
+            );
+            d.storage
+                .delete_prefix(&output)
+                .await
+                .map_err(error::storage)?;
+        }
         let mut tx = d.db.begin().await.map_err(db)?;
         let changed = jobs::finish(&mut tx, input.job_id, status, message, result)
             .await
@@ -174,22 +190,7 @@ impl JobActivities {
 
         let locale = Locale::parse(&user.locale).unwrap_or_default();
         let notice = match &input.outcome {
-            JobOutcome::Cancelled => {
-                // Nothing of a cancelled job is kept: its artifacts and any partial output go.
-                d.storage
-                    .delete_prefix(&job_prefix(input.job_id))
-                    .await
-                    .map_err(error::storage)?;
-                if let Some(result) = jobs::get(&d.db, input.job_id)
-                    .await
-                    .map_err(db)?
-                    .and_then(|j| j.job_result)
-                    && let Some(key) = result.get("output_key").and_then(|k| k.as_str())
-                {
-                    d.storage.delete_prefix(key).await.map_err(error::storage)?;
-                }
-                return Ok(None);
-            }
+            JobOutcome::Cancelled => return Ok(None),
             JobOutcome::Completed { .. } => (
                 format!("job:{}:completed", input.job_id),
                 EmailKind::JobCompleted {
@@ -258,7 +259,16 @@ impl JobActivities {
                 "application/x-subrip",
             ),
         ];
-        for (file_type, key, suffix, format, content_type) in files {
+        let subtitled = output.subtitle_video_key.as_ref().map(|k| {
+            (
+                FileType::SubtitleVideo,
+                k,
+                "subtitled.mp4",
+                "mp4",
+                "video/mp4",
+            )
+        });
+        for (file_type, key, suffix, format, content_type) in files.into_iter().chain(subtitled) {
             let size = d.storage.size_of(key).await.map_err(error::storage)?;
             let filename = format!("{title}.{lang}.{suffix}");
             media::insert_pool(

@@ -5,8 +5,8 @@ use crate::deps::Deps;
 use crate::scratch::Scratch;
 use crate::{error, memo, process};
 use onevoice_shared::contracts::{
-    ExtractAudioInput, ExtractAudioOutput, MuxInput, MuxOutput, activity, job_prefix,
-    step_result_key,
+    BurnSubtitlesInput, ExtractAudioInput, ExtractAudioOutput, MuxInput, MuxOutput, activity,
+    job_prefix, step_result_key,
 };
 use onevoice_shared::pipeline::Step;
 use serde::Deserialize;
@@ -85,6 +85,61 @@ impl MediaActivities {
                 audio_key,
                 duration_ms: probe.duration_ms,
             })
+        })
+        .await
+    }
+
+    /// Burns the translation subtitles into the original video (re-encoded; audio copied), with
+    /// fonts that cover CJK and Hangul.
+    #[activity(name = activity::BURN_SUBTITLES)]
+    pub async fn burn_subtitles(
+        self: Arc<Self>,
+        ctx: ActivityContext,
+        input: BurnSubtitlesInput,
+    ) -> Result<String, ActivityError> {
+        let deps = &self.deps;
+        let key = step_result_key(input.job_id, Step::EmbedSubtitles);
+        memo::once(&deps.storage, &key, || async {
+            let scratch = Scratch::new(&deps.tools.work_dir, "burn")?;
+            let (video, srt, out) = (
+                scratch.path("source"),
+                scratch.path("subs.srt"),
+                scratch.path("subtitled.mp4"),
+            );
+            deps.storage
+                .download_to(&input.video_key, &video)
+                .await
+                .map_err(error::storage)?;
+            deps.storage
+                .download_to(&input.srt_key, &srt)
+                .await
+                .map_err(error::storage)?;
+            // The filter argument is parsed by ffmpeg: the scratch path has no quotes or colons.
+            let filter = format!(
+                "subtitles={}:force_style='FontName=Noto Sans CJK KR,FontSize=20,Outline=1'",
+                srt.display()
+            );
+            let mut cmd = Command::new(&deps.tools.ffmpeg);
+            cmd.args(["-nostdin", "-v", "error", "-y", "-i"])
+                .arg(&video)
+                .args([
+                    "-vf", &filter, "-c:v", "libx264", "-preset", "veryfast", "-crf", "20",
+                ])
+                .args([
+                    "-pix_fmt",
+                    "yuv420p",
+                    "-c:a",
+                    "copy",
+                    "-movflags",
+                    "+faststart",
+                ])
+                .arg(&out);
+            process::run(&ctx, cmd, None, error::permanent).await?;
+            deps.storage
+                .put_file(&input.output_key, &out, "video/mp4")
+                .await
+                .map_err(error::storage)?;
+            Ok(input.output_key.clone())
         })
         .await
     }

@@ -59,6 +59,7 @@ pub async fn start_dubbing(
     client: &Client,
     task_queue: &str,
     input: &DubbingInput,
+    title: &str,
 ) -> anyhow::Result<()> {
     let attrs = SearchAttributes::new([
         SearchAttributeKey::<String>::keyword(search_attribute::USER_ID)
@@ -70,8 +71,17 @@ pub async fn start_dubbing(
         SearchAttributeKey::<String>::keyword(search_attribute::TARGET_LANGUAGE)
             .value_set(input.target_language.code().to_string()),
     ]);
+    // The memo shows in the Web UI beside the search attributes: what is being dubbed, and how.
+    let mut memo = temporalio_common::MemoValues::new();
+    memo.insert("video_title", title.to_string());
+    memo.insert(
+        "languages",
+        format!("{} -> {}", input.source_language, input.target_language),
+    );
+    memo.insert("credits_per_minute", input.credits_per_minute);
     let options = WorkflowStartOptions::new(task_queue, dubbing_workflow_id(input.job_id))
         .search_attributes(attrs)
+        .memo(memo)
         .id_conflict_policy(WorkflowIdConflictPolicy::UseExisting)
         .id_reuse_policy(WorkflowIdReusePolicy::RejectDuplicate)
         .build();

@@ -34,6 +34,7 @@ pub mod activity {
     pub const SYNTHESIZE: &str = "voice.synthesize";
     pub const MIX: &str = "audio.mix";
     pub const MUX: &str = "media.mux";
+    pub const BURN_SUBTITLES: &str = "media.burn_subtitles";
     pub const RECORD_PROGRESS: &str = "jobs.record_progress";
     pub const FINISH_JOB: &str = "jobs.finish";
     pub const SEND_EMAIL: &str = "notify.send_email";
@@ -193,6 +194,43 @@ pub struct DubbingInput {
     /// Price locked when the job was quoted and started.
     #[serde(default = "default_credits_per_minute")]
     pub credits_per_minute: u32,
+    #[serde(default)]
+    pub options: DubOptions,
+}
+
+/// The user's choices for a dub, carried to the steps they affect.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct DubOptions {
+    /// Keep the original track (lowered) under the dub; otherwise the dub plays alone.
+    pub preserve_background_music: bool,
+    /// Also produce the original video with the translation burned in (`subtitle_video`).
+    pub burn_subtitles: bool,
+    /// Terms translated exactly as given.
+    pub glossary: Vec<GlossaryTerm>,
+}
+
+impl Default for DubOptions {
+    fn default() -> Self {
+        DubOptions {
+            preserve_background_music: true,
+            burn_subtitles: false,
+            glossary: Vec::new(),
+        }
+    }
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct GlossaryTerm {
+    pub source: String,
+    pub target: String,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct BurnSubtitlesInput {
+    pub job_id: JobId,
+    pub video_key: String,
+    pub srt_key: String,
+    pub output_key: String,
 }
 
 fn default_credits_per_minute() -> u32 {
@@ -205,6 +243,9 @@ pub struct DubbingOutput {
     pub output_key: String,
     /// Translation subtitles (SRT) in S3.
     pub translation_srt_key: String,
+    /// The original video with the translation burned in, when asked for.
+    #[serde(default)]
+    pub subtitle_video_key: Option<String>,
     pub duration_ms: u64,
     pub lines: u32,
 }
@@ -258,6 +299,8 @@ pub struct TranslateInput {
     pub cues_key: String,
     pub source_language: Language,
     pub target_language: Language,
+    #[serde(default)]
+    pub glossary: Vec<GlossaryTerm>,
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -296,6 +339,12 @@ pub struct MixInput {
     pub source_audio_key: String,
     pub manifest_key: String,
     pub duration_ms: u64,
+    #[serde(default = "yes")]
+    pub preserve_background: bool,
+}
+
+fn yes() -> bool {
+    true
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]

@@ -258,10 +258,32 @@ async fn idempotency_key_returns_the_same_job() -> anyhow::Result<()> {
     app.shutdown().await
 }
 
+/// Many short lines, so that speech synthesis runs long enough to be interrupted.
+fn long_transcript() -> String {
+    let cues: Vec<onevoice_shared::srt::Cue> = (0..400u64)
+        .map(|n| onevoice_shared::srt::Cue {
+            start_ms: n * 25,
+            end_ms: n * 25 + 20,
+            text: format!("Line number {n} of the long transcript."),
+        })
+        .collect();
+    onevoice_shared::srt::write(&cues)
+}
+
+/// Waits until generate_audio has written some lines.
+async fn synthesis_under_way(app: &TestApp, job: &str) -> anyhow::Result<()> {
+    let key = format!("jobs/{job}/tts/00005.wav");
+    onevoice_tests::harness::eventually(
+        DUB_DEADLINE,
+        "speech synthesis to be under way",
+        || async { Ok(app.state.storage.size_of(&key).await?.map(|_| ())) },
+    )
+    .await
+}
+
 #[tokio::test]
-async fn cancel_releases_the_credits_and_keeps_nothing() -> anyhow::Result<()> {
-    let mut app = TestApp::spawn_paused(&[]).await?;
-    app.start_worker().await?;
+async fn cancel_mid_run_releases_the_credits_and_keeps_nothing() -> anyhow::Result<()> {
+    let app = TestApp::spawn().await?;
     let (user, token) = app.user("canceller@example.com").await?;
     let dir = tempfile::tempdir()?;
     let sample = sample::make(dir.path()).await?;
@@ -272,16 +294,16 @@ async fn cancel_releases_the_credits_and_keeps_nothing() -> anyhow::Result<()> {
         tokio::fs::read(&sample.video).await?,
     )
     .await?;
-    app.stop_worker().await?;
     let (_, body) = dub(
         &app,
         &token,
         &video,
-        request(&sample.transcript, "es"),
+        request(&long_transcript(), "es"),
         None,
     )
     .await?;
     let job = body["job_id"].as_str().context("job")?.to_string();
+    synthesis_under_way(&app, &job).await?;
     let res = app
         .http
         .post(app.url(&format!("/api/videos/{video}/cancel")))
@@ -289,9 +311,18 @@ async fn cancel_releases_the_credits_and_keeps_nothing() -> anyhow::Result<()> {
         .send()
         .await?;
     assert_eq!(res.status(), 202);
-    app.start_worker().await?;
     let done = finished_job(&app, &token, &job, DUB_DEADLINE).await?;
     assert_eq!(done["status"], "cancelled", "{done}");
+    let generate = done["job_steps"].as_array().and_then(|s| {
+        s.iter()
+            .find(|x| x["step_name"] == "generate_audio")
+            .cloned()
+    });
+    assert_eq!(
+        generate.context("step")?["status"],
+        "cancelled",
+        "the running step observed the cancel"
+    );
     assert_eq!(balance(&app, user).await?, 100, "the hold was released");
     assert_eq!(
         ledger::captures(&app.state.db, JobId(job.parse()?)).await?,
@@ -318,6 +349,15 @@ async fn cancel_releases_the_credits_and_keeps_nothing() -> anyhow::Result<()> {
         .send()
         .await?;
     assert_eq!(res.status(), 409, "nothing left to cancel");
+    let video_status: Value = app
+        .http
+        .get(app.url(&format!("/api/videos/{video}")))
+        .bearer_auth(&token)
+        .send()
+        .await?
+        .json()
+        .await?;
+    assert_eq!(video_status["status"], "uploaded");
     app.shutdown().await
 }
 
@@ -463,31 +503,11 @@ async fn the_job_survives_its_worker_going_away_mid_activity() -> anyhow::Result
         tokio::fs::read(&sample.video).await?,
     )
     .await?;
-    // Many short lines make generate_audio long enough to interrupt.
-    let cues: Vec<onevoice_shared::srt::Cue> = (0..400u64)
-        .map(|n| onevoice_shared::srt::Cue {
-            start_ms: n * 25,
-            end_ms: n * 25 + 20,
-            text: format!("Line number {n} of the long transcript."),
-        })
-        .collect();
-    let transcript = onevoice_shared::srt::write(&cues);
+    let transcript = long_transcript();
     let (_, body) = dub(&app, &token, &video, request(&transcript, "es"), None).await?;
     let job = body["job_id"].as_str().context("job")?.to_string();
     let prefix = format!("jobs/{job}/tts/");
-    onevoice_tests::harness::eventually(
-        DUB_DEADLINE,
-        "speech synthesis to be under way",
-        || async {
-            let first = app
-                .state
-                .storage
-                .size_of(&format!("{prefix}00005.wav"))
-                .await?;
-            Ok(first.map(|_| ()))
-        },
-    )
-    .await?;
+    synthesis_under_way(&app, &job).await?;
     // The worker leaves mid-activity (its grace period is shorter than the remaining work).
     app.stop_worker().await?;
     let done_lines = app
@@ -507,5 +527,88 @@ async fn the_job_survives_its_worker_going_away_mid_activity() -> anyhow::Result
         1
     );
     assert_eq!(balance(&app, user).await?, 90);
+    app.shutdown().await
+}
+
+/// The dub's options reach the steps they affect: a glossary term is kept as given, the
+/// translation is burned into a subtitled copy, and without background the dub plays alone.
+#[tokio::test]
+async fn dub_options_reach_the_pipeline() -> anyhow::Result<()> {
+    let app = TestApp::spawn().await?;
+    let (_, token) = app.user("options@example.com").await?;
+    let dir = tempfile::tempdir()?;
+    let sample = sample::make(dir.path()).await?;
+    let video = ready_video(
+        &app,
+        &token,
+        "options.mp4",
+        tokio::fs::read(&sample.video).await?,
+    )
+    .await?;
+    let mut body = request(&sample.transcript, "es");
+    body["burn_subtitles"] = json!(true);
+    body["preserve_background_music"] = json!(false);
+    body["glossary"] = json!([{"source": "OneVoice", "target": "UnaVoz"}]);
+    let (status, started) = dub(&app, &token, &video, body, None).await?;
+    assert_eq!(status, 202, "{started}");
+    let job = started["job_id"].as_str().context("job")?.to_string();
+    let done = finished_job(&app, &token, &job, DUB_DEADLINE).await?;
+    assert_eq!(done["status"], "completed", "{done}");
+
+    let download = |file_type: &'static str| {
+        let url = app.url(&format!(
+            "/api/videos/{video}/download?file_type={file_type}&language=es"
+        ));
+        let (http, token) = (&app.http, &token);
+        async move {
+            let v: Value = http
+                .get(url)
+                .bearer_auth(token)
+                .send()
+                .await?
+                .json()
+                .await?;
+            let url = v["download_url"]
+                .as_str()
+                .context("download_url")?
+                .to_string();
+            anyhow::Ok(
+                http.get(url)
+                    .send()
+                    .await?
+                    .error_for_status()?
+                    .bytes()
+                    .await?
+                    .to_vec(),
+            )
+        }
+    };
+    let srt = String::from_utf8(download("translation_subtitles").await?)?;
+    assert!(srt.contains("UnaVoz"), "glossary term missing: {srt}");
+    let subtitled = dir.path().join("subtitled.mp4");
+    tokio::fs::write(&subtitled, download("subtitle_video").await?).await?;
+    let layout = onevoice_tests::media::layout(&subtitled).await?;
+    assert_eq!((layout.video_streams, layout.audio_streams), (1, 1));
+    assert!(layout.duration_ms.abs_diff(sample::DURATION_MS) <= 200);
+
+    // Before the first line the mix is digital silence: the original track was left out.
+    let mix = dir.path().join("mix.wav");
+    tokio::fs::write(
+        &mix,
+        app.state
+            .storage
+            .get_bytes(&format!("jobs/{job}/audio/mix.wav"))
+            .await?,
+    )
+    .await?;
+    let samples = onevoice_tests::media::decode_audio(&mix).await?;
+    let quiet = onevoice_tests::media::rms_dbfs(&samples, 0, sample::LINES[0].0 - 100);
+    assert!(quiet < -120.0, "background still present: {quiet:.1} dBFS");
+    let steps = done["job_steps"].as_array().context("steps")?;
+    let embed = steps
+        .iter()
+        .find(|s| s["step_name"] == "embed_subtitles")
+        .context("embed step")?;
+    assert_eq!(embed["status"], "completed");
     app.shutdown().await
 }

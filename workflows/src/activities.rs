@@ -3,11 +3,11 @@
 #![allow(clippy::unimplemented)] // the macro requires `unimplemented!()` bodies for declarations
 
 use onevoice_shared::contracts::{
-    CleanupReport, DeleteVideoInput, EraseAccountInput, ErasureReport, ExtractAudioInput,
-    ExtractAudioOutput, FinishJobInput, IngestInput, LoadTranscriptInput, MaintenanceInput,
-    MediaInfo, MixInput, MixOutput, MuxInput, MuxOutput, ProgressReport, RecordIngestInput,
-    SendEmailInput, SynthesizeInput, SynthesizeOutput, ThumbnailInput, TranscriptOutput,
-    TranslateInput, TranslateOutput, activity,
+    BurnSubtitlesInput, CleanupReport, DeleteVideoInput, EraseAccountInput, ErasureReport,
+    ExtractAudioInput, ExtractAudioOutput, FinishJobInput, IngestInput, LoadTranscriptInput,
+    MaintenanceInput, MediaInfo, MixInput, MixOutput, MuxInput, MuxOutput, ProgressReport,
+    RecordIngestInput, SendEmailInput, SynthesizeInput, SynthesizeOutput, ThumbnailInput,
+    TranscriptOutput, TranslateInput, TranslateOutput, activity,
 };
 use temporalio_macros::activity_definitions;
 use temporalio_sdk::activities::ActivityError;
@@ -39,6 +39,11 @@ impl DubbingActivities {
 
     #[activity(name = activity::MIX)]
     pub fn mix(input: MixInput) -> Result<MixOutput, ActivityError> {
+        unimplemented!()
+    }
+
+    #[activity(name = activity::BURN_SUBTITLES)]
+    pub fn burn_subtitles(input: BurnSubtitlesInput) -> Result<String, ActivityError> {
         unimplemented!()
     }
 

@@ -7,9 +7,9 @@
 use crate::activities::{DubbingActivities, SupportActivities};
 use crate::options;
 use onevoice_shared::contracts::{
-    DubbingInput, DubbingOutput, DubbingProgress, ExtractAudioInput, FinishJobInput, JobOutcome,
-    LoadTranscriptInput, MixInput, MuxInput, ProgressReport, SendEmailInput, SynthesizeInput,
-    TranslateInput, search_attribute,
+    BurnSubtitlesInput, DubbingInput, DubbingOutput, DubbingProgress, ExtractAudioInput,
+    FinishJobInput, JobOutcome, LoadTranscriptInput, MixInput, MuxInput, ProgressReport,
+    SendEmailInput, SynthesizeInput, TranslateInput, search_attribute,
 };
 use onevoice_shared::pipeline::{Step, progress_percent};
 use onevoice_shared::status::{JobStatus, StepStatus};
@@ -214,17 +214,36 @@ async fn pipeline(
                 cues_key: transcript.cues_key,
                 source_language: input.source_language,
                 target_language: input.target_language,
+                glossary: input.options.glossary.clone(),
             },
             options::long_running(),
         )
         .await?;
     finish(ctx, Step::Translate);
+    skip(ctx, &[Step::SplitSubtitles, Step::GenerateSubtitles]);
+    let subtitle_video_key = if input.options.burn_subtitles {
+        begin(ctx, Step::EmbedSubtitles).await?;
+        let key = ctx
+            .execute_activity(
+                DubbingActivities::burn_subtitles,
+                BurnSubtitlesInput {
+                    job_id,
+                    video_key: input.video_key.clone(),
+                    srt_key: translation.srt_key.clone(),
+                    output_key: subtitled_key(&input.output_key),
+                },
+                options::long_running(),
+            )
+            .await?;
+        finish(ctx, Step::EmbedSubtitles);
+        Some(key)
+    } else {
+        skip(ctx, &[Step::EmbedSubtitles]);
+        None
+    };
     skip(
         ctx,
         &[
-            Step::SplitSubtitles,
-            Step::GenerateSubtitles,
-            Step::EmbedSubtitles,
             Step::AudioTaskSetup,
             Step::DubChunks,
             Step::ExtractReferenceAudio,
@@ -254,6 +273,7 @@ async fn pipeline(
                 source_audio_key: audio.audio_key,
                 manifest_key: speech.manifest_key,
                 duration_ms: audio.duration_ms,
+                preserve_background: input.options.preserve_background_music,
             },
             options::long_running(),
         )
@@ -279,7 +299,13 @@ async fn pipeline(
     Ok(DubbingOutput {
         output_key: video.output_key,
         translation_srt_key: translation.srt_key,
+        subtitle_video_key,
         duration_ms: audio.duration_ms,
         lines: speech.lines,
     })
+}
+
+/// `…/dubbed/{job}.{lang}.mp4` → `…/subtitled/{job}.{lang}.mp4`.
+fn subtitled_key(output_key: &str) -> String {
+    output_key.replacen("/dubbed/", "/subtitled/", 1)
 }

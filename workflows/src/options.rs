@@ -3,7 +3,9 @@
 
 use std::time::Duration;
 use temporalio_common::RetryPolicy;
-use temporalio_sdk::{ActivityCloseTimeouts, ActivityOptions, WorkflowCancellationToken};
+use temporalio_sdk::{
+    ActivityCancellationType, ActivityCloseTimeouts, ActivityOptions, WorkflowCancellationToken,
+};
 
 fn retry_policy() -> RetryPolicy {
     RetryPolicy::builder()
@@ -25,7 +27,9 @@ pub(crate) fn quick() -> ActivityOptions {
 /// detected within the heartbeat timeout instead of the whole start-to-close timeout.
 pub(crate) fn long_running() -> ActivityOptions {
     ActivityOptions::with_start_to_close_timeout(Duration::from_secs(2 * 60 * 60))
-        .heartbeat_timeout(Duration::from_secs(30))
+        .heartbeat_timeout(Duration::from_secs(10))
+        // On cancel, wait until the activity has stopped, so cleanup runs after its last write.
+        .cancellation_type(ActivityCancellationType::WaitCancellationCompleted)
         .retry_policy(retry_policy())
         .build()
 }

@@ -11,7 +11,7 @@ use axum::Json;
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
 use chrono::{DateTime, Utc};
-use onevoice_shared::contracts::{DubbingInput, dubbing_workflow_id};
+use onevoice_shared::contracts::{DubOptions, DubbingInput, GlossaryTerm, dubbing_workflow_id};
 use onevoice_shared::ids::{JobId, UserId, VideoId};
 use onevoice_shared::language::Language;
 use onevoice_shared::pipeline::credit_cost;
@@ -122,6 +122,42 @@ pub struct DubRequest {
     /// Transcript of the video as SRT text. Required until speech recognition is available.
     #[serde(default)]
     source_transcript: Option<String>,
+    /// Also produce the original video with the translation burned in (`subtitle_video`).
+    #[serde(default)]
+    burn_subtitles: bool,
+    /// Terms to translate exactly as given (at most 200).
+    #[serde(default)]
+    glossary: Vec<GlossaryEntry>,
+}
+
+#[derive(Clone, Deserialize, Serialize, ToSchema)]
+pub struct GlossaryEntry {
+    source: String,
+    target: String,
+}
+
+fn check_glossary(entries: &[GlossaryEntry]) -> Result<Vec<GlossaryTerm>, ApiError> {
+    if entries.len() > 200 {
+        return Err(ApiError::validation("glossary", "at most 200 terms"));
+    }
+    entries
+        .iter()
+        .map(|e| {
+            let (source, target) = (e.source.trim(), e.target.trim());
+            let ok = |t: &str| (1..=100).contains(&t.chars().count()) && !t.contains(['[', ']']);
+            if ok(source) && ok(target) {
+                Ok(GlossaryTerm {
+                    source: source.to_string(),
+                    target: target.to_string(),
+                })
+            } else {
+                Err(ApiError::validation(
+                    "glossary",
+                    "terms must be 1 to 100 characters, without brackets",
+                ))
+            }
+        })
+        .collect()
 }
 
 #[derive(Serialize, ToSchema)]
@@ -213,6 +249,7 @@ async fn start_dub(
     })?;
     let cues = srt::parse(transcript)
         .map_err(|e| ApiError::validation("source_transcript", e.to_string()))?;
+    let glossary = check_glossary(&req.glossary)?;
     let original = media::newest(&state.db, video_id, FileType::Original, None)
         .await?
         .ok_or_else(|| ApiError::Conflict("the video has no uploaded file".into()))?;
@@ -257,6 +294,8 @@ async fn start_dub(
                 "voice_id": req.voice_id,
                 "preserve_background_music": req.preserve_background_music,
                 "tts_method": "espeak-ng",
+                "burn_subtitles": req.burn_subtitles,
+                "glossary": glossary,
             }),
             credits_cost: credits as i32,
             estimated_completion: Utc::now() + chrono::Duration::seconds(estimate as i64),
@@ -329,9 +368,19 @@ async fn start_dub(
         target_language: target,
         output_key,
         credits_per_minute: state.settings.credits.cost_per_minute,
+        options: DubOptions {
+            preserve_background_music: req.preserve_background_music,
+            burn_subtitles: req.burn_subtitles,
+            glossary,
+        },
     };
-    if let Err(e) =
-        temporal::start_dubbing(&state.temporal, &state.settings.temporal.task_queue, &input).await
+    if let Err(e) = temporal::start_dubbing(
+        &state.temporal,
+        &state.settings.temporal.task_queue,
+        &input,
+        &v.title,
+    )
+    .await
     {
         tracing::error!(error = %e, %job_id, "could not start the dubbing workflow");
         abort_start(&state, job_id, user.id, video_id).await?;
@@ -560,6 +609,15 @@ async fn rebuild_input(
         target_language: target,
         output_key: format!("{prefix}/dubbed/{}.{target}.mp4", job.id),
         credits_per_minute: state.settings.credits.cost_per_minute,
+        options: job
+            .job_config
+            .as_ref()
+            .map(|c| DubOptions {
+                preserve_background_music: c["preserve_background_music"].as_bool().unwrap_or(true),
+                burn_subtitles: c["burn_subtitles"].as_bool().unwrap_or(false),
+                glossary: serde_json::from_value(c["glossary"].clone()).unwrap_or_default(),
+            })
+            .unwrap_or_default(),
     })
 }
 
