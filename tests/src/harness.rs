@@ -168,8 +168,41 @@ impl TestApp {
         if let Some(worker) = self.worker.take() {
             worker.stop().await?;
         }
+        self.terminate_workflows().await;
         self.state.db.close().await;
         drop_database(&self.admin_url, &self.database).await
+    }
+}
+
+impl TestApp {
+    /// Ends the workflows this test left on its task queue (the maintenance loop always, and any
+    /// job a failing test left behind), so the shared dev server does not accumulate them.
+    async fn terminate_workflows(&self) {
+        use futures::StreamExt;
+        use temporalio_client::{UntypedWorkflow, WorkflowTerminateOptions};
+        let queue = &self.state.settings.temporal.task_queue;
+        let mut ids = vec![onevoice_shared::contracts::maintenance_workflow_id(queue)];
+        let query = format!("TaskQueue = '{queue}' AND ExecutionStatus = 'Running'");
+        let mut stream = self
+            .state
+            .temporal
+            .list_workflows(query, Default::default());
+        while let Some(Ok(w)) = stream.next().await {
+            ids.push(w.id().to_string());
+        }
+        for id in ids {
+            let handle = self
+                .state
+                .temporal
+                .get_workflow_handle::<UntypedWorkflow>(id);
+            let _ = handle
+                .terminate(
+                    WorkflowTerminateOptions::builder()
+                        .reason("test finished")
+                        .build(),
+                )
+                .await;
+        }
     }
 }
 
