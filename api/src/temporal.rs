@@ -53,8 +53,9 @@ pub async fn connect(
     }
 }
 
-/// Starts `dub-{job_id}`. Starting the same job twice is harmless: a running or finished workflow
-/// with that id is left alone.
+/// Starts `dub-{job_id}`. Starting the same job twice is harmless: a running or completed workflow
+/// with that id is left alone. A failed one runs again (a resume): the new run replays the
+/// pipeline, and every step that had finished returns its stored result.
 pub async fn start_dubbing(
     client: &Client,
     task_queue: &str,
@@ -83,7 +84,7 @@ pub async fn start_dubbing(
         .search_attributes(attrs)
         .memo(memo)
         .id_conflict_policy(WorkflowIdConflictPolicy::UseExisting)
-        .id_reuse_policy(WorkflowIdReusePolicy::RejectDuplicate)
+        .id_reuse_policy(WorkflowIdReusePolicy::AllowDuplicateFailedOnly)
         .build();
     match client
         .start_workflow(DubbingWorkflow::run, input.clone(), options)
@@ -253,32 +254,4 @@ pub async fn cancel_dubbing(
             Ok(())
         }
     }
-}
-
-/// Runs a failed dub again under the same workflow id. The new run replays the pipeline; every
-/// step that had finished returns its stored result, so work continues from the failed step.
-pub async fn resume_dubbing(
-    client: &Client,
-    task_queue: &str,
-    input: &DubbingInput,
-) -> anyhow::Result<()> {
-    let attrs = SearchAttributes::new([
-        SearchAttributeKey::<String>::keyword(search_attribute::USER_ID)
-            .value_set(input.user_id.to_string()),
-        SearchAttributeKey::<String>::keyword(search_attribute::VIDEO_ID)
-            .value_set(input.video_id.to_string()),
-        SearchAttributeKey::<String>::keyword(search_attribute::JOB_STATUS)
-            .value_set(JobStatus::Pending.as_str().to_string()),
-        SearchAttributeKey::<String>::keyword(search_attribute::TARGET_LANGUAGE)
-            .value_set(input.target_language.code().to_string()),
-    ]);
-    let options = WorkflowStartOptions::new(task_queue, dubbing_workflow_id(input.job_id))
-        .search_attributes(attrs)
-        .id_reuse_policy(WorkflowIdReusePolicy::AllowDuplicateFailedOnly)
-        .id_conflict_policy(WorkflowIdConflictPolicy::UseExisting)
-        .build();
-    client
-        .start_workflow(DubbingWorkflow::run, input.clone(), options)
-        .await?;
-    Ok(())
 }

@@ -65,3 +65,55 @@ impl MessageResponse {
         }
     }
 }
+
+/// The seed's page-style pagination: `{page, per_page, total, pages}`.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Pagination {
+    pub page: u32,
+    pub per_page: u32,
+    pub total: i64,
+    pub pages: i64,
+}
+
+/// A validated page request.
+#[derive(Clone, Copy, Debug)]
+pub struct PageRequest {
+    pub page: u32,
+    pub per_page: u32,
+}
+
+impl PageRequest {
+    /// Defaults to page 1 of 20; `page` ≥ 1 and `per_page` 1–100, else 422.
+    pub fn new(page: Option<u32>, per_page: Option<u32>) -> Result<Self, crate::error::ApiError> {
+        use crate::error::ApiError;
+        let (page, per_page) = (page.unwrap_or(1), per_page.unwrap_or(20));
+        if page == 0 {
+            return Err(ApiError::validation("page", "must be at least 1"));
+        }
+        if !(1..=100).contains(&per_page) {
+            return Err(ApiError::validation(
+                "per_page",
+                "must be between 1 and 100",
+            ));
+        }
+        Ok(PageRequest { page, per_page })
+    }
+
+    pub fn limit(self) -> i64 {
+        i64::from(self.per_page)
+    }
+
+    pub fn offset(self) -> i64 {
+        i64::from(self.page - 1) * i64::from(self.per_page)
+    }
+
+    pub fn pagination(self, total: i64) -> Pagination {
+        let per = i64::from(self.per_page);
+        Pagination {
+            page: self.page,
+            per_page: self.per_page,
+            total,
+            pages: (total + per - 1) / per,
+        }
+    }
+}

@@ -3,6 +3,7 @@
 //! thumbnails, downloads, duplicate, delete, ownership, pagination and filters.
 
 use anyhow::Context;
+use onevoice_tests::flows::{settled, upload};
 use onevoice_tests::harness::{TestApp, eventually};
 use onevoice_tests::{media, sample};
 use reqwest::StatusCode;
@@ -24,63 +25,6 @@ async fn call(
     let res = req.send().await?;
     let status = res.status();
     Ok((status, res.json().await.unwrap_or(Value::Null)))
-}
-
-/// Uploads `bytes` through a presigned PUT and completes the upload; returns the video id.
-async fn upload(
-    app: &TestApp,
-    token: &str,
-    filename: &str,
-    bytes: Vec<u8>,
-) -> anyhow::Result<String> {
-    let (status, body) = call(
-        app,
-        reqwest::Method::POST,
-        "/api/videos/upload-url",
-        token,
-        Some(json!({"filename": filename, "content_type": "video/mp4", "size": bytes.len()})),
-    )
-    .await?;
-    assert_eq!(status, StatusCode::CREATED, "{body}");
-    let id = body["video_id"].as_str().context("video_id")?.to_string();
-    let put = app
-        .http
-        .put(body["upload_url"].as_str().context("upload_url")?)
-        .header("content-type", "video/mp4")
-        .body(bytes)
-        .send()
-        .await?;
-    assert!(put.status().is_success(), "PUT: {}", put.status());
-    let (status, body) = call(
-        app,
-        reqwest::Method::POST,
-        &format!("/api/videos/{id}/complete"),
-        token,
-        None,
-    )
-    .await?;
-    assert_eq!(status, StatusCode::ACCEPTED, "{body}");
-    Ok(id)
-}
-
-/// Waits until the ingest workflow settled the video; returns it.
-async fn settled(app: &TestApp, token: &str, id: &str) -> anyhow::Result<Value> {
-    eventually(
-        Duration::from_secs(60),
-        "the upload to be processed",
-        || async {
-            let (_, v) = call(
-                app,
-                reqwest::Method::GET,
-                &format!("/api/videos/{id}"),
-                token,
-                None,
-            )
-            .await?;
-            Ok((v["status"] != "pending").then_some(v))
-        },
-    )
-    .await
 }
 
 async fn object_count(app: &TestApp, prefix: &str) -> anyhow::Result<usize> {

@@ -566,9 +566,18 @@ async fn resume(
     .await?;
     tx.commit().await?;
     let input = rebuild_input(&state, &job, video_id).await?;
-    temporal::resume_dubbing(&state.temporal, &state.settings.temporal.task_queue, &input)
-        .await
-        .map_err(ApiError::Internal)?;
+    let title = videos::find_owned(&state.db, user.id, video_id)
+        .await?
+        .map(|v| v.title)
+        .unwrap_or_default();
+    temporal::start_dubbing(
+        &state.temporal,
+        &state.settings.temporal.task_queue,
+        &input,
+        &title,
+    )
+    .await
+    .map_err(ApiError::Internal)?;
     Ok((
         StatusCode::ACCEPTED,
         Json(DubResponse {

@@ -9,7 +9,7 @@ use crate::outbox;
 use crate::routes::auth::{validate_email, validate_full_name, validate_username};
 use crate::state::AppState;
 use crate::temporal;
-use crate::views::{MessageResponse, UserView};
+use crate::views::{MessageResponse, PageRequest, Pagination, UserView};
 use axum::Json;
 use axum::extract::{DefaultBodyLimit, Multipart, State};
 use axum::http::StatusCode;
@@ -348,14 +348,6 @@ pub struct PageQuery {
 }
 
 #[derive(Serialize, ToSchema)]
-pub struct Pagination {
-    page: u32,
-    per_page: u32,
-    total: i64,
-    pages: i64,
-}
-
-#[derive(Serialize, ToSchema)]
 pub struct ActivityItem {
     id: Uuid,
     action: String,
@@ -377,19 +369,8 @@ async fn activity_log(
     user: AuthUser,
     ApiQuery(q): ApiQuery<PageQuery>,
 ) -> Result<Json<ActivityResponse>, ApiError> {
-    let page = q.page.unwrap_or(1);
-    let per_page = q.per_page.unwrap_or(20);
-    if page == 0 {
-        return Err(ApiError::validation("page", "must be at least 1"));
-    }
-    if !(1..=100).contains(&per_page) {
-        return Err(ApiError::validation(
-            "per_page",
-            "must be between 1 and 100",
-        ));
-    }
-    let offset = i64::from(page - 1) * i64::from(per_page);
-    let (rows, total) = activity::page(&state.db, user.id, i64::from(per_page), offset).await?;
+    let paging = PageRequest::new(q.page, q.per_page)?;
+    let (rows, total) = activity::page(&state.db, user.id, paging.limit(), paging.offset()).await?;
     Ok(Json(ActivityResponse {
         activities: rows
             .into_iter()
@@ -400,12 +381,7 @@ async fn activity_log(
                 timestamp: r.created_at,
             })
             .collect(),
-        pagination: Pagination {
-            page,
-            per_page,
-            total,
-            pages: (total + i64::from(per_page) - 1) / i64::from(per_page),
-        },
+        pagination: paging.pagination(total),
     }))
 }
 

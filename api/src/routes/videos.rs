@@ -8,7 +8,7 @@ use crate::error::ApiError;
 use crate::extract::{ApiJson, ApiPath, ApiQuery};
 use crate::state::AppState;
 use crate::temporal;
-use crate::views::MessageResponse;
+use crate::views::{MessageResponse, PageRequest, Pagination};
 use axum::Json;
 use axum::extract::{DefaultBodyLimit, Multipart, State};
 use axum::http::StatusCode;
@@ -141,14 +141,6 @@ pub struct ListQuery {
 }
 
 #[derive(Serialize, ToSchema)]
-pub struct Pagination {
-    page: u32,
-    per_page: u32,
-    total: i64,
-    pages: i64,
-}
-
-#[derive(Serialize, ToSchema)]
 pub struct VideoList {
     videos: Vec<VideoView>,
     pagination: Pagination,
@@ -162,28 +154,17 @@ async fn list_videos(
     user: AuthUser,
     ApiQuery(q): ApiQuery<ListQuery>,
 ) -> Result<Json<VideoList>, ApiError> {
-    let page = q.page.unwrap_or(1);
-    let per_page = q.per_page.unwrap_or(20);
-    if page == 0 {
-        return Err(ApiError::validation("page", "must be at least 1"));
-    }
-    if !(1..=100).contains(&per_page) {
-        return Err(ApiError::validation(
-            "per_page",
-            "must be between 1 and 100",
-        ));
-    }
+    let paging = PageRequest::new(q.page, q.per_page)?;
     if let Some(s) = &q.status {
         s.parse::<VideoStatus>()
             .map_err(|e| ApiError::validation("status", e))?;
     }
-    let offset = i64::from(page - 1) * i64::from(per_page);
     let (rows, total) = videos::page(
         &state.db,
         user.id,
         q.status.as_deref(),
-        i64::from(per_page),
-        offset,
+        paging.limit(),
+        paging.offset(),
     )
     .await?;
     let mut list = Vec::with_capacity(rows.len());
@@ -192,12 +173,7 @@ async fn list_videos(
     }
     Ok(Json(VideoList {
         videos: list,
-        pagination: Pagination {
-            page,
-            per_page,
-            total,
-            pages: (total + i64::from(per_page) - 1) / i64::from(per_page),
-        },
+        pagination: paging.pagination(total),
     }))
 }
 
