@@ -59,7 +59,7 @@ impl VoiceActivities {
                 if stored.is_none_or(|size| size == 0) {
                     let wav = scratch.path(&format!("{n:05}.wav"));
                     let mut cmd = Command::new(&deps.tools.espeak);
-                    cmd.args(["-v", input.language.espeak_voice(), "--stdin", "-w"])
+                    cmd.args(["-v", &espeak_voice(&input), "--stdin", "-w"])
                         .arg(&wav);
                     process::run(&ctx, cmd, Some(cue.text.clone().into_bytes()), |msg| {
                         error::permanent(format!("espeak-ng could not speak a line: {msg}"))
@@ -88,5 +88,36 @@ impl VoiceActivities {
             })
         })
         .await
+    }
+}
+
+/// The espeak-ng voice of a job: the language's voice, with the female or male variant the user
+/// picked (`espeak-es-f` → `es+f3`).
+fn espeak_voice(input: &SynthesizeInput) -> String {
+    let base = input.language.espeak_voice();
+    match input.voice_id.as_deref().and_then(|v| v.rsplit('-').next()) {
+        Some("f") => format!("{base}+f3"),
+        Some("m") => format!("{base}+m3"),
+        _ => base.to_string(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use onevoice_shared::ids::JobId;
+    use onevoice_shared::language::Language;
+
+    #[test]
+    fn picks_the_variant() {
+        let input = |voice: Option<&str>| SynthesizeInput {
+            job_id: JobId::new(),
+            cues_key: String::new(),
+            language: Language::Spanish,
+            voice_id: voice.map(str::to_string),
+        };
+        assert_eq!(espeak_voice(&input(Some("espeak-es-f"))), "es+f3");
+        assert_eq!(espeak_voice(&input(Some("espeak-es-m"))), "es+m3");
+        assert_eq!(espeak_voice(&input(None)), "es");
     }
 }

@@ -207,6 +207,8 @@ pub struct DubOptions {
     pub burn_subtitles: bool,
     /// Terms translated exactly as given.
     pub glossary: Vec<GlossaryTerm>,
+    #[serde(default)]
+    pub voice_id: Option<String>,
 }
 
 impl Default for DubOptions {
@@ -215,6 +217,7 @@ impl Default for DubOptions {
             preserve_background_music: true,
             burn_subtitles: false,
             glossary: Vec::new(),
+            voice_id: None,
         }
     }
 }
@@ -317,6 +320,9 @@ pub struct SynthesizeInput {
     pub job_id: JobId,
     pub cues_key: String,
     pub language: Language,
+    /// A voice of `/api/videos/voices` (e.g. `espeak-es-f`); the language's default when absent.
+    #[serde(default)]
+    pub voice_id: Option<String>,
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]

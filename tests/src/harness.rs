@@ -108,6 +108,27 @@ impl TestApp {
         })
     }
 
+    /// A worker in a separate `onevoice worker` process on this app's database and task queue,
+    /// for tests that kill it. The binary is the one `scripts/test.sh` builds (via `stack.sh`).
+    pub fn worker_process(&self) -> anyhow::Result<tokio::process::Child> {
+        let exe = std::env::current_exe()?;
+        let bin = exe
+            .parent()
+            .and_then(|deps| deps.parent())
+            .map(|dir| dir.join("onevoice"))
+            .filter(|p| p.exists())
+            .context("the onevoice binary is not built (run the tests through scripts/test.sh)")?;
+        let settings = &self.state.settings;
+        Ok(tokio::process::Command::new(bin)
+            .arg("worker")
+            .env("DATABASE_URL", settings.database.url.expose())
+            .env("TEMPORAL_TASK_QUEUE", &settings.temporal.task_queue)
+            .env("RUST_LOG", "warn")
+            .stdout(std::process::Stdio::null())
+            .kill_on_drop(true)
+            .spawn()?)
+    }
+
     /// Stops the worker (its workflows wait in the task queue until one starts again).
     pub async fn stop_worker(&mut self) -> anyhow::Result<()> {
         if let Some(worker) = self.worker.take() {

@@ -487,10 +487,11 @@ async fn a_failed_dub_refunds_notifies_once_and_resumes_from_the_failed_step() -
     app.shutdown().await
 }
 
-/// A worker that goes away in the middle of a long activity: the activity is retried on the next
-/// worker, lines already synthesized are reused, and the job is still charged exactly once.
+/// A worker process killed (SIGKILL) in the middle of a long activity: the server notices the
+/// missing heartbeats, retries the activity on another worker, lines already synthesized are
+/// reused, and the job is still charged exactly once.
 #[tokio::test]
-async fn the_job_survives_its_worker_going_away_mid_activity() -> anyhow::Result<()> {
+async fn the_job_survives_its_worker_process_being_killed_mid_activity() -> anyhow::Result<()> {
     let mut app = TestApp::spawn_paused(&[]).await?;
     app.start_worker().await?;
     let (user, token) = app.user("crash@example.com").await?;
@@ -503,21 +504,24 @@ async fn the_job_survives_its_worker_going_away_mid_activity() -> anyhow::Result
         tokio::fs::read(&sample.video).await?,
     )
     .await?;
-    let transcript = long_transcript();
-    let (_, body) = dub(&app, &token, &video, request(&transcript, "es"), None).await?;
-    let job = body["job_id"].as_str().context("job")?.to_string();
-    let prefix = format!("jobs/{job}/tts/");
-    synthesis_under_way(&app, &job).await?;
-    // The worker leaves mid-activity (its grace period is shorter than the remaining work).
+    // From here on the work runs in a separate `onevoice worker` process.
     app.stop_worker().await?;
-    let done_lines = app
-        .state
-        .storage
-        .size_of(&format!("{prefix}00399.wav"))
-        .await?;
+    let mut process = app.worker_process()?;
+    let (_, body) = dub(
+        &app,
+        &token,
+        &video,
+        request(&long_transcript(), "es"),
+        None,
+    )
+    .await?;
+    let job = body["job_id"].as_str().context("job")?.to_string();
+    synthesis_under_way(&app, &job).await?;
+    process.kill().await?;
+    let last_line = format!("jobs/{job}/tts/00399.wav");
     assert!(
-        done_lines.is_none(),
-        "the activity finished before the worker left; the test proves nothing"
+        app.state.storage.size_of(&last_line).await?.is_none(),
+        "the activity finished before the kill; the test proves nothing"
     );
     app.start_worker().await?;
     let done = finished_job(&app, &token, &job, DUB_DEADLINE).await?;

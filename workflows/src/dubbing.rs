@@ -258,6 +258,7 @@ async fn pipeline(
                 job_id,
                 cues_key: translation.cues_key.clone(),
                 language: input.target_language,
+                voice_id: input.options.voice_id.clone(),
             },
             options::long_running(),
         )

@@ -372,6 +372,7 @@ async fn start_dub(
             preserve_background_music: req.preserve_background_music,
             burn_subtitles: req.burn_subtitles,
             glossary,
+            voice_id: req.voice_id.clone(),
         },
     };
     if let Err(e) = temporal::start_dubbing(
@@ -625,6 +626,7 @@ async fn rebuild_input(
                 preserve_background_music: c["preserve_background_music"].as_bool().unwrap_or(true),
                 burn_subtitles: c["burn_subtitles"].as_bool().unwrap_or(false),
                 glossary: serde_json::from_value(c["glossary"].clone()).unwrap_or_default(),
+                voice_id: c["voice_id"].as_str().map(str::to_string),
             })
             .unwrap_or_default(),
     })
