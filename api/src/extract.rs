@@ -55,30 +55,47 @@ impl From<QueryRejection> for ApiError {
     }
 }
 
-/// Who is calling, for sessions and rate limits: the peer address (the API is expected to sit
-/// directly behind a load balancer that preserves it, or on the edge) and the `User-Agent`.
+/// Who is calling, for sessions and rate limits: the TCP peer, or, when the API runs behind a
+/// trusted proxy (`TRUST_FORWARDED_FOR=true`), the client address that proxy reports in
+/// `X-Forwarded-For` (its last entry: the one the proxy itself appended).
 #[derive(Clone, Debug, Default)]
 pub struct ClientInfo {
     pub ip: Option<std::net::IpAddr>,
     pub user_agent: Option<String>,
 }
 
-impl<S: Send + Sync> FromRequestParts<S> for ClientInfo {
+impl FromRequestParts<crate::state::AppState> for ClientInfo {
     type Rejection = std::convert::Infallible;
 
     async fn from_request_parts(
         parts: &mut axum::http::request::Parts,
-        _: &S,
+        state: &crate::state::AppState,
     ) -> Result<Self, Self::Rejection> {
-        let ip = parts
+        let peer = parts
             .extensions
             .get::<axum::extract::ConnectInfo<std::net::SocketAddr>>()
             .map(|c| c.0.ip());
+        let forwarded = state
+            .settings
+            .api
+            .trust_forwarded_for
+            .then(|| {
+                parts
+                    .headers
+                    .get("x-forwarded-for")
+                    .and_then(|v| v.to_str().ok())
+            })
+            .flatten()
+            .and_then(|v| v.rsplit(',').next())
+            .and_then(|ip| ip.trim().parse().ok());
         let user_agent = parts
             .headers
             .get(axum::http::header::USER_AGENT)
             .and_then(|v| v.to_str().ok())
             .map(|s| s.chars().take(300).collect());
-        Ok(ClientInfo { ip, user_agent })
+        Ok(ClientInfo {
+            ip: forwarded.or(peer),
+            user_agent,
+        })
     }
 }

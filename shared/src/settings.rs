@@ -86,6 +86,8 @@ pub struct ApiSettings {
     pub cors_allowed_origins: Option<Vec<String>>,
     pub max_request_body_bytes: usize,
     pub shutdown_grace: Duration,
+    /// Take the client address from `X-Forwarded-For` (only behind a proxy that sets it).
+    pub trust_forwarded_for: bool,
 }
 
 #[derive(Clone, Debug)]
@@ -204,6 +206,9 @@ impl Settings {
                 r.parse("SHUTDOWN_GRACE_SECS", Some("10"))
                     .unwrap_or_default(),
             ),
+            trust_forwarded_for: r
+                .parse_with("TRUST_FORWARDED_FOR", Some("false"), parse_bool)
+                .unwrap_or_default(),
         };
         let database = DatabaseSettings {
             url: Secret::new(

@@ -420,6 +420,27 @@ async fn auth_routes_are_rate_limited() -> anyhow::Result<()> {
         );
     }
     app2.shutdown().await?;
+    // Behind a trusted proxy each client has its own per-IP budget.
+    let app3 = TestApp::spawn_with(&[
+        ("AUTH_RATE_LIMIT_PER_IP", "1"),
+        ("TRUST_FORWARDED_FOR", "true"),
+    ])
+    .await?;
+    for (client, expected) in [
+        ("203.0.113.7", 200),
+        ("203.0.113.8", 200),
+        ("203.0.113.7", 429),
+    ] {
+        let res = app3
+            .http
+            .post(app3.url("/api/auth/forgot-password"))
+            .header("x-forwarded-for", format!("198.51.100.1, {client}"))
+            .json(&json!({"email": unique_email("fwd")}))
+            .send()
+            .await?;
+        assert_eq!(res.status().as_u16(), expected, "{client}");
+    }
+    app3.shutdown().await?;
     app.shutdown().await
 }
 
