@@ -98,9 +98,19 @@ while :; do
 done
 say "  $(json '"%.2f s, %s, %s/%s" % (d["duration"], d["media"]["resolution"], d["media"]["video_codec"], d["media"]["audio_codec"])' <<<"$video")"
 
+quote="$(curl -fsS "${auth[@]}" "$API/api/videos/$VIDEO_ID/quote")"
+if [[ "$(json 'd["sufficient"]' <<<"$quote")" != True ]]; then
+  # The demo account has spent its welcome credits on earlier runs: top it up as an operator would.
+  "$BIN/onevoice" grant-credits --email "$DEMO_EMAIL" --amount 100 --reason "demo top-up" >&2
+fi
+say "quote: $(json 'd["credits"]' <<<"$quote") credits"
 request="$(python3 -c 'import json,sys; print(json.dumps({"target_language": sys.argv[1], "source_language": "en",
   "source_transcript": open(sys.argv[2]).read()}))' "$TARGET_LANGUAGE" "$WORK/sample.srt")"
-job="$(curl -fsS "${auth[@]}" -H 'Content-Type: application/json' -d "$request" "$API/api/videos/$VIDEO_ID/dub")"
+response="$(curl -sS -w '\n%{http_code}' "${auth[@]}" -H 'Content-Type: application/json' -d "$request" \
+  "$API/api/videos/$VIDEO_ID/dub")"
+code="${response##*$'\n'}"
+job="${response%$'\n'*}"
+[[ "$code" == 202 ]] || die "the dub request was refused (HTTP $code): $job"
 JOB_ID="$(json 'd["job_id"]' <<<"$job")"
 say "dubbing job $JOB_ID started (Temporal workflow dub-$JOB_ID)"
 

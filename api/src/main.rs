@@ -39,6 +39,16 @@ enum Command {
         #[arg(long, default_value_t = 60)]
         ttl_minutes: u64,
     },
+    /// Operator tool: grant credits to an existing account (support gestures, demos). Recorded in
+    /// the ledger under a fresh key, with the reason.
+    GrantCredits {
+        #[arg(long)]
+        email: String,
+        #[arg(long)]
+        amount: u32,
+        #[arg(long)]
+        reason: String,
+    },
 }
 
 #[tokio::main]
@@ -94,6 +104,29 @@ async fn run(command: Command, settings: Arc<Settings>) -> anyhow::Result<()> {
             let served = server::serve(state, listener, server::shutdown_signal()).await;
             handle.stop().await?;
             served
+        }
+        Command::GrantCredits { email, amount, reason } => {
+            let pool = onevoice_shared::db::pool(&settings.database)?;
+            let user = users::find_by_email(&pool, &email)
+                .await?
+                .ok_or_else(|| anyhow::anyhow!("no account with email {email}"))?;
+            let key = format!("operator:{}", uuid::Uuid::new_v4());
+            onevoice_shared::repo::ledger::append(
+                &pool,
+                onevoice_shared::repo::ledger::Entry {
+                    user: user.id,
+                    job: None,
+                    video: None,
+                    kind: onevoice_shared::repo::ledger::Kind::Grant,
+                    amount: i64::from(amount),
+                    key: &key,
+                    description: &reason,
+                },
+            )
+            .await?;
+            let balance = onevoice_shared::repo::ledger::balance(&pool, user.id).await?;
+            println!("granted {amount} credits to {email}; balance {balance}");
+            Ok(())
         }
         Command::Token { email, ttl_minutes } => {
             let pool = onevoice_shared::db::pool(&settings.database)?;
