@@ -49,8 +49,9 @@ impl TextActivities {
                 .map_err(error::storage)?;
             let text = String::from_utf8(bytes)
                 .map_err(|_| error::permanent("the transcript is not UTF-8 text"))?;
-            let cues = srt::parse(&text)
-                .map_err(|e| error::permanent(format!("the transcript is not valid SRT: {e}")))?;
+            let cues = srt::parse_any(&text).map_err(|e| {
+                error::permanent(format!("the transcript is not valid SRT or WebVTT: {e}"))
+            })?;
             let cues_key = format!("{}text/source_cues.json", job_prefix(input.job_id));
             storage
                 .put_json(&cues_key, &cues)

@@ -105,7 +105,11 @@ async fn run(command: Command, settings: Arc<Settings>) -> anyhow::Result<()> {
             handle.stop().await?;
             served
         }
-        Command::GrantCredits { email, amount, reason } => {
+        Command::GrantCredits {
+            email,
+            amount,
+            reason,
+        } => {
             let pool = onevoice_shared::db::pool(&settings.database)?;
             let user = users::find_by_email(&pool, &email)
                 .await?

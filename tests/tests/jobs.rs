@@ -549,7 +549,7 @@ async fn dub_options_reach_the_pipeline() -> anyhow::Result<()> {
         tokio::fs::read(&sample.video).await?,
     )
     .await?;
-    let mut body = request(&sample.transcript, "es");
+    let mut body = request(&onevoice_shared::srt::write_vtt(&sample.cues), "es"); // WebVTT this time
     body["burn_subtitles"] = json!(true);
     body["preserve_background_music"] = json!(false);
     body["glossary"] = json!([{"source": "OneVoice", "target": "UnaVoz"}]);

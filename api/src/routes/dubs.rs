@@ -119,7 +119,7 @@ pub struct DubRequest {
     /// Language spoken in the video; defaults to the video's `original_language`.
     #[serde(default)]
     source_language: Option<String>,
-    /// Transcript of the video as SRT text. Required until speech recognition is available.
+    /// Transcript of the video as SRT or WebVTT text. Required until speech recognition is available.
     #[serde(default)]
     source_transcript: Option<String>,
     /// Also produce the original video with the translation burned in (`subtitle_video`).
@@ -247,7 +247,7 @@ async fn start_dub(
             "required: speech recognition is not available in this version",
         )
     })?;
-    let cues = srt::parse(transcript)
+    let cues = srt::parse_any(transcript)
         .map_err(|e| ApiError::validation("source_transcript", e.to_string()))?;
     let glossary = check_glossary(&req.glossary)?;
     let original = media::newest(&state.db, video_id, FileType::Original, None)
