@@ -19,6 +19,7 @@ if bucket not in {b["Name"] for b in s3.list_buckets().get("Buckets", [])}:
     print(f"[stack] created bucket {bucket}", file=sys.stderr)
 
 sqs = session.client("sqs", endpoint_url=endpoint)
-queue = urlparse(os.environ["SQS_QUEUE_URL"]).path.rsplit("/", 1)[-1]
-for name in (queue + "-dlq", queue):
-    sqs.create_queue(QueueName=name)  # idempotent for identical attributes
+for url_var in ("SQS_DLQ_URL", "SQS_QUEUE_URL", "SQS_PUBLISH_QUEUE_URL"):
+    url = os.environ.get(url_var, "")
+    if url:
+        sqs.create_queue(QueueName=urlparse(url).path.rsplit("/", 1)[-1])  # idempotent

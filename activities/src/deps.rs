@@ -1,4 +1,5 @@
 use onevoice_shared::mail::Mailer;
+use onevoice_shared::queue::Queue;
 use onevoice_shared::settings::ToolSettings;
 use onevoice_shared::storage::Storage;
 use sqlx::PgPool;
@@ -14,4 +15,7 @@ pub struct Deps {
     /// Base URL of the web app, for links in notices.
     pub frontend_url: String,
     pub tools: ToolSettings,
+    pub queue: Queue,
+    /// Where job messages are published (legacy contract); none disables publishing.
+    pub publish_url: Option<String>,
 }

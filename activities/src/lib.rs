@@ -10,6 +10,7 @@ mod scratch;
 
 pub mod account;
 pub mod audio;
+pub mod bridge;
 pub mod jobs;
 pub mod maintenance;
 pub mod media;
@@ -20,6 +21,7 @@ pub mod voice;
 
 pub use account::AccountActivities;
 pub use audio::AudioActivities;
+pub use bridge::BridgeActivities;
 pub use deps::Deps;
 pub use jobs::JobActivities;
 pub use maintenance::MaintenanceActivities;

@@ -16,6 +16,7 @@ pub async fn app_state(settings: Arc<Settings>, identity: &str) -> anyhow::Resul
     let db = db::pool(&settings.database)?;
     let storage = Storage::new(&settings.s3);
     let mailer = mail::mailer(&settings.smtp)?;
+    let queue = onevoice_shared::queue::Queue::new(&settings.s3, &settings.sqs);
     let temporal = temporal::connect(&settings.temporal, identity, TEMPORAL_PATIENCE).await?;
     Ok(AppState {
         settings,
@@ -23,6 +24,7 @@ pub async fn app_state(settings: Arc<Settings>, identity: &str) -> anyhow::Resul
         storage,
         temporal,
         mailer,
+        queue,
         started_at: Instant::now(),
     })
 }
@@ -35,5 +37,12 @@ pub fn deps(state: &AppState) -> Deps {
         email_from: state.settings.smtp.from.clone(),
         frontend_url: state.settings.auth.frontend_url.to_string(),
         tools: state.settings.tools.clone(),
+        queue: state.queue.clone(),
+        publish_url: state
+            .settings
+            .sqs
+            .publish_url
+            .as_ref()
+            .map(|u| u.to_string()),
     }
 }

@@ -4,6 +4,7 @@
 pub mod app;
 pub mod auth;
 pub mod bootstrap;
+pub mod bridge;
 pub mod error;
 pub mod extract;
 pub mod openapi;

@@ -31,6 +31,8 @@ enum Command {
     Dev,
     /// Apply pending database migrations and exit.
     Migrate,
+    /// Consume the legacy SQS queue and start the workflows of DUBBING_JOB messages.
+    SqsBridge,
     /// Operator tool: ensure a verified user with this email exists and print an access token.
     Token {
         #[arg(long)]
@@ -75,6 +77,11 @@ async fn main() -> ExitCode {
 
 async fn run(command: Command, settings: Arc<Settings>) -> anyhow::Result<()> {
     match command {
+        Command::SqsBridge => {
+            let state = bootstrap::app_state(settings.clone(), "onevoice-sqs-bridge").await?;
+            let counters = onevoice_api::bridge::Counters::default();
+            onevoice_api::bridge::run(state, &counters, server::shutdown_signal()).await
+        }
         Command::Migrate => {
             let pool = onevoice_shared::db::pool(&settings.database)?;
             onevoice_shared::db::migrate(&pool)

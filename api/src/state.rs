@@ -14,5 +14,6 @@ pub struct AppState {
     pub storage: Storage,
     pub temporal: Client,
     pub mailer: Mailer,
+    pub queue: onevoice_shared::queue::Queue,
     pub started_at: Instant,
 }

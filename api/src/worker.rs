@@ -4,8 +4,9 @@
 //! API keeps the multi-threaded one. [`WorkerHandle::stop`] drains it within the grace period.
 
 use onevoice_activities::{
-    AccountActivities, AudioActivities, Deps, JobActivities, MaintenanceActivities,
-    MediaActivities, NotifyActivities, TextActivities, VideoActivities, VoiceActivities,
+    AccountActivities, AudioActivities, BridgeActivities, Deps, JobActivities,
+    MaintenanceActivities, MediaActivities, NotifyActivities, TextActivities, VideoActivities,
+    VoiceActivities,
 };
 use onevoice_workflows::{
     AccountErasureWorkflow, DubbingWorkflow, EmailWorkflow, MaintenanceWorkflow, ThumbnailWorkflow,
@@ -73,6 +74,7 @@ pub fn spawn(client: Client, deps: Deps, config: WorkerConfig) -> anyhow::Result
                         .register_activities(MaintenanceActivities::new(deps.clone()))
                         .register_activities(AccountActivities::new(deps.clone()))
                         .register_activities(VideoActivities::new(deps.clone()))
+                        .register_activities(BridgeActivities::new(deps.clone()))
                         .register_workflow::<DubbingWorkflow>()?
                         .register_workflow::<EmailWorkflow>()?
                         .register_workflow::<MaintenanceWorkflow>()?

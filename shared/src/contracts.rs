@@ -35,6 +35,7 @@ pub mod activity {
     pub const MIX: &str = "audio.mix";
     pub const MUX: &str = "media.mux";
     pub const BURN_SUBTITLES: &str = "media.burn_subtitles";
+    pub const PUBLISH: &str = "bridge.publish";
     pub const RECORD_PROGRESS: &str = "jobs.record_progress";
     pub const FINISH_JOB: &str = "jobs.finish";
     pub const SEND_EMAIL: &str = "notify.send_email";
@@ -399,4 +400,15 @@ pub struct FinishJobInput {
     pub outcome: JobOutcome,
     #[serde(default = "default_credits_per_minute")]
     pub credits_per_minute: u32,
+}
+
+/// A legacy-contract message about a job, published to the events queue.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct PublishInput {
+    pub message_type: String,
+    pub job_id: JobId,
+    pub user_id: UserId,
+    pub video_id: VideoId,
+    /// When the job was requested (the workflow's start time), so retries publish the same body.
+    pub requested_at: chrono::DateTime<chrono::Utc>,
 }

@@ -9,6 +9,7 @@ pub mod contracts;
 pub mod email;
 pub mod ids;
 pub mod language;
+pub mod legacy;
 pub mod locale;
 pub mod one_time_token;
 pub mod pipeline;
@@ -21,6 +22,8 @@ pub mod status;
 pub mod db;
 #[cfg(feature = "io")]
 pub mod mail;
+#[cfg(feature = "io")]
+pub mod queue;
 #[cfg(feature = "io")]
 pub mod repo;
 #[cfg(feature = "io")]

@@ -24,7 +24,32 @@ pub struct Settings {
     pub auth: AuthSettings,
     pub uploads: UploadSettings,
     pub credits: CreditSettings,
+    pub sqs: SqsSettings,
     pub tools: ToolSettings,
+}
+
+/// How new jobs reach Temporal.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Dispatch {
+    /// The API starts the workflow itself (default).
+    #[default]
+    Temporal,
+    /// The API sends the legacy `DUBBING_JOB` message; `onevoice sqs-bridge` starts the workflow.
+    Sqs,
+}
+
+#[derive(Clone, Debug)]
+pub struct SqsSettings {
+    /// The legacy queue: `sqs-bridge` consumes it; the API sends to it in `sqs` dispatch.
+    pub queue_url: Option<Url>,
+    /// Where unprocessable messages go, with the reason.
+    pub dlq_url: Option<Url>,
+    /// Where job lifecycle messages are published (none when unset).
+    pub publish_url: Option<Url>,
+    pub endpoint_url: Option<Url>,
+    pub dispatch: Dispatch,
+    pub wait_secs: i32,
+    pub visibility_secs: i32,
 }
 
 #[derive(Clone, Debug)]
@@ -360,6 +385,57 @@ impl Settings {
             signup_grant: r.parse("DEFAULT_FREE_CREDITS", Some("100")).unwrap_or(100),
             processing_ratio: r.parse("PROCESSING_TIME_RATIO", Some("1.5")).unwrap_or(1.5),
         };
+        let sqs = SqsSettings {
+            queue_url: r
+                .parse_with("SQS_QUEUE_URL", Some(""), |v| {
+                    if v.is_empty() {
+                        Ok(None)
+                    } else {
+                        Url::parse(v).map(Some).map_err(|e| e.to_string())
+                    }
+                })
+                .flatten(),
+            dlq_url: r
+                .parse_with("SQS_DLQ_URL", Some(""), |v| {
+                    if v.is_empty() {
+                        Ok(None)
+                    } else {
+                        Url::parse(v).map(Some).map_err(|e| e.to_string())
+                    }
+                })
+                .flatten(),
+            publish_url: r
+                .parse_with("SQS_PUBLISH_QUEUE_URL", Some(""), |v| {
+                    if v.is_empty() {
+                        Ok(None)
+                    } else {
+                        Url::parse(v).map(Some).map_err(|e| e.to_string())
+                    }
+                })
+                .flatten(),
+            endpoint_url: r
+                .parse_with("SQS_ENDPOINT_URL", Some(""), |v| {
+                    if v.is_empty() {
+                        Ok(None)
+                    } else {
+                        Url::parse(v).map(Some).map_err(|e| e.to_string())
+                    }
+                })
+                .flatten(),
+            dispatch: r
+                .parse_with("DISPATCH_MODE", Some("temporal"), |v| match v {
+                    "temporal" => Ok(Dispatch::Temporal),
+                    "sqs" => Ok(Dispatch::Sqs),
+                    _ => Err("expected `temporal` or `sqs`".into()),
+                })
+                .unwrap_or_default(),
+            wait_secs: r.parse("SQS_WAIT_TIME_SECONDS", Some("20")).unwrap_or(20),
+            visibility_secs: r.parse("SQS_VISIBILITY_TIMEOUT", Some("60")).unwrap_or(60),
+        };
+        if sqs.dispatch == Dispatch::Sqs && sqs.queue_url.is_none() {
+            r.errors
+                .push("DISPATCH_MODE: `sqs` needs SQS_QUEUE_URL".into());
+        }
         let tools = ToolSettings {
             ffmpeg: r.string("FFMPEG_BIN", Some("ffmpeg")).into(),
             ffprobe: r.string("FFPROBE_BIN", Some("ffprobe")).into(),
@@ -393,6 +469,7 @@ impl Settings {
             auth,
             uploads,
             credits,
+            sqs,
             tools,
         })
     }

@@ -6,8 +6,8 @@ use onevoice_shared::contracts::{
     BurnSubtitlesInput, CleanupReport, DeleteVideoInput, EraseAccountInput, ErasureReport,
     ExtractAudioInput, ExtractAudioOutput, FinishJobInput, IngestInput, LoadTranscriptInput,
     MaintenanceInput, MediaInfo, MixInput, MixOutput, MuxInput, MuxOutput, ProgressReport,
-    RecordIngestInput, SendEmailInput, SynthesizeInput, SynthesizeOutput, ThumbnailInput,
-    TranscriptOutput, TranslateInput, TranslateOutput, activity,
+    PublishInput, RecordIngestInput, SendEmailInput, SynthesizeInput, SynthesizeOutput,
+    ThumbnailInput, TranscriptOutput, TranslateInput, TranslateOutput, activity,
 };
 use temporalio_macros::activity_definitions;
 use temporalio_sdk::activities::ActivityError;
@@ -49,6 +49,11 @@ impl DubbingActivities {
 
     #[activity(name = activity::MUX)]
     pub fn mux(input: MuxInput) -> Result<MuxOutput, ActivityError> {
+        unimplemented!()
+    }
+
+    #[activity(name = activity::PUBLISH)]
+    pub fn publish(input: PublishInput) -> Result<(), ActivityError> {
         unimplemented!()
     }
 

@@ -9,8 +9,9 @@ use crate::options;
 use onevoice_shared::contracts::{
     BurnSubtitlesInput, DubbingInput, DubbingOutput, DubbingProgress, ExtractAudioInput,
     FinishJobInput, JobOutcome, LoadTranscriptInput, MixInput, MuxInput, ProgressReport,
-    SendEmailInput, SynthesizeInput, TranslateInput, search_attribute,
+    PublishInput, SendEmailInput, SynthesizeInput, TranslateInput, search_attribute,
 };
+use onevoice_shared::legacy;
 use onevoice_shared::pipeline::{Step, progress_percent};
 use onevoice_shared::status::{JobStatus, StepStatus};
 use temporalio_common::search_attributes::SearchAttributeKey;
@@ -45,6 +46,10 @@ impl DubbingWorkflow {
     #[run]
     pub async fn run(ctx: &mut WorkflowContext<Self>) -> WorkflowResult<DubbingOutput> {
         set_status(ctx, JobStatus::Processing);
+        // Existing consumers of the legacy queue see every job, started and finished.
+        let requested_at: chrono::DateTime<chrono::Utc> =
+            ctx.workflow_time().map(Into::into).unwrap_or_default();
+        publish(ctx, legacy::DUBBING_JOB, requested_at, false).await?;
         let result = pipeline(ctx).await;
         let (status, outcome) = match &result {
             Ok(output) => {
@@ -90,6 +95,12 @@ impl DubbingWorkflow {
             )
             .await?;
         }
+        let event = match status {
+            JobStatus::Completed => legacy::DUBBING_COMPLETED,
+            JobStatus::Cancelled => legacy::DUBBING_CANCELLED,
+            _ => legacy::DUBBING_FAILED,
+        };
+        publish(ctx, event, requested_at, true).await?;
         set_status(ctx, status);
         match result {
             Ok(output) => Ok(output),
@@ -112,6 +123,27 @@ fn failure_message(e: &ActivityExecutionError) -> String {
         source = next;
     }
     source.to_string()
+}
+
+async fn publish(
+    ctx: &mut WorkflowContext<DubbingWorkflow>,
+    message_type: &str,
+    requested_at: chrono::DateTime<chrono::Utc>,
+    detached: bool,
+) -> Result<(), ActivityExecutionError> {
+    let input = ctx.state(|s| s.input.clone());
+    ctx.execute_activity(
+        DubbingActivities::publish,
+        PublishInput {
+            message_type: message_type.to_string(),
+            job_id: input.job_id,
+            user_id: input.user_id,
+            video_id: input.video_id,
+            requested_at,
+        },
+        options::bookkeeping(detached),
+    )
+    .await
 }
 
 fn set_status(ctx: &mut WorkflowContext<DubbingWorkflow>, status: JobStatus) {

@@ -14,9 +14,11 @@ use chrono::{DateTime, Utc};
 use onevoice_shared::contracts::{DubOptions, DubbingInput, GlossaryTerm, dubbing_workflow_id};
 use onevoice_shared::ids::{JobId, UserId, VideoId};
 use onevoice_shared::language::Language;
+use onevoice_shared::legacy::{self, JobMessage};
 use onevoice_shared::pipeline::credit_cost;
 use onevoice_shared::repo::videos::VideoDetail;
 use onevoice_shared::repo::{activity, jobs, ledger, media, videos};
+use onevoice_shared::settings::Dispatch;
 use onevoice_shared::srt;
 use onevoice_shared::status::{FileType, JobStatus, VideoStatus};
 use serde::{Deserialize, Serialize};
@@ -375,14 +377,7 @@ async fn start_dub(
             voice_id: req.voice_id.clone(),
         },
     };
-    if let Err(e) = temporal::start_dubbing(
-        &state.temporal,
-        &state.settings.temporal.task_queue,
-        &input,
-        &v.title,
-    )
-    .await
-    {
+    if let Err(e) = dispatch(&state, &input, &v.title).await {
         tracing::error!(error = %e, %job_id, "could not start the dubbing workflow");
         abort_start(&state, job_id, user.id, video_id).await?;
         return Err(ApiError::ServiceUnavailable(
@@ -398,6 +393,38 @@ async fn start_dub(
             message: "dubbing job started".into(),
         }),
     ))
+}
+
+/// Hands a new job to Temporal: directly, or through the legacy queue (`DISPATCH_MODE=sqs`), where
+/// `onevoice sqs-bridge` starts it.
+async fn dispatch(state: &AppState, input: &DubbingInput, title: &str) -> anyhow::Result<()> {
+    match state.settings.sqs.dispatch {
+        Dispatch::Temporal => {
+            temporal::start_dubbing(
+                &state.temporal,
+                &state.settings.temporal.task_queue,
+                input,
+                title,
+            )
+            .await
+        }
+        Dispatch::Sqs => {
+            let url = state
+                .settings
+                .sqs
+                .queue_url
+                .as_ref()
+                .ok_or_else(|| anyhow::anyhow!("no SQS_QUEUE_URL"))?;
+            let message = JobMessage {
+                message_type: legacy::DUBBING_JOB.to_string(),
+                job_id: input.job_id,
+                user_id: input.user_id,
+                video_id: input.video_id,
+                requested_at: Utc::now(),
+            };
+            Ok(state.queue.send_job(url.as_str(), &message).await?)
+        }
+    }
 }
 
 /// The answer to a repeated request: the same job, unless the body differs.
@@ -591,7 +618,7 @@ async fn resume(
 }
 
 /// The workflow input of an existing job, from its rows (the keys are derived the same way).
-async fn rebuild_input(
+pub async fn rebuild_input(
     state: &AppState,
     job: &jobs::JobRow,
     video_id: VideoId,

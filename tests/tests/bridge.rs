@@ -1,0 +1,337 @@
+//! The legacy SQS contract against moto: messages from a producer that is not our code start
+//! jobs exactly once, unprocessable ones are dead-lettered with a reason, a crash between start
+//! and delete starts nothing new, and what OneVoice publishes reads as the old consumer expects.
+
+use anyhow::Context;
+use onevoice_api::bridge::{self, Counters, Outcome};
+use onevoice_tests::flows::{dub, finished_job, ready_video};
+use onevoice_tests::harness::{TestApp, eventually};
+use onevoice_tests::sample;
+use serde_json::{Value, json};
+use std::path::Path;
+use std::time::Duration;
+use tokio::sync::oneshot;
+use uuid::Uuid;
+
+struct Queues {
+    jobs: String,
+    dlq: String,
+    events: String,
+}
+
+/// Fresh queues for one test (moto's account id is fixed).
+async fn queues() -> anyhow::Result<Queues> {
+    let endpoint = std::env::var("SQS_ENDPOINT_URL").context("SQS_ENDPOINT_URL")?;
+    let tag = Uuid::new_v4().simple().to_string();
+    let mut urls = Vec::new();
+    for name in ["jobs", "dlq", "events"] {
+        let out = python(&["-c", &format!(
+            "import boto3,os; c=boto3.client('sqs', endpoint_url='{endpoint}', region_name=os.environ.get('S3_REGION','us-east-1'), \
+             aws_access_key_id=os.environ['AWS_ACCESS_KEY_ID'], aws_secret_access_key=os.environ['AWS_SECRET_ACCESS_KEY']); \
+             print(c.create_queue(QueueName='t-{tag}-{name}')['QueueUrl'])"
+        )])
+        .await?;
+        urls.push(out.trim().to_string());
+    }
+    Ok(Queues {
+        jobs: urls[0].clone(),
+        dlq: urls[1].clone(),
+        events: urls[2].clone(),
+    })
+}
+
+async fn python(args: &[&str]) -> anyhow::Result<String> {
+    let bin = Path::new(env!("CARGO_MANIFEST_DIR")).join("../.venv/bin/python");
+    let out = tokio::process::Command::new(bin)
+        .args(args)
+        .output()
+        .await?;
+    anyhow::ensure!(
+        out.status.success(),
+        "python failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    Ok(String::from_utf8(out.stdout)?)
+}
+
+fn fixture(name: &str) -> String {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("fixtures")
+        .join(name)
+        .display()
+        .to_string()
+}
+
+async fn app_with(q: &Queues) -> anyhow::Result<TestApp> {
+    TestApp::spawn_with(&[
+        ("SQS_QUEUE_URL", &q.jobs),
+        ("SQS_DLQ_URL", &q.dlq),
+        ("SQS_PUBLISH_QUEUE_URL", &q.events),
+        ("DISPATCH_MODE", "sqs"),
+        ("SQS_WAIT_TIME_SECONDS", "1"),
+        ("SQS_VISIBILITY_TIMEOUT", "2"),
+    ])
+    .await
+}
+
+/// Runs the bridge in the background until the returned sender is dropped or fired.
+fn start_bridge(
+    app: &TestApp,
+) -> (
+    oneshot::Sender<()>,
+    tokio::task::JoinHandle<anyhow::Result<Counters>>,
+) {
+    let (stop, stopped) = oneshot::channel::<()>();
+    let state = app.state.clone();
+    let task = tokio::spawn(async move {
+        let counters = Counters::default();
+        bridge::run(state, &counters, async {
+            let _ = stopped.await;
+        })
+        .await?;
+        Ok(counters)
+    });
+    (stop, task)
+}
+
+/// How many runs of a workflow id Temporal has (visibility is eventually consistent: poll for 1).
+async fn runs(app: &TestApp, workflow_id: &str) -> anyhow::Result<usize> {
+    use futures::StreamExt;
+    let query = format!("WorkflowId = '{workflow_id}'");
+    let mut stream = app.state.temporal.list_workflows(query, Default::default());
+    let mut n = 0;
+    while let Some(w) = stream.next().await {
+        w?;
+        n += 1;
+    }
+    Ok(n)
+}
+
+/// A pending job whose DUBBING_JOB message the API has queued (DISPATCH_MODE=sqs).
+async fn queued_job(app: &TestApp, token: &str) -> anyhow::Result<(String, String)> {
+    let dir = tempfile::tempdir()?;
+    let sample = sample::make(dir.path()).await?;
+    let video = ready_video(
+        app,
+        token,
+        "legacy.mp4",
+        tokio::fs::read(&sample.video).await?,
+    )
+    .await?;
+    let body = json!({"target_language": "es", "source_language": "en", "source_transcript": sample.transcript});
+    let (status, res) = dub(app, token, &video, body, None).await?;
+    anyhow::ensure!(status == 202, "dub: {res}");
+    Ok((video, res["job_id"].as_str().context("job_id")?.to_string()))
+}
+
+#[tokio::test]
+async fn legacy_messages_start_each_job_once_and_publish_the_old_format() -> anyhow::Result<()> {
+    let q = queues().await?;
+    let app = app_with(&q).await?;
+    let (user, token) = app.user("legacy@example.com").await?;
+    let (video, job) = queued_job(&app, &token).await?;
+    let status: String = sqlx::query_scalar("SELECT status FROM jobs WHERE id = $1::uuid")
+        .bind(&job)
+        .fetch_one(&app.state.db)
+        .await?;
+    assert_eq!(
+        status, "pending",
+        "in sqs dispatch the API only queues the job"
+    );
+    // A producer that is not our code sends the same job three more times.
+    python(&[
+        &fixture("legacy_producer.py"),
+        &q.jobs,
+        &job,
+        &user.to_string(),
+        &video,
+        "3",
+    ])
+    .await?;
+    let (stop, bridge) = start_bridge(&app);
+    let done = finished_job(&app, &token, &job, Duration::from_secs(180)).await?;
+    assert_eq!(done["status"], "completed", "{done}");
+    let workflow = format!("dub-{job}");
+    let n = eventually(Duration::from_secs(30), "the run in visibility", || async {
+        let n = runs(&app, &workflow).await?;
+        Ok((n > 0).then_some(n))
+    })
+    .await?;
+    assert_eq!(n, 1, "four messages must start one workflow");
+    // Every message was consumed.
+    eventually(Duration::from_secs(30), "the queue to drain", || async {
+        let left = app.state.queue.receive(&q.jobs, 10, 0, 0).await?;
+        Ok(left.is_empty().then_some(()))
+    })
+    .await?;
+    let _ = stop.send(());
+    let counters = bridge.await??;
+    assert_eq!(counters.snapshot()[0], ("received", 4));
+
+    // The events the workflow published read as the old consumer expects.
+    let lines = python(&[&fixture("legacy_consumer.py"), &q.events]).await?;
+    let events: Vec<Value> = lines
+        .lines()
+        .map(serde_json::from_str)
+        .collect::<Result<_, _>>()?;
+    let types: Vec<&str> = events
+        .iter()
+        .filter_map(|e| e["messageType"].as_str())
+        .collect();
+    assert!(
+        types.contains(&"DUBBING_JOB") && types.contains(&"DUBBING_COMPLETED"),
+        "{events:?}"
+    );
+    for e in &events {
+        assert_eq!(e["jobId"], job.as_str());
+        assert_eq!(
+            e["keys"],
+            json!(["messageType", "jobId", "userId", "videoId", "requestedAt"])
+        );
+        assert!(
+            e["requestedAt"]
+                .as_str()
+                .is_some_and(|t| t.ends_with("+00:00")),
+            "{e}"
+        );
+        assert_eq!(
+            e["messageId"],
+            format!("{job}:{}", e["messageType"].as_str().unwrap_or_default())
+        );
+    }
+    app.shutdown().await
+}
+
+#[tokio::test]
+async fn unprocessable_messages_go_to_the_dead_letter_queue_with_a_reason() -> anyhow::Result<()> {
+    let q = queues().await?;
+    let app = app_with(&q).await?;
+    let (user, _) = app.user("dlq@example.com").await?;
+    let (user, video, unknown) = (
+        user.to_string(),
+        Uuid::new_v4().to_string(),
+        Uuid::new_v4().to_string(),
+    );
+    python(&[
+        &fixture("legacy_producer.py"),
+        &q.jobs,
+        &unknown,
+        &user,
+        &video,
+        "1",
+        "{oops not json",
+    ])
+    .await?;
+    python(&[
+        &fixture("legacy_producer.py"),
+        &q.jobs,
+        &unknown,
+        &user,
+        &video,
+        "1",
+        r#"{"hello": "world"}"#,
+        "PING",
+    ])
+    .await?;
+    python(&[
+        &fixture("legacy_producer.py"),
+        &q.jobs,
+        &unknown,
+        &user,
+        &video,
+        "1",
+    ])
+    .await?;
+    let (stop, bridge) = start_bridge(&app);
+    let reasons: Vec<String> =
+        eventually(Duration::from_secs(60), "three dead letters", || async {
+            let counters_done = app.state.queue.receive(&q.dlq, 10, 1, 30).await?;
+            Ok((!counters_done.is_empty()).then(|| {
+                counters_done
+                    .iter()
+                    .filter_map(|m| {
+                        m.message_attributes()?
+                            .get("reason")?
+                            .string_value()
+                            .map(str::to_string)
+                    })
+                    .collect::<Vec<_>>()
+            }))
+        })
+        .await?;
+    let mut all = reasons;
+    while all.len() < 3 {
+        let more = app.state.queue.receive(&q.dlq, 10, 2, 30).await?;
+        anyhow::ensure!(!more.is_empty(), "only {} dead letters: {all:?}", all.len());
+        all.extend(more.iter().filter_map(|m| {
+            m.message_attributes()?
+                .get("reason")?
+                .string_value()
+                .map(str::to_string)
+        }));
+    }
+    all.sort();
+    assert!(
+        all.iter().any(|r| r.starts_with("malformed body")),
+        "{all:?}"
+    );
+    assert!(
+        all.iter()
+            .any(|r| r.contains("unknown message type `PING`")),
+        "{all:?}"
+    );
+    assert!(
+        all.iter()
+            .any(|r| r.contains(&format!("unknown job {unknown}"))),
+        "{all:?}"
+    );
+    let _ = stop.send(());
+    let counters = bridge.await??;
+    assert_eq!(counters.snapshot()[3], ("dead_lettered", 3));
+    assert_eq!(counters.snapshot()[1], ("started", 0));
+    let jobs: i64 = sqlx::query_scalar("SELECT count(*) FROM jobs")
+        .fetch_one(&app.state.db)
+        .await?;
+    assert_eq!(jobs, 0);
+    app.shutdown().await
+}
+
+#[tokio::test]
+async fn a_redelivery_after_a_crash_between_start_and_delete_starts_nothing_new()
+-> anyhow::Result<()> {
+    let q = queues().await?;
+    let app = app_with(&q).await?;
+    let (_, token) = app.user("redelivery@example.com").await?;
+    let (_, job) = queued_job(&app, &token).await?;
+    // A bridge takes the message and starts the workflow, then dies before deleting it.
+    let first = app.state.queue.receive(&q.jobs, 1, 5, 2).await?;
+    let message = first.first().context("the API's message")?;
+    assert_eq!(
+        bridge::process_message(&app.state, message).await?,
+        Outcome::Started
+    );
+    // The message comes back after its visibility timeout, to the next bridge.
+    let (stop, bridge) = start_bridge(&app);
+    let done = finished_job(&app, &token, &job, Duration::from_secs(180)).await?;
+    assert_eq!(done["status"], "completed");
+    eventually(
+        Duration::from_secs(30),
+        "the redelivered message to be consumed",
+        || async {
+            let left = app.state.queue.receive(&q.jobs, 10, 0, 0).await?;
+            Ok(left.is_empty().then_some(()))
+        },
+    )
+    .await?;
+    let _ = stop.send(());
+    let counters = bridge.await??;
+    assert!(counters.snapshot()[0].1 >= 1, "the redelivery was received");
+    let workflow = format!("dub-{job}");
+    let n = eventually(Duration::from_secs(30), "the run in visibility", || async {
+        let n = runs(&app, &workflow).await?;
+        Ok((n > 0).then_some(n))
+    })
+    .await?;
+    assert_eq!(n, 1, "the redelivery must not start a second run");
+    app.shutdown().await
+}
