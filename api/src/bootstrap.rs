@@ -29,20 +29,19 @@ pub async fn app_state(settings: Arc<Settings>, identity: &str) -> anyhow::Resul
     })
 }
 
-pub fn deps(state: &AppState) -> Deps {
-    Deps {
-        db: state.db.clone(),
-        storage: state.storage.clone(),
-        mailer: state.mailer.clone(),
-        email_from: state.settings.smtp.from.clone(),
-        frontend_url: state.settings.auth.frontend_url.to_string(),
-        tools: state.settings.tools.clone(),
-        queue: state.queue.clone(),
-        publish_url: state
-            .settings
-            .sqs
-            .publish_url
-            .as_ref()
-            .map(|u| u.to_string()),
-    }
+/// The worker's own clients. They are separate from the API's because the worker runs on its own
+/// runtime: a pooled connection belongs to the runtime that opened it, and must not outlive it
+/// inside a pool the API keeps using (stopping the worker would leave the API dead connections).
+pub fn deps(state: &AppState) -> anyhow::Result<Deps> {
+    let settings = &state.settings;
+    Ok(Deps {
+        db: db::pool(&settings.database)?,
+        storage: Storage::new(&settings.s3),
+        mailer: mail::mailer(&settings.smtp)?,
+        email_from: settings.smtp.from.clone(),
+        frontend_url: settings.auth.frontend_url.to_string(),
+        tools: settings.tools.clone(),
+        queue: onevoice_shared::queue::Queue::new(&settings.s3, &settings.sqs),
+        publish_url: settings.sqs.publish_url.as_ref().map(|u| u.to_string()),
+    })
 }

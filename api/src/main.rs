@@ -164,7 +164,7 @@ async fn start_worker(
 ) -> anyhow::Result<worker::WorkerHandle> {
     let handle = worker::spawn(
         state.temporal.clone(),
-        bootstrap::deps(state),
+        bootstrap::deps(state)?,
         worker_config(settings),
     )?;
     temporal::ensure_maintenance(&state.temporal, settings).await?;

@@ -142,7 +142,7 @@ impl TestApp {
         let settings = self.state.settings.clone();
         self.worker = Some(worker::spawn(
             self.state.temporal.clone(),
-            bootstrap::deps(&self.state),
+            bootstrap::deps(&self.state)?,
             WorkerConfig {
                 task_queue: settings.temporal.task_queue.clone(),
                 max_concurrent_activities: settings.temporal.max_concurrent_activities,
