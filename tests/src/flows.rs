@@ -121,3 +121,16 @@ pub async fn finished_job(
     })
     .await
 }
+
+/// A freshly generated sample video, uploaded and processed: the scratch directory (keep it alive
+/// while the sample is used), the sample, and the video id.
+pub async fn sample_video(
+    app: &TestApp,
+    token: &str,
+    filename: &str,
+) -> anyhow::Result<(tempfile::TempDir, crate::sample::Sample, String)> {
+    let dir = tempfile::tempdir()?;
+    let sample = crate::sample::make(dir.path()).await?;
+    let video = ready_video(app, token, filename, tokio::fs::read(&sample.video).await?).await?;
+    Ok((dir, sample, video))
+}

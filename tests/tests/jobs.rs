@@ -5,7 +5,7 @@
 use anyhow::Context;
 use onevoice_shared::ids::JobId;
 use onevoice_shared::repo::ledger;
-use onevoice_tests::flows::{dub, finished_job, ready_video};
+use onevoice_tests::flows::{dub, finished_job, ready_video, sample_video};
 use onevoice_tests::harness::TestApp;
 use onevoice_tests::{mail, sample};
 use serde_json::{Value, json};
@@ -35,15 +35,7 @@ async fn a_completed_dub_is_charged_once_and_notified_once() -> anyhow::Result<(
     let app = TestApp::spawn().await?;
     let email = format!("charge-{}@example.com", uuid::Uuid::new_v4().simple());
     let (user, token) = app.user(&email).await?;
-    let dir = tempfile::tempdir()?;
-    let sample = sample::make(dir.path()).await?;
-    let video = ready_video(
-        &app,
-        &token,
-        "clip.mp4",
-        tokio::fs::read(&sample.video).await?,
-    )
-    .await?;
+    let (_dir, sample, video) = sample_video(&app, &token, "clip.mp4").await?;
     assert_eq!(balance(&app, user).await?, 100);
 
     let quote: Value = app
@@ -217,18 +209,9 @@ async fn the_last_credits_go_to_exactly_one_of_two_racing_dubs() -> anyhow::Resu
 
 #[tokio::test]
 async fn idempotency_key_returns_the_same_job() -> anyhow::Result<()> {
-    let mut app = TestApp::spawn_paused(&[]).await?;
-    app.start_worker().await?;
+    let app = TestApp::spawn().await?;
     let (user, token) = app.user("idem@example.com").await?;
-    let dir = tempfile::tempdir()?;
-    let sample = sample::make(dir.path()).await?;
-    let video = ready_video(
-        &app,
-        &token,
-        "idem.mp4",
-        tokio::fs::read(&sample.video).await?,
-    )
-    .await?;
+    let (_dir, sample, video) = sample_video(&app, &token, "idem.mp4").await?;
     let body = request(&sample.transcript, "es");
     let (s1, first) = dub(&app, &token, &video, body.clone(), Some("order-42")).await?;
     let (s2, second) = dub(&app, &token, &video, body.clone(), Some("order-42")).await?;
@@ -285,15 +268,7 @@ async fn synthesis_under_way(app: &TestApp, job: &str) -> anyhow::Result<()> {
 async fn cancel_mid_run_releases_the_credits_and_keeps_nothing() -> anyhow::Result<()> {
     let app = TestApp::spawn().await?;
     let (user, token) = app.user("canceller@example.com").await?;
-    let dir = tempfile::tempdir()?;
-    let sample = sample::make(dir.path()).await?;
-    let video = ready_video(
-        &app,
-        &token,
-        "cancel.mp4",
-        tokio::fs::read(&sample.video).await?,
-    )
-    .await?;
+    let (_dir, _sample, video) = sample_video(&app, &token, "cancel.mp4").await?;
     let (_, body) = dub(
         &app,
         &token,
@@ -368,15 +343,7 @@ async fn a_failed_dub_refunds_notifies_once_and_resumes_from_the_failed_step() -
     app.start_worker().await?;
     let email = format!("resume-{}@example.com", uuid::Uuid::new_v4().simple());
     let (user, token) = app.user(&email).await?;
-    let dir = tempfile::tempdir()?;
-    let sample = sample::make(dir.path()).await?;
-    let video = ready_video(
-        &app,
-        &token,
-        "resume.mp4",
-        tokio::fs::read(&sample.video).await?,
-    )
-    .await?;
+    let (dir, sample, video) = sample_video(&app, &token, "resume.mp4").await?;
     // The transcript is broken after the job starts and before the worker reaches it.
     app.stop_worker().await?;
     let (_, body) = dub(
@@ -495,15 +462,7 @@ async fn the_job_survives_its_worker_process_being_killed_mid_activity() -> anyh
     let mut app = TestApp::spawn_paused(&[]).await?;
     app.start_worker().await?;
     let (user, token) = app.user("crash@example.com").await?;
-    let dir = tempfile::tempdir()?;
-    let sample = sample::make(dir.path()).await?;
-    let video = ready_video(
-        &app,
-        &token,
-        "crash.mp4",
-        tokio::fs::read(&sample.video).await?,
-    )
-    .await?;
+    let (_dir, _sample, video) = sample_video(&app, &token, "crash.mp4").await?;
     // From here on the work runs in a separate `onevoice worker` process.
     app.stop_worker().await?;
     let mut process = app.worker_process()?;
@@ -540,15 +499,7 @@ async fn the_job_survives_its_worker_process_being_killed_mid_activity() -> anyh
 async fn dub_options_reach_the_pipeline() -> anyhow::Result<()> {
     let app = TestApp::spawn().await?;
     let (_, token) = app.user("options@example.com").await?;
-    let dir = tempfile::tempdir()?;
-    let sample = sample::make(dir.path()).await?;
-    let video = ready_video(
-        &app,
-        &token,
-        "options.mp4",
-        tokio::fs::read(&sample.video).await?,
-    )
-    .await?;
+    let (dir, sample, video) = sample_video(&app, &token, "options.mp4").await?;
     let mut body = request(&onevoice_shared::srt::write_vtt(&sample.cues), "es"); // WebVTT this time
     body["burn_subtitles"] = json!(true);
     body["preserve_background_music"] = json!(false);
