@@ -68,7 +68,8 @@ apt_install() {
 cmd_install() {
   # protoc builds the Temporal SDK; ffmpeg, espeak-ng and Apertium (en->es) are the offline media and
   # language engines; fonts cover CJK and Hangul for burned-in subtitles.
-  apt_install protobuf-compiler ffmpeg espeak-ng apertium apertium-en-es fonts-noto-cjk ca-certificates curl
+  # libprotobuf-dev carries the well-known .proto files (field_mask.proto) the Temporal SDK's build imports.
+  apt_install protobuf-compiler libprotobuf-dev ffmpeg espeak-ng apertium apertium-en-es fonts-noto-cjk ca-certificates curl
   # Static validation of docker-compose.yml in the tests (no Docker engine runs on this machine).
   apt_install docker-compose
   if ! command -v python3 >/dev/null; then apt_install python3 python3-venv; fi
@@ -157,7 +158,7 @@ run_migrations() {
   local bin="${ONEVOICE_BIN:-}"
   if [[ -z "$bin" ]]; then
     log "applying migrations (cargo run -- migrate)"
-    (cd "$ROOT" && cargo run -q -p onevoice-api --bin onevoice -- migrate)
+    (cd "$ROOT" && CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-/var/tmp/onevoice-target}" cargo run -q -p onevoice-api --bin onevoice -- migrate)
   else
     "$bin" migrate
   fi

@@ -1,3 +1,4 @@
+use onevoice_shared::billing::Catalog;
 use onevoice_shared::mail::Mailer;
 use onevoice_shared::queue::Queue;
 use onevoice_shared::settings::ToolSettings;
@@ -18,4 +19,6 @@ pub struct Deps {
     pub queue: Queue,
     /// Where job messages are published (legacy contract); none disables publishing.
     pub publish_url: Option<String>,
+    /// The plans, for the credits a paid period grants.
+    pub plans: Catalog,
 }

@@ -10,6 +10,7 @@ mod scratch;
 
 pub mod account;
 pub mod audio;
+pub mod billing;
 pub mod bridge;
 pub mod jobs;
 pub mod maintenance;
@@ -21,6 +22,7 @@ pub mod voice;
 
 pub use account::AccountActivities;
 pub use audio::AudioActivities;
+pub use billing::BillingActivities;
 pub use bridge::BridgeActivities;
 pub use deps::Deps;
 pub use jobs::JobActivities;

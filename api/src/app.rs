@@ -2,7 +2,7 @@
 
 use crate::error;
 use crate::openapi::ApiDoc;
-use crate::routes::{auth, dubs, health, users, videos};
+use crate::routes::{auth, billing, dubs, health, users, videos, webhooks};
 use crate::state::AppState;
 use axum::extract::DefaultBodyLimit;
 use axum::http::{HeaderName, HeaderValue, Method, Request};
@@ -33,6 +33,8 @@ fn routes(avatar_max_bytes: usize) -> OpenApiRouter<AppState> {
         .merge(users::router(avatar_max_bytes))
         .merge(videos::router())
         .merge(dubs::router())
+        .merge(billing::router())
+        .merge(webhooks::router())
 }
 
 pub fn router(state: AppState) -> Router {

@@ -3,6 +3,7 @@
 use crate::state::AppState;
 use crate::temporal;
 use onevoice_activities::Deps;
+use onevoice_shared::paddle::PaddleClient;
 use onevoice_shared::settings::Settings;
 use onevoice_shared::storage::Storage;
 use onevoice_shared::{db, mail};
@@ -18,7 +19,16 @@ pub async fn app_state(settings: Arc<Settings>, identity: &str) -> anyhow::Resul
     let mailer = mail::mailer(&settings.smtp)?;
     let queue = onevoice_shared::queue::Queue::new(&settings.s3, &settings.sqs);
     let temporal = temporal::connect(&settings.temporal, identity, TEMPORAL_PATIENCE).await?;
+    let paddle = match &settings.billing.paddle {
+        Some(p) => Some(PaddleClient::new(
+            p.api_url.clone(),
+            p.api_key.clone(),
+            p.timeout,
+        )?),
+        None => None,
+    };
     Ok(AppState {
+        paddle,
         settings,
         db,
         storage,
@@ -43,5 +53,6 @@ pub fn deps(state: &AppState) -> anyhow::Result<Deps> {
         tools: settings.tools.clone(),
         queue: onevoice_shared::queue::Queue::new(&settings.s3, &settings.sqs),
         publish_url: settings.sqs.publish_url.as_ref().map(|u| u.to_string()),
+        plans: settings.billing.catalog.clone(),
     })
 }

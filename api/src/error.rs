@@ -58,6 +58,12 @@ pub enum ApiError {
     TooManyRequests { retry_after: u64 },
     #[error("{0}")]
     ServiceUnavailable(String),
+    /// An upstream service (Paddle) failed or answered nonsense.
+    #[error("{0}")]
+    BadGateway(String),
+    /// Dubbing is suspended until an overdue payment arrives.
+    #[error("{0}")]
+    Suspended(String),
     #[error(transparent)]
     Internal(#[from] anyhow::Error),
 }
@@ -86,6 +92,8 @@ impl ApiError {
             ApiError::TooManyRequests { .. } => StatusCode::TOO_MANY_REQUESTS,
             ApiError::PaymentRequired { .. } => StatusCode::PAYMENT_REQUIRED,
             ApiError::ServiceUnavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
+            ApiError::BadGateway(_) => StatusCode::BAD_GATEWAY,
+            ApiError::Suspended(_) => StatusCode::PAYMENT_REQUIRED,
             ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -94,6 +102,39 @@ impl ApiError {
 impl From<sqlx::Error> for ApiError {
     fn from(e: sqlx::Error) -> Self {
         ApiError::Internal(anyhow::Error::new(e).context("database"))
+    }
+}
+
+impl From<onevoice_shared::paddle::PaddleError> for ApiError {
+    fn from(e: onevoice_shared::paddle::PaddleError) -> Self {
+        use onevoice_shared::paddle::PaddleError;
+        match e {
+            PaddleError::Unavailable { reason, .. } => {
+                tracing::warn!(%reason, "Paddle unavailable");
+                ApiError::ServiceUnavailable(
+                    "the billing provider is unavailable; please retry shortly".into(),
+                )
+            }
+            PaddleError::Rejected { status: 404, .. } => {
+                ApiError::NotFound("not found at the billing provider".into())
+            }
+            PaddleError::Rejected {
+                status,
+                code,
+                detail,
+            } if status == 401 || status == 403 => {
+                // Our API key is wrong or lacks a permission: an operator problem, not the user's.
+                tracing::error!(status, %code, %detail, "Paddle refused our credentials");
+                ApiError::BadGateway("the billing provider refused the request".into())
+            }
+            PaddleError::Rejected { detail, code, .. } => ApiError::Conflict(format!(
+                "the billing provider refused the change ({code}): {detail}"
+            )),
+            PaddleError::Malformed(reason) => {
+                tracing::error!(%reason, "unexpected Paddle answer");
+                ApiError::BadGateway("the billing provider answered unexpectedly".into())
+            }
+        }
     }
 }
 

@@ -15,5 +15,7 @@ pub struct AppState {
     pub temporal: Client,
     pub mailer: Mailer,
     pub queue: onevoice_shared::queue::Queue,
+    /// The Paddle API; `None` when billing is not configured.
+    pub paddle: Option<onevoice_shared::paddle::PaddleClient>,
     pub started_at: Instant,
 }

@@ -255,3 +255,43 @@ pub async fn cancel_dubbing(
         }
     }
 }
+
+/// Hands a stored Paddle event to the customer's `BillingWorkflow`, starting it if it does not
+/// run (signal-with-start is atomic: the signal is never lost between the two).
+pub async fn signal_billing(
+    client: &Client,
+    settings: &Settings,
+    user: UserId,
+    event: onevoice_shared::contracts::PaddleEventRef,
+) -> anyhow::Result<()> {
+    use onevoice_shared::contracts::{BillingInput, billing_workflow_id};
+    use onevoice_workflows::BillingWorkflow;
+    let input = BillingInput {
+        user_id: user,
+        grace_period_secs: settings.billing.grace_period.as_secs(),
+        event_limit: settings.billing.workflow_event_limit,
+        pending: Vec::new(),
+        grace_deadline: None,
+    };
+    let attrs =
+        SearchAttributes::new([
+            SearchAttributeKey::<String>::keyword(search_attribute::USER_ID)
+                .value_set(user.to_string()),
+        ]);
+    let options = WorkflowStartOptions::new(
+        settings.temporal.task_queue.clone(),
+        billing_workflow_id(user),
+    )
+    .search_attributes(attrs)
+    .build();
+    client
+        .signal_with_start_workflow(
+            BillingWorkflow::run,
+            input,
+            BillingWorkflow::paddle_event,
+            event,
+            options,
+        )
+        .await?;
+    Ok(())
+}

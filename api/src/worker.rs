@@ -4,13 +4,13 @@
 //! API keeps the multi-threaded one. [`WorkerHandle::stop`] drains it within the grace period.
 
 use onevoice_activities::{
-    AccountActivities, AudioActivities, BridgeActivities, Deps, JobActivities,
+    AccountActivities, AudioActivities, BillingActivities, BridgeActivities, Deps, JobActivities,
     MaintenanceActivities, MediaActivities, NotifyActivities, TextActivities, VideoActivities,
     VoiceActivities,
 };
 use onevoice_workflows::{
-    AccountErasureWorkflow, DubbingWorkflow, EmailWorkflow, MaintenanceWorkflow, ThumbnailWorkflow,
-    VideoDeletionWorkflow, VideoIngestWorkflow,
+    AccountErasureWorkflow, BillingWorkflow, DubbingWorkflow, EmailWorkflow, MaintenanceWorkflow,
+    ThumbnailWorkflow, VideoDeletionWorkflow, VideoIngestWorkflow,
 };
 use std::sync::mpsc;
 use std::thread::JoinHandle;
@@ -75,7 +75,9 @@ pub fn spawn(client: Client, deps: Deps, config: WorkerConfig) -> anyhow::Result
                         .register_activities(AccountActivities::new(deps.clone()))
                         .register_activities(VideoActivities::new(deps.clone()))
                         .register_activities(BridgeActivities::new(deps.clone()))
+                        .register_activities(BillingActivities::new(deps.clone()))
                         .register_workflow::<DubbingWorkflow>()?
+                        .register_workflow::<BillingWorkflow>()?
                         .register_workflow::<EmailWorkflow>()?
                         .register_workflow::<MaintenanceWorkflow>()?
                         .register_workflow::<AccountErasureWorkflow>()?

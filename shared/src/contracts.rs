@@ -45,6 +45,8 @@ pub mod activity {
     pub const EXTRACT_THUMBNAIL: &str = "media.extract_thumbnail";
     pub const RECORD_INGEST: &str = "videos.record_ingest";
     pub const DELETE_VIDEO: &str = "videos.delete";
+    pub const APPLY_PADDLE_EVENT: &str = "billing.apply_paddle_event";
+    pub const SUSPEND_OVERDUE: &str = "billing.suspend_overdue";
 }
 
 /// Workflow id of the processing of a finished upload.
@@ -134,6 +136,56 @@ pub struct ErasureReport {
 /// Workflow id of the delivery of one outbox email: starting it twice delivers once.
 pub fn email_workflow_id(email_id: uuid::Uuid) -> String {
     format!("email-{email_id}")
+}
+
+/// Workflow id of a customer's billing: one long-lived workflow per user applies their Paddle
+/// events in order and keeps their grace-period timer.
+pub fn billing_workflow_id(user: UserId) -> String {
+    format!("billing-{user}")
+}
+
+/// A stored Paddle webhook event, as the API signals it to the customer's `BillingWorkflow`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PaddleEventRef {
+    pub event_id: String,
+    pub event_type: String,
+    pub occurred_at: chrono::DateTime<chrono::Utc>,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct BillingInput {
+    pub user_id: UserId,
+    pub grace_period_secs: u64,
+    /// Events a run applies before it continues as new.
+    pub event_limit: u32,
+    /// Carried across continue-as-new: events signalled but not applied yet.
+    #[serde(default)]
+    pub pending: Vec<PaddleEventRef>,
+    /// Carried across continue-as-new: when dubbing is suspended if still unpaid.
+    #[serde(default)]
+    pub grace_deadline: Option<chrono::DateTime<chrono::Utc>>,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ApplyPaddleEventInput {
+    pub user_id: UserId,
+    pub event_id: String,
+    pub grace_period_secs: u64,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct SuspendOverdueInput {
+    pub user_id: UserId,
+    pub grace_period_secs: u64,
+}
+
+/// The customer's billing state after an activity, and the notices it queued.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct BillingOutcome {
+    /// When dubbing gets suspended unless a payment arrives (a past-due, unsuspended subscription).
+    pub grace_deadline: Option<chrono::DateTime<chrono::Utc>>,
+    /// Outbox emails to deliver.
+    pub emails: Vec<uuid::Uuid>,
 }
 
 /// Workflow id of the periodic cleanup, one per task queue.

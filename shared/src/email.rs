@@ -36,6 +36,28 @@ pub enum EmailKind {
         reason: String,
         credits_refunded: bool,
     },
+    /// A paid billing period: its credits were granted.
+    BillingPaymentReceived {
+        username: String,
+        plan: String,
+        credits: i64,
+        /// The payment lifted a suspension.
+        reactivated: bool,
+    },
+    /// A renewal failed; dubbing continues until `deadline`.
+    BillingPaymentFailed {
+        username: String,
+        deadline: String,
+        link: String,
+    },
+    BillingSuspended {
+        username: String,
+        link: String,
+    },
+    BillingSubscriptionEnded {
+        username: String,
+        plan: String,
+    },
 }
 
 impl EmailKind {
@@ -48,6 +70,10 @@ impl EmailKind {
             EmailKind::PasswordChanged { .. } => "password_changed",
             EmailKind::JobCompleted { .. } => "job_completed",
             EmailKind::JobFailed { .. } => "job_failed",
+            EmailKind::BillingPaymentReceived { .. } => "billing_payment_received",
+            EmailKind::BillingPaymentFailed { .. } => "billing_payment_failed",
+            EmailKind::BillingSuspended { .. } => "billing_suspended",
+            EmailKind::BillingSubscriptionEnded { .. } => "billing_subscription_ended",
         }
     }
 
@@ -273,6 +299,104 @@ pub fn render(kind: &EmailKind, locale: Locale) -> Rendered {
                 None,
             )
         }
+        BillingPaymentReceived {
+            username,
+            plan,
+            credits,
+            reactivated,
+        } => {
+            let mut paragraphs = vec![if ko {
+                format!("{plan} 결제가 완료되어 {credits} 크레딧이 지급되었습니다.")
+            } else {
+                format!(
+                    "Your {plan} payment went through and {credits} credits were added to your account."
+                )
+            }];
+            if *reactivated {
+                paragraphs.push(if ko {
+                    "더빙 기능이 다시 활성화되었습니다.".into()
+                } else {
+                    "Dubbing is available again.".into()
+                });
+            }
+            compose(
+                if ko {
+                    "[OneVoice] 결제가 완료되었습니다".into()
+                } else {
+                    "[OneVoice] Payment received".into()
+                },
+                greeting(username, ko),
+                paragraphs,
+                None,
+            )
+        }
+        BillingPaymentFailed {
+            username,
+            deadline,
+            link,
+        } => compose(
+            if ko {
+                "[OneVoice] 구독 결제에 실패했습니다".into()
+            } else {
+                "[OneVoice] Your subscription payment failed".into()
+            },
+            greeting(username, ko),
+            vec![if ko {
+                format!(
+                    "구독 갱신 결제가 실패했습니다. {deadline}까지 결제 수단을 업데이트하지 않으면 더빙이 일시 중지됩니다."
+                )
+            } else {
+                format!(
+                    "We could not charge your subscription renewal. Please update your payment method before {deadline}, or dubbing will be paused."
+                )
+            }],
+            Some((
+                if ko {
+                    "결제 수단 업데이트"
+                } else {
+                    "Update payment method"
+                },
+                link,
+            )),
+        ),
+        BillingSuspended { username, link } => compose(
+            if ko {
+                "[OneVoice] 미결제로 더빙이 일시 중지되었습니다".into()
+            } else {
+                "[OneVoice] Dubbing paused for an unpaid subscription".into()
+            },
+            greeting(username, ko),
+            vec![if ko {
+                "유예 기간이 지나도록 결제가 완료되지 않아 새 더빙이 중지되었습니다. 결제가 완료되면 바로 다시 사용할 수 있습니다.".into()
+            } else {
+                "The grace period ended without a payment, so new dubs are paused. They resume as soon as the payment goes through.".into()
+            }],
+            Some((if ko { "결제하기" } else { "Pay now" }, link)),
+        ),
+        BillingSubscriptionEnded { username, plan } => compose(
+            if ko {
+                "[OneVoice] 구독이 종료되었습니다".into()
+            } else {
+                "[OneVoice] Your subscription has ended".into()
+            },
+            greeting(username, ko),
+            vec![if ko {
+                format!("{plan} 구독이 종료되었습니다. 남은 크레딧은 계속 사용할 수 있습니다.")
+            } else {
+                format!(
+                    "Your {plan} subscription has ended. Credits left on your account remain usable."
+                )
+            }],
+            None,
+        ),
+    }
+}
+
+fn greeting(username: &str, ko: bool) -> String {
+    if ko {
+        format!("{username}님, 안녕하세요.")
+    } else {
+        format!("Hello {username},")
     }
 }
 

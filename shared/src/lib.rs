@@ -5,6 +5,7 @@
 //! The workflows crate uses this crate without `io`, so orchestration code cannot reach a database,
 //! bucket or mail server by accident: all I/O happens in activities or in the API.
 
+pub mod billing;
 pub mod contracts;
 pub mod email;
 pub mod ids;
@@ -12,6 +13,7 @@ pub mod language;
 pub mod legacy;
 pub mod locale;
 pub mod one_time_token;
+pub mod paddle;
 pub mod pipeline;
 pub mod secret;
 pub mod settings;

@@ -3,6 +3,7 @@
 //! Every variable is documented in `.env.example`. A missing or malformed variable stops start-up
 //! with a message naming it; secrets are held in [`Secret`] so printing `Settings` never leaks them.
 
+use crate::billing::{Catalog, DEFAULT_PLANS};
 use crate::locale::Locale;
 use crate::secret::Secret;
 use std::net::SocketAddr;
@@ -26,6 +27,32 @@ pub struct Settings {
     pub credits: CreditSettings,
     pub sqs: SqsSettings,
     pub tools: ToolSettings,
+    pub billing: BillingSettings,
+}
+
+#[derive(Clone, Debug)]
+pub struct BillingSettings {
+    pub catalog: Catalog,
+    /// The Paddle API; `None` (no `PADDLE_API_KEY`) turns the routes that need Paddle off (503).
+    pub paddle: Option<PaddleSettings>,
+    /// Endpoint secrets of the webhook destination; several while rotating. None: webhooks are
+    /// refused (503) rather than accepted unverified.
+    pub webhook_secrets: Vec<Secret>,
+    /// How far a webhook's signature timestamp may be from now.
+    pub webhook_tolerance: Duration,
+    /// How long a past-due subscription keeps dubbing before it is suspended.
+    pub grace_period: Duration,
+    /// Price of a credit used beyond the plan's, for the usage page (USD).
+    pub overage_price_per_credit: f64,
+    /// Events a `BillingWorkflow` run applies before it continues as new.
+    pub workflow_event_limit: u32,
+}
+
+#[derive(Clone, Debug)]
+pub struct PaddleSettings {
+    pub api_url: Url,
+    pub api_key: Secret,
+    pub timeout: Duration,
 }
 
 /// How new jobs reach Temporal.
@@ -443,6 +470,7 @@ impl Settings {
             apertium: r.string("APERTIUM_BIN", Some("apertium")).into(),
             work_dir: r.string("WORK_DIR", Some("/tmp/onevoice-work")).into(),
         };
+        let billing = read_billing(&mut r, environment);
         if environment == Environment::Production {
             if jwt_secret.expose() == DEV_JWT_SECRET {
                 r.errors.push(
@@ -471,8 +499,84 @@ impl Settings {
             credits,
             sqs,
             tools,
+            billing,
         })
     }
+}
+
+fn read_billing<F: Fn(&str) -> Option<String>>(
+    r: &mut Reader<'_, F>,
+    environment: Environment,
+) -> BillingSettings {
+    let plans_set = (r.lookup)("BILLING_PLANS").is_some();
+    let catalog = r
+        .parse_with("BILLING_PLANS", Some(DEFAULT_PLANS), Catalog::parse)
+        .unwrap_or_default();
+    let api_url = r
+        .parse_with("PADDLE_ENVIRONMENT", Some("sandbox"), |v| match v {
+            "sandbox" => Ok("https://sandbox-api.paddle.com/"),
+            "live" | "production" => Ok("https://api.paddle.com/"),
+            _ => Err("expected `sandbox` or `live`".into()),
+        })
+        .unwrap_or("https://sandbox-api.paddle.com/");
+    let api_url: Url = r
+        .parse_with("PADDLE_API_URL", Some(api_url), |v| {
+            // A trailing slash makes relative paths join under it.
+            let v = if v.ends_with('/') {
+                v.to_string()
+            } else {
+                format!("{v}/")
+            };
+            Url::parse(&v).map_err(|e| e.to_string())
+        })
+        .unwrap_or_else(placeholder_url);
+    let api_key = r.string("PADDLE_API_KEY", Some(""));
+    let timeout = Duration::from_secs(r.parse("PADDLE_TIMEOUT_SECS", Some("10")).unwrap_or(10));
+    // The seed's single `PADDLE_WEBHOOK_SECRET` still works; the list form allows rotation.
+    let secrets = match (r.lookup)("PADDLE_WEBHOOK_SECRETS") {
+        Some(list) => list,
+        None => r.string("PADDLE_WEBHOOK_SECRET", Some("")),
+    };
+    let webhook_secrets: Vec<Secret> = secrets
+        .split(',')
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+        .map(Secret::new)
+        .collect();
+    let settings = BillingSettings {
+        catalog,
+        paddle: (!api_key.trim().is_empty()).then(|| PaddleSettings {
+            api_url,
+            api_key: Secret::new(api_key.trim()),
+            timeout,
+        }),
+        webhook_secrets,
+        webhook_tolerance: Duration::from_secs(
+            r.parse("PADDLE_WEBHOOK_TOLERANCE_SECS", Some("5"))
+                .unwrap_or(5),
+        ),
+        grace_period: Duration::from_secs(
+            r.parse("BILLING_GRACE_PERIOD_SECS", Some("604800"))
+                .unwrap_or(604_800),
+        ),
+        overage_price_per_credit: r
+            .parse("BILLING_OVERAGE_PRICE_PER_CREDIT", Some("0.01"))
+            .unwrap_or(0.01),
+        workflow_event_limit: r
+            .parse_with("BILLING_WORKFLOW_MAX_EVENTS", Some("500"), |v| {
+                match v.parse::<u32>() {
+                    Ok(n) if n >= 1 => Ok(n),
+                    _ => Err("expected a positive number".into()),
+                }
+            })
+            .unwrap_or(500),
+    };
+    if environment == Environment::Production && settings.paddle.is_some() && !plans_set {
+        r.errors.push(
+            "BILLING_PLANS: production billing needs the plans of your Paddle catalogue (the default price ids are placeholders)".into(),
+        );
+    }
+    settings
 }
 
 fn parse_bool(v: &str) -> Result<bool, String> {

@@ -6,4 +6,5 @@ pub mod flows;
 pub mod harness;
 pub mod mail;
 pub mod media;
+pub mod paddle;
 pub mod sample;

@@ -3,11 +3,12 @@
 #![allow(clippy::unimplemented)] // the macro requires `unimplemented!()` bodies for declarations
 
 use onevoice_shared::contracts::{
-    BurnSubtitlesInput, CleanupReport, DeleteVideoInput, EraseAccountInput, ErasureReport,
-    ExtractAudioInput, ExtractAudioOutput, FinishJobInput, IngestInput, LoadTranscriptInput,
-    MaintenanceInput, MediaInfo, MixInput, MixOutput, MuxInput, MuxOutput, ProgressReport,
-    PublishInput, RecordIngestInput, SendEmailInput, SynthesizeInput, SynthesizeOutput,
-    ThumbnailInput, TranscriptOutput, TranslateInput, TranslateOutput, activity,
+    ApplyPaddleEventInput, BillingOutcome, BurnSubtitlesInput, CleanupReport, DeleteVideoInput,
+    EraseAccountInput, ErasureReport, ExtractAudioInput, ExtractAudioOutput, FinishJobInput,
+    IngestInput, LoadTranscriptInput, MaintenanceInput, MediaInfo, MixInput, MixOutput, MuxInput,
+    MuxOutput, ProgressReport, PublishInput, RecordIngestInput, SendEmailInput,
+    SuspendOverdueInput, SynthesizeInput, SynthesizeOutput, ThumbnailInput, TranscriptOutput,
+    TranslateInput, TranslateOutput, activity,
 };
 use temporalio_macros::activity_definitions;
 use temporalio_sdk::activities::ActivityError;
@@ -111,6 +112,24 @@ impl VideoActivities {
 
     #[activity(name = activity::DELETE_VIDEO)]
     pub fn delete_video(input: DeleteVideoInput) -> Result<u64, ActivityError> {
+        unimplemented!()
+    }
+}
+
+/// Activities of the customer's `BillingWorkflow`.
+pub struct BillingActivities;
+
+#[activity_definitions]
+impl BillingActivities {
+    #[activity(name = activity::APPLY_PADDLE_EVENT)]
+    pub fn apply_paddle_event(
+        input: ApplyPaddleEventInput,
+    ) -> Result<BillingOutcome, ActivityError> {
+        unimplemented!()
+    }
+
+    #[activity(name = activity::SUSPEND_OVERDUE)]
+    pub fn suspend_overdue(input: SuspendOverdueInput) -> Result<BillingOutcome, ActivityError> {
         unimplemented!()
     }
 }

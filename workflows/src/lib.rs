@@ -4,6 +4,7 @@
 
 pub mod account;
 pub mod activities;
+pub mod billing;
 pub mod dubbing;
 pub mod email;
 pub mod maintenance;
@@ -11,6 +12,7 @@ mod options;
 pub mod video;
 
 pub use account::AccountErasureWorkflow;
+pub use billing::BillingWorkflow;
 pub use dubbing::DubbingWorkflow;
 pub use email::EmailWorkflow;
 pub use maintenance::MaintenanceWorkflow;

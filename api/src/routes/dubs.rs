@@ -17,7 +17,10 @@ use onevoice_shared::language::Language;
 use onevoice_shared::legacy::{self, JobMessage};
 use onevoice_shared::pipeline::credit_cost;
 use onevoice_shared::repo::videos::VideoDetail;
-use onevoice_shared::repo::{activity, jobs, ledger, media, videos};
+use onevoice_shared::repo::{activity, billing, jobs, ledger, media, videos};
+
+/// Why a suspended customer cannot start dubbing, and how to get going again.
+const SUSPENDED: &str = "dubbing is suspended: your subscription payment is overdue; update your payment method to continue";
 use onevoice_shared::settings::Dispatch;
 use onevoice_shared::srt;
 use onevoice_shared::status::{FileType, JobStatus, VideoStatus};
@@ -273,6 +276,9 @@ async fn start_dub(
 
     let mut tx = state.db.begin().await?;
     ledger::lock_user(&mut tx, user.id).await?;
+    if billing::is_suspended(&mut *tx, user.id).await? {
+        return Err(ApiError::Suspended(SUSPENDED.into()));
+    }
     let available = ledger::balance(&mut *tx, user.id).await?;
     if available < credits {
         return Err(ApiError::PaymentRequired {
@@ -567,6 +573,9 @@ async fn resume(
     let round = job.retry_count + 1;
     let mut tx = state.db.begin().await?;
     ledger::lock_user(&mut tx, user.id).await?;
+    if billing::is_suspended(&mut *tx, user.id).await? {
+        return Err(ApiError::Suspended(SUSPENDED.into()));
+    }
     let available = ledger::balance(&mut *tx, user.id).await?;
     if available < credits {
         return Err(ApiError::PaymentRequired {

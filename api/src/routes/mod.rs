@@ -1,7 +1,9 @@
 //! HTTP routes, one module per resource.
 
 pub mod auth;
+pub mod billing;
 pub mod dubs;
 pub mod health;
 pub mod users;
 pub mod videos;
+pub mod webhooks;

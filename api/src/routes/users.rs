@@ -449,16 +449,19 @@ async fn credits_usage(
     let sub = credits::newest_subscription(&state.db, user.id, &["active", "trialing", "past_due"])
         .await?;
     let now = Utc::now();
-    let (from, to) = match &sub {
-        Some(s) => (s.current_period_start, s.current_period_end),
+    let (from, to) = match sub
+        .as_ref()
+        .and_then(|s| s.current_period_start.zip(s.current_period_end))
+    {
+        Some(period) => period,
         None => (month_start(now), now + Duration::seconds(1)),
     };
     Ok(Json(CreditsUsage {
         total_credits: sub.as_ref().map_or(0, |s| i64::from(s.credits_included)),
         used_credits: credits::used_between(&state.db, user.id, from, to).await?,
         remaining_credits: credits::balance(&state.db, user.id).await?.max(0),
-        current_period_start: sub.as_ref().map(|s| s.current_period_start),
-        current_period_end: sub.as_ref().map(|s| s.current_period_end),
+        current_period_start: sub.as_ref().and_then(|s| s.current_period_start),
+        current_period_end: sub.as_ref().and_then(|s| s.current_period_end),
     }))
 }
 
@@ -467,8 +470,8 @@ pub struct SubscriptionView {
     id: Uuid,
     plan_id: String,
     status: String,
-    current_period_start: DateTime<Utc>,
-    current_period_end: DateTime<Utc>,
+    current_period_start: Option<DateTime<Utc>>,
+    current_period_end: Option<DateTime<Utc>>,
     cancel_at_period_end: bool,
 }
 

@@ -38,8 +38,8 @@ pub struct SubscriptionRow {
     pub id: Uuid,
     pub plan_id: String,
     pub status: String,
-    pub current_period_start: DateTime<Utc>,
-    pub current_period_end: DateTime<Utc>,
+    pub current_period_start: Option<DateTime<Utc>>,
+    pub current_period_end: Option<DateTime<Utc>>,
     pub cancel_at_period_end: bool,
     pub credits_included: i32,
 }

@@ -90,3 +90,16 @@ pub async fn mark_suppressed(db: &PgPool, id: Uuid) -> Result<(), sqlx::Error> {
     .await?;
     Ok(())
 }
+
+/// Emails queued under a dedupe key starting with `prefix` and not delivered yet.
+pub async fn pending_with_prefix(
+    db: impl sqlx::PgExecutor<'_>,
+    prefix: &str,
+) -> Result<Vec<Uuid>, sqlx::Error> {
+    sqlx::query_scalar(
+        "SELECT id FROM emails WHERE status = 'pending' AND starts_with(dedupe_key, $1) ORDER BY created_at",
+    )
+    .bind(prefix)
+    .fetch_all(db)
+    .await
+}

@@ -3,6 +3,7 @@
 
 pub mod activity;
 pub mod auth_tokens;
+pub mod billing;
 pub mod credits;
 pub mod emails;
 pub mod jobs;

@@ -1,0 +1,397 @@
+//! Applying Paddle events to a customer's billing state: subscriptions, payments, the credits a
+//! paid period grants, grace periods and suspension.
+//!
+//! Each event is applied in one database transaction that also marks it processed, so a retried
+//! activity (or a redelivered webhook) finds it done and changes nothing. Credits are granted
+//! with the transaction id as the ledger's idempotency key: once per paid billing period.
+
+use crate::deps::Deps;
+use crate::error;
+use chrono::{DateTime, Utc};
+use onevoice_shared::contracts::{
+    ApplyPaddleEventInput, BillingOutcome, SuspendOverdueInput, activity,
+};
+use onevoice_shared::email::{self, EmailKind};
+use onevoice_shared::ids::UserId;
+use onevoice_shared::locale::Locale;
+use onevoice_shared::paddle::entities::{Subscription, Transaction};
+use onevoice_shared::repo::{activity as activity_log, billing, emails, ledger, users};
+use serde_json::json;
+use sqlx::PgConnection;
+use std::sync::Arc;
+use temporalio_macros::activities;
+use temporalio_sdk::activities::{ActivityContext, ActivityError};
+use uuid::Uuid;
+
+fn db(e: sqlx::Error) -> ActivityError {
+    error::transient(format!("database error: {e}"))
+}
+
+pub struct BillingActivities {
+    deps: Deps,
+}
+
+impl BillingActivities {
+    pub fn new(deps: Deps) -> Self {
+        Self { deps }
+    }
+}
+
+/// A notice to queue once the event's changes are committed.
+struct Notice {
+    dedupe: String,
+    kind: EmailKind,
+}
+
+#[activities]
+impl BillingActivities {
+    #[activity(name = activity::APPLY_PADDLE_EVENT)]
+    pub async fn apply_paddle_event(
+        self: Arc<Self>,
+        _ctx: ActivityContext,
+        input: ApplyPaddleEventInput,
+    ) -> Result<BillingOutcome, ActivityError> {
+        let d = &self.deps;
+        let user = users::find(&d.db, input.user_id)
+            .await
+            .map_err(db)?
+            .ok_or_else(|| error::permanent(format!("user {} does not exist", input.user_id)))?;
+        let mut tx = d.db.begin().await.map_err(db)?;
+        let event = billing::lock_event(&mut tx, &input.event_id)
+            .await
+            .map_err(db)?
+            .ok_or_else(|| {
+                error::permanent(format!("webhook event {} is not stored", input.event_id))
+            })?;
+        let mut notices = Vec::new();
+        // Notices an earlier attempt queued but may not have handed over before it was lost.
+        let mut emails =
+            emails::pending_with_prefix(&mut *tx, &format!("paddle:{}:", input.event_id))
+                .await
+                .map_err(db)?;
+        if event.processed_at.is_none() {
+            let data = event.payload.get("data").cloned().unwrap_or_default();
+            let applied = match event.event_type.as_str() {
+                t if t.starts_with("subscription.") => match serde_json::from_value(data) {
+                    Ok(sub) => {
+                        self.apply_subscription(
+                            &mut tx,
+                            input.user_id,
+                            &sub,
+                            event.occurred_at,
+                            &input,
+                            &mut notices,
+                        )
+                        .await?
+                    }
+                    Err(e) => format!("malformed subscription: {e}"),
+                },
+                "transaction.completed" | "transaction.payment_failed" => {
+                    match serde_json::from_value(data) {
+                        Ok(txn) => {
+                            self.apply_transaction(
+                                &mut tx,
+                                input.user_id,
+                                &event.event_type,
+                                &txn,
+                                event.occurred_at,
+                                &input.event_id,
+                                &mut notices,
+                            )
+                            .await?
+                        }
+                        Err(e) => format!("malformed transaction: {e}"),
+                    }
+                }
+                _ => "ignored".to_string(),
+            };
+            tracing::info!(event = %input.event_id, kind = %event.event_type, user = %input.user_id, outcome = %applied, "Paddle event applied");
+            billing::mark_processed(&mut *tx, &input.event_id, &applied)
+                .await
+                .map_err(db)?;
+        }
+        let grace_deadline =
+            billing::grace_deadline(&mut *tx, input.user_id, input.grace_period_secs)
+                .await
+                .map_err(db)?;
+        emails.extend(self.queue(&mut tx, &user, notices).await?);
+        tx.commit().await.map_err(db)?;
+        Ok(BillingOutcome {
+            grace_deadline,
+            emails,
+        })
+    }
+
+    /// Runs when a grace period's timer fires: suspends what is still unpaid.
+    #[activity(name = activity::SUSPEND_OVERDUE)]
+    pub async fn suspend_overdue(
+        self: Arc<Self>,
+        _ctx: ActivityContext,
+        input: SuspendOverdueInput,
+    ) -> Result<BillingOutcome, ActivityError> {
+        let d = &self.deps;
+        let user = users::find(&d.db, input.user_id)
+            .await
+            .map_err(db)?
+            .ok_or_else(|| error::permanent(format!("user {} does not exist", input.user_id)))?;
+        let mut tx = d.db.begin().await.map_err(db)?;
+        let suspended = billing::suspend_overdue(&mut *tx, input.user_id, input.grace_period_secs)
+            .await
+            .map_err(db)?;
+        let mut notices = Vec::new();
+        let mut emails =
+            emails::pending_with_prefix(&mut *tx, &format!("billing:{}:suspended:", input.user_id))
+                .await
+                .map_err(db)?;
+        if suspended > 0 {
+            tracing::info!(user = %input.user_id, "dubbing suspended: grace period ended unpaid");
+            activity_log::record(
+                &mut *tx,
+                input.user_id,
+                "billing_suspended",
+                "dubbing suspended: the subscription stayed unpaid past its grace period",
+                None,
+            )
+            .await
+            .map_err(db)?;
+            // One notice per suspension episode: keyed on the day it happened.
+            notices.push(Notice {
+                dedupe: format!(
+                    "billing:{}:suspended:{}",
+                    input.user_id,
+                    Utc::now().format("%Y%m%d")
+                ),
+                kind: EmailKind::BillingSuspended {
+                    username: user.username.clone(),
+                    link: self.billing_link(),
+                },
+            });
+        }
+        let grace_deadline =
+            billing::grace_deadline(&mut *tx, input.user_id, input.grace_period_secs)
+                .await
+                .map_err(db)?;
+        emails.extend(self.queue(&mut tx, &user, notices).await?);
+        tx.commit().await.map_err(db)?;
+        Ok(BillingOutcome {
+            grace_deadline,
+            emails,
+        })
+    }
+}
+
+impl BillingActivities {
+    fn billing_link(&self) -> String {
+        format!("{}/billing", self.deps.frontend_url.trim_end_matches('/'))
+    }
+
+    fn plan_of(&self, price_id: Option<&str>) -> (String, i64, String) {
+        match price_id.and_then(|p| self.deps.plans.by_price(p)) {
+            Some(plan) => (plan.id.clone(), plan.credits_included, plan.name.clone()),
+            // A price outside our catalogue: kept visible by its id, grants nothing.
+            None => {
+                let id = price_id.unwrap_or("unknown").to_string();
+                (id.clone(), 0, id)
+            }
+        }
+    }
+
+    async fn apply_subscription(
+        &self,
+        tx: &mut PgConnection,
+        user: UserId,
+        sub: &Subscription,
+        occurred_at: DateTime<Utc>,
+        input: &ApplyPaddleEventInput,
+        notices: &mut Vec<Notice>,
+    ) -> Result<String, ActivityError> {
+        let (plan_id, credits, plan_name) = self.plan_of(sub.price_id());
+        let applied = billing::apply_snapshot(tx, user, sub, occurred_at, &plan_id, credits)
+            .await
+            .map_err(db)?;
+        if applied.stale {
+            return Ok(format!("stale: kept the newer state ({})", applied.status));
+        }
+        let username = self.username(user).await?;
+        if applied.became_past_due {
+            let deadline = occurred_at
+                + chrono::Duration::seconds(
+                    i64::try_from(input.grace_period_secs).unwrap_or(i64::MAX / 2),
+                );
+            notices.push(Notice {
+                dedupe: format!("paddle:{}:payment_failed", input.event_id),
+                kind: EmailKind::BillingPaymentFailed {
+                    username: username.clone(),
+                    deadline: deadline.format("%Y-%m-%d %H:%M UTC").to_string(),
+                    link: self.billing_link(),
+                },
+            });
+        }
+        let ended = sub.status == "canceled"
+            && applied
+                .previous_status
+                .as_deref()
+                .is_some_and(|s| s != "canceled");
+        if ended {
+            notices.push(Notice {
+                dedupe: format!("paddle:{}:ended", input.event_id),
+                kind: EmailKind::BillingSubscriptionEnded {
+                    username,
+                    plan: plan_name,
+                },
+            });
+        }
+        activity_log::record(
+            &mut *tx,
+            user,
+            "subscription_updated",
+            &format!("subscription {} is {} ({plan_id})", sub.id, sub.status),
+            Some(json!({ "paddle_subscription_id": sub.id, "status": sub.status })),
+        )
+        .await
+        .map_err(db)?;
+        Ok(format!(
+            "applied: {} -> {}",
+            applied.previous_status.as_deref().unwrap_or("new"),
+            applied.status
+        ))
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    async fn apply_transaction(
+        &self,
+        tx: &mut PgConnection,
+        user: UserId,
+        event_type: &str,
+        txn: &Transaction,
+        occurred_at: DateTime<Utc>,
+        event_id: &str,
+        notices: &mut Vec<Notice>,
+    ) -> Result<String, ActivityError> {
+        if event_type == "transaction.payment_failed" {
+            let new = billing::record_transaction(&mut *tx, user, txn, "failed", occurred_at)
+                .await
+                .map_err(db)?;
+            // The customer hears about it when the subscription turns past due.
+            return Ok(format!(
+                "payment failed ({}){}",
+                txn.failure_code().unwrap_or("no code"),
+                if new { "" } else { ", already recorded" }
+            ));
+        }
+        billing::record_transaction(&mut *tx, user, txn, "completed", occurred_at)
+            .await
+            .map_err(db)?;
+        let reactivated =
+            billing::record_payment(tx, user, txn.subscription_id.as_deref(), occurred_at)
+                .await
+                .map_err(db)?;
+        // Credits for what was bought: each plan price times its quantity.
+        let mut credits = 0;
+        let mut plan_name = String::new();
+        for item in &txn.items {
+            if let Some(plan) = self.deps.plans.by_price(&item.price.id) {
+                credits += plan.credits_included * item.quantity.max(0);
+                plan_name = plan.name.clone();
+            }
+        }
+        let period = txn
+            .billing_period
+            .as_ref()
+            .map(|p| {
+                format!(
+                    " for {} – {}",
+                    p.starts_at.format("%Y-%m-%d"),
+                    p.ends_at.format("%Y-%m-%d")
+                )
+            })
+            .unwrap_or_default();
+        let granted = credits > 0
+            && ledger::append(
+                &mut *tx,
+                ledger::Entry {
+                    user,
+                    job: None,
+                    video: None,
+                    kind: ledger::Kind::Grant,
+                    amount: credits,
+                    key: &format!("paddle:{}", txn.id),
+                    description: &format!("{plan_name} credits{period}"),
+                },
+            )
+            .await
+            .map_err(db)?;
+        if granted || reactivated {
+            notices.push(Notice {
+                dedupe: format!("paddle:{event_id}:paid"),
+                kind: EmailKind::BillingPaymentReceived {
+                    username: self.username(user).await?,
+                    plan: plan_name,
+                    credits: if granted { credits } else { 0 },
+                    reactivated,
+                },
+            });
+        }
+        if granted {
+            activity_log::record(
+                &mut *tx,
+                user,
+                "credits_granted",
+                &format!("{credits} credits for transaction {}", txn.id),
+                Some(json!({ "paddle_transaction_id": txn.id, "credits": credits })),
+            )
+            .await
+            .map_err(db)?;
+        }
+        Ok(format!(
+            "paid: {}{}",
+            if granted {
+                format!("{credits} credits granted")
+            } else {
+                "no new credits".to_string()
+            },
+            if reactivated {
+                ", suspension lifted"
+            } else {
+                ""
+            }
+        ))
+    }
+
+    async fn username(&self, user: UserId) -> Result<String, ActivityError> {
+        Ok(users::find(&self.deps.db, user)
+            .await
+            .map_err(db)?
+            .map(|u| u.username)
+            .unwrap_or_default())
+    }
+
+    /// Renders and queues the notices inside the event's transaction; returns their outbox ids.
+    async fn queue(
+        &self,
+        tx: &mut PgConnection,
+        user: &users::UserRow,
+        notices: Vec<Notice>,
+    ) -> Result<Vec<Uuid>, ActivityError> {
+        let locale = Locale::parse(&user.locale).unwrap_or_default();
+        let mut ids = Vec::with_capacity(notices.len());
+        for notice in notices {
+            let rendered = email::render(&notice.kind, locale);
+            let id = emails::insert(
+                &mut *tx,
+                emails::NewEmail {
+                    user_id: Some(user.id),
+                    kind: &notice.kind,
+                    to: &user.email,
+                    locale,
+                    rendered: &rendered,
+                    dedupe_key: Some(&notice.dedupe),
+                },
+            )
+            .await
+            .map_err(db)?;
+            ids.push(id);
+        }
+        Ok(ids)
+    }
+}

@@ -1,0 +1,150 @@
+//! `POST /api/webhooks/paddle`: verify, store, acknowledge, then hand over.
+//!
+//! The signature is checked over the raw bytes (never re-serialized JSON). A verified event is
+//! stored under its `event_id` before anything acts on it, so a redelivery is recognised and a
+//! crash after storing loses nothing: Paddle retries until we answer 200, and a retry of an event
+//! not yet applied signals again. The work itself happens in the customer's `BillingWorkflow`;
+//! this route only answers quickly (Paddle wants 200 within 5 s).
+
+use crate::error::ApiError;
+use crate::state::AppState;
+use crate::temporal;
+use axum::Json;
+use axum::body::Bytes;
+use axum::extract::State;
+use axum::http::HeaderMap;
+use onevoice_shared::contracts::PaddleEventRef;
+use onevoice_shared::paddle::entities::{Envelope, is_handled};
+use onevoice_shared::paddle::signature;
+use onevoice_shared::repo::billing::{self, Stored};
+use serde::Serialize;
+use serde_json::Value;
+use utoipa::ToSchema;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+use uuid::Uuid;
+
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new().routes(routes!(paddle))
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct WebhookAck {
+    /// Always `success` (the seed's answer).
+    status: &'static str,
+    /// The event was received before; nothing was done again.
+    duplicate: bool,
+}
+
+/// Receives Paddle Billing notifications (`Paddle-Signature: ts=…;h1=…`).
+#[utoipa::path(post, path = "/api/webhooks/paddle", tag = "webhooks",
+    request_body(content = String, content_type = "application/json"),
+    responses((status = 200, body = WebhookAck), (status = 400, body = crate::error::ErrorBody),
+        (status = 503, body = crate::error::ErrorBody)))]
+async fn paddle(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<Json<WebhookAck>, ApiError> {
+    let settings = &state.settings.billing;
+    if settings.webhook_secrets.is_empty() {
+        // Never accept unverifiable events; Paddle retries once we are configured.
+        tracing::error!("Paddle webhook received but no PADDLE_WEBHOOK_SECRETS is configured");
+        return Err(ApiError::ServiceUnavailable(
+            "webhooks are not configured".into(),
+        ));
+    }
+    let secrets: Vec<&str> = settings
+        .webhook_secrets
+        .iter()
+        .map(|s| s.expose())
+        .collect();
+    let header = headers
+        .get("paddle-signature")
+        .map(|v| v.to_str().unwrap_or(""));
+    if let Err(e) = signature::verify(
+        header,
+        &body,
+        &secrets,
+        chrono::Utc::now().timestamp(),
+        settings.webhook_tolerance,
+    ) {
+        tracing::warn!(reason = %e, "Paddle webhook rejected");
+        return Err(ApiError::BadRequest(format!(
+            "invalid webhook signature: {e}"
+        )));
+    }
+    let payload: Value = serde_json::from_slice(&body)
+        .map_err(|e| ApiError::BadRequest(format!("invalid JSON payload: {e}")))?;
+    let event: Envelope = serde_json::from_value(payload.clone())
+        .map_err(|e| ApiError::BadRequest(format!("invalid webhook event: {e}")))?;
+    if event.event_id.trim().is_empty() || event.event_type.trim().is_empty() {
+        return Err(ApiError::BadRequest(
+            "invalid webhook event: empty event_id or event_type".into(),
+        ));
+    }
+
+    if !is_handled(&event.event_type) {
+        // Stored for the record (and a later version), acknowledged, nothing changes.
+        let stored =
+            billing::store_event(&state.db, &event, &payload, None, Some("ignored")).await?;
+        tracing::info!(event = %event.event_id, kind = %event.event_type, "Paddle event stored, not acted on");
+        return Ok(ack(stored));
+    }
+    let user = whose(&state, &event).await?;
+    let Some(user) = user else {
+        let stored = billing::store_event(
+            &state.db,
+            &event,
+            &payload,
+            None,
+            Some("unmatched: no user for this customer"),
+        )
+        .await?;
+        tracing::warn!(event = %event.event_id, kind = %event.event_type, "Paddle event for an unknown customer");
+        return Ok(ack(stored));
+    };
+    let stored = billing::store_event(&state.db, &event, &payload, Some(user), None).await?;
+    if stored == (Stored::Duplicate { processed: true }) {
+        return Ok(ack(stored));
+    }
+    let reference = PaddleEventRef {
+        event_id: event.event_id.clone(),
+        event_type: event.event_type.clone(),
+        occurred_at: event.occurred_at,
+    };
+    temporal::signal_billing(&state.temporal, &state.settings, user, reference)
+        .await
+        .map_err(|e| {
+            tracing::error!(error = %e, event = %event.event_id, "cannot hand the Paddle event to its workflow");
+            ApiError::ServiceUnavailable("the event could not be queued; retry later".into())
+        })?;
+    Ok(ack(stored))
+}
+
+fn ack(stored: Stored) -> Json<WebhookAck> {
+    Json(WebhookAck {
+        status: "success",
+        duplicate: stored != Stored::New,
+    })
+}
+
+/// The user the event concerns (see [`billing::resolve_user`]).
+async fn whose(
+    state: &AppState,
+    event: &Envelope,
+) -> Result<Option<onevoice_shared::ids::UserId>, ApiError> {
+    let data = &event.data;
+    let text = |key: &str| data.get(key).and_then(Value::as_str);
+    let subscription = if event.event_type.starts_with("subscription.") {
+        text("id")
+    } else {
+        text("subscription_id")
+    };
+    let custom_user = data
+        .get("custom_data")
+        .and_then(|c| c.get("user_id"))
+        .and_then(Value::as_str)
+        .and_then(|s| Uuid::parse_str(s).ok());
+    Ok(billing::resolve_user(&state.db, text("customer_id"), subscription, custom_user).await?)
+}

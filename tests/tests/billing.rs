@@ -1,0 +1,790 @@
+//! Billing end to end: the real API and worker (BillingWorkflow on the Temporal dev server,
+//! PostgreSQL, the SMTP sink) against a local fake of Paddle's API and its signed webhooks.
+
+use chrono::{Duration as Span, Utc};
+use onevoice_shared::billing::{Catalog, DEFAULT_PLANS};
+use onevoice_shared::ids::UserId;
+use onevoice_shared::paddle::signature;
+use onevoice_shared::repo::{billing, ledger};
+use onevoice_tests::flows;
+use onevoice_tests::harness::{TestApp, eventually};
+use onevoice_tests::mail;
+use onevoice_tests::paddle::{FakePaddle, WebhookSender};
+use reqwest::Method;
+use serde_json::{Value, json};
+use std::time::Duration;
+
+const APPLY_DEADLINE: Duration = Duration::from_secs(30);
+
+struct Billing {
+    app: TestApp,
+    paddle: FakePaddle,
+    hooks: WebhookSender,
+}
+
+async fn start(extra: &[(&str, &str)]) -> anyhow::Result<Billing> {
+    let paddle =
+        FakePaddle::start(&Catalog::parse(DEFAULT_PLANS).map_err(anyhow::Error::msg)?).await?;
+    let settings = paddle.settings();
+    let mut overrides: Vec<(&str, &str)> = settings.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    overrides.extend_from_slice(extra);
+    let app = TestApp::spawn_with(&overrides).await?;
+    let hooks = WebhookSender::new(app.url("/api/webhooks/paddle"));
+    Ok(Billing { app, paddle, hooks })
+}
+
+impl Billing {
+    async fn call(
+        &self,
+        method: Method,
+        path: &str,
+        token: &str,
+        body: Option<Value>,
+    ) -> anyhow::Result<(u16, Value)> {
+        let mut req = self
+            .app
+            .http
+            .request(method, self.app.url(path))
+            .bearer_auth(token);
+        if let Some(b) = body {
+            req = req.json(&b);
+        }
+        let res = req.send().await?;
+        let status = res.status().as_u16();
+        Ok((status, res.json().await.unwrap_or(Value::Null)))
+    }
+
+    /// Waits until the worker applied the event; returns how.
+    async fn applied(&self, event_id: &str) -> anyhow::Result<String> {
+        eventually(
+            APPLY_DEADLINE,
+            &format!("event {event_id} to be applied"),
+            || async { Ok(billing::event_outcome(&self.app.state.db, event_id).await?) },
+        )
+        .await
+    }
+
+    async fn send_and_apply(&self, event_type: &str, data: &Value) -> anyhow::Result<String> {
+        let id = self.hooks.send(event_type, data, Utc::now()).await?;
+        self.applied(&id).await
+    }
+
+    /// A user who subscribed to `plan` and paid; returns (user, token, subscription id).
+    async fn subscriber(
+        &self,
+        email: &str,
+        plan: &str,
+    ) -> anyhow::Result<(UserId, String, String)> {
+        let (user, token) = self.app.user(email).await?;
+        let (status, checkout) = self
+            .call(
+                Method::POST,
+                "/api/billing/subscribe",
+                &token,
+                Some(json!({"plan_id": plan})),
+            )
+            .await?;
+        anyhow::ensure!(status == 201, "subscribe: {status} {checkout}");
+        let (sub, txn) = self
+            .paddle
+            .pay_checkout(checkout["transaction_id"].as_str().unwrap_or_default())?;
+        self.send_and_apply("subscription.created", &sub).await?;
+        self.send_and_apply("transaction.completed", &txn).await?;
+        Ok((
+            user,
+            token,
+            sub["id"].as_str().unwrap_or_default().to_string(),
+        ))
+    }
+
+    async fn subscription(&self, token: &str) -> anyhow::Result<Value> {
+        let (status, body) = self
+            .call(Method::GET, "/api/billing/subscription", token, None)
+            .await?;
+        anyhow::ensure!(status == 200, "subscription: {status} {body}");
+        Ok(body)
+    }
+
+    async fn balance(&self, user: UserId) -> anyhow::Result<i64> {
+        Ok(ledger::balance(&self.app.state.db, user).await?)
+    }
+}
+
+#[tokio::test]
+async fn checkout_grants_the_plans_credits_once_however_often_paddle_delivers() -> anyhow::Result<()>
+{
+    let b = start(&[]).await?;
+    let email = format!("buyer-{}@example.test", uuid::Uuid::new_v4().simple());
+    let (user, token) = b.app.user(&email).await?;
+    let start_balance = b.balance(user).await?;
+
+    let (status, body) = b
+        .call(
+            Method::POST,
+            "/api/billing/subscribe",
+            &token,
+            Some(json!({"plan_id": "gold_forever"})),
+        )
+        .await?;
+    assert_eq!(status, 422, "{body}");
+    let (status, checkout) = b
+        .call(
+            Method::POST,
+            "/api/billing/subscribe",
+            &token,
+            Some(json!({"plan_id": "pro_monthly", "payment_method_id": "pm_x"})),
+        )
+        .await?;
+    assert_eq!(status, 201, "{checkout}");
+    let txn_id = checkout["transaction_id"]
+        .as_str()
+        .unwrap_or_default()
+        .to_string();
+    assert!(txn_id.starts_with("txn_"));
+    assert_eq!(
+        checkout["checkout_url"],
+        format!("https://localhost/pay?_ptxn={txn_id}")
+    );
+    let customer = b
+        .paddle
+        .customer_by_email(&email)
+        .expect("customer created at Paddle");
+    assert_eq!(
+        billing::customer_id(&b.app.state.db, user)
+            .await?
+            .as_deref(),
+        customer["id"].as_str()
+    );
+
+    let (sub, txn) = b.paddle.pay_checkout(&txn_id)?;
+    b.send_and_apply("subscription.created", &sub).await?;
+    // The same notification three times, then the same transaction in another event.
+    let (event_id, body) = WebhookSender::event("transaction.completed", &txn, Utc::now());
+    let mut duplicates = Vec::new();
+    for _ in 0..3 {
+        let (status, ack) = b.hooks.deliver(&body).await?;
+        assert_eq!(status, 200, "{ack}");
+        duplicates.push(ack["duplicate"].as_bool());
+    }
+    assert_eq!(duplicates, [Some(false), Some(true), Some(true)]);
+    assert!(b.applied(&event_id).await?.contains("2000 credits granted"));
+    let again = b.send_and_apply("transaction.completed", &txn).await?;
+    assert!(again.contains("no new credits"), "{again}");
+
+    assert_eq!(b.balance(user).await?, start_balance + 2000);
+    let grants: i64 =
+        sqlx::query_scalar("SELECT count(*) FROM credit_ledger WHERE idempotency_key = $1")
+            .bind(format!("paddle:{txn_id}"))
+            .fetch_one(&b.app.state.db)
+            .await?;
+    assert_eq!(grants, 1);
+
+    let s = b.subscription(&token).await?;
+    assert_eq!(
+        (s["plan_id"].as_str(), s["status"].as_str()),
+        (Some("pro_monthly"), Some("active"))
+    );
+    assert_eq!(s["credits_included"], 2000);
+    let (_, history) = b
+        .call(Method::GET, "/api/billing/history", &token, None)
+        .await?;
+    assert_eq!(history["pagination"]["total"], 1, "{history}");
+    assert_eq!(history["invoices"][0]["id"], txn_id.as_str());
+    assert_eq!(history["invoices"][0]["amount"], 29.99);
+    assert_eq!(history["invoices"][0]["status"], "completed");
+
+    let (status, _) = b
+        .call(
+            Method::POST,
+            "/api/billing/subscribe",
+            &token,
+            Some(json!({"plan_id": "starter_monthly"})),
+        )
+        .await?;
+    assert_eq!(status, 409, "a second subscription is refused");
+
+    let mails = mail::wait_for(&mail::stack_maildir(), &email, 1).await?;
+    assert!(
+        mails.iter().any(|m| m.text.contains("2000")),
+        "payment notice with the credits"
+    );
+    b.app.shutdown().await
+}
+
+#[tokio::test]
+async fn an_older_snapshot_arriving_late_never_overwrites_newer_state() -> anyhow::Result<()> {
+    let b = start(&[]).await?;
+    let (_, token) = b.app.user("late@example.test").await?;
+    let (_, checkout) = b
+        .call(
+            Method::POST,
+            "/api/billing/subscribe",
+            &token,
+            Some(json!({"plan_id": "starter_monthly"})),
+        )
+        .await?;
+    let (created, _) = b
+        .paddle
+        .pay_checkout(checkout["transaction_id"].as_str().unwrap_or_default())?;
+    let mut updated = created.clone();
+    updated["items"][0]["price"]["id"] = json!("pri_01onevoicepro00000000000000");
+    let t0 = Utc::now() - Span::seconds(60);
+
+    // `subscription.updated` (newer) is delivered before `subscription.created` (older).
+    let newer = b
+        .hooks
+        .send("subscription.updated", &updated, t0 + Span::seconds(10))
+        .await?;
+    assert!(
+        b.applied(&newer)
+            .await?
+            .starts_with("applied: new -> active")
+    );
+    let older = b.hooks.send("subscription.created", &created, t0).await?;
+    assert!(b.applied(&older).await?.starts_with("stale"));
+
+    let s = b.subscription(&token).await?;
+    assert_eq!(s["plan_id"], "pro_monthly", "{s}");
+    assert_eq!(s["credits_included"], 2000);
+    b.app.shutdown().await
+}
+
+#[tokio::test]
+async fn webhooks_are_verified_and_unknown_events_change_nothing() -> anyhow::Result<()> {
+    let b = start(&[]).await?;
+    let data = json!({"id": "sub_01forged", "status": "active", "customer_id": "ctm_01nobody", "items": []});
+    let (_, body) = WebhookSender::event("subscription.created", &data, Utc::now());
+    let now = Utc::now().timestamp();
+    let good = signature::sign(&b.hooks.secret, now, body.as_bytes());
+    let forged = signature::sign("pdl_ntfset_not_our_secret", now, body.as_bytes());
+    let stale_ts = now - 60;
+    let stale = signature::sign(&b.hooks.secret, stale_ts, body.as_bytes());
+    for (header, why) in [
+        (Some(format!("ts={now};h1={forged}")), "forged"),
+        (Some(format!("ts={stale_ts};h1={stale}")), "stale"),
+        (Some(format!("sha256={good}")), "the seed's scheme"),
+        (Some("ts=abc;h1=zz".to_string()), "malformed"),
+        (None, "missing"),
+    ] {
+        let (status, answer) = b.hooks.deliver_with(&body, header.as_deref()).await?;
+        assert_eq!(status, 400, "{why}: {answer}");
+        assert!(
+            answer["message"]
+                .as_str()
+                .unwrap_or("")
+                .contains("signature"),
+            "{why}: {answer}"
+        );
+    }
+    let (status, answer) = b.hooks.deliver("{\"event_id\": ").await?;
+    assert_eq!(status, 400);
+    assert!(
+        answer["message"].as_str().unwrap_or("").contains("JSON"),
+        "{answer}"
+    );
+    let (status, _) = b
+        .hooks
+        .deliver(r#"{"event_type":"subscription.created"}"#)
+        .await?;
+    assert_eq!(status, 400, "an event without id or time");
+    let stored: i64 = sqlx::query_scalar("SELECT count(*) FROM webhook_events")
+        .fetch_one(&b.app.state.db)
+        .await?;
+    assert_eq!(stored, 0, "nothing unverified or unparsable is stored");
+
+    // During Paddle's secret rotation two h1 arrive; one valid is enough.
+    let header = format!("ts={now};h1={forged};h1={good}");
+    let (status, answer) = b.hooks.deliver_with(&body, Some(&header)).await?;
+    assert_eq!(status, 200, "{answer}");
+
+    for kind in ["address.created", "made.up.event"] {
+        let (event_id, body) = WebhookSender::event(kind, &json!({"id": "add_01x"}), Utc::now());
+        assert_eq!(b.hooks.deliver(&body).await?.0, 200);
+        assert_eq!(b.hooks.deliver(&body).await?.1["duplicate"], true);
+        assert_eq!(b.applied(&event_id).await?, "ignored");
+    }
+    let subscriptions: i64 = sqlx::query_scalar("SELECT count(*) FROM subscriptions")
+        .fetch_one(&b.app.state.db)
+        .await?;
+    assert_eq!(
+        subscriptions, 0,
+        "the unmatched and unknown events changed nothing"
+    );
+    b.app.shutdown().await?;
+
+    // Without a configured secret nothing is accepted (never "unverified but fine").
+    let paddle =
+        FakePaddle::start(&Catalog::parse(DEFAULT_PLANS).map_err(anyhow::Error::msg)?).await?;
+    let app = TestApp::spawn_with(&[
+        ("PADDLE_API_URL", paddle.url.as_str()),
+        ("PADDLE_WEBHOOK_SECRETS", ""),
+    ])
+    .await?;
+    let (status, _) = WebhookSender::new(app.url("/api/webhooks/paddle"))
+        .deliver(&body)
+        .await?;
+    assert_eq!(status, 503);
+    app.shutdown().await
+}
+
+#[tokio::test]
+async fn past_due_runs_a_grace_period_then_suspends_dubbing_until_payment() -> anyhow::Result<()> {
+    // A two-second grace period, and a workflow that continues as new every three events.
+    let b = start(&[
+        ("BILLING_GRACE_PERIOD_SECS", "2"),
+        ("BILLING_WORKFLOW_MAX_EVENTS", "3"),
+    ])
+    .await?;
+    let email = format!("late-payer-{}@example.test", uuid::Uuid::new_v4().simple());
+    let (user, token, sub_id) = b.subscriber(&email, "starter_monthly").await?;
+    let (_dir, sample, video) = flows::sample_video(&b.app, &token, "clip.mp4").await?;
+    let dub_body = json!({"target_language": "es", "source_language": "en", "source_transcript": sample.transcript});
+
+    let (sub, txn) = b.paddle.renew(&sub_id, false)?;
+    let failed = b.send_and_apply("transaction.payment_failed", &txn).await?;
+    assert!(failed.contains("declined"), "{failed}");
+    b.send_and_apply("subscription.past_due", &sub).await?;
+    let s = b.subscription(&token).await?;
+    assert_eq!(s["status"], "past_due");
+    assert!(s["grace_period_ends_at"].is_string(), "{s}");
+
+    // The timer in the workflow suspends once the grace period is over.
+    let suspended = eventually(APPLY_DEADLINE, "the suspension", || async {
+        let s = b.subscription(&token).await?;
+        Ok((s["suspended"] == true).then_some(s))
+    })
+    .await?;
+    assert_eq!(suspended["status"], "past_due");
+    let (status, refused) = flows::dub(&b.app, &token, &video, dub_body.clone(), None).await?;
+    assert_eq!(status, 402, "{refused}");
+    assert!(
+        refused["message"]
+            .as_str()
+            .unwrap_or("")
+            .contains("suspended")
+    );
+    let before_payment = b.balance(user).await?;
+
+    let (sub, txn) = b.paddle.renew(&sub_id, true)?;
+    assert!(
+        b.send_and_apply("transaction.completed", &txn)
+            .await?
+            .contains("suspension lifted")
+    );
+    b.send_and_apply("subscription.updated", &sub).await?;
+    let s = b.subscription(&token).await?;
+    assert_eq!(
+        (s["status"].as_str(), s["suspended"].as_bool()),
+        (Some("active"), Some(false)),
+        "{s}"
+    );
+    assert_eq!(
+        b.balance(user).await?,
+        before_payment + 500,
+        "the paid period's credits"
+    );
+    let (status, started) = flows::dub(&b.app, &token, &video, dub_body, None).await?;
+    assert_eq!(status, 202, "{started}");
+
+    // Payment failed, suspended and payment received notices went out.
+    let mails = mail::wait_for(&mail::stack_maildir(), &email, 4).await?;
+    let subjects: Vec<&str> = mails.iter().map(|m| m.subject.as_str()).collect();
+    assert!(
+        subjects.iter().any(|s| s.contains("결제에 실패")),
+        "{subjects:?}"
+    );
+    assert!(
+        subjects.iter().any(|s| s.contains("일시 중지")),
+        "{subjects:?}"
+    );
+
+    // Six events through a workflow that continues as new every three: several runs, one id.
+    let id = onevoice_shared::contracts::billing_workflow_id(user);
+    eventually(
+        APPLY_DEADLINE,
+        "continue-as-new to show in visibility",
+        || async { Ok((count_runs(&b.app, &id).await? >= 2).then_some(())) },
+    )
+    .await?;
+    b.app.shutdown().await
+}
+
+async fn count_runs(app: &TestApp, workflow_id: &str) -> anyhow::Result<usize> {
+    use futures::StreamExt;
+    let query = format!("WorkflowId = '{workflow_id}'");
+    let runs: Vec<_> = app
+        .state
+        .temporal
+        .list_workflows(query, Default::default())
+        .collect()
+        .await;
+    Ok(runs.into_iter().filter(|r| r.is_ok()).count())
+}
+
+#[tokio::test]
+async fn cancelling_takes_effect_at_the_end_of_the_period() -> anyhow::Result<()> {
+    let b = start(&[]).await?;
+    let email = format!("leaver-{}@example.test", uuid::Uuid::new_v4().simple());
+    let (user, token, sub_id) = b.subscriber(&email, "starter_monthly").await?;
+    let period_end = b.subscription(&token).await?["current_period_end"].clone();
+
+    let (status, cancelled) = b
+        .call(
+            Method::POST,
+            "/api/billing/subscription/cancel",
+            &token,
+            None,
+        )
+        .await?;
+    assert_eq!(status, 200, "{cancelled}");
+    assert_eq!(cancelled["effective_at"], period_end);
+    let s = b.subscription(&token).await?;
+    assert_eq!(
+        (s["status"].as_str(), s["cancel_at_period_end"].as_bool()),
+        (Some("active"), Some(true))
+    );
+
+    let (status, resumed) = b
+        .call(
+            Method::POST,
+            "/api/billing/subscription/resume",
+            &token,
+            None,
+        )
+        .await?;
+    assert_eq!(status, 200, "{resumed}");
+    assert_eq!(resumed["cancel_at_period_end"], false);
+    assert!(b.paddle.subscription(&sub_id).expect("at Paddle")["scheduled_change"].is_null());
+    let (status, _) = b
+        .call(
+            Method::POST,
+            "/api/billing/subscription/resume",
+            &token,
+            None,
+        )
+        .await?;
+    assert_eq!(status, 409, "nothing to resume");
+
+    b.call(
+        Method::POST,
+        "/api/billing/subscription/cancel",
+        &token,
+        None,
+    )
+    .await?;
+    let balance = b.balance(user).await?;
+    let ended = b.paddle.end_subscription(&sub_id)?;
+    b.send_and_apply("subscription.canceled", &ended).await?;
+    let s = b.subscription(&token).await?;
+    assert_eq!(s["status"], "cancelled", "{s}");
+    assert_eq!(
+        s["current_period_end"], period_end,
+        "the last period stays visible"
+    );
+    assert_eq!(b.balance(user).await?, balance, "paid credits stay");
+    let (status, _) = b
+        .call(
+            Method::POST,
+            "/api/billing/subscription/cancel",
+            &token,
+            None,
+        )
+        .await?;
+    assert_eq!(status, 404);
+    let mails = mail::wait_for(&mail::stack_maildir(), &email, 2).await?;
+    assert!(mails.iter().any(|m| m.subject.contains("구독이 종료")));
+    b.app.shutdown().await
+}
+
+#[tokio::test]
+async fn a_plan_change_is_previewed_with_paddles_proration_then_applied() -> anyhow::Result<()> {
+    let b = start(&[]).await?;
+    let (_, token, sub_id) = b
+        .subscriber("upgrader@example.test", "starter_monthly")
+        .await?;
+    let path = "/api/billing/subscription/preview";
+    let (status, preview) = b
+        .call(
+            Method::POST,
+            path,
+            &token,
+            Some(json!({"plan_id": "pro_monthly"})),
+        )
+        .await?;
+    assert_eq!(status, 200, "{preview}");
+    let paddle = b.paddle.last_preview().expect("Paddle was asked");
+    let minor = |v: &Value| {
+        v.as_str()
+            .and_then(|s| s.parse::<f64>().ok())
+            .unwrap_or(f64::NAN)
+            / 100.0
+    };
+    let summary = &paddle["update_summary"];
+    assert_eq!(preview["action"], "charge");
+    assert_eq!(
+        preview["amount"]["amount"].as_f64(),
+        Some(minor(&summary["result"]["amount"]))
+    );
+    assert_eq!(
+        preview["credit"]["amount"].as_f64(),
+        Some(minor(&summary["credit"]["amount"]))
+    );
+    assert_eq!(
+        preview["charge"]["amount"].as_f64(),
+        Some(minor(&summary["charge"]["amount"]))
+    );
+    assert!(
+        preview["amount"]["amount"].as_f64().unwrap_or(0.0) > 19.0,
+        "about a month of the difference: {preview}"
+    );
+    assert_eq!(preview["next_billing_amount"]["amount"], 29.99);
+    assert_eq!(
+        b.subscription(&token).await?["plan_id"],
+        "starter_monthly",
+        "a preview changes nothing"
+    );
+
+    assert_eq!(
+        b.call(
+            Method::POST,
+            path,
+            &token,
+            Some(json!({"plan_id": "starter_monthly"}))
+        )
+        .await?
+        .0,
+        409
+    );
+    assert_eq!(
+        b.call(Method::POST, path, &token, Some(json!({"plan_id": "nope"})))
+            .await?
+            .0,
+        422
+    );
+    assert_eq!(
+        b.call(Method::POST, path, &token, Some(json!({"plan": 1})))
+            .await?
+            .0,
+        422
+    );
+
+    let (status, changed) = b
+        .call(
+            Method::PUT,
+            "/api/billing/subscription",
+            &token,
+            Some(json!({"plan_id": "pro_monthly"})),
+        )
+        .await?;
+    assert_eq!(status, 200, "{changed}");
+    assert_eq!(
+        (
+            changed["plan_id"].as_str(),
+            changed["credits_included"].as_i64()
+        ),
+        (Some("pro_monthly"), Some(2000))
+    );
+    let at_paddle = b.paddle.subscription(&sub_id).expect("at Paddle");
+    assert_eq!(
+        at_paddle["items"][0]["price"]["id"],
+        "pri_01onevoicepro00000000000000"
+    );
+    b.app.shutdown().await
+}
+
+#[tokio::test]
+async fn paddle_failures_are_retried_only_where_a_repeat_is_harmless() -> anyhow::Result<()> {
+    let b = start(&[]).await?;
+    let (_, token) = b.app.user("retry@example.test").await?;
+    // A 429 on the customer lookup: waited out (Retry-After: 1) and retried.
+    b.paddle.fail_next(Method::GET, "customers", 429, Some(1));
+    let (status, body) = b
+        .call(
+            Method::POST,
+            "/api/billing/subscribe",
+            &token,
+            Some(json!({"plan_id": "pro_monthly"})),
+        )
+        .await?;
+    assert_eq!(status, 201, "{body}");
+    assert_eq!(b.paddle.calls(Method::GET, "customers"), 2);
+
+    // A 500 while creating a checkout: not repeated (it could create a second transaction).
+    let (_, token2) = b.app.user("retry2@example.test").await?;
+    b.paddle.fail_next(Method::POST, "transactions", 500, None);
+    let before = b.paddle.calls(Method::POST, "transactions");
+    let (status, body) = b
+        .call(
+            Method::POST,
+            "/api/billing/subscribe",
+            &token2,
+            Some(json!({"plan_id": "pro_monthly"})),
+        )
+        .await?;
+    assert_eq!(status, 503, "{body}");
+    assert_eq!(b.paddle.calls(Method::POST, "transactions"), before + 1);
+
+    // Paddle refusing our key is an upstream problem (502), and the key never leaks.
+    b.paddle.fail_next(Method::POST, "customers/", 403, None);
+    let (status, body) = b
+        .call(Method::POST, "/api/billing/setup-intent", &token, None)
+        .await?;
+    assert_eq!(status, 502, "{body}");
+    assert!(!body.to_string().contains("apikey"));
+    b.app.shutdown().await
+}
+
+#[tokio::test]
+async fn account_routes_act_on_the_callers_own_billing_only() -> anyhow::Result<()> {
+    let b = start(&[]).await?;
+    let (_, token, sub_id) = b
+        .subscriber("owner@example.test", "starter_monthly")
+        .await?;
+    let (_, other, _) = b
+        .subscriber("other@example.test", "starter_monthly")
+        .await?;
+
+    let (status, plans) = b
+        .call(Method::GET, "/api/billing/plans", &token, None)
+        .await?;
+    assert_eq!(status, 200);
+    assert_eq!(plans.as_array().map(Vec::len), Some(3));
+    let (status, _) = b
+        .app
+        .http
+        .get(b.app.url("/api/billing/plans"))
+        .send()
+        .await
+        .map(|r| (r.status().as_u16(), ()))?;
+    assert!(status == 401 || status == 403, "billing needs a login");
+
+    let (_, methods) = b
+        .call(Method::GET, "/api/billing/payment-methods", &token, None)
+        .await?;
+    assert_eq!(methods.as_array().map(Vec::len), Some(1), "{methods}");
+    assert_eq!(
+        (methods[0]["brand"].as_str(), methods[0]["last4"].as_str()),
+        (Some("visa"), Some("4242"))
+    );
+    assert_eq!(methods[0]["is_default"], true);
+    let pm = methods[0]["id"].as_str().unwrap_or_default().to_string();
+    let path = format!("/api/billing/payment-methods/{pm}");
+    assert_eq!(
+        b.call(Method::DELETE, &path, &other, None).await?.0,
+        404,
+        "not someone else's"
+    );
+    assert_eq!(
+        b.call(
+            Method::DELETE,
+            "/api/billing/payment-methods/x;drop",
+            &token,
+            None
+        )
+        .await?
+        .0,
+        422
+    );
+    assert_eq!(b.call(Method::DELETE, &path, &token, None).await?.0, 200);
+    let (_, methods) = b
+        .call(Method::GET, "/api/billing/payment-methods", &token, None)
+        .await?;
+    assert_eq!(methods, json!([]));
+
+    let (_, intent) = b
+        .call(Method::POST, "/api/billing/setup-intent", &token, None)
+        .await?;
+    assert!(
+        intent["client_secret"]
+            .as_str()
+            .unwrap_or("")
+            .starts_with("pca_"),
+        "{intent}"
+    );
+    let (_, portal) = b
+        .call(Method::POST, "/api/billing/portal", &token, None)
+        .await?;
+    assert!(
+        portal["url"]
+            .as_str()
+            .unwrap_or("")
+            .starts_with("https://customer-portal.paddle.com/")
+    );
+    let (_, update) = b
+        .call(Method::PUT, "/api/billing/payment-method", &token, None)
+        .await?;
+    assert!(
+        update["checkout_url"]
+            .as_str()
+            .unwrap_or("")
+            .contains("_ptxn=txn_"),
+        "{update}"
+    );
+    let (status, upcoming) = b
+        .call(Method::GET, "/api/billing/upcoming-invoice", &token, None)
+        .await?;
+    assert_eq!(status, 200, "{upcoming}");
+    assert_eq!(
+        (upcoming["amount"].as_f64(), upcoming["currency"].as_str()),
+        (Some(9.99), Some("USD"))
+    );
+
+    for _ in 0..2 {
+        let (sub, txn) = b.paddle.renew(&sub_id, true)?;
+        b.send_and_apply("transaction.completed", &txn).await?;
+        b.send_and_apply("subscription.updated", &sub).await?;
+    }
+    let (_, page1) = b
+        .call(
+            Method::GET,
+            "/api/billing/history?page=1&per_page=2",
+            &token,
+            None,
+        )
+        .await?;
+    assert_eq!(page1["invoices"].as_array().map(Vec::len), Some(2));
+    assert_eq!(
+        (
+            page1["pagination"]["total"].as_i64(),
+            page1["pagination"]["pages"].as_i64()
+        ),
+        (Some(3), Some(2))
+    );
+    let (_, page2) = b
+        .call(
+            Method::GET,
+            "/api/billing/history?page=2&per_page=2",
+            &token,
+            None,
+        )
+        .await?;
+    assert_eq!(page2["invoices"].as_array().map(Vec::len), Some(1));
+    assert_ne!(page1["invoices"][0]["id"], page2["invoices"][0]["id"]);
+    let (_, legacy) = b
+        .call(Method::GET, "/api/billing/history?perPage=1", &token, None)
+        .await?;
+    assert_eq!(legacy["pagination"]["pages"], 3, "the seed's perPage works");
+    assert_eq!(
+        b.call(Method::GET, "/api/billing/history?per_page=0", &token, None)
+            .await?
+            .0,
+        422
+    );
+    let (_, theirs) = b
+        .call(Method::GET, "/api/billing/history", &other, None)
+        .await?;
+    assert_eq!(theirs["pagination"]["total"], 1, "only their own payments");
+
+    let (_, usage) = b
+        .call(Method::GET, "/api/billing/usage", &token, None)
+        .await?;
+    assert_eq!(
+        (
+            usage["current_period_usage"].as_i64(),
+            usage["included_credits"].as_i64()
+        ),
+        (Some(0), Some(500))
+    );
+    assert_eq!(usage["overage_credits"], 0);
+    b.app.shutdown().await
+}
