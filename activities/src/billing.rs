@@ -71,6 +71,11 @@ impl BillingActivities {
                 .map_err(db)?;
         if event.processed_at.is_none() {
             let data = event.payload.get("data").cloned().unwrap_or_default();
+            if let Some(customer) = data.get("customer_id").and_then(|c| c.as_str()) {
+                billing::adopt_customer(&mut *tx, input.user_id, customer)
+                    .await
+                    .map_err(db)?;
+            }
             let applied = match event.event_type.as_str() {
                 t if t.starts_with("subscription.") => match serde_json::from_value(data) {
                     Ok(sub) => {

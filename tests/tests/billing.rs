@@ -788,3 +788,30 @@ async fn account_routes_act_on_the_callers_own_billing_only() -> anyhow::Result<
     assert_eq!(usage["overage_credits"], 0);
     b.app.shutdown().await
 }
+
+#[tokio::test]
+async fn a_checkout_opened_by_paddle_js_is_matched_by_the_user_id_in_custom_data()
+-> anyhow::Result<()> {
+    let b = start(&[]).await?;
+    let (user, token) = b.app.user("paddlejs@example.test").await?;
+    let sub = json!({
+        "id": "sub_01frompaddlejs", "status": "active", "customer_id": "ctm_01frompaddlejs",
+        "custom_data": {"user_id": user.to_string()},
+        "current_billing_period": {"starts_at": "2026-11-01T00:00:00Z", "ends_at": "2026-12-01T00:00:00Z"},
+        "items": [{"quantity": 1, "price": {"id": "pri_01onevoicestarter000000000"}}],
+    });
+    assert!(
+        b.send_and_apply("subscription.created", &sub)
+            .await?
+            .starts_with("applied")
+    );
+    assert_eq!(b.subscription(&token).await?["plan_id"], "starter_monthly");
+    assert_eq!(
+        billing::customer_id(&b.app.state.db, user)
+            .await?
+            .as_deref(),
+        Some("ctm_01frompaddlejs"),
+        "later events find the user by customer"
+    );
+    b.app.shutdown().await
+}

@@ -135,6 +135,24 @@ pub async fn set_customer_id(
         .unwrap_or_else(|| customer.to_string()))
 }
 
+/// Remembers the Paddle customer of a user matched by other means (a checkout opened by Paddle.js
+/// with our user id in `custom_data`), unless the user has one or another user holds it.
+pub async fn adopt_customer(
+    db: impl PgExecutor<'_>,
+    user: UserId,
+    customer: &str,
+) -> Result<(), sqlx::Error> {
+    sqlx::query(
+        "UPDATE users SET paddle_customer_id = $2 WHERE id = $1 AND paddle_customer_id IS NULL
+           AND NOT EXISTS (SELECT 1 FROM users WHERE paddle_customer_id = $2)",
+    )
+    .bind(user)
+    .bind(customer)
+    .execute(db)
+    .await?;
+    Ok(())
+}
+
 /// The user an event concerns: by the customer we created for them, then by a subscription we
 /// know, then by the user id we put in `custom_data` at checkout.
 pub async fn resolve_user(
