@@ -1,7 +1,7 @@
 use onevoice_shared::billing::Catalog;
 use onevoice_shared::mail::Mailer;
 use onevoice_shared::queue::Queue;
-use onevoice_shared::settings::ToolSettings;
+use onevoice_shared::settings::{AudioSettings, ToolSettings};
 use onevoice_shared::storage::Storage;
 use sqlx::PgPool;
 
@@ -21,4 +21,5 @@ pub struct Deps {
     pub publish_url: Option<String>,
     /// The plans, for the credits a paid period grants.
     pub plans: Catalog,
+    pub audio: AudioSettings,
 }

@@ -268,7 +268,21 @@ impl JobActivities {
                 "video/mp4",
             )
         });
-        for (file_type, key, suffix, format, content_type) in files.into_iter().chain(subtitled) {
+        let dub_srt = output.dub_srt_key.as_ref().map(|k| {
+            (
+                FileType::DubSubtitles,
+                k,
+                "dub.srt",
+                "srt",
+                "application/x-subrip",
+            )
+        });
+        let audio_only = output
+            .dubbed_audio_key
+            .as_ref()
+            .map(|k| (FileType::DubbedAudio, k, "dub.m4a", "m4a", "audio/mp4"));
+        let optional = subtitled.into_iter().chain(dub_srt).chain(audio_only);
+        for (file_type, key, suffix, format, content_type) in files.into_iter().chain(optional) {
             let size = d.storage.size_of(key).await.map_err(error::storage)?;
             let filename = format!("{title}.{lang}.{suffix}");
             media::insert_pool(
@@ -283,8 +297,11 @@ impl JobActivities {
                     bucket: d.storage.bucket(),
                     key,
                     size: size.map(|s| s as i64),
-                    duration_secs: (file_type == FileType::DubbedVideo)
-                        .then_some(output.duration_ms as f64 / 1000.0),
+                    duration_secs: matches!(
+                        file_type,
+                        FileType::DubbedVideo | FileType::DubbedAudio
+                    )
+                    .then_some(output.duration_ms as f64 / 1000.0),
                     language: Some(lang),
                 },
             )

@@ -2,6 +2,7 @@
 //! its artifacts on job id + step and stores its result document last, so a retry, a worker crash
 //! or an operator's reset returns the stored result instead of redoing (or re-charging) the work.
 
+mod blocking;
 mod deps;
 mod error;
 mod memo;

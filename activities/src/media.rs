@@ -1,9 +1,10 @@
 //! Media activities built on ffprobe/ffmpeg: probing and audio extraction (prepare_video), and
 //! muxing the dubbed audio into the final video (final_video).
 
+use crate::audio::engine::encode::{EncodeSpec, encode_aac, mux as engine_mux, wav_frames};
 use crate::deps::Deps;
 use crate::scratch::Scratch;
-use crate::{error, memo, process};
+use crate::{blocking, error, memo, process};
 use onevoice_shared::contracts::{
     BurnSubtitlesInput, ExtractAudioInput, ExtractAudioOutput, MuxInput, MuxOutput, activity,
     job_prefix, step_result_key,
@@ -52,7 +53,8 @@ impl MediaActivities {
             if !probe.has_video {
                 return Err(error::permanent("the uploaded file has no video stream"));
             }
-            let wav = scratch.path("source.wav");
+            // Stereo FLAC: lossless, half the size of WAV, and decoded by the audio engine.
+            let wav = scratch.path("source.flac");
             let mut cmd = Command::new(&deps.tools.ffmpeg);
             cmd.args(["-nostdin", "-v", "error", "-y"]);
             if probe.has_audio {
@@ -62,23 +64,16 @@ impl MediaActivities {
                     "-f",
                     "lavfi",
                     "-i",
-                    &format!("anullsrc=r={SAMPLE_RATE}:cl=mono"),
+                    &format!("anullsrc=r={SAMPLE_RATE}:cl=stereo"),
                 ])
                 .args(["-t", &format!("{:.3}", probe.duration_ms as f64 / 1000.0)]);
             }
-            cmd.args([
-                "-ac",
-                "1",
-                "-ar",
-                &SAMPLE_RATE.to_string(),
-                "-c:a",
-                "pcm_s16le",
-            ])
-            .arg(&wav);
+            cmd.args(["-ac", "2", "-ar", &SAMPLE_RATE.to_string(), "-c:a", "flac"])
+                .arg(&wav);
             process::run(&ctx, cmd, None, error::permanent).await?;
-            let audio_key = format!("{}audio/source.wav", job_prefix(input.job_id));
+            let audio_key = format!("{}audio/source.flac", job_prefix(input.job_id));
             deps.storage
-                .put_file(&audio_key, &wav, "audio/wav")
+                .put_file(&audio_key, &wav, "audio/flac")
                 .await
                 .map_err(error::storage)?;
             Ok(ExtractAudioOutput {
@@ -144,8 +139,9 @@ impl MediaActivities {
         .await
     }
 
-    /// Muxes the dubbed track with the source's video stream (copied, not re-encoded) into an MP4
-    /// exactly as long as the source, and uploads it to the output key.
+    /// Encodes the dubbed track to AAC (one encoder per core, see the engine's `encode`) and muxes
+    /// it with the source's video stream (copied, not re-encoded) into an MP4 as long as the
+    /// source; the same AAC alone goes into an M4A, the dubbed audio on its own.
     #[activity(name = activity::MUX)]
     pub async fn mux(
         self: Arc<Self>,
@@ -169,25 +165,47 @@ impl MediaActivities {
                 .download_to(&input.audio_key, &audio)
                 .await
                 .map_err(error::storage)?;
-            let mut cmd = Command::new(&deps.tools.ffmpeg);
-            cmd.args(["-nostdin", "-v", "error", "-y", "-i"])
-                .arg(&video)
-                .arg("-i")
-                .arg(&audio)
-                .args(["-map", "0:v:0", "-map", "1:a:0", "-c:v", "copy"])
-                .args(["-c:a", "aac", "-b:a", "160k"])
-                .args(["-t", &format!("{:.3}", input.duration_ms as f64 / 1000.0)])
-                .args(["-movflags", "+faststart", "-f", "mp4"])
-                .arg(&out);
-            process::run(&ctx, cmd, None, error::permanent).await?;
+            let spec = EncodeSpec {
+                ffmpeg: deps.tools.ffmpeg.clone(),
+                video: video.clone(),
+                frames: wav_frames(&audio, 2).map_err(|e| error::permanent(e.to_string()))?,
+                wav: audio,
+                rate: crate::audio::RATE,
+                channels: 2,
+                bitrate: deps.audio.aac_bitrate.clone(),
+                coder: "twoloop".into(),
+                jobs: match deps.audio.encoder_jobs {
+                    0 => std::thread::available_parallelism().map_or(2, |n| n.get()),
+                    n => n,
+                },
+                scratch: scratch.path(""),
+            };
+            let (aac, audio_only) = (scratch.path("dub.aac"), scratch.path("dub.m4a"));
+            let (mp4, aac_in, m4a) = (out.clone(), aac.clone(), audio_only.clone());
+            blocking::run(&ctx, Default::default(), move || {
+                encode_aac(&spec, &aac_in)?;
+                engine_mux(&spec, Some(&spec.video), &aac_in, &mp4)?;
+                engine_mux(&spec, None, &aac_in, &m4a)
+            })
+            .await?;
             let size_bytes = deps
                 .storage
                 .put_file(&input.output_key, &out, "video/mp4")
                 .await
                 .map_err(error::storage)?;
+            // Beside the video (`…/dubbed/{job}.{lang}.m4a`): cleaned up with it on cancel.
+            let audio_only_key = match input.output_key.strip_suffix(".mp4") {
+                Some(stem) => format!("{stem}.m4a"),
+                None => format!("{}.m4a", input.output_key),
+            };
+            deps.storage
+                .put_file(&audio_only_key, &audio_only, "audio/mp4")
+                .await
+                .map_err(error::storage)?;
             Ok(MuxOutput {
                 output_key: input.output_key.clone(),
                 size_bytes,
+                audio_only_key: Some(audio_only_key),
             })
         })
         .await

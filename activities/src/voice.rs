@@ -74,6 +74,7 @@ impl VoiceActivities {
                     start_ms: cue.start_ms,
                     end_ms: cue.end_ms,
                     audio_key,
+                    text: cue.text.clone(),
                 });
                 let _ = ctx.record_heartbeat(n as u64 + 1).await;
             }

@@ -54,5 +54,6 @@ pub fn deps(state: &AppState) -> anyhow::Result<Deps> {
         queue: onevoice_shared::queue::Queue::new(&settings.s3, &settings.sqs),
         publish_url: settings.sqs.publish_url.as_ref().map(|u| u.to_string()),
         plans: settings.billing.catalog.clone(),
+        audio: settings.audio.clone(),
     })
 }

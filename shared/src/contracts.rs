@@ -33,6 +33,7 @@ pub mod activity {
     pub const TRANSLATE: &str = "text.translate";
     pub const SYNTHESIZE: &str = "voice.synthesize";
     pub const MIX: &str = "audio.mix";
+    pub const PLAN_TIMING: &str = "audio.plan_timing";
     pub const MUX: &str = "media.mux";
     pub const BURN_SUBTITLES: &str = "media.burn_subtitles";
     pub const PUBLISH: &str = "bridge.publish";
@@ -304,6 +305,14 @@ pub struct DubbingOutput {
     pub subtitle_video_key: Option<String>,
     pub duration_ms: u64,
     pub lines: u32,
+    /// The dub's subtitles with the spoken times.
+    #[serde(default)]
+    pub dub_srt_key: Option<String>,
+    #[serde(default)]
+    pub dubbed_audio_key: Option<String>,
+    /// Lines that could not fit their slot (cut at the end of their window).
+    #[serde(default)]
+    pub unfit_lines: Vec<UnfitLine>,
 }
 
 /// Answer of the `progress` query.
@@ -383,6 +392,9 @@ pub struct SynthesizedLine {
     pub start_ms: u64,
     pub end_ms: u64,
     pub audio_key: String,
+    /// What the line says (for the dub's subtitles).
+    #[serde(default)]
+    pub text: String,
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -400,6 +412,37 @@ pub struct MixInput {
     pub duration_ms: u64,
     #[serde(default = "yes")]
     pub preserve_background: bool,
+    /// The timing plan (`PlanTimingOutput::plan_key`).
+    #[serde(default)]
+    pub plan_key: String,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct PlanTimingInput {
+    pub job_id: JobId,
+    /// The synthesized lines (`SynthesizeOutput::manifest_key`).
+    pub manifest_key: String,
+    pub duration_ms: u64,
+}
+
+/// A line that did not fit its slot even at the maximum speed-up: its end was cut.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct UnfitLine {
+    /// 0-based index of the line.
+    pub line: u32,
+    /// How much was cut.
+    pub overrun_ms: u64,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct PlanTimingOutput {
+    /// The plan document (JSON: every line's placement and the ducking windows).
+    pub plan_key: String,
+    /// The dub's subtitles with the times the lines are really spoken.
+    pub dub_srt_key: String,
+    /// Lines sped up to fit.
+    pub stretched: u32,
+    pub unfit: Vec<UnfitLine>,
 }
 
 fn yes() -> bool {
@@ -409,6 +452,11 @@ fn yes() -> bool {
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct MixOutput {
     pub audio_key: String,
+    /// Integrated loudness of the mix before normalization, and the gain applied.
+    #[serde(default)]
+    pub measured_lufs: f64,
+    #[serde(default)]
+    pub gain_db: f64,
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -424,6 +472,9 @@ pub struct MuxInput {
 pub struct MuxOutput {
     pub output_key: String,
     pub size_bytes: u64,
+    /// The dubbed audio alone (AAC in M4A), the same encode as the video's.
+    #[serde(default)]
+    pub audio_only_key: Option<String>,
 }
 
 /// Step transitions since the last report, with the job's progress: the API's read model follows

@@ -28,6 +28,24 @@ pub struct Settings {
     pub sqs: SqsSettings,
     pub tools: ToolSettings,
     pub billing: BillingSettings,
+    pub audio: AudioSettings,
+}
+
+/// How the dub is timed, mixed and encoded.
+#[derive(Clone, Debug)]
+pub struct AudioSettings {
+    /// Largest speed-up applied to a line that is longer than its slot (the seed's `max`).
+    pub max_speed: f64,
+    /// How far a line may run into the gap after its slot (the seed's `tolerance`).
+    pub gap_tolerance: Duration,
+    /// Gain of the original track under speech (dB, negative).
+    pub duck_db: f64,
+    /// Integrated loudness of the final mix (LUFS) and its true-peak ceiling (dBTP).
+    pub target_lufs: f64,
+    pub true_peak_dbtp: f64,
+    pub aac_bitrate: String,
+    /// Parallel AAC encoders for the final video (0: one per core).
+    pub encoder_jobs: usize,
 }
 
 #[derive(Clone, Debug)]
@@ -471,6 +489,42 @@ impl Settings {
             work_dir: r.string("WORK_DIR", Some("/tmp/onevoice-work")).into(),
         };
         let billing = read_billing(&mut r, environment);
+        let audio = AudioSettings {
+            max_speed: r
+                .parse_with("DUB_MAX_SPEED", Some("1.4"), |v| match v.parse::<f64>() {
+                    Ok(x) if (1.0..=2.0).contains(&x) => Ok(x),
+                    _ => Err("expected a speed-up between 1.0 and 2.0".into()),
+                })
+                .unwrap_or(1.4),
+            gap_tolerance: Duration::from_millis(
+                r.parse("DUB_GAP_TOLERANCE_MS", Some("1500"))
+                    .unwrap_or(1500),
+            ),
+            duck_db: r
+                .parse_with("AUDIO_DUCK_DB", Some("-12"), |v| match v.parse::<f64>() {
+                    Ok(x) if (-60.0..=0.0).contains(&x) => Ok(x),
+                    _ => Err("expected a gain between -60 and 0 dB".into()),
+                })
+                .unwrap_or(-12.0),
+            target_lufs: r
+                .parse_with("AUDIO_TARGET_LUFS", Some("-16"), |v| {
+                    match v.parse::<f64>() {
+                        Ok(x) if (-40.0..=-5.0).contains(&x) => Ok(x),
+                        _ => Err("expected a loudness between -40 and -5 LUFS".into()),
+                    }
+                })
+                .unwrap_or(-16.0),
+            true_peak_dbtp: r
+                .parse_with("AUDIO_TRUE_PEAK_DBTP", Some("-1"), |v| {
+                    match v.parse::<f64>() {
+                        Ok(x) if (-20.0..=0.0).contains(&x) => Ok(x),
+                        _ => Err("expected a ceiling between -20 and 0 dBTP".into()),
+                    }
+                })
+                .unwrap_or(-1.0),
+            aac_bitrate: r.string("AUDIO_AAC_BITRATE", Some("128k")),
+            encoder_jobs: r.parse("AAC_ENCODER_JOBS", Some("0")).unwrap_or(0),
+        };
         if environment == Environment::Production {
             if jwt_secret.expose() == DEV_JWT_SECRET {
                 r.errors.push(
@@ -500,6 +554,7 @@ impl Settings {
             sqs,
             tools,
             billing,
+            audio,
         })
     }
 }

@@ -59,6 +59,23 @@ pub async fn layout(file: &Path) -> anyhow::Result<Layout> {
 
 /// Decodes the first audio track to mono f32 samples at [`MEASURE_RATE`].
 pub async fn decode_audio(file: &Path) -> anyhow::Result<Vec<f32>> {
+    decode(file, 1).await
+}
+
+/// Integrated loudness (EBU R128, LUFS) and sample peak (dBFS) of the first audio track, in
+/// stereo as it is delivered.
+pub async fn loudness(file: &Path) -> anyhow::Result<(f64, f64)> {
+    let samples = decode(file, 2).await?;
+    let mut meter = ebur128::EbuR128::new(2, MEASURE_RATE, ebur128::Mode::I)?;
+    meter.add_frames_f32(&samples)?;
+    let peak = samples.iter().fold(0.0f32, |p, s| p.max(s.abs()));
+    Ok((
+        meter.loudness_global()?,
+        20.0 * f64::from(peak).max(1e-12).log10(),
+    ))
+}
+
+async fn decode(file: &Path, channels: u32) -> anyhow::Result<Vec<f32>> {
     let out = Command::new("ffmpeg")
         .args(["-nostdin", "-v", "error", "-i"])
         .arg(file)
@@ -66,7 +83,7 @@ pub async fn decode_audio(file: &Path) -> anyhow::Result<Vec<f32>> {
             "-map",
             "0:a:0",
             "-ac",
-            "1",
+            &channels.to_string(),
             "-ar",
             &MEASURE_RATE.to_string(),
             "-f",

@@ -236,5 +236,89 @@ async fn dubs_a_video_end_to_end() -> anyhow::Result<()> {
         cues[2].text
     );
 
+    // The dub's own subtitles carry the spoken times: every line starts at its subtitle's start
+    // and ends before the next line begins.
+    let dub_srt = String::from_utf8(download(&app, &token, &video_id, "dub_subtitles").await?)?;
+    let spoken = onevoice_shared::srt::parse(&dub_srt)?;
+    assert_eq!(spoken.len(), sample.cues.len());
+    for (i, (line, cue)) in spoken.iter().zip(&sample.cues).enumerate() {
+        assert!(
+            line.start_ms.abs_diff(cue.start_ms) <= 1,
+            "line {i} starts at {}",
+            line.start_ms
+        );
+        if let Some(next) = sample.cues.get(i + 1) {
+            assert!(line.end_ms <= next.start_ms, "line {i} runs into the next");
+        }
+    }
+
+    // The dubbed audio alone, at the loudness target under the ceiling.
+    let audio_only = scratch.path().join("dub.m4a");
+    tokio::fs::write(
+        &audio_only,
+        download(&app, &token, &video_id, "dubbed_audio").await?,
+    )
+    .await?;
+    let (lufs, peak) = media::loudness(&audio_only).await?;
+    let target = app.state.settings.audio.target_lufs;
+    assert!(
+        (lufs - target).abs() <= 1.0,
+        "integrated {lufs:.2} LUFS, target {target}"
+    );
+    // The ceiling holds on the lossless mix; AAC may overshoot it by a fraction of a dB.
+    assert!(
+        peak <= app.state.settings.audio.true_peak_dbtp + 0.5,
+        "peak {peak:.2} dBFS"
+    );
+    let video_lufs = media::loudness(&dubbed).await?.0;
+    assert!(
+        (video_lufs - lufs).abs() < 0.1,
+        "the video carries the same track"
+    );
+    let job: Value = app
+        .http
+        .get(app.url(&format!("/api/jobs/{job_id}")))
+        .bearer_auth(&token)
+        .send()
+        .await?
+        .json()
+        .await?;
+    assert_eq!(
+        job["job_result"]["unfit_lines"],
+        json!([]),
+        "every line fits: {job}"
+    );
+
     app.shutdown().await
+}
+
+/// Downloads one output of the video through the API's presigned URL.
+async fn download(
+    app: &TestApp,
+    token: &str,
+    video: &str,
+    file_type: &str,
+) -> anyhow::Result<Vec<u8>> {
+    let res = app
+        .http
+        .get(app.url(&format!(
+            "/api/videos/{video}/download?file_type={file_type}&language=es"
+        )))
+        .bearer_auth(token)
+        .send()
+        .await?;
+    anyhow::ensure!(res.status() == 200, "{file_type}: {}", res.status());
+    let url = res.json::<Value>().await?["download_url"]
+        .as_str()
+        .context("download_url")?
+        .to_string();
+    Ok(app
+        .http
+        .get(&url)
+        .send()
+        .await?
+        .error_for_status()?
+        .bytes()
+        .await?
+        .to_vec())
 }

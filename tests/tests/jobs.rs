@@ -397,7 +397,7 @@ async fn a_failed_dub_refunds_notifies_once_and_resumes_from_the_failed_step() -
     );
     // Finished steps must be reused, not recomputed: swap the original for another video, so a
     // recomputed prepare_video would extract different audio.
-    let audio = format!("jobs/{job}/audio/source.wav");
+    let audio = format!("jobs/{job}/audio/source.flac");
     let audio_before = app.state.storage.get_bytes(&audio).await?;
     let other = sample::make_large(&dir.path().join("other"), 1).await?;
     let original = format!("videos/{user}/{video}/original.mp4");

@@ -6,9 +6,9 @@ use onevoice_shared::contracts::{
     ApplyPaddleEventInput, BillingOutcome, BurnSubtitlesInput, CleanupReport, DeleteVideoInput,
     EraseAccountInput, ErasureReport, ExtractAudioInput, ExtractAudioOutput, FinishJobInput,
     IngestInput, LoadTranscriptInput, MaintenanceInput, MediaInfo, MixInput, MixOutput, MuxInput,
-    MuxOutput, ProgressReport, PublishInput, RecordIngestInput, SendEmailInput,
-    SuspendOverdueInput, SynthesizeInput, SynthesizeOutput, ThumbnailInput, TranscriptOutput,
-    TranslateInput, TranslateOutput, activity,
+    MuxOutput, PlanTimingInput, PlanTimingOutput, ProgressReport, PublishInput, RecordIngestInput,
+    SendEmailInput, SuspendOverdueInput, SynthesizeInput, SynthesizeOutput, ThumbnailInput,
+    TranscriptOutput, TranslateInput, TranslateOutput, activity,
 };
 use temporalio_macros::activity_definitions;
 use temporalio_sdk::activities::ActivityError;
@@ -35,6 +35,11 @@ impl DubbingActivities {
 
     #[activity(name = activity::SYNTHESIZE)]
     pub fn synthesize(input: SynthesizeInput) -> Result<SynthesizeOutput, ActivityError> {
+        unimplemented!()
+    }
+
+    #[activity(name = activity::PLAN_TIMING)]
+    pub fn plan_timing(input: PlanTimingInput) -> Result<PlanTimingOutput, ActivityError> {
         unimplemented!()
     }
 

@@ -8,8 +8,9 @@ use crate::activities::{DubbingActivities, SupportActivities};
 use crate::options;
 use onevoice_shared::contracts::{
     BurnSubtitlesInput, DubbingInput, DubbingOutput, DubbingProgress, ExtractAudioInput,
-    FinishJobInput, JobOutcome, LoadTranscriptInput, MixInput, MuxInput, ProgressReport,
-    PublishInput, SendEmailInput, SynthesizeInput, TranslateInput, search_attribute,
+    FinishJobInput, JobOutcome, LoadTranscriptInput, MixInput, MuxInput, PlanTimingInput,
+    ProgressReport, PublishInput, SendEmailInput, SynthesizeInput, TranslateInput,
+    search_attribute,
 };
 use onevoice_shared::legacy;
 use onevoice_shared::pipeline::{Step, progress_percent};
@@ -273,14 +274,8 @@ async fn pipeline(
         skip(ctx, &[Step::EmbedSubtitles]);
         None
     };
-    skip(
-        ctx,
-        &[
-            Step::AudioTaskSetup,
-            Step::DubChunks,
-            Step::ExtractReferenceAudio,
-        ],
-    );
+    // Reference clips are for voice cloning, which the offline voices do not do.
+    skip(ctx, &[Step::ExtractReferenceAudio]);
 
     begin(ctx, Step::GenerateAudio).await?;
     let speech = ctx
@@ -297,6 +292,22 @@ async fn pipeline(
         .await?;
     finish(ctx, Step::GenerateAudio);
 
+    // The timing plan needs the real length of every clip, so it follows synthesis.
+    begin(ctx, Step::AudioTaskSetup).await?;
+    let timing = ctx
+        .execute_activity(
+            DubbingActivities::plan_timing,
+            PlanTimingInput {
+                job_id,
+                manifest_key: speech.manifest_key.clone(),
+                duration_ms: audio.duration_ms,
+            },
+            options::long_running(),
+        )
+        .await?;
+    finish(ctx, Step::AudioTaskSetup);
+    finish(ctx, Step::DubChunks);
+
     begin(ctx, Step::MergeAudio).await?;
     let mixed = ctx
         .execute_activity(
@@ -307,6 +318,7 @@ async fn pipeline(
                 manifest_key: speech.manifest_key,
                 duration_ms: audio.duration_ms,
                 preserve_background: input.options.preserve_background_music,
+                plan_key: timing.plan_key,
             },
             options::long_running(),
         )
@@ -335,6 +347,9 @@ async fn pipeline(
         subtitle_video_key,
         duration_ms: audio.duration_ms,
         lines: speech.lines,
+        dub_srt_key: Some(timing.dub_srt_key),
+        dubbed_audio_key: video.audio_only_key,
+        unfit_lines: timing.unfit,
     })
 }
 

@@ -1,0 +1,578 @@
+//! The mix: the original track (decoded, resampled, made stereo) ducked under the dub, the dubbed
+//! clips placed at their planned samples, one static gain to the loudness target under a peak
+//! ceiling, written as 16-bit WAV.
+//!
+//! Everything streams in blocks, so memory stays flat as the media grows: one thread decodes and
+//! resamples the original track, one prepares the clips in timeline order (decode, resample,
+//! stretch, cut), and the caller's thread ducks, sums, measures (BS.1770 via `ebur128`) and
+//! spills the float mix to a scratch file. The gain is known only at the end, so a second pass
+//! scales that file into the WAV.
+
+use super::decode::AudioReader;
+use super::duck::Ducker;
+use super::limit::Limiter;
+use super::plan::Plan;
+use super::resample::{StreamResampler, resample_mono};
+use super::stretch::stretch;
+use super::{EngineError, wav};
+use ebur128::{EbuR128, Mode};
+use serde::Serialize;
+use std::collections::VecDeque;
+use std::fs::File;
+use std::io::{BufReader, BufWriter, Read, Seek, SeekFrom, Write};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::mpsc::{Receiver, sync_channel};
+use std::time::Instant;
+
+pub const CHANNELS: usize = 2;
+/// Frames per block handed between the threads (about a third of a second).
+const BLOCK: usize = 16_384;
+
+#[derive(Clone, Debug)]
+pub struct MixSpec {
+    /// The original media; its first audio track is the background.
+    pub background: PathBuf,
+    /// One clip per placement of the plan, in the same order.
+    pub clips: Vec<PathBuf>,
+    /// Background gain under speech (linear); 0 silences the original track entirely.
+    pub duck_gain: f32,
+    pub target_lufs: f64,
+    /// The ceiling of the peak, in dBFS (sample peak) or dBTP (true peak).
+    pub ceiling_db: f64,
+    /// Measure the true (inter-sample, 4x oversampled) peak rather than the sample peak.
+    pub true_peak: bool,
+    /// Reach the loudness target and hold the ceiling with a look-ahead limiter (instead of
+    /// letting the ceiling lower the one static gain).
+    pub limiter: bool,
+    /// Set from outside to stop the mix between blocks (a cancelled activity).
+    pub cancel: Arc<AtomicBool>,
+}
+
+#[derive(Clone, Debug, Serialize)]
+pub struct MixReport {
+    pub frames: u64,
+    /// Integrated loudness and peak (sample or true) of the sum before the gain.
+    pub measured_lufs: f64,
+    pub measured_peak_db: f64,
+    pub gain_db: f64,
+    /// Whether the peak ceiling, not the loudness target, set the gain.
+    pub ceiling_bound: bool,
+    pub seconds_mixing: f64,
+    pub seconds_writing: f64,
+}
+
+/// Mixes into `out` (48 kHz stereo s16 WAV of exactly `plan.frames` frames), using `scratch`
+/// for the intermediate float file.
+pub fn mix(
+    spec: &MixSpec,
+    plan: &Plan,
+    rate: u32,
+    out: &Path,
+    scratch: &Path,
+) -> Result<MixReport, EngineError> {
+    if spec.clips.len() != plan.placements.len() {
+        return Err(EngineError::Media(
+            "one clip per placement is needed".into(),
+        ));
+    }
+    let started = Instant::now();
+    let raw_path = scratch.join("mix.f32");
+    let (bg_tx, bg_rx) = sync_channel::<Result<Vec<f32>, EngineError>>(DEPTH);
+    let (clip_tx, clip_rx) = sync_channel::<Result<(u64, Vec<f32>), EngineError>>(16);
+    let measured = std::thread::scope(|scope| {
+        let background = spec.background.clone();
+        scope.spawn(move || {
+            if let Err(e) =
+                background_blocks(&background, rate, |block| bg_tx.send(Ok(block)).is_ok())
+            {
+                let _ = bg_tx.send(Err(e));
+            }
+        });
+        scope.spawn(move || {
+            let mut resamplers = Resamplers::default();
+            for (path, p) in spec.clips.iter().zip(&plan.placements) {
+                let clip =
+                    prepare_clip(path, p, rate, &mut resamplers).map(|samples| (p.start, samples));
+                let failed = clip.is_err();
+                if clip_tx.send(clip).is_err() || failed {
+                    return;
+                }
+            }
+        });
+        sum_and_measure(spec, plan, rate, bg_rx, clip_rx, &raw_path)
+    })?;
+    let mixing = started.elapsed().as_secs_f64();
+
+    let written = Instant::now();
+    let (lufs, peak) = measured;
+    let peak_db = 20.0 * f64::from(peak).max(1e-12).log10();
+    let to_target = if lufs.is_finite() {
+        spec.target_lufs - lufs
+    } else {
+        0.0
+    };
+    let to_ceiling = spec.ceiling_db - peak_db;
+    // With the limiter, the loudness target sets the gain and the limiter holds the ceiling;
+    // without it, the ceiling caps the one static gain.
+    let (gain_db, limit) = if spec.limiter && lufs.is_finite() && to_ceiling < to_target {
+        // Inter-sample peaks can rise a little above the limited samples: keep a margin.
+        let margin = if spec.true_peak { 0.5 } else { 0.0 };
+        let limit = 10f64.powf((spec.ceiling_db - margin) / 20.0) as f32;
+        // Limiting takes some loudness away; measure how much at the target gain and make up
+        // for it (bounded, so a pathological input cannot ask for an absurd gain).
+        let gain = 10f64.powf(to_target / 20.0) as f32;
+        let limited = loudness_limited(&raw_path, rate, gain, limit)?;
+        let makeup = if limited.is_finite() {
+            (spec.target_lufs - limited).clamp(0.0, 6.0)
+        } else {
+            0.0
+        };
+        (to_target + makeup, Some(limit))
+    } else {
+        (to_target.min(to_ceiling), None)
+    };
+    scale_to_wav(
+        &raw_path,
+        out,
+        plan.frames,
+        rate,
+        10f64.powf(gain_db / 20.0) as f32,
+        limit,
+    )?;
+    let _ = std::fs::remove_file(&raw_path);
+    Ok(MixReport {
+        frames: plan.frames,
+        measured_lufs: lufs,
+        measured_peak_db: peak_db,
+        gain_db,
+        ceiling_bound: to_ceiling < to_target,
+        seconds_mixing: mixing,
+        seconds_writing: written.elapsed().as_secs_f64(),
+    })
+}
+
+/// Decodes `path`, resamples to `rate` and makes it stereo, handing over blocks of about
+/// `BLOCK` frames until `send` returns false or the file ends. Decoding runs on a thread of its
+/// own, so decoding and resampling overlap.
+fn background_blocks(
+    path: &Path,
+    rate: u32,
+    mut send: impl FnMut(Vec<f32>) -> bool,
+) -> Result<(), EngineError> {
+    // (source rate, stereo samples at that rate)
+    let (tx, rx) = sync_channel::<Result<(u32, Vec<f32>), EngineError>>(DEPTH);
+    std::thread::scope(|scope| {
+        scope.spawn(move || {
+            let decoded = (|| {
+                let mut reader = AudioReader::open(path)?;
+                let mut decoded = Vec::with_capacity(BLOCK * CHANNELS);
+                loop {
+                    decoded.clear();
+                    let mut more = true;
+                    while more && decoded.len() < BLOCK * reader.channels.max(1) {
+                        more = reader.next_into(&mut decoded)?;
+                    }
+                    let mut stereo = Vec::with_capacity(decoded.len() / reader.channels.max(1) * 2);
+                    to_stereo(&decoded, reader.channels.max(1), &mut stereo);
+                    if (!stereo.is_empty() && tx.send(Ok((reader.rate, stereo))).is_err()) || !more
+                    {
+                        return Ok(());
+                    }
+                }
+            })();
+            if let Err(e) = decoded {
+                let _ = tx.send(Err(e));
+            }
+        });
+        let mut resampler: Option<StreamResampler> = None;
+        let mut resampled = Vec::with_capacity(BLOCK * CHANNELS * 2);
+        let mut chunks = rx.into_iter();
+        loop {
+            let next = chunks.next().transpose()?;
+            let more = next.is_some();
+            if let Some((source_rate, stereo)) = next {
+                let r = match resampler.as_mut() {
+                    Some(r) => r,
+                    None => resampler.insert(StreamResampler::new(source_rate, rate, CHANNELS)?),
+                };
+                r.push(&stereo, &mut resampled)?;
+            } else if let Some(r) = resampler.as_mut() {
+                r.finish(&mut resampled)?;
+            }
+            while resampled.len() >= BLOCK * CHANNELS || (!more && !resampled.is_empty()) {
+                let take = resampled.len().min(BLOCK * CHANNELS);
+                let block: Vec<f32> = resampled.drain(..take).collect();
+                if !send(block) {
+                    return Ok(());
+                }
+            }
+            if !more {
+                return Ok(());
+            }
+        }
+    })
+}
+
+fn to_stereo(interleaved: &[f32], channels: usize, out: &mut Vec<f32>) {
+    match channels {
+        1 => interleaved
+            .iter()
+            .for_each(|s| out.extend_from_slice(&[*s, *s])),
+        2 => out.extend_from_slice(interleaved),
+        // Surround: the front pair (a full downmix needs the layout, which the dub does not).
+        n => interleaved
+            .chunks_exact(n)
+            .for_each(|f| out.extend_from_slice(&f[..2])),
+    }
+}
+
+/// Mono resamplers by rates, reused from clip to clip.
+#[derive(Default)]
+pub struct Resamplers(std::collections::HashMap<(u32, u32), StreamResampler>);
+
+/// A clip as it goes on the timeline: mono, stretched by the planned speed (at the clip's own
+/// rate, where it is cheapest; the pitch is kept either way), resampled to `rate`, fixed to the
+/// stretched length and cut (or padded) to the placed length.
+pub fn prepare_clip(
+    path: &Path,
+    p: &super::plan::Placement,
+    rate: u32,
+    resamplers: &mut Resamplers,
+) -> Result<Vec<f32>, EngineError> {
+    let (samples, clip_rate) = AudioReader::read_mono(path)?;
+    let stretched = if p.speed > 1.0 {
+        stretch(&samples, clip_rate, p.speed)
+    } else {
+        samples
+    };
+    let resampler = match resamplers.0.entry((clip_rate, rate)) {
+        std::collections::hash_map::Entry::Occupied(e) => e.into_mut(),
+        std::collections::hash_map::Entry::Vacant(e) => {
+            e.insert(StreamResampler::new(clip_rate, rate, 1)?)
+        }
+    };
+    let mut placed = resample_mono(resampler, &stretched, clip_rate, rate)?;
+    placed.resize(p.stretched as usize, 0.0);
+    placed.resize(p.placed as usize, 0.0);
+    Ok(placed)
+}
+
+/// Ducks and sums block by block; a meter thread measures loudness and peak while a writer
+/// thread spills the floats to `raw_path` (both see every block, so neither holds the sum up).
+fn sum_and_measure(
+    spec: &MixSpec,
+    plan: &Plan,
+    rate: u32,
+    bg: Receiver<Result<Vec<f32>, EngineError>>,
+    clips: Receiver<Result<(u64, Vec<f32>), EngineError>>,
+    raw_path: &Path,
+) -> Result<(f64, f32), EngineError> {
+    let (meter_tx, meter_rx) = sync_channel::<Arc<Vec<f32>>>(DEPTH);
+    let (write_tx, write_rx) = sync_channel::<Arc<Vec<f32>>>(DEPTH);
+    std::thread::scope(|scope| {
+        let meter = scope.spawn(move || measure(meter_rx, rate, spec.true_peak));
+        let writer = scope.spawn(move || spill(write_rx, raw_path));
+        let summed = sum(spec, plan, bg, clips, |block| {
+            let block = Arc::new(block);
+            meter_tx.send(block.clone()).is_ok() && write_tx.send(block).is_ok()
+        });
+        drop((meter_tx, write_tx));
+        let measured = meter
+            .join()
+            .unwrap_or_else(|_| Err(EngineError::Media("loudness meter panicked".into())));
+        let written = writer
+            .join()
+            .unwrap_or_else(|_| Err(EngineError::Io("writer panicked".into())));
+        summed?;
+        written?;
+        measured
+    })
+}
+
+/// Blocks in flight between the summing thread and the meter and writer.
+const DEPTH: usize = 16;
+
+fn sum(
+    spec: &MixSpec,
+    plan: &Plan,
+    bg: Receiver<Result<Vec<f32>, EngineError>>,
+    clips: Receiver<Result<(u64, Vec<f32>), EngineError>>,
+    mut emit: impl FnMut(Vec<f32>) -> bool,
+) -> Result<(), EngineError> {
+    let mut ducker = Ducker::new(&plan.windows, spec.duck_gain, super::RAMP);
+    let mut gains = vec![0.0f32; BLOCK];
+    let mut active: VecDeque<(u64, Vec<f32>)> = VecDeque::new();
+    let mut clips_done = false;
+    let mut position = 0u64;
+    let silent = spec.duck_gain == 0.0;
+    while position < plan.frames {
+        if spec.cancel.load(Ordering::Relaxed) {
+            return Err(EngineError::Cancelled);
+        }
+        let mut block = match bg.recv() {
+            Ok(block) => block?,
+            // The original track ended early: the rest is silence under the dub.
+            Err(_) => vec![0.0; (BLOCK as u64).min(plan.frames - position) as usize * CHANNELS],
+        };
+        let frames = (block.len() / CHANNELS).min((plan.frames - position) as usize);
+        block.truncate(frames * CHANNELS);
+        let end = position + frames as u64;
+        if silent {
+            block.fill(0.0);
+        } else {
+            ducker.fill(position, &mut gains[..frames]);
+            for (frame, g) in block.chunks_exact_mut(CHANNELS).zip(&gains[..frames]) {
+                frame[0] *= g;
+                frame[1] *= g;
+            }
+        }
+        // Clips that start before this block ends join the active set (they arrive in order).
+        while !clips_done && active.back().is_none_or(|(s, _)| *s < end) {
+            match clips.recv() {
+                Ok(clip) => {
+                    let clip = clip?;
+                    let starts_later = clip.0 >= end;
+                    active.push_back(clip);
+                    if starts_later {
+                        break;
+                    }
+                }
+                Err(_) => clips_done = true,
+            }
+        }
+        for (start, samples) in &active {
+            let from = (*start).max(position);
+            let to = (start + samples.len() as u64).min(end);
+            if from >= to {
+                continue;
+            }
+            let dub = &samples[(from - start) as usize..(to - start) as usize];
+            let at = (from - position) as usize * CHANNELS;
+            for (frame, d) in block[at..].chunks_exact_mut(CHANNELS).zip(dub) {
+                frame[0] += d;
+                frame[1] += d;
+            }
+        }
+        active.retain(|(s, samples)| s + samples.len() as u64 > end);
+        if !emit(block) {
+            // The meter or writer stopped; its own error explains why.
+            return Ok(());
+        }
+        position = end;
+    }
+    Ok(())
+}
+
+/// BS.1770 integrated loudness and the peak (true or sample) of every block it receives.
+fn measure(
+    blocks: Receiver<Arc<Vec<f32>>>,
+    rate: u32,
+    true_peak: bool,
+) -> Result<(f64, f32), EngineError> {
+    let mode = if true_peak {
+        Mode::I | Mode::TRUE_PEAK
+    } else {
+        Mode::I
+    };
+    let mut meter = EbuR128::new(CHANNELS as u32, rate, mode)
+        .map_err(|e| EngineError::Media(format!("loudness meter: {e}")))?;
+    let mut peak = 0.0f32;
+    for block in blocks {
+        peak = block.iter().fold(peak, |p, s| p.max(s.abs()));
+        meter
+            .add_frames_f32(&block)
+            .map_err(|e| EngineError::Media(format!("loudness meter: {e}")))?;
+    }
+    let lufs = meter.loudness_global().unwrap_or(f64::NEG_INFINITY);
+    if true_peak {
+        let true_peak = (0..CHANNELS as u32)
+            .filter_map(|c| meter.true_peak(c).ok())
+            .fold(0.0f64, f64::max);
+        return Ok((lufs, true_peak.max(f64::from(peak)) as f32));
+    }
+    Ok((lufs, peak))
+}
+
+/// Writes every block it receives to `raw_path` as little-endian floats.
+fn spill(blocks: Receiver<Arc<Vec<f32>>>, raw_path: &Path) -> Result<(), EngineError> {
+    let file = File::create(raw_path).map_err(|e| EngineError::io(raw_path, e))?;
+    let mut raw = BufWriter::with_capacity(1 << 22, file);
+    let mut bytes = Vec::with_capacity(BLOCK * CHANNELS * 4);
+    for block in blocks {
+        bytes.resize(block.len() * 4, 0);
+        for (b, s) in bytes.chunks_exact_mut(4).zip(block.iter()) {
+            b.copy_from_slice(&s.to_le_bytes());
+        }
+        raw.write_all(&bytes)
+            .map_err(|e| EngineError::io(raw_path, e))?;
+    }
+    raw.flush().map_err(|e| EngineError::io(raw_path, e))
+}
+
+/// Scales the float file by `gain` into a 16-bit WAV (rounded to nearest, saturated), through
+/// the limiter when `limit` (a linear ceiling) is set; one thread per half of the file.
+fn scale_to_wav(
+    raw_path: &Path,
+    out: &Path,
+    frames: u64,
+    rate: u32,
+    gain: f32,
+    limit: Option<f32>,
+) -> Result<(), EngineError> {
+    wav::Writer::create(out, rate, CHANNELS as u16, frames)?.reserve()?;
+    let parts = 2u64;
+    let per = frames.div_ceil(parts);
+    std::thread::scope(|scope| {
+        let handles: Vec<_> = (0..parts)
+            .map(|k| {
+                let part = ((k * per).min(frames), ((k + 1) * per).min(frames));
+                scope.spawn(move || scale_part(raw_path, out, part, frames, gain, limit))
+            })
+            .collect();
+        handles
+            .into_iter()
+            .map(|h| {
+                h.join()
+                    .unwrap_or_else(|_| Err(EngineError::Io("scaling thread panicked".into())))
+            })
+            .collect::<Result<Vec<()>, _>>()
+    })?;
+    Ok(())
+}
+
+/// Frames `[from, to)` of the float file, scaled (and limited), into their place in the WAV. A
+/// limited part starts reading early enough for its limiter to agree with the previous part's,
+/// and reads past its end for the look-ahead.
+fn scale_part(
+    raw_path: &Path,
+    out: &Path,
+    (from, to): (u64, u64),
+    total: u64,
+    gain: f32,
+    limit: Option<f32>,
+) -> Result<(), EngineError> {
+    let frame_bytes = CHANNELS as u64 * 4;
+    let (read_from, read_to) = match limit {
+        Some(_) => (
+            from.saturating_sub(Limiter::WARM_UP),
+            (to + Limiter::LOOKAHEAD as u64).min(total),
+        ),
+        None => (from, to),
+    };
+    let mut input = File::open(raw_path).map_err(|e| EngineError::io(raw_path, e))?;
+    input
+        .seek(SeekFrom::Start(read_from * frame_bytes))
+        .map_err(|e| EngineError::io(raw_path, e))?;
+    let mut input = BufReader::with_capacity(1 << 21, input);
+    let mut output = std::fs::OpenOptions::new()
+        .write(true)
+        .open(out)
+        .map_err(|e| EngineError::io(out, e))?;
+    output
+        .seek(SeekFrom::Start(
+            wav::HEADER_BYTES + from * CHANNELS as u64 * 2,
+        ))
+        .map_err(|e| EngineError::io(out, e))?;
+    let mut output = BufWriter::with_capacity(1 << 21, output);
+    let mut limiter = limit.map(Limiter::new);
+    let mut buf = vec![0u8; 1 << 20];
+    let mut pcm: Vec<u8> = Vec::with_capacity(buf.len() / 2);
+    // Index of the next frame the limiter (or the plain path) hands out.
+    let mut emitted = read_from;
+    let mut left = (read_to - read_from) * frame_bytes;
+    let mut put = |frame: [f32; 2], pcm: &mut Vec<u8>| {
+        if (from..to).contains(&emitted) {
+            for s in frame {
+                let s = (s * 32767.0).round().clamp(-32768.0, 32767.0) as i16;
+                pcm.extend_from_slice(&s.to_le_bytes());
+            }
+        }
+        emitted += 1;
+    };
+    while left > 0 {
+        let want = (left as usize).min(buf.len());
+        let n =
+            read_full(&mut input, &mut buf[..want]).map_err(|e| EngineError::io(raw_path, e))?;
+        if n == 0 {
+            break;
+        }
+        pcm.clear();
+        for b in buf[..n].chunks_exact(8) {
+            let frame = [
+                f32::from_le_bytes([b[0], b[1], b[2], b[3]]) * gain,
+                f32::from_le_bytes([b[4], b[5], b[6], b[7]]) * gain,
+            ];
+            match limiter.as_mut() {
+                Some(l) => {
+                    if let Some(limited) = l.process(frame) {
+                        put(limited, &mut pcm);
+                    }
+                }
+                None => put(frame, &mut pcm),
+            }
+        }
+        output
+            .write_all(&pcm)
+            .map_err(|e| EngineError::io(out, e))?;
+        left -= n as u64;
+    }
+    if let Some(l) = limiter.as_mut()
+        && read_to == total
+    {
+        pcm.clear();
+        for frame in l.flush() {
+            put(frame, &mut pcm);
+        }
+        output
+            .write_all(&pcm)
+            .map_err(|e| EngineError::io(out, e))?;
+    }
+    output.flush().map_err(|e| EngineError::io(out, e))
+}
+
+/// Integrated loudness of the float file scaled by `gain` and limited at `limit`.
+fn loudness_limited(raw_path: &Path, rate: u32, gain: f32, limit: f32) -> Result<f64, EngineError> {
+    let input = File::open(raw_path).map_err(|e| EngineError::io(raw_path, e))?;
+    let mut input = BufReader::with_capacity(1 << 21, input);
+    let mut meter = EbuR128::new(CHANNELS as u32, rate, Mode::I)
+        .map_err(|e| EngineError::Media(format!("loudness meter: {e}")))?;
+    let mut limiter = Limiter::new(limit);
+    let mut buf = vec![0u8; 1 << 20];
+    let mut frames: Vec<f32> = Vec::with_capacity(buf.len() / 4);
+    loop {
+        let n = read_full(&mut input, &mut buf).map_err(|e| EngineError::io(raw_path, e))?;
+        frames.clear();
+        for b in buf[..n].chunks_exact(8) {
+            let frame = [
+                f32::from_le_bytes([b[0], b[1], b[2], b[3]]) * gain,
+                f32::from_le_bytes([b[4], b[5], b[6], b[7]]) * gain,
+            ];
+            if let Some(f) = limiter.process(frame) {
+                frames.extend_from_slice(&f);
+            }
+        }
+        if n == 0 {
+            frames.extend(limiter.flush().into_iter().flatten());
+        }
+        meter
+            .add_frames_f32(&frames)
+            .map_err(|e| EngineError::Media(format!("loudness meter: {e}")))?;
+        if n == 0 {
+            break;
+        }
+    }
+    Ok(meter.loudness_global().unwrap_or(f64::NEG_INFINITY))
+}
+
+fn read_full(r: &mut impl Read, buf: &mut [u8]) -> std::io::Result<usize> {
+    let mut filled = 0;
+    while filled < buf.len() {
+        match r.read(&mut buf[filled..])? {
+            0 => break,
+            n => filled += n,
+        }
+    }
+    Ok(filled)
+}

@@ -1,0 +1,221 @@
+//! The engine end to end on synthetic media: a noise background (44.1 kHz stereo WAV) and tone
+//! clips (24 kHz mono WAV) of known pitch and length, planned, mixed and measured.
+
+use super::decode::AudioReader;
+use super::mix::{MixSpec, mix};
+use super::plan::{Cue, Rules, plan};
+use super::wav;
+use ebur128::{EbuR128, Mode};
+use std::path::Path;
+
+fn write_wav(path: &Path, rate: u32, channels: u16, samples: &[f32]) {
+    let frames = samples.len() as u64 / u64::from(channels);
+    let mut w = wav::Writer::create(path, rate, channels, frames).unwrap();
+    let pcm: Vec<i16> = samples
+        .iter()
+        .map(|s| (s * 32767.0).round() as i16)
+        .collect();
+    w.write(&pcm).unwrap();
+    w.finish().unwrap();
+}
+
+/// Deterministic noise (xorshift), so the test does not depend on a random seed.
+fn noise(n: usize, level: f32) -> Vec<f32> {
+    let mut x: u32 = 0x9E37_79B9;
+    (0..n)
+        .map(|_| {
+            x ^= x << 13;
+            x ^= x >> 17;
+            x ^= x << 5;
+            (x as f32 / u32::MAX as f32 * 2.0 - 1.0) * level
+        })
+        .collect()
+}
+
+fn tone(freq: f32, rate: u32, seconds: f64) -> Vec<f32> {
+    (0..(rate as f64 * seconds) as usize)
+        .map(|n| (2.0 * std::f32::consts::PI * freq * n as f32 / rate as f32).sin() * 0.6)
+        .collect()
+}
+
+fn measure(path: &Path) -> (Vec<f32>, f64, f64) {
+    let mut reader = AudioReader::open(path).unwrap();
+    let mut y = Vec::new();
+    while reader.next_into(&mut y).unwrap() {}
+    let mut meter = EbuR128::new(2, 48_000, Mode::I | Mode::TRUE_PEAK).unwrap();
+    meter.add_frames_f32(&y).unwrap();
+    let true_peak = (0..2)
+        .map(|c| meter.true_peak(c).unwrap())
+        .fold(0.0, f64::max);
+    (
+        y,
+        meter.loudness_global().unwrap(),
+        20.0 * true_peak.log10(),
+    )
+}
+
+#[test]
+fn the_limiter_reaches_a_loud_target_without_passing_the_ceiling() {
+    let dir = tempfile::tempdir().unwrap();
+    let background = dir.path().join("bg.wav");
+    write_wav(&background, 48_000, 2, &noise(48_000 * 10 * 2, 0.05));
+    let clip = dir.path().join("clip.wav");
+    // Speech-like crest: a steady tone with short clicks far above its level, so a static gain
+    // is held back by the clicks while a limiter only has to touch the clicks.
+    let bursts: Vec<f32> = tone(220.0, 24_000, 4.0)
+        .iter()
+        .enumerate()
+        .map(|(n, s)| if n % 6_000 < 24 { 0.9 } else { s * 0.25 })
+        .collect();
+    write_wav(&clip, 24_000, 1, &bursts);
+    let cues = [Cue {
+        start_s: 2.0,
+        end_s: 7.0,
+        clip_frames: bursts.len() as u64,
+        clip_rate: 24_000,
+    }];
+    let timeline = plan(10.0, &cues, Rules::default());
+    for limiter in [false, true] {
+        let out = dir.path().join(format!("mix-{limiter}.wav"));
+        let spec = MixSpec {
+            background: background.clone(),
+            clips: vec![clip.clone()],
+            duck_gain: 0.25,
+            target_lufs: -12.0,
+            ceiling_db: -1.0,
+            true_peak: true,
+            limiter,
+            cancel: Default::default(),
+        };
+        let report = mix(&spec, &timeline, 48_000, &out, dir.path()).unwrap();
+        assert!(
+            report.ceiling_bound,
+            "a static gain cannot reach -12 LUFS here: {report:?}"
+        );
+        let (_, lufs, true_peak) = measure(&out);
+        assert!(
+            true_peak <= -1.0 + 0.1,
+            "limiter {limiter}: true peak {true_peak:.2} dBTP"
+        );
+        if limiter {
+            assert!(
+                (lufs + 12.0).abs() <= 1.0,
+                "limited to the target: {lufs:.2} LUFS"
+            );
+        } else {
+            assert!(lufs < -13.0, "without it the ceiling wins: {lufs:.2} LUFS");
+        }
+    }
+}
+
+#[test]
+fn places_every_line_at_its_time_within_its_window_at_the_loudness_target() {
+    let dir = tempfile::tempdir().unwrap();
+    let duration = 20.0;
+    let background = dir.path().join("bg.wav");
+    write_wav(
+        &background,
+        44_100,
+        2,
+        &noise((duration * 44_100.0) as usize * 2, 0.02),
+    );
+    // (start, end, clip seconds): fits, needs 1.25x (capped at 1.2, spills), far too long (cut).
+    let lines = [
+        (1.0, 4.0, 2.5),
+        (6.0, 8.0, 2.5),
+        (11.0, 12.5, 4.0),
+        (15.0, 17.0, 1.0),
+    ];
+    let mut cues = Vec::new();
+    let mut clips = Vec::new();
+    for (i, (start, end, secs)) in lines.iter().enumerate() {
+        let path = dir.path().join(format!("{i}.wav"));
+        let samples = tone(300.0 + 100.0 * i as f32, 24_000, *secs);
+        write_wav(&path, 24_000, 1, &samples);
+        cues.push(Cue {
+            start_s: *start,
+            end_s: *end,
+            clip_frames: samples.len() as u64,
+            clip_rate: 24_000,
+        });
+        clips.push(path);
+    }
+    let rules = Rules {
+        max_speed: 1.2,
+        ..Rules::default()
+    };
+    let timeline = plan(duration, &cues, rules);
+    assert!(
+        timeline
+            .placements
+            .iter()
+            .all(|p| p.speed <= rules.max_speed)
+    );
+    assert_eq!(timeline.placements[1].speed, 1.2);
+    assert!(
+        timeline.placements[2].overrun() > 0,
+        "the 4 s line cannot fit 1.5 s + 1.5 s"
+    );
+
+    let out = dir.path().join("mix.wav");
+    let spec = MixSpec {
+        background,
+        clips,
+        duck_gain: 10f32.powf(-12.0 / 20.0),
+        target_lufs: -20.0,
+        ceiling_db: -1.0,
+        true_peak: true,
+        limiter: false,
+        cancel: Default::default(),
+    };
+    let report = mix(&spec, &timeline, 48_000, &out, dir.path()).unwrap();
+    assert!(!report.ceiling_bound);
+
+    let mut reader = AudioReader::open(&out).unwrap();
+    let mut y = Vec::new();
+    while reader.next_into(&mut y).unwrap() {}
+    assert_eq!((reader.rate, reader.channels), (48_000, 2));
+    assert_eq!(
+        y.len() as u64,
+        timeline.frames * 2,
+        "as long as the source, to the sample"
+    );
+
+    let mut meter = EbuR128::new(2, 48_000, Mode::I | Mode::TRUE_PEAK).unwrap();
+    meter.add_frames_f32(&y).unwrap();
+    let lufs = meter.loudness_global().unwrap();
+    assert!((lufs + 20.0).abs() <= 1.0, "integrated {lufs:.2} LUFS");
+    let true_peak = (0..2)
+        .map(|c| meter.true_peak(c).unwrap())
+        .fold(0.0, f64::max);
+    assert!(
+        20.0 * true_peak.log10() <= -1.0 + 0.05,
+        "true peak {true_peak}"
+    );
+
+    // Each line: silence-level (ducked noise) just before its start, tone right after it, and
+    // back to the ducked background once its window is over.
+    let left: Vec<f32> = y.iter().step_by(2).copied().collect();
+    let rms = |from: u64, to: u64| {
+        let s = &left[from as usize..to as usize];
+        20.0 * ((s.iter().map(|x| x * x).sum::<f32>() / s.len() as f32).sqrt()).log10()
+    };
+    let ms = 48u64;
+    for p in &timeline.placements {
+        let before = rms(p.start - 25 * ms, p.start - 5 * ms);
+        let after = rms(p.start + 5 * ms, p.start + 25 * ms);
+        assert!(
+            after > before + 20.0,
+            "onset at {}: {before:.1} → {after:.1} dB",
+            p.start
+        );
+        let end = p.start + p.placed;
+        assert!(end <= p.start + p.window, "ends inside its window");
+        let tail = rms(end + 5 * ms, end + 25 * ms);
+        assert!(
+            tail < after - 20.0,
+            "line at {} still sounds after its end",
+            p.start
+        );
+    }
+}

@@ -1,0 +1,214 @@
+//! Audio activities, run by the Rust engine ([`engine`]):
+//!
+//! * `plan_timing` (audio_task_setup + dub_chunks): where every synthesized line goes, how much
+//!   it is sped up to fit (never past `DUB_MAX_SPEED`), what is cut when even that is not enough
+//!   (reported, not fatal), the ducking windows, and the dub's subtitles with the spoken times;
+//! * `mix` (merge_audio): the original track ducked under the placed lines (or silenced), one
+//!   gain to the loudness target under a true-peak ceiling, as a 48 kHz stereo WAV.
+
+pub mod engine;
+
+use crate::deps::Deps;
+use crate::scratch::Scratch;
+use crate::{blocking, error, memo};
+use engine::mix::{self as mixer, MixSpec};
+use engine::plan::{Cue, Plan, Rules, plan};
+use onevoice_shared::contracts::{
+    MixInput, MixOutput, PlanTimingInput, PlanTimingOutput, SynthesizedLine, UnfitLine, activity,
+    job_prefix, step_result_key,
+};
+use onevoice_shared::pipeline::Step;
+use onevoice_shared::srt;
+use std::path::PathBuf;
+use std::sync::Arc;
+use temporalio_macros::activities;
+use temporalio_sdk::activities::{ActivityContext, ActivityError};
+
+/// The engine's timeline rate.
+pub const RATE: u32 = 48_000;
+
+pub struct AudioActivities {
+    deps: Deps,
+}
+
+impl AudioActivities {
+    pub fn new(deps: Deps) -> Self {
+        Self { deps }
+    }
+
+    /// Downloads every line's clip into `scratch`, in order.
+    async fn clips(
+        &self,
+        lines: &[SynthesizedLine],
+        scratch: &Scratch,
+    ) -> Result<Vec<PathBuf>, ActivityError> {
+        let mut paths = Vec::with_capacity(lines.len());
+        for (n, line) in lines.iter().enumerate() {
+            let path = scratch.path(&format!("{n:05}.clip"));
+            self.deps
+                .storage
+                .download_to(&line.audio_key, &path)
+                .await
+                .map_err(error::storage)?;
+            paths.push(path);
+        }
+        Ok(paths)
+    }
+}
+
+fn ms(samples: u64) -> u64 {
+    samples * 1000 / u64::from(RATE)
+}
+
+#[activities]
+impl AudioActivities {
+    #[activity(name = activity::PLAN_TIMING)]
+    pub async fn plan_timing(
+        self: Arc<Self>,
+        _ctx: ActivityContext,
+        input: PlanTimingInput,
+    ) -> Result<PlanTimingOutput, ActivityError> {
+        let deps = &self.deps;
+        let key = step_result_key(input.job_id, Step::AudioTaskSetup);
+        memo::once(&deps.storage, &key, || async {
+            let lines: Vec<SynthesizedLine> = deps
+                .storage
+                .get_json(&input.manifest_key)
+                .await
+                .map_err(error::storage)?;
+            let scratch = Scratch::new(&deps.tools.work_dir, "plan")?;
+            let clips = self.clips(&lines, &scratch).await?;
+            let lengths = tokio::task::spawn_blocking(move || {
+                clips
+                    .iter()
+                    .map(|c| engine::decode::probe_length(c))
+                    .collect::<Result<Vec<_>, _>>()
+            })
+            .await
+            .map_err(|e| error::transient(format!("probing clips: {e}")))?
+            .map_err(|e| error::permanent(format!("a synthesized line is not playable audio: {e}")))?;
+            let cues: Vec<Cue> = lines
+                .iter()
+                .zip(&lengths)
+                .map(|(l, (frames, rate))| Cue {
+                    start_s: l.start_ms as f64 / 1000.0,
+                    end_s: l.end_ms as f64 / 1000.0,
+                    clip_frames: *frames,
+                    clip_rate: *rate,
+                })
+                .collect();
+            let rules = Rules {
+                rate: RATE,
+                max_speed: deps.audio.max_speed,
+                tolerance_s: deps.audio.gap_tolerance.as_secs_f64(),
+                ramp: engine::RAMP,
+            };
+            let timeline = plan(input.duration_ms as f64 / 1000.0, &cues, rules);
+            let dub_cues: Vec<srt::Cue> = timeline
+                .placements
+                .iter()
+                .zip(&lines)
+                .filter(|(p, _)| p.placed > 0)
+                .map(|(p, l)| srt::Cue {
+                    start_ms: ms(p.start),
+                    end_ms: ms(p.start + p.placed),
+                    text: l.text.clone(),
+                })
+                .collect();
+            let unfit: Vec<UnfitLine> = timeline
+                .placements
+                .iter()
+                .enumerate()
+                .filter(|(_, p)| p.overrun() > 0)
+                .map(|(i, p)| UnfitLine {
+                    line: i as u32,
+                    overrun_ms: ms(p.overrun()),
+                })
+                .collect();
+            let prefix = job_prefix(input.job_id);
+            let plan_key = format!("{prefix}audio/plan.json");
+            let dub_srt_key = format!("{prefix}subtitles/dub.srt");
+            deps.storage
+                .put_json(&plan_key, &timeline)
+                .await
+                .map_err(error::storage)?;
+            deps.storage
+                .put_bytes(&dub_srt_key, srt::write(&dub_cues).into_bytes(), "application/x-subrip")
+                .await
+                .map_err(error::storage)?;
+            if !unfit.is_empty() {
+                tracing::info!(job = %input.job_id, lines = unfit.len(), "lines cut: too long for their slot even sped up");
+            }
+            Ok(PlanTimingOutput {
+                plan_key,
+                dub_srt_key,
+                stretched: timeline.placements.iter().filter(|p| p.speed > 1.0).count() as u32,
+                unfit,
+            })
+        })
+        .await
+    }
+
+    #[activity(name = activity::MIX)]
+    pub async fn mix(
+        self: Arc<Self>,
+        ctx: ActivityContext,
+        input: MixInput,
+    ) -> Result<MixOutput, ActivityError> {
+        let deps = &self.deps;
+        let key = step_result_key(input.job_id, Step::MergeAudio);
+        memo::once(&deps.storage, &key, || async {
+            let lines: Vec<SynthesizedLine> = deps
+                .storage
+                .get_json(&input.manifest_key)
+                .await
+                .map_err(error::storage)?;
+            let timeline: Plan = deps
+                .storage
+                .get_json(&input.plan_key)
+                .await
+                .map_err(error::storage)?;
+            let scratch = Scratch::new(&deps.tools.work_dir, "mix")?;
+            let source = scratch.path("source.audio");
+            deps.storage
+                .download_to(&input.source_audio_key, &source)
+                .await
+                .map_err(error::storage)?;
+            let clips = self.clips(&lines, &scratch).await?;
+            let spec = MixSpec {
+                background: source,
+                clips,
+                duck_gain: if input.preserve_background {
+                    10f32.powf(deps.audio.duck_db as f32 / 20.0)
+                } else {
+                    0.0
+                },
+                target_lufs: deps.audio.target_lufs,
+                ceiling_db: deps.audio.true_peak_dbtp,
+                true_peak: true,
+                limiter: true,
+                cancel: Default::default(),
+            };
+            let (out, dir) = (scratch.path("mix.wav"), scratch.path(""));
+            let cancel = spec.cancel.clone();
+            let wav = out.clone();
+            let report = blocking::run(&ctx, cancel, move || {
+                mixer::mix(&spec, &timeline, RATE, &wav, &dir)
+            })
+            .await?;
+            tracing::info!(job = %input.job_id, measured_lufs = report.measured_lufs, gain_db = report.gain_db,
+                ceiling_bound = report.ceiling_bound, seconds = report.seconds_mixing + report.seconds_writing, "mixed");
+            let audio_key = format!("{}audio/mix.wav", job_prefix(input.job_id));
+            deps.storage
+                .put_file(&audio_key, &out, "audio/wav")
+                .await
+                .map_err(error::storage)?;
+            Ok(MixOutput {
+                audio_key,
+                measured_lufs: report.measured_lufs,
+                gain_db: report.gain_db,
+            })
+        })
+        .await
+    }
+}
