@@ -19,6 +19,7 @@ pub mod secret;
 pub mod settings;
 pub mod srt;
 pub mod status;
+pub mod voices;
 
 #[cfg(feature = "io")]
 pub mod db;

@@ -29,6 +29,29 @@ pub struct Settings {
     pub tools: ToolSettings,
     pub billing: BillingSettings,
     pub audio: AudioSettings,
+    pub tts: TtsSettings,
+}
+
+/// The speech providers. espeak-ng is always there; an HTTP provider is on when configured.
+#[derive(Clone, Debug, Default)]
+pub struct TtsSettings {
+    /// Lines synthesized at once per provider (by one worker).
+    pub concurrency: usize,
+    pub timeout: Duration,
+    pub openai: Option<HttpProvider>,
+    pub elevenlabs: Option<HttpProvider>,
+    pub fish: Option<HttpProvider>,
+    /// Fish voices offered: reference id and display name.
+    pub fish_voices: Vec<(String, String)>,
+}
+
+#[derive(Clone, Debug)]
+pub struct HttpProvider {
+    pub base_url: Url,
+    /// Empty for a self-hosted server without a key.
+    pub api_key: Secret,
+    /// Model (OpenAI `model`, ElevenLabs `model_id`, Fish `model` header; empty: the server's).
+    pub model: String,
 }
 
 /// How the dub is timed, mixed and encoded.
@@ -489,6 +512,7 @@ impl Settings {
             work_dir: r.string("WORK_DIR", Some("/tmp/onevoice-work")).into(),
         };
         let billing = read_billing(&mut r, environment);
+        let tts = read_tts(&mut r);
         let audio = AudioSettings {
             max_speed: r
                 .parse_with("DUB_MAX_SPEED", Some("1.4"), |v| match v.parse::<f64>() {
@@ -555,7 +579,84 @@ impl Settings {
             tools,
             billing,
             audio,
+            tts,
         })
+    }
+}
+
+fn read_tts<F: Fn(&str) -> Option<String>>(r: &mut Reader<'_, F>) -> TtsSettings {
+    let mut provider = |key_var: &str,
+                        url_var: &str,
+                        default_url: &str,
+                        model_var: &str,
+                        default_model: &str,
+                        keyless: bool| {
+        let key = r.string(key_var, Some(""));
+        let explicit_url = (r.lookup)(url_var).filter(|u| !u.trim().is_empty());
+        let url = r
+            .parse_with(url_var, Some(default_url), |v| {
+                let v = if v.ends_with('/') {
+                    v.to_string()
+                } else {
+                    format!("{v}/")
+                };
+                Url::parse(&v).map_err(|e| e.to_string())
+            })
+            .unwrap_or_else(placeholder_url);
+        let model = r.string(model_var, Some(default_model));
+        // On with a key, or (self-hosted servers without keys) with an explicit URL.
+        let on = !key.trim().is_empty() || (keyless && explicit_url.is_some());
+        on.then(|| HttpProvider {
+            base_url: url,
+            api_key: Secret::new(key.trim()),
+            model: model.trim().to_string(),
+        })
+    };
+    let openai = provider(
+        "OPENAI_API_KEY",
+        "OPENAI_BASE_URL",
+        "https://api.openai.com/v1/",
+        "OPENAI_TTS_MODEL",
+        "gpt-4o-mini-tts",
+        true,
+    );
+    let elevenlabs = provider(
+        "ELEVENLABS_API_KEY",
+        "ELEVENLABS_BASE_URL",
+        "https://api.elevenlabs.io/",
+        "ELEVENLABS_MODEL",
+        "eleven_multilingual_v2",
+        false,
+    );
+    let fish = provider(
+        "FISH_API_KEY",
+        "FISH_BASE_URL",
+        "https://api.fish.audio/",
+        "FISH_MODEL",
+        "s2.1-pro",
+        true,
+    );
+    let fish_voices = r
+        .string("FISH_VOICES", Some(""))
+        .split(',')
+        .filter_map(|pair| {
+            let (id, name) = pair.split_once('=').unwrap_or((pair, pair));
+            let id = id.trim();
+            (!id.is_empty()).then(|| (id.to_string(), name.trim().to_string()))
+        })
+        .collect();
+    TtsSettings {
+        concurrency: r
+            .parse_with("TTS_CONCURRENCY", Some("4"), |v| match v.parse::<usize>() {
+                Ok(n) if (1..=64).contains(&n) => Ok(n),
+                _ => Err("expected 1 to 64".into()),
+            })
+            .unwrap_or(4),
+        timeout: Duration::from_secs(r.parse("TTS_TIMEOUT_SECS", Some("120")).unwrap_or(120)),
+        openai,
+        elevenlabs,
+        fish,
+        fish_voices,
     }
 }
 

@@ -8,3 +8,4 @@ pub mod mail;
 pub mod media;
 pub mod paddle;
 pub mod sample;
+pub mod tts;

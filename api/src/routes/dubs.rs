@@ -234,17 +234,13 @@ async fn start_dub(
         .map_err(|e: onevoice_shared::language::UnsupportedLanguage| {
             ApiError::validation("source_language", e.to_string())
         })?;
-    if let Some(voice) = &req.voice_id {
-        let valid = [
-            format!("espeak-{}-m", target.code()),
-            format!("espeak-{}-f", target.code()),
-        ];
-        if !valid.contains(voice) {
-            return Err(ApiError::validation(
-                "voice_id",
-                format!("not a voice for {target}; see /api/videos/voices"),
-            ));
-        }
+    if let Some(voice) = &req.voice_id
+        && !onevoice_shared::voices::is_available(voice, target, &state.settings.tts)
+    {
+        return Err(ApiError::validation(
+            "voice_id",
+            format!("not a voice for {target}; see /api/videos/voices"),
+        ));
     }
     let transcript = req.source_transcript.as_deref().ok_or_else(|| {
         ApiError::validation(

@@ -278,24 +278,31 @@ pub struct VoiceView {
 /// Voices available for a language from the configured TTS providers (public).
 #[utoipa::path(get, path = "/api/videos/voices", tag = "videos", params(VoicesQuery),
     responses((status = 200, body = Vec<VoiceView>), (status = 422, body = crate::error::ErrorBody)))]
-async fn voices(ApiQuery(q): ApiQuery<VoicesQuery>) -> Result<Json<Vec<VoiceView>>, ApiError> {
+async fn voices(
+    State(state): State<AppState>,
+    ApiQuery(q): ApiQuery<VoicesQuery>,
+) -> Result<Json<Vec<VoiceView>>, ApiError> {
     let language: Language =
         q.language
             .parse()
             .map_err(|e: onevoice_shared::language::UnsupportedLanguage| {
                 ApiError::validation("language", e.to_string())
             })?;
-    // The offline engine (espeak-ng) has one voice per language, in two registers.
-    let voice = |variant: &str, gender: &'static str| VoiceView {
-        id: format!("espeak-{}-{variant}", language.code()),
-        name: format!("{} ({variant})", language.native_name()),
-        language: language.code(),
-        gender,
-        style: "synthetic",
-        provider: "espeak-ng",
-        preview_url: None,
-    };
-    Ok(Json(vec![voice("m", "male"), voice("f", "female")]))
+    let voices = onevoice_shared::voices::catalogue(language, &state.settings.tts);
+    Ok(Json(
+        voices
+            .into_iter()
+            .map(|v| VoiceView {
+                id: v.id,
+                name: v.name,
+                language: language.code(),
+                gender: v.gender,
+                style: v.style,
+                provider: v.provider.name(),
+                preview_url: None,
+            })
+            .collect(),
+    ))
 }
 
 /// Allowed MIME types of each upload extension.

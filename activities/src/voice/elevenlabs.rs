@@ -1,0 +1,68 @@
+//! ElevenLabs (`POST {base}/v1/text-to-speech/{voice_id}?output_format=pcm_24000`).
+
+use super::http::{self, Refusal, check_pcm, pcm_to_wav};
+use onevoice_shared::language::Language;
+use onevoice_shared::settings::HttpProvider;
+use reqwest::StatusCode;
+use serde_json::{Value, json};
+use temporalio_sdk::activities::ActivityError;
+
+const RATE: u32 = 24_000;
+
+pub(crate) async fn speak(
+    client: &reqwest::Client,
+    provider: &HttpProvider,
+    voice_id: &str,
+    language: Language,
+    text: &str,
+) -> Result<Vec<u8>, ActivityError> {
+    let url = provider
+        .base_url
+        .join(&format!("v1/text-to-speech/{voice_id}"))
+        .map_err(|e| crate::error::permanent(format!("ElevenLabs base URL: {e}")))?;
+    let body =
+        json!({ "text": text, "model_id": provider.model, "language_code": language.code() });
+    let pcm = http::send(
+        "ElevenLabs",
+        || {
+            client
+                .post(url.clone())
+                .query(&[("output_format", "pcm_24000")])
+                .header("xi-api-key", provider.api_key.expose())
+                .json(&body)
+        },
+        classify,
+    )
+    .await?;
+    check_pcm("ElevenLabs", &pcm)?;
+    Ok(pcm_to_wav(&pcm, RATE))
+}
+
+/// `{"detail": {"status", "message"}}`, or FastAPI's validation list on 422. Of the 429s,
+/// `too_many_concurrent_requests` and `system_busy` pass with time.
+fn classify(status: StatusCode, body: &[u8]) -> Refusal {
+    let detail = serde_json::from_slice::<Value>(body)
+        .ok()
+        .map(|v| v["detail"].clone())
+        .unwrap_or_default();
+    let code = detail["status"].as_str().unwrap_or("").to_string();
+    let message = match &detail {
+        Value::Object(_) => detail["message"].as_str().unwrap_or("").to_string(),
+        Value::Array(items) => items
+            .iter()
+            .filter_map(|i| i["msg"].as_str())
+            .collect::<Vec<_>>()
+            .join("; "),
+        _ => String::new(),
+    };
+    let never = matches!(
+        code.as_str(),
+        "quota_exceeded" | "invalid_api_key" | "voice_not_found" | "max_character_limit_exceeded"
+    );
+    Refusal {
+        retryable: http::transient_status(status) && !never,
+        message: format!("{} {code} {message}", status.as_u16())
+            .trim()
+            .to_string(),
+    }
+}

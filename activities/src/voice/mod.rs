@@ -1,0 +1,227 @@
+//! Voice activities: synthesizing every translated line (generate_audio) with the voice the job
+//! asked for: espeak-ng offline, or OpenAI speech, ElevenLabs or Fish Audio over HTTP.
+//!
+//! Lines are synthesized in parallel, at most `TTS_CONCURRENCY` at a time per provider on a
+//! worker (the providers limit concurrency, not request rates). Each clip is stored in S3 under
+//! its line's index as soon as it exists, so a retry or a resume only synthesizes the missing
+//! lines; a line that cannot be synthesized fails the step with the provider's reason (never
+//! silence in its place). Cancellation stops between lines.
+
+mod elevenlabs;
+mod fish;
+mod http;
+mod openai;
+
+use crate::deps::Deps;
+use crate::scratch::Scratch;
+use crate::{error, memo, process};
+use futures::StreamExt;
+use onevoice_shared::contracts::{
+    SynthesizeInput, SynthesizeOutput, SynthesizedLine, activity, job_prefix, step_result_key,
+};
+use onevoice_shared::pipeline::Step;
+use onevoice_shared::srt::Cue;
+use onevoice_shared::voices::{Provider, VoiceChoice};
+use std::collections::HashMap;
+use std::sync::Arc;
+use temporalio_macros::activities;
+use temporalio_sdk::activities::{ActivityContext, ActivityError};
+use tokio::process::Command;
+use tokio::sync::Semaphore;
+
+pub struct VoiceActivities {
+    deps: Deps,
+    http: reqwest::Client,
+    /// Per-provider limits shared by every job on this worker.
+    limits: HashMap<Provider, Arc<Semaphore>>,
+}
+
+impl VoiceActivities {
+    pub fn new(deps: Deps) -> Self {
+        let n = deps.tts.concurrency.max(1);
+        let limits = [
+            Provider::Espeak,
+            Provider::OpenAi,
+            Provider::ElevenLabs,
+            Provider::Fish,
+        ]
+        .into_iter()
+        .map(|p| (p, Arc::new(Semaphore::new(n))))
+        .collect();
+        let http = reqwest::Client::builder()
+            .timeout(deps.tts.timeout)
+            .connect_timeout(std::time::Duration::from_secs(10))
+            .build()
+            .unwrap_or_default();
+        Self { deps, http, limits }
+    }
+}
+
+#[activities]
+impl VoiceActivities {
+    #[activity(name = activity::SYNTHESIZE)]
+    pub async fn synthesize(
+        self: Arc<Self>,
+        ctx: ActivityContext,
+        input: SynthesizeInput,
+    ) -> Result<SynthesizeOutput, ActivityError> {
+        let deps = &self.deps;
+        let key = step_result_key(input.job_id, Step::GenerateAudio);
+        memo::once(&deps.storage, &key, || async {
+            let cues: Vec<Cue> = deps
+                .storage
+                .get_json(&input.cues_key)
+                .await
+                .map_err(error::storage)?;
+            let choice = match input.voice_id.as_deref() {
+                None => VoiceChoice::Espeak { variant: None },
+                Some(id) => VoiceChoice::parse(id)
+                    .ok_or_else(|| error::permanent(format!("unknown voice `{id}`")))?,
+            };
+            let scratch = Scratch::new(&deps.tools.work_dir, "synthesize")?;
+            let prefix = job_prefix(input.job_id);
+            let done = std::sync::atomic::AtomicU64::new(0);
+            let results: Vec<Result<SynthesizedLine, ActivityError>> =
+                futures::stream::iter(cues.into_iter().enumerate())
+                    .map(|(n, cue)| {
+                        let (this, choice, scratch, prefix, input, ctx, done) =
+                            (&*self, &choice, &scratch, &prefix, &input, &ctx, &done);
+                        async move {
+                            let line = this
+                                .line(ctx, input, choice, scratch, prefix, n, &cue)
+                                .await?;
+                            let finished =
+                                done.fetch_add(1, std::sync::atomic::Ordering::Relaxed) + 1;
+                            let _ = ctx.record_heartbeat(finished).await;
+                            Ok(line)
+                        }
+                    })
+                    .buffered(deps.tts.concurrency.max(1))
+                    .collect()
+                    .await;
+            // The first failure in line order decides: a passing one makes Temporal retry the
+            // step (the lines done so far stay stored), a permanent one fails it with its reason.
+            let lines = results.into_iter().collect::<Result<Vec<_>, _>>()?;
+            let manifest_key = format!("{prefix}tts/manifest.json");
+            deps.storage
+                .put_json(&manifest_key, &lines)
+                .await
+                .map_err(error::storage)?;
+            Ok(SynthesizeOutput {
+                manifest_key,
+                lines: lines.len() as u32,
+            })
+        })
+        .await
+    }
+}
+
+impl VoiceActivities {
+    /// One line's clip: stored already, or synthesized now and stored.
+    #[allow(clippy::too_many_arguments)]
+    async fn line(
+        &self,
+        ctx: &ActivityContext,
+        input: &SynthesizeInput,
+        choice: &VoiceChoice,
+        scratch: &Scratch,
+        prefix: &str,
+        n: usize,
+        cue: &Cue,
+    ) -> Result<SynthesizedLine, ActivityError> {
+        if ctx.is_cancelled() {
+            return Err(ActivityError::cancelled());
+        }
+        let deps = &self.deps;
+        let audio_key = format!("{prefix}tts/{n:05}.wav");
+        let line = SynthesizedLine {
+            start_ms: cue.start_ms,
+            end_ms: cue.end_ms,
+            audio_key: audio_key.clone(),
+            text: cue.text.clone(),
+        };
+        let stored = deps
+            .storage
+            .size_of(&audio_key)
+            .await
+            .map_err(error::storage)?;
+        if stored.is_some_and(|size| size > 0) {
+            return Ok(line);
+        }
+        let _permit = self.limits[&choice.provider()]
+            .acquire()
+            .await
+            .map_err(|_| error::transient("speech limiter closed"))?;
+        let tts = &deps.tts;
+        let unconfigured = |p: &str| error::permanent(format!("the {p} voices are not configured"));
+        let wav = match choice {
+            VoiceChoice::Espeak { variant } => {
+                let path = scratch.path(&format!("{n:05}.wav"));
+                let mut cmd = Command::new(&deps.tools.espeak);
+                cmd.args(["-v", &espeak_voice(input, *variant), "--stdin", "-w"])
+                    .arg(&path);
+                process::run(ctx, cmd, Some(cue.text.clone().into_bytes()), |msg| {
+                    error::permanent(format!("espeak-ng could not speak a line: {msg}"))
+                })
+                .await?;
+                tokio::fs::read(&path)
+                    .await
+                    .map_err(|e| error::transient(format!("reading espeak-ng output: {e}")))?
+            }
+            VoiceChoice::OpenAi(voice) => {
+                let p = tts.openai.as_ref().ok_or_else(|| unconfigured("OpenAI"))?;
+                openai::speak(&self.http, p, voice, &cue.text).await?
+            }
+            VoiceChoice::ElevenLabs(voice) => {
+                let p = tts
+                    .elevenlabs
+                    .as_ref()
+                    .ok_or_else(|| unconfigured("ElevenLabs"))?;
+                elevenlabs::speak(&self.http, p, voice, input.language, &cue.text).await?
+            }
+            VoiceChoice::Fish(reference) => {
+                let p = tts
+                    .fish
+                    .as_ref()
+                    .ok_or_else(|| unconfigured("Fish Audio"))?;
+                fish::speak(&self.http, p, reference, &cue.text).await?
+            }
+        };
+        deps.storage
+            .put_bytes(&audio_key, wav, "audio/wav")
+            .await
+            .map_err(error::storage)?;
+        Ok(line)
+    }
+}
+
+/// The espeak-ng voice of a job: the language's voice, with the female or male variant the user
+/// picked (`espeak-es-f` → `es+f3`).
+fn espeak_voice(input: &SynthesizeInput, variant: Option<char>) -> String {
+    let base = input.language.espeak_voice();
+    match variant {
+        Some('f') => format!("{base}+f3"),
+        Some('m') => format!("{base}+m3"),
+        _ => base.to_string(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use onevoice_shared::ids::JobId;
+    use onevoice_shared::language::Language;
+
+    #[test]
+    fn picks_the_variant() {
+        let input = SynthesizeInput {
+            job_id: JobId::new(),
+            cues_key: String::new(),
+            language: Language::Spanish,
+            voice_id: None,
+        };
+        assert_eq!(espeak_voice(&input, Some('f')), "es+f3");
+        assert_eq!(espeak_voice(&input, Some('m')), "es+m3");
+        assert_eq!(espeak_voice(&input, None), "es");
+    }
+}

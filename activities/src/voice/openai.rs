@@ -1,0 +1,66 @@
+//! OpenAI speech (`POST {base}/audio/speech`), also any OpenAI-compatible server: raw 24 kHz
+//! 16-bit PCM, wrapped in WAV here.
+
+use super::http::{self, Refusal, check_pcm, pcm_to_wav};
+use onevoice_shared::settings::HttpProvider;
+use reqwest::StatusCode;
+use serde_json::{Value, json};
+use temporalio_sdk::activities::ActivityError;
+
+const RATE: u32 = 24_000;
+
+pub(crate) async fn speak(
+    client: &reqwest::Client,
+    provider: &HttpProvider,
+    voice: &str,
+    text: &str,
+) -> Result<Vec<u8>, ActivityError> {
+    let url = provider
+        .base_url
+        .join("audio/speech")
+        .map_err(|e| crate::error::permanent(format!("OpenAI base URL: {e}")))?;
+    let body =
+        json!({ "model": provider.model, "input": text, "voice": voice, "response_format": "pcm" });
+    let pcm = http::send(
+        "OpenAI speech",
+        || {
+            let req = client.post(url.clone()).json(&body);
+            if provider.api_key.is_empty() {
+                req
+            } else {
+                req.bearer_auth(provider.api_key.expose())
+            }
+        },
+        classify,
+    )
+    .await?;
+    check_pcm("OpenAI speech", &pcm)?;
+    Ok(pcm_to_wav(&pcm, RATE))
+}
+
+/// `{"error": {"message", "type", "code"}}`; `insufficient_quota` is a 429 that waiting does not
+/// fix.
+fn classify(status: StatusCode, body: &[u8]) -> Refusal {
+    let error = serde_json::from_slice::<Value>(body).ok();
+    let field = |k: &str| {
+        error
+            .as_ref()
+            .and_then(|e| e["error"][k].as_str())
+            .unwrap_or("")
+            .to_string()
+    };
+    let (message, code, kind) = (field("message"), field("code"), field("type"));
+    let quota = code == "insufficient_quota" || kind == "insufficient_quota";
+    Refusal {
+        retryable: http::transient_status(status) && !quota,
+        message: format!(
+            "{} {}",
+            status.as_u16(),
+            if message.is_empty() {
+                "error".into()
+            } else {
+                message
+            }
+        ),
+    }
+}

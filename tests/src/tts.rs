@@ -1,0 +1,217 @@
+//! Local stand-ins for the HTTP speech providers, speaking their documented wire formats
+//! (provider-contracts.md §1.3, §2.2, §3): OpenAI `POST /v1/audio/speech` (raw 24 kHz PCM),
+//! ElevenLabs `POST /v1/text-to-speech/{voice}?output_format=pcm_24000` (`xi-api-key`), Fish
+//! `POST /v1/tts` (WAV). Each answers with a tone whose length follows the text, and can be told
+//! to fail the next requests with a provider's own error answers (429 with `Retry-After`, 500,
+//! 401, 402, quota).
+
+use axum::Router;
+use axum::body::Bytes;
+use axum::extract::{Request, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use serde_json::{Value, json};
+use std::collections::VecDeque;
+use std::sync::{Arc, Mutex};
+use tokio::sync::oneshot;
+
+pub const KEY: &str = "sk-test-tts-key-never-logged";
+
+#[derive(Clone, Debug)]
+struct Fault {
+    path_prefix: String,
+    status: u16,
+    body: Value,
+    retry_after: Option<u64>,
+}
+
+#[derive(Default)]
+struct Inner {
+    faults: VecDeque<Fault>,
+    /// (path, text) of every request that reached the synthesizer.
+    calls: Vec<(String, String)>,
+}
+
+#[derive(Clone)]
+pub struct FakeTts {
+    pub url: String,
+    inner: Arc<Mutex<Inner>>,
+    _stop: Arc<oneshot::Sender<()>>,
+}
+
+impl FakeTts {
+    pub async fn start() -> anyhow::Result<Self> {
+        let inner = Arc::new(Mutex::new(Inner::default()));
+        let app = Router::new().fallback(handle).with_state(inner.clone());
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+        let addr = listener.local_addr()?;
+        let (stop, stopped) = oneshot::channel::<()>();
+        tokio::spawn(async move {
+            let _ = axum::serve(listener, app)
+                .with_graceful_shutdown(async {
+                    let _ = stopped.await;
+                })
+                .await;
+        });
+        Ok(Self {
+            url: format!("http://{addr}"),
+            inner,
+            _stop: Arc::new(stop),
+        })
+    }
+
+    /// Settings that point every HTTP provider at this fake.
+    pub fn settings(&self) -> Vec<(&'static str, String)> {
+        vec![
+            ("OPENAI_BASE_URL", format!("{}/v1", self.url)),
+            ("OPENAI_API_KEY", KEY.into()),
+            ("ELEVENLABS_BASE_URL", self.url.clone()),
+            ("ELEVENLABS_API_KEY", KEY.into()),
+            ("FISH_BASE_URL", self.url.clone()),
+            ("FISH_API_KEY", KEY.into()),
+            ("FISH_VOICES", "0123456789abcdef=Narrator".into()),
+        ]
+    }
+
+    /// The next request whose path starts with `path_prefix` gets `status` and `body`.
+    pub fn fail_next(&self, path_prefix: &str, status: u16, body: Value, retry_after: Option<u64>) {
+        self.inner.lock().unwrap().faults.push_back(Fault {
+            path_prefix: path_prefix.into(),
+            status,
+            body,
+            retry_after,
+        });
+    }
+
+    /// Requests that arrived at paths starting with `path_prefix`.
+    pub fn calls(&self, path_prefix: &str) -> Vec<String> {
+        self.inner
+            .lock()
+            .unwrap()
+            .calls
+            .iter()
+            .filter(|(p, _)| p.starts_with(path_prefix))
+            .map(|(_, t)| t.clone())
+            .collect()
+    }
+}
+
+/// A 330 Hz tone as 24 kHz 16-bit mono PCM, about as long as reading `text` takes.
+fn speech(text: &str) -> Vec<u8> {
+    let seconds = (text.split_whitespace().count() as f64 * 0.3).clamp(0.4, 6.0);
+    let n = (24_000.0 * seconds) as usize;
+    (0..n)
+        .flat_map(|i| {
+            let s = (2.0 * std::f64::consts::PI * 330.0 * i as f64 / 24_000.0).sin() * 9_000.0;
+            (s as i16).to_le_bytes()
+        })
+        .collect()
+}
+
+fn wav(pcm: &[u8]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(44 + pcm.len());
+    out.extend_from_slice(b"RIFF");
+    out.extend_from_slice(&(36 + pcm.len() as u32).to_le_bytes());
+    out.extend_from_slice(b"WAVEfmt ");
+    out.extend_from_slice(&[16, 0, 0, 0, 1, 0, 1, 0]);
+    out.extend_from_slice(&24_000u32.to_le_bytes());
+    out.extend_from_slice(&48_000u32.to_le_bytes());
+    out.extend_from_slice(&[2, 0, 16, 0]);
+    out.extend_from_slice(b"data");
+    out.extend_from_slice(&(pcm.len() as u32).to_le_bytes());
+    out.extend_from_slice(pcm);
+    out
+}
+
+fn json_error(status: u16, body: Value) -> Response {
+    (
+        StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR),
+        axum::Json(body),
+    )
+        .into_response()
+}
+
+async fn handle(State(inner): State<Arc<Mutex<Inner>>>, req: Request) -> Response {
+    let path = req.uri().path().to_string();
+    let query = req.uri().query().unwrap_or("").to_string();
+    let headers = req.headers().clone();
+    let body: Bytes = axum::body::to_bytes(req.into_body(), 1 << 20)
+        .await
+        .unwrap_or_default();
+    let input: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
+    let header = |name: &str| {
+        headers
+            .get(name)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("")
+    };
+    let bearer = header("authorization") == format!("Bearer {KEY}");
+    let mut inner = inner.lock().unwrap();
+    // Authentication first, as the real services do.
+    let (authorized, unauthorized) = if path.starts_with("/v1/audio/speech") {
+        (
+            bearer,
+            json!({"error": {"message": "Incorrect API key provided", "type": "invalid_request_error", "param": null, "code": "invalid_api_key"}}),
+        )
+    } else if path.starts_with("/v1/text-to-speech/") {
+        (
+            header("xi-api-key") == KEY,
+            json!({"detail": {"status": "invalid_api_key", "message": "Invalid API key"}}),
+        )
+    } else if path == "/v1/tts" {
+        (
+            bearer,
+            json!({"status": 401, "message": "Invalid token", "reason": null}),
+        )
+    } else {
+        return json_error(404, json!({"error": "not found"}));
+    };
+    if !authorized {
+        return json_error(401, unauthorized);
+    }
+    if let Some(i) = inner
+        .faults
+        .iter()
+        .position(|f| path.starts_with(&f.path_prefix))
+    {
+        let fault = inner.faults.remove(i).expect("present");
+        inner.calls.push((path.clone(), "<fault>".into()));
+        let mut res = json_error(fault.status, fault.body);
+        if let Some(secs) = fault.retry_after {
+            res.headers_mut()
+                .insert("retry-after", secs.to_string().parse().expect("number"));
+        }
+        return res;
+    }
+    let text = input["text"]
+        .as_str()
+        .or_else(|| input["input"].as_str())
+        .unwrap_or("")
+        .to_string();
+    inner.calls.push((path.clone(), text.clone()));
+    if path.starts_with("/v1/audio/speech") {
+        if input["response_format"] != "pcm" || input["voice"].as_str().is_none() {
+            return json_error(
+                400,
+                json!({"error": {"message": "unsupported request", "type": "invalid_request_error", "param": null, "code": null}}),
+            );
+        }
+        return (StatusCode::OK, speech(&text)).into_response();
+    }
+    if path.starts_with("/v1/text-to-speech/") {
+        if !query.contains("output_format=pcm_24000") {
+            return json_error(
+                422,
+                json!({"detail": [{"loc": ["query", "output_format"], "msg": "unexpected format", "type": "value_error"}]}),
+            );
+        }
+        return (StatusCode::OK, speech(&text)).into_response();
+    }
+    if input["reference_id"].as_str().is_none() || input["format"] != "wav" {
+        return json_error(
+            422,
+            json!([{"loc": ["body"], "type": "missing", "msg": "reference_id and format wav are needed"}]),
+        );
+    }
+    (StatusCode::OK, wav(&speech(&text))).into_response()
+}

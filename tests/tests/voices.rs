@@ -1,0 +1,174 @@
+//! Dubbing with the HTTP speech providers (OpenAI, ElevenLabs, Fish), against local fakes that
+//! speak their wire formats, including their errors.
+
+use anyhow::Context;
+use onevoice_tests::flows::{dub, finished_job, sample_video};
+use onevoice_tests::harness::TestApp;
+use onevoice_tests::tts::{FakeTts, KEY};
+use serde_json::{Value, json};
+use std::time::Duration;
+
+const DEADLINE: Duration = Duration::from_secs(120);
+
+async fn start() -> anyhow::Result<(TestApp, FakeTts)> {
+    let fake = FakeTts::start().await?;
+    let settings = fake.settings();
+    let overrides: Vec<(&str, &str)> = settings.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    Ok((TestApp::spawn_with(&overrides).await?, fake))
+}
+
+fn request(transcript: &str, voice: &str) -> Value {
+    json!({"target_language": "es", "source_language": "en", "source_transcript": transcript, "voice_id": voice})
+}
+
+#[tokio::test]
+async fn the_catalogue_offers_the_configured_providers_and_dubs_ride_out_rate_limits()
+-> anyhow::Result<()> {
+    let (app, fake) = start().await?;
+    let voices: Value = app
+        .http
+        .get(app.url("/api/videos/voices?language=es"))
+        .send()
+        .await?
+        .json()
+        .await?;
+    let providers: Vec<&str> = voices
+        .as_array()
+        .context("list")?
+        .iter()
+        .filter_map(|v| v["provider"].as_str())
+        .collect();
+    for p in ["espeak-ng", "openai", "elevenlabs", "fish"] {
+        assert!(providers.contains(&p), "{p} missing: {voices}");
+    }
+
+    let (_, token) = app.user("tts-openai@example.test").await?;
+    let (_dir, sample, video) = sample_video(&app, &token, "openai.mp4").await?;
+    // The first request is rate limited (Retry-After: 1), the next one fails on the server.
+    fake.fail_next("/v1/audio/speech", 429, json!({"error": {"message": "Rate limit reached", "type": "requests", "param": null, "code": "rate_limit_exceeded"}}), Some(1));
+    fake.fail_next("/v1/audio/speech", 500, json!({"error": {"message": "The server had an error", "type": "server_error", "param": null, "code": null}}), None);
+    let (status, body) = dub(
+        &app,
+        &token,
+        &video,
+        request(&sample.transcript, "openai-coral"),
+        None,
+    )
+    .await?;
+    assert_eq!(status, 202, "{body}");
+    let job = body["job_id"].as_str().context("job")?.to_string();
+    let done = finished_job(&app, &token, &job, DEADLINE).await?;
+    assert_eq!(done["status"], "completed", "{done}");
+    let calls = fake.calls("/v1/audio/speech");
+    assert_eq!(
+        calls.len(),
+        sample.cues.len() + 2,
+        "every line once, plus the two refused tries"
+    );
+    assert_eq!(
+        calls.iter().filter(|t| *t != "<fault>").count(),
+        sample.cues.len()
+    );
+
+    // ElevenLabs, with a busy answer first.
+    let (_dir2, sample2, video2) = sample_video(&app, &token, "eleven.mp4").await?;
+    fake.fail_next(
+        "/v1/text-to-speech/",
+        429,
+        json!({"detail": {"status": "system_busy", "message": "busy"}}),
+        None,
+    );
+    let (_, body) = dub(
+        &app,
+        &token,
+        &video2,
+        request(&sample2.transcript, "elevenlabs-21m00Tcm4TlvDq8ikWAM"),
+        None,
+    )
+    .await?;
+    let done = finished_job(
+        &app,
+        &token,
+        body["job_id"].as_str().context("job")?,
+        DEADLINE,
+    )
+    .await?;
+    assert_eq!(done["status"], "completed", "{done}");
+
+    // A voice of a provider that is not configured, or of none, is refused up front.
+    let (status, body) = dub(
+        &app,
+        &token,
+        &video,
+        request(&sample.transcript, "openai-nonexistent"),
+        None,
+    )
+    .await?;
+    assert_eq!(status, 422, "{body}");
+    app.shutdown().await
+}
+
+#[tokio::test]
+async fn refusals_that_waiting_cannot_fix_fail_the_job_with_the_providers_reason()
+-> anyhow::Result<()> {
+    let (app, fake) = start().await?;
+    let (_, token) = app.user("tts-refused@example.test").await?;
+    let (_dir, sample, video) = sample_video(&app, &token, "refused.mp4").await?;
+    let cases = [
+        (
+            "/v1/tts",
+            "fish-0123456789abcdef",
+            402,
+            json!({"status": 402, "message": "Insufficient credit", "reason": null}),
+            "Insufficient credit",
+        ),
+        (
+            "/v1/audio/speech",
+            "openai-alloy",
+            429,
+            json!({"error": {"message": "You exceeded your current quota", "type": "insufficient_quota", "param": null, "code": "insufficient_quota"}}),
+            "quota",
+        ),
+        (
+            "/v1/text-to-speech/",
+            "elevenlabs-29vD33N1CtxCmqQRPOHJ",
+            401,
+            json!({"detail": {"status": "invalid_api_key", "message": "Invalid API key"}}),
+            "invalid_api_key",
+        ),
+    ];
+    for (path, voice, status, body, reason) in cases {
+        fake.fail_next(path, status, body, None);
+        let before = fake.calls(path).len();
+        let (code, started) = dub(
+            &app,
+            &token,
+            &video,
+            request(&sample.transcript, voice),
+            None,
+        )
+        .await?;
+        assert_eq!(code, 202, "{started}");
+        let failed = finished_job(
+            &app,
+            &token,
+            started["job_id"].as_str().context("job")?,
+            DEADLINE,
+        )
+        .await?;
+        assert_eq!(failed["status"], "failed", "{voice}: {failed}");
+        let message = failed["error_message"].as_str().unwrap_or_default();
+        assert!(message.contains(reason), "{voice}: {message}");
+        assert!(
+            !message.contains(KEY) && !failed.to_string().contains(KEY),
+            "the key leaked"
+        );
+        // Not retried: the refused request is the only one for that line.
+        let refused = fake.calls(path)[before..]
+            .iter()
+            .filter(|t| *t == "<fault>")
+            .count();
+        assert_eq!(refused, 1, "{voice}");
+    }
+    app.shutdown().await
+}
