@@ -95,6 +95,27 @@ async fn the_catalogue_offers_the_configured_providers_and_dubs_ride_out_rate_li
     .await?;
     assert_eq!(done["status"], "completed", "{done}");
 
+    // A line far too long for its slot is cut at its room and reported; the job still completes.
+    let crowded = "1\n00:00:01,000 --> 00:00:02,000\nThis first line goes on and on with far too many words to ever fit \
+        into the single second its subtitle allows, however fast it is spoken by anyone at all\n\n\
+        2\n00:00:02,500 --> 00:00:04,000\nThen a short one.\n";
+    let (status, body) = dub(&app, &token, &video, request(crowded, "openai-nova"), None).await?;
+    assert_eq!(status, 202, "{body}");
+    let job_id = body["job_id"].as_str().context("job")?.to_string();
+    let done = finished_job(&app, &token, &job_id, DEADLINE).await?;
+    assert_eq!(done["status"], "completed", "{done}");
+    let unfit = done["job_result"]["unfit_lines"]
+        .as_array()
+        .context("unfit_lines")?
+        .clone();
+    assert!(!unfit.is_empty(), "{done}");
+    assert!(
+        unfit
+            .iter()
+            .all(|u| u["overrun_ms"].as_u64().unwrap_or(0) > 0),
+        "{unfit:?}"
+    );
+
     // A voice of a provider that is not configured, or of none, is refused up front.
     let (status, body) = dub(
         &app,

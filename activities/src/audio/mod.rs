@@ -1,8 +1,9 @@
 //! Audio activities, run by the Rust engine ([`engine`]):
 //!
-//! * `plan_timing` (audio_task_setup + dub_chunks): where every synthesized line goes, how much
-//!   it is sped up to fit (never past `DUB_MAX_SPEED`), what is cut when even that is not enough
-//!   (reported, not fatal), the ducking windows, and the dub's subtitles with the spoken times;
+//! * `plan_timing` (audio_task_setup + dub_chunks): the seed's timing rules — short or hurried
+//!   lines grouped (up to three) under one speed factor, gaps kept or dropped, never faster than
+//!   `DUB_MAX_SPEED`, what still does not fit cut and reported (not fatal) — plus the ducking
+//!   windows and the dub's subtitles with the spoken times;
 //! * `mix` (merge_audio): the original track ducked under the placed lines (or silenced), one
 //!   gain to the loudness target under a true-peak ceiling, as a 48 kHz stereo WAV.
 
@@ -12,7 +13,7 @@ use crate::deps::Deps;
 use crate::scratch::Scratch;
 use crate::{blocking, error, memo};
 use engine::mix::{self as mixer, MixSpec};
-use engine::plan::{Cue, Plan, Rules, plan};
+use engine::plan::{Cue, DubRules, Plan, plan_dub};
 use onevoice_shared::contracts::{
     MixInput, MixOutput, PlanTimingInput, PlanTimingOutput, SynthesizedLine, UnfitLine, activity,
     job_prefix, step_result_key,
@@ -97,13 +98,14 @@ impl AudioActivities {
                     clip_rate: *rate,
                 })
                 .collect();
-            let rules = Rules {
+            let rules = DubRules {
                 rate: RATE,
                 max_speed: deps.audio.max_speed,
                 tolerance_s: deps.audio.gap_tolerance.as_secs_f64(),
                 ramp: engine::RAMP,
+                ..DubRules::default()
             };
-            let timeline = plan(input.duration_ms as f64 / 1000.0, &cues, rules);
+            let timeline = plan_dub(input.duration_ms as f64 / 1000.0, &cues, rules);
             let dub_cues: Vec<srt::Cue> = timeline
                 .placements
                 .iter()

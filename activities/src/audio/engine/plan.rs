@@ -101,19 +101,153 @@ pub fn plan(duration_s: f64, cues: &[Cue], rules: Rules) -> Plan {
             placed: stretched.min(window).min(frames.saturating_sub(start)),
         });
     }
-    let mut windows: Vec<(u64, u64)> = Vec::new();
-    for p in placements.iter().filter(|p| p.placed > 0) {
-        let (a, b) = (p.start, p.start + p.placed);
-        match windows.last_mut() {
-            Some(last) if a < last.1 + 2 * rules.ramp => last.1 = last.1.max(b),
-            _ => windows.push((a, b)),
-        }
-    }
+    let windows = duck_windows(&placements, rules.ramp);
     Plan {
         frames,
         placements,
         windows,
     }
+}
+
+/// The seed's timing rules for a dub (`_8_1`/`_8_2`/`_10` of the old service).
+#[derive(Clone, Copy, Debug)]
+pub struct DubRules {
+    pub rate: u32,
+    /// Speed-up accepted without rearranging (the seed's `speed_factor.accept`).
+    pub accept: f64,
+    /// The most a line is ever sped up (`speed_factor.max`); beyond it the end is cut.
+    pub max_speed: f64,
+    /// How far the last line of a group may run into the following gap (`tolerance`).
+    pub tolerance_s: f64,
+    /// Lines shorter than this are grouped with the next (`min_subtitle_duration`).
+    pub min_duration_s: f64,
+    /// The most lines in one group (the seed's chunks of 1 to 3 rows).
+    pub max_group: usize,
+    pub ramp: u64,
+}
+
+impl Default for DubRules {
+    fn default() -> Self {
+        Self {
+            rate: 48_000,
+            accept: 1.2,
+            max_speed: 1.4,
+            tolerance_s: 1.5,
+            min_duration_s: 2.5,
+            max_group: 3,
+            ramp: 2_400,
+        }
+    }
+}
+
+/// Plans a dub with the seed's rules. Lines are grouped (at most `max_group`) while a line is
+/// shorter than `min_duration_s` or would need more than `accept` to fit its own room; each group
+/// gets one speed factor, chosen in the seed's order: keep the gaps within the group's span, drop
+/// them, keep them using the tolerance after the group, or drop them using it, never past
+/// `max_speed`; what still does not fit is cut at the end of the group's room and reported.
+/// Without a speed-up every line starts at its own subtitle; sped-up groups are packed from the
+/// group's start (with the gaps scaled when kept).
+pub fn plan_dub(duration_s: f64, cues: &[Cue], rules: DubRules) -> Plan {
+    let rate = rules.rate as f64;
+    let frames = (duration_s * rate).round() as u64;
+    let at = |s: f64| ((s * rate).round() as u64).min(frames);
+    let starts: Vec<u64> = cues.iter().map(|c| at(c.start_s)).collect();
+    let ends: Vec<u64> = cues
+        .iter()
+        .zip(&starts)
+        .map(|(c, s)| at(c.end_s).max(*s))
+        .collect();
+    let naturals: Vec<u64> = cues
+        .iter()
+        .map(|c| ((c.clip_frames as f64 * rate) / c.clip_rate.max(1) as f64).round() as u64)
+        .collect();
+    let tolerance = (rules.tolerance_s * rate).round() as u64;
+    let min_duration = (rules.min_duration_s * rate).round() as u64;
+    let next_start = |k: usize| starts.get(k + 1).copied().unwrap_or(frames).max(ends[k]);
+    // The room of a group `i..=j`: from its first start to its last end plus the tolerance.
+    let room = |i: usize, j: usize| ends[j] - starts[i] + (next_start(j) - ends[j]).min(tolerance);
+
+    let mut placements: Vec<Placement> = Vec::with_capacity(cues.len());
+    let mut i = 0;
+    while i < cues.len() {
+        let mut j = i;
+        while j + 1 < cues.len() && j + 1 - i < rules.max_group {
+            let clips: u64 = naturals[i..=j].iter().sum();
+            let short = ends[j] - starts[j] < min_duration;
+            let too_fast = clips as f64 > rules.accept * room(i, j) as f64;
+            if !(short || too_fast) {
+                break;
+            }
+            j += 1;
+        }
+        let span = (ends[j] - starts[i]).max(1) as f64;
+        let window = room(i, j).max(1) as f64;
+        let clips: f64 = naturals[i..=j].iter().sum::<u64>() as f64;
+        let gaps: f64 = (i..j)
+            .map(|k| starts[k + 1].saturating_sub(ends[k]) as f64)
+            .sum();
+        let (speed, keep_gaps) = if clips + gaps <= rules.accept * span {
+            ((clips + gaps) / span, true)
+        } else if clips <= rules.accept * span {
+            (clips / span, false)
+        } else if clips + gaps <= rules.accept * window {
+            ((clips + gaps) / window, true)
+        } else {
+            (clips / window, false)
+        };
+        let speed = (speed.clamp(1.0, rules.max_speed) * 1000.0).round() / 1000.0;
+        let limit = starts[i] + room(i, j);
+        let mut position = starts[i];
+        for k in i..=j {
+            // Unhurried lines keep their own start; hurried ones follow each other.
+            let start = if speed == 1.0 {
+                position.max(starts[k])
+            } else {
+                position
+            };
+            let stretched = (naturals[k] as f64 / speed).round() as u64;
+            // A line never runs into the next line's own start, nor past the group's room.
+            let own_limit = if k < j && speed == 1.0 {
+                next_start(k)
+            } else {
+                limit
+            };
+            let placed = stretched.min(own_limit.saturating_sub(start));
+            placements.push(Placement {
+                start,
+                slot: ends[k] - starts[k],
+                window: own_limit.saturating_sub(start),
+                natural: naturals[k],
+                speed,
+                stretched,
+                placed,
+            });
+            position = start + placed;
+            if keep_gaps && k < j {
+                position += (starts[k + 1].saturating_sub(ends[k]) as f64 / speed).round() as u64;
+            }
+        }
+        i = j + 1;
+    }
+    let windows = duck_windows(&placements, rules.ramp);
+    Plan {
+        frames,
+        placements,
+        windows,
+    }
+}
+
+/// Placed spans merged into ducking windows (spans closer than two ramps share one).
+fn duck_windows(placements: &[Placement], ramp: u64) -> Vec<(u64, u64)> {
+    let mut windows: Vec<(u64, u64)> = Vec::new();
+    for p in placements.iter().filter(|p| p.placed > 0) {
+        let (a, b) = (p.start, p.start + p.placed);
+        match windows.last_mut() {
+            Some(last) if a < last.1 + 2 * ramp => last.1 = last.1.max(b),
+            _ => windows.push((a, b)),
+        }
+    }
+    windows
 }
 
 #[cfg(test)]
@@ -153,5 +287,45 @@ mod tests {
         // 2.0→3.0 and 5.0→6.0 gaps are longer than two ramps: separate windows; 8.0→8.5 merges.
         assert_eq!(p.windows.len(), 3);
         assert_eq!(p.windows[2], (288_000, 480_000));
+    }
+
+    fn dub_cue(start_s: f64, end_s: f64, clip_s: f64) -> Cue {
+        cue(start_s, end_s, clip_s)
+    }
+
+    #[test]
+    fn seed_rules_group_short_and_hurried_lines_and_never_pass_the_maximum() {
+        let rules = DubRules::default();
+        let cues = [
+            dub_cue(0.0, 3.0, 2.0),   // fits alone at its own start
+            dub_cue(4.0, 5.0, 1.4),   // short (1 s): grouped with the next
+            dub_cue(5.5, 8.0, 3.0),   //   the group needs 4.4 s in 4.0 s (+0.5 s gap kept? no)
+            dub_cue(12.0, 14.0, 6.0), // far too long even at 1.4 with the tolerance: cut
+        ];
+        let p = plan_dub(20.0, &cues, rules);
+        assert_eq!(p.placements.len(), 4);
+        assert!(p.placements.iter().all(|x| x.speed <= rules.max_speed));
+        let first = &p.placements[0];
+        assert_eq!((first.start, first.speed, first.overrun()), (0, 1.0, 0));
+        // The group of lines 1-2 shares one speed factor and is packed from 4.0 s.
+        let (a, b) = (&p.placements[1], &p.placements[2]);
+        assert_eq!(a.speed, b.speed);
+        assert!(a.speed > 1.0 && a.speed <= 1.2, "{a:?}");
+        assert_eq!(a.start, 4 * 48_000);
+        assert!(b.start >= a.start + a.placed, "no overlap");
+        assert_eq!(b.overrun(), 0);
+        assert!(
+            b.start + b.placed <= 8 * 48_000 + 48_000 * 3 / 2,
+            "inside the group's room"
+        );
+        // The last line is cut at its room (slot + 1.5 s of the 6 s gap) and reported.
+        let last = &p.placements[3];
+        assert_eq!(last.speed, 1.4);
+        assert_eq!(last.placed, (3.5 * 48_000.0) as u64);
+        assert!(last.overrun() > 0);
+        // Lines never overlap, whatever the grouping.
+        for w in p.placements.windows(2) {
+            assert!(w[0].start + w[0].placed <= w[1].start);
+        }
     }
 }
