@@ -415,6 +415,11 @@ pub struct MixInput {
     /// The timing plan (`PlanTimingOutput::plan_key`).
     #[serde(default)]
     pub plan_key: String,
+    /// A separated background stem (music and effects without the original voices): mixed
+    /// under the dub at full level instead of ducking the original track. Nothing in this
+    /// deployment separates stems yet (it needs a separation model such as Demucs).
+    #[serde(default)]
+    pub background_stem_key: Option<String>,
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]

@@ -319,6 +319,7 @@ async fn pipeline(
                 duration_ms: audio.duration_ms,
                 preserve_background: input.options.preserve_background_music,
                 plan_key: timing.plan_key,
+                background_stem_key: None,
             },
             options::long_running(),
         )

@@ -172,18 +172,23 @@ impl AudioActivities {
                 .map_err(error::storage)?;
             let scratch = Scratch::new(&deps.tools.work_dir, "mix")?;
             let source = scratch.path("source.audio");
+            let background = input
+                .background_stem_key
+                .as_ref()
+                .unwrap_or(&input.source_audio_key);
             deps.storage
-                .download_to(&input.source_audio_key, &source)
+                .download_to(background, &source)
                 .await
                 .map_err(error::storage)?;
             let clips = self.clips(&lines, &scratch).await?;
             let spec = MixSpec {
                 background: source,
                 clips,
-                duck_gain: if input.preserve_background {
-                    10f32.powf(deps.audio.duck_db as f32 / 20.0)
-                } else {
-                    0.0
+                // A separated stem has no voices to duck; the original track does.
+                duck_gain: match (input.preserve_background, &input.background_stem_key) {
+                    (false, _) => 0.0,
+                    (true, Some(_)) => 1.0,
+                    (true, None) => 10f32.powf(deps.audio.duck_db as f32 / 20.0),
                 },
                 target_lufs: deps.audio.target_lufs,
                 ceiling_db: deps.audio.true_peak_dbtp,
