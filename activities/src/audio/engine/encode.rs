@@ -121,19 +121,21 @@ fn cuts(frames: u64, jobs: usize) -> Vec<(u64, u64)> {
 pub fn encode_aac(spec: &EncodeSpec, aac: &Path) -> Result<(), EngineError> {
     let chunks = cuts(spec.frames, spec.jobs);
     let count = chunks.len();
-    let results: Vec<Result<Vec<u8>, EngineError>> = std::thread::scope(|scope| {
+    let parts: Vec<PathBuf> = (0..count)
+        .map(|k| spec.scratch.join(format!("chunk{k}.aac")))
+        .collect();
+    let results: Vec<Result<(), EngineError>> = std::thread::scope(|scope| {
         let handles: Vec<_> = chunks
             .iter()
+            .zip(&parts)
             .enumerate()
-            .map(|(k, &(start, end))| {
+            .map(|(k, (&(start, end), part))| {
                 scope.spawn(move || {
                     let preroll = if k == 0 {
                         0
                     } else {
                         (PREROLL_FRAMES * AAC_FRAME).min(start)
                     };
-                    let bytes = encode_range(spec, start - preroll, end)?;
-                    let frames = adts_frames(&bytes)?;
                     // Packet i decodes to input samples [(i-1)*1024, i*1024): skip the
                     // pre-roll (and, after the first chunk, the priming packet).
                     let first = if k == 0 {
@@ -141,16 +143,9 @@ pub fn encode_aac(spec: &EncodeSpec, aac: &Path) -> Result<(), EngineError> {
                     } else {
                         (preroll / AAC_FRAME + 1) as usize
                     };
-                    let last = if k + 1 == count {
-                        frames.len()
-                    } else {
-                        first + ((end - start) / AAC_FRAME) as usize + usize::from(k == 0)
-                    };
-                    let (from, to) = (
-                        frames.get(first).map_or(bytes.len(), |f| f.0),
-                        frames.get(last).map_or(bytes.len(), |f| f.0),
-                    );
-                    Ok(bytes[from..to].to_vec())
+                    let keep = (k + 1 < count)
+                        .then(|| ((end - start) / AAC_FRAME) as usize + usize::from(k == 0));
+                    encode_range(spec, start - preroll, end, first, keep, part)
                 })
             })
             .collect();
@@ -163,24 +158,28 @@ pub fn encode_aac(spec: &EncodeSpec, aac: &Path) -> Result<(), EngineError> {
             .collect()
     });
     let mut file = File::create(aac).map_err(|e| EngineError::io(aac, e))?;
-    for r in results {
-        file.write_all(&r?).map_err(|e| EngineError::io(aac, e))?;
+    for (r, part) in results.into_iter().zip(&parts) {
+        r?;
+        let mut chunk = File::open(part).map_err(|e| EngineError::io(part, e))?;
+        std::io::copy(&mut chunk, &mut file).map_err(|e| EngineError::io(aac, e))?;
+        let _ = std::fs::remove_file(part);
     }
     Ok(())
 }
 
-/// Encodes samples `[start, end)` of the WAV with one ffmpeg, returning its ADTS stream.
-fn encode_range(spec: &EncodeSpec, start: u64, end: u64) -> Result<Vec<u8>, EngineError> {
+/// Encodes samples `[start, end)` of the WAV with one ffmpeg and writes ADTS frames `first ..
+/// first + keep` (all from `first` when `keep` is none) to `part`, as they stream out.
+fn encode_range(
+    spec: &EncodeSpec,
+    start: u64,
+    end: u64,
+    first: usize,
+    keep: Option<usize>,
+    part: &Path,
+) -> Result<(), EngineError> {
     let mut child = Command::new(&spec.ffmpeg)
-        .args([
-            "-nostdin",
-            "-v",
-            "error",
-            "-f",
-            "s16le",
-            "-ar",
-            &spec.rate.to_string(),
-        ])
+        .args(["-nostdin", "-v", "error", "-f", "s16le", "-ar"])
+        .arg(spec.rate.to_string())
         .args([
             "-ac",
             &spec.channels.to_string(),
@@ -203,7 +202,7 @@ fn encode_range(spec: &EncodeSpec, start: u64, end: u64) -> Result<Vec<u8>, Engi
         .spawn()
         .map_err(|e| EngineError::Tool(format!("cannot run ffmpeg: {e}")))?;
     let mut stdin = child.stdin.take().expect("piped");
-    let mut stdout = child.stdout.take().expect("piped");
+    let stdout = child.stdout.take().expect("piped");
     let frame_bytes = u64::from(spec.channels) * 2;
     let wav = spec.wav.clone();
     let feeder = std::thread::spawn(move || -> Result<(), EngineError> {
@@ -223,10 +222,7 @@ fn encode_range(spec: &EncodeSpec, start: u64, end: u64) -> Result<Vec<u8>, Engi
         }
         Ok(())
     });
-    let mut encoded = Vec::new();
-    stdout
-        .read_to_end(&mut encoded)
-        .map_err(|e| EngineError::Tool(format!("reading ffmpeg: {e}")))?;
+    let copied = copy_frames(stdout, part, first, keep);
     let fed = feeder
         .join()
         .unwrap_or_else(|_| Err(EngineError::Tool("feeder panicked".into())));
@@ -239,29 +235,55 @@ fn encode_range(spec: &EncodeSpec, start: u64, end: u64) -> Result<Vec<u8>, Engi
             "ffmpeg AAC encode failed ({status})"
         )));
     }
-    Ok(encoded)
+    copied
 }
 
-/// Offsets and lengths of the ADTS frames in `bytes`.
-fn adts_frames(bytes: &[u8]) -> Result<Vec<(usize, usize)>, EngineError> {
-    let mut frames = Vec::new();
-    let mut at = 0;
-    while at + 7 <= bytes.len() {
-        if bytes[at] != 0xFF || bytes[at + 1] & 0xF0 != 0xF0 {
-            return Err(EngineError::Tool(format!(
-                "ffmpeg wrote no ADTS frame at byte {at}"
-            )));
+/// Reads ADTS frames from `input` one by one and writes frames `first .. first + keep` to `part`.
+fn copy_frames(
+    input: impl Read,
+    part: &Path,
+    first: usize,
+    keep: Option<usize>,
+) -> Result<(), EngineError> {
+    let mut input = std::io::BufReader::with_capacity(1 << 16, input);
+    let file = File::create(part).map_err(|e| EngineError::io(part, e))?;
+    let mut out = std::io::BufWriter::with_capacity(1 << 16, file);
+    let mut frame = vec![0u8; 8192];
+    let mut index = 0usize;
+    loop {
+        let mut header = [0u8; 7];
+        match input.read_exact(&mut header) {
+            Ok(()) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::UnexpectedEof => break,
+            Err(e) => return Err(EngineError::Tool(format!("reading ffmpeg: {e}"))),
         }
-        let len = (usize::from(bytes[at + 3] & 0x03) << 11)
-            | (usize::from(bytes[at + 4]) << 3)
-            | (usize::from(bytes[at + 5]) >> 5);
-        if len < 7 || at + len > bytes.len() {
-            return Err(EngineError::Tool("truncated ADTS frame".into()));
+        let len = adts_length(&header)?;
+        frame.resize(len, 0);
+        frame[..7].copy_from_slice(&header);
+        input
+            .read_exact(&mut frame[7..len])
+            .map_err(|_| EngineError::Tool("truncated ADTS frame".into()))?;
+        let wanted = index >= first && keep.is_none_or(|k| index < first + k);
+        if wanted {
+            out.write_all(&frame[..len])
+                .map_err(|e| EngineError::io(part, e))?;
         }
-        frames.push((at, len));
-        at += len;
+        index += 1;
     }
-    Ok(frames)
+    out.flush().map_err(|e| EngineError::io(part, e))
+}
+
+/// The length of the ADTS frame whose 7-byte header is `h`.
+fn adts_length(h: &[u8; 7]) -> Result<usize, EngineError> {
+    if h[0] != 0xFF || h[1] & 0xF0 != 0xF0 {
+        return Err(EngineError::Tool("ffmpeg wrote no ADTS frame".into()));
+    }
+    let len =
+        (usize::from(h[3] & 0x03) << 11) | (usize::from(h[4]) << 3) | (usize::from(h[5]) >> 5);
+    if len < 7 {
+        return Err(EngineError::Tool("malformed ADTS frame".into()));
+    }
+    Ok(len)
 }
 
 #[cfg(test)]
