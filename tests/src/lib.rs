@@ -8,4 +8,5 @@ pub mod mail;
 pub mod media;
 pub mod paddle;
 pub mod sample;
+pub mod served;
 pub mod tts;

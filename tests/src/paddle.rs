@@ -7,6 +7,7 @@
 //! succeeds. Paddle's own state changes as it would, and the matching events come back as JSON
 //! entities for the webhook sender.
 
+use crate::served::{Served, serve};
 use axum::Router;
 use axum::body::Bytes;
 use axum::extract::{Request, State};
@@ -18,7 +19,6 @@ use onevoice_shared::paddle::signature;
 use serde_json::{Value, json};
 use std::collections::{HashMap, VecDeque};
 use std::sync::{Arc, Mutex};
-use tokio::sync::oneshot;
 
 pub const API_KEY: &str = "pdl_sdbx_apikey_01fakefakefakefakefakefake_TestOnly";
 pub const WEBHOOK_SECRET: &str = "pdl_ntfset_01hfakefakefakefakefakefake_TestOnlySecret0000";
@@ -56,7 +56,7 @@ impl Inner {
 pub struct FakePaddle {
     pub url: String,
     inner: Arc<Mutex<Inner>>,
-    _stop: Arc<oneshot::Sender<()>>,
+    _server: Served,
 }
 
 fn data(status: StatusCode, entity: Value) -> Response {
@@ -94,21 +94,11 @@ impl FakePaddle {
             );
         }
         let inner = Arc::new(Mutex::new(inner));
-        let app = Router::new().fallback(handle).with_state(inner.clone());
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
-        let addr = listener.local_addr()?;
-        let (stop, stopped) = oneshot::channel::<()>();
-        tokio::spawn(async move {
-            let _ = axum::serve(listener, app)
-                .with_graceful_shutdown(async {
-                    let _ = stopped.await;
-                })
-                .await;
-        });
+        let server = serve(Router::new().fallback(handle).with_state(inner.clone())).await?;
         Ok(Self {
-            url: format!("http://{addr}"),
+            url: server.url.clone(),
             inner,
-            _stop: Arc::new(stop),
+            _server: server,
         })
     }
 

@@ -5,6 +5,7 @@
 //! to fail the next requests with a provider's own error answers (429 with `Retry-After`, 500,
 //! 401, 402, quota).
 
+use crate::served::{Served, serve};
 use axum::Router;
 use axum::body::Bytes;
 use axum::extract::{Request, State};
@@ -13,7 +14,6 @@ use axum::response::{IntoResponse, Response};
 use serde_json::{Value, json};
 use std::collections::VecDeque;
 use std::sync::{Arc, Mutex};
-use tokio::sync::oneshot;
 
 pub const KEY: &str = "sk-test-tts-key-never-logged";
 
@@ -36,27 +36,17 @@ struct Inner {
 pub struct FakeTts {
     pub url: String,
     inner: Arc<Mutex<Inner>>,
-    _stop: Arc<oneshot::Sender<()>>,
+    _server: Served,
 }
 
 impl FakeTts {
     pub async fn start() -> anyhow::Result<Self> {
         let inner = Arc::new(Mutex::new(Inner::default()));
-        let app = Router::new().fallback(handle).with_state(inner.clone());
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
-        let addr = listener.local_addr()?;
-        let (stop, stopped) = oneshot::channel::<()>();
-        tokio::spawn(async move {
-            let _ = axum::serve(listener, app)
-                .with_graceful_shutdown(async {
-                    let _ = stopped.await;
-                })
-                .await;
-        });
+        let server = serve(Router::new().fallback(handle).with_state(inner.clone())).await?;
         Ok(Self {
-            url: format!("http://{addr}"),
+            url: server.url.clone(),
             inner,
-            _stop: Arc::new(stop),
+            _server: server,
         })
     }
 

@@ -185,6 +185,10 @@ async fn checkout_grants_the_plans_credits_once_however_often_paddle_delivers() 
         (Some("pro_monthly"), Some("active"))
     );
     assert_eq!(s["credits_included"], 2000);
+    let (_, same) = b
+        .call(Method::GET, "/api/users/subscription", &token, None)
+        .await?;
+    assert_eq!(same, s, "the account page shows the same subscription");
     let (_, history) = b
         .call(Method::GET, "/api/billing/history", &token, None)
         .await?;

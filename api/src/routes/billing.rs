@@ -158,10 +158,18 @@ async fn get_subscription(
     State(state): State<AppState>,
     user: AuthUser,
 ) -> Result<Json<SubscriptionView>, ApiError> {
+    current_view(&state, &user).await
+}
+
+/// The live subscription, else the most recent (also `/api/users/subscription`).
+pub(crate) async fn current_view(
+    state: &AppState,
+    user: &AuthUser,
+) -> Result<Json<SubscriptionView>, ApiError> {
     let s = billing::current(&state.db, user.id)
         .await?
         .ok_or_else(|| ApiError::NotFound("no subscription".into()))?;
-    Ok(Json(SubscriptionView::new(s, grace(&state))))
+    Ok(Json(SubscriptionView::new(s, grace(state))))
 }
 
 /// Applies a subscription Paddle just returned, and answers with our view of it.

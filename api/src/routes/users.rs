@@ -465,34 +465,15 @@ async fn credits_usage(
     }))
 }
 
-#[derive(Serialize, ToSchema)]
-pub struct SubscriptionView {
-    id: Uuid,
-    plan_id: String,
-    status: String,
-    current_period_start: Option<DateTime<Utc>>,
-    current_period_end: Option<DateTime<Utc>>,
-    cancel_at_period_end: bool,
-}
-
-/// The newest subscription, of any status.
+/// The caller's subscription (the same view as `/api/billing/subscription`).
 #[utoipa::path(get, path = "/api/users/subscription", tag = "users", security(("bearer" = [])),
-    responses((status = 200, body = SubscriptionView), (status = 404, body = crate::error::ErrorBody)))]
+    responses((status = 200, body = crate::routes::billing::SubscriptionView),
+        (status = 404, body = crate::error::ErrorBody)))]
 async fn subscription(
     State(state): State<AppState>,
     user: AuthUser,
-) -> Result<Json<SubscriptionView>, ApiError> {
-    let s = credits::newest_subscription(&state.db, user.id, &[])
-        .await?
-        .ok_or_else(|| ApiError::NotFound("no subscription".into()))?;
-    Ok(Json(SubscriptionView {
-        id: s.id,
-        plan_id: s.plan_id,
-        status: s.status,
-        current_period_start: s.current_period_start,
-        current_period_end: s.current_period_end,
-        cancel_at_period_end: s.cancel_at_period_end,
-    }))
+) -> Result<Json<crate::routes::billing::SubscriptionView>, ApiError> {
+    crate::routes::billing::current_view(&state, &user).await
 }
 
 #[derive(Serialize, Deserialize, ToSchema)]
