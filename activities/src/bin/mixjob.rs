@@ -117,10 +117,25 @@ fn main() -> anyhow::Result<()> {
             },
             "loudness": { "measured_lufs": report.measured_lufs, "peak_dbfs": report.measured_peak_db,
                           "gain_db": report.gain_db, "ceiling_bound": report.ceiling_bound },
+            // This process alone (time -v reports the largest of it and its ffmpeg children).
+            "self_peak_rss_kb": peak_rss_kb(),
             "segments": timeline.placements.len(),
             "stretched": timeline.placements.iter().filter(|p| p.speed > 1.0).count(),
             "truncated": timeline.placements.iter().filter(|p| p.overrun() > 0).count(),
         })
     );
     Ok(())
+}
+
+/// `VmHWM` of this process, from /proc (Linux).
+fn peak_rss_kb() -> Option<u64> {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()?
+        .lines()
+        .find_map(|l| l.strip_prefix("VmHWM:"))?
+        .trim()
+        .trim_end_matches("kB")
+        .trim()
+        .parse()
+        .ok()
 }
