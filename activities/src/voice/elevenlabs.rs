@@ -66,3 +66,40 @@ fn classify(status: StatusCode, body: &[u8]) -> Refusal {
             .to_string(),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn busy_passes_quota_and_validation_do_not() {
+        let detail =
+            |status: &str| format!(r#"{{"detail":{{"status":"{status}","message":"m"}}}}"#);
+        assert!(
+            classify(
+                StatusCode::TOO_MANY_REQUESTS,
+                detail("system_busy").as_bytes()
+            )
+            .retryable
+        );
+        assert!(
+            classify(
+                StatusCode::TOO_MANY_REQUESTS,
+                detail("too_many_concurrent_requests").as_bytes()
+            )
+            .retryable
+        );
+        assert!(
+            !classify(
+                StatusCode::UNAUTHORIZED,
+                detail("quota_exceeded").as_bytes()
+            )
+            .retryable
+        );
+        let invalid = classify(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            br#"{"detail":[{"loc":["body","text"],"msg":"field required","type":"missing"}]}"#,
+        );
+        assert!(!invalid.retryable && invalid.message.contains("field required"));
+    }
+}

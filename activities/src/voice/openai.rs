@@ -64,3 +64,32 @@ fn classify(status: StatusCode, body: &[u8]) -> Refusal {
         ),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn quota_is_final_while_rate_limits_and_server_errors_pass() {
+        let body = |code: &str| {
+            format!(r#"{{"error":{{"message":"m","type":"{code}","param":null,"code":"{code}"}}}}"#)
+        };
+        assert!(
+            classify(
+                StatusCode::TOO_MANY_REQUESTS,
+                body("rate_limit_exceeded").as_bytes()
+            )
+            .retryable
+        );
+        assert!(
+            !classify(
+                StatusCode::TOO_MANY_REQUESTS,
+                body("insufficient_quota").as_bytes()
+            )
+            .retryable
+        );
+        assert!(classify(StatusCode::BAD_GATEWAY, b"not json").retryable);
+        let refused = classify(StatusCode::UNAUTHORIZED, body("invalid_api_key").as_bytes());
+        assert!(!refused.retryable && refused.message.starts_with("401"));
+    }
+}
