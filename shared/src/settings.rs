@@ -664,9 +664,12 @@ fn read_billing<F: Fn(&str) -> Option<String>>(
     r: &mut Reader<'_, F>,
     environment: Environment,
 ) -> BillingSettings {
-    let plans_set = (r.lookup)("BILLING_PLANS").is_some();
+    // Empty counts as unset (compose passes `${BILLING_PLANS:-}` through).
+    let plans_set = (r.lookup)("BILLING_PLANS").is_some_and(|v| !v.trim().is_empty());
     let catalog = r
-        .parse_with("BILLING_PLANS", Some(DEFAULT_PLANS), Catalog::parse)
+        .parse_with("BILLING_PLANS", Some(DEFAULT_PLANS), |v| {
+            Catalog::parse(if v.is_empty() { DEFAULT_PLANS } else { v })
+        })
         .unwrap_or_default();
     let api_url = r
         .parse_with("PADDLE_ENVIRONMENT", Some("sandbox"), |v| match v {
@@ -848,6 +851,39 @@ mod tests {
         vars.insert("SMTP_SECURITY", "plain");
         let err = load(&vars).unwrap_err().to_string();
         assert!(err.contains("JWT_SECRET") && err.contains("SMTP_SECURITY"));
+    }
+
+    #[test]
+    fn billing_defaults_and_validation() {
+        let mut vars = base();
+        vars.insert("BILLING_PLANS", "");
+        let s = load(&vars).unwrap();
+        assert_eq!(
+            s.billing.catalog.plans().len(),
+            3,
+            "empty means the default plans"
+        );
+        assert!(s.billing.paddle.is_none() && s.billing.webhook_secrets.is_empty());
+        vars.insert("PADDLE_API_KEY", "pdl_sdbx_apikey_x");
+        vars.insert("PADDLE_WEBHOOK_SECRETS", "old, new");
+        vars.insert("ONEVOICE_ENV", "production");
+        vars.insert("SMTP_SECURITY", "tls");
+        let err = load(&vars).unwrap_err().to_string();
+        assert!(
+            err.contains("BILLING_PLANS"),
+            "production needs real prices: {err}"
+        );
+        vars.insert("ONEVOICE_ENV", "development");
+        let s = load(&vars).unwrap();
+        assert_eq!(s.billing.webhook_secrets.len(), 2);
+        assert!(!format!("{s:?}").contains("pdl_sdbx_apikey_x"));
+        vars.insert("BILLING_PLANS", "[]");
+        assert!(
+            load(&vars)
+                .unwrap_err()
+                .to_string()
+                .contains("BILLING_PLANS")
+        );
     }
 
     #[test]
