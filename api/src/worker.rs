@@ -5,8 +5,8 @@
 
 use onevoice_activities::{
     AccountActivities, AudioActivities, BillingActivities, BridgeActivities, Deps, JobActivities,
-    MaintenanceActivities, MediaActivities, NotifyActivities, TextActivities, VideoActivities,
-    VoiceActivities,
+    MaintenanceActivities, MediaActivities, NotifyActivities, SpeechActivities, TextActivities,
+    VideoActivities, VoiceActivities,
 };
 use onevoice_workflows::{
     AccountErasureWorkflow, BillingWorkflow, DubbingWorkflow, EmailWorkflow, MaintenanceWorkflow,
@@ -76,6 +76,7 @@ pub fn spawn(client: Client, deps: Deps, config: WorkerConfig) -> anyhow::Result
                         .register_activities(VideoActivities::new(deps.clone()))
                         .register_activities(BridgeActivities::new(deps.clone()))
                         .register_activities(BillingActivities::new(deps.clone()))
+                        .register_activities(SpeechActivities::new(deps.clone()))
                         .register_workflow::<DubbingWorkflow>()?
                         .register_workflow::<BillingWorkflow>()?
                         .register_workflow::<EmailWorkflow>()?

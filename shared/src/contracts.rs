@@ -30,6 +30,7 @@ pub fn step_result_key(job: JobId, step: Step) -> String {
 pub mod activity {
     pub const EXTRACT_AUDIO: &str = "media.extract_audio";
     pub const LOAD_TRANSCRIPT: &str = "text.load_transcript";
+    pub const TRANSCRIBE: &str = "speech.transcribe";
     pub const TRANSLATE: &str = "text.translate";
     pub const SYNTHESIZE: &str = "voice.synthesize";
     pub const MIX: &str = "audio.mix";
@@ -239,7 +240,7 @@ pub struct DubbingInput {
     pub video_id: VideoId,
     /// S3 key of the uploaded source video.
     pub video_key: String,
-    /// S3 key of the source transcript (SRT); the skeleton has no speech recognition yet.
+    /// S3 key of the user's source transcript (SRT/WebVTT); empty: recognize the speech.
     pub transcript_key: String,
     pub source_language: Language,
     pub target_language: Language,
@@ -356,6 +357,16 @@ pub struct TranscriptOutput {
     /// JSON list of `srt::Cue` in S3.
     pub cues_key: String,
     pub lines: u32,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct TranscribeInput {
+    pub job_id: JobId,
+    /// The extracted source track (`ExtractAudioOutput::audio_key`).
+    pub audio_key: String,
+    pub language: Language,
+    /// Where the recognized transcript is also stored as SRT (served as the source transcript).
+    pub transcript_key: String,
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]

@@ -43,6 +43,9 @@ pub struct TtsSettings {
     pub fish: Option<HttpProvider>,
     /// Fish voices offered: reference id and display name.
     pub fish_voices: Vec<(String, String)>,
+    /// Speech recognition model of the OpenAI(-compatible) provider (`whisper-1`); speech
+    /// recognition is available when that provider is configured.
+    pub transcription_model: String,
 }
 
 #[derive(Clone, Debug)]
@@ -657,6 +660,7 @@ fn read_tts<F: Fn(&str) -> Option<String>>(r: &mut Reader<'_, F>) -> TtsSettings
         elevenlabs,
         fish,
         fish_voices,
+        transcription_model: r.string("OPENAI_ASR_MODEL", Some("whisper-1")),
     }
 }
 

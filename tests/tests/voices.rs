@@ -193,3 +193,76 @@ async fn refusals_that_waiting_cannot_fix_fail_the_job_with_the_providers_reason
     }
     app.shutdown().await
 }
+
+#[tokio::test]
+async fn a_video_without_transcript_is_recognized_once_and_dubbed() -> anyhow::Result<()> {
+    let (app, fake) = start().await?;
+    let (_, token) = app.user("asr@example.test").await?;
+    let (_dir, _sample, video) = sample_video(&app, &token, "asr.mp4").await?;
+    let body =
+        json!({"target_language": "es", "source_language": "en", "voice_id": "openai-alloy"});
+    // The first answer is a server error: retried inside the attempt.
+    fake.fail_next(
+        "/v1/audio/transcriptions",
+        500,
+        json!({"error": {"message": "boom", "type": "server_error", "param": null, "code": null}}),
+        None,
+    );
+    let (status, started) = dub(&app, &token, &video, body.clone(), None).await?;
+    assert_eq!(status, 202, "{started}");
+    let done = finished_job(
+        &app,
+        &token,
+        started["job_id"].as_str().context("job")?,
+        DEADLINE,
+    )
+    .await?;
+    assert_eq!(done["status"], "completed", "{done}");
+    let recognized = fake.calls("/v1/audio/transcriptions");
+    assert_eq!(
+        recognized,
+        ["<fault>", "whisper-1"],
+        "one refused try, one answer"
+    );
+    let res = app
+        .http
+        .get(app.url(&format!(
+            "/api/videos/{video}/download?file_type=translation_subtitles&language=es"
+        )))
+        .bearer_auth(&token)
+        .send()
+        .await?;
+    let url = res.json::<Value>().await?["download_url"]
+        .as_str()
+        .context("url")?
+        .to_string();
+    let srt = app.http.get(&url).send().await?.text().await?;
+    let cues = onevoice_shared::srt::parse(&srt)?;
+    assert!(cues.len() >= 3, "one line per recognized segment: {srt}");
+    assert!(cues[0].text.to_lowercase().contains("gracias"), "{srt}");
+
+    // Another dub of the same video reuses the cached recognition: no new request.
+    let (status, again) = dub(
+        &app,
+        &token,
+        &video,
+        json!({"target_language": "es", "source_language": "en"}),
+        None,
+    )
+    .await?;
+    assert_eq!(status, 202, "{again}");
+    let done = finished_job(
+        &app,
+        &token,
+        again["job_id"].as_str().context("job")?,
+        DEADLINE,
+    )
+    .await?;
+    assert_eq!(done["status"], "completed", "{done}");
+    assert_eq!(
+        fake.calls("/v1/audio/transcriptions").len(),
+        2,
+        "served from the cache"
+    );
+    app.shutdown().await
+}

@@ -8,7 +8,7 @@ use onevoice_shared::contracts::{
     IngestInput, LoadTranscriptInput, MaintenanceInput, MediaInfo, MixInput, MixOutput, MuxInput,
     MuxOutput, PlanTimingInput, PlanTimingOutput, ProgressReport, PublishInput, RecordIngestInput,
     SendEmailInput, SuspendOverdueInput, SynthesizeInput, SynthesizeOutput, ThumbnailInput,
-    TranscriptOutput, TranslateInput, TranslateOutput, activity,
+    TranscribeInput, TranscriptOutput, TranslateInput, TranslateOutput, activity,
 };
 use temporalio_macros::activity_definitions;
 use temporalio_sdk::activities::ActivityError;
@@ -25,6 +25,11 @@ impl DubbingActivities {
 
     #[activity(name = activity::LOAD_TRANSCRIPT)]
     pub fn load_transcript(input: LoadTranscriptInput) -> Result<TranscriptOutput, ActivityError> {
+        unimplemented!()
+    }
+
+    #[activity(name = activity::TRANSCRIBE)]
+    pub fn transcribe(input: TranscribeInput) -> Result<TranscriptOutput, ActivityError> {
         unimplemented!()
     }
 

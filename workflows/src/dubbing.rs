@@ -9,7 +9,7 @@ use crate::options;
 use onevoice_shared::contracts::{
     BurnSubtitlesInput, DubbingInput, DubbingOutput, DubbingProgress, ExtractAudioInput,
     FinishJobInput, JobOutcome, LoadTranscriptInput, MixInput, MuxInput, PlanTimingInput,
-    ProgressReport, PublishInput, SendEmailInput, SynthesizeInput, TranslateInput,
+    ProgressReport, PublishInput, SendEmailInput, SynthesizeInput, TranscribeInput, TranslateInput,
     search_attribute,
 };
 use onevoice_shared::legacy;
@@ -225,8 +225,21 @@ async fn pipeline(
     finish(ctx, Step::PrepareVideo);
 
     begin(ctx, Step::SpeechRecognition).await?;
-    let transcript = ctx
-        .execute_activity(
+    // The user's transcript when there is one, else speech recognition.
+    let transcript = if input.transcript_key.is_empty() {
+        ctx.execute_activity(
+            DubbingActivities::transcribe,
+            TranscribeInput {
+                job_id,
+                audio_key: audio.audio_key.clone(),
+                language: input.source_language,
+                transcript_key: transcript_key_of(&input.output_key, job_id),
+            },
+            options::long_running(),
+        )
+        .await?
+    } else {
+        ctx.execute_activity(
             DubbingActivities::load_transcript,
             LoadTranscriptInput {
                 job_id,
@@ -234,7 +247,8 @@ async fn pipeline(
             },
             options::quick(),
         )
-        .await?;
+        .await?
+    };
     finish(ctx, Step::SpeechRecognition);
     skip(ctx, &[Step::NlpSplit, Step::MeaningSplit, Step::Summarize]);
 
@@ -352,6 +366,15 @@ async fn pipeline(
         dubbed_audio_key: video.audio_only_key,
         unfit_lines: timing.unfit,
     })
+}
+
+/// `videos/{user}/{video}/dubbed/{job}.{lang}.mp4` → `videos/{user}/{video}/transcripts/{job}.srt`,
+/// where a recognized transcript is kept beside the ones users upload.
+fn transcript_key_of(output_key: &str, job: onevoice_shared::ids::JobId) -> String {
+    match output_key.split_once("/dubbed/") {
+        Some((prefix, _)) => format!("{prefix}/transcripts/{job}.srt"),
+        None => format!("jobs/{job}/text/recognized.srt"),
+    }
 }
 
 /// `…/dubbed/{job}.{lang}.mp4` → `…/subtitled/{job}.{lang}.mp4`.

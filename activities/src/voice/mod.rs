@@ -9,7 +9,7 @@
 
 mod elevenlabs;
 mod fish;
-mod http;
+pub(crate) mod http;
 mod openai;
 
 use crate::deps::Deps;

@@ -242,14 +242,20 @@ async fn start_dub(
             format!("not a voice for {target}; see /api/videos/voices"),
         ));
     }
-    let transcript = req.source_transcript.as_deref().ok_or_else(|| {
-        ApiError::validation(
-            "source_transcript",
-            "required: speech recognition is not available in this version",
-        )
-    })?;
-    let cues = srt::parse_any(transcript)
-        .map_err(|e| ApiError::validation("source_transcript", e.to_string()))?;
+    // Without a transcript, the speech is recognized (when a recognizer is configured).
+    let cues = match req.source_transcript.as_deref() {
+        Some(transcript) => Some(
+            srt::parse_any(transcript)
+                .map_err(|e| ApiError::validation("source_transcript", e.to_string()))?,
+        ),
+        None if state.settings.tts.openai.is_some() => None,
+        None => {
+            return Err(ApiError::validation(
+                "source_transcript",
+                "required: speech recognition is not configured on this server",
+            ));
+        }
+    };
     let glossary = check_glossary(&req.glossary)?;
     let original = media::newest(&state.db, video_id, FileType::Original, None)
         .await?
@@ -261,14 +267,16 @@ async fn start_dub(
     let prefix = format!("videos/{}/{video_id}", user.id);
     let transcript_key = format!("{prefix}/transcripts/{job_id}.srt");
     let output_key = format!("{prefix}/dubbed/{job_id}.{target}.mp4");
-    state
-        .storage
-        .put_bytes(
-            &transcript_key,
-            srt::write(&cues).into_bytes(),
-            "application/x-subrip",
-        )
-        .await?;
+    if let Some(cues) = &cues {
+        state
+            .storage
+            .put_bytes(
+                &transcript_key,
+                srt::write(cues).into_bytes(),
+                "application/x-subrip",
+            )
+            .await?;
+    }
 
     let mut tx = state.db.begin().await?;
     ledger::lock_user(&mut tx, user.id).await?;
@@ -298,6 +306,7 @@ async fn start_dub(
                 "voice_id": req.voice_id,
                 "preserve_background_music": req.preserve_background_music,
                 "tts_method": "espeak-ng",
+                "speech_recognition": if cues.is_some() { "transcript" } else { "openai" },
                 "burn_subtitles": req.burn_subtitles,
                 "glossary": glossary,
             }),
@@ -335,23 +344,26 @@ async fn start_dub(
         },
     )
     .await?;
-    media::insert(
-        &mut tx,
-        &media::NewMediaFile {
-            video_id,
-            job_id: Some(job_id),
-            file_type: FileType::SourceTranscript,
-            filename: "source.srt",
-            file_format: "srt",
-            content_type: "application/x-subrip",
-            bucket: state.storage.bucket(),
-            key: &transcript_key,
-            size: None,
-            duration_secs: None,
-            language: Some(source.code()),
-        },
-    )
-    .await?;
+    // A recognized transcript is written by the job itself, later.
+    if cues.is_some() {
+        media::insert(
+            &mut tx,
+            &media::NewMediaFile {
+                video_id,
+                job_id: Some(job_id),
+                file_type: FileType::SourceTranscript,
+                filename: "source.srt",
+                file_format: "srt",
+                content_type: "application/x-subrip",
+                bucket: state.storage.bucket(),
+                key: &transcript_key,
+                size: None,
+                duration_secs: None,
+                language: Some(source.code()),
+            },
+        )
+        .await?;
+    }
     activity::record(
         &mut *tx,
         user.id,
@@ -367,7 +379,11 @@ async fn start_dub(
         user_id: user.id,
         video_id,
         video_key: original.s3_key,
-        transcript_key,
+        transcript_key: if cues.is_some() {
+            transcript_key
+        } else {
+            String::new()
+        },
         source_language: source,
         target_language: target,
         output_key,
@@ -646,7 +662,16 @@ pub async fn rebuild_input(
         user_id: job.user_id,
         video_id,
         video_key: original.s3_key,
-        transcript_key: format!("{prefix}/transcripts/{}.srt", job.id),
+        // Recognized jobs recognize again on resume (the step's stored result is reused if it
+        // had finished).
+        transcript_key: match job
+            .job_config
+            .as_ref()
+            .map(|c| c["speech_recognition"] == "openai")
+        {
+            Some(true) => String::new(),
+            _ => format!("{prefix}/transcripts/{}.srt", job.id),
+        },
         source_language: source,
         target_language: target,
         output_key: format!("{prefix}/dubbed/{}.{target}.mp4", job.id),

@@ -1,0 +1,322 @@
+//! Speech recognition (speech_recognition) with an OpenAI-compatible transcription endpoint
+//! (`POST {base}/audio/transcriptions`, `whisper-1`, `verbose_json` with segment and word
+//! timestamps), for jobs that bring no transcript.
+//!
+//! The source track is decoded, mixed to mono and resampled to 16 kHz as it streams, and cut into
+//! chunks of at most ten minutes (well under the 25 MB upload limit) at the quietest moment near
+//! each boundary, so no word is cut in half; segment times are shifted back by each chunk's
+//! offset. Every chunk's answer is cached in S3 under a hash of its audio, model and language,
+//! so a retry, a resume or another job on the same video never pays twice.
+
+use crate::audio::engine::EngineError;
+use crate::audio::engine::decode::AudioReader;
+use crate::audio::engine::resample::StreamResampler;
+use crate::deps::Deps;
+use crate::scratch::Scratch;
+use crate::voice::http::{self, Refusal, pcm_to_wav};
+use crate::{error, memo};
+use onevoice_shared::contracts::{
+    TranscribeInput, TranscriptOutput, activity, job_prefix, step_result_key,
+};
+use onevoice_shared::pipeline::Step;
+use onevoice_shared::srt::{self, Cue};
+use reqwest::StatusCode;
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use sha2::{Digest, Sha256};
+use std::path::PathBuf;
+use std::sync::Arc;
+use temporalio_macros::activities;
+use temporalio_sdk::activities::{ActivityContext, ActivityError};
+
+const RATE: u32 = 16_000;
+/// Longest chunk sent at once: 10 minutes of 16-bit 16 kHz mono is 19.2 MB.
+const CHUNK_S: u64 = 600;
+/// How far before a boundary the quietest cut point is looked for.
+const SEARCH_S: u64 = 20;
+
+pub struct SpeechActivities {
+    deps: Deps,
+    http: reqwest::Client,
+}
+
+impl SpeechActivities {
+    pub fn new(deps: Deps) -> Self {
+        let http = reqwest::Client::builder()
+            .timeout(deps.tts.timeout.max(std::time::Duration::from_secs(300)))
+            .connect_timeout(std::time::Duration::from_secs(10))
+            .build()
+            .unwrap_or_default();
+        Self { deps, http }
+    }
+}
+
+/// A segment of a chunk's transcription, relative to the chunk.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+struct Segment {
+    start_ms: u64,
+    end_ms: u64,
+    text: String,
+}
+
+#[activities]
+impl SpeechActivities {
+    #[activity(name = activity::TRANSCRIBE)]
+    pub async fn transcribe(
+        self: Arc<Self>,
+        ctx: ActivityContext,
+        input: TranscribeInput,
+    ) -> Result<TranscriptOutput, ActivityError> {
+        let deps = &self.deps;
+        let key = step_result_key(input.job_id, Step::SpeechRecognition);
+        memo::once(&deps.storage, &key, || async {
+            let provider = deps.tts.openai.as_ref().ok_or_else(|| {
+                error::permanent("speech recognition is not configured (OPENAI_API_KEY)")
+            })?;
+            let scratch = Scratch::new(&deps.tools.work_dir, "transcribe")?;
+            let source = scratch.path("source.audio");
+            deps.storage
+                .download_to(&input.audio_key, &source)
+                .await
+                .map_err(error::storage)?;
+            let dir = scratch.path("");
+            let chunks = tokio::task::spawn_blocking(move || cut_chunks(&source, &dir))
+                .await
+                .map_err(|e| error::transient(format!("preparing audio: {e}")))?
+                .map_err(|e| error::permanent(format!("the audio cannot be read: {e}")))?;
+            let mut cues = Vec::new();
+            for (offset_ms, path) in chunks {
+                let wav = tokio::fs::read(&path)
+                    .await
+                    .map_err(|e| error::transient(format!("reading a chunk: {e}")))?;
+                let segments = self.chunk_segments(provider, &input, wav).await?;
+                cues.extend(segments.into_iter().map(|s| Cue {
+                    start_ms: offset_ms + s.start_ms,
+                    end_ms: offset_ms + s.end_ms.max(s.start_ms),
+                    text: s.text,
+                }));
+                let _ = ctx.record_heartbeat(cues.len() as u64).await;
+            }
+            if cues.is_empty() {
+                return Err(error::permanent("no speech was recognized in the video"));
+            }
+            let cues_key = format!("{}text/source_cues.json", job_prefix(input.job_id));
+            deps.storage
+                .put_json(&cues_key, &cues)
+                .await
+                .map_err(error::storage)?;
+            deps.storage
+                .put_bytes(
+                    &input.transcript_key,
+                    srt::write(&cues).into_bytes(),
+                    "application/x-subrip",
+                )
+                .await
+                .map_err(error::storage)?;
+            Ok(TranscriptOutput {
+                cues_key,
+                lines: cues.len() as u32,
+            })
+        })
+        .await
+    }
+}
+
+impl SpeechActivities {
+    /// One chunk's segments: from the cache, or from the provider (then cached).
+    async fn chunk_segments(
+        &self,
+        provider: &onevoice_shared::settings::HttpProvider,
+        input: &TranscribeInput,
+        wav: Vec<u8>,
+    ) -> Result<Vec<Segment>, ActivityError> {
+        let model = &self.deps.tts.transcription_model;
+        let language = input.language.code();
+        let mut hash = Sha256::new();
+        hash.update(model.as_bytes());
+        hash.update([0]);
+        hash.update(language.as_bytes());
+        hash.update([0]);
+        hash.update(&wav);
+        let cache_key = format!("asr-cache/openai/{:x}.json", hash.finalize());
+        if let Ok(cached) = self.deps.storage.get_json::<Vec<Segment>>(&cache_key).await {
+            return Ok(cached);
+        }
+        let url = provider
+            .base_url
+            .join("audio/transcriptions")
+            .map_err(|e| error::permanent(format!("OpenAI base URL: {e}")))?;
+        let body = http::send(
+            "OpenAI transcription",
+            || {
+                let file = reqwest::multipart::Part::bytes(wav.clone())
+                    .file_name("audio.wav")
+                    .mime_str("audio/wav")
+                    .expect("a valid MIME type");
+                let form = reqwest::multipart::Form::new()
+                    .part("file", file)
+                    .text("model", model.clone())
+                    .text("response_format", "verbose_json")
+                    .text("timestamp_granularities[]", "segment")
+                    .text("timestamp_granularities[]", "word")
+                    .text("language", language.to_string());
+                let req = self.http.post(url.clone()).multipart(form);
+                if provider.api_key.is_empty() {
+                    req
+                } else {
+                    req.bearer_auth(provider.api_key.expose())
+                }
+            },
+            classify,
+        )
+        .await?;
+        let segments = parse_verbose(&body)?;
+        self.deps
+            .storage
+            .put_json(&cache_key, &segments)
+            .await
+            .map_err(error::storage)?;
+        Ok(segments)
+    }
+}
+
+/// `verbose_json`: segments with times in seconds (the words are there too; segments are the
+/// lines). A malformed answer is retried: the next one may be whole.
+fn parse_verbose(body: &[u8]) -> Result<Vec<Segment>, ActivityError> {
+    let doc: Value = serde_json::from_slice(body)
+        .map_err(|e| error::transient(format!("OpenAI transcription: malformed answer: {e}")))?;
+    let ms = |v: &Value| (v.as_f64().unwrap_or(0.0).max(0.0) * 1000.0).round() as u64;
+    let segments = match doc["segments"].as_array() {
+        Some(segments) => segments
+            .iter()
+            .map(|s| Segment {
+                start_ms: ms(&s["start"]),
+                end_ms: ms(&s["end"]),
+                text: s["text"].as_str().unwrap_or("").trim().to_string(),
+            })
+            .collect(),
+        // Without segments, the whole text is one line over the audio's duration.
+        None => vec![Segment {
+            start_ms: 0,
+            end_ms: ms(&doc["duration"]),
+            text: doc["text"].as_str().unwrap_or("").trim().to_string(),
+        }],
+    };
+    Ok(segments
+        .into_iter()
+        .filter(|s| !s.text.is_empty())
+        .collect())
+}
+
+fn classify(status: StatusCode, body: &[u8]) -> Refusal {
+    let message = serde_json::from_slice::<Value>(body)
+        .ok()
+        .and_then(|v| v["error"]["message"].as_str().map(str::to_string))
+        .unwrap_or_default();
+    let quota = String::from_utf8_lossy(body).contains("insufficient_quota");
+    Refusal {
+        retryable: http::transient_status(status) && !quota,
+        message: format!("{} {message}", status.as_u16()).trim().to_string(),
+    }
+}
+
+/// Decodes `source` to 16 kHz mono and writes WAV chunks of at most `CHUNK_S` into `dir`, cut at
+/// the quietest 100 ms in the `SEARCH_S` before each boundary; returns (offset ms, path).
+fn cut_chunks(
+    source: &std::path::Path,
+    dir: &std::path::Path,
+) -> Result<Vec<(u64, PathBuf)>, EngineError> {
+    let mut reader = AudioReader::open(source)?;
+    let mut decoded = Vec::new();
+    let mut resampler: Option<StreamResampler> = None;
+    let mut pending: Vec<f32> = Vec::new();
+    let mut chunks = Vec::new();
+    let mut offset: u64 = 0;
+    let limit = (CHUNK_S * u64::from(RATE)) as usize;
+    loop {
+        decoded.clear();
+        let more = reader.next_into(&mut decoded)?;
+        let channels = reader.channels.max(1);
+        let mono: Vec<f32> = decoded
+            .chunks_exact(channels)
+            .map(|f| f.iter().sum::<f32>() / channels as f32)
+            .collect();
+        let r = match resampler.as_mut() {
+            Some(r) => r,
+            None => resampler.insert(StreamResampler::new(reader.rate.max(1), RATE, 1)?),
+        };
+        r.push(&mono, &mut pending)?;
+        if !more {
+            r.finish(&mut pending)?;
+        }
+        while pending.len() > limit || (!more && !pending.is_empty()) {
+            let cut = if pending.len() > limit {
+                quietest_cut(&pending[..limit])
+            } else {
+                pending.len()
+            };
+            let rest = pending.split_off(cut);
+            let path = dir.join(format!("asr{}.wav", chunks.len()));
+            let pcm: Vec<u8> = pending
+                .iter()
+                .flat_map(|s| ((s * 32767.0).round().clamp(-32768.0, 32767.0) as i16).to_le_bytes())
+                .collect();
+            std::fs::write(&path, pcm_to_wav(&pcm, RATE)).map_err(|e| EngineError::io(&path, e))?;
+            chunks.push((offset * 1000 / u64::from(RATE), path));
+            offset += pending.len() as u64;
+            pending = rest;
+        }
+        if !more {
+            return Ok(chunks);
+        }
+    }
+}
+
+/// Where to cut a chunk that fills `samples`: the start of its quietest 100 ms within the last
+/// `SEARCH_S` seconds.
+fn quietest_cut(samples: &[f32]) -> usize {
+    let window = (RATE / 10) as usize;
+    let from = samples
+        .len()
+        .saturating_sub((SEARCH_S * u64::from(RATE)) as usize);
+    let mut best = (f32::MAX, samples.len());
+    let mut at = from;
+    while at + window <= samples.len() {
+        let energy: f32 = samples[at..at + window].iter().map(|s| s * s).sum();
+        if energy < best.0 {
+            best = (energy, at + window / 2);
+        }
+        at += window / 2;
+    }
+    best.1.max(1)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reads_verbose_json_with_and_without_segments() {
+        let with = br#"{"language":"english","duration":4.2,"text":"Hi there. Bye.",
+            "segments":[{"id":0,"start":0.0,"end":1.5,"text":" Hi there."},{"id":1,"start":2.0,"end":4.2,"text":" Bye."}],
+            "words":[{"word":"Hi","start":0.0,"end":0.4}]}"#;
+        let s = parse_verbose(with).unwrap();
+        assert_eq!(s.len(), 2);
+        assert_eq!(
+            (s[1].start_ms, s[1].end_ms, s[1].text.as_str()),
+            (2000, 4200, "Bye.")
+        );
+        let without = br#"{"language":"en","duration":3.0,"text":"Only text."}"#;
+        assert_eq!(parse_verbose(without).unwrap()[0].end_ms, 3000);
+        assert!(parse_verbose(b"{oops").is_err());
+    }
+
+    #[test]
+    fn cuts_in_the_quiet() {
+        let mut samples = vec![0.5f32; (RATE * 30) as usize];
+        let quiet = (RATE * 25) as usize;
+        samples[quiet..quiet + 3_200].fill(0.0);
+        let cut = quietest_cut(&samples);
+        assert!((quiet..quiet + 3_200).contains(&cut), "{cut}");
+    }
+}
