@@ -1,6 +1,7 @@
-//! Speech recognition (speech_recognition) with an OpenAI-compatible transcription endpoint
-//! (`POST {base}/audio/transcriptions`, `whisper-1`, `verbose_json` with segment and word
-//! timestamps), for jobs that bring no transcript.
+//! Speech recognition (speech_recognition) for jobs that bring no transcript: an
+//! OpenAI-compatible transcription endpoint (`POST {base}/audio/transcriptions`, `whisper-1`,
+//! `verbose_json` with segment and word timestamps) or ElevenLabs Scribe (words with speakers,
+//! grouped into lines here), chosen by `ASR_PROVIDER`.
 //!
 //! The source track is decoded, mixed to mono and resampled to 16 kHz as it streams, and cut into
 //! chunks of at most ten minutes (well under the 25 MB upload limit) at the quietest moment near
@@ -19,6 +20,7 @@ use onevoice_shared::contracts::{
     TranscribeInput, TranscriptOutput, activity, job_prefix, step_result_key,
 };
 use onevoice_shared::pipeline::Step;
+use onevoice_shared::settings::{HttpProvider, Recognizer};
 use onevoice_shared::srt::{self, Cue};
 use reqwest::StatusCode;
 use serde::{Deserialize, Serialize};
@@ -70,8 +72,8 @@ impl SpeechActivities {
         let deps = &self.deps;
         let key = step_result_key(input.job_id, Step::SpeechRecognition);
         memo::once(&deps.storage, &key, || async {
-            let provider = deps.tts.openai.as_ref().ok_or_else(|| {
-                error::permanent("speech recognition is not configured (OPENAI_API_KEY)")
+            let recognizer = deps.tts.recognizer.ok_or_else(|| {
+                error::permanent("speech recognition is not configured (ASR_PROVIDER)")
             })?;
             let scratch = Scratch::new(&deps.tools.work_dir, "transcribe")?;
             let source = scratch.path("source.audio");
@@ -89,7 +91,7 @@ impl SpeechActivities {
                 let wav = tokio::fs::read(&path)
                     .await
                     .map_err(|e| error::transient(format!("reading a chunk: {e}")))?;
-                let segments = self.chunk_segments(provider, &input, wav).await?;
+                let segments = self.chunk_segments(recognizer, &input, wav).await?;
                 cues.extend(segments.into_iter().map(|s| Cue {
                     start_ms: offset_ms + s.start_ms,
                     end_ms: offset_ms + s.end_ms.max(s.start_ms),
@@ -126,22 +128,47 @@ impl SpeechActivities {
     /// One chunk's segments: from the cache, or from the provider (then cached).
     async fn chunk_segments(
         &self,
-        provider: &onevoice_shared::settings::HttpProvider,
+        recognizer: Recognizer,
         input: &TranscribeInput,
         wav: Vec<u8>,
     ) -> Result<Vec<Segment>, ActivityError> {
-        let model = &self.deps.tts.transcription_model;
+        let tts = &self.deps.tts;
+        let (model, provider) = match recognizer {
+            Recognizer::OpenAi => (&tts.transcription_model, tts.openai.as_ref()),
+            Recognizer::ElevenLabs => (&tts.scribe_model, tts.elevenlabs.as_ref()),
+        };
+        let provider = provider
+            .ok_or_else(|| error::permanent(format!("{} is not configured", recognizer.name())))?;
         let language = input.language.code();
         let mut hash = Sha256::new();
-        hash.update(model.as_bytes());
-        hash.update([0]);
-        hash.update(language.as_bytes());
-        hash.update([0]);
+        for part in [recognizer.name(), model.as_str(), language] {
+            hash.update(part.as_bytes());
+            hash.update([0]);
+        }
         hash.update(&wav);
-        let cache_key = format!("asr-cache/openai/{:x}.json", hash.finalize());
+        let cache_key = format!("asr-cache/{}/{:x}.json", recognizer.name(), hash.finalize());
         if let Ok(cached) = self.deps.storage.get_json::<Vec<Segment>>(&cache_key).await {
             return Ok(cached);
         }
+        let segments = match recognizer {
+            Recognizer::OpenAi => self.openai(provider, model, language, &wav).await?,
+            Recognizer::ElevenLabs => self.scribe(provider, model, language, &wav).await?,
+        };
+        self.deps
+            .storage
+            .put_json(&cache_key, &segments)
+            .await
+            .map_err(error::storage)?;
+        Ok(segments)
+    }
+
+    async fn openai(
+        &self,
+        provider: &HttpProvider,
+        model: &str,
+        language: &str,
+        wav: &[u8],
+    ) -> Result<Vec<Segment>, ActivityError> {
         let url = provider
             .base_url
             .join("audio/transcriptions")
@@ -149,13 +176,9 @@ impl SpeechActivities {
         let body = http::send(
             "OpenAI transcription",
             || {
-                let file = reqwest::multipart::Part::bytes(wav.clone())
-                    .file_name("audio.wav")
-                    .mime_str("audio/wav")
-                    .expect("a valid MIME type");
                 let form = reqwest::multipart::Form::new()
-                    .part("file", file)
-                    .text("model", model.clone())
+                    .part("file", wav_part(wav))
+                    .text("model", model.to_string())
                     .text("response_format", "verbose_json")
                     .text("timestamp_granularities[]", "segment")
                     .text("timestamp_granularities[]", "word")
@@ -170,14 +193,112 @@ impl SpeechActivities {
             classify,
         )
         .await?;
-        let segments = parse_verbose(&body)?;
-        self.deps
-            .storage
-            .put_json(&cache_key, &segments)
-            .await
-            .map_err(error::storage)?;
-        Ok(segments)
+        parse_verbose(&body)
     }
+
+    /// ElevenLabs Scribe (`POST /v1/speech-to-text`): words with spacing tokens and speakers.
+    async fn scribe(
+        &self,
+        provider: &HttpProvider,
+        model: &str,
+        language: &str,
+        wav: &[u8],
+    ) -> Result<Vec<Segment>, ActivityError> {
+        let url = provider
+            .base_url
+            .join("v1/speech-to-text")
+            .map_err(|e| error::permanent(format!("ElevenLabs base URL: {e}")))?;
+        let body = http::send(
+            "ElevenLabs Scribe",
+            || {
+                let form = reqwest::multipart::Form::new()
+                    .part("file", wav_part(wav))
+                    .text("model_id", model.to_string())
+                    .text("language_code", language.to_string())
+                    .text("timestamps_granularity", "word")
+                    .text("diarize", "true")
+                    .text("tag_audio_events", "false");
+                self.http
+                    .post(url.clone())
+                    .header("xi-api-key", provider.api_key.expose())
+                    .multipart(form)
+            },
+            classify,
+        )
+        .await?;
+        parse_scribe(&body)
+    }
+}
+
+fn wav_part(wav: &[u8]) -> reqwest::multipart::Part {
+    reqwest::multipart::Part::bytes(wav.to_vec())
+        .file_name("audio.wav")
+        .mime_str("audio/wav")
+        .expect("a valid MIME type")
+}
+
+/// Scribe's words grouped into lines: a new line after a pause over a second, at a change of
+/// speaker, or after a sentence's end once the line has run a second.
+fn parse_scribe(body: &[u8]) -> Result<Vec<Segment>, ActivityError> {
+    let doc: Value = serde_json::from_slice(body)
+        .map_err(|e| error::transient(format!("ElevenLabs Scribe: malformed answer: {e}")))?;
+    let ms = |v: &Value| v.as_f64().map(|s| (s.max(0.0) * 1000.0).round() as u64);
+    let mut segments: Vec<Segment> = Vec::new();
+    let mut current: Option<(Segment, Option<String>)> = None;
+    for word in doc["words"].as_array().into_iter().flatten() {
+        let text = word["text"].as_str().unwrap_or("");
+        match word["type"].as_str() {
+            Some("spacing") => {
+                if let Some((seg, _)) = current.as_mut() {
+                    seg.text.push_str(text);
+                }
+                continue;
+            }
+            Some("word") | None => {}
+            // Audio events (laughter, music) are not speech.
+            _ => continue,
+        }
+        let (Some(start), Some(end)) = (ms(&word["start"]), ms(&word["end"])) else {
+            continue;
+        };
+        let speaker = word["speaker_id"].as_str().map(str::to_string);
+        let breaks = current.as_ref().is_some_and(|(seg, who)| {
+            let ended = seg
+                .text
+                .trim_end()
+                .ends_with(['.', '!', '?', '。', '！', '？']);
+            start > seg.end_ms + 1000
+                || *who != speaker
+                || (ended && seg.end_ms - seg.start_ms >= 1000)
+        });
+        if breaks && let Some((seg, _)) = current.take() {
+            segments.push(seg);
+        }
+        match current.as_mut() {
+            Some((seg, _)) => {
+                seg.text.push_str(text);
+                seg.end_ms = end;
+            }
+            None => {
+                current = Some((
+                    Segment {
+                        start_ms: start,
+                        end_ms: end,
+                        text: text.to_string(),
+                    },
+                    speaker,
+                ));
+            }
+        }
+    }
+    segments.extend(current.map(|(seg, _)| seg));
+    for seg in &mut segments {
+        seg.text = seg.text.trim().to_string();
+    }
+    Ok(segments
+        .into_iter()
+        .filter(|s| !s.text.is_empty())
+        .collect())
 }
 
 /// `verbose_json`: segments with times in seconds (the words are there too; segments are the
@@ -309,6 +430,26 @@ mod tests {
         let without = br#"{"language":"en","duration":3.0,"text":"Only text."}"#;
         assert_eq!(parse_verbose(without).unwrap()[0].end_ms, 3000);
         assert!(parse_verbose(b"{oops").is_err());
+    }
+
+    #[test]
+    fn groups_scribe_words_into_lines() {
+        let body = br#"{"language_code":"eng","text":"Hi there. Bye now.","words":[
+            {"text":"Hi","start":0.1,"end":0.3,"type":"word","speaker_id":"speaker_0"},
+            {"text":" ","start":0.3,"end":0.35,"type":"spacing","speaker_id":"speaker_0"},
+            {"text":"there.","start":0.35,"end":1.2,"type":"word","speaker_id":"speaker_0"},
+            {"text":"(laughs)","start":1.2,"end":1.5,"type":"audio_event","speaker_id":"speaker_1"},
+            {"text":" ","start":1.5,"end":1.6,"type":"spacing","speaker_id":"speaker_0"},
+            {"text":"Bye","start":3.0,"end":3.2,"type":"word","speaker_id":"speaker_1"},
+            {"text":" ","start":3.2,"end":3.25,"type":"spacing","speaker_id":"speaker_1"},
+            {"text":"now.","start":3.25,"end":3.6,"type":"word","speaker_id":"speaker_1"}]}"#;
+        let s = parse_scribe(body).unwrap();
+        assert_eq!(s.len(), 2, "{s:?}");
+        assert_eq!(
+            (s[0].start_ms, s[0].end_ms, s[0].text.as_str()),
+            (100, 1200, "Hi there.")
+        );
+        assert_eq!((s[1].start_ms, s[1].text.as_str()), (3000, "Bye now."));
     }
 
     #[test]

@@ -43,9 +43,27 @@ pub struct TtsSettings {
     pub fish: Option<HttpProvider>,
     /// Fish voices offered: reference id and display name.
     pub fish_voices: Vec<(String, String)>,
-    /// Speech recognition model of the OpenAI(-compatible) provider (`whisper-1`); speech
-    /// recognition is available when that provider is configured.
+    /// Speech recognition model of the OpenAI(-compatible) provider (`whisper-1`).
     pub transcription_model: String,
+    /// Speech recognition model of ElevenLabs (`scribe_v1`).
+    pub scribe_model: String,
+    /// Which provider recognizes speech (`ASR_PROVIDER`); none: a transcript is required.
+    pub recognizer: Option<Recognizer>,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Recognizer {
+    OpenAi,
+    ElevenLabs,
+}
+
+impl Recognizer {
+    pub fn name(self) -> &'static str {
+        match self {
+            Recognizer::OpenAi => "openai",
+            Recognizer::ElevenLabs => "elevenlabs",
+        }
+    }
 }
 
 #[derive(Clone, Debug)]
@@ -648,6 +666,23 @@ fn read_tts<F: Fn(&str) -> Option<String>>(r: &mut Reader<'_, F>) -> TtsSettings
             (!id.is_empty()).then(|| (id.to_string(), name.trim().to_string()))
         })
         .collect();
+    // `auto`: the first configured of OpenAI and ElevenLabs.
+    let recognizer = r
+        .parse_with("ASR_PROVIDER", Some("auto"), |v| match v {
+            "auto" => Ok(if openai.is_some() {
+                Some(Recognizer::OpenAi)
+            } else if elevenlabs.is_some() {
+                Some(Recognizer::ElevenLabs)
+            } else {
+                None
+            }),
+            "openai" if openai.is_some() => Ok(Some(Recognizer::OpenAi)),
+            "elevenlabs" if elevenlabs.is_some() => Ok(Some(Recognizer::ElevenLabs)),
+            "openai" | "elevenlabs" => Err("that provider is not configured (no API key)".into()),
+            "none" => Ok(None),
+            _ => Err("expected auto, openai, elevenlabs or none".into()),
+        })
+        .flatten();
     TtsSettings {
         concurrency: r
             .parse_with("TTS_CONCURRENCY", Some("4"), |v| match v.parse::<usize>() {
@@ -661,6 +696,8 @@ fn read_tts<F: Fn(&str) -> Option<String>>(r: &mut Reader<'_, F>) -> TtsSettings
         fish,
         fish_voices,
         transcription_model: r.string("OPENAI_ASR_MODEL", Some("whisper-1")),
+        scribe_model: r.string("ELEVENLABS_ASR_MODEL", Some("scribe_v1")),
+        recognizer,
     }
 }
 
@@ -887,6 +924,35 @@ mod tests {
                 .unwrap_err()
                 .to_string()
                 .contains("BILLING_PLANS")
+        );
+    }
+
+    #[test]
+    fn speech_recognition_follows_the_configured_providers() {
+        let mut vars = base();
+        assert_eq!(load(&vars).unwrap().tts.recognizer, None);
+        vars.insert("ELEVENLABS_API_KEY", "xi-key");
+        assert_eq!(
+            load(&vars).unwrap().tts.recognizer,
+            Some(Recognizer::ElevenLabs)
+        );
+        vars.insert("OPENAI_API_KEY", "sk-key");
+        assert_eq!(
+            load(&vars).unwrap().tts.recognizer,
+            Some(Recognizer::OpenAi),
+            "auto prefers OpenAI"
+        );
+        vars.insert("ASR_PROVIDER", "elevenlabs");
+        assert_eq!(
+            load(&vars).unwrap().tts.recognizer,
+            Some(Recognizer::ElevenLabs)
+        );
+        vars.remove("ELEVENLABS_API_KEY");
+        assert!(
+            load(&vars)
+                .unwrap_err()
+                .to_string()
+                .contains("ASR_PROVIDER")
         );
     }
 

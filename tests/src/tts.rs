@@ -122,7 +122,10 @@ fn json_error(status: u16, body: Value) -> Response {
 }
 
 async fn handle(State(inner): State<Arc<Mutex<Inner>>>, req: Request) -> Response {
-    if req.uri().path() == "/v1/audio/transcriptions" {
+    if matches!(
+        req.uri().path(),
+        "/v1/audio/transcriptions" | "/v1/speech-to-text"
+    ) {
         return transcribe(inner, req).await;
     }
     let path = req.uri().path().to_string();
@@ -215,12 +218,22 @@ async fn handle(State(inner): State<Arc<Mutex<Inner>>>, req: Request) -> Respons
 async fn transcribe(inner: Arc<Mutex<Inner>>, req: Request) -> Response {
     use axum::extract::FromRequest;
     let path = req.uri().path().to_string();
-    let bearer = req
-        .headers()
-        .get("authorization")
-        .and_then(|v| v.to_str().ok())
-        == Some(&format!("Bearer {KEY}"));
-    if !bearer {
+    let scribe = path == "/v1/speech-to-text";
+    // Read before any await: a borrowed request is not `Send`.
+    let authorized = {
+        let header = |name: &str| {
+            req.headers()
+                .get(name)
+                .and_then(|v| v.to_str().ok())
+                .map(str::to_string)
+        };
+        if scribe {
+            header("xi-api-key").as_deref() == Some(KEY)
+        } else {
+            header("authorization") == Some(format!("Bearer {KEY}"))
+        }
+    };
+    if !authorized {
         return json_error(
             401,
             json!({"error": {"message": "Incorrect API key provided", "type": "invalid_request_error", "param": null, "code": "invalid_api_key"}}),
@@ -242,7 +255,7 @@ async fn transcribe(inner: Arc<Mutex<Inner>>, req: Request) -> Response {
             "timestamp_granularities[]" => {
                 granularities.push(field.text().await.unwrap_or_default())
             }
-            "model" => model = field.text().await.unwrap_or_default(),
+            "model" | "model_id" => model = field.text().await.unwrap_or_default(),
             _ => {}
         }
     }
@@ -265,7 +278,7 @@ async fn transcribe(inner: Arc<Mutex<Inner>>, req: Request) -> Response {
             json!({"error": {"message": "Invalid file format.", "type": "invalid_request_error", "param": "file", "code": null}}),
         );
     };
-    if granularities.iter().any(|g| g == "word") && format != "verbose_json" {
+    if !scribe && granularities.iter().any(|g| g == "word") && format != "verbose_json" {
         return json_error(
             400,
             json!({"error": {"message": "timestamp_granularities requires verbose_json", "type": "invalid_request_error", "param": null, "code": null}}),
@@ -286,6 +299,26 @@ async fn transcribe(inner: Arc<Mutex<Inner>>, req: Request) -> Response {
         }
         segments.push(json!({"id": n - 1, "start": start, "end": end, "text": text}));
         start += 3.0;
+    }
+    if scribe {
+        // Scribe: words with spacing tokens, a speaker per part.
+        let mut tokens = Vec::new();
+        for (n, segment) in segments.iter().enumerate() {
+            let start = segment["start"].as_f64().unwrap_or(0.0);
+            let speaker = format!("speaker_{}", n % 2);
+            let text = segment["text"].as_str().unwrap_or("");
+            for (i, w) in text.split_whitespace().enumerate() {
+                let at = start + i as f64 * 0.3;
+                if i > 0 {
+                    tokens.push(json!({"text": " ", "start": at - 0.05, "end": at, "type": "spacing", "speaker_id": speaker}));
+                }
+                tokens.push(json!({"text": w, "start": at, "end": at + 0.25, "type": "word", "speaker_id": speaker, "logprob": -0.1}));
+            }
+        }
+        return axum::Json(json!({"language_code": "eng", "language_probability": 0.99,
+            "text": segments.iter().filter_map(|s| s["text"].as_str()).collect::<String>(),
+            "words": tokens, "audio_duration_secs": duration}))
+        .into_response();
     }
     axum::Json(
         json!({"task": "transcribe", "language": "english", "duration": duration,

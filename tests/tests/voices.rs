@@ -266,3 +266,30 @@ async fn a_video_without_transcript_is_recognized_once_and_dubbed() -> anyhow::R
     );
     app.shutdown().await
 }
+
+#[tokio::test]
+async fn elevenlabs_scribe_recognizes_when_chosen() -> anyhow::Result<()> {
+    let fake = FakeTts::start().await?;
+    let mut settings = fake.settings();
+    settings.push(("ASR_PROVIDER", "elevenlabs".into()));
+    let overrides: Vec<(&str, &str)> = settings.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    let app = TestApp::spawn_with(&overrides).await?;
+    let (_, token) = app.user("scribe@example.test").await?;
+    let (_dir, _sample, video) = sample_video(&app, &token, "scribe.mp4").await?;
+    let body = json!({"target_language": "es", "source_language": "en"});
+    let (status, started) = dub(&app, &token, &video, body, None).await?;
+    assert_eq!(status, 202, "{started}");
+    let done = finished_job(
+        &app,
+        &token,
+        started["job_id"].as_str().context("job")?,
+        DEADLINE,
+    )
+    .await?;
+    assert_eq!(done["status"], "completed", "{done}");
+    assert_eq!(fake.calls("/v1/speech-to-text"), ["scribe_v1"]);
+    assert!(fake.calls("/v1/audio/transcriptions").is_empty());
+    let lines = done["job_result"]["lines"].as_u64().unwrap_or(0);
+    assert!(lines >= 3, "one line per Scribe part: {done}");
+    app.shutdown().await
+}

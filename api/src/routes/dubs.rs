@@ -248,7 +248,7 @@ async fn start_dub(
             srt::parse_any(transcript)
                 .map_err(|e| ApiError::validation("source_transcript", e.to_string()))?,
         ),
-        None if state.settings.tts.openai.is_some() => None,
+        None if state.settings.tts.recognizer.is_some() => None,
         None => {
             return Err(ApiError::validation(
                 "source_transcript",
@@ -306,7 +306,10 @@ async fn start_dub(
                 "voice_id": req.voice_id,
                 "preserve_background_music": req.preserve_background_music,
                 "tts_method": "espeak-ng",
-                "speech_recognition": if cues.is_some() { "transcript" } else { "openai" },
+                "speech_recognition": match (&cues, state.settings.tts.recognizer) {
+                    (None, Some(r)) => r.name(),
+                    _ => "transcript",
+                },
                 "burn_subtitles": req.burn_subtitles,
                 "glossary": glossary,
             }),
@@ -664,11 +667,11 @@ pub async fn rebuild_input(
         video_key: original.s3_key,
         // Recognized jobs recognize again on resume (the step's stored result is reused if it
         // had finished).
-        transcript_key: match job
-            .job_config
-            .as_ref()
-            .map(|c| c["speech_recognition"] == "openai")
-        {
+        transcript_key: match job.job_config.as_ref().map(|c| {
+            c["speech_recognition"]
+                .as_str()
+                .is_some_and(|r| r != "transcript")
+        }) {
             Some(true) => String::new(),
             _ => format!("{prefix}/transcripts/{}.srt", job.id),
         },
