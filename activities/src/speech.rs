@@ -133,15 +133,17 @@ impl SpeechActivities {
         wav: Vec<u8>,
     ) -> Result<Vec<Segment>, ActivityError> {
         let tts = &self.deps.tts;
-        let (model, provider) = match recognizer {
+        let (model, provider): (&str, _) = match recognizer {
             Recognizer::OpenAi => (&tts.transcription_model, tts.openai.as_ref()),
             Recognizer::ElevenLabs => (&tts.scribe_model, tts.elevenlabs.as_ref()),
+            // The host picks its model; the cache is keyed on the alignment mode.
+            Recognizer::WhisperX => ("align", tts.whisperx.as_ref()),
         };
         let provider = provider
             .ok_or_else(|| error::permanent(format!("{} is not configured", recognizer.name())))?;
         let language = input.language.code();
         let mut hash = Sha256::new();
-        for part in [recognizer.name(), model.as_str(), language] {
+        for part in [recognizer.name(), model, language] {
             hash.update(part.as_bytes());
             hash.update([0]);
         }
@@ -153,6 +155,7 @@ impl SpeechActivities {
         let segments = match recognizer {
             Recognizer::OpenAi => self.openai(provider, model, language, &wav).await?,
             Recognizer::ElevenLabs => self.scribe(provider, model, language, &wav).await?,
+            Recognizer::WhisperX => self.whisperx(provider, language, &wav).await?,
         };
         self.deps
             .storage
@@ -227,6 +230,45 @@ impl SpeechActivities {
         )
         .await?;
         parse_scribe(&body)
+    }
+}
+
+impl SpeechActivities {
+    /// A WhisperX host (`POST {base}/302/whisperx`, `processing_type=align`): WhisperX's native
+    /// segments.
+    async fn whisperx(
+        &self,
+        provider: &HttpProvider,
+        language: &str,
+        wav: &[u8],
+    ) -> Result<Vec<Segment>, ActivityError> {
+        let url = provider
+            .base_url
+            .join("302/whisperx")
+            .map_err(|e| error::permanent(format!("WhisperX base URL: {e}")))?;
+        let body = http::send(
+            "WhisperX",
+            || {
+                let form = reqwest::multipart::Form::new()
+                    .part("audio_input", wav_part(wav))
+                    .text("processing_type", "align")
+                    .text("language", language.to_string())
+                    .text("output", "raw");
+                self.http
+                    .post(url.clone())
+                    .bearer_auth(provider.api_key.expose())
+                    .multipart(form)
+            },
+            classify,
+        )
+        .await?;
+        let doc: Value = serde_json::from_slice(&body)
+            .map_err(|e| error::transient(format!("WhisperX: malformed answer: {e}")))?;
+        if doc["segments"].as_array().is_none() {
+            let reason = doc["error"].as_str().unwrap_or("no segments in the answer");
+            return Err(error::transient(format!("WhisperX: {reason}")));
+        }
+        parse_verbose(&body)
     }
 }
 

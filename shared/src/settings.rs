@@ -41,6 +41,8 @@ pub struct TtsSettings {
     pub openai: Option<HttpProvider>,
     pub elevenlabs: Option<HttpProvider>,
     pub fish: Option<HttpProvider>,
+    /// A WhisperX host (302.ai's `/302/whisperx`), for speech recognition only.
+    pub whisperx: Option<HttpProvider>,
     /// Fish voices offered: reference id and display name.
     pub fish_voices: Vec<(String, String)>,
     /// Speech recognition model of the OpenAI(-compatible) provider (`whisper-1`).
@@ -55,6 +57,7 @@ pub struct TtsSettings {
 pub enum Recognizer {
     OpenAi,
     ElevenLabs,
+    WhisperX,
 }
 
 impl Recognizer {
@@ -62,6 +65,7 @@ impl Recognizer {
         match self {
             Recognizer::OpenAi => "openai",
             Recognizer::ElevenLabs => "elevenlabs",
+            Recognizer::WhisperX => "whisperx",
         }
     }
 }
@@ -657,6 +661,14 @@ fn read_tts<F: Fn(&str) -> Option<String>>(r: &mut Reader<'_, F>) -> TtsSettings
         "s2.1-pro",
         true,
     );
+    let whisperx = provider(
+        "WHISPERX_API_KEY",
+        "WHISPERX_BASE_URL",
+        "https://api.302.ai/",
+        "WHISPERX_MODEL",
+        "",
+        false,
+    );
     let fish_voices = r
         .string("FISH_VOICES", Some(""))
         .split(',')
@@ -673,14 +685,19 @@ fn read_tts<F: Fn(&str) -> Option<String>>(r: &mut Reader<'_, F>) -> TtsSettings
                 Some(Recognizer::OpenAi)
             } else if elevenlabs.is_some() {
                 Some(Recognizer::ElevenLabs)
+            } else if whisperx.is_some() {
+                Some(Recognizer::WhisperX)
             } else {
                 None
             }),
             "openai" if openai.is_some() => Ok(Some(Recognizer::OpenAi)),
             "elevenlabs" if elevenlabs.is_some() => Ok(Some(Recognizer::ElevenLabs)),
-            "openai" | "elevenlabs" => Err("that provider is not configured (no API key)".into()),
+            "whisperx" if whisperx.is_some() => Ok(Some(Recognizer::WhisperX)),
+            "openai" | "elevenlabs" | "whisperx" => {
+                Err("that provider is not configured (no API key)".into())
+            }
             "none" => Ok(None),
-            _ => Err("expected auto, openai, elevenlabs or none".into()),
+            _ => Err("expected auto, openai, elevenlabs, whisperx or none".into()),
         })
         .flatten();
     TtsSettings {
@@ -694,6 +711,7 @@ fn read_tts<F: Fn(&str) -> Option<String>>(r: &mut Reader<'_, F>) -> TtsSettings
         openai,
         elevenlabs,
         fish,
+        whisperx,
         fish_voices,
         transcription_model: r.string("OPENAI_ASR_MODEL", Some("whisper-1")),
         scribe_model: r.string("ELEVENLABS_ASR_MODEL", Some("scribe_v1")),

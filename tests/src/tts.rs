@@ -60,6 +60,8 @@ impl FakeTts {
             ("FISH_BASE_URL", self.url.clone()),
             ("FISH_API_KEY", KEY.into()),
             ("FISH_VOICES", "0123456789abcdef=Narrator".into()),
+            ("WHISPERX_BASE_URL", self.url.clone()),
+            ("WHISPERX_API_KEY", KEY.into()),
         ]
     }
 
@@ -124,7 +126,7 @@ fn json_error(status: u16, body: Value) -> Response {
 async fn handle(State(inner): State<Arc<Mutex<Inner>>>, req: Request) -> Response {
     if matches!(
         req.uri().path(),
-        "/v1/audio/transcriptions" | "/v1/speech-to-text"
+        "/v1/audio/transcriptions" | "/v1/speech-to-text" | "/302/whisperx"
     ) {
         return transcribe(inner, req).await;
     }
@@ -250,7 +252,7 @@ async fn transcribe(inner: Arc<Mutex<Inner>>, req: Request) -> Response {
     while let Ok(Some(field)) = form.next_field().await {
         let name = field.name().unwrap_or("").to_string();
         match name.as_str() {
-            "file" => audio = field.bytes().await.ok(),
+            "file" | "audio_input" => audio = field.bytes().await.ok(),
             "response_format" => format = field.text().await.unwrap_or_default(),
             "timestamp_granularities[]" => {
                 granularities.push(field.text().await.unwrap_or_default())
@@ -299,6 +301,18 @@ async fn transcribe(inner: Arc<Mutex<Inner>>, req: Request) -> Response {
         }
         segments.push(json!({"id": n - 1, "start": start, "end": end, "text": text}));
         start += 3.0;
+    }
+    if path == "/302/whisperx" {
+        // WhisperX's native shape; a word it could not align (a digit) has no times.
+        let aligned: Vec<Value> = segments
+            .iter()
+            .map(|s| {
+                let mut s = s.clone();
+                s["words"] = json!([{"word": "Thank", "start": s["start"], "end": s["end"], "score": 0.9}, {"word": "3"}]);
+                s
+            })
+            .collect();
+        return axum::Json(json!({"segments": aligned, "language": "en"})).into_response();
     }
     if scribe {
         // Scribe: words with spacing tokens, a speaker per part.

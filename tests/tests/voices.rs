@@ -268,14 +268,24 @@ async fn a_video_without_transcript_is_recognized_once_and_dubbed() -> anyhow::R
 }
 
 #[tokio::test]
-async fn elevenlabs_scribe_recognizes_when_chosen() -> anyhow::Result<()> {
+async fn elevenlabs_scribe_and_a_whisperx_host_recognize_when_chosen() -> anyhow::Result<()> {
+    for (provider, path, model) in [
+        ("elevenlabs", "/v1/speech-to-text", "scribe_v1"),
+        ("whisperx", "/302/whisperx", ""),
+    ] {
+        recognized_by(provider, path, model).await?;
+    }
+    Ok(())
+}
+
+async fn recognized_by(provider: &str, path: &str, model: &str) -> anyhow::Result<()> {
     let fake = FakeTts::start().await?;
     let mut settings = fake.settings();
-    settings.push(("ASR_PROVIDER", "elevenlabs".into()));
+    settings.push(("ASR_PROVIDER", provider.into()));
     let overrides: Vec<(&str, &str)> = settings.iter().map(|(k, v)| (*k, v.as_str())).collect();
     let app = TestApp::spawn_with(&overrides).await?;
-    let (_, token) = app.user("scribe@example.test").await?;
-    let (_dir, _sample, video) = sample_video(&app, &token, "scribe.mp4").await?;
+    let (_, token) = app.user(&format!("{provider}@example.test")).await?;
+    let (_dir, _sample, video) = sample_video(&app, &token, "recognized.mp4").await?;
     let body = json!({"target_language": "es", "source_language": "en"});
     let (status, started) = dub(&app, &token, &video, body, None).await?;
     assert_eq!(status, 202, "{started}");
@@ -287,9 +297,15 @@ async fn elevenlabs_scribe_recognizes_when_chosen() -> anyhow::Result<()> {
     )
     .await?;
     assert_eq!(done["status"], "completed", "{done}");
-    assert_eq!(fake.calls("/v1/speech-to-text"), ["scribe_v1"]);
-    assert!(fake.calls("/v1/audio/transcriptions").is_empty());
+    assert_eq!(fake.calls(path), [model], "{provider}");
+    assert!(
+        fake.calls("/v1/audio/transcriptions").is_empty(),
+        "{provider}"
+    );
     let lines = done["job_result"]["lines"].as_u64().unwrap_or(0);
-    assert!(lines >= 3, "one line per Scribe part: {done}");
+    assert!(
+        lines >= 3,
+        "{provider}: one line per recognized part: {done}"
+    );
     app.shutdown().await
 }
