@@ -972,6 +972,12 @@ mod tests {
                 .to_string()
                 .contains("ASR_PROVIDER")
         );
+        vars.insert("ASR_PROVIDER", "whisperx");
+        vars.insert("WHISPERX_API_KEY", "wx-key");
+        assert_eq!(
+            load(&vars).unwrap().tts.recognizer,
+            Some(Recognizer::WhisperX)
+        );
     }
 
     #[test]
