@@ -87,11 +87,27 @@ impl SpeechActivities {
                 .map_err(|e| error::transient(format!("preparing audio: {e}")))?
                 .map_err(|e| error::permanent(format!("the audio cannot be read: {e}")))?;
             let mut cues = Vec::new();
+            // Detection happens on the first chunk; the rest are told what it found.
+            let mut language = (!input.detect).then_some(input.language);
+            let mut detected = None;
             for (offset_ms, path) in chunks {
                 let wav = tokio::fs::read(&path)
                     .await
                     .map_err(|e| error::transient(format!("reading a chunk: {e}")))?;
-                let segments = self.chunk_segments(recognizer, &input, wav).await?;
+                let (segments, heard) = self.chunk_segments(recognizer, language, wav).await?;
+                if language.is_none() {
+                    let heard = heard.ok_or_else(|| {
+                        error::permanent(format!("{} detected no language", recognizer.name()))
+                    })?;
+                    let found: onevoice_shared::language::Language =
+                        heard.parse().map_err(|_| {
+                            error::permanent(format!(
+                                "the speech is in `{heard}`, a language OneVoice does not dub from"
+                            ))
+                        })?;
+                    language = Some(found);
+                    detected = Some(found);
+                }
                 cues.extend(segments.into_iter().map(|s| Cue {
                     start_ms: offset_ms + s.start_ms,
                     end_ms: offset_ms + s.end_ms.max(s.start_ms),
@@ -118,6 +134,7 @@ impl SpeechActivities {
             Ok(TranscriptOutput {
                 cues_key,
                 lines: cues.len() as u32,
+                language: detected,
             })
         })
         .await
@@ -129,9 +146,9 @@ impl SpeechActivities {
     async fn chunk_segments(
         &self,
         recognizer: Recognizer,
-        input: &TranscribeInput,
+        language: Option<onevoice_shared::language::Language>,
         wav: Vec<u8>,
-    ) -> Result<Vec<Segment>, ActivityError> {
+    ) -> Result<(Vec<Segment>, Option<String>), ActivityError> {
         let tts = &self.deps.tts;
         let (model, provider): (&str, _) = match recognizer {
             Recognizer::OpenAi => (&tts.transcription_model, tts.openai.as_ref()),
@@ -141,16 +158,16 @@ impl SpeechActivities {
         };
         let provider = provider
             .ok_or_else(|| error::permanent(format!("{} is not configured", recognizer.name())))?;
-        let language = input.language.code();
+        let language = language.map(|l| l.code());
         let mut hash = Sha256::new();
-        for part in [recognizer.name(), model, language] {
+        for part in [recognizer.name(), model, language.unwrap_or("auto")] {
             hash.update(part.as_bytes());
             hash.update([0]);
         }
         hash.update(&wav);
         let cache_key = format!("asr-cache/{}/{:x}.json", recognizer.name(), hash.finalize());
-        if let Ok(cached) = self.deps.storage.get_json::<Vec<Segment>>(&cache_key).await {
-            return Ok(cached);
+        if let Ok(cached) = self.deps.storage.get_json::<Recognized>(&cache_key).await {
+            return Ok((cached.segments, cached.language));
         }
         let segments = match recognizer {
             Recognizer::OpenAi => self.openai(provider, model, language, &wav).await?,
@@ -162,16 +179,16 @@ impl SpeechActivities {
             .put_json(&cache_key, &segments)
             .await
             .map_err(error::storage)?;
-        Ok(segments)
+        Ok((segments.segments, segments.language))
     }
 
     async fn openai(
         &self,
         provider: &HttpProvider,
         model: &str,
-        language: &str,
+        language: Option<&str>,
         wav: &[u8],
-    ) -> Result<Vec<Segment>, ActivityError> {
+    ) -> Result<Recognized, ActivityError> {
         let url = provider
             .base_url
             .join("audio/transcriptions")
@@ -184,8 +201,11 @@ impl SpeechActivities {
                     .text("model", model.to_string())
                     .text("response_format", "verbose_json")
                     .text("timestamp_granularities[]", "segment")
-                    .text("timestamp_granularities[]", "word")
-                    .text("language", language.to_string());
+                    .text("timestamp_granularities[]", "word");
+                let form = match language {
+                    Some(l) => form.text("language", l.to_string()),
+                    None => form,
+                };
                 let req = self.http.post(url.clone()).multipart(form);
                 if provider.api_key.is_empty() {
                     req
@@ -204,9 +224,9 @@ impl SpeechActivities {
         &self,
         provider: &HttpProvider,
         model: &str,
-        language: &str,
+        language: Option<&str>,
         wav: &[u8],
-    ) -> Result<Vec<Segment>, ActivityError> {
+    ) -> Result<Recognized, ActivityError> {
         let url = provider
             .base_url
             .join("v1/speech-to-text")
@@ -217,10 +237,13 @@ impl SpeechActivities {
                 let form = reqwest::multipart::Form::new()
                     .part("file", wav_part(wav))
                     .text("model_id", model.to_string())
-                    .text("language_code", language.to_string())
                     .text("timestamps_granularity", "word")
                     .text("diarize", "true")
                     .text("tag_audio_events", "false");
+                let form = match language {
+                    Some(l) => form.text("language_code", l.to_string()),
+                    None => form,
+                };
                 self.http
                     .post(url.clone())
                     .header("xi-api-key", provider.api_key.expose())
@@ -239,9 +262,9 @@ impl SpeechActivities {
     async fn whisperx(
         &self,
         provider: &HttpProvider,
-        language: &str,
+        language: Option<&str>,
         wav: &[u8],
-    ) -> Result<Vec<Segment>, ActivityError> {
+    ) -> Result<Recognized, ActivityError> {
         let url = provider
             .base_url
             .join("302/whisperx")
@@ -252,8 +275,11 @@ impl SpeechActivities {
                 let form = reqwest::multipart::Form::new()
                     .part("audio_input", wav_part(wav))
                     .text("processing_type", "align")
-                    .text("language", language.to_string())
                     .text("output", "raw");
+                let form = match language {
+                    Some(l) => form.text("language", l.to_string()),
+                    None => form,
+                };
                 self.http
                     .post(url.clone())
                     .bearer_auth(provider.api_key.expose())
@@ -281,7 +307,7 @@ fn wav_part(wav: &[u8]) -> reqwest::multipart::Part {
 
 /// Scribe's words grouped into lines: a new line after a pause over a second, at a change of
 /// speaker, or after a sentence's end once the line has run a second.
-fn parse_scribe(body: &[u8]) -> Result<Vec<Segment>, ActivityError> {
+fn parse_scribe(body: &[u8]) -> Result<Recognized, ActivityError> {
     let doc: Value = serde_json::from_slice(body)
         .map_err(|e| error::transient(format!("ElevenLabs Scribe: malformed answer: {e}")))?;
     let ms = |v: &Value| v.as_f64().map(|s| (s.max(0.0) * 1000.0).round() as u64);
@@ -337,15 +363,26 @@ fn parse_scribe(body: &[u8]) -> Result<Vec<Segment>, ActivityError> {
     for seg in &mut segments {
         seg.text = seg.text.trim().to_string();
     }
-    Ok(segments
-        .into_iter()
-        .filter(|s| !s.text.is_empty())
-        .collect())
+    Ok(Recognized {
+        segments: segments
+            .into_iter()
+            .filter(|s| !s.text.is_empty())
+            .collect(),
+        language: doc["language_code"].as_str().map(str::to_string),
+    })
+}
+
+/// What a recognizer heard in a chunk, as cached.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+struct Recognized {
+    segments: Vec<Segment>,
+    /// The language it reports (`english`, `en`, `eng`: each provider has its own form).
+    language: Option<String>,
 }
 
 /// `verbose_json`: segments with times in seconds (the words are there too; segments are the
 /// lines). A malformed answer is retried: the next one may be whole.
-fn parse_verbose(body: &[u8]) -> Result<Vec<Segment>, ActivityError> {
+fn parse_verbose(body: &[u8]) -> Result<Recognized, ActivityError> {
     let doc: Value = serde_json::from_slice(body)
         .map_err(|e| error::transient(format!("OpenAI transcription: malformed answer: {e}")))?;
     let ms = |v: &Value| (v.as_f64().unwrap_or(0.0).max(0.0) * 1000.0).round() as u64;
@@ -365,10 +402,13 @@ fn parse_verbose(body: &[u8]) -> Result<Vec<Segment>, ActivityError> {
             text: doc["text"].as_str().unwrap_or("").trim().to_string(),
         }],
     };
-    Ok(segments
-        .into_iter()
-        .filter(|s| !s.text.is_empty())
-        .collect())
+    Ok(Recognized {
+        segments: segments
+            .into_iter()
+            .filter(|s| !s.text.is_empty())
+            .collect(),
+        language: doc["language"].as_str().map(str::to_string),
+    })
 }
 
 fn classify(status: StatusCode, body: &[u8]) -> Refusal {
@@ -463,14 +503,16 @@ mod tests {
         let with = br#"{"language":"english","duration":4.2,"text":"Hi there. Bye.",
             "segments":[{"id":0,"start":0.0,"end":1.5,"text":" Hi there."},{"id":1,"start":2.0,"end":4.2,"text":" Bye."}],
             "words":[{"word":"Hi","start":0.0,"end":0.4}]}"#;
-        let s = parse_verbose(with).unwrap();
+        let r = parse_verbose(with).unwrap();
+        assert_eq!(r.language.as_deref(), Some("english"));
+        let s = r.segments;
         assert_eq!(s.len(), 2);
         assert_eq!(
             (s[1].start_ms, s[1].end_ms, s[1].text.as_str()),
             (2000, 4200, "Bye.")
         );
         let without = br#"{"language":"en","duration":3.0,"text":"Only text."}"#;
-        assert_eq!(parse_verbose(without).unwrap()[0].end_ms, 3000);
+        assert_eq!(parse_verbose(without).unwrap().segments[0].end_ms, 3000);
         assert!(parse_verbose(b"{oops").is_err());
     }
 
@@ -485,7 +527,9 @@ mod tests {
             {"text":"Bye","start":3.0,"end":3.2,"type":"word","speaker_id":"speaker_1"},
             {"text":" ","start":3.2,"end":3.25,"type":"spacing","speaker_id":"speaker_1"},
             {"text":"now.","start":3.25,"end":3.6,"type":"word","speaker_id":"speaker_1"}]}"#;
-        let s = parse_scribe(body).unwrap();
+        let r = parse_scribe(body).unwrap();
+        assert_eq!(r.language.as_deref(), Some("eng"));
+        let s = r.segments;
         assert_eq!(s.len(), 2, "{s:?}");
         assert_eq!(
             (s[0].start_ms, s[0].end_ms, s[0].text.as_str()),

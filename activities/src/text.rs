@@ -60,6 +60,7 @@ impl TextActivities {
             Ok(TranscriptOutput {
                 cues_key,
                 lines: cues.len() as u32,
+                language: None,
             })
         })
         .await

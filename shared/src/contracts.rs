@@ -264,6 +264,10 @@ pub struct DubOptions {
     pub glossary: Vec<GlossaryTerm>,
     #[serde(default)]
     pub voice_id: Option<String>,
+    /// Detect the spoken language during speech recognition (the source language given is only
+    /// a fallback).
+    #[serde(default)]
+    pub detect_language: bool,
 }
 
 impl Default for DubOptions {
@@ -273,6 +277,7 @@ impl Default for DubOptions {
             burn_subtitles: false,
             glossary: Vec::new(),
             voice_id: None,
+            detect_language: false,
         }
     }
 }
@@ -314,6 +319,9 @@ pub struct DubbingOutput {
     /// Lines that could not fit their slot (cut at the end of their window).
     #[serde(default)]
     pub unfit_lines: Vec<UnfitLine>,
+    /// The detected source language, when the job asked for detection.
+    #[serde(default)]
+    pub source_language: Option<Language>,
 }
 
 /// Answer of the `progress` query.
@@ -357,6 +365,9 @@ pub struct TranscriptOutput {
     /// JSON list of `srt::Cue` in S3.
     pub cues_key: String,
     pub lines: u32,
+    /// The language the recognizer detected, when asked to.
+    #[serde(default)]
+    pub language: Option<Language>,
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -367,6 +378,9 @@ pub struct TranscribeInput {
     pub language: Language,
     /// Where the recognized transcript is also stored as SRT (served as the source transcript).
     pub transcript_key: String,
+    /// Let the recognizer detect the language instead of telling it `language`.
+    #[serde(default)]
+    pub detect: bool,
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]

@@ -30,6 +30,8 @@ struct Inner {
     faults: VecDeque<Fault>,
     /// (path, text) of every request that reached the synthesizer.
     calls: Vec<(String, String)>,
+    /// The language each transcription request named (empty: none, detect).
+    languages: Vec<String>,
 }
 
 #[derive(Clone)]
@@ -73,6 +75,11 @@ impl FakeTts {
             body,
             retry_after,
         });
+    }
+
+    /// The language each transcription request named (empty when it asked for detection).
+    pub fn transcription_languages(&self) -> Vec<String> {
+        self.inner.lock().unwrap().languages.clone()
     }
 
     /// Requests that arrived at paths starting with `path_prefix`.
@@ -249,6 +256,7 @@ async fn transcribe(inner: Arc<Mutex<Inner>>, req: Request) -> Response {
     };
     let (mut audio, mut format, mut granularities, mut model) =
         (None, String::new(), Vec::new(), String::new());
+    let mut language = String::new();
     while let Ok(Some(field)) = form.next_field().await {
         let name = field.name().unwrap_or("").to_string();
         match name.as_str() {
@@ -258,6 +266,7 @@ async fn transcribe(inner: Arc<Mutex<Inner>>, req: Request) -> Response {
                 granularities.push(field.text().await.unwrap_or_default())
             }
             "model" | "model_id" => model = field.text().await.unwrap_or_default(),
+            "language" | "language_code" => language = field.text().await.unwrap_or_default(),
             _ => {}
         }
     }
@@ -273,6 +282,7 @@ async fn transcribe(inner: Arc<Mutex<Inner>>, req: Request) -> Response {
             return json_error(fault.status, fault.body);
         }
         inner.calls.push((path.clone(), model.clone()));
+        inner.languages.push(language.clone());
     }
     let Some(audio) = audio.filter(|a| a.len() > 44 && &a[0..4] == b"RIFF") else {
         return json_error(
@@ -334,8 +344,14 @@ async fn transcribe(inner: Arc<Mutex<Inner>>, req: Request) -> Response {
             "words": tokens, "audio_duration_secs": duration}))
         .into_response();
     }
+    // Detection (no language sent) hears English, as the sample speaks it.
+    let heard = if language.is_empty() {
+        "english".to_string()
+    } else {
+        language
+    };
     axum::Json(
-        json!({"task": "transcribe", "language": "english", "duration": duration,
+        json!({"task": "transcribe", "language": heard, "duration": duration,
         "text": segments.iter().filter_map(|s| s["text"].as_str()).collect::<String>(),
         "segments": segments, "words": words}),
     )

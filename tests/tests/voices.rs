@@ -264,6 +264,29 @@ async fn a_video_without_transcript_is_recognized_once_and_dubbed() -> anyhow::R
         2,
         "served from the cache"
     );
+    assert_eq!(
+        fake.transcription_languages(),
+        ["en"],
+        "told the language it was given"
+    );
+
+    // `auto`: the recognizer detects the language (nothing sent), the job reports it.
+    let body = json!({"target_language": "es", "source_language": "auto"});
+    let (status, auto) = dub(&app, &token, &video, body, None).await?;
+    assert_eq!(status, 202, "{auto}");
+    let job = auto["job_id"].as_str().context("job")?;
+    let done = finished_job(&app, &token, job, DEADLINE).await?;
+    assert_eq!(done["status"], "completed", "{done}");
+    assert_eq!(done["job_result"]["source_language"], "en", "{done}");
+    assert_eq!(
+        fake.transcription_languages(),
+        ["en", ""],
+        "detection names no language"
+    );
+    // `auto` with a transcript makes no sense.
+    let body = json!({"target_language": "es", "source_language": "auto",
+        "source_transcript": "1\n00:00:01,000 --> 00:00:02,000\nHi\n"});
+    assert_eq!(dub(&app, &token, &video, body, None).await?.0, 422);
     app.shutdown().await
 }
 

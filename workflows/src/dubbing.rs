@@ -234,6 +234,7 @@ async fn pipeline(
                 audio_key: audio.audio_key.clone(),
                 language: input.source_language,
                 transcript_key: transcript_key_of(&input.output_key, job_id),
+                detect: input.options.detect_language,
             },
             options::long_running(),
         )
@@ -250,6 +251,7 @@ async fn pipeline(
         .await?
     };
     finish(ctx, Step::SpeechRecognition);
+    let detected = transcript.language;
     skip(ctx, &[Step::NlpSplit, Step::MeaningSplit, Step::Summarize]);
 
     begin(ctx, Step::Translate).await?;
@@ -259,7 +261,7 @@ async fn pipeline(
             TranslateInput {
                 job_id,
                 cues_key: transcript.cues_key,
-                source_language: input.source_language,
+                source_language: detected.unwrap_or(input.source_language),
                 target_language: input.target_language,
                 glossary: input.options.glossary.clone(),
             },
@@ -365,6 +367,7 @@ async fn pipeline(
         dub_srt_key: Some(timing.dub_srt_key),
         dubbed_audio_key: video.audio_only_key,
         unfit_lines: timing.unfit,
+        source_language: detected,
     })
 }
 

@@ -220,10 +220,23 @@ async fn start_dub(
         },
     )?;
     let v = ready_video(&state, user.id, video_id).await?;
+    // `auto`: speech recognition detects it (the video's language, or English, is only a
+    // fallback for the record until then).
+    let detect_language = req.source_language.as_deref() == Some("auto");
+    if detect_language
+        && (req.source_transcript.is_some() || state.settings.tts.recognizer.is_none())
+    {
+        return Err(ApiError::validation(
+            "source_language",
+            "`auto` needs speech recognition: omit source_transcript (and configure a recognizer)",
+        ));
+    }
     let source: Language = req
         .source_language
         .as_deref()
+        .filter(|l| *l != "auto")
         .or(v.original_language.as_deref())
+        .or(detect_language.then_some("en"))
         .ok_or_else(|| {
             ApiError::validation(
                 "source_language",
@@ -306,6 +319,7 @@ async fn start_dub(
                 "voice_id": req.voice_id,
                 "preserve_background_music": req.preserve_background_music,
                 "tts_method": "espeak-ng",
+                "detect_language": detect_language,
                 "speech_recognition": match (&cues, state.settings.tts.recognizer) {
                     (None, Some(r)) => r.name(),
                     _ => "transcript",
@@ -392,6 +406,7 @@ async fn start_dub(
         output_key,
         credits_per_minute: state.settings.credits.cost_per_minute,
         options: DubOptions {
+            detect_language,
             preserve_background_music: req.preserve_background_music,
             burn_subtitles: req.burn_subtitles,
             glossary,
@@ -687,6 +702,7 @@ pub async fn rebuild_input(
                 burn_subtitles: c["burn_subtitles"].as_bool().unwrap_or(false),
                 glossary: serde_json::from_value(c["glossary"].clone()).unwrap_or_default(),
                 voice_id: c["voice_id"].as_str().map(str::to_string),
+                detect_language: c["detect_language"].as_bool().unwrap_or(false),
             })
             .unwrap_or_default(),
     })
