@@ -14,7 +14,7 @@ use crate::audio::engine::decode::AudioReader;
 use crate::audio::engine::resample::StreamResampler;
 use crate::deps::Deps;
 use crate::scratch::Scratch;
-use crate::voice::http::{self, Refusal, pcm_to_wav};
+use crate::voice::http::{self, Auth, Refusal, pcm_to_wav};
 use crate::{error, memo};
 use onevoice_shared::contracts::{
     TranscribeInput, TranscriptOutput, activity, job_prefix, step_result_key,
@@ -169,11 +169,9 @@ impl SpeechActivities {
         if let Ok(cached) = self.deps.storage.get_json::<Recognized>(&cache_key).await {
             return Ok((cached.segments, cached.language));
         }
-        let segments = match recognizer {
-            Recognizer::OpenAi => self.openai(provider, model, language, &wav).await?,
-            Recognizer::ElevenLabs => self.scribe(provider, model, language, &wav).await?,
-            Recognizer::WhisperX => self.whisperx(provider, language, &wav).await?,
-        };
+        let segments = self
+            .recognize(recognizer, provider, model, language, &wav)
+            .await?;
         self.deps
             .storage
             .put_json(&cache_key, &segments)
@@ -182,119 +180,106 @@ impl SpeechActivities {
         Ok((segments.segments, segments.language))
     }
 
-    async fn openai(
+    /// Sends one chunk to the recognizer's endpoint and parses its answer.
+    async fn recognize(
         &self,
+        recognizer: Recognizer,
         provider: &HttpProvider,
         model: &str,
         language: Option<&str>,
         wav: &[u8],
     ) -> Result<Recognized, ActivityError> {
-        let url = provider
-            .base_url
-            .join("audio/transcriptions")
-            .map_err(|e| error::permanent(format!("OpenAI base URL: {e}")))?;
+        let api = Api::of(recognizer, model);
+        let url = http::url(provider, api.name, api.path)?;
         let body = http::send(
-            "OpenAI transcription",
+            api.name,
             || {
-                let form = reqwest::multipart::Form::new()
-                    .part("file", wav_part(wav))
-                    .text("model", model.to_string())
-                    .text("response_format", "verbose_json")
-                    .text("timestamp_granularities[]", "segment")
-                    .text("timestamp_granularities[]", "word");
-                let form = match language {
-                    Some(l) => form.text("language", l.to_string()),
-                    None => form,
-                };
-                let req = self.http.post(url.clone()).multipart(form);
-                if provider.api_key.is_empty() {
-                    req
-                } else {
-                    req.bearer_auth(provider.api_key.expose())
+                let mut form = reqwest::multipart::Form::new().part(api.file_field, wav_part(wav));
+                for (key, value) in &api.fields {
+                    form = form.text(*key, value.clone());
                 }
+                if let Some(l) = language {
+                    form = form.text(api.language_field, l.to_string());
+                }
+                http::authorize(
+                    self.http.post(url.clone()).multipart(form),
+                    provider,
+                    api.auth,
+                )
             },
             classify,
         )
         .await?;
-        parse_verbose(&body)
-    }
-
-    /// ElevenLabs Scribe (`POST /v1/speech-to-text`): words with spacing tokens and speakers.
-    async fn scribe(
-        &self,
-        provider: &HttpProvider,
-        model: &str,
-        language: Option<&str>,
-        wav: &[u8],
-    ) -> Result<Recognized, ActivityError> {
-        let url = provider
-            .base_url
-            .join("v1/speech-to-text")
-            .map_err(|e| error::permanent(format!("ElevenLabs base URL: {e}")))?;
-        let body = http::send(
-            "ElevenLabs Scribe",
-            || {
-                let form = reqwest::multipart::Form::new()
-                    .part("file", wav_part(wav))
-                    .text("model_id", model.to_string())
-                    .text("timestamps_granularity", "word")
-                    .text("diarize", "true")
-                    .text("tag_audio_events", "false");
-                let form = match language {
-                    Some(l) => form.text("language_code", l.to_string()),
-                    None => form,
-                };
-                self.http
-                    .post(url.clone())
-                    .header("xi-api-key", provider.api_key.expose())
-                    .multipart(form)
-            },
-            classify,
-        )
-        .await?;
-        parse_scribe(&body)
+        match recognizer {
+            Recognizer::ElevenLabs => parse_scribe(&body),
+            Recognizer::OpenAi => parse_verbose(&body),
+            Recognizer::WhisperX => {
+                let doc: Value = serde_json::from_slice(&body)
+                    .map_err(|e| error::transient(format!("WhisperX: malformed answer: {e}")))?;
+                if doc["segments"].as_array().is_none() {
+                    let reason = doc["error"].as_str().unwrap_or("no segments in the answer");
+                    return Err(error::transient(format!("WhisperX: {reason}")));
+                }
+                parse_verbose(&body)
+            }
+        }
     }
 }
 
-impl SpeechActivities {
-    /// A WhisperX host (`POST {base}/302/whisperx`, `processing_type=align`): WhisperX's native
-    /// segments.
-    async fn whisperx(
-        &self,
-        provider: &HttpProvider,
-        language: Option<&str>,
-        wav: &[u8],
-    ) -> Result<Recognized, ActivityError> {
-        let url = provider
-            .base_url
-            .join("302/whisperx")
-            .map_err(|e| error::permanent(format!("WhisperX base URL: {e}")))?;
-        let body = http::send(
-            "WhisperX",
-            || {
-                let form = reqwest::multipart::Form::new()
-                    .part("audio_input", wav_part(wav))
-                    .text("processing_type", "align")
-                    .text("output", "raw");
-                let form = match language {
-                    Some(l) => form.text("language", l.to_string()),
-                    None => form,
-                };
-                self.http
-                    .post(url.clone())
-                    .bearer_auth(provider.api_key.expose())
-                    .multipart(form)
+/// How each recognizer is called: the multipart fields of its API.
+struct Api {
+    name: &'static str,
+    path: &'static str,
+    file_field: &'static str,
+    language_field: &'static str,
+    fields: Vec<(&'static str, String)>,
+    auth: Auth,
+}
+
+impl Api {
+    fn of(recognizer: Recognizer, model: &str) -> Self {
+        let fields = |pairs: &[(&'static str, &str)]| {
+            pairs.iter().map(|(k, v)| (*k, v.to_string())).collect()
+        };
+        match recognizer {
+            // `POST {base}/audio/transcriptions`: verbose_json with segment and word times.
+            Recognizer::OpenAi => Self {
+                name: "OpenAI transcription",
+                path: "audio/transcriptions",
+                file_field: "file",
+                language_field: "language",
+                fields: fields(&[
+                    ("model", model),
+                    ("response_format", "verbose_json"),
+                    ("timestamp_granularities[]", "segment"),
+                    ("timestamp_granularities[]", "word"),
+                ]),
+                auth: Auth::Bearer,
             },
-            classify,
-        )
-        .await?;
-        let doc: Value = serde_json::from_slice(&body)
-            .map_err(|e| error::transient(format!("WhisperX: malformed answer: {e}")))?;
-        if doc["segments"].as_array().is_none() {
-            let reason = doc["error"].as_str().unwrap_or("no segments in the answer");
-            return Err(error::transient(format!("WhisperX: {reason}")));
+            // Scribe (`POST /v1/speech-to-text`): words with spacing tokens and speakers.
+            Recognizer::ElevenLabs => Self {
+                name: "ElevenLabs Scribe",
+                path: "v1/speech-to-text",
+                file_field: "file",
+                language_field: "language_code",
+                fields: fields(&[
+                    ("model_id", model),
+                    ("timestamps_granularity", "word"),
+                    ("diarize", "true"),
+                    ("tag_audio_events", "false"),
+                ]),
+                auth: Auth::XiApiKey,
+            },
+            // A WhisperX host (`POST {base}/302/whisperx`, aligned): WhisperX's native segments.
+            Recognizer::WhisperX => Self {
+                name: "WhisperX",
+                path: "302/whisperx",
+                file_field: "audio_input",
+                language_field: "language",
+                fields: fields(&[("processing_type", "align"), ("output", "raw")]),
+                auth: Auth::Bearer,
+            },
         }
-        parse_verbose(&body)
     }
 }
 

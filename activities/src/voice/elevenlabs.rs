@@ -1,6 +1,6 @@
 //! ElevenLabs (`POST {base}/v1/text-to-speech/{voice_id}?output_format=pcm_24000`).
 
-use super::http::{self, Refusal, check_pcm, pcm_to_wav};
+use super::http::{self, Auth, Refusal, check_pcm, pcm_to_wav};
 use onevoice_shared::language::Language;
 use onevoice_shared::settings::HttpProvider;
 use reqwest::StatusCode;
@@ -16,20 +16,21 @@ pub(crate) async fn speak(
     language: Language,
     text: &str,
 ) -> Result<Vec<u8>, ActivityError> {
-    let url = provider
-        .base_url
-        .join(&format!("v1/text-to-speech/{voice_id}"))
-        .map_err(|e| crate::error::permanent(format!("ElevenLabs base URL: {e}")))?;
+    let url = http::url(
+        provider,
+        "ElevenLabs",
+        &format!("v1/text-to-speech/{voice_id}"),
+    )?;
     let body =
         json!({ "text": text, "model_id": provider.model, "language_code": language.code() });
     let pcm = http::send(
         "ElevenLabs",
         || {
-            client
+            let req = client
                 .post(url.clone())
                 .query(&[("output_format", "pcm_24000")])
-                .header("xi-api-key", provider.api_key.expose())
-                .json(&body)
+                .json(&body);
+            http::authorize(req, provider, Auth::XiApiKey)
         },
         classify,
     )

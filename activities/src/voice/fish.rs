@@ -1,7 +1,7 @@
 //! Fish Audio, hosted (`api.fish.audio`, `model` header) or a self-hosted fish-speech server:
 //! `POST {base}/v1/tts` with JSON, WAV back.
 
-use super::http::{self, Refusal};
+use super::http::{self, Auth, Refusal};
 use onevoice_shared::settings::HttpProvider;
 use reqwest::StatusCode;
 use serde_json::{Value, json};
@@ -13,10 +13,7 @@ pub(crate) async fn speak(
     reference_id: &str,
     text: &str,
 ) -> Result<Vec<u8>, ActivityError> {
-    let url = provider
-        .base_url
-        .join("v1/tts")
-        .map_err(|e| crate::error::permanent(format!("Fish base URL: {e}")))?;
+    let url = http::url(provider, "Fish Audio", "v1/tts")?;
     let body = json!({
         "text": text, "reference_id": reference_id, "format": "wav", "sample_rate": 24000,
         "latency": "normal", "normalize": true,
@@ -25,13 +22,10 @@ pub(crate) async fn speak(
         "Fish Audio",
         || {
             let mut req = client.post(url.clone()).json(&body);
-            if !provider.api_key.is_empty() {
-                req = req.bearer_auth(provider.api_key.expose());
-            }
             if !provider.model.is_empty() {
                 req = req.header("model", &provider.model);
             }
-            req
+            http::authorize(req, provider, Auth::Bearer)
         },
         classify,
     )

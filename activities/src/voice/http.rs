@@ -5,6 +5,8 @@
 //! error message.
 
 use crate::error;
+use onevoice_shared::settings::HttpProvider;
+use reqwest::Url;
 use reqwest::{RequestBuilder, StatusCode};
 use std::time::Duration;
 use temporalio_sdk::activities::ActivityError;
@@ -13,6 +15,37 @@ use temporalio_sdk::activities::ActivityError;
 const ATTEMPTS: u32 = 4;
 /// A longer `Retry-After` is left to Temporal's retry instead of holding the attempt.
 const MAX_WAIT: Duration = Duration::from_secs(30);
+
+/// How a provider expects its key.
+#[derive(Clone, Copy)]
+pub(crate) enum Auth {
+    Bearer,
+    /// ElevenLabs' `xi-api-key` header.
+    XiApiKey,
+}
+
+/// The provider's URL for `path` (relative to its base URL).
+pub(crate) fn url(provider: &HttpProvider, name: &str, path: &str) -> Result<Url, ActivityError> {
+    provider
+        .base_url
+        .join(path)
+        .map_err(|e| error::permanent(format!("{name} base URL: {e}")))
+}
+
+/// Adds the provider's key the way it expects it; a self-hosted server may have none.
+pub(crate) fn authorize(
+    req: RequestBuilder,
+    provider: &HttpProvider,
+    auth: Auth,
+) -> RequestBuilder {
+    if provider.api_key.is_empty() {
+        return req;
+    }
+    match auth {
+        Auth::Bearer => req.bearer_auth(provider.api_key.expose()),
+        Auth::XiApiKey => req.header("xi-api-key", provider.api_key.expose()),
+    }
+}
 
 /// How a provider's error answer is to be treated.
 pub(crate) struct Refusal {

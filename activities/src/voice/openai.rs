@@ -1,7 +1,7 @@
 //! OpenAI speech (`POST {base}/audio/speech`), also any OpenAI-compatible server: raw 24 kHz
 //! 16-bit PCM, wrapped in WAV here.
 
-use super::http::{self, Refusal, check_pcm, pcm_to_wav};
+use super::http::{self, Auth, Refusal, check_pcm, pcm_to_wav};
 use onevoice_shared::settings::HttpProvider;
 use reqwest::StatusCode;
 use serde_json::{Value, json};
@@ -15,22 +15,12 @@ pub(crate) async fn speak(
     voice: &str,
     text: &str,
 ) -> Result<Vec<u8>, ActivityError> {
-    let url = provider
-        .base_url
-        .join("audio/speech")
-        .map_err(|e| crate::error::permanent(format!("OpenAI base URL: {e}")))?;
+    let url = http::url(provider, "OpenAI", "audio/speech")?;
     let body =
         json!({ "model": provider.model, "input": text, "voice": voice, "response_format": "pcm" });
     let pcm = http::send(
         "OpenAI speech",
-        || {
-            let req = client.post(url.clone()).json(&body);
-            if provider.api_key.is_empty() {
-                req
-            } else {
-                req.bearer_auth(provider.api_key.expose())
-            }
-        },
+        || http::authorize(client.post(url.clone()).json(&body), provider, Auth::Bearer),
         classify,
     )
     .await?;
