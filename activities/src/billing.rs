@@ -52,10 +52,7 @@ impl BillingActivities {
         input: ApplyPaddleEventInput,
     ) -> Result<BillingOutcome, ActivityError> {
         let d = &self.deps;
-        let user = users::find(&d.db, input.user_id)
-            .await
-            .map_err(db)?
-            .ok_or_else(|| error::permanent(format!("user {} does not exist", input.user_id)))?;
+        let user = self.account(input.user_id).await?;
         let mut tx = d.db.begin().await.map_err(db)?;
         let event = billing::lock_event(&mut tx, &input.event_id)
             .await
@@ -64,11 +61,6 @@ impl BillingActivities {
                 error::permanent(format!("webhook event {} is not stored", input.event_id))
             })?;
         let mut notices = Vec::new();
-        // Notices an earlier attempt queued but may not have handed over before it was lost.
-        let mut emails =
-            emails::pending_with_prefix(&mut *tx, &format!("paddle:{}:", input.event_id))
-                .await
-                .map_err(db)?;
         if event.processed_at.is_none() {
             let data = event.payload.get("data").cloned().unwrap_or_default();
             if let Some(customer) = data.get("customer_id").and_then(|c| c.as_str()) {
@@ -115,16 +107,9 @@ impl BillingActivities {
                 .await
                 .map_err(db)?;
         }
-        let grace_deadline =
-            billing::grace_deadline(&mut *tx, input.user_id, input.grace_period_secs)
-                .await
-                .map_err(db)?;
-        emails.extend(self.queue(&mut tx, &user, notices).await?);
-        tx.commit().await.map_err(db)?;
-        Ok(BillingOutcome {
-            grace_deadline,
-            emails,
-        })
+        let resend = format!("paddle:{}:", input.event_id);
+        self.finish(tx, &user, input.grace_period_secs, &resend, notices)
+            .await
     }
 
     /// Runs when a grace period's timer fires: suspends what is still unpaid.
@@ -135,19 +120,12 @@ impl BillingActivities {
         input: SuspendOverdueInput,
     ) -> Result<BillingOutcome, ActivityError> {
         let d = &self.deps;
-        let user = users::find(&d.db, input.user_id)
-            .await
-            .map_err(db)?
-            .ok_or_else(|| error::permanent(format!("user {} does not exist", input.user_id)))?;
+        let user = self.account(input.user_id).await?;
         let mut tx = d.db.begin().await.map_err(db)?;
         let suspended = billing::suspend_overdue(&mut *tx, input.user_id, input.grace_period_secs)
             .await
             .map_err(db)?;
         let mut notices = Vec::new();
-        let mut emails =
-            emails::pending_with_prefix(&mut *tx, &format!("billing:{}:suspended:", input.user_id))
-                .await
-                .map_err(db)?;
         if suspended > 0 {
             tracing::info!(user = %input.user_id, "dubbing suspended: grace period ended unpaid");
             activity_log::record(
@@ -172,20 +150,45 @@ impl BillingActivities {
                 },
             });
         }
-        let grace_deadline =
-            billing::grace_deadline(&mut *tx, input.user_id, input.grace_period_secs)
-                .await
-                .map_err(db)?;
-        emails.extend(self.queue(&mut tx, &user, notices).await?);
+        let resend = format!("billing:{}:suspended:", input.user_id);
+        self.finish(tx, &user, input.grace_period_secs, &resend, notices)
+            .await
+    }
+}
+
+impl BillingActivities {
+    async fn account(&self, user: UserId) -> Result<users::UserRow, ActivityError> {
+        users::find(&self.deps.db, user)
+            .await
+            .map_err(db)?
+            .ok_or_else(|| error::permanent(format!("user {user} does not exist")))
+    }
+
+    /// Ends an activity's transaction: queues its notices, picks up the ones a lost earlier
+    /// attempt queued (their dedupe keys start with `resend`) so they are handed over after all,
+    /// reads the grace deadline as the changes leave it, and commits.
+    async fn finish(
+        &self,
+        mut tx: sqlx::Transaction<'_, sqlx::Postgres>,
+        user: &users::UserRow,
+        grace_secs: u64,
+        resend: &str,
+        notices: Vec<Notice>,
+    ) -> Result<BillingOutcome, ActivityError> {
+        let mut emails = emails::pending_with_prefix(&mut *tx, resend)
+            .await
+            .map_err(db)?;
+        emails.extend(self.queue(&mut tx, user, notices).await?);
+        let grace_deadline = billing::grace_deadline(&mut *tx, user.id, grace_secs)
+            .await
+            .map_err(db)?;
         tx.commit().await.map_err(db)?;
         Ok(BillingOutcome {
             grace_deadline,
             emails,
         })
     }
-}
 
-impl BillingActivities {
     fn billing_link(&self) -> String {
         format!("{}/billing", self.deps.frontend_url.trim_end_matches('/'))
     }
@@ -364,11 +367,7 @@ impl BillingActivities {
     }
 
     async fn username(&self, user: UserId) -> Result<String, ActivityError> {
-        Ok(users::find(&self.deps.db, user)
-            .await
-            .map_err(db)?
-            .map(|u| u.username)
-            .unwrap_or_default())
+        Ok(self.account(user).await?.username)
     }
 
     /// Renders and queues the notices inside the event's transaction; returns their outbox ids.
