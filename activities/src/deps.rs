@@ -1,7 +1,7 @@
 use onevoice_shared::billing::Catalog;
 use onevoice_shared::mail::Mailer;
 use onevoice_shared::queue::Queue;
-use onevoice_shared::settings::{AudioSettings, ToolSettings, TtsSettings};
+use onevoice_shared::settings::{AudioSettings, SpeechSettings, ToolSettings};
 use onevoice_shared::storage::Storage;
 use sqlx::PgPool;
 
@@ -22,5 +22,5 @@ pub struct Deps {
     /// The plans, for the credits a paid period grants.
     pub plans: Catalog,
     pub audio: AudioSettings,
-    pub tts: TtsSettings,
+    pub speech: SpeechSettings,
 }

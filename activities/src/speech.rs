@@ -45,7 +45,7 @@ pub struct SpeechActivities {
 impl SpeechActivities {
     pub fn new(deps: Deps) -> Self {
         let http = reqwest::Client::builder()
-            .timeout(deps.tts.timeout.max(std::time::Duration::from_secs(300)))
+            .timeout(deps.speech.timeout.max(std::time::Duration::from_secs(300)))
             .connect_timeout(std::time::Duration::from_secs(10))
             .build()
             .unwrap_or_default();
@@ -72,7 +72,7 @@ impl SpeechActivities {
         let deps = &self.deps;
         let key = step_result_key(input.job_id, Step::SpeechRecognition);
         memo::once(&deps.storage, &key, || async {
-            let recognizer = deps.tts.recognizer.ok_or_else(|| {
+            let recognizer = deps.speech.recognizer.ok_or_else(|| {
                 error::permanent("speech recognition is not configured (ASR_PROVIDER)")
             })?;
             let scratch = Scratch::new(&deps.tools.work_dir, "transcribe")?;
@@ -149,12 +149,12 @@ impl SpeechActivities {
         language: Option<onevoice_shared::language::Language>,
         wav: Vec<u8>,
     ) -> Result<(Vec<Segment>, Option<String>), ActivityError> {
-        let tts = &self.deps.tts;
+        let speech = &self.deps.speech;
         let (model, provider): (&str, _) = match recognizer {
-            Recognizer::OpenAi => (&tts.transcription_model, tts.openai.as_ref()),
-            Recognizer::ElevenLabs => (&tts.scribe_model, tts.elevenlabs.as_ref()),
+            Recognizer::OpenAi => (&speech.transcription_model, speech.openai.as_ref()),
+            Recognizer::ElevenLabs => (&speech.scribe_model, speech.elevenlabs.as_ref()),
             // The host picks its model; the cache is keyed on the alignment mode.
-            Recognizer::WhisperX => ("align", tts.whisperx.as_ref()),
+            Recognizer::WhisperX => ("align", speech.whisperx.as_ref()),
         };
         let provider = provider
             .ok_or_else(|| error::permanent(format!("{} is not configured", recognizer.name())))?;

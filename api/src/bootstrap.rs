@@ -55,6 +55,6 @@ pub fn deps(state: &AppState) -> anyhow::Result<Deps> {
         publish_url: settings.sqs.publish_url.as_ref().map(|u| u.to_string()),
         plans: settings.billing.catalog.clone(),
         audio: settings.audio.clone(),
-        tts: settings.tts.clone(),
+        speech: settings.speech.clone(),
     })
 }

@@ -29,12 +29,13 @@ pub struct Settings {
     pub tools: ToolSettings,
     pub billing: BillingSettings,
     pub audio: AudioSettings,
-    pub tts: TtsSettings,
+    pub speech: SpeechSettings,
 }
 
-/// The speech providers. espeak-ng is always there; an HTTP provider is on when configured.
+/// The speech providers, for synthesis and recognition. espeak-ng is always there; an HTTP
+/// provider is on when configured.
 #[derive(Clone, Debug, Default)]
-pub struct TtsSettings {
+pub struct SpeechSettings {
     /// Lines synthesized at once per provider (by one worker).
     pub concurrency: usize,
     pub timeout: Duration,
@@ -537,7 +538,7 @@ impl Settings {
             work_dir: r.string("WORK_DIR", Some("/tmp/onevoice-work")).into(),
         };
         let billing = read_billing(&mut r, environment);
-        let tts = read_tts(&mut r);
+        let speech = read_speech(&mut r);
         let audio = AudioSettings {
             max_speed: r
                 .parse_with("DUB_MAX_SPEED", Some("1.4"), |v| match v.parse::<f64>() {
@@ -604,12 +605,12 @@ impl Settings {
             tools,
             billing,
             audio,
-            tts,
+            speech,
         })
     }
 }
 
-fn read_tts<F: Fn(&str) -> Option<String>>(r: &mut Reader<'_, F>) -> TtsSettings {
+fn read_speech<F: Fn(&str) -> Option<String>>(r: &mut Reader<'_, F>) -> SpeechSettings {
     let mut provider = |key_var: &str,
                         url_var: &str,
                         default_url: &str,
@@ -700,7 +701,7 @@ fn read_tts<F: Fn(&str) -> Option<String>>(r: &mut Reader<'_, F>) -> TtsSettings
             _ => Err("expected auto, openai, elevenlabs, whisperx or none".into()),
         })
         .flatten();
-    TtsSettings {
+    SpeechSettings {
         concurrency: r
             .parse_with("TTS_CONCURRENCY", Some("4"), |v| match v.parse::<usize>() {
                 Ok(n) if (1..=64).contains(&n) => Ok(n),
@@ -948,21 +949,21 @@ mod tests {
     #[test]
     fn speech_recognition_follows_the_configured_providers() {
         let mut vars = base();
-        assert_eq!(load(&vars).unwrap().tts.recognizer, None);
+        assert_eq!(load(&vars).unwrap().speech.recognizer, None);
         vars.insert("ELEVENLABS_API_KEY", "xi-key");
         assert_eq!(
-            load(&vars).unwrap().tts.recognizer,
+            load(&vars).unwrap().speech.recognizer,
             Some(Recognizer::ElevenLabs)
         );
         vars.insert("OPENAI_API_KEY", "sk-key");
         assert_eq!(
-            load(&vars).unwrap().tts.recognizer,
+            load(&vars).unwrap().speech.recognizer,
             Some(Recognizer::OpenAi),
             "auto prefers OpenAI"
         );
         vars.insert("ASR_PROVIDER", "elevenlabs");
         assert_eq!(
-            load(&vars).unwrap().tts.recognizer,
+            load(&vars).unwrap().speech.recognizer,
             Some(Recognizer::ElevenLabs)
         );
         vars.remove("ELEVENLABS_API_KEY");
@@ -975,7 +976,7 @@ mod tests {
         vars.insert("ASR_PROVIDER", "whisperx");
         vars.insert("WHISPERX_API_KEY", "wx-key");
         assert_eq!(
-            load(&vars).unwrap().tts.recognizer,
+            load(&vars).unwrap().speech.recognizer,
             Some(Recognizer::WhisperX)
         );
     }

@@ -3,7 +3,7 @@
 //! provider (`espeak-es-f`, `openai-coral`, `elevenlabs-<voice id>`, `fish-<reference id>`).
 
 use crate::language::Language;
-use crate::settings::TtsSettings;
+use crate::settings::SpeechSettings;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum Provider {
@@ -104,7 +104,7 @@ pub const ELEVENLABS_VOICES: [(&str, &str, &str); 4] = [
 ];
 
 /// Every voice available for `language` with the configured providers.
-pub fn catalogue(language: Language, tts: &TtsSettings) -> Vec<Voice> {
+pub fn catalogue(language: Language, speech: &SpeechSettings) -> Vec<Voice> {
     let mut voices = vec![
         Voice {
             id: format!("espeak-{}-m", language.code()),
@@ -121,7 +121,7 @@ pub fn catalogue(language: Language, tts: &TtsSettings) -> Vec<Voice> {
             provider: Provider::Espeak,
         },
     ];
-    if tts.openai.is_some() {
+    if speech.openai.is_some() {
         voices.extend(OPENAI_VOICES.iter().map(|(v, gender)| Voice {
             id: format!("openai-{v}"),
             name: format!("OpenAI {v}"),
@@ -130,7 +130,7 @@ pub fn catalogue(language: Language, tts: &TtsSettings) -> Vec<Voice> {
             provider: Provider::OpenAi,
         }));
     }
-    if tts.elevenlabs.is_some() {
+    if speech.elevenlabs.is_some() {
         voices.extend(ELEVENLABS_VOICES.iter().map(|(id, name, gender)| Voice {
             id: format!("elevenlabs-{id}"),
             name: format!("ElevenLabs {name}"),
@@ -139,8 +139,8 @@ pub fn catalogue(language: Language, tts: &TtsSettings) -> Vec<Voice> {
             provider: Provider::ElevenLabs,
         }));
     }
-    if tts.fish.is_some() {
-        voices.extend(tts.fish_voices.iter().map(|(id, name)| Voice {
+    if speech.fish.is_some() {
+        voices.extend(speech.fish_voices.iter().map(|(id, name)| Voice {
             id: format!("fish-{id}"),
             name: name.clone(),
             gender: "unknown",
@@ -152,8 +152,8 @@ pub fn catalogue(language: Language, tts: &TtsSettings) -> Vec<Voice> {
 }
 
 /// Whether `id` is a voice of the catalogue for `language`.
-pub fn is_available(id: &str, language: Language, tts: &TtsSettings) -> bool {
-    catalogue(language, tts).iter().any(|v| v.id == id)
+pub fn is_available(id: &str, language: Language, speech: &SpeechSettings) -> bool {
+    catalogue(language, speech).iter().any(|v| v.id == id)
 }
 
 #[cfg(test)]

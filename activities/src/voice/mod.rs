@@ -38,7 +38,7 @@ pub struct VoiceActivities {
 
 impl VoiceActivities {
     pub fn new(deps: Deps) -> Self {
-        let n = deps.tts.concurrency.max(1);
+        let n = deps.speech.concurrency.max(1);
         let limits = [
             Provider::Espeak,
             Provider::OpenAi,
@@ -49,7 +49,7 @@ impl VoiceActivities {
         .map(|p| (p, Arc::new(Semaphore::new(n))))
         .collect();
         let http = reqwest::Client::builder()
-            .timeout(deps.tts.timeout)
+            .timeout(deps.speech.timeout)
             .connect_timeout(std::time::Duration::from_secs(10))
             .build()
             .unwrap_or_default();
@@ -96,7 +96,7 @@ impl VoiceActivities {
                             Ok(line)
                         }
                     })
-                    .buffered(deps.tts.concurrency.max(1))
+                    .buffered(deps.speech.concurrency.max(1))
                     .collect()
                     .await;
             // The first failure in line order decides: a passing one makes Temporal retry the
@@ -152,7 +152,7 @@ impl VoiceActivities {
             .acquire()
             .await
             .map_err(|_| error::transient("speech limiter closed"))?;
-        let tts = &deps.tts;
+        let providers = &deps.speech;
         let unconfigured = |p: &str| error::permanent(format!("the {p} voices are not configured"));
         let wav = match choice {
             VoiceChoice::Espeak { variant } => {
@@ -169,18 +169,21 @@ impl VoiceActivities {
                     .map_err(|e| error::transient(format!("reading espeak-ng output: {e}")))?
             }
             VoiceChoice::OpenAi(voice) => {
-                let p = tts.openai.as_ref().ok_or_else(|| unconfigured("OpenAI"))?;
+                let p = providers
+                    .openai
+                    .as_ref()
+                    .ok_or_else(|| unconfigured("OpenAI"))?;
                 openai::speak(&self.http, p, voice, &cue.text).await?
             }
             VoiceChoice::ElevenLabs(voice) => {
-                let p = tts
+                let p = providers
                     .elevenlabs
                     .as_ref()
                     .ok_or_else(|| unconfigured("ElevenLabs"))?;
                 elevenlabs::speak(&self.http, p, voice, input.language, &cue.text).await?
             }
             VoiceChoice::Fish(reference) => {
-                let p = tts
+                let p = providers
                     .fish
                     .as_ref()
                     .ok_or_else(|| unconfigured("Fish Audio"))?;

@@ -224,7 +224,7 @@ async fn start_dub(
     // fallback for the record until then).
     let detect_language = req.source_language.as_deref() == Some("auto");
     if detect_language
-        && (req.source_transcript.is_some() || state.settings.tts.recognizer.is_none())
+        && (req.source_transcript.is_some() || state.settings.speech.recognizer.is_none())
     {
         return Err(ApiError::validation(
             "source_language",
@@ -248,7 +248,7 @@ async fn start_dub(
             ApiError::validation("source_language", e.to_string())
         })?;
     if let Some(voice) = &req.voice_id
-        && !onevoice_shared::voices::is_available(voice, target, &state.settings.tts)
+        && !onevoice_shared::voices::is_available(voice, target, &state.settings.speech)
     {
         return Err(ApiError::validation(
             "voice_id",
@@ -261,7 +261,7 @@ async fn start_dub(
             srt::parse_any(transcript)
                 .map_err(|e| ApiError::validation("source_transcript", e.to_string()))?,
         ),
-        None if state.settings.tts.recognizer.is_some() => None,
+        None if state.settings.speech.recognizer.is_some() => None,
         None => {
             return Err(ApiError::validation(
                 "source_transcript",
@@ -320,7 +320,7 @@ async fn start_dub(
                 "preserve_background_music": req.preserve_background_music,
                 "tts_method": "espeak-ng",
                 "detect_language": detect_language,
-                "speech_recognition": match (&cues, state.settings.tts.recognizer) {
+                "speech_recognition": match (&cues, state.settings.speech.recognizer) {
                     (None, Some(r)) => r.name(),
                     _ => "transcript",
                 },

@@ -288,7 +288,7 @@ async fn voices(
             .map_err(|e: onevoice_shared::language::UnsupportedLanguage| {
                 ApiError::validation("language", e.to_string())
             })?;
-    let voices = onevoice_shared::voices::catalogue(language, &state.settings.tts);
+    let voices = onevoice_shared::voices::catalogue(language, &state.settings.speech);
     Ok(Json(
         voices
             .into_iter()
