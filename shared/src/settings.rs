@@ -480,42 +480,10 @@ impl Settings {
             processing_ratio: r.parse("PROCESSING_TIME_RATIO", Some("1.5")).unwrap_or(1.5),
         };
         let sqs = SqsSettings {
-            queue_url: r
-                .parse_with("SQS_QUEUE_URL", Some(""), |v| {
-                    if v.is_empty() {
-                        Ok(None)
-                    } else {
-                        Url::parse(v).map(Some).map_err(|e| e.to_string())
-                    }
-                })
-                .flatten(),
-            dlq_url: r
-                .parse_with("SQS_DLQ_URL", Some(""), |v| {
-                    if v.is_empty() {
-                        Ok(None)
-                    } else {
-                        Url::parse(v).map(Some).map_err(|e| e.to_string())
-                    }
-                })
-                .flatten(),
-            publish_url: r
-                .parse_with("SQS_PUBLISH_QUEUE_URL", Some(""), |v| {
-                    if v.is_empty() {
-                        Ok(None)
-                    } else {
-                        Url::parse(v).map(Some).map_err(|e| e.to_string())
-                    }
-                })
-                .flatten(),
-            endpoint_url: r
-                .parse_with("SQS_ENDPOINT_URL", Some(""), |v| {
-                    if v.is_empty() {
-                        Ok(None)
-                    } else {
-                        Url::parse(v).map(Some).map_err(|e| e.to_string())
-                    }
-                })
-                .flatten(),
+            queue_url: r.optional_url("SQS_QUEUE_URL"),
+            dlq_url: r.optional_url("SQS_DLQ_URL"),
+            publish_url: r.optional_url("SQS_PUBLISH_QUEUE_URL"),
+            endpoint_url: r.optional_url("SQS_ENDPOINT_URL"),
             dispatch: r
                 .parse_with("DISPATCH_MODE", Some("temporal"), |v| match v {
                     "temporal" => Ok(Dispatch::Temporal),
@@ -830,6 +798,18 @@ impl<F: Fn(&str) -> Option<String>> Reader<'_, F> {
             self.errors.push(format!("{key}: must not be empty"));
         }
         v
+    }
+
+    /// A URL that may be left unset (or empty).
+    fn optional_url(&mut self, key: &str) -> Option<Url> {
+        self.parse_with(key, Some(""), |v| {
+            if v.is_empty() {
+                Ok(None)
+            } else {
+                Url::parse(v).map(Some).map_err(|e| e.to_string())
+            }
+        })
+        .flatten()
     }
 
     fn parse<T: FromStr>(&mut self, key: &str, default: Option<&str>) -> Option<T>
