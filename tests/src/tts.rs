@@ -34,6 +34,24 @@ struct Inner {
     languages: Vec<String>,
 }
 
+impl Inner {
+    /// The answer of the first fault waiting for `path`, recorded as a `<fault>` call.
+    fn take_fault(&mut self, path: &str) -> Option<Response> {
+        let i = self
+            .faults
+            .iter()
+            .position(|f| path.starts_with(&f.path_prefix))?;
+        let fault = self.faults.remove(i)?;
+        self.calls.push((path.to_string(), "<fault>".into()));
+        let mut res = json_error(fault.status, fault.body);
+        if let Some(secs) = fault.retry_after {
+            res.headers_mut()
+                .insert("retry-after", secs.to_string().parse().expect("number"));
+        }
+        Some(res)
+    }
+}
+
 #[derive(Clone)]
 pub struct FakeTts {
     pub url: String,
@@ -174,18 +192,7 @@ async fn handle(State(inner): State<Arc<Mutex<Inner>>>, req: Request) -> Respons
     if !authorized {
         return json_error(401, unauthorized);
     }
-    if let Some(i) = inner
-        .faults
-        .iter()
-        .position(|f| path.starts_with(&f.path_prefix))
-    {
-        let fault = inner.faults.remove(i).expect("present");
-        inner.calls.push((path.clone(), "<fault>".into()));
-        let mut res = json_error(fault.status, fault.body);
-        if let Some(secs) = fault.retry_after {
-            res.headers_mut()
-                .insert("retry-after", secs.to_string().parse().expect("number"));
-        }
+    if let Some(res) = inner.take_fault(&path) {
         return res;
     }
     let text = input["text"]
@@ -272,14 +279,8 @@ async fn transcribe(inner: Arc<Mutex<Inner>>, req: Request) -> Response {
     }
     {
         let mut inner = inner.lock().unwrap();
-        if let Some(i) = inner
-            .faults
-            .iter()
-            .position(|f| path.starts_with(&f.path_prefix))
-        {
-            let fault = inner.faults.remove(i).expect("present");
-            inner.calls.push((path.clone(), "<fault>".into()));
-            return json_error(fault.status, fault.body);
+        if let Some(res) = inner.take_fault(&path) {
+            return res;
         }
         inner.calls.push((path.clone(), model.clone()));
         inner.languages.push(language.clone());
