@@ -1,7 +1,7 @@
 use onevoice_shared::billing::Catalog;
 use onevoice_shared::mail::Mailer;
 use onevoice_shared::queue::Queue;
-use onevoice_shared::settings::{AudioSettings, SpeechSettings, ToolSettings};
+use onevoice_shared::settings::{AudioSettings, SpeechSettings, TextSettings, ToolSettings};
 use onevoice_shared::storage::Storage;
 use sqlx::PgPool;
 
@@ -23,4 +23,5 @@ pub struct Deps {
     pub plans: Catalog,
     pub audio: AudioSettings,
     pub speech: SpeechSettings,
+    pub text: TextSettings,
 }

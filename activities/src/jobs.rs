@@ -281,8 +281,48 @@ impl JobActivities {
             .dubbed_audio_key
             .as_ref()
             .map(|k| (FileType::DubbedAudio, k, "dub.m4a", "m4a", "audio/mp4"));
+        // The display subtitles: translation SRT is above; its WebVTT, the source and both.
+        let (srt, vtt) = (("srt", "application/x-subrip"), ("vtt", "text/vtt"));
+        let display: Vec<_> = output
+            .subtitles
+            .iter()
+            .flat_map(|s| {
+                [
+                    (
+                        FileType::TranslationSubtitles,
+                        &s.translation_vtt,
+                        "trans",
+                        vtt,
+                    ),
+                    (FileType::SourceSubtitles, &s.source_srt, "src", srt),
+                    (FileType::SourceSubtitles, &s.source_vtt, "src", vtt),
+                    (
+                        FileType::BilingualSubtitles,
+                        &s.bilingual_srt,
+                        "bilingual",
+                        srt,
+                    ),
+                    (
+                        FileType::BilingualSubtitles,
+                        &s.bilingual_vtt,
+                        "bilingual",
+                        vtt,
+                    ),
+                ]
+            })
+            .map(|(t, k, name, (format, content_type))| {
+                (t, k, format!("{name}.{format}"), format, content_type)
+            })
+            .collect();
         let optional = subtitled.into_iter().chain(dub_srt).chain(audio_only);
-        for (file_type, key, suffix, format, content_type) in files.into_iter().chain(optional) {
+        let files = files
+            .into_iter()
+            .chain(optional)
+            .map(|(t, k, suffix, format, content_type)| {
+                (t, k, suffix.to_string(), format, content_type)
+            })
+            .chain(display);
+        for (file_type, key, suffix, format, content_type) in files {
             let size = d.storage.size_of(key).await.map_err(error::storage)?;
             let filename = format!("{title}.{lang}.{suffix}");
             media::insert_pool(

@@ -14,6 +14,7 @@ use crate::audio::engine::decode::AudioReader;
 use crate::audio::engine::resample::StreamResampler;
 use crate::deps::Deps;
 use crate::scratch::Scratch;
+use crate::text::timed::Word;
 use crate::voice::http::{self, Auth, Refusal, pcm_to_wav};
 use crate::{error, memo};
 use onevoice_shared::contracts::{
@@ -87,6 +88,7 @@ impl SpeechActivities {
                 .map_err(|e| error::transient(format!("preparing audio: {e}")))?
                 .map_err(|e| error::permanent(format!("the audio cannot be read: {e}")))?;
             let mut cues = Vec::new();
+            let mut words: Vec<Word> = Vec::new();
             // Detection happens on the first chunk; the rest are told what it found.
             let mut language = (!input.detect).then_some(input.language);
             let mut detected = None;
@@ -94,7 +96,16 @@ impl SpeechActivities {
                 let wav = tokio::fs::read(&path)
                     .await
                     .map_err(|e| error::transient(format!("reading a chunk: {e}")))?;
-                let (segments, heard) = self.chunk_segments(recognizer, language, wav).await?;
+                let Recognized {
+                    segments,
+                    words: timed,
+                    language: heard,
+                } = self.chunk_segments(recognizer, language, wav).await?;
+                words.extend(timed.into_iter().map(|w| Word {
+                    start_ms: offset_ms + w.start_ms,
+                    end_ms: offset_ms + w.end_ms,
+                    text: w.text,
+                }));
                 if language.is_none() {
                     let heard = heard.ok_or_else(|| {
                         error::permanent(format!("{} detected no language", recognizer.name()))
@@ -123,6 +134,16 @@ impl SpeechActivities {
                 .put_json(&cues_key, &cues)
                 .await
                 .map_err(error::storage)?;
+            let words_key = if words.is_empty() {
+                None
+            } else {
+                let key = format!("{}text/source_words.json", job_prefix(input.job_id));
+                deps.storage
+                    .put_json(&key, &words)
+                    .await
+                    .map_err(error::storage)?;
+                Some(key)
+            };
             deps.storage
                 .put_bytes(
                     &input.transcript_key,
@@ -135,6 +156,7 @@ impl SpeechActivities {
                 cues_key,
                 lines: cues.len() as u32,
                 language: detected,
+                words_key,
             })
         })
         .await
@@ -148,7 +170,7 @@ impl SpeechActivities {
         recognizer: Recognizer,
         language: Option<onevoice_shared::language::Language>,
         wav: Vec<u8>,
-    ) -> Result<(Vec<Segment>, Option<String>), ActivityError> {
+    ) -> Result<Recognized, ActivityError> {
         let speech = &self.deps.speech;
         let (model, provider): (&str, _) = match recognizer {
             Recognizer::OpenAi => (&speech.transcription_model, speech.openai.as_ref()),
@@ -167,7 +189,7 @@ impl SpeechActivities {
         hash.update(&wav);
         let cache_key = format!("asr-cache/{}/{:x}.json", recognizer.name(), hash.finalize());
         if let Ok(cached) = self.deps.storage.get_json::<Recognized>(&cache_key).await {
-            return Ok((cached.segments, cached.language));
+            return Ok(cached);
         }
         let segments = self
             .recognize(recognizer, provider, model, language, &wav)
@@ -177,7 +199,7 @@ impl SpeechActivities {
             .put_json(&cache_key, &segments)
             .await
             .map_err(error::storage)?;
-        Ok((segments.segments, segments.language))
+        Ok(segments)
     }
 
     /// Sends one chunk to the recognizer's endpoint and parses its answer.
@@ -298,6 +320,7 @@ fn parse_scribe(body: &[u8]) -> Result<Recognized, ActivityError> {
     let ms = |v: &Value| v.as_f64().map(|s| (s.max(0.0) * 1000.0).round() as u64);
     let mut segments: Vec<Segment> = Vec::new();
     let mut current: Option<(Segment, Option<String>)> = None;
+    let mut words = Vec::new();
     for word in doc["words"].as_array().into_iter().flatten() {
         let text = word["text"].as_str().unwrap_or("");
         match word["type"].as_str() {
@@ -314,6 +337,11 @@ fn parse_scribe(body: &[u8]) -> Result<Recognized, ActivityError> {
         let (Some(start), Some(end)) = (ms(&word["start"]), ms(&word["end"])) else {
             continue;
         };
+        words.push(Word {
+            start_ms: start,
+            end_ms: end.max(start),
+            text: text.to_string(),
+        });
         let speaker = word["speaker_id"].as_str().map(str::to_string);
         let breaks = current.as_ref().is_some_and(|(seg, who)| {
             let ended = seg
@@ -353,6 +381,7 @@ fn parse_scribe(body: &[u8]) -> Result<Recognized, ActivityError> {
             .into_iter()
             .filter(|s| !s.text.is_empty())
             .collect(),
+        words,
         language: doc["language_code"].as_str().map(str::to_string),
     })
 }
@@ -361,6 +390,9 @@ fn parse_scribe(body: &[u8]) -> Result<Recognized, ActivityError> {
 #[derive(Clone, Debug, Serialize, Deserialize)]
 struct Recognized {
     segments: Vec<Segment>,
+    /// Timed words (relative to the chunk), when the recognizer gives them.
+    #[serde(default)]
+    words: Vec<Word>,
     /// The language it reports (`english`, `en`, `eng`: each provider has its own form).
     language: Option<String>,
 }
@@ -387,11 +419,32 @@ fn parse_verbose(body: &[u8]) -> Result<Recognized, ActivityError> {
             text: doc["text"].as_str().unwrap_or("").trim().to_string(),
         }],
     };
+    // OpenAI lists the words beside the segments; WhisperX inside each segment.
+    let nested = doc["segments"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .flat_map(|s| s["words"].as_array().into_iter().flatten());
+    let words = doc["words"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .chain(nested)
+        .filter_map(|w| {
+            let text = w["word"].as_str()?.trim();
+            (!text.is_empty() && w["start"].is_number()).then(|| Word {
+                start_ms: ms(&w["start"]),
+                end_ms: ms(&w["end"]).max(ms(&w["start"])),
+                text: text.to_string(),
+            })
+        })
+        .collect();
     Ok(Recognized {
         segments: segments
             .into_iter()
             .filter(|s| !s.text.is_empty())
             .collect(),
+        words,
         language: doc["language"].as_str().map(str::to_string),
     })
 }

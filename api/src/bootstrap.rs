@@ -56,5 +56,6 @@ pub fn deps(state: &AppState) -> anyhow::Result<Deps> {
         plans: settings.billing.catalog.clone(),
         audio: settings.audio.clone(),
         speech: settings.speech.clone(),
+        text: settings.text.clone(),
     })
 }

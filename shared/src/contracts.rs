@@ -31,7 +31,11 @@ pub mod activity {
     pub const EXTRACT_AUDIO: &str = "media.extract_audio";
     pub const LOAD_TRANSCRIPT: &str = "text.load_transcript";
     pub const TRANSCRIBE: &str = "speech.transcribe";
+    pub const SPLIT_SENTENCES: &str = "text.split_sentences";
+    pub const SPLIT_MEANING: &str = "text.split_meaning";
+    pub const TERMINOLOGY: &str = "text.terminology";
     pub const TRANSLATE: &str = "text.translate";
+    pub const SUBTITLES: &str = "text.subtitles";
     pub const SYNTHESIZE: &str = "voice.synthesize";
     pub const MIX: &str = "audio.mix";
     pub const PLAN_TIMING: &str = "audio.plan_timing";
@@ -322,6 +326,9 @@ pub struct DubbingOutput {
     /// The detected source language, when the job asked for detection.
     #[serde(default)]
     pub source_language: Option<Language>,
+    /// Display subtitles (source, translation, bilingual).
+    #[serde(default)]
+    pub subtitles: Option<SubtitleFiles>,
 }
 
 /// Answer of the `progress` query.
@@ -368,6 +375,72 @@ pub struct TranscriptOutput {
     /// The language the recognizer detected, when asked to.
     #[serde(default)]
     pub language: Option<Language>,
+    /// JSON list of the recognizer's timed words (`text::Word`), when it gives them.
+    #[serde(default)]
+    pub words_key: Option<String>,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct SplitSentencesInput {
+    pub job_id: JobId,
+    pub cues_key: String,
+    #[serde(default)]
+    pub words_key: Option<String>,
+    pub language: Language,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct SplitMeaningInput {
+    pub job_id: JobId,
+    pub sentences_key: String,
+    pub language: Language,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct SentencesOutput {
+    /// JSON list of timed sentences (readable as `srt::Cue`s, with word spans).
+    pub sentences_key: String,
+    pub lines: u32,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct TerminologyInput {
+    pub job_id: JobId,
+    pub sentences_key: String,
+    pub source_language: Language,
+    pub target_language: Language,
+    /// The user's terms: kept as given, ahead of anything the model proposes.
+    #[serde(default)]
+    pub glossary: Vec<GlossaryTerm>,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct TerminologyOutput {
+    /// `{theme, terms}` in S3.
+    pub terminology_key: String,
+    pub terms: u32,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct SubtitlesInput {
+    pub job_id: JobId,
+    pub sentences_key: String,
+    /// The translated sentences (`TranslateOutput::cues_key`).
+    pub translation_key: String,
+    pub source_language: Language,
+    pub target_language: Language,
+}
+
+/// The subtitle files of a job, each as SRT and WebVTT.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct SubtitleFiles {
+    pub source_srt: String,
+    pub source_vtt: String,
+    pub translation_srt: String,
+    pub translation_vtt: String,
+    /// Translation above the source line.
+    pub bilingual_srt: String,
+    pub bilingual_vtt: String,
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -391,6 +464,9 @@ pub struct TranslateInput {
     pub target_language: Language,
     #[serde(default)]
     pub glossary: Vec<GlossaryTerm>,
+    /// The terminology stage's theme and glossary (supersedes `glossary`).
+    #[serde(default)]
+    pub terminology_key: Option<String>,
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]

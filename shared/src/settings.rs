@@ -30,6 +30,7 @@ pub struct Settings {
     pub billing: BillingSettings,
     pub audio: AudioSettings,
     pub speech: SpeechSettings,
+    pub text: TextSettings,
 }
 
 /// The speech providers, for synthesis and recognition. espeak-ng is always there; an HTTP
@@ -78,6 +79,53 @@ pub struct HttpProvider {
     pub api_key: Secret,
     /// Model (OpenAI `model`, ElevenLabs `model_id`, Fish `model` header; empty: the server's).
     pub model: String,
+}
+
+/// The text stages: sentence splitting, terminology, translation and subtitles.
+#[derive(Clone, Debug)]
+pub struct TextSettings {
+    /// An OpenAI-compatible chat-completions endpoint (`LLM_*`, else the OpenAI provider's URL
+    /// and key); none: the offline engines only.
+    pub llm: Option<HttpProvider>,
+    /// Requests in flight to the LLM per worker.
+    pub llm_concurrency: usize,
+    pub llm_timeout: Duration,
+    pub translator: Translator,
+    /// The second, expressive translation pass (seed `reflect_translate`).
+    pub reflect: bool,
+    /// Lines longer than this many words (characters / 2 for unspaced scripts) are split again.
+    pub max_words: usize,
+    /// Longest subtitle line, in weighted characters (seed `subtitle.max_length`).
+    pub subtitle_max_length: usize,
+    /// Weight of the translation's length against the limit (seed `subtitle.target_multiplier`).
+    pub subtitle_target_multiplier: f64,
+    /// Characters of the transcript the terminology pass reads (seed `summary_length`).
+    pub summary_chars: usize,
+}
+
+impl Default for TextSettings {
+    fn default() -> Self {
+        TextSettings {
+            llm: None,
+            llm_concurrency: 4,
+            llm_timeout: Duration::from_secs(300),
+            translator: Translator::Auto,
+            reflect: true,
+            max_words: 20,
+            subtitle_max_length: 75,
+            subtitle_target_multiplier: 1.2,
+            summary_chars: 8000,
+        }
+    }
+}
+
+/// Which engine translates (`TRANSLATOR`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Translator {
+    /// The LLM when one is configured, else Apertium.
+    Auto,
+    Llm,
+    Apertium,
 }
 
 /// How the dub is timed, mixed and encoded.
@@ -507,6 +555,7 @@ impl Settings {
         };
         let billing = read_billing(&mut r, environment);
         let speech = read_speech(&mut r);
+        let text = read_text(&mut r, speech.openai.as_ref());
         let audio = AudioSettings {
             max_speed: r
                 .parse_with("DUB_MAX_SPEED", Some("1.4"), |v| match v.parse::<f64>() {
@@ -574,6 +623,7 @@ impl Settings {
             billing,
             audio,
             speech,
+            text,
         })
     }
 }
@@ -685,6 +735,85 @@ fn read_speech<F: Fn(&str) -> Option<String>>(r: &mut Reader<'_, F>) -> SpeechSe
         transcription_model: r.string("OPENAI_ASR_MODEL", Some("whisper-1")),
         scribe_model: r.string("ELEVENLABS_ASR_MODEL", Some("scribe_v1")),
         recognizer,
+    }
+}
+
+fn read_text<F: Fn(&str) -> Option<String>>(
+    r: &mut Reader<'_, F>,
+    openai: Option<&HttpProvider>,
+) -> TextSettings {
+    let d = TextSettings::default();
+    let key = r.string("LLM_API_KEY", Some(""));
+    let url = r.optional_url("LLM_BASE_URL").map(|u| {
+        let mut u = u;
+        if !u.path().ends_with('/') {
+            u.set_path(&format!("{}/", u.path()));
+        }
+        u
+    });
+    let model = r
+        .string("LLM_MODEL", Some("gpt-4o-mini"))
+        .trim()
+        .to_string();
+    // Its own endpoint (a local server may have no key), else the OpenAI provider's.
+    let llm = match (url, key.trim()) {
+        (Some(base_url), key) => Some(HttpProvider {
+            base_url,
+            api_key: Secret::new(key),
+            model,
+        }),
+        (None, "") => openai.map(|p| HttpProvider { model, ..p.clone() }),
+        (None, key) => Some(HttpProvider {
+            base_url: Url::parse("https://api.openai.com/v1/").expect("a valid URL"),
+            api_key: Secret::new(key),
+            model,
+        }),
+    };
+    let translator = r
+        .parse_with("TRANSLATOR", Some("auto"), |v| match v {
+            "auto" => Ok(Translator::Auto),
+            "llm" if llm.is_some() => Ok(Translator::Llm),
+            "llm" => {
+                Err("no LLM is configured (LLM_BASE_URL, LLM_API_KEY or OPENAI_API_KEY)".into())
+            }
+            "apertium" => Ok(Translator::Apertium),
+            _ => Err("expected auto, llm or apertium".into()),
+        })
+        .unwrap_or(Translator::Auto);
+    let positive = |v: &str| match v.parse::<usize>() {
+        Ok(n) if n > 0 => Ok(n),
+        _ => Err("expected a positive whole number".to_string()),
+    };
+    TextSettings {
+        llm,
+        llm_concurrency: r
+            .parse_with("LLM_CONCURRENCY", Some("4"), positive)
+            .unwrap_or(d.llm_concurrency),
+        llm_timeout: Duration::from_secs(
+            r.parse_with("LLM_TIMEOUT_SECS", Some("300"), positive)
+                .unwrap_or(300) as u64,
+        ),
+        translator,
+        reflect: r
+            .parse_with("TRANSLATE_REFLECT", Some("true"), parse_bool)
+            .unwrap_or(true),
+        max_words: r
+            .parse_with("SPLIT_MAX_WORDS", Some("20"), positive)
+            .unwrap_or(d.max_words),
+        subtitle_max_length: r
+            .parse_with("SUBTITLE_MAX_LENGTH", Some("75"), positive)
+            .unwrap_or(d.subtitle_max_length),
+        subtitle_target_multiplier: r
+            .parse_with("SUBTITLE_TARGET_MULTIPLIER", Some("1.2"), |v| {
+                match v.parse::<f64>() {
+                    Ok(x) if (0.5..=3.0).contains(&x) => Ok(x),
+                    _ => Err("expected a number from 0.5 to 3".to_string()),
+                }
+            })
+            .unwrap_or(d.subtitle_target_multiplier),
+        summary_chars: r
+            .parse_with("SUMMARY_CHARS", Some("8000"), positive)
+            .unwrap_or(d.summary_chars),
     }
 }
 
@@ -923,6 +1052,47 @@ mod tests {
                 .unwrap_err()
                 .to_string()
                 .contains("BILLING_PLANS")
+        );
+    }
+
+    #[test]
+    fn the_llm_is_its_own_endpoint_or_the_openai_providers() {
+        let mut vars = base();
+        let text = load(&vars).unwrap().text;
+        assert!(text.llm.is_none());
+        assert_eq!(text.translator, Translator::Auto);
+        assert!(
+            load(&{
+                let mut v = vars.clone();
+                v.insert("TRANSLATOR", "llm");
+                v
+            })
+            .unwrap_err()
+            .to_string()
+            .contains("TRANSLATOR")
+        );
+        vars.insert("OPENAI_API_KEY", "sk-openai");
+        vars.insert("OPENAI_BASE_URL", "http://127.0.0.1:9/v1");
+        let llm = load(&vars)
+            .unwrap()
+            .text
+            .llm
+            .expect("the OpenAI provider's");
+        assert_eq!(llm.base_url.as_str(), "http://127.0.0.1:9/v1/");
+        assert_eq!(llm.model, "gpt-4o-mini");
+        // A local server without a key, by URL alone.
+        vars.insert("LLM_BASE_URL", "http://127.0.0.1:11434/v1");
+        vars.insert("LLM_MODEL", "qwen2.5");
+        let llm = load(&vars).unwrap().text.llm.expect("its own");
+        assert_eq!(llm.base_url.as_str(), "http://127.0.0.1:11434/v1/");
+        assert!(llm.api_key.is_empty());
+        assert_eq!(llm.model, "qwen2.5");
+        vars.insert("SUBTITLE_TARGET_MULTIPLIER", "9");
+        assert!(
+            load(&vars)
+                .unwrap_err()
+                .to_string()
+                .contains("SUBTITLE_TARGET_MULTIPLIER")
         );
     }
 

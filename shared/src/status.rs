@@ -89,6 +89,7 @@ string_enum!(
         DubSubtitles => "dub_subtitles",
         TranslationSubtitles => "translation_subtitles",
         SourceSubtitles => "source_subtitles",
+        BilingualSubtitles => "bilingual_subtitles",
         SourceTranscript => "source_transcript",
     }
 );

@@ -134,3 +134,33 @@ pub async fn sample_video(
     let video = ready_video(app, token, filename, tokio::fs::read(&sample.video).await?).await?;
     Ok((dir, sample, video))
 }
+
+/// The bytes of one of a video's files (`query`: `file_type=…&language=…&format=…`), fetched
+/// through the presigned URL the API hands out.
+pub async fn download(
+    app: &TestApp,
+    token: &str,
+    video: &str,
+    query: &str,
+) -> anyhow::Result<Vec<u8>> {
+    let res = app
+        .http
+        .get(app.url(&format!("/api/videos/{video}/download?{query}")))
+        .bearer_auth(token)
+        .send()
+        .await?;
+    anyhow::ensure!(res.status() == 200, "{query}: {}", res.status());
+    let url = res.json::<Value>().await?["download_url"]
+        .as_str()
+        .context("download_url")?
+        .to_string();
+    Ok(app
+        .http
+        .get(&url)
+        .send()
+        .await?
+        .error_for_status()?
+        .bytes()
+        .await?
+        .to_vec())
+}

@@ -5,6 +5,7 @@
 //! to fail the next requests with a provider's own error answers (429 with `Retry-After`, 500,
 //! 401, 402, quota).
 
+use crate::chat::{self, ChatFault};
 use crate::served::{Served, serve};
 use axum::Router;
 use axum::body::Bytes;
@@ -32,6 +33,8 @@ struct Inner {
     calls: Vec<(String, String)>,
     /// The language each transcription request named (empty: none, detect).
     languages: Vec<String>,
+    /// Chat answers to spoil, by schema name, in order.
+    chat_faults: VecDeque<(String, ChatFault)>,
 }
 
 impl Inner {
@@ -93,6 +96,15 @@ impl FakeTts {
             body,
             retry_after,
         });
+    }
+
+    /// The next chat completion asking for `schema` answers with `fault`.
+    pub fn spoil_next_chat(&self, schema: &str, fault: ChatFault) {
+        self.inner
+            .lock()
+            .unwrap()
+            .chat_faults
+            .push_back((schema.into(), fault));
     }
 
     /// The language each transcription request named (empty when it asked for detection).
@@ -169,6 +181,9 @@ async fn handle(State(inner): State<Arc<Mutex<Inner>>>, req: Request) -> Respons
             .unwrap_or("")
     };
     let bearer = header("authorization") == format!("Bearer {KEY}");
+    if path == "/v1/chat/completions" {
+        return chat_reply(&inner, bearer, &path, &input).await;
+    }
     let mut inner = inner.lock().unwrap();
     // Authentication first, as the real services do.
     let (authorized, unauthorized) = if path.starts_with("/v1/audio/speech") {
@@ -226,6 +241,39 @@ async fn handle(State(inner): State<Arc<Mutex<Inner>>>, req: Request) -> Respons
         );
     }
     (StatusCode::OK, wav(&speech(&text))).into_response()
+}
+
+/// `POST /v1/chat/completions`: HTTP faults first, then the answer (spoiled if asked).
+async fn chat_reply(inner: &Mutex<Inner>, bearer: bool, path: &str, input: &Value) -> Response {
+    if !bearer {
+        return json_error(
+            401,
+            json!({"error": {"message": "Incorrect API key provided", "type": "invalid_request_error", "param": null, "code": "invalid_api_key"}}),
+        );
+    }
+    let fault = {
+        let mut inner = inner.lock().unwrap();
+        if let Some(res) = inner.take_fault(path) {
+            return res;
+        }
+        let schema = chat::schema_name(input);
+        let fault = inner
+            .chat_faults
+            .iter()
+            .position(|(s, _)| *s == schema)
+            .and_then(|i| inner.chat_faults.remove(i))
+            .map(|(_, f)| f);
+        let record = match fault {
+            Some(f) => format!("{schema} <{f:?}>"),
+            None => schema,
+        };
+        inner.calls.push((path.to_string(), record));
+        fault
+    };
+    if fault == Some(ChatFault::Slow) {
+        tokio::time::sleep(chat::SLOW).await;
+    }
+    chat::complete(input, fault)
 }
 
 /// `POST /v1/audio/transcriptions` (multipart): `verbose_json` with one segment (and its words)

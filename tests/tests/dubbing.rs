@@ -299,26 +299,11 @@ async fn download(
     video: &str,
     file_type: &str,
 ) -> anyhow::Result<Vec<u8>> {
-    let res = app
-        .http
-        .get(app.url(&format!(
-            "/api/videos/{video}/download?file_type={file_type}&language=es"
-        )))
-        .bearer_auth(token)
-        .send()
-        .await?;
-    anyhow::ensure!(res.status() == 200, "{file_type}: {}", res.status());
-    let url = res.json::<Value>().await?["download_url"]
-        .as_str()
-        .context("download_url")?
-        .to_string();
-    Ok(app
-        .http
-        .get(&url)
-        .send()
-        .await?
-        .error_for_status()?
-        .bytes()
-        .await?
-        .to_vec())
+    onevoice_tests::flows::download(
+        app,
+        token,
+        video,
+        &format!("file_type={file_type}&language=es"),
+    )
+    .await
 }

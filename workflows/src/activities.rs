@@ -10,6 +10,10 @@ use onevoice_shared::contracts::{
     SendEmailInput, SuspendOverdueInput, SynthesizeInput, SynthesizeOutput, ThumbnailInput,
     TranscribeInput, TranscriptOutput, TranslateInput, TranslateOutput, activity,
 };
+use onevoice_shared::contracts::{
+    SentencesOutput, SplitMeaningInput, SplitSentencesInput, SubtitleFiles, SubtitlesInput,
+    TerminologyInput, TerminologyOutput,
+};
 use temporalio_macros::activity_definitions;
 use temporalio_sdk::activities::ActivityError;
 
@@ -33,8 +37,28 @@ impl DubbingActivities {
         unimplemented!()
     }
 
+    #[activity(name = activity::SPLIT_SENTENCES)]
+    pub fn split_sentences(input: SplitSentencesInput) -> Result<SentencesOutput, ActivityError> {
+        unimplemented!()
+    }
+
+    #[activity(name = activity::SPLIT_MEANING)]
+    pub fn split_meaning(input: SplitMeaningInput) -> Result<SentencesOutput, ActivityError> {
+        unimplemented!()
+    }
+
+    #[activity(name = activity::TERMINOLOGY)]
+    pub fn terminology(input: TerminologyInput) -> Result<TerminologyOutput, ActivityError> {
+        unimplemented!()
+    }
+
     #[activity(name = activity::TRANSLATE)]
     pub fn translate(input: TranslateInput) -> Result<TranslateOutput, ActivityError> {
+        unimplemented!()
+    }
+
+    #[activity(name = activity::SUBTITLES)]
+    pub fn subtitles(input: SubtitlesInput) -> Result<SubtitleFiles, ActivityError> {
         unimplemented!()
     }
 

@@ -1,15 +1,18 @@
 //! `DubbingWorkflow` (`dub-{job_id}`): the dubbing pipeline of one job.
 //!
-//! The walking skeleton runs the seed's steps with offline engines: the user's transcript stands in
-//! for speech recognition, Apertium translates, espeak-ng speaks, ffmpeg mixes and muxes. Steps this
-//! version does not run yet are reported as skipped, so progress still adds up to 100.
+//! The seed's steps in order: speech recognition (or the user's transcript), sentences, lines
+//! split by meaning, terminology, translation, display subtitles, optional burned-in subtitles,
+//! speech, timing, mixing and muxing. Each stage picks its engine from the worker's settings
+//! (LLM or rules and Apertium, HTTP voices or espeak-ng); steps a job does not need (reference
+//! audio, burning subtitles when not asked) are reported as skipped, so progress adds up to 100.
 
 use crate::activities::{DubbingActivities, SupportActivities};
 use crate::options;
 use onevoice_shared::contracts::{
     BurnSubtitlesInput, DubbingInput, DubbingOutput, DubbingProgress, ExtractAudioInput,
     FinishJobInput, JobOutcome, LoadTranscriptInput, MixInput, MuxInput, PlanTimingInput,
-    ProgressReport, PublishInput, SendEmailInput, SynthesizeInput, TranscribeInput, TranslateInput,
+    ProgressReport, PublishInput, SendEmailInput, SplitMeaningInput, SplitSentencesInput,
+    SubtitlesInput, SynthesizeInput, TerminologyInput, TranscribeInput, TranslateInput,
     search_attribute,
 };
 use onevoice_shared::legacy;
@@ -252,7 +255,52 @@ async fn pipeline(
     };
     finish(ctx, Step::SpeechRecognition);
     let detected = transcript.language;
-    skip(ctx, &[Step::NlpSplit, Step::MeaningSplit, Step::Summarize]);
+    let source_language = detected.unwrap_or(input.source_language);
+
+    begin(ctx, Step::NlpSplit).await?;
+    let sentences = ctx
+        .execute_activity(
+            DubbingActivities::split_sentences,
+            SplitSentencesInput {
+                job_id,
+                cues_key: transcript.cues_key,
+                words_key: transcript.words_key,
+                language: source_language,
+            },
+            options::long_running(),
+        )
+        .await?;
+    finish(ctx, Step::NlpSplit);
+
+    begin(ctx, Step::MeaningSplit).await?;
+    let lines = ctx
+        .execute_activity(
+            DubbingActivities::split_meaning,
+            SplitMeaningInput {
+                job_id,
+                sentences_key: sentences.sentences_key,
+                language: source_language,
+            },
+            options::long_running(),
+        )
+        .await?;
+    finish(ctx, Step::MeaningSplit);
+
+    begin(ctx, Step::Summarize).await?;
+    let terminology = ctx
+        .execute_activity(
+            DubbingActivities::terminology,
+            TerminologyInput {
+                job_id,
+                sentences_key: lines.sentences_key.clone(),
+                source_language,
+                target_language: input.target_language,
+                glossary: input.options.glossary.clone(),
+            },
+            options::long_running(),
+        )
+        .await?;
+    finish(ctx, Step::Summarize);
 
     begin(ctx, Step::Translate).await?;
     let translation = ctx
@@ -260,16 +308,34 @@ async fn pipeline(
             DubbingActivities::translate,
             TranslateInput {
                 job_id,
-                cues_key: transcript.cues_key,
-                source_language: detected.unwrap_or(input.source_language),
+                cues_key: lines.sentences_key.clone(),
+                source_language,
                 target_language: input.target_language,
                 glossary: input.options.glossary.clone(),
+                terminology_key: Some(terminology.terminology_key),
             },
             options::long_running(),
         )
         .await?;
     finish(ctx, Step::Translate);
-    skip(ctx, &[Step::SplitSubtitles, Step::GenerateSubtitles]);
+
+    // One activity splits the lines for display and writes the files.
+    begin(ctx, Step::SplitSubtitles).await?;
+    let subtitles = ctx
+        .execute_activity(
+            DubbingActivities::subtitles,
+            SubtitlesInput {
+                job_id,
+                sentences_key: lines.sentences_key,
+                translation_key: translation.cues_key.clone(),
+                source_language,
+                target_language: input.target_language,
+            },
+            options::long_running(),
+        )
+        .await?;
+    finish(ctx, Step::SplitSubtitles);
+    finish(ctx, Step::GenerateSubtitles);
     let subtitle_video_key = if input.options.burn_subtitles {
         begin(ctx, Step::EmbedSubtitles).await?;
         let key = ctx
@@ -278,7 +344,7 @@ async fn pipeline(
                 BurnSubtitlesInput {
                     job_id,
                     video_key: input.video_key.clone(),
-                    srt_key: translation.srt_key.clone(),
+                    srt_key: subtitles.translation_srt.clone(),
                     output_key: subtitled_key(&input.output_key),
                 },
                 options::long_running(),
@@ -360,7 +426,7 @@ async fn pipeline(
 
     Ok(DubbingOutput {
         output_key: video.output_key,
-        translation_srt_key: translation.srt_key,
+        translation_srt_key: subtitles.translation_srt.clone(),
         subtitle_video_key,
         duration_ms: audio.duration_ms,
         lines: speech.lines,
@@ -368,6 +434,7 @@ async fn pipeline(
         dubbed_audio_key: video.audio_only_key,
         unfit_lines: timing.unfit,
         source_language: detected,
+        subtitles: Some(subtitles),
     })
 }
 

@@ -10,7 +10,7 @@
 mod elevenlabs;
 mod fish;
 pub(crate) mod http;
-mod openai;
+pub(crate) mod openai;
 
 use crate::deps::Deps;
 use crate::scratch::Scratch;

@@ -30,7 +30,7 @@ pub(crate) async fn speak(
 
 /// `{"error": {"message", "type", "code"}}`; `insufficient_quota` is a 429 that waiting does not
 /// fix.
-fn classify(status: StatusCode, body: &[u8]) -> Refusal {
+pub(crate) fn classify(status: StatusCode, body: &[u8]) -> Refusal {
     let error = serde_json::from_slice::<Value>(body).ok();
     let field = |k: &str| {
         error

@@ -270,7 +270,7 @@ async fn start_dub(
         }
     };
     let glossary = check_glossary(&req.glossary)?;
-    let original = media::newest(&state.db, video_id, FileType::Original, None)
+    let original = media::newest(&state.db, video_id, FileType::Original, None, None)
         .await?
         .ok_or_else(|| ApiError::Conflict("the video has no uploaded file".into()))?;
     let (credits, estimate) = price(&state, &v);
@@ -671,7 +671,7 @@ pub async fn rebuild_input(
             "the job has no languages recorded".into(),
         ));
     };
-    let original = media::newest(&state.db, video_id, FileType::Original, None)
+    let original = media::newest(&state.db, video_id, FileType::Original, None, None)
         .await?
         .ok_or_else(|| ApiError::Conflict("the video has no uploaded file".into()))?;
     let prefix = format!("videos/{}/{video_id}", job.user_id);

@@ -1066,6 +1066,16 @@ pub enum DownloadFileType {
     DubSubtitles,
     TranslationSubtitles,
     SourceSubtitles,
+    /// Translation and source together in each cue.
+    BilingualSubtitles,
+}
+
+/// Subtitle file format.
+#[derive(Clone, Copy, Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum SubtitleFormat {
+    Srt,
+    Vtt,
 }
 
 impl From<DownloadFileType> for FileType {
@@ -1078,6 +1088,7 @@ impl From<DownloadFileType> for FileType {
             DownloadFileType::DubSubtitles => FileType::DubSubtitles,
             DownloadFileType::TranslationSubtitles => FileType::TranslationSubtitles,
             DownloadFileType::SourceSubtitles => FileType::SourceSubtitles,
+            DownloadFileType::BilingualSubtitles => FileType::BilingualSubtitles,
         }
     }
 }
@@ -1088,6 +1099,8 @@ pub struct DownloadQuery {
     file_type: Option<DownloadFileType>,
     /// Language of an output file (e.g. `es`).
     language: Option<String>,
+    /// Format of a subtitle file (default `srt`); ignored for videos and audio.
+    format: Option<SubtitleFormat>,
 }
 
 #[derive(Serialize, ToSchema)]
@@ -1118,7 +1131,18 @@ async fn download(
         ),
         None => None,
     };
-    let file = media::newest(&state.db, video_id, file_type, language)
+    let subtitles = matches!(
+        file_type,
+        FileType::DubSubtitles
+            | FileType::TranslationSubtitles
+            | FileType::SourceSubtitles
+            | FileType::BilingualSubtitles
+    );
+    let format = subtitles.then_some(match q.format {
+        Some(SubtitleFormat::Vtt) => "vtt",
+        _ => "srt",
+    });
+    let file = media::newest(&state.db, video_id, file_type, language, format)
         .await?
         .ok_or_else(|| ApiError::NotFound(format!("no {file_type} file for this video yet")))?;
     let download_url = state

@@ -62,21 +62,25 @@ pub async fn insert_pool(db: &PgPool, f: &NewMediaFile<'_>) -> Result<(), sqlx::
     Ok(())
 }
 
-/// The newest active file of a type (and language, for outputs) of a video.
+/// The newest active file of a type (and language, for outputs; and format, e.g. `vtt`) of a
+/// video.
 pub async fn newest(
     db: &PgPool,
     video: VideoId,
     file_type: FileType,
     language: Option<&str>,
+    format: Option<&str>,
 ) -> Result<Option<MediaFileRow>, sqlx::Error> {
     sqlx::query_as(
         "SELECT filename, file_format, s3_key, file_size, duration, language_code FROM media_files
          WHERE video_id = $1 AND file_type = $2 AND is_active AND ($3::text IS NULL OR language_code = $3)
+           AND ($4::text IS NULL OR file_format = $4)
          ORDER BY created_at DESC LIMIT 1",
     )
     .bind(video)
     .bind(file_type.as_str())
     .bind(language)
+    .bind(format)
     .fetch_optional(db)
     .await
 }

@@ -1,122 +1,29 @@
-//! Text activities: reading the source transcript (speech_recognition, when the user supplied one)
-//! and translating it line by line (translate). The offline translator is Apertium.
+//! Offline translation with Apertium, for the language pairs installed on the worker. Glossary
+//! terms pass through as superblanks and unknown-word markers are removed.
 
-use crate::deps::Deps;
-use crate::{error, memo, process};
+use crate::{error, process};
 use futures::{StreamExt, TryStreamExt};
-use onevoice_shared::contracts::{
-    GlossaryTerm, LoadTranscriptInput, TranscriptOutput, TranslateInput, TranslateOutput, activity,
-    job_prefix, step_result_key,
-};
+use onevoice_shared::contracts::GlossaryTerm;
 use onevoice_shared::language::Language;
-use onevoice_shared::pipeline::Step;
-use onevoice_shared::srt::{self, Cue};
+use onevoice_shared::srt::Cue;
 use std::path::Path;
-use std::sync::Arc;
-use temporalio_macros::activities;
 use temporalio_sdk::activities::{ActivityContext, ActivityError};
 use tokio::process::Command;
 
 /// Apertium processes run at once per activity; each is single-threaded.
 const TRANSLATE_CONCURRENCY: usize = 4;
 
-pub struct TextActivities {
-    deps: Deps,
-}
-
-impl TextActivities {
-    pub fn new(deps: Deps) -> Self {
-        Self { deps }
-    }
-}
-
-#[activities]
-impl TextActivities {
-    /// Parses the user's SRT transcript strictly; a malformed file fails the job with the line
-    /// number of the problem.
-    #[activity(name = activity::LOAD_TRANSCRIPT)]
-    pub async fn load_transcript(
-        self: Arc<Self>,
-        _ctx: ActivityContext,
-        input: LoadTranscriptInput,
-    ) -> Result<TranscriptOutput, ActivityError> {
-        let storage = &self.deps.storage;
-        let key = step_result_key(input.job_id, Step::SpeechRecognition);
-        memo::once(storage, &key, || async {
-            let bytes = storage
-                .get_bytes(&input.transcript_key)
-                .await
-                .map_err(error::storage)?;
-            let text = String::from_utf8(bytes)
-                .map_err(|_| error::permanent("the transcript is not UTF-8 text"))?;
-            let cues = srt::parse_any(&text).map_err(|e| {
-                error::permanent(format!("the transcript is not valid SRT or WebVTT: {e}"))
-            })?;
-            let cues_key = format!("{}text/source_cues.json", job_prefix(input.job_id));
-            storage
-                .put_json(&cues_key, &cues)
-                .await
-                .map_err(error::storage)?;
-            Ok(TranscriptOutput {
-                cues_key,
-                lines: cues.len() as u32,
-                language: None,
-            })
-        })
-        .await
-    }
-
-    /// Translates every line with Apertium, keeping the source timing, and writes the translation
-    /// both as cues (for the voice stage) and as SRT (served as translation subtitles).
-    #[activity(name = activity::TRANSLATE)]
-    pub async fn translate(
-        self: Arc<Self>,
-        ctx: ActivityContext,
-        input: TranslateInput,
-    ) -> Result<TranslateOutput, ActivityError> {
-        let deps = &self.deps;
-        let key = step_result_key(input.job_id, Step::Translate);
-        memo::once(&deps.storage, &key, || async {
-            let cues: Vec<Cue> = deps
-                .storage
-                .get_json(&input.cues_key)
-                .await
-                .map_err(error::storage)?;
-            let translated: Vec<Cue> = if input.source_language == input.target_language {
-                cues
-            } else {
-                let mode = apertium_mode(
-                    &ctx,
-                    &deps.tools.apertium,
-                    input.source_language,
-                    input.target_language,
-                )
-                .await?;
-                translate_all(&ctx, &deps.tools.apertium, &mode, cues, &input.glossary).await?
-            };
-            let prefix = job_prefix(input.job_id);
-            let cues_key = format!("{prefix}text/translation_cues.json");
-            let srt_key = format!("{prefix}text/translation.srt");
-            deps.storage
-                .put_json(&cues_key, &translated)
-                .await
-                .map_err(error::storage)?;
-            deps.storage
-                .put_bytes(
-                    &srt_key,
-                    srt::write(&translated).into_bytes(),
-                    "application/x-subrip",
-                )
-                .await
-                .map_err(error::storage)?;
-            Ok(TranslateOutput {
-                cues_key,
-                srt_key,
-                lines: translated.len() as u32,
-            })
-        })
-        .await
-    }
+/// Every cue translated from `from` to `to`, timing kept.
+pub async fn translate(
+    ctx: &ActivityContext,
+    bin: &Path,
+    from: Language,
+    to: Language,
+    cues: Vec<Cue>,
+    glossary: &[GlossaryTerm],
+) -> Result<Vec<Cue>, ActivityError> {
+    let mode = apertium_mode(ctx, bin, from, to).await?;
+    translate_all(ctx, bin, &mode, cues, glossary).await
 }
 
 /// Finds the installed Apertium mode for a pair: Debian ships both ISO 639-3 (`eng-spa`) and

@@ -1,0 +1,393 @@
+//! The text stages of a dub: the user's transcript, sentences, lines split by meaning, the
+//! terminology, the translation and the display subtitles. The LLM stages use an
+//! OpenAI-compatible endpoint when one is configured; without one, rules and Apertium do the work.
+
+mod apertium;
+mod estimate;
+mod llm;
+mod meaning;
+mod script;
+mod sentences;
+mod subtitles;
+mod terminology;
+pub mod timed;
+mod translate;
+
+use crate::deps::Deps;
+use crate::{error, memo};
+use llm::Llm;
+use onevoice_shared::contracts::{
+    LoadTranscriptInput, SentencesOutput, SplitMeaningInput, SplitSentencesInput, SubtitleFiles,
+    SubtitlesInput, TerminologyInput, TerminologyOutput, TranscriptOutput, TranslateInput,
+    TranslateOutput, activity, job_prefix, step_result_key,
+};
+use onevoice_shared::ids::JobId;
+use onevoice_shared::pipeline::Step;
+use onevoice_shared::settings::Translator;
+use onevoice_shared::srt::{self, Cue};
+use std::sync::Arc;
+use temporalio_macros::activities;
+use temporalio_sdk::activities::{ActivityContext, ActivityError};
+use terminology::Terminology;
+use timed::{TimedLine, Word};
+use tokio::sync::Semaphore;
+
+pub struct TextActivities {
+    deps: Deps,
+    http: reqwest::Client,
+    /// Requests in flight to the LLM from this worker.
+    llm_limit: Arc<Semaphore>,
+}
+
+impl TextActivities {
+    pub fn new(deps: Deps) -> Self {
+        let http = reqwest::Client::builder()
+            .timeout(deps.text.llm_timeout)
+            .connect_timeout(std::time::Duration::from_secs(10))
+            .build()
+            .unwrap_or_default();
+        let llm_limit = Arc::new(Semaphore::new(deps.text.llm_concurrency.max(1)));
+        Self {
+            deps,
+            http,
+            llm_limit,
+        }
+    }
+
+    /// The configured LLM, caching its answers under the job.
+    fn llm(&self, job: JobId) -> Option<Llm> {
+        self.deps.text.llm.clone().map(|provider| {
+            Llm::new(
+                self.http.clone(),
+                provider,
+                self.llm_limit.clone(),
+                self.deps.storage.clone(),
+                format!("{}llm/", job_prefix(job)),
+            )
+        })
+    }
+
+    async fn put_text(
+        &self,
+        key: &str,
+        text: String,
+        content_type: &str,
+    ) -> Result<(), ActivityError> {
+        self.deps
+            .storage
+            .put_bytes(key, text.into_bytes(), content_type)
+            .await
+            .map_err(error::storage)
+    }
+}
+
+#[activities]
+impl TextActivities {
+    /// Parses the user's SRT or WebVTT transcript strictly; a malformed file fails the job with
+    /// the line number of the problem.
+    #[activity(name = activity::LOAD_TRANSCRIPT)]
+    pub async fn load_transcript(
+        self: Arc<Self>,
+        _ctx: ActivityContext,
+        input: LoadTranscriptInput,
+    ) -> Result<TranscriptOutput, ActivityError> {
+        let storage = &self.deps.storage;
+        let key = step_result_key(input.job_id, Step::SpeechRecognition);
+        memo::once(storage, &key, || async {
+            let bytes = storage
+                .get_bytes(&input.transcript_key)
+                .await
+                .map_err(error::storage)?;
+            let text = String::from_utf8(bytes)
+                .map_err(|_| error::permanent("the transcript is not UTF-8 text"))?;
+            let cues = srt::parse_any(&text).map_err(|e| {
+                error::permanent(format!("the transcript is not valid SRT or WebVTT: {e}"))
+            })?;
+            let cues_key = format!("{}text/source_cues.json", job_prefix(input.job_id));
+            storage
+                .put_json(&cues_key, &cues)
+                .await
+                .map_err(error::storage)?;
+            Ok(TranscriptOutput {
+                cues_key,
+                lines: cues.len() as u32,
+                language: None,
+                words_key: None,
+            })
+        })
+        .await
+    }
+
+    /// The transcript as sentences and clauses, each timed by its words.
+    #[activity(name = activity::SPLIT_SENTENCES)]
+    pub async fn split_sentences(
+        self: Arc<Self>,
+        _ctx: ActivityContext,
+        input: SplitSentencesInput,
+    ) -> Result<SentencesOutput, ActivityError> {
+        let storage = &self.deps.storage;
+        let key = step_result_key(input.job_id, Step::NlpSplit);
+        memo::once(storage, &key, || async {
+            let cues: Vec<Cue> = storage
+                .get_json(&input.cues_key)
+                .await
+                .map_err(error::storage)?;
+            let words: Vec<Word> = match &input.words_key {
+                Some(k) => storage.get_json(k).await.map_err(error::storage)?,
+                None => Vec::new(),
+            };
+            let text = timed::transcript(&cues, &words, input.language);
+            let lines = sentences::segment(&text, input.language);
+            self.store_sentences(input.job_id, "sentences", &lines)
+                .await
+        })
+        .await
+    }
+
+    /// Lines still too long, split where their meaning breaks (the LLM), else by rule.
+    #[activity(name = activity::SPLIT_MEANING)]
+    pub async fn split_meaning(
+        self: Arc<Self>,
+        _ctx: ActivityContext,
+        input: SplitMeaningInput,
+    ) -> Result<SentencesOutput, ActivityError> {
+        let key = step_result_key(input.job_id, Step::MeaningSplit);
+        memo::once(&self.deps.storage, &key, || async {
+            let lines: Vec<TimedLine> = self
+                .deps
+                .storage
+                .get_json(&input.sentences_key)
+                .await
+                .map_err(error::storage)?;
+            let llm = self.llm(input.job_id);
+            let text = &self.deps.text;
+            let lines = meaning::split(
+                llm.as_ref(),
+                lines,
+                input.language,
+                text.max_words,
+                text.llm_concurrency,
+            )
+            .await?;
+            self.store_sentences(input.job_id, "lines", &lines).await
+        })
+        .await
+    }
+
+    /// The theme and glossary: the user's terms, and what the LLM finds.
+    #[activity(name = activity::TERMINOLOGY)]
+    pub async fn terminology(
+        self: Arc<Self>,
+        _ctx: ActivityContext,
+        input: TerminologyInput,
+    ) -> Result<TerminologyOutput, ActivityError> {
+        let storage = &self.deps.storage;
+        let key = step_result_key(input.job_id, Step::Summarize);
+        memo::once(storage, &key, || async {
+            let lines: Vec<Cue> = storage
+                .get_json(&input.sentences_key)
+                .await
+                .map_err(error::storage)?;
+            let joined = lines
+                .iter()
+                .map(|l| l.text.as_str())
+                .collect::<Vec<_>>()
+                .join(script::joiner(input.source_language));
+            let text: String = joined.chars().take(self.deps.text.summary_chars).collect();
+            let llm = self.llm(input.job_id);
+            let terminology = terminology::build(
+                llm.as_ref(),
+                &text,
+                input.source_language,
+                input.target_language,
+                &input.glossary,
+            )
+            .await?;
+            let terminology_key = format!("{}text/terminology.json", job_prefix(input.job_id));
+            storage
+                .put_json(&terminology_key, &terminology)
+                .await
+                .map_err(error::storage)?;
+            Ok(TerminologyOutput {
+                terminology_key,
+                terms: terminology.terms.len() as u32,
+            })
+        })
+        .await
+    }
+
+    /// Translates every line, keeping its timing: the LLM when configured (two passes, then
+    /// lines too long to speak in their slot shortened), else Apertium.
+    #[activity(name = activity::TRANSLATE)]
+    pub async fn translate(
+        self: Arc<Self>,
+        ctx: ActivityContext,
+        input: TranslateInput,
+    ) -> Result<TranslateOutput, ActivityError> {
+        let deps = &self.deps;
+        let key = step_result_key(input.job_id, Step::Translate);
+        memo::once(&deps.storage, &key, || async {
+            let cues: Vec<Cue> = deps
+                .storage
+                .get_json(&input.cues_key)
+                .await
+                .map_err(error::storage)?;
+            let terminology: Terminology = match &input.terminology_key {
+                Some(k) => deps.storage.get_json(k).await.map_err(error::storage)?,
+                None => Terminology {
+                    theme: String::new(),
+                    terms: input
+                        .glossary
+                        .iter()
+                        .map(|t| terminology::Term {
+                            source: t.source.clone(),
+                            target: t.target.clone(),
+                            note: String::new(),
+                        })
+                        .collect(),
+                },
+            };
+            let (from, to) = (input.source_language, input.target_language);
+            let llm = match deps.text.translator {
+                Translator::Apertium => None,
+                Translator::Auto | Translator::Llm => self.llm(input.job_id),
+            };
+            let translated: Vec<Cue> = if from == to {
+                cues
+            } else if let Some(llm) = &llm {
+                let translation = translate::Translation {
+                    llm,
+                    from,
+                    to,
+                    terminology: &terminology,
+                    reflect: deps.text.reflect,
+                    concurrency: deps.text.llm_concurrency,
+                };
+                let sources: Vec<String> = cues.iter().map(|c| c.text.clone()).collect();
+                let mut texts = translation.run(&sources).await?;
+                let slots = translate::slots(&cues, deps.audio.gap_tolerance.as_millis() as u64);
+                let shortened = translation
+                    .shorten(&sources, &mut texts, &slots, deps.audio.max_speed)
+                    .await?;
+                tracing::info!(lines = cues.len(), shortened, "translated by the LLM");
+                cues.into_iter()
+                    .zip(texts)
+                    .map(|(cue, text)| Cue { text, ..cue })
+                    .collect()
+            } else {
+                apertium::translate(
+                    &ctx,
+                    &deps.tools.apertium,
+                    from,
+                    to,
+                    cues,
+                    &terminology.glossary(),
+                )
+                .await?
+            };
+            let prefix = job_prefix(input.job_id);
+            let cues_key = format!("{prefix}text/translation_cues.json");
+            let srt_key = format!("{prefix}text/translation.srt");
+            deps.storage
+                .put_json(&cues_key, &translated)
+                .await
+                .map_err(error::storage)?;
+            self.put_text(&srt_key, srt::write(&translated), "application/x-subrip")
+                .await?;
+            Ok(TranslateOutput {
+                cues_key,
+                srt_key,
+                lines: translated.len() as u32,
+            })
+        })
+        .await
+    }
+
+    /// Display subtitles for the source, the translation and both, as SRT and WebVTT.
+    #[activity(name = activity::SUBTITLES)]
+    pub async fn subtitles(
+        self: Arc<Self>,
+        _ctx: ActivityContext,
+        input: SubtitlesInput,
+    ) -> Result<SubtitleFiles, ActivityError> {
+        let storage = &self.deps.storage;
+        let key = step_result_key(input.job_id, Step::GenerateSubtitles);
+        memo::once(storage, &key, || async {
+            let sentences: Vec<TimedLine> = storage
+                .get_json(&input.sentences_key)
+                .await
+                .map_err(error::storage)?;
+            let translation: Vec<Cue> = storage
+                .get_json(&input.translation_key)
+                .await
+                .map_err(error::storage)?;
+            if sentences.len() != translation.len() {
+                return Err(error::permanent(format!(
+                    "{} source lines but {} translated ones",
+                    sentences.len(),
+                    translation.len()
+                )));
+            }
+            let texts: Vec<String> = translation.into_iter().map(|c| c.text).collect();
+            let limits = subtitles::Limits {
+                max_length: self.deps.text.subtitle_max_length as f64,
+                target_multiplier: self.deps.text.subtitle_target_multiplier,
+            };
+            let pairs = subtitles::display(&sentences, &texts, input.target_language, limits);
+            let [source, translation, both] = subtitles::tracks(&pairs, input.target_language);
+            let dir = format!("{}subtitles/", job_prefix(input.job_id));
+            let mut keys = Vec::new();
+            for (name, cues) in [
+                ("source", &source),
+                ("translation", &translation),
+                ("bilingual", &both),
+            ] {
+                let srt_key = format!("{dir}{name}.srt");
+                let vtt_key = format!("{dir}{name}.vtt");
+                self.put_text(&srt_key, srt::write(cues), "application/x-subrip")
+                    .await?;
+                self.put_text(&vtt_key, srt::write_vtt(cues), "text/vtt")
+                    .await?;
+                keys.push((srt_key, vtt_key));
+            }
+            let mut keys = keys.into_iter();
+            let mut next = || keys.next().unwrap_or_default();
+            let (source_srt, source_vtt) = next();
+            let (translation_srt, translation_vtt) = next();
+            let (bilingual_srt, bilingual_vtt) = next();
+            Ok(SubtitleFiles {
+                source_srt,
+                source_vtt,
+                translation_srt,
+                translation_vtt,
+                bilingual_srt,
+                bilingual_vtt,
+            })
+        })
+        .await
+    }
+}
+
+impl TextActivities {
+    /// Stores timed lines as `text/{name}.json`.
+    async fn store_sentences(
+        &self,
+        job: JobId,
+        name: &str,
+        lines: &[TimedLine],
+    ) -> Result<SentencesOutput, ActivityError> {
+        if lines.is_empty() {
+            return Err(error::permanent("the transcript has no text to dub"));
+        }
+        let sentences_key = format!("{}text/{name}.json", job_prefix(job));
+        self.deps
+            .storage
+            .put_json(&sentences_key, &lines)
+            .await
+            .map_err(error::storage)?;
+        Ok(SentencesOutput {
+            sentences_key,
+            lines: lines.len() as u32,
+        })
+    }
+}
