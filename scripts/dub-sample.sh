@@ -143,6 +143,7 @@ Dubbed video ready.
   local copy:    $OUT
   download URL:  $URL
   subtitles:     $API/api/videos/$VIDEO_ID/download?file_type=translation_subtitles&language=$TARGET_LANGUAGE
+                 (also file_type=source_subtitles|bilingual_subtitles, &format=vtt)
   Temporal UI:   $TEMPORAL_UI_URL/namespaces/$TEMPORAL_NAMESPACE/workflows/dub-$JOB_ID
   API docs:      $API/docs
 OneVoice keeps running (API + worker); stop everything with: scripts/stack.sh stop

@@ -543,6 +543,14 @@ mod tests {
             "words":[{"word":"Hi","start":0.0,"end":0.4}]}"#;
         let r = parse_verbose(with).unwrap();
         assert_eq!(r.language.as_deref(), Some("english"));
+        assert_eq!(
+            r.words,
+            vec![Word {
+                start_ms: 0,
+                end_ms: 400,
+                text: "Hi".into()
+            }]
+        );
         let s = r.segments;
         assert_eq!(s.len(), 2);
         assert_eq!(
@@ -552,6 +560,16 @@ mod tests {
         let without = br#"{"language":"en","duration":3.0,"text":"Only text."}"#;
         assert_eq!(parse_verbose(without).unwrap().segments[0].end_ms, 3000);
         assert!(parse_verbose(b"{oops").is_err());
+        // WhisperX nests the words in the segments; an unaligned word has no times.
+        let nested = br#"{"segments":[{"start":1.0,"end":2.0,"text":"Call 911","words":[
+            {"word":"Call","start":1.0,"end":1.3,"score":0.9},{"word":"911"}]}]}"#;
+        let words: Vec<String> = parse_verbose(nested)
+            .unwrap()
+            .words
+            .into_iter()
+            .map(|w| w.text)
+            .collect();
+        assert_eq!(words, ["Call"]);
     }
 
     #[test]
@@ -574,6 +592,15 @@ mod tests {
             (100, 1200, "Hi there.")
         );
         assert_eq!((s[1].start_ms, s[1].text.as_str()), (3000, "Bye now."));
+        let words: Vec<(u64, &str)> = r
+            .words
+            .iter()
+            .map(|w| (w.start_ms, w.text.as_str()))
+            .collect();
+        assert_eq!(
+            words,
+            [(100, "Hi"), (350, "there."), (3000, "Bye"), (3250, "now.")]
+        );
     }
 
     #[test]

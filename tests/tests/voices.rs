@@ -2,7 +2,7 @@
 //! speak their wire formats, including their errors.
 
 use anyhow::Context;
-use onevoice_tests::flows::{dub, finished_job, sample_video};
+use onevoice_tests::flows::{download, dub, finished_job, sample_video};
 use onevoice_tests::harness::TestApp;
 use onevoice_tests::tts::{FakeTts, KEY};
 use serde_json::{Value, json};
@@ -224,19 +224,15 @@ async fn a_video_without_transcript_is_recognized_once_and_dubbed() -> anyhow::R
         ["<fault>", "whisper-1"],
         "one refused try, one answer"
     );
-    let res = app
-        .http
-        .get(app.url(&format!(
-            "/api/videos/{video}/download?file_type=translation_subtitles&language=es"
-        )))
-        .bearer_auth(&token)
-        .send()
-        .await?;
-    let url = res.json::<Value>().await?["download_url"]
-        .as_str()
-        .context("url")?
-        .to_string();
-    let srt = app.http.get(&url).send().await?.text().await?;
+    let srt = String::from_utf8(
+        download(
+            &app,
+            &token,
+            &video,
+            "file_type=translation_subtitles&language=es",
+        )
+        .await?,
+    )?;
     let cues = onevoice_shared::srt::parse(&srt)?;
     assert!(cues.len() >= 3, "one line per recognized segment: {srt}");
     // The OpenAI fake's chat completions translated it (`Spanish: …`).

@@ -67,6 +67,22 @@ impl TextActivities {
         })
     }
 
+    async fn read<T: serde::de::DeserializeOwned>(&self, key: &str) -> Result<T, ActivityError> {
+        self.deps
+            .storage
+            .get_json(key)
+            .await
+            .map_err(error::storage)
+    }
+
+    async fn write<T: serde::Serialize>(&self, key: &str, value: &T) -> Result<(), ActivityError> {
+        self.deps
+            .storage
+            .put_json(key, value)
+            .await
+            .map_err(error::storage)
+    }
+
     async fn put_text(
         &self,
         key: &str,
@@ -104,10 +120,7 @@ impl TextActivities {
                 error::permanent(format!("the transcript is not valid SRT or WebVTT: {e}"))
             })?;
             let cues_key = format!("{}text/source_cues.json", job_prefix(input.job_id));
-            storage
-                .put_json(&cues_key, &cues)
-                .await
-                .map_err(error::storage)?;
+            self.write(&cues_key, &cues).await?;
             Ok(TranscriptOutput {
                 cues_key,
                 lines: cues.len() as u32,
@@ -128,12 +141,9 @@ impl TextActivities {
         let storage = &self.deps.storage;
         let key = step_result_key(input.job_id, Step::NlpSplit);
         memo::once(storage, &key, || async {
-            let cues: Vec<Cue> = storage
-                .get_json(&input.cues_key)
-                .await
-                .map_err(error::storage)?;
+            let cues: Vec<Cue> = self.read(&input.cues_key).await?;
             let words: Vec<Word> = match &input.words_key {
-                Some(k) => storage.get_json(k).await.map_err(error::storage)?,
+                Some(k) => self.read(k).await?,
                 None => Vec::new(),
             };
             let text = timed::transcript(&cues, &words, input.language);
@@ -153,12 +163,7 @@ impl TextActivities {
     ) -> Result<SentencesOutput, ActivityError> {
         let key = step_result_key(input.job_id, Step::MeaningSplit);
         memo::once(&self.deps.storage, &key, || async {
-            let lines: Vec<TimedLine> = self
-                .deps
-                .storage
-                .get_json(&input.sentences_key)
-                .await
-                .map_err(error::storage)?;
+            let lines: Vec<TimedLine> = self.read(&input.sentences_key).await?;
             let llm = self.llm(input.job_id);
             let text = &self.deps.text;
             let lines = meaning::split(
@@ -184,10 +189,7 @@ impl TextActivities {
         let storage = &self.deps.storage;
         let key = step_result_key(input.job_id, Step::Summarize);
         memo::once(storage, &key, || async {
-            let lines: Vec<Cue> = storage
-                .get_json(&input.sentences_key)
-                .await
-                .map_err(error::storage)?;
+            let lines: Vec<Cue> = self.read(&input.sentences_key).await?;
             let joined = lines
                 .iter()
                 .map(|l| l.text.as_str())
@@ -204,10 +206,7 @@ impl TextActivities {
             )
             .await?;
             let terminology_key = format!("{}text/terminology.json", job_prefix(input.job_id));
-            storage
-                .put_json(&terminology_key, &terminology)
-                .await
-                .map_err(error::storage)?;
+            self.write(&terminology_key, &terminology).await?;
             Ok(TerminologyOutput {
                 terminology_key,
                 terms: terminology.terms.len() as u32,
@@ -227,13 +226,9 @@ impl TextActivities {
         let deps = &self.deps;
         let key = step_result_key(input.job_id, Step::Translate);
         memo::once(&deps.storage, &key, || async {
-            let cues: Vec<Cue> = deps
-                .storage
-                .get_json(&input.cues_key)
-                .await
-                .map_err(error::storage)?;
+            let cues: Vec<Cue> = self.read(&input.cues_key).await?;
             let terminology: Terminology = match &input.terminology_key {
-                Some(k) => deps.storage.get_json(k).await.map_err(error::storage)?,
+                Some(k) => self.read(k).await?,
                 None => Terminology {
                     theme: String::new(),
                     terms: input
@@ -288,10 +283,7 @@ impl TextActivities {
             let prefix = job_prefix(input.job_id);
             let cues_key = format!("{prefix}text/translation_cues.json");
             let srt_key = format!("{prefix}text/translation.srt");
-            deps.storage
-                .put_json(&cues_key, &translated)
-                .await
-                .map_err(error::storage)?;
+            self.write(&cues_key, &translated).await?;
             self.put_text(&srt_key, srt::write(&translated), "application/x-subrip")
                 .await?;
             Ok(TranslateOutput {
@@ -313,14 +305,8 @@ impl TextActivities {
         let storage = &self.deps.storage;
         let key = step_result_key(input.job_id, Step::GenerateSubtitles);
         memo::once(storage, &key, || async {
-            let sentences: Vec<TimedLine> = storage
-                .get_json(&input.sentences_key)
-                .await
-                .map_err(error::storage)?;
-            let translation: Vec<Cue> = storage
-                .get_json(&input.translation_key)
-                .await
-                .map_err(error::storage)?;
+            let sentences: Vec<TimedLine> = self.read(&input.sentences_key).await?;
+            let translation: Vec<Cue> = self.read(&input.translation_key).await?;
             if sentences.len() != translation.len() {
                 return Err(error::permanent(format!(
                     "{} source lines but {} translated ones",
@@ -380,11 +366,7 @@ impl TextActivities {
             return Err(error::permanent("the transcript has no text to dub"));
         }
         let sentences_key = format!("{}text/{name}.json", job_prefix(job));
-        self.deps
-            .storage
-            .put_json(&sentences_key, &lines)
-            .await
-            .map_err(error::storage)?;
+        self.write(&sentences_key, &lines).await?;
         Ok(SentencesOutput {
             sentences_key,
             lines: lines.len() as u32,
