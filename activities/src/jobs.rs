@@ -118,6 +118,13 @@ impl JobActivities {
         let changed = jobs::finish(&mut tx, input.job_id, status, message, result)
             .await
             .map_err(db)?;
+        if let JobOutcome::Completed { output } = &input.outcome
+            && let Some(detected) = output.source_language
+        {
+            jobs::set_source_language(&mut tx, input.job_id, detected.code())
+                .await
+                .map_err(db)?;
+        }
         let held = ledger::held(&mut *tx, input.job_id, round)
             .await
             .map_err(db)?;

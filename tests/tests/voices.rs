@@ -267,7 +267,16 @@ async fn a_video_without_transcript_is_recognized_once_and_dubbed() -> anyhow::R
         "told the language it was given"
     );
 
-    // `auto`: the recognizer detects the language (nothing sent), the job reports it.
+    // `auto`: the recognizer detects the language (nothing sent), the job reports it, in place
+    // of the video's stated language (French here) it started with.
+    let res = app
+        .http
+        .put(app.url(&format!("/api/videos/{video}")))
+        .bearer_auth(&token)
+        .json(&json!({"original_language": "fr"}))
+        .send()
+        .await?;
+    assert_eq!(res.status(), 200);
     let body = json!({"target_language": "es", "source_language": "auto"});
     let (status, auto) = dub(&app, &token, &video, body, None).await?;
     assert_eq!(status, 202, "{auto}");
@@ -275,6 +284,7 @@ async fn a_video_without_transcript_is_recognized_once_and_dubbed() -> anyhow::R
     let done = finished_job(&app, &token, job, DEADLINE).await?;
     assert_eq!(done["status"], "completed", "{done}");
     assert_eq!(done["job_result"]["source_language"], "en", "{done}");
+    assert_eq!(done["source_language"], "en", "{done}");
     assert_eq!(
         fake.transcription_languages(),
         ["en", ""],

@@ -310,6 +310,34 @@ mod tests {
     }
 
     #[test]
+    fn japanese_source_is_cut_between_characters() {
+        // 45 characters at 1.75: over 75.
+        let s = sentence(
+            "駅の近くに新しい喫茶店ができたので、週末に友達と一緒にゆっくり行ってみたいと思っています。",
+            Language::Japanese,
+            2000,
+            9000,
+        );
+        let t = "A new cafe opened near the station, so I want to go there with friends this weekend.";
+        let pairs = display(&[s], &[t.into()], Language::English, LIMITS);
+        assert_eq!(
+            shown(&pairs),
+            vec![
+                (
+                    "駅の近くに新しい喫茶店ができたので、".into(),
+                    "A new cafe opened near the station,".into()
+                ),
+                (
+                    "週末に友達と一緒にゆっくり行ってみたいと思っています。".into(),
+                    "so I want to go there with friends this weekend.".into()
+                ),
+            ]
+        );
+        // Timed by characters: the first piece holds 18 of 45.
+        assert_eq!(pairs[0].source.end_ms, 2000 + 7000 * 18 / 45);
+    }
+
+    #[test]
     fn short_lines_stay_whole_and_gaps_close() {
         let a = sentence("Hello there.", Language::English, 0, 1000);
         let b = sentence("How are you?", Language::English, 1500, 2500);

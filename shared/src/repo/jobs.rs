@@ -162,6 +162,21 @@ pub async fn record_progress(
     tx.commit().await
 }
 
+/// Records the language speech recognition detected, in place of the one the job was started
+/// with (a guess, when detection was asked for).
+pub async fn set_source_language(
+    conn: &mut sqlx::PgConnection,
+    id: JobId,
+    language: &str,
+) -> Result<(), sqlx::Error> {
+    sqlx::query("UPDATE jobs SET source_language = $2 WHERE id = $1")
+        .bind(id)
+        .bind(language)
+        .execute(&mut *conn)
+        .await?;
+    Ok(())
+}
+
 /// Moves the job to a terminal status. Returns false when it already was terminal (a retried
 /// call changes nothing). Runs on the caller's connection, so it can share a transaction with the
 /// credit settlement.
