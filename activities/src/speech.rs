@@ -317,6 +317,12 @@ fn wav_part(wav: &[u8]) -> reqwest::multipart::Part {
 fn parse_scribe(body: &[u8]) -> Result<Recognized, ActivityError> {
     let doc: Value = serde_json::from_slice(body)
         .map_err(|e| error::transient(format!("ElevenLabs Scribe: malformed answer: {e}")))?;
+    // A 200 without the words is not an empty transcript: it must not be cached as one.
+    if !doc["words"].is_array() {
+        return Err(error::transient(
+            "ElevenLabs Scribe: malformed answer: no `words`",
+        ));
+    }
     let ms = |v: &Value| v.as_f64().map(|s| (s.max(0.0) * 1000.0).round() as u64);
     let mut segments: Vec<Segment> = Vec::new();
     let mut current: Option<(Segment, Option<String>)> = None;
@@ -402,6 +408,11 @@ struct Recognized {
 fn parse_verbose(body: &[u8]) -> Result<Recognized, ActivityError> {
     let doc: Value = serde_json::from_slice(body)
         .map_err(|e| error::transient(format!("OpenAI transcription: malformed answer: {e}")))?;
+    if !doc["segments"].is_array() && !doc["text"].is_string() {
+        return Err(error::transient(
+            "OpenAI transcription: malformed answer: neither `segments` nor `text`",
+        ));
+    }
     let ms = |v: &Value| (v.as_f64().unwrap_or(0.0).max(0.0) * 1000.0).round() as u64;
     let segments = match doc["segments"].as_array() {
         Some(segments) => segments
@@ -560,6 +571,7 @@ mod tests {
         let without = br#"{"language":"en","duration":3.0,"text":"Only text."}"#;
         assert_eq!(parse_verbose(without).unwrap().segments[0].end_ms, 3000);
         assert!(parse_verbose(b"{oops").is_err());
+        assert!(parse_verbose(br#"{"error": "busy"}"#).is_err());
         // WhisperX nests the words in the segments; an unaligned word has no times.
         let nested = br#"{"segments":[{"start":1.0,"end":2.0,"text":"Call 911","words":[
             {"word":"Call","start":1.0,"end":1.3,"score":0.9},{"word":"911"}]}]}"#;
@@ -583,6 +595,7 @@ mod tests {
             {"text":"Bye","start":3.0,"end":3.2,"type":"word","speaker_id":"speaker_1"},
             {"text":" ","start":3.2,"end":3.25,"type":"spacing","speaker_id":"speaker_1"},
             {"text":"now.","start":3.25,"end":3.6,"type":"word","speaker_id":"speaker_1"}]}"#;
+        assert!(parse_scribe(br#"{"detail": "unexpected"}"#).is_err());
         let r = parse_scribe(body).unwrap();
         assert_eq!(r.language.as_deref(), Some("eng"));
         let s = r.segments;

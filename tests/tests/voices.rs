@@ -316,6 +316,8 @@ async fn recognized_by(provider: &str, path: &str, model: &str) -> anyhow::Resul
     let app = TestApp::spawn_with(&overrides).await?;
     let (_, token) = app.user(&format!("{provider}@example.test")).await?;
     let (_dir, _sample, video) = sample_video(&app, &token, "recognized.mp4").await?;
+    // A 200 whose body is not a transcript is retried, not taken for silence.
+    fake.fail_next(path, 200, json!({"detail": "unexpected"}), None);
     let body = json!({"target_language": "es", "source_language": "en"});
     let (status, started) = dub(&app, &token, &video, body, None).await?;
     assert_eq!(status, 202, "{started}");
@@ -327,7 +329,7 @@ async fn recognized_by(provider: &str, path: &str, model: &str) -> anyhow::Resul
     )
     .await?;
     assert_eq!(done["status"], "completed", "{done}");
-    assert_eq!(fake.calls(path), [model], "{provider}");
+    assert_eq!(fake.calls(path), ["<fault>", model], "{provider}");
     assert!(
         fake.calls("/v1/audio/transcriptions").is_empty(),
         "{provider}"

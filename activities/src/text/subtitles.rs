@@ -318,7 +318,8 @@ mod tests {
             2000,
             9000,
         );
-        let t = "A new cafe opened near the station, so I want to go there with friends this weekend.";
+        let t =
+            "A new cafe opened near the station, so I want to go there with friends this weekend.";
         let pairs = display(&[s], &[t.into()], Language::English, LIMITS);
         assert_eq!(
             shown(&pairs),
