@@ -41,6 +41,12 @@ enum Command {
         #[arg(long, default_value_t = 60)]
         ttl_minutes: u64,
     },
+    /// Operator tool: print a workflow's history as JSON, the form `tests/histories/` keeps for
+    /// replay tests (the CLI's `temporal workflow show` JSON is not it).
+    ExportHistory {
+        /// Workflow id, e.g. `dub-{job id}`.
+        workflow_id: String,
+    },
     /// Operator tool: grant credits to an existing account (support gestures, demos). Recorded in
     /// the ledger under a fresh key, with the reason.
     GrantCredits {
@@ -81,6 +87,21 @@ async fn run(command: Command, settings: Arc<Settings>) -> anyhow::Result<()> {
             let state = bootstrap::app_state(settings.clone(), "onevoice-sqs-bridge").await?;
             let counters = onevoice_api::bridge::Counters::default();
             onevoice_api::bridge::run(state, &counters, server::shutdown_signal()).await
+        }
+        Command::ExportHistory { workflow_id } => {
+            let client = temporal::connect(
+                &settings.temporal,
+                "onevoice-export",
+                Duration::from_secs(5),
+            )
+            .await?;
+            let json = client
+                .get_workflow_handle::<temporalio_client::UntypedWorkflow>(workflow_id)
+                .fetch_history(temporalio_client::WorkflowFetchHistoryOptions::builder().build())
+                .to_json()
+                .await?;
+            println!("{}", String::from_utf8(json)?);
+            Ok(())
         }
         Command::Migrate => {
             let pool = onevoice_shared::db::pool(&settings.database)?;

@@ -12,9 +12,10 @@ use onevoice_shared::contracts::{
     BurnSubtitlesInput, DubbingInput, DubbingOutput, DubbingProgress, ExtractAudioInput,
     FinishJobInput, JobOutcome, LoadTranscriptInput, MixInput, MuxInput, PlanTimingInput,
     ProgressReport, PublishInput, SendEmailInput, SplitMeaningInput, SplitSentencesInput,
-    SubtitlesInput, SynthesizeInput, TerminologyInput, TranscribeInput, TranslateInput,
-    search_attribute,
+    SubtitleFiles, SubtitlesInput, SynthesizeInput, TerminologyInput, TranscribeInput,
+    TranscriptOutput, TranslateInput, TranslateOutput, search_attribute,
 };
+use onevoice_shared::language::Language;
 use onevoice_shared::legacy;
 use onevoice_shared::pipeline::{Step, progress_percent};
 use onevoice_shared::status::{JobStatus, StepStatus};
@@ -257,85 +258,21 @@ async fn pipeline(
     let detected = transcript.language;
     let source_language = detected.unwrap_or(input.source_language);
 
-    begin(ctx, Step::NlpSplit).await?;
-    let sentences = ctx
-        .execute_activity(
-            DubbingActivities::split_sentences,
-            SplitSentencesInput {
-                job_id,
-                cues_key: transcript.cues_key,
-                words_key: transcript.words_key,
-                language: source_language,
-            },
-            options::long_running(),
+    // Histories from before the text stages (no marker) replay the translation they ran then.
+    let (translation, subtitles) = if ctx.patched(TEXT_STAGES_PATCH) {
+        let (translation, subtitles) =
+            text_stages(ctx, &input, transcript, source_language).await?;
+        (translation, Some(subtitles))
+    } else {
+        (
+            translation_only(ctx, &input, transcript, source_language).await?,
+            None,
         )
-        .await?;
-    finish(ctx, Step::NlpSplit);
-
-    begin(ctx, Step::MeaningSplit).await?;
-    let lines = ctx
-        .execute_activity(
-            DubbingActivities::split_meaning,
-            SplitMeaningInput {
-                job_id,
-                sentences_key: sentences.sentences_key,
-                language: source_language,
-            },
-            options::long_running(),
-        )
-        .await?;
-    finish(ctx, Step::MeaningSplit);
-
-    begin(ctx, Step::Summarize).await?;
-    let terminology = ctx
-        .execute_activity(
-            DubbingActivities::terminology,
-            TerminologyInput {
-                job_id,
-                sentences_key: lines.sentences_key.clone(),
-                source_language,
-                target_language: input.target_language,
-                glossary: input.options.glossary.clone(),
-            },
-            options::long_running(),
-        )
-        .await?;
-    finish(ctx, Step::Summarize);
-
-    begin(ctx, Step::Translate).await?;
-    let translation = ctx
-        .execute_activity(
-            DubbingActivities::translate,
-            TranslateInput {
-                job_id,
-                cues_key: lines.sentences_key.clone(),
-                source_language,
-                target_language: input.target_language,
-                glossary: input.options.glossary.clone(),
-                terminology_key: Some(terminology.terminology_key),
-            },
-            options::long_running(),
-        )
-        .await?;
-    finish(ctx, Step::Translate);
-
-    // One activity splits the lines for display and writes the files.
-    begin(ctx, Step::SplitSubtitles).await?;
-    let subtitles = ctx
-        .execute_activity(
-            DubbingActivities::subtitles,
-            SubtitlesInput {
-                job_id,
-                sentences_key: lines.sentences_key,
-                translation_key: translation.cues_key.clone(),
-                source_language,
-                target_language: input.target_language,
-            },
-            options::long_running(),
-        )
-        .await?;
-    finish(ctx, Step::SplitSubtitles);
-    finish(ctx, Step::GenerateSubtitles);
+    };
+    let display_srt = subtitles.as_ref().map_or_else(
+        || translation.srt_key.clone(),
+        |s| s.translation_srt.clone(),
+    );
     let subtitle_video_key = if input.options.burn_subtitles {
         begin(ctx, Step::EmbedSubtitles).await?;
         let key = ctx
@@ -344,7 +281,7 @@ async fn pipeline(
                 BurnSubtitlesInput {
                     job_id,
                     video_key: input.video_key.clone(),
-                    srt_key: subtitles.translation_srt.clone(),
+                    srt_key: display_srt.clone(),
                     output_key: subtitled_key(&input.output_key),
                 },
                 options::long_running(),
@@ -426,7 +363,7 @@ async fn pipeline(
 
     Ok(DubbingOutput {
         output_key: video.output_key,
-        translation_srt_key: subtitles.translation_srt.clone(),
+        translation_srt_key: display_srt,
         subtitle_video_key,
         duration_ms: audio.duration_ms,
         lines: speech.lines,
@@ -434,8 +371,129 @@ async fn pipeline(
         dubbed_audio_key: video.audio_only_key,
         unfit_lines: timing.unfit,
         source_language: detected,
-        subtitles: Some(subtitles),
+        subtitles,
     })
+}
+
+/// Marks histories that run the text stages (sentences, meaning, terminology, subtitles).
+const TEXT_STAGES_PATCH: &str = "text-stages";
+
+/// Sentences, lines split by meaning, terminology, translation and display subtitles.
+async fn text_stages(
+    ctx: &mut WorkflowContext<DubbingWorkflow>,
+    input: &DubbingInput,
+    transcript: TranscriptOutput,
+    source_language: Language,
+) -> Result<(TranslateOutput, SubtitleFiles), ActivityExecutionError> {
+    let job_id = input.job_id;
+    begin(ctx, Step::NlpSplit).await?;
+    let sentences = ctx
+        .execute_activity(
+            DubbingActivities::split_sentences,
+            SplitSentencesInput {
+                job_id,
+                cues_key: transcript.cues_key,
+                words_key: transcript.words_key,
+                language: source_language,
+            },
+            options::long_running(),
+        )
+        .await?;
+    finish(ctx, Step::NlpSplit);
+
+    begin(ctx, Step::MeaningSplit).await?;
+    let lines = ctx
+        .execute_activity(
+            DubbingActivities::split_meaning,
+            SplitMeaningInput {
+                job_id,
+                sentences_key: sentences.sentences_key,
+                language: source_language,
+            },
+            options::long_running(),
+        )
+        .await?;
+    finish(ctx, Step::MeaningSplit);
+
+    begin(ctx, Step::Summarize).await?;
+    let terminology = ctx
+        .execute_activity(
+            DubbingActivities::terminology,
+            TerminologyInput {
+                job_id,
+                sentences_key: lines.sentences_key.clone(),
+                source_language,
+                target_language: input.target_language,
+                glossary: input.options.glossary.clone(),
+            },
+            options::long_running(),
+        )
+        .await?;
+    finish(ctx, Step::Summarize);
+
+    begin(ctx, Step::Translate).await?;
+    let translation = ctx
+        .execute_activity(
+            DubbingActivities::translate,
+            TranslateInput {
+                job_id,
+                cues_key: lines.sentences_key.clone(),
+                source_language,
+                target_language: input.target_language,
+                glossary: input.options.glossary.clone(),
+                terminology_key: Some(terminology.terminology_key),
+            },
+            options::long_running(),
+        )
+        .await?;
+    finish(ctx, Step::Translate);
+
+    // One activity splits the lines for display and writes the files.
+    begin(ctx, Step::SplitSubtitles).await?;
+    let subtitles = ctx
+        .execute_activity(
+            DubbingActivities::subtitles,
+            SubtitlesInput {
+                job_id,
+                sentences_key: lines.sentences_key,
+                translation_key: translation.cues_key.clone(),
+                source_language,
+                target_language: input.target_language,
+            },
+            options::long_running(),
+        )
+        .await?;
+    finish(ctx, Step::SplitSubtitles);
+    finish(ctx, Step::GenerateSubtitles);
+    Ok((translation, subtitles))
+}
+
+/// The pipeline before the text stages: the transcript's cues translated as they are.
+async fn translation_only(
+    ctx: &mut WorkflowContext<DubbingWorkflow>,
+    input: &DubbingInput,
+    transcript: TranscriptOutput,
+    source_language: Language,
+) -> Result<TranslateOutput, ActivityExecutionError> {
+    skip(ctx, &[Step::NlpSplit, Step::MeaningSplit, Step::Summarize]);
+    begin(ctx, Step::Translate).await?;
+    let translation = ctx
+        .execute_activity(
+            DubbingActivities::translate,
+            TranslateInput {
+                job_id: input.job_id,
+                cues_key: transcript.cues_key,
+                source_language,
+                target_language: input.target_language,
+                glossary: input.options.glossary.clone(),
+                terminology_key: None,
+            },
+            options::long_running(),
+        )
+        .await?;
+    finish(ctx, Step::Translate);
+    skip(ctx, &[Step::SplitSubtitles, Step::GenerateSubtitles]);
+    Ok(translation)
 }
 
 /// `videos/{user}/{video}/dubbed/{job}.{lang}.mp4` → `videos/{user}/{video}/transcripts/{job}.srt`,
