@@ -55,6 +55,7 @@ pub fn complete(request: &Value, fault: Option<ChatFault>) -> Response {
         "translation" => translation(&input),
         "expressive_translation" => expressive(&input),
         "shorten" => shorten(&input),
+        "subtitle_align" => align(&input),
         _ => json!({}),
     };
     let (content, refusal, finish) = match fault {
@@ -162,4 +163,34 @@ fn shorten(input: &Value) -> Value {
         .collect();
     let keep = words.len().div_ceil(2);
     json!({"analysis": "dropped the second half", "result": words[..keep].join(" ")})
+}
+
+/// The translation's words dealt out in proportion to the source parts' words.
+fn align(input: &Value) -> Value {
+    let sources: Vec<usize> = input["source_parts"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .map(|p| p.as_str().unwrap_or("").split_whitespace().count().max(1))
+        .collect();
+    let words: Vec<&str> = input["translation"]
+        .as_str()
+        .unwrap_or("")
+        .split_whitespace()
+        .collect();
+    let total: usize = sources.iter().sum::<usize>().max(1);
+    let mut parts = Vec::new();
+    let mut taken = 0;
+    let mut seen = 0;
+    for (i, n) in sources.iter().enumerate() {
+        seen += n;
+        let until = if i + 1 == sources.len() {
+            words.len()
+        } else {
+            (words.len() * seen / total).clamp(taken, words.len())
+        };
+        parts.push(words[taken..until].join(" "));
+        taken = until;
+    }
+    json!({"parts": parts})
 }

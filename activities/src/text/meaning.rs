@@ -80,13 +80,14 @@ async fn by_llm(
             return Ok(None);
         }
     };
-    Ok(map_back(line, &parts.parts).map(|cuts| line.cut_at(&cuts)))
+    let starts: Vec<usize> = line.words.iter().map(|w| w.from).collect();
+    Ok(map_back(&line.text, &starts, &parts.parts).map(|cuts| line.cut_at(&cuts)))
 }
 
-/// Where `parts` divide the original line (byte offsets at token starts), if they are its words.
-pub fn map_back(line: &TimedLine, parts: &[String]) -> Option<Vec<usize>> {
-    let original: Vec<(usize, char)> = line
-        .text
+/// Where `parts` divide `text` (byte offsets among `starts`, its token starts), if they are its
+/// words.
+pub fn map_back(text: &str, starts: &[usize], parts: &[String]) -> Option<Vec<usize>> {
+    let original: Vec<(usize, char)> = text
         .char_indices()
         .filter(|(_, c)| c.is_alphanumeric())
         .map(|(i, c)| (i, c.to_lowercase().next().unwrap_or(c)))
@@ -108,10 +109,9 @@ pub fn map_back(line: &TimedLine, parts: &[String]) -> Option<Vec<usize>> {
         let letter = ((seen as f64 * scale).round() as usize).min(original.len() - 1);
         let at = original[letter].0;
         // The token start nearest to where the part ends.
-        let cut = line
-            .words
+        let cut = starts
             .iter()
-            .map(|w| w.from)
+            .copied()
             .min_by_key(|from| from.abs_diff(at))?;
         if cut > 0 && cuts.last().is_none_or(|last| cut > *last) {
             cuts.push(cut);
@@ -125,6 +125,10 @@ mod tests {
     use super::*;
     use crate::text::timed::transcript;
     use onevoice_shared::srt::Cue;
+
+    fn starts(line: &TimedLine) -> Vec<usize> {
+        line.words.iter().map(|w| w.from).collect()
+    }
 
     fn line(text: &str, lang: Language) -> TimedLine {
         let cue = Cue {
@@ -146,7 +150,7 @@ mod tests {
             "So we packed everything into the car".to_string(),
             "and drove all night to coast".to_string(),
         ];
-        let cuts = map_back(&l, &parts).expect("similar enough");
+        let cuts = map_back(&l.text, &starts(&l), &parts).expect("similar enough");
         let texts: Vec<String> = l.cut_at(&cuts).into_iter().map(|p| p.text).collect();
         assert_eq!(
             texts,
@@ -161,7 +165,7 @@ mod tests {
     fn rewritten_parts_are_rejected() {
         let l = line("the weather was lovely all week long", Language::English);
         let parts = vec!["it was sunny".to_string(), "for seven days".to_string()];
-        assert_eq!(map_back(&l, &parts), None);
+        assert_eq!(map_back(&l.text, &starts(&l), &parts), None);
     }
 
     #[test]
@@ -174,7 +178,7 @@ mod tests {
             "駅の近くに新しい喫茶店ができたので".to_string(),
             "週末に行きたい".to_string(),
         ];
-        let cuts = map_back(&l, &parts).expect("same text");
+        let cuts = map_back(&l.text, &starts(&l), &parts).expect("same text");
         let texts: Vec<String> = l.cut_at(&cuts).into_iter().map(|p| p.text).collect();
         assert_eq!(
             texts,

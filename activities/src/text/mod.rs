@@ -2,6 +2,7 @@
 //! terminology, the translation and the display subtitles. The LLM stages use an
 //! OpenAI-compatible endpoint when one is configured; without one, rules and Apertium do the work.
 
+mod align;
 mod apertium;
 mod estimate;
 mod llm;
@@ -319,7 +320,15 @@ impl TextActivities {
                 max_length: self.deps.text.subtitle_max_length as f64,
                 target_multiplier: self.deps.text.subtitle_target_multiplier,
             };
-            let pairs = subtitles::display(&sentences, &texts, input.target_language, limits);
+            let (from, to) = (input.source_language, input.target_language);
+            let mut groups = subtitles::split_all(&sentences, &texts, to, limits);
+            if let Some(llm) = self.llm(input.job_id) {
+                let concurrency = self.deps.text.llm_concurrency;
+                let realigned =
+                    align::align(&llm, &mut groups, &texts, from, to, concurrency).await?;
+                tracing::debug!(realigned, "subtitle translations aligned by the LLM");
+            }
+            let pairs = subtitles::smooth(groups);
             let [source, translation, both] = subtitles::tracks(&pairs, input.target_language);
             let dir = format!("{}subtitles/", job_prefix(input.job_id));
             let mut keys = Vec::new();

@@ -26,17 +26,17 @@ pub struct Pair {
     pub translation: String,
 }
 
-/// Every sentence with its translation, split for display and smoothed.
-pub fn display(
+/// Each sentence's display pieces (one group per sentence), before smoothing.
+pub fn split_all(
     sentences: &[TimedLine],
     translations: &[String],
     to: Language,
     limits: Limits,
-) -> Vec<Pair> {
-    let mut pairs: Vec<Pair> = sentences
+) -> Vec<Vec<Pair>> {
+    sentences
         .iter()
         .zip(translations)
-        .flat_map(|(s, t)| {
+        .map(|(s, t)| {
             split(
                 Pair {
                     source: s.clone(),
@@ -47,9 +47,36 @@ pub fn display(
                 ROUNDS,
             )
         })
-        .collect();
+        .collect()
+}
+
+/// The groups in order, gaps under a second closed.
+pub fn smooth(groups: Vec<Vec<Pair>>) -> Vec<Pair> {
+    let mut pairs: Vec<Pair> = groups.into_iter().flatten().collect();
     close_gaps(&mut pairs);
     pairs
+}
+
+/// Gives a group's pieces the translation `parts` (an aligner's split of `translation`), when
+/// they are its words in as many pieces; otherwise the group stays as it is.
+pub fn realign(group: &mut [Pair], translation: &str, parts: &[String], to: Language) -> bool {
+    if parts.len() != group.len() {
+        return false;
+    }
+    let Some(cuts) = super::meaning::map_back(translation, &break_points(translation, to), parts)
+    else {
+        return false;
+    };
+    if cuts.len() + 1 != group.len() {
+        return false;
+    }
+    let mut bounds = vec![0];
+    bounds.extend(cuts);
+    bounds.push(translation.len());
+    for (pair, w) in group.iter_mut().zip(bounds.windows(2)) {
+        pair.translation = translation[w[0]..w[1]].trim().to_string();
+    }
+    true
 }
 
 fn too_long(pair: &Pair, limits: Limits) -> bool {
@@ -100,10 +127,9 @@ fn best_source_cut(line: &TimedLine) -> Option<usize> {
         .map(|(_, cut)| cut)
 }
 
-/// Where to cut `text` so its first part holds about `share` of it: a space in spaced scripts,
-/// any character in Japanese and Chinese (never before punctuation).
-fn best_text_cut(text: &str, share: f64, lang: Language) -> Option<usize> {
-    let total = weighted_len(text).max(1.0);
+/// Where `text` may be cut: after a space in spaced scripts, between any two characters in
+/// Japanese and Chinese (never before punctuation).
+pub fn break_points(text: &str, lang: Language) -> Vec<usize> {
     let spaced = script::spaced(lang) || text.contains(' ');
     text.char_indices()
         .skip(1)
@@ -118,7 +144,16 @@ fn best_text_cut(text: &str, share: f64, lang: Language) -> Option<usize> {
                     && !script::is_closing(*c)
             }
         })
-        .map(|(i, _)| (score(text, i, share, total), i))
+        .map(|(i, _)| i)
+        .collect()
+}
+
+/// Where to cut `text` so its first part holds about `share` of it.
+fn best_text_cut(text: &str, share: f64, lang: Language) -> Option<usize> {
+    let total = weighted_len(text).max(1.0);
+    break_points(text, lang)
+        .into_iter()
+        .map(|i| (score(text, i, share, total), i))
         .max_by(|a, b| a.0.total_cmp(&b.0))
         .map(|(_, i)| i)
 }
@@ -209,6 +244,16 @@ mod tests {
             &[],
             lang,
         )
+    }
+
+    /// Every sentence with its translation, split for display and smoothed.
+    fn display(
+        sentences: &[TimedLine],
+        translations: &[String],
+        to: Language,
+        limits: Limits,
+    ) -> Vec<Pair> {
+        smooth(split_all(sentences, translations, to, limits))
     }
 
     fn shown(pairs: &[Pair]) -> Vec<(String, String)> {
@@ -336,6 +381,46 @@ mod tests {
         );
         // Timed by characters: the first piece holds 18 of 45.
         assert_eq!(pairs[0].source.end_ms, 2000 + 7000 * 18 / 45);
+    }
+
+    #[test]
+    fn an_aligners_split_replaces_the_proportional_one() {
+        let s = sentence(
+            "When we finally reached the top of the mountain, the whole valley was covered in fog.",
+            Language::English,
+            0,
+            6000,
+        );
+        let t = "Cuando por fin llegamos a la cima de la montaña, todo el valle estaba cubierto de niebla.";
+        let mut groups = split_all(&[s], &[t.into()], Language::Spanish, LIMITS);
+        let parts = [
+            "Cuando por fin llegamos a la cima".to_string(),
+            "de la montaña, todo el valle estaba cubierto de niebla".to_string(),
+        ];
+        assert!(realign(&mut groups[0], t, &parts, Language::Spanish));
+        assert_eq!(
+            groups[0][0].translation,
+            "Cuando por fin llegamos a la cima"
+        );
+        assert_eq!(
+            groups[0][1].translation,
+            "de la montaña, todo el valle estaba cubierto de niebla."
+        );
+        // A rewording, or the wrong number of parts, leaves the group as it was.
+        let before = groups[0].clone();
+        assert!(!realign(
+            &mut groups[0],
+            t,
+            &["Al llegar arriba".into(), "había niebla".into()],
+            Language::Spanish
+        ));
+        assert!(!realign(
+            &mut groups[0],
+            t,
+            &[t.to_string()],
+            Language::Spanish
+        ));
+        assert_eq!(groups[0], before);
     }
 
     #[test]
