@@ -4,6 +4,7 @@
 use crate::audio::engine::encode::{EncodeSpec, encode_aac, mux as engine_mux, wav_frames};
 use crate::deps::Deps;
 use crate::scratch::Scratch;
+use crate::text::script;
 use crate::{blocking, error, memo, process};
 use onevoice_shared::contracts::{
     BurnSubtitlesInput, ExtractAudioInput, ExtractAudioOutput, MuxInput, MuxOutput, activity,
@@ -115,7 +116,8 @@ impl MediaActivities {
                 srt.display()
             );
             let mut cmd = Command::new(&deps.tools.ffmpeg);
-            cmd.args(["-nostdin", "-v", "error", "-y", "-i"])
+            // Warnings on: libass reports there the characters no font could draw.
+            cmd.args(["-nostdin", "-v", "warning", "-y", "-i"])
                 .arg(&video)
                 .args([
                     "-vf", &filter, "-c:v", "libx264", "-preset", "veryfast", "-crf", "20",
@@ -129,7 +131,8 @@ impl MediaActivities {
                     "+faststart",
                 ])
                 .arg(&out);
-            process::run(&ctx, cmd, None, error::permanent).await?;
+            let done = process::run(&ctx, cmd, None, error::permanent).await?;
+            check_glyphs(&String::from_utf8_lossy(&done.stderr))?;
             deps.storage
                 .put_file(&input.output_key, &out, "video/mp4")
                 .await
@@ -282,9 +285,68 @@ fn parse_probe(json: &[u8]) -> Result<Probe, ActivityError> {
     })
 }
 
+/// Characters libass could find no font for (`fontselect: failed to find any fallback with
+/// glyph 0x…`), in order, once each.
+fn missing_glyphs(stderr: &str) -> Vec<char> {
+    let mut missing = Vec::new();
+    for line in stderr.lines() {
+        let Some((_, rest)) = line.split_once("failed to find any fallback with glyph 0x") else {
+            continue;
+        };
+        let hex: String = rest.chars().take_while(char::is_ascii_hexdigit).collect();
+        if let Some(c) = u32::from_str_radix(&hex, 16).ok().and_then(char::from_u32)
+            && !missing.contains(&c)
+        {
+            missing.push(c);
+        }
+    }
+    missing
+}
+
+/// Han, kana and Hangul must draw: the subtitle font is meant to cover them, so a miss is a
+/// broken installation, not the text's fault. Anything else missing (a rare script, an emoji)
+/// shows as a box and is logged.
+fn check_glyphs(stderr: &str) -> Result<(), ActivityError> {
+    let missing = missing_glyphs(stderr);
+    // Glyph 0: libass found no font at all.
+    if missing.contains(&'\0') {
+        return Err(error::permanent(
+            "no font is installed for subtitles: install fonts-noto-cjk on the worker",
+        ));
+    }
+    let promised: String = missing
+        .iter()
+        .filter(|c| script::is_cjk(**c) || script::is_hangul(**c))
+        .collect();
+    if !promised.is_empty() {
+        return Err(error::permanent(format!(
+            "the subtitle font cannot draw `{promised}`: install fonts-noto-cjk on the worker"
+        )));
+    }
+    if !missing.is_empty() {
+        let shown: String = missing.iter().collect();
+        tracing::warn!(characters = %shown, "no font draws these subtitle characters; they show as boxes");
+    }
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn glyphs_no_font_draws_are_found_and_cjk_ones_fail() {
+        let log = "[Parsed_subtitles_0 @ 0x5] fontselect: failed to find any fallback with glyph 0x13000 for font: (Noto Sans CJK KR, 400, 0)\n\
+                   [Parsed_subtitles_0 @ 0x5] fontselect: failed to find any fallback with glyph 0x13000 for font: (Noto Sans CJK KR, 400, 0)\n\
+                   [Parsed_subtitles_0 @ 0x5] Glyph 0xD55C not found, selecting one more font for (Noto Sans CJK KR, 400, 0)";
+        assert_eq!(missing_glyphs(log), vec!['\u{13000}']);
+        assert!(check_glyphs(log).is_ok(), "a hieroglyph only warns");
+        let hangul =
+            "fontselect: failed to find any fallback with glyph 0xD55C for font: (X, 400, 0)";
+        assert!(check_glyphs(hangul).is_err());
+        let no_fonts = "fontselect: failed to find any fallback with glyph 0x0 for font: (Noto Sans CJK KR, 400, 0)";
+        assert!(check_glyphs(no_fonts).is_err());
+    }
 
     #[test]
     fn parses_ffprobe_json() {

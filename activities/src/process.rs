@@ -12,6 +12,8 @@ use tokio::process::Command;
 /// Output of a tool that exited successfully.
 pub(crate) struct ToolOutput {
     pub stdout: Vec<u8>,
+    /// Warnings the tool printed while succeeding.
+    pub stderr: Vec<u8>,
 }
 
 /// Runs `cmd` to completion, feeding `stdin` if given. A tool that cannot be started is a
@@ -50,7 +52,7 @@ pub(crate) async fn run(
             out = &mut output => {
                 let out = out.map_err(|e| error::transient(format!("`{program}` failed: {e}")))?;
                 if out.status.success() {
-                    return Ok(ToolOutput { stdout: out.stdout });
+                    return Ok(ToolOutput { stdout: out.stdout, stderr: out.stderr });
                 }
                 let stderr = String::from_utf8_lossy(&out.stderr);
                 let tail: Vec<&str> = stderr.lines().rev().take(6).collect();

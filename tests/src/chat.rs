@@ -3,8 +3,9 @@
 //! the user message, and can answer the ways the real API goes wrong with a 200: a refusal,
 //! `finish_reason: length`, malformed content, a translation missing a line, or late.
 //!
-//! The fake translates into `"{Target}: {line}"` (glossary terms replaced by their targets), so a
-//! test can tell a translated line and where its terms came from.
+//! The fake translates into `"{Target}: {line}"` (glossary terms replaced by their targets;
+//! Korean, Japanese and Chinese named in their own script), so a test can tell a translated line
+//! and where its terms came from.
 
 use axum::response::{IntoResponse, Response};
 use serde_json::{Value, json};
@@ -128,10 +129,14 @@ fn translated(line: &str, input: &Value) -> String {
             out = out.replace(s, t);
         }
     }
-    format!(
-        "{}: {out}",
-        input["target_language"].as_str().unwrap_or("Target")
-    )
+    // Languages in their own script name themselves so: Hangul and Han reach the subtitles.
+    let target = match input["target_language"].as_str().unwrap_or("Target") {
+        "Korean" => "한국어",
+        "Japanese" => "日本語",
+        "Chinese" => "中文",
+        other => other,
+    };
+    format!("{target}: {out}")
 }
 
 fn translation(input: &Value) -> Value {

@@ -252,3 +252,34 @@ async fn a_refused_line_fails_the_job_with_the_reason_and_refunds() -> anyhow::R
     );
     app.shutdown().await
 }
+
+#[tokio::test]
+async fn korean_subtitles_are_burned_with_a_font_that_draws_hangul() -> anyhow::Result<()> {
+    let (app, _fake) = start().await?;
+    let (_, token) = app.user("text-korean@example.test").await?;
+    let (_dir, sample, video) = sample_video(&app, &token, "korean.mp4").await?;
+    // The burn fails the job if libass finds no font for a Hangul syllable.
+    let body = json!({"target_language": "ko", "source_language": "en",
+        "source_transcript": sample.transcript, "burn_subtitles": true});
+    let (status, started) = dub(&app, &token, &video, body, None).await?;
+    assert_eq!(status, 202, "{started}");
+    let done = finished_job(
+        &app,
+        &token,
+        started["job_id"].as_str().context("job")?,
+        DEADLINE,
+    )
+    .await?;
+    assert_eq!(done["status"], "completed", "{done}");
+    let burned = text(
+        &app,
+        &token,
+        &video,
+        "file_type=translation_subtitles&language=ko",
+    )
+    .await?;
+    assert!(burned.contains("한국어: "), "{burned}");
+    let subtitled = download(&app, &token, &video, "file_type=subtitle_video&language=ko").await?;
+    assert!(subtitled.len() > 1000, "{} bytes", subtitled.len());
+    app.shutdown().await
+}

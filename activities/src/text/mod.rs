@@ -7,7 +7,7 @@ mod apertium;
 mod estimate;
 mod llm;
 mod meaning;
-mod script;
+pub(crate) mod script;
 mod sentences;
 mod subtitles;
 mod terminology;
