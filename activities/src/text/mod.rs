@@ -84,6 +84,21 @@ impl TextActivities {
             .map_err(error::storage)
     }
 
+    /// Writes a subtitle track as `{dir}{name}.srt` and `.vtt`; returns both keys.
+    async fn put_track(
+        &self,
+        dir: &str,
+        name: &str,
+        cues: &[Cue],
+    ) -> Result<(String, String), ActivityError> {
+        let (srt_key, vtt_key) = (format!("{dir}{name}.srt"), format!("{dir}{name}.vtt"));
+        self.put_text(&srt_key, srt::write(cues), "application/x-subrip")
+            .await?;
+        self.put_text(&vtt_key, srt::write_vtt(cues), "text/vtt")
+            .await?;
+        Ok((srt_key, vtt_key))
+    }
+
     async fn put_text(
         &self,
         key: &str,
@@ -331,25 +346,10 @@ impl TextActivities {
             let pairs = subtitles::smooth(groups);
             let [source, translation, both] = subtitles::tracks(&pairs, input.target_language);
             let dir = format!("{}subtitles/", job_prefix(input.job_id));
-            let mut keys = Vec::new();
-            for (name, cues) in [
-                ("source", &source),
-                ("translation", &translation),
-                ("bilingual", &both),
-            ] {
-                let srt_key = format!("{dir}{name}.srt");
-                let vtt_key = format!("{dir}{name}.vtt");
-                self.put_text(&srt_key, srt::write(cues), "application/x-subrip")
-                    .await?;
-                self.put_text(&vtt_key, srt::write_vtt(cues), "text/vtt")
-                    .await?;
-                keys.push((srt_key, vtt_key));
-            }
-            let mut keys = keys.into_iter();
-            let mut next = || keys.next().unwrap_or_default();
-            let (source_srt, source_vtt) = next();
-            let (translation_srt, translation_vtt) = next();
-            let (bilingual_srt, bilingual_vtt) = next();
+            let (source_srt, source_vtt) = self.put_track(&dir, "source", &source).await?;
+            let (translation_srt, translation_vtt) =
+                self.put_track(&dir, "translation", &translation).await?;
+            let (bilingual_srt, bilingual_vtt) = self.put_track(&dir, "bilingual", &both).await?;
             Ok(SubtitleFiles {
                 source_srt,
                 source_vtt,
