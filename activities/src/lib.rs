@@ -5,6 +5,7 @@
 mod blocking;
 mod deps;
 mod error;
+mod heartbeat;
 mod memo;
 mod process;
 mod scratch;

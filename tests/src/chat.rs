@@ -18,12 +18,9 @@ pub enum ChatFault {
     Malformed,
     /// A translation with one line too few.
     MissingLine,
-    /// A whole answer, after `SLOW`.
-    Slow,
+    /// A whole answer, this late.
+    Slow(std::time::Duration),
 }
-
-/// How long a slow answer takes.
-pub const SLOW: std::time::Duration = std::time::Duration::from_secs(3);
 
 /// The schema name a request asks for (`response_format.json_schema.name`).
 pub fn schema_name(request: &Value) -> String {
@@ -60,7 +57,7 @@ pub fn complete(request: &Value, fault: Option<ChatFault>) -> Response {
         _ => json!({}),
     };
     let (content, refusal, finish) = match fault {
-        None | Some(ChatFault::Slow) => (Some(answer.to_string()), None, "stop"),
+        None | Some(ChatFault::Slow(_)) => (Some(answer.to_string()), None, "stop"),
         Some(ChatFault::Refusal) => (None, Some("I'm sorry, I can't help with that."), "stop"),
         Some(ChatFault::Truncated) => {
             let full = answer.to_string();

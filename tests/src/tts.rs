@@ -270,8 +270,8 @@ async fn chat_reply(inner: &Mutex<Inner>, bearer: bool, path: &str, input: &Valu
         inner.calls.push((path.to_string(), record));
         fault
     };
-    if fault == Some(ChatFault::Slow) {
-        tokio::time::sleep(chat::SLOW).await;
+    if let Some(ChatFault::Slow(delay)) = fault {
+        tokio::time::sleep(delay).await;
     }
     chat::complete(input, fault)
 }

@@ -23,13 +23,20 @@ const TRANSCRIPT: &str = "1\n00:00:00,500 --> 00:00:03,000\nHello and welcome to
 2\n00:00:03,200 --> 00:00:08,500\nwe recorded this short sample on a quiet sunny afternoon in the small studio next to the river with two old microphones from the last century\n\n\
 3\n00:00:09,000 --> 00:00:10,500\nOur engineers, designers and translators worked together for many long months on it. Thank you for watching OneVoice.\n";
 
+/// Shorter than `SLOW`: such an answer times out and is asked again.
+const LLM_TIMEOUT: &str = "2";
+const SLOW: Duration = Duration::from_secs(3);
+
 async fn start() -> anyhow::Result<(TestApp, FakeTts)> {
+    start_with(LLM_TIMEOUT).await
+}
+
+async fn start_with(llm_timeout_secs: &str) -> anyhow::Result<(TestApp, FakeTts)> {
     let fake = FakeTts::start().await?;
     let settings = fake.settings();
     let mut overrides: Vec<(&str, &str)> = settings.iter().map(|(k, v)| (*k, v.as_str())).collect();
     overrides.push(("LLM_MODEL", "gpt-test"));
-    // Shorter than a slow answer (`chat::SLOW`), which then times out and is asked again.
-    overrides.push(("LLM_TIMEOUT_SECS", "2"));
+    overrides.push(("LLM_TIMEOUT_SECS", llm_timeout_secs));
     Ok((TestApp::spawn_with(&overrides).await?, fake))
 }
 
@@ -55,7 +62,7 @@ async fn the_llm_text_pipeline_runs_inside_the_dub_and_every_subtitle_is_served(
     fake.spoil_next_chat("translation", ChatFault::MissingLine);
     fake.spoil_next_chat("translation", ChatFault::Truncated);
     fake.spoil_next_chat("expressive_translation", ChatFault::Refusal);
-    fake.spoil_next_chat("terminology", ChatFault::Slow);
+    fake.spoil_next_chat("terminology", ChatFault::Slow(SLOW));
 
     let body = json!({"target_language": "es", "source_language": "en", "source_transcript": TRANSCRIPT,
         "glossary": [{"source": "OneVoice", "target": "UnaVoz"}]});
@@ -69,7 +76,7 @@ async fn the_llm_text_pipeline_runs_inside_the_dub_and_every_subtitle_is_served(
     for expected in [
         "<fault>",
         "sentence_split",
-        "terminology <Slow>",
+        "terminology <Slow(3s)>",
         "terminology",
         "translation <Malformed>",
         "translation <MissingLine>",
@@ -281,5 +288,38 @@ async fn korean_subtitles_are_burned_with_a_font_that_draws_hangul() -> anyhow::
     assert!(burned.contains("한국어: "), "{burned}");
     let subtitled = download(&app, &token, &video, "file_type=subtitle_video&language=ko").await?;
     assert!(subtitled.len() > 1000, "{} bytes", subtitled.len());
+    app.shutdown().await
+}
+
+#[tokio::test]
+async fn an_answer_slower_than_the_heartbeat_timeout_is_waited_for_not_paid_twice()
+-> anyhow::Result<()> {
+    // Long activities must heartbeat within 10 s; this answer takes 12.
+    let (app, fake) = start_with("60").await?;
+    let (_, token) = app.user("text-slow@example.test").await?;
+    let (_dir, sample, video) = sample_video(&app, &token, "slow.mp4").await?;
+    fake.spoil_next_chat("terminology", ChatFault::Slow(Duration::from_secs(12)));
+    let body = json!({"target_language": "es", "source_language": "en",
+        "source_transcript": sample.transcript});
+    let (status, started) = dub(&app, &token, &video, body, None).await?;
+    assert_eq!(status, 202, "{started}");
+    let done = finished_job(
+        &app,
+        &token,
+        started["job_id"].as_str().context("job")?,
+        DEADLINE,
+    )
+    .await?;
+    assert_eq!(done["status"], "completed", "{done}");
+    let asked: Vec<String> = fake
+        .calls(CHAT)
+        .into_iter()
+        .filter(|c| c.starts_with("terminology"))
+        .collect();
+    assert_eq!(
+        asked,
+        ["terminology <Slow(12s)>"],
+        "asked once, answer awaited"
+    );
     app.shutdown().await
 }

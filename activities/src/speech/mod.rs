@@ -15,7 +15,7 @@ use crate::deps::Deps;
 use crate::scratch::Scratch;
 use crate::text::timed::Word;
 use crate::voice::http::{self, pcm_to_wav};
-use crate::{error, memo};
+use crate::{error, heartbeat, memo};
 use onevoice_shared::contracts::{
     TranscribeInput, TranscriptOutput, activity, job_prefix, step_result_key,
 };
@@ -63,93 +63,96 @@ impl SpeechActivities {
     ) -> Result<TranscriptOutput, ActivityError> {
         let deps = &self.deps;
         let key = step_result_key(input.job_id, Step::SpeechRecognition);
-        memo::once(&deps.storage, &key, || async {
-            let recognizer = deps.speech.recognizer.ok_or_else(|| {
-                error::permanent("speech recognition is not configured (ASR_PROVIDER)")
-            })?;
-            let scratch = Scratch::new(&deps.tools.work_dir, "transcribe")?;
-            let source = scratch.path("source.audio");
-            deps.storage
-                .download_to(&input.audio_key, &source)
-                .await
-                .map_err(error::storage)?;
-            let dir = scratch.path("");
-            let chunks = tokio::task::spawn_blocking(move || cut_chunks(&source, &dir))
-                .await
-                .map_err(|e| error::transient(format!("preparing audio: {e}")))?
-                .map_err(|e| error::permanent(format!("the audio cannot be read: {e}")))?;
-            let mut cues = Vec::new();
-            let mut words: Vec<Word> = Vec::new();
-            // Detection happens on the first chunk; the rest are told what it found.
-            let mut language = (!input.detect).then_some(input.language);
-            let mut detected = None;
-            for (offset_ms, path) in chunks {
-                let wav = tokio::fs::read(&path)
+        heartbeat::beating(
+            &ctx,
+            memo::once(&deps.storage, &key, || async {
+                let recognizer = deps.speech.recognizer.ok_or_else(|| {
+                    error::permanent("speech recognition is not configured (ASR_PROVIDER)")
+                })?;
+                let scratch = Scratch::new(&deps.tools.work_dir, "transcribe")?;
+                let source = scratch.path("source.audio");
+                deps.storage
+                    .download_to(&input.audio_key, &source)
                     .await
-                    .map_err(|e| error::transient(format!("reading a chunk: {e}")))?;
-                let Recognized {
-                    segments,
-                    words: timed,
-                    language: heard,
-                } = self.chunk_segments(recognizer, language, wav).await?;
-                words.extend(timed.into_iter().map(|w| Word {
-                    start_ms: offset_ms + w.start_ms,
-                    end_ms: offset_ms + w.end_ms,
-                    text: w.text,
-                }));
-                if language.is_none() {
-                    let heard = heard.ok_or_else(|| {
-                        error::permanent(format!("{} detected no language", recognizer.name()))
-                    })?;
-                    let found: onevoice_shared::language::Language =
+                    .map_err(error::storage)?;
+                let dir = scratch.path("");
+                let chunks = tokio::task::spawn_blocking(move || cut_chunks(&source, &dir))
+                    .await
+                    .map_err(|e| error::transient(format!("preparing audio: {e}")))?
+                    .map_err(|e| error::permanent(format!("the audio cannot be read: {e}")))?;
+                let mut cues = Vec::new();
+                let mut words: Vec<Word> = Vec::new();
+                // Detection happens on the first chunk; the rest are told what it found.
+                let mut language = (!input.detect).then_some(input.language);
+                let mut detected = None;
+                for (offset_ms, path) in chunks {
+                    let wav = tokio::fs::read(&path)
+                        .await
+                        .map_err(|e| error::transient(format!("reading a chunk: {e}")))?;
+                    let Recognized {
+                        segments,
+                        words: timed,
+                        language: heard,
+                    } = self.chunk_segments(recognizer, language, wav).await?;
+                    words.extend(timed.into_iter().map(|w| Word {
+                        start_ms: offset_ms + w.start_ms,
+                        end_ms: offset_ms + w.end_ms,
+                        text: w.text,
+                    }));
+                    if language.is_none() {
+                        let heard = heard.ok_or_else(|| {
+                            error::permanent(format!("{} detected no language", recognizer.name()))
+                        })?;
+                        let found: onevoice_shared::language::Language =
                         heard.parse().map_err(|_| {
                             error::permanent(format!(
                                 "the speech is in `{heard}`, a language OneVoice does not dub from"
                             ))
                         })?;
-                    language = Some(found);
-                    detected = Some(found);
+                        language = Some(found);
+                        detected = Some(found);
+                    }
+                    cues.extend(segments.into_iter().map(|s| Cue {
+                        start_ms: offset_ms + s.start_ms,
+                        end_ms: offset_ms + s.end_ms.max(s.start_ms),
+                        text: s.text,
+                    }));
+                    let _ = ctx.record_heartbeat(cues.len() as u64).await;
                 }
-                cues.extend(segments.into_iter().map(|s| Cue {
-                    start_ms: offset_ms + s.start_ms,
-                    end_ms: offset_ms + s.end_ms.max(s.start_ms),
-                    text: s.text,
-                }));
-                let _ = ctx.record_heartbeat(cues.len() as u64).await;
-            }
-            if cues.is_empty() {
-                return Err(error::permanent("no speech was recognized in the video"));
-            }
-            let cues_key = format!("{}text/source_cues.json", job_prefix(input.job_id));
-            deps.storage
-                .put_json(&cues_key, &cues)
-                .await
-                .map_err(error::storage)?;
-            let words_key = if words.is_empty() {
-                None
-            } else {
-                let key = format!("{}text/source_words.json", job_prefix(input.job_id));
+                if cues.is_empty() {
+                    return Err(error::permanent("no speech was recognized in the video"));
+                }
+                let cues_key = format!("{}text/source_cues.json", job_prefix(input.job_id));
                 deps.storage
-                    .put_json(&key, &words)
+                    .put_json(&cues_key, &cues)
                     .await
                     .map_err(error::storage)?;
-                Some(key)
-            };
-            deps.storage
-                .put_bytes(
-                    &input.transcript_key,
-                    srt::write(&cues).into_bytes(),
-                    "application/x-subrip",
-                )
-                .await
-                .map_err(error::storage)?;
-            Ok(TranscriptOutput {
-                cues_key,
-                lines: cues.len() as u32,
-                language: detected,
-                words_key,
-            })
-        })
+                let words_key = if words.is_empty() {
+                    None
+                } else {
+                    let key = format!("{}text/source_words.json", job_prefix(input.job_id));
+                    deps.storage
+                        .put_json(&key, &words)
+                        .await
+                        .map_err(error::storage)?;
+                    Some(key)
+                };
+                deps.storage
+                    .put_bytes(
+                        &input.transcript_key,
+                        srt::write(&cues).into_bytes(),
+                        "application/x-subrip",
+                    )
+                    .await
+                    .map_err(error::storage)?;
+                Ok(TranscriptOutput {
+                    cues_key,
+                    lines: cues.len() as u32,
+                    language: detected,
+                    words_key,
+                })
+            }),
+        )
         .await
     }
 }

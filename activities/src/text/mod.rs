@@ -15,7 +15,7 @@ pub mod timed;
 mod translate;
 
 use crate::deps::Deps;
-use crate::{error, memo};
+use crate::{error, heartbeat, memo};
 use llm::Llm;
 use onevoice_shared::contracts::{
     LoadTranscriptInput, SentencesOutput, SplitMeaningInput, SplitSentencesInput, SubtitleFiles,
@@ -120,30 +120,33 @@ impl TextActivities {
     #[activity(name = activity::LOAD_TRANSCRIPT)]
     pub async fn load_transcript(
         self: Arc<Self>,
-        _ctx: ActivityContext,
+        ctx: ActivityContext,
         input: LoadTranscriptInput,
     ) -> Result<TranscriptOutput, ActivityError> {
         let storage = &self.deps.storage;
         let key = step_result_key(input.job_id, Step::SpeechRecognition);
-        memo::once(storage, &key, || async {
-            let bytes = storage
-                .get_bytes(&input.transcript_key)
-                .await
-                .map_err(error::storage)?;
-            let text = String::from_utf8(bytes)
-                .map_err(|_| error::permanent("the transcript is not UTF-8 text"))?;
-            let cues = srt::parse_any(&text).map_err(|e| {
-                error::permanent(format!("the transcript is not valid SRT or WebVTT: {e}"))
-            })?;
-            let cues_key = format!("{}text/source_cues.json", job_prefix(input.job_id));
-            self.write(&cues_key, &cues).await?;
-            Ok(TranscriptOutput {
-                cues_key,
-                lines: cues.len() as u32,
-                language: None,
-                words_key: None,
-            })
-        })
+        heartbeat::beating(
+            &ctx,
+            memo::once(storage, &key, || async {
+                let bytes = storage
+                    .get_bytes(&input.transcript_key)
+                    .await
+                    .map_err(error::storage)?;
+                let text = String::from_utf8(bytes)
+                    .map_err(|_| error::permanent("the transcript is not UTF-8 text"))?;
+                let cues = srt::parse_any(&text).map_err(|e| {
+                    error::permanent(format!("the transcript is not valid SRT or WebVTT: {e}"))
+                })?;
+                let cues_key = format!("{}text/source_cues.json", job_prefix(input.job_id));
+                self.write(&cues_key, &cues).await?;
+                Ok(TranscriptOutput {
+                    cues_key,
+                    lines: cues.len() as u32,
+                    language: None,
+                    words_key: None,
+                })
+            }),
+        )
         .await
     }
 
@@ -151,22 +154,25 @@ impl TextActivities {
     #[activity(name = activity::SPLIT_SENTENCES)]
     pub async fn split_sentences(
         self: Arc<Self>,
-        _ctx: ActivityContext,
+        ctx: ActivityContext,
         input: SplitSentencesInput,
     ) -> Result<SentencesOutput, ActivityError> {
         let storage = &self.deps.storage;
         let key = step_result_key(input.job_id, Step::NlpSplit);
-        memo::once(storage, &key, || async {
-            let cues: Vec<Cue> = self.read(&input.cues_key).await?;
-            let words: Vec<Word> = match &input.words_key {
-                Some(k) => self.read(k).await?,
-                None => Vec::new(),
-            };
-            let text = timed::transcript(&cues, &words, input.language);
-            let lines = sentences::segment(&text, input.language);
-            self.store_sentences(input.job_id, "sentences", &lines)
-                .await
-        })
+        heartbeat::beating(
+            &ctx,
+            memo::once(storage, &key, || async {
+                let cues: Vec<Cue> = self.read(&input.cues_key).await?;
+                let words: Vec<Word> = match &input.words_key {
+                    Some(k) => self.read(k).await?,
+                    None => Vec::new(),
+                };
+                let text = timed::transcript(&cues, &words, input.language);
+                let lines = sentences::segment(&text, input.language);
+                self.store_sentences(input.job_id, "sentences", &lines)
+                    .await
+            }),
+        )
         .await
     }
 
@@ -174,24 +180,27 @@ impl TextActivities {
     #[activity(name = activity::SPLIT_MEANING)]
     pub async fn split_meaning(
         self: Arc<Self>,
-        _ctx: ActivityContext,
+        ctx: ActivityContext,
         input: SplitMeaningInput,
     ) -> Result<SentencesOutput, ActivityError> {
         let key = step_result_key(input.job_id, Step::MeaningSplit);
-        memo::once(&self.deps.storage, &key, || async {
-            let lines: Vec<TimedLine> = self.read(&input.sentences_key).await?;
-            let llm = self.llm(input.job_id);
-            let text = &self.deps.text;
-            let lines = meaning::split(
-                llm.as_ref(),
-                lines,
-                input.language,
-                text.max_words,
-                text.llm_concurrency,
-            )
-            .await?;
-            self.store_sentences(input.job_id, "lines", &lines).await
-        })
+        heartbeat::beating(
+            &ctx,
+            memo::once(&self.deps.storage, &key, || async {
+                let lines: Vec<TimedLine> = self.read(&input.sentences_key).await?;
+                let llm = self.llm(input.job_id);
+                let text = &self.deps.text;
+                let lines = meaning::split(
+                    llm.as_ref(),
+                    lines,
+                    input.language,
+                    text.max_words,
+                    text.llm_concurrency,
+                )
+                .await?;
+                self.store_sentences(input.job_id, "lines", &lines).await
+            }),
+        )
         .await
     }
 
@@ -199,35 +208,38 @@ impl TextActivities {
     #[activity(name = activity::TERMINOLOGY)]
     pub async fn terminology(
         self: Arc<Self>,
-        _ctx: ActivityContext,
+        ctx: ActivityContext,
         input: TerminologyInput,
     ) -> Result<TerminologyOutput, ActivityError> {
         let storage = &self.deps.storage;
         let key = step_result_key(input.job_id, Step::Summarize);
-        memo::once(storage, &key, || async {
-            let lines: Vec<Cue> = self.read(&input.sentences_key).await?;
-            let joined = lines
-                .iter()
-                .map(|l| l.text.as_str())
-                .collect::<Vec<_>>()
-                .join(script::joiner(input.source_language));
-            let text: String = joined.chars().take(self.deps.text.summary_chars).collect();
-            let llm = self.llm(input.job_id);
-            let terminology = terminology::build(
-                llm.as_ref(),
-                &text,
-                input.source_language,
-                input.target_language,
-                &input.glossary,
-            )
-            .await?;
-            let terminology_key = format!("{}text/terminology.json", job_prefix(input.job_id));
-            self.write(&terminology_key, &terminology).await?;
-            Ok(TerminologyOutput {
-                terminology_key,
-                terms: terminology.terms.len() as u32,
-            })
-        })
+        heartbeat::beating(
+            &ctx,
+            memo::once(storage, &key, || async {
+                let lines: Vec<Cue> = self.read(&input.sentences_key).await?;
+                let joined = lines
+                    .iter()
+                    .map(|l| l.text.as_str())
+                    .collect::<Vec<_>>()
+                    .join(script::joiner(input.source_language));
+                let text: String = joined.chars().take(self.deps.text.summary_chars).collect();
+                let llm = self.llm(input.job_id);
+                let terminology = terminology::build(
+                    llm.as_ref(),
+                    &text,
+                    input.source_language,
+                    input.target_language,
+                    &input.glossary,
+                )
+                .await?;
+                let terminology_key = format!("{}text/terminology.json", job_prefix(input.job_id));
+                self.write(&terminology_key, &terminology).await?;
+                Ok(TerminologyOutput {
+                    terminology_key,
+                    terms: terminology.terms.len() as u32,
+                })
+            }),
+        )
         .await
     }
 
@@ -241,73 +253,77 @@ impl TextActivities {
     ) -> Result<TranslateOutput, ActivityError> {
         let deps = &self.deps;
         let key = step_result_key(input.job_id, Step::Translate);
-        memo::once(&deps.storage, &key, || async {
-            let cues: Vec<Cue> = self.read(&input.cues_key).await?;
-            let terminology: Terminology = match &input.terminology_key {
-                Some(k) => self.read(k).await?,
-                None => Terminology {
-                    theme: String::new(),
-                    terms: input
-                        .glossary
-                        .iter()
-                        .map(|t| terminology::Term {
-                            source: t.source.clone(),
-                            target: t.target.clone(),
-                            note: String::new(),
-                        })
-                        .collect(),
-                },
-            };
-            let (from, to) = (input.source_language, input.target_language);
-            let llm = match deps.text.translator {
-                Translator::Apertium => None,
-                Translator::Auto | Translator::Llm => self.llm(input.job_id),
-            };
-            let translated: Vec<Cue> = if from == to {
-                cues
-            } else if let Some(llm) = &llm {
-                let translation = translate::Translation {
-                    llm,
-                    from,
-                    to,
-                    terminology: &terminology,
-                    reflect: deps.text.reflect,
-                    concurrency: deps.text.llm_concurrency,
+        heartbeat::beating(
+            &ctx,
+            memo::once(&deps.storage, &key, || async {
+                let cues: Vec<Cue> = self.read(&input.cues_key).await?;
+                let terminology: Terminology = match &input.terminology_key {
+                    Some(k) => self.read(k).await?,
+                    None => Terminology {
+                        theme: String::new(),
+                        terms: input
+                            .glossary
+                            .iter()
+                            .map(|t| terminology::Term {
+                                source: t.source.clone(),
+                                target: t.target.clone(),
+                                note: String::new(),
+                            })
+                            .collect(),
+                    },
                 };
-                let sources: Vec<String> = cues.iter().map(|c| c.text.clone()).collect();
-                let mut texts = translation.run(&sources).await?;
-                let slots = translate::slots(&cues, deps.audio.gap_tolerance.as_millis() as u64);
-                let shortened = translation
-                    .shorten(&sources, &mut texts, &slots, deps.audio.max_speed)
+                let (from, to) = (input.source_language, input.target_language);
+                let llm = match deps.text.translator {
+                    Translator::Apertium => None,
+                    Translator::Auto | Translator::Llm => self.llm(input.job_id),
+                };
+                let translated: Vec<Cue> = if from == to {
+                    cues
+                } else if let Some(llm) = &llm {
+                    let translation = translate::Translation {
+                        llm,
+                        from,
+                        to,
+                        terminology: &terminology,
+                        reflect: deps.text.reflect,
+                        concurrency: deps.text.llm_concurrency,
+                    };
+                    let sources: Vec<String> = cues.iter().map(|c| c.text.clone()).collect();
+                    let mut texts = translation.run(&sources).await?;
+                    let slots =
+                        translate::slots(&cues, deps.audio.gap_tolerance.as_millis() as u64);
+                    let shortened = translation
+                        .shorten(&sources, &mut texts, &slots, deps.audio.max_speed)
+                        .await?;
+                    tracing::info!(lines = cues.len(), shortened, "translated by the LLM");
+                    cues.into_iter()
+                        .zip(texts)
+                        .map(|(cue, text)| Cue { text, ..cue })
+                        .collect()
+                } else {
+                    apertium::translate(
+                        &ctx,
+                        &deps.tools.apertium,
+                        from,
+                        to,
+                        cues,
+                        &terminology.glossary(),
+                    )
+                    .await?
+                };
+                let prefix = job_prefix(input.job_id);
+                let cues_key = format!("{prefix}text/translation_cues.json");
+                let srt_key = format!("{prefix}text/translation.srt");
+                self.write(&cues_key, &translated).await?;
+                self.put_text(&srt_key, srt::write(&translated), "application/x-subrip")
                     .await?;
-                tracing::info!(lines = cues.len(), shortened, "translated by the LLM");
-                cues.into_iter()
-                    .zip(texts)
-                    .map(|(cue, text)| Cue { text, ..cue })
-                    .collect()
-            } else {
-                apertium::translate(
-                    &ctx,
-                    &deps.tools.apertium,
-                    from,
-                    to,
-                    cues,
-                    &terminology.glossary(),
-                )
-                .await?
-            };
-            let prefix = job_prefix(input.job_id);
-            let cues_key = format!("{prefix}text/translation_cues.json");
-            let srt_key = format!("{prefix}text/translation.srt");
-            self.write(&cues_key, &translated).await?;
-            self.put_text(&srt_key, srt::write(&translated), "application/x-subrip")
-                .await?;
-            Ok(TranslateOutput {
-                cues_key,
-                srt_key,
-                lines: translated.len() as u32,
-            })
-        })
+                Ok(TranslateOutput {
+                    cues_key,
+                    srt_key,
+                    lines: translated.len() as u32,
+                })
+            }),
+        )
         .await
     }
 
@@ -315,50 +331,54 @@ impl TextActivities {
     #[activity(name = activity::SUBTITLES)]
     pub async fn subtitles(
         self: Arc<Self>,
-        _ctx: ActivityContext,
+        ctx: ActivityContext,
         input: SubtitlesInput,
     ) -> Result<SubtitleFiles, ActivityError> {
         let storage = &self.deps.storage;
         let key = step_result_key(input.job_id, Step::GenerateSubtitles);
-        memo::once(storage, &key, || async {
-            let sentences: Vec<TimedLine> = self.read(&input.sentences_key).await?;
-            let translation: Vec<Cue> = self.read(&input.translation_key).await?;
-            if sentences.len() != translation.len() {
-                return Err(error::permanent(format!(
-                    "{} source lines but {} translated ones",
-                    sentences.len(),
-                    translation.len()
-                )));
-            }
-            let texts: Vec<String> = translation.into_iter().map(|c| c.text).collect();
-            let limits = subtitles::Limits {
-                max_length: self.deps.text.subtitle_max_length as f64,
-                target_multiplier: self.deps.text.subtitle_target_multiplier,
-            };
-            let (from, to) = (input.source_language, input.target_language);
-            let mut groups = subtitles::split_all(&sentences, &texts, to, limits);
-            if let Some(llm) = self.llm(input.job_id) {
-                let concurrency = self.deps.text.llm_concurrency;
-                let realigned =
-                    align::align(&llm, &mut groups, &texts, from, to, concurrency).await?;
-                tracing::debug!(realigned, "subtitle translations aligned by the LLM");
-            }
-            let pairs = subtitles::smooth(groups);
-            let [source, translation, both] = subtitles::tracks(&pairs, input.target_language);
-            let dir = format!("{}subtitles/", job_prefix(input.job_id));
-            let (source_srt, source_vtt) = self.put_track(&dir, "source", &source).await?;
-            let (translation_srt, translation_vtt) =
-                self.put_track(&dir, "translation", &translation).await?;
-            let (bilingual_srt, bilingual_vtt) = self.put_track(&dir, "bilingual", &both).await?;
-            Ok(SubtitleFiles {
-                source_srt,
-                source_vtt,
-                translation_srt,
-                translation_vtt,
-                bilingual_srt,
-                bilingual_vtt,
-            })
-        })
+        heartbeat::beating(
+            &ctx,
+            memo::once(storage, &key, || async {
+                let sentences: Vec<TimedLine> = self.read(&input.sentences_key).await?;
+                let translation: Vec<Cue> = self.read(&input.translation_key).await?;
+                if sentences.len() != translation.len() {
+                    return Err(error::permanent(format!(
+                        "{} source lines but {} translated ones",
+                        sentences.len(),
+                        translation.len()
+                    )));
+                }
+                let texts: Vec<String> = translation.into_iter().map(|c| c.text).collect();
+                let limits = subtitles::Limits {
+                    max_length: self.deps.text.subtitle_max_length as f64,
+                    target_multiplier: self.deps.text.subtitle_target_multiplier,
+                };
+                let (from, to) = (input.source_language, input.target_language);
+                let mut groups = subtitles::split_all(&sentences, &texts, to, limits);
+                if let Some(llm) = self.llm(input.job_id) {
+                    let concurrency = self.deps.text.llm_concurrency;
+                    let realigned =
+                        align::align(&llm, &mut groups, &texts, from, to, concurrency).await?;
+                    tracing::debug!(realigned, "subtitle translations aligned by the LLM");
+                }
+                let pairs = subtitles::smooth(groups);
+                let [source, translation, both] = subtitles::tracks(&pairs, input.target_language);
+                let dir = format!("{}subtitles/", job_prefix(input.job_id));
+                let (source_srt, source_vtt) = self.put_track(&dir, "source", &source).await?;
+                let (translation_srt, translation_vtt) =
+                    self.put_track(&dir, "translation", &translation).await?;
+                let (bilingual_srt, bilingual_vtt) =
+                    self.put_track(&dir, "bilingual", &both).await?;
+                Ok(SubtitleFiles {
+                    source_srt,
+                    source_vtt,
+                    translation_srt,
+                    translation_vtt,
+                    bilingual_srt,
+                    bilingual_vtt,
+                })
+            }),
+        )
         .await
     }
 }

@@ -14,7 +14,7 @@ pub(crate) mod openai;
 
 use crate::deps::Deps;
 use crate::scratch::Scratch;
-use crate::{error, memo, process};
+use crate::{error, heartbeat, memo, process};
 use futures::StreamExt;
 use onevoice_shared::contracts::{
     SynthesizeInput, SynthesizeOutput, SynthesizedLine, activity, job_prefix, step_result_key,
@@ -67,51 +67,54 @@ impl VoiceActivities {
     ) -> Result<SynthesizeOutput, ActivityError> {
         let deps = &self.deps;
         let key = step_result_key(input.job_id, Step::GenerateAudio);
-        memo::once(&deps.storage, &key, || async {
-            let cues: Vec<Cue> = deps
-                .storage
-                .get_json(&input.cues_key)
-                .await
-                .map_err(error::storage)?;
-            let choice = match input.voice_id.as_deref() {
-                None => VoiceChoice::Espeak { variant: None },
-                Some(id) => VoiceChoice::parse(id)
-                    .ok_or_else(|| error::permanent(format!("unknown voice `{id}`")))?,
-            };
-            let scratch = Scratch::new(&deps.tools.work_dir, "synthesize")?;
-            let prefix = job_prefix(input.job_id);
-            let done = std::sync::atomic::AtomicU64::new(0);
-            let results: Vec<Result<SynthesizedLine, ActivityError>> =
-                futures::stream::iter(cues.into_iter().enumerate())
-                    .map(|(n, cue)| {
-                        let (this, choice, scratch, prefix, input, ctx, done) =
-                            (&*self, &choice, &scratch, &prefix, &input, &ctx, &done);
-                        async move {
-                            let line = this
-                                .line(ctx, input, choice, scratch, prefix, n, &cue)
-                                .await?;
-                            let finished =
-                                done.fetch_add(1, std::sync::atomic::Ordering::Relaxed) + 1;
-                            let _ = ctx.record_heartbeat(finished).await;
-                            Ok(line)
-                        }
-                    })
-                    .buffered(deps.speech.concurrency.max(1))
-                    .collect()
-                    .await;
-            // The first failure in line order decides: a passing one makes Temporal retry the
-            // step (the lines done so far stay stored), a permanent one fails it with its reason.
-            let lines = results.into_iter().collect::<Result<Vec<_>, _>>()?;
-            let manifest_key = format!("{prefix}tts/manifest.json");
-            deps.storage
-                .put_json(&manifest_key, &lines)
-                .await
-                .map_err(error::storage)?;
-            Ok(SynthesizeOutput {
-                manifest_key,
-                lines: lines.len() as u32,
-            })
-        })
+        heartbeat::beating(
+            &ctx,
+            memo::once(&deps.storage, &key, || async {
+                let cues: Vec<Cue> = deps
+                    .storage
+                    .get_json(&input.cues_key)
+                    .await
+                    .map_err(error::storage)?;
+                let choice = match input.voice_id.as_deref() {
+                    None => VoiceChoice::Espeak { variant: None },
+                    Some(id) => VoiceChoice::parse(id)
+                        .ok_or_else(|| error::permanent(format!("unknown voice `{id}`")))?,
+                };
+                let scratch = Scratch::new(&deps.tools.work_dir, "synthesize")?;
+                let prefix = job_prefix(input.job_id);
+                let done = std::sync::atomic::AtomicU64::new(0);
+                let results: Vec<Result<SynthesizedLine, ActivityError>> =
+                    futures::stream::iter(cues.into_iter().enumerate())
+                        .map(|(n, cue)| {
+                            let (this, choice, scratch, prefix, input, ctx, done) =
+                                (&*self, &choice, &scratch, &prefix, &input, &ctx, &done);
+                            async move {
+                                let line = this
+                                    .line(ctx, input, choice, scratch, prefix, n, &cue)
+                                    .await?;
+                                let finished =
+                                    done.fetch_add(1, std::sync::atomic::Ordering::Relaxed) + 1;
+                                let _ = ctx.record_heartbeat(finished).await;
+                                Ok(line)
+                            }
+                        })
+                        .buffered(deps.speech.concurrency.max(1))
+                        .collect()
+                        .await;
+                // The first failure in line order decides: a passing one makes Temporal retry the
+                // step (the lines done so far stay stored), a permanent one fails it with its reason.
+                let lines = results.into_iter().collect::<Result<Vec<_>, _>>()?;
+                let manifest_key = format!("{prefix}tts/manifest.json");
+                deps.storage
+                    .put_json(&manifest_key, &lines)
+                    .await
+                    .map_err(error::storage)?;
+                Ok(SynthesizeOutput {
+                    manifest_key,
+                    lines: lines.len() as u32,
+                })
+            }),
+        )
         .await
     }
 }
