@@ -1,6 +1,7 @@
-//! Work that waits on others (an LLM, a speech provider) heartbeats while it waits: one answer
-//! can take longer than the heartbeat timeout, and without a beat Temporal would retry an
-//! attempt that is merely slow, paying twice. A cancel stops the work.
+//! Work that waits on others (an LLM, a speech provider, a large S3 transfer) heartbeats while
+//! it waits: one answer or download can take longer than the heartbeat timeout, and without a
+//! beat Temporal would retry an attempt that is merely slow, paying twice. A cancel stops the
+//! work.
 
 use std::future::Future;
 use std::time::Duration;

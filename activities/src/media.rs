@@ -5,7 +5,7 @@ use crate::audio::engine::encode::{EncodeSpec, encode_aac, mux as engine_mux, wa
 use crate::deps::Deps;
 use crate::scratch::Scratch;
 use crate::text::script;
-use crate::{blocking, error, memo, process};
+use crate::{blocking, error, heartbeat, memo, process};
 use onevoice_shared::contracts::{
     BurnSubtitlesInput, ExtractAudioInput, ExtractAudioOutput, MuxInput, MuxOutput, activity,
     job_prefix, step_result_key,
@@ -43,45 +43,48 @@ impl MediaActivities {
     ) -> Result<ExtractAudioOutput, ActivityError> {
         let deps = &self.deps;
         let key = step_result_key(input.job_id, Step::PrepareVideo);
-        memo::once(&deps.storage, &key, || async {
-            let scratch = Scratch::new(&deps.tools.work_dir, "extract-audio")?;
-            let source = scratch.path("source");
-            deps.storage
-                .download_to(&input.video_key, &source)
-                .await
-                .map_err(error::storage)?;
-            let probe = probe(&ctx, &deps.tools.ffprobe, &source).await?;
-            if !probe.has_video {
-                return Err(error::permanent("the uploaded file has no video stream"));
-            }
-            // Stereo FLAC: lossless, half the size of WAV, and decoded by the audio engine.
-            let wav = scratch.path("source.flac");
-            let mut cmd = Command::new(&deps.tools.ffmpeg);
-            cmd.args(["-nostdin", "-v", "error", "-y"]);
-            if probe.has_audio {
-                cmd.arg("-i").arg(&source).args(["-map", "0:a:0"]);
-            } else {
-                cmd.args([
-                    "-f",
-                    "lavfi",
-                    "-i",
-                    &format!("anullsrc=r={SAMPLE_RATE}:cl=stereo"),
-                ])
-                .args(["-t", &format!("{:.3}", probe.duration_ms as f64 / 1000.0)]);
-            }
-            cmd.args(["-ac", "2", "-ar", &SAMPLE_RATE.to_string(), "-c:a", "flac"])
-                .arg(&wav);
-            process::run(&ctx, cmd, None, error::permanent).await?;
-            let audio_key = format!("{}audio/source.flac", job_prefix(input.job_id));
-            deps.storage
-                .put_file(&audio_key, &wav, "audio/flac")
-                .await
-                .map_err(error::storage)?;
-            Ok(ExtractAudioOutput {
-                audio_key,
-                duration_ms: probe.duration_ms,
-            })
-        })
+        heartbeat::beating(
+            &ctx,
+            memo::once(&deps.storage, &key, || async {
+                let scratch = Scratch::new(&deps.tools.work_dir, "extract-audio")?;
+                let source = scratch.path("source");
+                deps.storage
+                    .download_to(&input.video_key, &source)
+                    .await
+                    .map_err(error::storage)?;
+                let probe = probe(&ctx, &deps.tools.ffprobe, &source).await?;
+                if !probe.has_video {
+                    return Err(error::permanent("the uploaded file has no video stream"));
+                }
+                // Stereo FLAC: lossless, half the size of WAV, and decoded by the audio engine.
+                let wav = scratch.path("source.flac");
+                let mut cmd = Command::new(&deps.tools.ffmpeg);
+                cmd.args(["-nostdin", "-v", "error", "-y"]);
+                if probe.has_audio {
+                    cmd.arg("-i").arg(&source).args(["-map", "0:a:0"]);
+                } else {
+                    cmd.args([
+                        "-f",
+                        "lavfi",
+                        "-i",
+                        &format!("anullsrc=r={SAMPLE_RATE}:cl=stereo"),
+                    ])
+                    .args(["-t", &format!("{:.3}", probe.duration_ms as f64 / 1000.0)]);
+                }
+                cmd.args(["-ac", "2", "-ar", &SAMPLE_RATE.to_string(), "-c:a", "flac"])
+                    .arg(&wav);
+                process::run(&ctx, cmd, None, error::permanent).await?;
+                let audio_key = format!("{}audio/source.flac", job_prefix(input.job_id));
+                deps.storage
+                    .put_file(&audio_key, &wav, "audio/flac")
+                    .await
+                    .map_err(error::storage)?;
+                Ok(ExtractAudioOutput {
+                    audio_key,
+                    duration_ms: probe.duration_ms,
+                })
+            }),
+        )
         .await
     }
 
@@ -95,50 +98,53 @@ impl MediaActivities {
     ) -> Result<String, ActivityError> {
         let deps = &self.deps;
         let key = step_result_key(input.job_id, Step::EmbedSubtitles);
-        memo::once(&deps.storage, &key, || async {
-            let scratch = Scratch::new(&deps.tools.work_dir, "burn")?;
-            let (video, srt, out) = (
-                scratch.path("source"),
-                scratch.path("subs.srt"),
-                scratch.path("subtitled.mp4"),
-            );
-            deps.storage
-                .download_to(&input.video_key, &video)
-                .await
-                .map_err(error::storage)?;
-            deps.storage
-                .download_to(&input.srt_key, &srt)
-                .await
-                .map_err(error::storage)?;
-            // The filter argument is parsed by ffmpeg: the scratch path has no quotes or colons.
-            let filter = format!(
-                "subtitles={}:force_style='FontName=Noto Sans CJK KR,FontSize=20,Outline=1'",
-                srt.display()
-            );
-            let mut cmd = Command::new(&deps.tools.ffmpeg);
-            // Warnings on: libass reports there the characters no font could draw.
-            cmd.args(["-nostdin", "-v", "warning", "-y", "-i"])
-                .arg(&video)
-                .args([
-                    "-vf", &filter, "-c:v", "libx264", "-preset", "veryfast", "-crf", "20",
-                ])
-                .args([
-                    "-pix_fmt",
-                    "yuv420p",
-                    "-c:a",
-                    "copy",
-                    "-movflags",
-                    "+faststart",
-                ])
-                .arg(&out);
-            let done = process::run(&ctx, cmd, None, error::permanent).await?;
-            check_glyphs(&String::from_utf8_lossy(&done.stderr))?;
-            deps.storage
-                .put_file(&input.output_key, &out, "video/mp4")
-                .await
-                .map_err(error::storage)?;
-            Ok(input.output_key.clone())
-        })
+        heartbeat::beating(
+            &ctx,
+            memo::once(&deps.storage, &key, || async {
+                let scratch = Scratch::new(&deps.tools.work_dir, "burn")?;
+                let (video, srt, out) = (
+                    scratch.path("source"),
+                    scratch.path("subs.srt"),
+                    scratch.path("subtitled.mp4"),
+                );
+                deps.storage
+                    .download_to(&input.video_key, &video)
+                    .await
+                    .map_err(error::storage)?;
+                deps.storage
+                    .download_to(&input.srt_key, &srt)
+                    .await
+                    .map_err(error::storage)?;
+                // The filter argument is parsed by ffmpeg: the scratch path has no quotes or colons.
+                let filter = format!(
+                    "subtitles={}:force_style='FontName=Noto Sans CJK KR,FontSize=20,Outline=1'",
+                    srt.display()
+                );
+                let mut cmd = Command::new(&deps.tools.ffmpeg);
+                // Warnings on: libass reports there the characters no font could draw.
+                cmd.args(["-nostdin", "-v", "warning", "-y", "-i"])
+                    .arg(&video)
+                    .args([
+                        "-vf", &filter, "-c:v", "libx264", "-preset", "veryfast", "-crf", "20",
+                    ])
+                    .args([
+                        "-pix_fmt",
+                        "yuv420p",
+                        "-c:a",
+                        "copy",
+                        "-movflags",
+                        "+faststart",
+                    ])
+                    .arg(&out);
+                let done = process::run(&ctx, cmd, None, error::permanent).await?;
+                check_glyphs(&String::from_utf8_lossy(&done.stderr))?;
+                deps.storage
+                    .put_file(&input.output_key, &out, "video/mp4")
+                    .await
+                    .map_err(error::storage)?;
+                Ok(input.output_key.clone())
+            }),
+        )
         .await
     }
 
@@ -153,64 +159,67 @@ impl MediaActivities {
     ) -> Result<MuxOutput, ActivityError> {
         let deps = &self.deps;
         let key = step_result_key(input.job_id, Step::FinalVideo);
-        memo::once(&deps.storage, &key, || async {
-            let scratch = Scratch::new(&deps.tools.work_dir, "mux")?;
-            let (video, audio, out) = (
-                scratch.path("source"),
-                scratch.path("dub.wav"),
-                scratch.path("dubbed.mp4"),
-            );
-            deps.storage
-                .download_to(&input.video_key, &video)
-                .await
-                .map_err(error::storage)?;
-            deps.storage
-                .download_to(&input.audio_key, &audio)
-                .await
-                .map_err(error::storage)?;
-            let spec = EncodeSpec {
-                ffmpeg: deps.tools.ffmpeg.clone(),
-                video: video.clone(),
-                frames: wav_frames(&audio, 2).map_err(|e| error::permanent(e.to_string()))?,
-                wav: audio,
-                rate: crate::audio::RATE,
-                channels: 2,
-                bitrate: deps.audio.aac_bitrate.clone(),
-                coder: "twoloop".into(),
-                jobs: match deps.audio.encoder_jobs {
-                    0 => std::thread::available_parallelism().map_or(2, |n| n.get()),
-                    n => n,
-                },
-                scratch: scratch.path(""),
-            };
-            let (aac, audio_only) = (scratch.path("dub.aac"), scratch.path("dub.m4a"));
-            let (mp4, aac_in, m4a) = (out.clone(), aac.clone(), audio_only.clone());
-            blocking::run(&ctx, Default::default(), move || {
-                encode_aac(&spec, &aac_in)?;
-                engine_mux(&spec, Some(&spec.video), &aac_in, &mp4)?;
-                engine_mux(&spec, None, &aac_in, &m4a)
-            })
-            .await?;
-            let size_bytes = deps
-                .storage
-                .put_file(&input.output_key, &out, "video/mp4")
-                .await
-                .map_err(error::storage)?;
-            // Beside the video (`…/dubbed/{job}.{lang}.m4a`): cleaned up with it on cancel.
-            let audio_only_key = match input.output_key.strip_suffix(".mp4") {
-                Some(stem) => format!("{stem}.m4a"),
-                None => format!("{}.m4a", input.output_key),
-            };
-            deps.storage
-                .put_file(&audio_only_key, &audio_only, "audio/mp4")
-                .await
-                .map_err(error::storage)?;
-            Ok(MuxOutput {
-                output_key: input.output_key.clone(),
-                size_bytes,
-                audio_only_key: Some(audio_only_key),
-            })
-        })
+        heartbeat::beating(
+            &ctx,
+            memo::once(&deps.storage, &key, || async {
+                let scratch = Scratch::new(&deps.tools.work_dir, "mux")?;
+                let (video, audio, out) = (
+                    scratch.path("source"),
+                    scratch.path("dub.wav"),
+                    scratch.path("dubbed.mp4"),
+                );
+                deps.storage
+                    .download_to(&input.video_key, &video)
+                    .await
+                    .map_err(error::storage)?;
+                deps.storage
+                    .download_to(&input.audio_key, &audio)
+                    .await
+                    .map_err(error::storage)?;
+                let spec = EncodeSpec {
+                    ffmpeg: deps.tools.ffmpeg.clone(),
+                    video: video.clone(),
+                    frames: wav_frames(&audio, 2).map_err(|e| error::permanent(e.to_string()))?,
+                    wav: audio,
+                    rate: crate::audio::RATE,
+                    channels: 2,
+                    bitrate: deps.audio.aac_bitrate.clone(),
+                    coder: "twoloop".into(),
+                    jobs: match deps.audio.encoder_jobs {
+                        0 => std::thread::available_parallelism().map_or(2, |n| n.get()),
+                        n => n,
+                    },
+                    scratch: scratch.path(""),
+                };
+                let (aac, audio_only) = (scratch.path("dub.aac"), scratch.path("dub.m4a"));
+                let (mp4, aac_in, m4a) = (out.clone(), aac.clone(), audio_only.clone());
+                blocking::run(&ctx, Default::default(), move || {
+                    encode_aac(&spec, &aac_in)?;
+                    engine_mux(&spec, Some(&spec.video), &aac_in, &mp4)?;
+                    engine_mux(&spec, None, &aac_in, &m4a)
+                })
+                .await?;
+                let size_bytes = deps
+                    .storage
+                    .put_file(&input.output_key, &out, "video/mp4")
+                    .await
+                    .map_err(error::storage)?;
+                // Beside the video (`…/dubbed/{job}.{lang}.m4a`): cleaned up with it on cancel.
+                let audio_only_key = match input.output_key.strip_suffix(".mp4") {
+                    Some(stem) => format!("{stem}.m4a"),
+                    None => format!("{}.m4a", input.output_key),
+                };
+                deps.storage
+                    .put_file(&audio_only_key, &audio_only, "audio/mp4")
+                    .await
+                    .map_err(error::storage)?;
+                Ok(MuxOutput {
+                    output_key: input.output_key.clone(),
+                    size_bytes,
+                    audio_only_key: Some(audio_only_key),
+                })
+            }),
+        )
         .await
     }
 }

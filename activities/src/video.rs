@@ -2,7 +2,7 @@
 
 use crate::deps::Deps;
 use crate::scratch::Scratch;
-use crate::{error, process};
+use crate::{error, heartbeat, process};
 use onevoice_shared::contracts::{
     DeleteVideoInput, IngestInput, IngestOutcome, MediaInfo, RecordIngestInput, ThumbnailInput,
     activity, job_prefix,
@@ -43,11 +43,14 @@ impl VideoActivities {
         let d = &self.deps;
         let scratch = Scratch::new(&d.tools.work_dir, "probe")?;
         let file = scratch.path("upload");
-        let size_bytes = d
-            .storage
-            .download_to(&input.key, &file)
-            .await
-            .map_err(error::storage)?;
+        // A large upload takes a while to fetch: the attempt heartbeats meanwhile.
+        let size_bytes = heartbeat::beating(&ctx, async {
+            d.storage
+                .download_to(&input.key, &file)
+                .await
+                .map_err(error::storage)
+        })
+        .await?;
         let mut cmd = Command::new(&d.tools.ffprobe);
         cmd.args([
             "-v",

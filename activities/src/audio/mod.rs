@@ -11,7 +11,7 @@ pub mod engine;
 
 use crate::deps::Deps;
 use crate::scratch::Scratch;
-use crate::{blocking, error, memo};
+use crate::{blocking, error, heartbeat, memo};
 use engine::mix::{self as mixer, MixSpec};
 use engine::plan::{Cue, DubRules, Plan, plan_dub};
 use onevoice_shared::contracts::{
@@ -66,12 +66,12 @@ impl AudioActivities {
     #[activity(name = activity::PLAN_TIMING)]
     pub async fn plan_timing(
         self: Arc<Self>,
-        _ctx: ActivityContext,
+        ctx: ActivityContext,
         input: PlanTimingInput,
     ) -> Result<PlanTimingOutput, ActivityError> {
         let deps = &self.deps;
         let key = step_result_key(input.job_id, Step::AudioTaskSetup);
-        memo::once(&deps.storage, &key, || async {
+        heartbeat::beating(&ctx, memo::once(&deps.storage, &key, || async {
             let lines: Vec<SynthesizedLine> = deps
                 .storage
                 .get_json(&input.manifest_key)
@@ -147,7 +147,7 @@ impl AudioActivities {
                 stretched: timeline.placements.iter().filter(|p| p.speed > 1.0).count() as u32,
                 unfit,
             })
-        })
+        }))
         .await
     }
 
@@ -159,7 +159,7 @@ impl AudioActivities {
     ) -> Result<MixOutput, ActivityError> {
         let deps = &self.deps;
         let key = step_result_key(input.job_id, Step::MergeAudio);
-        memo::once(&deps.storage, &key, || async {
+        heartbeat::beating(&ctx, memo::once(&deps.storage, &key, || async {
             let lines: Vec<SynthesizedLine> = deps
                 .storage
                 .get_json(&input.manifest_key)
@@ -215,7 +215,7 @@ impl AudioActivities {
                 measured_lufs: report.measured_lufs,
                 gain_db: report.gain_db,
             })
-        })
+        }))
         .await
     }
 }
