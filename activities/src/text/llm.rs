@@ -98,7 +98,7 @@ impl Llm {
                 Ok(cached) => cached,
                 Err(_) => self.complete(&body).await?,
             };
-            match serde_json::from_str::<T>(&content) {
+            match serde_json::from_str::<T>(unfenced(&content)) {
                 Ok(answer) => {
                     // Only answers that parsed are kept, so a retry asks again.
                     if let Err(e) = self.storage.put_json(&key, &content).await {
@@ -182,6 +182,17 @@ impl Llm {
     }
 }
 
+/// The JSON inside a Markdown code fence, which servers that do not enforce the schema
+/// (Ollama Cloud, older vLLM) sometimes wrap it in.
+fn unfenced(content: &str) -> &str {
+    let t = content.trim();
+    let Some(rest) = t.strip_prefix("```") else {
+        return t;
+    };
+    let rest = rest.trim_start_matches(|c: char| c.is_ascii_alphanumeric());
+    rest.strip_suffix("```").unwrap_or(rest).trim()
+}
+
 /// A strict JSON-schema object: every property required, nothing else allowed.
 pub fn object(properties: Value) -> Value {
     let required: Vec<String> = properties
@@ -202,4 +213,23 @@ pub fn array_of(items: Value) -> Value {
 
 pub fn string() -> Value {
     json!({"type": "string"})
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn fenced_json_is_read_and_bare_json_untouched() {
+        assert_eq!(unfenced("```json\n{\"a\": 1}\n```"), "{\"a\": 1}");
+        assert_eq!(unfenced("```\n[1]\n```\n"), "[1]");
+        assert_eq!(unfenced("  {\"b\": \"```\"}  "), "{\"b\": \"```\"}");
+    }
+
+    #[test]
+    fn schemas_are_strict() {
+        let schema = object(json!({"parts": array_of(string()), "theme": string()}));
+        assert_eq!(schema["additionalProperties"], false);
+        assert_eq!(schema["required"], json!(["parts", "theme"]));
+    }
 }
