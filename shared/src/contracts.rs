@@ -7,6 +7,7 @@
 use crate::ids::{JobId, UserId, VideoId};
 use crate::language::Language;
 use crate::pipeline::Step;
+use crate::settings::Recognizer;
 use crate::status::StepStatus;
 use serde::{Deserialize, Serialize};
 
@@ -272,6 +273,9 @@ pub struct DubOptions {
     /// a fallback).
     #[serde(default)]
     pub detect_language: bool,
+    /// The job's speech recognizer, in place of the deployment's (`ASR_PROVIDER`).
+    #[serde(default)]
+    pub recognizer: Option<Recognizer>,
 }
 
 impl Default for DubOptions {
@@ -282,6 +286,7 @@ impl Default for DubOptions {
             glossary: Vec::new(),
             voice_id: None,
             detect_language: false,
+            recognizer: None,
         }
     }
 }
@@ -454,6 +459,9 @@ pub struct TranscribeInput {
     /// Let the recognizer detect the language instead of telling it `language`.
     #[serde(default)]
     pub detect: bool,
+    /// The job's recognizer; the deployment's when none.
+    #[serde(default)]
+    pub recognizer: Option<Recognizer>,
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]

@@ -55,14 +55,37 @@ pub struct SpeechSettings {
     pub recognizer: Option<Recognizer>,
 }
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+/// A speech recognizer, by the name jobs and `ASR_PROVIDER` use.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub enum Recognizer {
+    #[serde(rename = "openai")]
     OpenAi,
+    #[serde(rename = "elevenlabs")]
     ElevenLabs,
+    #[serde(rename = "whisperx")]
     WhisperX,
 }
 
 impl Recognizer {
+    pub const ALL: [Recognizer; 3] = [
+        Recognizer::OpenAi,
+        Recognizer::ElevenLabs,
+        Recognizer::WhisperX,
+    ];
+
+    pub fn from_name(name: &str) -> Option<Recognizer> {
+        Self::ALL.into_iter().find(|r| r.name() == name)
+    }
+
+    /// Whether its provider has settings (a key, or a URL for a keyless server).
+    pub fn is_configured(self, speech: &SpeechSettings) -> bool {
+        match self {
+            Recognizer::OpenAi => speech.openai.is_some(),
+            Recognizer::ElevenLabs => speech.elevenlabs.is_some(),
+            Recognizer::WhisperX => speech.whisperx.is_some(),
+        }
+    }
+
     pub fn name(self) -> &'static str {
         match self {
             Recognizer::OpenAi => "openai",

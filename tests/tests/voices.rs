@@ -294,6 +294,39 @@ async fn a_video_without_transcript_is_recognized_once_and_dubbed() -> anyhow::R
     let body = json!({"target_language": "es", "source_language": "auto",
         "source_transcript": "1\n00:00:01,000 --> 00:00:02,000\nHi\n"});
     assert_eq!(dub(&app, &token, &video, body, None).await?.0, 422);
+
+    // A job may choose its recognizer among those the server has.
+    let body =
+        json!({"target_language": "es", "source_language": "en", "asr_provider": "elevenlabs"});
+    let (status, chosen) = dub(&app, &token, &video, body, None).await?;
+    assert_eq!(status, 202, "{chosen}");
+    let done = finished_job(
+        &app,
+        &token,
+        chosen["job_id"].as_str().context("job")?,
+        DEADLINE,
+    )
+    .await?;
+    assert_eq!(done["status"], "completed", "{done}");
+    assert_eq!(fake.calls("/v1/speech-to-text"), ["scribe_v1"]);
+    for (body, why) in [
+        (
+            json!({"target_language": "es", "source_language": "en", "asr_provider": "azure"}),
+            "unknown",
+        ),
+        (
+            json!({"target_language": "es", "source_language": "en", "asr_provider": "openai",
+            "source_transcript": "1\n00:00:01,000 --> 00:00:02,000\nHi\n"}),
+            "with a transcript",
+        ),
+    ] {
+        let (status, refused) = dub(&app, &token, &video, body, None).await?;
+        assert_eq!(status, 422, "{why}: {refused}");
+        assert!(
+            refused.to_string().contains("asr_provider"),
+            "{why}: {refused}"
+        );
+    }
     app.shutdown().await
 }
 

@@ -239,6 +239,7 @@ async fn pipeline(
                 language: input.source_language,
                 transcript_key: transcript_key_of(&input.output_key, job_id),
                 detect: input.options.detect_language,
+                recognizer: input.options.recognizer,
             },
             options::long_running(),
         )

@@ -66,7 +66,7 @@ impl SpeechActivities {
         heartbeat::beating(
             &ctx,
             memo::once(&deps.storage, &key, || async {
-                let recognizer = deps.speech.recognizer.ok_or_else(|| {
+                let recognizer = input.recognizer.or(deps.speech.recognizer).ok_or_else(|| {
                     error::permanent("speech recognition is not configured (ASR_PROVIDER)")
                 })?;
                 let scratch = Scratch::new(&deps.tools.work_dir, "transcribe")?;

@@ -21,7 +21,7 @@ use onevoice_shared::repo::{activity, billing, jobs, ledger, media, videos};
 
 /// Why a suspended customer cannot start dubbing, and how to get going again.
 const SUSPENDED: &str = "dubbing is suspended: your subscription payment is overdue; update your payment method to continue";
-use onevoice_shared::settings::Dispatch;
+use onevoice_shared::settings::{Dispatch, Recognizer};
 use onevoice_shared::srt;
 use onevoice_shared::status::{FileType, JobStatus, VideoStatus};
 use serde::{Deserialize, Serialize};
@@ -124,9 +124,13 @@ pub struct DubRequest {
     /// Language spoken in the video; defaults to the video's `original_language`.
     #[serde(default)]
     source_language: Option<String>,
-    /// Transcript of the video as SRT or WebVTT text. Required until speech recognition is available.
+    /// Transcript of the video as SRT or WebVTT text. Without one, the speech is recognized.
     #[serde(default)]
     source_transcript: Option<String>,
+    /// Speech recognizer for this job (`openai`, `elevenlabs` or `whisperx`, when configured on
+    /// the server); the server's default when omitted.
+    #[serde(default)]
+    asr_provider: Option<String>,
     /// Also produce the original video with the translation burned in (`subtitle_video`).
     #[serde(default)]
     burn_subtitles: bool,
@@ -139,6 +143,40 @@ pub struct DubRequest {
 pub struct GlossaryEntry {
     source: String,
     target: String,
+}
+
+/// The recognizer a dub asks for: one the server has configured, for a video without a
+/// transcript.
+fn requested_recognizer(
+    state: &AppState,
+    req: &DubRequest,
+) -> Result<Option<Recognizer>, ApiError> {
+    let Some(name) = req.asr_provider.as_deref() else {
+        return Ok(None);
+    };
+    let configured: Vec<&str> = Recognizer::ALL
+        .into_iter()
+        .filter(|r| r.is_configured(&state.settings.speech))
+        .map(Recognizer::name)
+        .collect();
+    let recognizer = Recognizer::from_name(name)
+        .filter(|r| r.is_configured(&state.settings.speech))
+        .ok_or_else(|| {
+            ApiError::validation(
+                "asr_provider",
+                format!(
+                    "not a recognizer of this server (configured: {})",
+                    configured.join(", ")
+                ),
+            )
+        })?;
+    if req.source_transcript.is_some() {
+        return Err(ApiError::validation(
+            "asr_provider",
+            "a job with source_transcript recognizes no speech: omit one of them",
+        ));
+    }
+    Ok(Some(recognizer))
 }
 
 fn check_glossary(entries: &[GlossaryEntry]) -> Result<Vec<GlossaryTerm>, ApiError> {
@@ -220,12 +258,12 @@ async fn start_dub(
         },
     )?;
     let v = ready_video(&state, user.id, video_id).await?;
+    let requested = requested_recognizer(&state, &req)?;
+    let recognizer = requested.or(state.settings.speech.recognizer);
     // `auto`: speech recognition detects it (the video's language, or English, is only a
     // fallback for the record until then).
     let detect_language = req.source_language.as_deref() == Some("auto");
-    if detect_language
-        && (req.source_transcript.is_some() || state.settings.speech.recognizer.is_none())
-    {
+    if detect_language && (req.source_transcript.is_some() || recognizer.is_none()) {
         return Err(ApiError::validation(
             "source_language",
             "`auto` needs speech recognition: omit source_transcript (and configure a recognizer)",
@@ -261,7 +299,7 @@ async fn start_dub(
             srt::parse_any(transcript)
                 .map_err(|e| ApiError::validation("source_transcript", e.to_string()))?,
         ),
-        None if state.settings.speech.recognizer.is_some() => None,
+        None if recognizer.is_some() => None,
         None => {
             return Err(ApiError::validation(
                 "source_transcript",
@@ -320,10 +358,11 @@ async fn start_dub(
                 "preserve_background_music": req.preserve_background_music,
                 "tts_method": "espeak-ng",
                 "detect_language": detect_language,
-                "speech_recognition": match (&cues, state.settings.speech.recognizer) {
+                "speech_recognition": match (&cues, recognizer) {
                     (None, Some(r)) => r.name(),
                     _ => "transcript",
                 },
+                "asr_provider": requested,
                 "burn_subtitles": req.burn_subtitles,
                 "glossary": glossary,
             }),
@@ -411,6 +450,7 @@ async fn start_dub(
             burn_subtitles: req.burn_subtitles,
             glossary,
             voice_id: req.voice_id.clone(),
+            recognizer: requested,
         },
     };
     if let Err(e) = dispatch(&state, &input, &v.title).await {
@@ -703,6 +743,7 @@ pub async fn rebuild_input(
                 glossary: serde_json::from_value(c["glossary"].clone()).unwrap_or_default(),
                 voice_id: c["voice_id"].as_str().map(str::to_string),
                 detect_language: c["detect_language"].as_bool().unwrap_or(false),
+                recognizer: serde_json::from_value(c["asr_provider"].clone()).unwrap_or(None),
             })
             .unwrap_or_default(),
     })
