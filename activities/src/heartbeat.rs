@@ -1,3 +1,4 @@
+//! Every activity's heartbeat while it waits (external tools go through it too, see `process`).
 //! Work that waits on others (an LLM, a speech provider, a large S3 transfer) heartbeats while
 //! it waits: one answer or download can take longer than the heartbeat timeout, and without a
 //! beat Temporal would retry an attempt that is merely slow, paying twice. A cancel stops the

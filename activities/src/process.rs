@@ -2,9 +2,8 @@
 //! run, the child is killed when the activity is cancelled, and a failure carries the tool's
 //! own message.
 
-use crate::error;
+use crate::{error, heartbeat};
 use std::process::Stdio;
-use std::time::Duration;
 use temporalio_sdk::activities::{ActivityContext, ActivityError};
 use tokio::io::AsyncWriteExt;
 use tokio::process::Command;
@@ -44,26 +43,26 @@ pub(crate) async fn run(
             .map_err(|e| error::transient(format!("cannot write to `{program}`: {e}")))?;
         drop(pipe);
     }
-    let output = child.wait_with_output();
-    tokio::pin!(output);
-    let mut beat = tokio::time::interval(Duration::from_secs(5));
-    loop {
-        tokio::select! {
-            out = &mut output => {
-                let out = out.map_err(|e| error::transient(format!("`{program}` failed: {e}")))?;
-                if out.status.success() {
-                    return Ok(ToolOutput { stdout: out.stdout, stderr: out.stderr });
-                }
-                let stderr = String::from_utf8_lossy(&out.stderr);
-                let tail: Vec<&str> = stderr.lines().rev().take(6).collect();
-                let tail: Vec<&str> = tail.into_iter().rev().collect();
-                return Err(on_failure(format!("`{program}` exited with {}: {}", out.status, tail.join(" | "))));
-            }
-            // Dropping `output` kills the child (kill_on_drop).
-            _ = ctx.cancelled() => return Err(ActivityError::cancelled()),
-            _ = beat.tick() => {
-                let _ = ctx.record_heartbeat(()).await;
-            }
-        }
+    // Dropping the wait (on cancel) kills the child (kill_on_drop).
+    let out = heartbeat::beating(ctx, async {
+        child
+            .wait_with_output()
+            .await
+            .map_err(|e| error::transient(format!("`{program}` failed: {e}")))
+    })
+    .await?;
+    if out.status.success() {
+        return Ok(ToolOutput {
+            stdout: out.stdout,
+            stderr: out.stderr,
+        });
     }
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    let tail: Vec<&str> = stderr.lines().rev().take(6).collect();
+    let tail: Vec<&str> = tail.into_iter().rev().collect();
+    Err(on_failure(format!(
+        "`{program}` exited with {}: {}",
+        out.status,
+        tail.join(" | ")
+    )))
 }
