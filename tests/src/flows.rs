@@ -96,6 +96,20 @@ pub async fn dub(
     Ok((status, res.json().await.unwrap_or(Value::Null)))
 }
 
+/// Starts a dub (which must be accepted: 202) and waits for its job to end; returns the job.
+pub async fn dub_to_end(
+    app: &TestApp,
+    token: &str,
+    video: &str,
+    body: Value,
+    deadline: Duration,
+) -> anyhow::Result<Value> {
+    let (status, started) = dub(app, token, video, body, None).await?;
+    anyhow::ensure!(status == 202, "dub refused with {status}: {started}");
+    let job = started["job_id"].as_str().context("job_id")?;
+    finished_job(app, token, job, deadline).await
+}
+
 /// Waits until the job reaches a terminal status; returns `GET /api/jobs/{id}`.
 pub async fn finished_job(
     app: &TestApp,

@@ -7,7 +7,7 @@ use anyhow::Context;
 use onevoice_shared::repo::ledger;
 use onevoice_shared::srt;
 use onevoice_tests::chat::ChatFault;
-use onevoice_tests::flows::{download, dub, finished_job, sample_video};
+use onevoice_tests::flows::{download, dub, dub_to_end, finished_job, sample_video};
 use onevoice_tests::harness::TestApp;
 use onevoice_tests::tts::FakeTts;
 use serde_json::json;
@@ -227,6 +227,19 @@ async fn the_llm_text_pipeline_runs_inside_the_dub_and_every_subtitle_is_served(
         .await?;
     assert_eq!(res.status(), 404);
 
+    // A format the API does not serve is refused with the field named.
+    let res = app
+        .http
+        .get(app.url(&format!(
+            "/api/videos/{video}/download?file_type=source_subtitles&format=docx"
+        )))
+        .bearer_auth(&token)
+        .send()
+        .await?;
+    assert_eq!(res.status(), 422);
+    let body: serde_json::Value = res.json().await?;
+    assert!(body.to_string().contains("format"), "{body}");
+
     app.shutdown().await
 }
 
@@ -240,15 +253,7 @@ async fn a_refused_line_fails_the_job_with_the_reason_and_refunds() -> anyhow::R
     let transcript = "1\n00:00:01,000 --> 00:00:03,000\nSomething the model will not translate.\n";
     let body =
         json!({"target_language": "es", "source_language": "en", "source_transcript": transcript});
-    let (status, started) = dub(&app, &token, &video, body, None).await?;
-    assert_eq!(status, 202, "{started}");
-    let done = finished_job(
-        &app,
-        &token,
-        started["job_id"].as_str().context("job")?,
-        DEADLINE,
-    )
-    .await?;
+    let done = dub_to_end(&app, &token, &video, body, DEADLINE).await?;
     assert_eq!(done["status"], "failed", "{done}");
     let message = done["error_message"].as_str().unwrap_or("");
     assert!(message.contains("refused"), "{done}");
@@ -268,15 +273,7 @@ async fn korean_subtitles_are_burned_with_a_font_that_draws_hangul() -> anyhow::
     // The burn fails the job if libass finds no font for a Hangul syllable.
     let body = json!({"target_language": "ko", "source_language": "en",
         "source_transcript": sample.transcript, "burn_subtitles": true});
-    let (status, started) = dub(&app, &token, &video, body, None).await?;
-    assert_eq!(status, 202, "{started}");
-    let done = finished_job(
-        &app,
-        &token,
-        started["job_id"].as_str().context("job")?,
-        DEADLINE,
-    )
-    .await?;
+    let done = dub_to_end(&app, &token, &video, body, DEADLINE).await?;
     assert_eq!(done["status"], "completed", "{done}");
     let burned = text(
         &app,
@@ -301,15 +298,7 @@ async fn an_answer_slower_than_the_heartbeat_timeout_is_waited_for_not_paid_twic
     fake.spoil_next_chat("terminology", ChatFault::Slow(Duration::from_secs(12)));
     let body = json!({"target_language": "es", "source_language": "en",
         "source_transcript": sample.transcript});
-    let (status, started) = dub(&app, &token, &video, body, None).await?;
-    assert_eq!(status, 202, "{started}");
-    let done = finished_job(
-        &app,
-        &token,
-        started["job_id"].as_str().context("job")?,
-        DEADLINE,
-    )
-    .await?;
+    let done = dub_to_end(&app, &token, &video, body, DEADLINE).await?;
     assert_eq!(done["status"], "completed", "{done}");
     let asked: Vec<String> = fake
         .calls(CHAT)

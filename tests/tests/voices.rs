@@ -2,7 +2,7 @@
 //! speak their wire formats, including their errors.
 
 use anyhow::Context;
-use onevoice_tests::flows::{download, dub, finished_job, sample_video};
+use onevoice_tests::flows::{download, dub, dub_to_end, finished_job, sample_video};
 use onevoice_tests::harness::TestApp;
 use onevoice_tests::tts::{FakeTts, KEY};
 use serde_json::{Value, json};
@@ -298,15 +298,7 @@ async fn a_video_without_transcript_is_recognized_once_and_dubbed() -> anyhow::R
     // A job may choose its recognizer among those the server has.
     let body =
         json!({"target_language": "es", "source_language": "en", "asr_provider": "elevenlabs"});
-    let (status, chosen) = dub(&app, &token, &video, body, None).await?;
-    assert_eq!(status, 202, "{chosen}");
-    let done = finished_job(
-        &app,
-        &token,
-        chosen["job_id"].as_str().context("job")?,
-        DEADLINE,
-    )
-    .await?;
+    let done = dub_to_end(&app, &token, &video, body, DEADLINE).await?;
     assert_eq!(done["status"], "completed", "{done}");
     assert_eq!(fake.calls("/v1/speech-to-text"), ["scribe_v1"]);
     for (body, why) in [
@@ -352,15 +344,7 @@ async fn recognized_by(provider: &str, path: &str, model: &str) -> anyhow::Resul
     // A 200 whose body is not a transcript is retried, not taken for silence.
     fake.fail_next(path, 200, json!({"detail": "unexpected"}), None);
     let body = json!({"target_language": "es", "source_language": "en"});
-    let (status, started) = dub(&app, &token, &video, body, None).await?;
-    assert_eq!(status, 202, "{started}");
-    let done = finished_job(
-        &app,
-        &token,
-        started["job_id"].as_str().context("job")?,
-        DEADLINE,
-    )
-    .await?;
+    let done = dub_to_end(&app, &token, &video, body, DEADLINE).await?;
     assert_eq!(done["status"], "completed", "{done}");
     assert_eq!(fake.calls(path), ["<fault>", model], "{provider}");
     assert!(
