@@ -1,5 +1,6 @@
 //! Builds the shared handles (pool, storage, mailer, Temporal client) from settings, once.
 
+use crate::auth::password::Passwords;
 use crate::state::AppState;
 use crate::temporal;
 use onevoice_activities::Deps;
@@ -29,6 +30,9 @@ pub async fn app_state(settings: Arc<Settings>, identity: &str) -> anyhow::Resul
     };
     Ok(AppState {
         paddle,
+        passwords: Passwords::new(settings.auth.password_hash_concurrency)
+            .await
+            .map_err(|e| anyhow::anyhow!("password hashing: {e}"))?,
         settings,
         db,
         storage,

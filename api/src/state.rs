@@ -17,5 +17,7 @@ pub struct AppState {
     pub queue: onevoice_shared::queue::Queue,
     /// The Paddle API; `None` when billing is not configured.
     pub paddle: Option<onevoice_shared::paddle::PaddleClient>,
+    /// Password hashing, bounded (`PASSWORD_HASH_CONCURRENCY`).
+    pub passwords: crate::auth::password::Passwords,
     pub started_at: Instant,
 }

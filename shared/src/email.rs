@@ -21,6 +21,11 @@ pub enum EmailKind {
         link: String,
         new_email: String,
     },
+    /// To the old address, once an email change is confirmed.
+    EmailChanged {
+        username: String,
+        new_email: String,
+    },
     PasswordChanged {
         username: String,
     },
@@ -67,6 +72,7 @@ impl EmailKind {
             EmailKind::VerifyEmail { .. } => "verify_email",
             EmailKind::PasswordReset { .. } => "password_reset",
             EmailKind::EmailChange { .. } => "email_change",
+            EmailKind::EmailChanged { .. } => "email_changed",
             EmailKind::PasswordChanged { .. } => "password_changed",
             EmailKind::JobCompleted { .. } => "job_completed",
             EmailKind::JobFailed { .. } => "job_failed",
@@ -223,6 +229,31 @@ pub fn render(kind: &EmailKind, locale: Locale) -> Rendered {
                 },
                 link,
             )),
+        ),
+        EmailChanged {
+            username,
+            new_email,
+        } => compose(
+            if ko {
+                "[OneVoice] 계정 이메일이 변경되었습니다".into()
+            } else {
+                "[OneVoice] Your account email was changed".into()
+            },
+            if ko {
+                format!("{username}님, 안녕하세요.")
+            } else {
+                format!("Hello {username},")
+            },
+            vec![if ko {
+                format!(
+                    "계정 이메일이 {new_email}(으)로 변경되었고, 변경한 기기를 제외한 모든 기기에서 로그아웃되었습니다. 직접 변경하지 않으셨다면 즉시 고객 지원에 연락해 주세요."
+                )
+            } else {
+                format!(
+                    "Your account email was changed to {new_email}, and every other device was signed out. If this was not you, contact support now."
+                )
+            }],
+            None,
         ),
         PasswordChanged { username } => compose(
             if ko {

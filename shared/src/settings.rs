@@ -249,10 +249,25 @@ pub struct AuthSettings {
     pub default_locale: Locale,
     pub access_token_ttl: Duration,
     pub refresh_token_ttl: Duration,
-    /// Attempts per client IP, and per email address, on each sensitive auth route per window.
+    /// A login's session ends this long after it, however often it is refreshed.
+    pub session_max_age: Duration,
+    /// `iss` and `aud` of access tokens, written and checked.
+    pub jwt_issuer: String,
+    pub jwt_audience: String,
+    /// Attempts per client network on each sensitive auth route per window.
     pub rate_limit_per_ip: u32,
+    /// Attempts per (email, client network) per window; for sign-in, the failures after which
+    /// that pair is locked, for a time that doubles with each further failure.
     pub rate_limit_per_email: u32,
     pub rate_limit_window: Duration,
+    /// The first sign-in lock; later ones double, up to `rate_limit_window`.
+    pub login_lock_base: Duration,
+    /// Account emails (verification, reset) sent to one address per window, whoever asks;
+    /// past it the request is answered as usual and nothing is sent.
+    pub mail_per_address: u32,
+    /// Password hashes computed at once (Argon2id, 19 MiB each): the ceiling of the memory a
+    /// flood of sign-ins can take.
+    pub password_hash_concurrency: usize,
     pub avatar_max_bytes: usize,
 }
 
@@ -508,12 +523,33 @@ impl Settings {
                     .unwrap_or(30)
                     * 86_400,
             ),
+            session_max_age: Duration::from_secs(
+                r.parse("SESSION_MAX_AGE_SECS", Some("7776000"))
+                    .unwrap_or(7_776_000),
+            ),
+            jwt_issuer: r.parse("JWT_ISSUER", Some("onevoice")).unwrap_or_default(),
+            jwt_audience: r
+                .parse("JWT_AUDIENCE", Some("onevoice-api"))
+                .unwrap_or_default(),
             rate_limit_per_ip: r.parse("AUTH_RATE_LIMIT_PER_IP", Some("30")).unwrap_or(30),
             rate_limit_per_email: r.parse("AUTH_RATE_LIMIT_PER_EMAIL", Some("5")).unwrap_or(5),
             rate_limit_window: Duration::from_secs(
                 r.parse("AUTH_RATE_LIMIT_WINDOW_SECS", Some("900"))
                     .unwrap_or(900),
             ),
+            login_lock_base: Duration::from_secs(
+                r.parse("AUTH_LOGIN_LOCK_BASE_SECS", Some("30"))
+                    .unwrap_or(30),
+            ),
+            mail_per_address: r.parse("AUTH_MAIL_PER_ADDRESS", Some("5")).unwrap_or(5),
+            password_hash_concurrency: r
+                .parse_with("PASSWORD_HASH_CONCURRENCY", Some("2"), |v| {
+                    match v.parse::<usize>() {
+                        Ok(n) if n >= 1 => Ok(n),
+                        _ => Err("must be a whole number of at least 1".into()),
+                    }
+                })
+                .unwrap_or(1),
             avatar_max_bytes: r
                 .parse("AVATAR_MAX_BYTES", Some("5242880"))
                 .unwrap_or(5_242_880),

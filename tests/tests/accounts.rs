@@ -507,7 +507,10 @@ async fn profile_preferences_avatar_password_and_deletion() -> anyhow::Result<()
         .http
         .put(app.url("/api/users/profile"))
         .bearer_auth(&token)
-        .json(&json!({"full_name": "Kim Minji", "email": new_email, "locale": "ko"}))
+        .json(
+            &json!({"full_name": "Kim Minji", "email": new_email, "locale": "ko",
+                      "current_password": "profile-passw0rd"}),
+        )
         .send()
         .await?;
     assert_eq!(res.status(), StatusCode::OK);
@@ -859,5 +862,401 @@ async fn job_emails_honour_notification_preferences() -> anyhow::Result<()> {
             usize::from(wants)
         );
     }
+    app.shutdown().await
+}
+
+/// The `token` of the email among `msgs` that greets `username`.
+fn token_for(msgs: &[mail::ReceivedEmail], username: &str) -> Vec<String> {
+    msgs.iter()
+        .filter(|m| m.text.contains(&format!("Hello {username},")))
+        .filter_map(|m| mail::token_from(&m.text))
+        .collect()
+}
+
+async fn login_status(
+    app: &TestApp,
+    email: &str,
+    password: &str,
+    client: &str,
+) -> anyhow::Result<reqwest::Response> {
+    Ok(app
+        .http
+        .post(app.url("/api/auth/login"))
+        .header("x-forwarded-for", client)
+        .json(&json!({"email": email, "password": password}))
+        .send()
+        .await?)
+}
+
+/// Abuse: somebody else signs up again with an address whose owner is still verifying it. Each
+/// link creates the account with its own request's password; the owner's link is not
+/// redirected to the other party's password, and once it is used the other link is dead.
+#[tokio::test]
+async fn a_second_signup_cannot_choose_a_pending_accounts_password() -> anyhow::Result<()> {
+    let app = TestApp::spawn().await?;
+    let maildir = mail::stack_maildir();
+    let email = unique_email("pending");
+    let owner = format!("own{}", &Uuid::new_v4().simple().to_string()[..8]);
+    let other = format!("oth{}", &Uuid::new_v4().simple().to_string()[..8]);
+    for (username, password) in [(&owner, "owners-passw0rd"), (&other, "attackers-passw0rd")] {
+        let (status, body) = post(
+            &app,
+            "/api/auth/signup",
+            json!({"email": email, "password": password, "username": username, "locale": "en"}),
+            None,
+        )
+        .await?;
+        assert_eq!(status, StatusCode::ACCEPTED, "{body}");
+    }
+    let msgs = mail::wait_for(&maildir, &email, 2).await?;
+    // A resend renews every waiting request's link, each still naming its own username.
+    let (status, _) = post(
+        &app,
+        "/api/auth/resend-verification",
+        json!({"email": email}),
+        None,
+    )
+    .await?;
+    assert_eq!(status, StatusCode::OK);
+    let all = mail::wait_for(&maildir, &email, 4).await?;
+    let owner_links = token_for(&all, &owner);
+    let other_links = token_for(&all, &other);
+    assert_eq!((owner_links.len(), other_links.len()), (2, 2), "{msgs:?}");
+    // The first links were replaced by the resend: exactly one of the owner's works.
+    let mut verified = 0;
+    for token in &owner_links {
+        let (status, body) = post(&app, "/api/auth/verify-email", json!(token), None).await?;
+        match status {
+            StatusCode::OK => {
+                verified += 1;
+                assert_eq!(body["user"]["username"], owner.as_str());
+            }
+            StatusCode::BAD_REQUEST => {}
+            other => panic!("verify answered {other}: {body}"),
+        }
+    }
+    assert_eq!(verified, 1);
+    let (status, _) = post(
+        &app,
+        "/api/auth/login",
+        json!({"email": email, "password": "owners-passw0rd"}),
+        None,
+    )
+    .await?;
+    assert_eq!(
+        status,
+        StatusCode::OK,
+        "the owner's password must open the account"
+    );
+    let (status, _) = post(
+        &app,
+        "/api/auth/login",
+        json!({"email": email, "password": "attackers-passw0rd"}),
+        None,
+    )
+    .await?;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+    // The other request's links died with the verification.
+    for token in &other_links {
+        let (status, body) = post(&app, "/api/auth/verify-email", json!(token), None).await?;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
+    }
+    app.shutdown().await
+}
+
+/// Abuse: a third party fails sign-ins for somebody's address. Only its own (email, network)
+/// pair is locked, with a lock that doubles; the owner, elsewhere, signs in. IPv6 clients count
+/// by /64, so rotating addresses inside one does not escape the lock.
+#[tokio::test]
+async fn failed_sign_ins_lock_only_the_failing_client() -> anyhow::Result<()> {
+    let app = TestApp::spawn_with(&[
+        ("AUTH_RATE_LIMIT_PER_EMAIL", "3"),
+        ("AUTH_RATE_LIMIT_PER_IP", "100"),
+        ("AUTH_LOGIN_LOCK_BASE_SECS", "30"),
+        ("TRUST_FORWARDED_FOR", "true"),
+    ])
+    .await?;
+    let maildir = mail::stack_maildir();
+    let email = unique_email("victim");
+    signup_and_verify(&app, &maildir, &email, "victims-passw0rd").await?;
+    let attacker = "2001:db8:aa:1::1";
+    for _ in 0..3 {
+        let res = login_status(&app, &email, "guess-passw0rd", attacker).await?;
+        assert_eq!(res.status(), StatusCode::UNAUTHORIZED);
+    }
+    let res = login_status(&app, &email, "victims-passw0rd", attacker).await?;
+    assert_eq!(res.status(), StatusCode::TOO_MANY_REQUESTS);
+    let first_lock = res.headers()["retry-after"].to_str()?.to_string();
+    // Another address in the same /64 is the same client.
+    let res = login_status(&app, &email, "guess-passw0rd", "2001:db8:aa:1:ffff::9").await?;
+    assert_eq!(res.status(), StatusCode::TOO_MANY_REQUESTS);
+    // The owner, from elsewhere, is not locked out; a different /64 is a different client.
+    let res = login_status(&app, &email, "victims-passw0rd", "198.51.100.20").await?;
+    assert_eq!(res.status(), StatusCode::OK);
+    let res = login_status(&app, &email, "guess-passw0rd", "2001:db8:aa:2::1").await?;
+    assert_eq!(res.status(), StatusCode::UNAUTHORIZED);
+    assert_eq!(
+        first_lock, "30",
+        "the first lock lasts AUTH_LOGIN_LOCK_BASE_SECS"
+    );
+    // Backoff: once a lock has run out, the next failure locks twice as long.
+    for expected in ["60", "120"] {
+        sqlx::query("UPDATE login_failures SET locked_until = now() WHERE bucket LIKE 'login:%|2001:db8:aa:1::/64'")
+            .execute(&app.state.db)
+            .await?;
+        let res = login_status(&app, &email, "guess-passw0rd", attacker).await?;
+        assert_eq!(res.status(), StatusCode::UNAUTHORIZED);
+        let res = login_status(&app, &email, "guess-passw0rd", attacker).await?;
+        assert_eq!(res.status(), StatusCode::TOO_MANY_REQUESTS);
+        assert_eq!(res.headers()["retry-after"], expected);
+    }
+    // Unknown and known emails cost the same: one password verification each.
+    for who in [email.clone(), unique_email("nobody")] {
+        let before = app.state.passwords.computations();
+        let res = login_status(&app, &who, "guess-passw0rd", "192.0.2.55").await?;
+        assert_eq!(res.status(), StatusCode::UNAUTHORIZED);
+        assert_eq!(app.state.passwords.computations() - before, 1, "{who}");
+    }
+    app.shutdown().await
+}
+
+/// Abuse: reset-password and verify-email with made-up tokens. A bogus reset token costs no
+/// password hash, and both routes are limited per client.
+#[tokio::test]
+async fn bogus_reset_and_verify_tokens_are_cheap_and_limited() -> anyhow::Result<()> {
+    let app = TestApp::spawn_with(&[("AUTH_RATE_LIMIT_PER_IP", "3")]).await?;
+    let before = app.state.passwords.computations();
+    for n in 0..4 {
+        let (status, body) = post(
+            &app,
+            "/api/auth/reset-password",
+            json!({"token": format!("bogus-{n}"), "new_password": "a-new-passw0rd"}),
+            None,
+        )
+        .await?;
+        let expected = if n < 3 {
+            StatusCode::BAD_REQUEST
+        } else {
+            StatusCode::TOO_MANY_REQUESTS
+        };
+        assert_eq!(status, expected, "{body}");
+    }
+    assert_eq!(
+        app.state.passwords.computations(),
+        before,
+        "a bogus token must not be hashed for"
+    );
+    for n in 0..4 {
+        let (status, body) = post(
+            &app,
+            "/api/auth/verify-email",
+            json!(format!("bogus-{n}")),
+            None,
+        )
+        .await?;
+        let expected = if n < 3 {
+            StatusCode::BAD_REQUEST
+        } else {
+            StatusCode::TOO_MANY_REQUESTS
+        };
+        assert_eq!(status, expected, "{body}");
+    }
+    app.shutdown().await
+}
+
+/// Abuse: a stolen access token used to move the account to the thief's mailbox. The change
+/// needs the password; once confirmed, the old address is told and every other session ends.
+#[tokio::test]
+async fn an_email_change_needs_the_password_and_ends_other_sessions() -> anyhow::Result<()> {
+    let app = TestApp::spawn().await?;
+    let maildir = mail::stack_maildir();
+    let email = unique_email("owner");
+    let auth = signup_and_verify(&app, &maildir, &email, "owners-passw0rd").await?;
+    let asking = auth["access_token"].as_str().context("token")?.to_string();
+    let (status, other) = post(
+        &app,
+        "/api/auth/login",
+        json!({"email": email, "password": "owners-passw0rd"}),
+        None,
+    )
+    .await?;
+    assert_eq!(status, StatusCode::OK);
+    let other = other["access_token"].as_str().context("token")?.to_string();
+    let thief = unique_email("thief");
+    let put = |body: Value| {
+        app.http
+            .put(app.url("/api/users/profile"))
+            .bearer_auth(&asking)
+            .json(&body)
+            .send()
+    };
+    let res = put(json!({"email": thief})).await?;
+    assert_eq!(res.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    let body: Value = res.json().await?;
+    assert_eq!(
+        body["details"]["errors"][0]["field"], "current_password",
+        "{body}"
+    );
+    let res =
+        put(json!({"email": thief, "full_name": "Changed", "current_password": "wrong-passw0rd"}))
+            .await?;
+    assert_eq!(res.status(), StatusCode::BAD_REQUEST);
+    let (_, profile) = get(&app, "/api/users/profile", &asking).await?;
+    assert_ne!(
+        profile["full_name"], "Changed",
+        "nothing of a refused request is applied"
+    );
+    let res = put(json!({"email": thief, "current_password": "owners-passw0rd"})).await?;
+    assert_eq!(res.status(), StatusCode::OK);
+    // A reset link sent to the old address before the change...
+    let (status, _) = post(
+        &app,
+        "/api/auth/forgot-password",
+        json!({"email": email}),
+        None,
+    )
+    .await?;
+    assert_eq!(status, StatusCode::OK);
+    let reset = mail::wait_for(&maildir, &email, 2).await?;
+    let reset = reset
+        .iter()
+        .find(|m| m.subject.contains("Reset"))
+        .and_then(|m| mail::token_from(&m.text))
+        .context("no reset link")?;
+    let confirm = mail::wait_for(&maildir, &thief, 1).await?;
+    let token = mail::token_from(&confirm[0].text).context("no token")?;
+    let (status, _) = post(
+        &app,
+        "/api/users/confirm-email",
+        json!({"token": token}),
+        None,
+    )
+    .await?;
+    assert_eq!(status, StatusCode::OK);
+    // The old address hears of it (after its verification and reset emails).
+    let told = mail::wait_for(&maildir, &email, 3).await?;
+    assert!(
+        told.iter()
+            .any(|m| m.subject.contains("email was changed") && m.text.contains(&thief)),
+        "{told:?}"
+    );
+    assert_eq!(
+        get(&app, "/api/users/profile", &other).await?.0,
+        StatusCode::UNAUTHORIZED
+    );
+    assert_eq!(
+        get(&app, "/api/users/profile", &asking).await?.0,
+        StatusCode::OK
+    );
+    // ...died with it.
+    let (status, body) = post(
+        &app,
+        "/api/auth/reset-password",
+        json!({"token": reset, "new_password": "another-passw0rd"}),
+        None,
+    )
+    .await?;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
+    app.shutdown().await
+}
+
+/// Access tokens carry `iss` and `aud`: one signed with the right key for another issuer or
+/// audience (or without them), even of a live session, is refused.
+#[tokio::test]
+async fn access_tokens_for_another_issuer_or_audience_get_401() -> anyhow::Result<()> {
+    let app = TestApp::spawn().await?;
+    let (_, token) = app.user(&unique_email("aud")).await?;
+    assert_eq!(
+        get(&app, "/api/users/profile", &token).await?.0,
+        StatusCode::OK
+    );
+    let secret = app.state.settings.jwt_secret.expose().to_string();
+    let mut validation = jsonwebtoken::Validation::default();
+    validation.insecure_disable_signature_validation();
+    validation.validate_aud = false;
+    let claims: Value = jsonwebtoken::decode(
+        &token,
+        &jsonwebtoken::DecodingKey::from_secret(b""),
+        &validation,
+    )?
+    .claims;
+    assert_eq!(claims["iss"], "onevoice");
+    assert_eq!(claims["aud"], "onevoice-api");
+    let resign = |change: &dyn Fn(&mut Value)| {
+        let mut c = claims.clone();
+        change(&mut c);
+        jsonwebtoken::encode(
+            &jsonwebtoken::Header::default(),
+            &c,
+            &jsonwebtoken::EncodingKey::from_secret(secret.as_bytes()),
+        )
+    };
+    let unchanged = resign(&|_| {})?;
+    assert_eq!(
+        get(&app, "/api/users/profile", &unchanged).await?.0,
+        StatusCode::OK
+    );
+    let foreign = [
+        resign(&|c| c["iss"] = json!("another-service"))?,
+        resign(&|c| c["aud"] = json!("another-api"))?,
+        resign(&|c| {
+            let o = c.as_object_mut().expect("claims");
+            o.remove("iss");
+            o.remove("aud");
+        })?,
+    ];
+    for t in foreign {
+        assert_eq!(
+            get(&app, "/api/users/profile", &t).await?.0,
+            StatusCode::UNAUTHORIZED
+        );
+    }
+    app.shutdown().await
+}
+
+/// A session ends `SESSION_MAX_AGE_SECS` after its login, however often it was refreshed.
+#[tokio::test]
+async fn refreshing_never_outlives_the_session_max_age() -> anyhow::Result<()> {
+    let app = TestApp::spawn_with(&[("SESSION_MAX_AGE_SECS", "3600")]).await?;
+    let maildir = mail::stack_maildir();
+    let email = unique_email("aging");
+    let auth = signup_and_verify(&app, &maildir, &email, "aging-passw0rd").await?;
+    let refresh = auth["refresh_token"].as_str().context("refresh")?;
+    let (status, pair) = post(
+        &app,
+        "/api/auth/refresh",
+        json!({"refresh_token": refresh}),
+        None,
+    )
+    .await?;
+    assert_eq!(status, StatusCode::OK, "{pair}");
+    // The new token never outlives the family.
+    let (family_end_ok,): (bool,) = sqlx::query_as(
+        "SELECT bool_and(expires_at <= family_started_at + interval '3600 seconds') FROM sessions",
+    )
+    .fetch_one(&app.state.db)
+    .await?;
+    assert!(family_end_ok);
+    // Move the login back past the maximum age (as if an hour had gone by).
+    sqlx::query(
+        "UPDATE sessions SET family_started_at = family_started_at - interval '3601 seconds'",
+    )
+    .execute(&app.state.db)
+    .await?;
+    let refresh = pair["refresh_token"].as_str().context("refresh")?;
+    let (status, body) = post(
+        &app,
+        "/api/auth/refresh",
+        json!({"refresh_token": refresh}),
+        None,
+    )
+    .await?;
+    assert_eq!(status, StatusCode::UNAUTHORIZED, "{body}");
+    assert!(
+        body["message"]
+            .as_str()
+            .is_some_and(|m| m.contains("sign in again")),
+        "{body}"
+    );
     app.shutdown().await
 }

@@ -34,7 +34,8 @@ impl FromRequestParts<AppState> for AuthUser {
             .strip_prefix("Bearer ")
             .or_else(|| header.strip_prefix("bearer "))
             .ok_or_else(|| ApiError::Unauthorized("expected a Bearer token".into()))?;
-        let claims = tokens::verify(state.settings.jwt_secret.expose(), token.trim())
+        let claims = tokens::Signer::new(&state.settings)
+            .verify(token.trim())
             .map_err(|_| ApiError::Unauthorized("could not validate credentials".into()))?;
         let id = UserId(claims.sub);
         if !sessions::is_live(&state.db, id, claims.sid).await? {

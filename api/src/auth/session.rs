@@ -1,11 +1,12 @@
 //! Sessions: a login creates a family of rotating refresh tokens; each refresh replaces the token.
 //! Presenting a token that was already rotated means it leaked (or a client raced itself): the
-//! whole family is revoked, including the access tokens issued from it.
+//! whole family is revoked, including the access tokens issued from it. A family lives at most
+//! `SESSION_MAX_AGE_SECS` from its login, however often it is refreshed.
 
 use crate::auth::tokens;
 use crate::error::ApiError;
 use crate::extract::ClientInfo;
-use chrono::Utc;
+use chrono::{DateTime, Utc};
 use onevoice_shared::ids::UserId;
 use onevoice_shared::one_time_token;
 use onevoice_shared::repo::sessions;
@@ -26,20 +27,33 @@ pub struct TokenPair {
     pub refresh_token: String,
 }
 
+/// A session family: its id and when its login happened.
+struct Family {
+    id: Uuid,
+    started_at: DateTime<Utc>,
+}
+
+/// When a family started at `started_at` must end.
+fn family_end(settings: &Settings, started_at: DateTime<Utc>) -> DateTime<Utc> {
+    started_at + settings.auth.session_max_age
+}
+
 async fn issue(
     db: &PgPool,
     settings: &Settings,
     user: UserId,
-    family: Uuid,
+    family: Family,
     client: &ClientInfo,
 ) -> Result<TokenPair, ApiError> {
     let (refresh_token, hash) = one_time_token::generate();
-    let expires_at = Utc::now() + settings.auth.refresh_token_ttl;
+    let expires_at =
+        (Utc::now() + settings.auth.refresh_token_ttl).min(family_end(settings, family.started_at));
     sessions::insert(
         db,
         sessions::NewSession {
             user_id: user,
-            family_id: family,
+            family_id: family.id,
+            family_started_at: family.started_at,
             token_hash: &hash,
             expires_at,
             user_agent: client.user_agent.as_deref(),
@@ -47,13 +61,9 @@ async fn issue(
         },
     )
     .await?;
-    let access = tokens::issue(
-        settings.jwt_secret.expose(),
-        user,
-        family,
-        settings.auth.access_token_ttl,
-    )
-    .map_err(|e| ApiError::Internal(e.into()))?;
+    let access = tokens::Signer::new(settings)
+        .issue(user, family.id, settings.auth.access_token_ttl)
+        .map_err(|e| ApiError::Internal(e.into()))?;
     Ok(TokenPair {
         access_token: access.token,
         token_type: "bearer",
@@ -69,7 +79,11 @@ pub async fn start(
     user: UserId,
     client: &ClientInfo,
 ) -> Result<TokenPair, ApiError> {
-    issue(db, settings, user, Uuid::new_v4(), client).await
+    let family = Family {
+        id: Uuid::new_v4(),
+        started_at: Utc::now(),
+    };
+    issue(db, settings, user, family, client).await
 }
 
 /// Exchanges a refresh token for a new pair.
@@ -94,9 +108,18 @@ pub async fn refresh(
     if session.expires_at <= Utc::now() {
         return Err(invalid());
     }
+    if family_end(settings, session.family_started_at) <= Utc::now() {
+        return Err(ApiError::Unauthorized(
+            "this session has ended; sign in again".into(),
+        ));
+    }
     if !onevoice_shared::repo::users::is_active(db, session.user_id).await? {
         return Err(invalid());
     }
-    let pair = issue(db, settings, session.user_id, session.family_id, client).await?;
+    let family = Family {
+        id: session.family_id,
+        started_at: session.family_started_at,
+    };
+    let pair = issue(db, settings, session.user_id, family, client).await?;
     Ok((session.user_id, pair))
 }

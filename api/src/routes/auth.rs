@@ -22,6 +22,9 @@ use utoipa_axum::routes;
 
 const VERIFICATION_TTL_HOURS: i64 = 24;
 const RESET_TTL_HOURS: i64 = 1;
+/// The per-address budgets of the emails these routes send (see [`rate_limit::mail_allowed`]).
+const VERIFY_MAIL: &str = "verify-mail";
+const RESET_MAIL: &str = "reset-mail";
 
 pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
@@ -109,7 +112,9 @@ pub struct SignupRequest {
     locale: Option<String>,
 }
 
-/// Registers a pending account and emails a verification link (valid 24 h).
+/// Registers a pending account and emails a verification link (valid 24 h). Each request is its
+/// own: its link creates the account with the password of that request, whatever later requests
+/// for the same address ask (the first link verified wins and the others stop working).
 #[utoipa::path(post, path = "/api/auth/signup", tag = "auth", request_body = SignupRequest,
     responses((status = 202, body = MessageResponse), (status = 409, body = crate::error::ErrorBody),
               (status = 422, body = crate::error::ErrorBody), (status = 429, body = crate::error::ErrorBody)))]
@@ -135,9 +140,9 @@ async fn signup(
     {
         return Err(ApiError::Conflict("this username is taken".into()));
     }
-    let password_hash = password::hash(&req.password).await?;
+    let password_hash = state.passwords.hash(&req.password).await?;
     let (token, token_hash) = one_time_token::generate();
-    pending::upsert(
+    pending::insert(
         &state.db,
         pending::NewPending {
             email: &email,
@@ -150,15 +155,17 @@ async fn signup(
         },
     )
     .await?;
-    let link = outbox::link(&state, "/verify-email", &token);
-    outbox::send(
-        &state,
-        None,
-        &email,
-        locale,
-        EmailKind::VerifyEmail { username, link },
-    )
-    .await?;
+    if rate_limit::mail_allowed(&state, VERIFY_MAIL, &email).await? {
+        let link = outbox::link(&state, "/verify-email", &token);
+        outbox::send(
+            &state,
+            None,
+            &email,
+            locale,
+            EmailKind::VerifyEmail { username, link },
+        )
+        .await?;
+    }
     Ok((
         StatusCode::ACCEPTED,
         Json(MessageResponse::new(
@@ -185,15 +192,17 @@ impl TokenBody {
 
 /// Verifies the email of a pending signup, creates the account and logs it in.
 #[utoipa::path(post, path = "/api/auth/verify-email", tag = "auth", request_body = TokenBody,
-    responses((status = 200, body = AuthResponse), (status = 400, body = crate::error::ErrorBody)))]
+    responses((status = 200, body = AuthResponse), (status = 400, body = crate::error::ErrorBody),
+              (status = 409, body = crate::error::ErrorBody), (status = 429, body = crate::error::ErrorBody)))]
 async fn verify_email(
     State(state): State<AppState>,
     client: ClientInfo,
     ApiJson(body): ApiJson<TokenBody>,
 ) -> Result<Json<AuthResponse>, ApiError> {
     let invalid = || ApiError::BadRequest("invalid or expired verification link".into());
+    rate_limit::check(&state, "verify", client.ip, None).await?;
     let mut tx = state.db.begin().await?;
-    let p = pending::take_by_token(&mut *tx, &one_time_token::hash(body.token()))
+    let p = pending::take_by_token(&mut tx, &one_time_token::hash(body.token()))
         .await?
         .ok_or_else(invalid)?;
     let user = users::insert_verified(
@@ -233,7 +242,8 @@ pub enum EmailBody {
     Object { email: String },
 }
 
-/// Sends a new verification link for a pending signup. Answers the same whether or not one exists.
+/// Sends a new verification link for each signup waiting for this address (each link keeps its
+/// own request's password). Answers the same whether or not one exists.
 #[utoipa::path(post, path = "/api/auth/resend-verification", tag = "auth", request_body = EmailBody,
     responses((status = 200, body = MessageResponse), (status = 429, body = crate::error::ErrorBody)))]
 async fn resend_verification(
@@ -246,9 +256,14 @@ async fn resend_verification(
     };
     let email = validate_email("email", raw)?;
     rate_limit::check(&state, "resend", client.ip, Some(&email)).await?;
-    let (token, token_hash) = one_time_token::generate();
-    let expires = Utc::now() + Duration::hours(VERIFICATION_TTL_HOURS);
-    if let Some(p) = pending::renew_token(&state.db, &email, &token_hash, expires).await? {
+    for p in pending::live_for_email(&state.db, &email).await? {
+        let (token, token_hash) = one_time_token::generate();
+        let expires = Utc::now() + Duration::hours(VERIFICATION_TTL_HOURS);
+        if !rate_limit::mail_allowed(&state, VERIFY_MAIL, &email).await?
+            || !pending::renew_token(&state.db, p.id, &token_hash, expires).await?
+        {
+            continue;
+        }
         let link = outbox::link(&state, "/verify-email", &token);
         let locale = Locale::parse(&p.locale).unwrap_or_default();
         outbox::send(
@@ -274,7 +289,9 @@ pub struct LoginRequest {
     password: String,
 }
 
-/// Logs in with email and password. Unknown email and wrong password get the same answer.
+/// Logs in with email and password. Unknown email and wrong password get the same answer, at the
+/// same cost. Failures lock the (email, client network) pair for a doubling time; nobody else's
+/// failures lock an account out.
 #[utoipa::path(post, path = "/api/auth/login", tag = "auth", request_body = LoginRequest,
     responses((status = 200, body = AuthResponse), (status = 401, body = crate::error::ErrorBody),
               (status = 429, body = crate::error::ErrorBody)))]
@@ -284,17 +301,23 @@ async fn login(
     ApiJson(req): ApiJson<LoginRequest>,
 ) -> Result<Json<AuthResponse>, ApiError> {
     let email = users::normalize_email(&req.email);
-    rate_limit::check(&state, "login", client.ip, Some(&email)).await?;
+    let attempt = rate_limit::SignIn::begin(&state, client.ip, &email).await?;
     let user = users::find_by_email(&state.db, &email).await?;
-    let ok = password::verify(
-        &req.password,
-        user.as_ref().map(|u| u.password_hash.as_str()),
-    )
-    .await?;
+    let ok = state
+        .passwords
+        .verify(
+            &req.password,
+            user.as_ref().map(|u| u.password_hash.as_str()),
+        )
+        .await?;
     let user = match user {
         Some(u) if ok && u.is_active => u,
-        _ => return Err(ApiError::Unauthorized("incorrect email or password".into())),
+        _ => {
+            attempt.failed().await?;
+            return Err(ApiError::Unauthorized("incorrect email or password".into()));
+        }
     };
+    attempt.succeeded().await?;
     users::touch_login(&state.db, user.id).await?;
     let ip = client.ip.map(|ip| ip.to_string()).unwrap_or_default();
     activity::record(
@@ -363,19 +386,23 @@ async fn forgot_password(
 ) -> Result<Json<MessageResponse>, ApiError> {
     let email = validate_email("email", &req.email)?;
     rate_limit::check(&state, "forgot", client.ip, Some(&email)).await?;
-    if let Some(user) = users::find_by_email(&state.db, &email)
+    let user = users::find_by_email(&state.db, &email)
         .await?
-        .filter(|u| u.is_active)
+        .filter(|u| u.is_active);
+    if let Some(user) = user
+        && rate_limit::mail_allowed(&state, RESET_MAIL, &email).await?
     {
         let (token, token_hash) = one_time_token::generate();
-        let expires = Utc::now() + Duration::hours(RESET_TTL_HOURS);
         auth_tokens::issue(
             &state.db,
-            user.id,
-            Purpose::PasswordReset,
-            &token_hash,
-            None,
-            expires,
+            auth_tokens::NewToken {
+                user: user.id,
+                purpose: Purpose::PasswordReset,
+                token_hash: &token_hash,
+                new_email: None,
+                session_family: None,
+                expires_at: Utc::now() + Duration::hours(RESET_TTL_HOURS),
+            },
         )
         .await?;
         let link = outbox::link(&state, "/reset-password", &token);
@@ -403,24 +430,29 @@ pub struct ResetPasswordRequest {
     new_password: String,
 }
 
-/// Sets a new password with a reset link's token (single use) and signs out every session.
+/// Sets a new password with a reset link's token (single use) and signs out every session. The
+/// token is checked before the new password is hashed, so bogus tokens cost no hashing.
 #[utoipa::path(post, path = "/api/auth/reset-password", tag = "auth", request_body = ResetPasswordRequest,
     responses((status = 200, body = MessageResponse), (status = 400, body = crate::error::ErrorBody),
-              (status = 422, body = crate::error::ErrorBody)))]
+              (status = 422, body = crate::error::ErrorBody), (status = 429, body = crate::error::ErrorBody)))]
 async fn reset_password(
     State(state): State<AppState>,
+    client: ClientInfo,
     ApiJson(req): ApiJson<ResetPasswordRequest>,
 ) -> Result<Json<MessageResponse>, ApiError> {
     password::validate("new_password", &req.new_password)?;
-    let hash = password::hash(&req.new_password).await?;
+    rate_limit::check(&state, "reset", client.ip, None).await?;
+    let invalid = || ApiError::BadRequest("invalid or expired reset link".into());
+    let token_hash = one_time_token::hash(&req.token);
+    if !auth_tokens::is_usable(&state.db, Purpose::PasswordReset, &token_hash).await? {
+        return Err(invalid());
+    }
+    let hash = state.passwords.hash(&req.new_password).await?;
     let mut tx = state.db.begin().await?;
-    let (user_id, _) = auth_tokens::consume(
-        &mut *tx,
-        Purpose::PasswordReset,
-        &one_time_token::hash(&req.token),
-    )
-    .await?
-    .ok_or_else(|| ApiError::BadRequest("invalid or expired reset link".into()))?;
+    let user_id = auth_tokens::consume(&mut *tx, Purpose::PasswordReset, &token_hash)
+        .await?
+        .ok_or_else(invalid)?
+        .user_id;
     users::set_password(&mut *tx, user_id, &hash).await?;
     sessions::revoke_all(&mut *tx, user_id).await?;
     activity::record(

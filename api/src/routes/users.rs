@@ -2,9 +2,9 @@
 //! subscription, notification preferences and account deletion. Every route acts on the
 //! authenticated user only; there are no ids to guess.
 
-use crate::auth::{AuthUser, password};
+use crate::auth::{AuthUser, password, rate_limit};
 use crate::error::ApiError;
-use crate::extract::{ApiJson, ApiQuery};
+use crate::extract::{ApiJson, ApiQuery, ClientInfo};
 use crate::outbox;
 use crate::routes::auth::{validate_email, validate_full_name, validate_username};
 use crate::state::AppState;
@@ -51,6 +51,27 @@ async fn me(state: &AppState, user: AuthUser) -> Result<users::UserRow, ApiError
         .ok_or_else(|| ApiError::Unauthorized("account not found".into()))
 }
 
+/// Checks the caller's password before a sensitive change, throttled like sign-in attempts so a
+/// stolen access token cannot be used to guess it.
+async fn confirm_password(
+    state: &AppState,
+    client: &ClientInfo,
+    row: &users::UserRow,
+    password: &str,
+    wrong: &str,
+) -> Result<(), ApiError> {
+    rate_limit::check(state, "reauth", client.ip, Some(&row.email)).await?;
+    if state
+        .passwords
+        .verify(password, Some(&row.password_hash))
+        .await?
+    {
+        Ok(())
+    } else {
+        Err(ApiError::BadRequest(wrong.into()))
+    }
+}
+
 /// The caller's profile.
 #[utoipa::path(get, path = "/api/users/profile", tag = "users", security(("bearer" = [])),
     responses((status = 200, body = UserView), (status = 401, body = crate::error::ErrorBody)))]
@@ -66,20 +87,26 @@ async fn get_profile(
 pub struct ProfileUpdate {
     username: Option<String>,
     full_name: Option<String>,
-    /// A new address is not applied at once: a confirmation link is sent to it.
+    /// A new address is not applied at once: a confirmation link is sent to it. Needs
+    /// `current_password`.
     email: Option<String>,
+    /// The account's password; required to change the email.
+    current_password: Option<String>,
     /// `ko` or `en`.
     locale: Option<String>,
 }
 
-/// Updates the profile. Changing the email sends a confirmation link to the new address; the
-/// email changes when the link is used.
+/// Updates the profile. Changing the email needs the current password and sends a confirmation
+/// link to the new address; the email changes when the link is used, the old address is told,
+/// and every other session is signed out.
 #[utoipa::path(put, path = "/api/users/profile", tag = "users", security(("bearer" = [])), request_body = ProfileUpdate,
-    responses((status = 200, body = UserView), (status = 409, body = crate::error::ErrorBody),
-              (status = 422, body = crate::error::ErrorBody)))]
+    responses((status = 200, body = UserView), (status = 400, body = crate::error::ErrorBody),
+              (status = 409, body = crate::error::ErrorBody), (status = 422, body = crate::error::ErrorBody),
+              (status = 429, body = crate::error::ErrorBody)))]
 async fn update_profile(
     State(state): State<AppState>,
     user: AuthUser,
+    client: ClientInfo,
     ApiJson(req): ApiJson<ProfileUpdate>,
 ) -> Result<Json<UserView>, ApiError> {
     let username = req.username.as_deref().map(validate_username).transpose()?;
@@ -100,6 +127,22 @@ async fn update_profile(
         .map(|e| validate_email("email", e))
         .transpose()?;
     let current = me(&state, user).await?;
+    // Only an address that really changes needs the password; it is checked before anything of
+    // the request is applied.
+    let new_email = new_email.filter(|e| *e != current.email);
+    if new_email.is_some() {
+        let password = req.current_password.as_deref().ok_or_else(|| {
+            ApiError::validation("current_password", "is required to change the email")
+        })?;
+        confirm_password(
+            &state,
+            &client,
+            &current,
+            password,
+            "the current password is not correct",
+        )
+        .await?;
+    }
     if let Some(name) = &username
         && users::username_taken(&state.db, name, Some(user.id)).await?
     {
@@ -116,7 +159,7 @@ async fn update_profile(
     {
         return Err(ApiError::Conflict("this username is taken".into()));
     }
-    if let Some(email) = new_email.filter(|e| *e != current.email) {
+    if let Some(email) = new_email {
         if users::email_taken(&state.db, &email).await? {
             return Err(ApiError::Conflict(
                 "this email is already registered".into(),
@@ -126,11 +169,14 @@ async fn update_profile(
         let expires = Utc::now() + Duration::hours(EMAIL_CHANGE_TTL_HOURS);
         auth_tokens::issue(
             &state.db,
-            user.id,
-            Purpose::EmailChange,
-            &hash,
-            Some(&email),
-            expires,
+            auth_tokens::NewToken {
+                user: user.id,
+                purpose: Purpose::EmailChange,
+                token_hash: &hash,
+                new_email: Some(&email),
+                session_family: Some(user.session_family),
+                expires_at: expires,
+            },
         )
         .await?;
         let link = outbox::link(&state, "/confirm-email", &token);
@@ -157,29 +203,40 @@ pub struct ConfirmEmailRequest {
     token: String,
 }
 
-/// Applies an email change with the link sent to the new address.
+/// Applies an email change with the link sent to the new address: the old address is told, and
+/// every session but the one that asked for the change is signed out.
 #[utoipa::path(post, path = "/api/users/confirm-email", tag = "users", request_body = ConfirmEmailRequest,
     responses((status = 200, body = MessageResponse), (status = 400, body = crate::error::ErrorBody),
-              (status = 409, body = crate::error::ErrorBody)))]
+              (status = 409, body = crate::error::ErrorBody), (status = 429, body = crate::error::ErrorBody)))]
 async fn confirm_email(
     State(state): State<AppState>,
+    client: ClientInfo,
     ApiJson(req): ApiJson<ConfirmEmailRequest>,
 ) -> Result<Json<MessageResponse>, ApiError> {
+    rate_limit::check(&state, "confirm-email", client.ip, None).await?;
     let mut tx = state.db.begin().await?;
-    let (user_id, new_email) = auth_tokens::consume(
+    let used = auth_tokens::consume(
         &mut *tx,
         Purpose::EmailChange,
         &one_time_token::hash(&req.token),
     )
     .await?
     .ok_or_else(|| ApiError::BadRequest("invalid or expired confirmation link".into()))?;
-    let new_email =
-        new_email.ok_or_else(|| ApiError::BadRequest("invalid confirmation link".into()))?;
+    let user_id = used.user_id;
+    let new_email = used
+        .new_email
+        .ok_or_else(|| ApiError::BadRequest("invalid confirmation link".into()))?;
+    let old = users::find(&mut *tx, user_id)
+        .await?
+        .ok_or_else(|| ApiError::BadRequest("invalid or expired confirmation link".into()))?;
     if !users::set_email(&mut *tx, user_id, &new_email).await? {
         return Err(ApiError::Conflict(
             "this email is already registered".into(),
         ));
     }
+    sessions::revoke_all_except(&mut *tx, user_id, used.session_family).await?;
+    // Reset links went to the old address: they stop working with it.
+    auth_tokens::revoke_unused(&mut *tx, user_id, Purpose::PasswordReset).await?;
     activity::record(
         &mut *tx,
         user_id,
@@ -189,6 +246,17 @@ async fn confirm_email(
     )
     .await?;
     tx.commit().await?;
+    outbox::send(
+        &state,
+        Some(user_id),
+        &old.email,
+        Locale::parse(&old.locale).unwrap_or_default(),
+        EmailKind::EmailChanged {
+            username: old.username,
+            new_email,
+        },
+    )
+    .await?;
     Ok(Json(MessageResponse::new("your email address was changed")))
 }
 
@@ -204,16 +272,20 @@ pub struct PasswordChange {
 async fn change_password(
     State(state): State<AppState>,
     user: AuthUser,
+    client: ClientInfo,
     ApiJson(req): ApiJson<PasswordChange>,
 ) -> Result<Json<MessageResponse>, ApiError> {
     password::validate("new_password", &req.new_password)?;
     let row = me(&state, user).await?;
-    if !password::verify(&req.current_password, Some(&row.password_hash)).await? {
-        return Err(ApiError::BadRequest(
-            "the current password is not correct".into(),
-        ));
-    }
-    let hash = password::hash(&req.new_password).await?;
+    confirm_password(
+        &state,
+        &client,
+        &row,
+        &req.current_password,
+        "the current password is not correct",
+    )
+    .await?;
+    let hash = state.passwords.hash(&req.new_password).await?;
     let mut tx = state.db.begin().await?;
     users::set_password(&mut *tx, user.id, &hash).await?;
     sessions::revoke_all(&mut *tx, user.id).await?;
@@ -536,12 +608,18 @@ pub struct DeleteAccountRequest {
 async fn delete_account(
     State(state): State<AppState>,
     user: AuthUser,
+    client: ClientInfo,
     ApiJson(req): ApiJson<DeleteAccountRequest>,
 ) -> Result<(StatusCode, Json<MessageResponse>), ApiError> {
     let row = me(&state, user).await?;
-    if !password::verify(&req.password, Some(&row.password_hash)).await? {
-        return Err(ApiError::BadRequest("the password is not correct".into()));
-    }
+    confirm_password(
+        &state,
+        &client,
+        &row,
+        &req.password,
+        "the password is not correct",
+    )
+    .await?;
     let mut tx = state.db.begin().await?;
     sessions::revoke_all(&mut *tx, user.id).await?;
     users::deactivate(&mut *tx, user.id).await?;

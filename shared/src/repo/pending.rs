@@ -1,10 +1,20 @@
 //! Signups waiting for email verification.
+//!
+//! Every signup request is a row of its own, with the password and link of that request: a later
+//! signup for the same address (by anyone) never changes what an earlier link creates. Verifying
+//! one link removes the address's other requests.
 
 use chrono::{DateTime, Utc};
 use sqlx::{PgExecutor, PgPool};
+use uuid::Uuid;
+
+/// How many requests may wait for one address; a newer one drops the oldest (its link then stops
+/// working, it is never redirected to another password).
+pub const MAX_PER_EMAIL: i64 = 3;
 
 #[derive(Clone, Debug, sqlx::FromRow)]
 pub struct PendingRow {
+    pub id: Uuid,
     pub email: String,
     pub username: String,
     pub full_name: Option<String>,
@@ -23,6 +33,8 @@ pub struct NewPending<'a> {
     pub expires_at: DateTime<Utc>,
 }
 
+const COLUMNS: &str = "id, email, username, full_name, password_hash, locale, expires_at";
+
 /// Whether an unexpired signup of another email reserves this username.
 pub async fn username_reserved(
     db: &PgPool,
@@ -39,14 +51,13 @@ pub async fn username_reserved(
     .await
 }
 
-/// Records a signup, replacing an earlier one for the same email (never anyone else's).
-pub async fn upsert(db: &PgPool, p: NewPending<'_>) -> Result<(), sqlx::Error> {
+/// Records a signup request beside any others for the same email, keeping the newest
+/// [`MAX_PER_EMAIL`].
+pub async fn insert(db: &PgPool, p: NewPending<'_>) -> Result<(), sqlx::Error> {
+    let mut tx = db.begin().await?;
     sqlx::query(
         "INSERT INTO pending_users (email, username, full_name, password_hash, locale, verification_token_hash, expires_at)
-         VALUES ($1, $2, $3, $4, $5, $6, $7)
-         ON CONFLICT (email) DO UPDATE SET username = EXCLUDED.username, full_name = EXCLUDED.full_name,
-            password_hash = EXCLUDED.password_hash, locale = EXCLUDED.locale,
-            verification_token_hash = EXCLUDED.verification_token_hash, expires_at = EXCLUDED.expires_at",
+         VALUES ($1, $2, $3, $4, $5, $6, $7)",
     )
     .bind(p.email)
     .bind(p.username)
@@ -55,46 +66,74 @@ pub async fn upsert(db: &PgPool, p: NewPending<'_>) -> Result<(), sqlx::Error> {
     .bind(p.locale)
     .bind(p.token_hash)
     .bind(p.expires_at)
-    .execute(db)
+    .execute(&mut *tx)
     .await?;
-    Ok(())
+    sqlx::query(
+        "DELETE FROM pending_users WHERE email = $1 AND id NOT IN (
+            SELECT id FROM pending_users WHERE email = $1 ORDER BY created_at DESC, id LIMIT $2)",
+    )
+    .bind(p.email)
+    .bind(MAX_PER_EMAIL)
+    .execute(&mut *tx)
+    .await?;
+    tx.commit().await
 }
 
-/// A fresh token for an unexpired signup; `None` when there is none for this email.
+/// The unexpired requests for an email, newest first.
+pub async fn live_for_email(db: &PgPool, email: &str) -> Result<Vec<PendingRow>, sqlx::Error> {
+    sqlx::query_as(&format!(
+        "SELECT {COLUMNS} FROM pending_users WHERE email = $1 AND expires_at > now()
+         ORDER BY created_at DESC, id"
+    ))
+    .bind(email)
+    .fetch_all(db)
+    .await
+}
+
+/// Gives one request a fresh link; false when it is gone (verified or expired meanwhile).
 pub async fn renew_token(
     db: &PgPool,
-    email: &str,
+    id: Uuid,
     token_hash: &[u8],
     expires_at: DateTime<Utc>,
-) -> Result<Option<PendingRow>, sqlx::Error> {
-    sqlx::query_as(
+) -> Result<bool, sqlx::Error> {
+    Ok(sqlx::query(
         "UPDATE pending_users SET verification_token_hash = $2, expires_at = $3
-         WHERE email = $1 AND expires_at > now()
-         RETURNING email, username, full_name, password_hash, locale, expires_at",
+         WHERE id = $1 AND expires_at > now()",
     )
-    .bind(email)
+    .bind(id)
     .bind(token_hash)
     .bind(expires_at)
-    .fetch_optional(db)
-    .await
+    .execute(db)
+    .await?
+    .rows_affected()
+        == 1)
 }
 
-/// Removes and returns the signup the token belongs to, if it has not expired: a token works once.
+/// Removes and returns the request the token belongs to, if it has not expired (a token works
+/// once), and removes the other requests for its email: their links stop working.
 pub async fn take_by_token(
-    db: impl PgExecutor<'_>,
+    db: &mut sqlx::PgConnection,
     token_hash: &[u8],
 ) -> Result<Option<PendingRow>, sqlx::Error> {
-    sqlx::query_as(
+    let row: Option<PendingRow> = sqlx::query_as(&format!(
         "DELETE FROM pending_users WHERE verification_token_hash = $1 AND expires_at > now()
-         RETURNING email, username, full_name, password_hash, locale, expires_at",
-    )
+         RETURNING {COLUMNS}"
+    ))
     .bind(token_hash)
-    .fetch_optional(db)
-    .await
+    .fetch_optional(&mut *db)
+    .await?;
+    if let Some(p) = &row {
+        sqlx::query("DELETE FROM pending_users WHERE email = $1")
+            .bind(&p.email)
+            .execute(&mut *db)
+            .await?;
+    }
+    Ok(row)
 }
 
 /// Deletes expired signups; returns how many.
-pub async fn delete_expired(db: &PgPool) -> Result<u64, sqlx::Error> {
+pub async fn delete_expired(db: impl PgExecutor<'_>) -> Result<u64, sqlx::Error> {
     Ok(
         sqlx::query("DELETE FROM pending_users WHERE expires_at <= now()")
             .execute(db)

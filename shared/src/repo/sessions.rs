@@ -8,6 +8,8 @@ use uuid::Uuid;
 pub struct NewSession<'a> {
     pub user_id: UserId,
     pub family_id: Uuid,
+    /// When the family's login happened; the family ends a fixed time after it.
+    pub family_started_at: DateTime<Utc>,
     pub token_hash: &'a [u8],
     pub expires_at: DateTime<Utc>,
     pub user_agent: Option<&'a str>,
@@ -16,11 +18,12 @@ pub struct NewSession<'a> {
 
 pub async fn insert(db: impl PgExecutor<'_>, s: NewSession<'_>) -> Result<Uuid, sqlx::Error> {
     sqlx::query_scalar(
-        "INSERT INTO sessions (user_id, family_id, token_hash, expires_at, user_agent, ip)
-         VALUES ($1, $2, $3, $4, $5, $6) RETURNING id",
+        "INSERT INTO sessions (user_id, family_id, family_started_at, token_hash, expires_at, user_agent, ip)
+         VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING id",
     )
     .bind(s.user_id)
     .bind(s.family_id)
+    .bind(s.family_started_at)
     .bind(s.token_hash)
     .bind(s.expires_at)
     .bind(s.user_agent)
@@ -34,6 +37,7 @@ pub struct SessionRow {
     pub id: Uuid,
     pub user_id: UserId,
     pub family_id: Uuid,
+    pub family_started_at: DateTime<Utc>,
     pub expires_at: DateTime<Utc>,
     pub rotated_at: Option<DateTime<Utc>>,
     pub revoked_at: Option<DateTime<Utc>>,
@@ -44,7 +48,7 @@ pub async fn find_by_token(
     token_hash: &[u8],
 ) -> Result<Option<SessionRow>, sqlx::Error> {
     sqlx::query_as(
-        "SELECT id, user_id, family_id, expires_at, rotated_at, revoked_at FROM sessions WHERE token_hash = $1",
+        "SELECT id, user_id, family_id, family_started_at, expires_at, rotated_at, revoked_at FROM sessions WHERE token_hash = $1",
     )
     .bind(token_hash)
     .fetch_optional(db)
@@ -78,6 +82,23 @@ pub async fn revoke_all(db: impl PgExecutor<'_>, user: UserId) -> Result<(), sql
         .bind(user)
         .execute(db)
         .await?;
+    Ok(())
+}
+
+/// Signs out every session of the user but `keep` (the one that made a change), if any.
+pub async fn revoke_all_except(
+    db: impl PgExecutor<'_>,
+    user: UserId,
+    keep: Option<Uuid>,
+) -> Result<(), sqlx::Error> {
+    sqlx::query(
+        "UPDATE sessions SET revoked_at = now()
+         WHERE user_id = $1 AND revoked_at IS NULL AND family_id IS DISTINCT FROM $2",
+    )
+    .bind(user)
+    .bind(keep)
+    .execute(db)
+    .await?;
     Ok(())
 }
 

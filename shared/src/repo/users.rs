@@ -79,7 +79,7 @@ pub async fn insert_verified(
     .await
 }
 
-pub async fn find(db: &PgPool, id: UserId) -> Result<Option<UserRow>, sqlx::Error> {
+pub async fn find(db: impl PgExecutor<'_>, id: UserId) -> Result<Option<UserRow>, sqlx::Error> {
     sqlx::query_as(&format!(
         "SELECT {COLUMNS} FROM users WHERE id = $1 AND deleted_at IS NULL"
     ))
