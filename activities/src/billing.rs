@@ -3,7 +3,13 @@
 //!
 //! Each event is applied in one database transaction that also marks it processed, so a retried
 //! activity (or a redelivered webhook) finds it done and changes nothing. Credits are granted
-//! with the transaction id as the ledger's idempotency key: once per paid billing period.
+//! for what was paid, with the transaction id as the ledger's idempotency key:
+//! * nothing for a transaction that charged nothing (a payment-method change);
+//! * a subscription period's plan credits once, however many transactions pay for it: a renewal
+//!   or first purchase grants them, an upgrade's proration inside the period grants the
+//!   difference to the new plan (see [`ledger::PaidPeriod`]);
+//! * refunds, chargebacks and credits (Paddle adjustments) take back the refunded share of what
+//!   their transaction granted, once per adjustment; a chargeback also suspends dubbing.
 
 use crate::deps::Deps;
 use crate::error;
@@ -295,15 +301,39 @@ impl BillingActivities {
                 .await
                 .map_err(db)?;
         // Credits for what was bought: each plan price times its quantity.
-        let mut credits = 0;
+        let mut bought = 0;
         let mut plan_name = String::new();
         for item in &txn.items {
             if let Some(plan) = self.deps.plans.by_price(&item.price.id) {
-                credits += plan.credits_included * item.quantity.max(0);
+                bought += plan.credits_included * item.quantity.max(0);
                 plan_name = plan.name.clone();
             }
         }
-        let period = txn
+        let paid = txn
+            .details
+            .as_ref()
+            .and_then(|d| d.amount_due())
+            .and_then(|a| a.trim().parse::<i64>().ok())
+            .unwrap_or(0);
+        let method_change = txn.origin.as_deref() == Some("subscription_payment_method_change");
+        let period = match (&txn.subscription_id, &txn.billing_period) {
+            (Some(subscription), Some(p)) => Some(ledger::PaidPeriod {
+                subscription,
+                ends_at: p.ends_at,
+            }),
+            _ => None,
+        };
+        let credits = if method_change || paid <= 0 {
+            0
+        } else if let Some(period) = period {
+            let already = ledger::granted_for_period(&mut *tx, user, period)
+                .await
+                .map_err(db)?;
+            (bought - already).max(0)
+        } else {
+            bought
+        };
+        let period_text = txn
             .billing_period
             .as_ref()
             .map(|p| {
@@ -314,20 +344,20 @@ impl BillingActivities {
                 )
             })
             .unwrap_or_default();
+        let entry = ledger::Entry {
+            user,
+            job: None,
+            video: None,
+            kind: ledger::Kind::Grant,
+            amount: credits,
+            key: &ledger::payment_key(&txn.id),
+            description: &format!("{plan_name} credits{period_text}"),
+        };
         let granted = credits > 0
-            && ledger::append(
-                &mut *tx,
-                ledger::Entry {
-                    user,
-                    job: None,
-                    video: None,
-                    kind: ledger::Kind::Grant,
-                    amount: credits,
-                    key: &format!("paddle:{}", txn.id),
-                    description: &format!("{plan_name} credits{period}"),
-                },
-            )
-            .await
+            && match period {
+                Some(period) => ledger::append_for_period(&mut *tx, entry, period).await,
+                None => ledger::append(&mut *tx, entry).await,
+            }
             .map_err(db)?;
         if granted || reactivated {
             notices.push(Notice {
@@ -355,6 +385,8 @@ impl BillingActivities {
             "paid: {}{}",
             if granted {
                 format!("{credits} credits granted")
+            } else if method_change || paid <= 0 {
+                "nothing charged, no credits".to_string()
             } else {
                 "no new credits".to_string()
             },

@@ -2,7 +2,7 @@
 
 use crate::deps::Deps;
 use crate::error;
-use onevoice_shared::contracts::{CleanupReport, MaintenanceInput, activity};
+use onevoice_shared::contracts::{CleanupReport, MaintenanceInput, activity, upload_key};
 use onevoice_shared::repo::{auth_tokens, pending, rate_limits, videos};
 use std::sync::Arc;
 use temporalio_macros::activities;
@@ -41,11 +41,18 @@ impl MaintenanceActivities {
             .await
             .map_err(err)?;
             for (key, upload_id) in uploads {
-                self.deps
-                    .storage
-                    .abort_multipart(&key, &upload_id)
+                // Uploads go to the upload key; ones begun before that, to the original's.
+                let storage = &self.deps.storage;
+                if storage
+                    .abort_multipart(&upload_key(&key), &upload_id)
                     .await
-                    .map_err(error::storage)?;
+                    .is_err()
+                {
+                    storage
+                        .abort_multipart(&key, &upload_id)
+                        .await
+                        .map_err(error::storage)?;
+                }
             }
             self.deps
                 .storage

@@ -21,6 +21,10 @@ use tokio::process::Command;
 /// Sample rate of every intermediate audio track.
 pub const SAMPLE_RATE: u32 = 48_000;
 
+/// How far the decoded length may be from the priced one: containers and streams disagree by a
+/// few frames, a swapped file by much more.
+const MAX_LENGTH_DRIFT_MS: u64 = 1_000;
+
 pub struct MediaActivities {
     deps: Deps,
 }
@@ -74,6 +78,20 @@ impl MediaActivities {
                 cmd.args(["-ac", "2", "-ar", &SAMPLE_RATE.to_string(), "-c:a", "flac"])
                     .arg(&wav);
                 process::run(&ctx, cmd, None, error::permanent).await?;
+                // What is dubbed is what was priced: the decoded length must match the length
+                // the job was quoted for (the original is frozen at upload; this catches any
+                // way around that).
+                if let Some(priced) = input.priced_duration_ms {
+                    let decoded = self::probe(&ctx, &deps.tools.ffprobe, &wav).await?.duration_ms;
+                    if decoded.abs_diff(priced) > MAX_LENGTH_DRIFT_MS {
+                        tracing::warn!(job = %input.job_id, decoded, priced, "decoded length differs from the priced one");
+                        return Err(error::permanent(format!(
+                            "the video is {:.1} s long but was priced for {:.1} s; upload it again to dub it",
+                            decoded as f64 / 1000.0,
+                            priced as f64 / 1000.0
+                        )));
+                    }
+                }
                 let audio_key = format!("{}audio/source.flac", job_prefix(input.job_id));
                 deps.storage
                     .put_file(&audio_key, &wav, "audio/flac")

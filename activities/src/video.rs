@@ -4,12 +4,13 @@ use crate::deps::Deps;
 use crate::scratch::Scratch;
 use crate::{error, heartbeat, process};
 use onevoice_shared::contracts::{
-    DeleteVideoInput, IngestInput, IngestOutcome, MediaInfo, RecordIngestInput, ThumbnailInput,
-    activity, job_prefix,
+    CompletedUpload, DeleteVideoInput, IngestInput, IngestOutcome, MediaInfo, RecordIngestInput,
+    ThumbnailInput, activity, job_prefix,
 };
 use onevoice_shared::ids::JobId;
 use onevoice_shared::repo::videos;
 use onevoice_shared::status::VideoStatus;
+use onevoice_shared::storage::StorageError;
 use serde::Deserialize;
 use std::sync::Arc;
 use temporalio_macros::activities;
@@ -30,10 +31,51 @@ fn db(e: sqlx::Error) -> ActivityError {
     error::transient(format!("database error: {e}"))
 }
 
+impl VideoActivities {
+    /// Copies the completed upload to the original's key, which no presigned URL can write, and
+    /// removes the upload: whatever is PUT to the upload URL afterwards changes nothing that was
+    /// priced or dubbed. The copy is of the object `complete` checked (its entity tag, and its
+    /// size for stores that ignore the condition); a retried attempt finds the original there.
+    async fn freeze(&self, upload: &CompletedUpload, original: &str) -> Result<(), ActivityError> {
+        let storage = &self.deps.storage;
+        let changed =
+            || error::permanent("the file changed after its upload was completed; upload it again");
+        if storage
+            .stat(original)
+            .await
+            .map_err(error::storage)?
+            .is_none()
+        {
+            let copied = match &upload.etag {
+                Some(etag) => storage.copy_if_match(&upload.key, original, etag).await,
+                None => storage.copy(&upload.key, original).await,
+            };
+            match copied {
+                Ok(()) => {}
+                Err(StorageError::Changed(_)) => return Err(changed()),
+                Err(StorageError::NotFound(_)) => return Err(changed()),
+                Err(e) => return Err(error::storage(e)),
+            }
+        }
+        let frozen = storage
+            .stat(original)
+            .await
+            .map_err(error::storage)?
+            .ok_or_else(changed)?;
+        if frozen.size != upload.size {
+            storage.delete(original).await.map_err(error::storage)?;
+            return Err(changed());
+        }
+        storage.delete(&upload.key).await.map_err(error::storage)?;
+        Ok(())
+    }
+}
+
 #[activities]
 impl VideoActivities {
-    /// Downloads the upload and reads its streams with ffprobe. A file ffprobe cannot read is
-    /// not media: that is permanent.
+    /// Freezes the completed upload as the video's original, then downloads the original and
+    /// reads its streams with ffprobe. A file ffprobe cannot read is not media: that is
+    /// permanent.
     #[activity(name = activity::PROBE_VIDEO)]
     pub async fn probe_video(
         self: Arc<Self>,
@@ -41,6 +83,9 @@ impl VideoActivities {
         input: IngestInput,
     ) -> Result<MediaInfo, ActivityError> {
         let d = &self.deps;
+        if let Some(upload) = &input.upload {
+            self.freeze(upload, &input.key).await?;
+        }
         let scratch = Scratch::new(&d.tools.work_dir, "probe")?;
         let file = scratch.path("upload");
         // A large upload takes a while to fetch: the attempt heartbeats meanwhile.

@@ -71,12 +71,35 @@ pub fn thumbnail_key(user: UserId, video: VideoId, name: &str) -> String {
     format!("videos/{user}/{video}/thumbnails/{name}.jpg")
 }
 
+/// Where the client uploads a video's original: beside the server-owned `original` key, under
+/// the video's prefix (so deleting the video removes it too). Presigned URLs only ever write this
+/// key; the original itself is written once, by the ingest, from the completed upload.
+pub fn upload_key(original_key: &str) -> String {
+    match original_key.rsplit_once('/') {
+        Some((dir, name)) => format!("{dir}/upload/{name}"),
+        None => format!("upload/{original_key}"),
+    }
+}
+
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct IngestInput {
     pub video_id: VideoId,
     pub user_id: UserId,
-    /// S3 key of the uploaded original.
+    /// S3 key of the original: what is probed, priced and dubbed.
     pub key: String,
+    /// The completed upload the original is frozen from (absent in ingests started before
+    /// uploads were frozen, which probed `key` as uploaded).
+    #[serde(default)]
+    pub upload: Option<CompletedUpload>,
+}
+
+/// An upload as `complete` checked it.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct CompletedUpload {
+    pub key: String,
+    pub size: u64,
+    /// Its entity tag then: the copy is refused if the object changed since.
+    pub etag: Option<String>,
 }
 
 /// What ffprobe found in an upload.
@@ -254,6 +277,9 @@ pub struct DubbingInput {
     /// Price locked when the job was quoted and started.
     #[serde(default = "default_credits_per_minute")]
     pub credits_per_minute: u32,
+    /// The video's length when the job was priced (absent in jobs started before it was kept).
+    #[serde(default)]
+    pub priced_duration_ms: Option<u64>,
     #[serde(default)]
     pub options: DubOptions,
 }
@@ -357,6 +383,9 @@ pub struct JobRef {
 pub struct ExtractAudioInput {
     pub job_id: JobId,
     pub video_key: String,
+    /// The length the job was priced for; the decoded audio may differ by at most a second.
+    #[serde(default)]
+    pub priced_duration_ms: Option<u64>,
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]

@@ -320,7 +320,12 @@ pub struct S3Settings {
     pub force_path_style: bool,
     pub access_key_id: Secret,
     pub secret_access_key: Secret,
+    /// Lifetime of presigned download URLs.
     pub presign_ttl: Duration,
+    /// Lifetime of presigned upload URLs (PUT and multipart parts): minutes, so a URL handed out
+    /// for one upload is soon useless. The upload is copied to a key no URL can write when it
+    /// completes, so even a live URL cannot change what was priced.
+    pub upload_url_ttl: Duration,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -466,6 +471,10 @@ impl Settings {
             secret_access_key: Secret::new(r.string("AWS_SECRET_ACCESS_KEY", None)),
             presign_ttl: Duration::from_secs(
                 r.parse("PRESIGN_TTL_SECS", Some("3600"))
+                    .unwrap_or_default(),
+            ),
+            upload_url_ttl: Duration::from_secs(
+                r.parse("UPLOAD_URL_TTL_SECS", Some("900"))
                     .unwrap_or_default(),
             ),
         };

@@ -19,12 +19,23 @@ pub struct Storage {
     client: Client,
     bucket: String,
     presign_ttl: Duration,
+    upload_url_ttl: Duration,
+}
+
+/// What `stat` tells of an object.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ObjectStat {
+    pub size: u64,
+    /// The entity tag, quotes included, as S3 sends it.
+    pub etag: Option<String>,
 }
 
 #[derive(Debug, thiserror::Error)]
 pub enum StorageError {
     #[error("object `{0}` does not exist")]
     NotFound(String),
+    #[error("object `{0}` changed since it was checked")]
+    Changed(String),
     #[error("S3 {operation} of `{key}` failed: {message}")]
     Service {
         operation: &'static str,
@@ -91,6 +102,7 @@ impl Storage {
             client: Client::from_conf(config.build()),
             bucket: settings.bucket.clone(),
             presign_ttl: settings.presign_ttl,
+            upload_url_ttl: settings.upload_url_ttl,
         }
     }
 
@@ -102,9 +114,13 @@ impl Storage {
         self.presign_ttl
     }
 
+    pub fn upload_url_ttl(&self) -> Duration {
+        self.upload_url_ttl
+    }
+
     /// A URL the client PUTs the object to; the `Content-Type` is signed, so the client must send it.
     pub async fn presign_put(&self, key: &str, content_type: &str) -> Result<String, StorageError> {
-        let config = self.presigning_config(key)?;
+        let config = presigning(key, self.upload_url_ttl)?;
         let req = self
             .client
             .put_object()
@@ -137,11 +153,7 @@ impl Storage {
     }
 
     fn presigning_config(&self, key: &str) -> Result<PresigningConfig, StorageError> {
-        PresigningConfig::expires_in(self.presign_ttl).map_err(|e| StorageError::Service {
-            operation: "presign",
-            key: key.to_string(),
-            message: e.to_string(),
-        })
+        presigning(key, self.presign_ttl)
     }
 
     pub async fn put_bytes(
@@ -294,7 +306,7 @@ impl Storage {
         content_type: &str,
         size: u64,
     ) -> Result<String, StorageError> {
-        let config = self.presigning_config(key)?;
+        let config = presigning(key, self.upload_url_ttl)?;
         let req = self
             .client
             .put_object()
@@ -324,6 +336,52 @@ impl Storage {
             ))),
             Err(e) if e.as_service_error().is_some_and(|e| e.is_not_found()) => Ok(None),
             Err(e) => Err(service_error("head", key, e)),
+        }
+    }
+
+    /// Size and entity tag of an object, or `None` when it does not exist.
+    pub async fn stat(&self, key: &str) -> Result<Option<ObjectStat>, StorageError> {
+        match self
+            .client
+            .head_object()
+            .bucket(&self.bucket)
+            .key(key)
+            .send()
+            .await
+        {
+            Ok(h) => Ok(Some(ObjectStat {
+                size: h.content_length().unwrap_or(0).max(0) as u64,
+                etag: h.e_tag().map(str::to_string),
+            })),
+            Err(e) if e.as_service_error().is_some_and(|e| e.is_not_found()) => Ok(None),
+            Err(e) => Err(service_error("head", key, e)),
+        }
+    }
+
+    /// Server-side copy of `from` as it was when its entity tag was `etag`: S3 refuses (412,
+    /// [`StorageError::Changed`]) if it was overwritten since.
+    pub async fn copy_if_match(
+        &self,
+        from: &str,
+        to: &str,
+        etag: &str,
+    ) -> Result<(), StorageError> {
+        let source = format!("{}/{}", self.bucket, urlencode_key(from));
+        match self
+            .client
+            .copy_object()
+            .bucket(&self.bucket)
+            .key(to)
+            .copy_source(source)
+            .copy_source_if_match(etag)
+            .send()
+            .await
+        {
+            Ok(_) => Ok(()),
+            Err(e) if e.raw_response().is_some_and(|r| r.status().as_u16() == 412) => {
+                Err(StorageError::Changed(from.to_string()))
+            }
+            Err(e) => Err(service_error("copy", from, e)),
         }
     }
 
@@ -372,7 +430,7 @@ impl Storage {
         upload_id: &str,
         part_number: i32,
     ) -> Result<String, StorageError> {
-        let config = self.presigning_config(key)?;
+        let config = presigning(key, self.upload_url_ttl)?;
         let req = self
             .client
             .upload_part()
@@ -431,6 +489,18 @@ impl Storage {
     }
 
     /// Deletes every object under `prefix`; returns how many were deleted.
+    /// Deletes one object; deleting one that is not there succeeds.
+    pub async fn delete(&self, key: &str) -> Result<(), StorageError> {
+        self.client
+            .delete_object()
+            .bucket(&self.bucket)
+            .key(key)
+            .send()
+            .await
+            .map_err(|e| service_error("delete", key, e))?;
+        Ok(())
+    }
+
     pub async fn delete_prefix(&self, prefix: &str) -> Result<usize, StorageError> {
         let mut deleted = 0;
         let mut token = None;
@@ -476,6 +546,14 @@ impl Storage {
 }
 
 /// Percent-encodes a key for `x-amz-copy-source`, keeping `/` separators.
+fn presigning(key: &str, ttl: Duration) -> Result<PresigningConfig, StorageError> {
+    PresigningConfig::expires_in(ttl).map_err(|e| StorageError::Service {
+        operation: "presign",
+        key: key.to_string(),
+        message: e.to_string(),
+    })
+}
+
 fn urlencode_key(key: &str) -> String {
     key.bytes()
         .map(|b| match b {

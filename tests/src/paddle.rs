@@ -221,7 +221,13 @@ impl FakePaddle {
             .to_string();
         let amount = inner.prices.get(&price_id).copied().unwrap_or(0);
         let now = Utc::now();
-        let (start, end) = (now, now + Duration::days(30));
+        // The next period begins where the current one ends.
+        let start = sub["current_billing_period"]["ends_at"]
+            .as_str()
+            .and_then(|s| DateTime::parse_from_rfc3339(s).ok())
+            .map(|t| t.with_timezone(&Utc))
+            .unwrap_or(now);
+        let end = start + Duration::days(30);
         let txn_id = inner.id("txn");
         let txn = json!({
             "id": txn_id, "status": if paid { "completed" } else { "past_due" },

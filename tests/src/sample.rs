@@ -48,6 +48,27 @@ pub async fn duration_ms(file: &Path) -> anyhow::Result<u64> {
     Ok((secs * 1000.0).round() as u64)
 }
 
+/// The first `ms` of `src` as `dst` (streams copied), with the cues that end within it.
+pub async fn trim(sample: &Sample, dst: &Path, ms: u64) -> anyhow::Result<Sample> {
+    run(Command::new("ffmpeg")
+        .args(["-nostdin", "-v", "error", "-y", "-i"])
+        .arg(&sample.video)
+        .args(["-t", &format!("{:.3}", ms as f64 / 1000.0), "-c", "copy"])
+        .arg(dst))
+    .await?;
+    let cues: Vec<Cue> = sample
+        .cues
+        .iter()
+        .filter(|c| c.end_ms <= ms)
+        .cloned()
+        .collect();
+    Ok(Sample {
+        video: dst.to_path_buf(),
+        transcript: srt::write(&cues),
+        cues,
+    })
+}
+
 /// Writes `sample.mp4` (H.264 test pattern + AAC speech) into `dir` and returns it with its SRT.
 pub async fn make(dir: &Path) -> anyhow::Result<Sample> {
     tokio::fs::create_dir_all(dir).await?;

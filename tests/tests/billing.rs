@@ -1,6 +1,7 @@
 //! Billing end to end: the real API and worker (BillingWorkflow on the Temporal dev server,
 //! PostgreSQL, the SMTP sink) against a local fake of Paddle's API and its signed webhooks.
 
+use anyhow::Context;
 use chrono::{Duration as Span, Utc};
 use onevoice_shared::billing::{Catalog, DEFAULT_PLANS};
 use onevoice_shared::ids::UserId;
@@ -817,5 +818,109 @@ async fn a_checkout_opened_by_paddle_js_is_matched_by_the_user_id_in_custom_data
         Some("ctm_01frompaddlejs"),
         "later events find the user by customer"
     );
+    b.app.shutdown().await
+}
+
+/// A completed transaction as Paddle sends it for `sub`: `origin`, one plan price, the amount
+/// charged (minor units) and the period it pays for.
+fn transaction(
+    sub: &Value,
+    id: &str,
+    origin: &str,
+    price: &str,
+    total: i64,
+    period: &Value,
+) -> Value {
+    json!({
+        "id": id, "status": "completed", "origin": origin,
+        "customer_id": sub["customer_id"].clone(), "subscription_id": sub["id"].clone(),
+        "currency_code": "USD", "collection_mode": "automatic", "custom_data": sub["custom_data"].clone(),
+        "billing_period": period, "billed_at": Utc::now().to_rfc3339(),
+        "items": [{"price": {"id": price}, "quantity": 1, "proration": null}],
+        "details": {"totals": {"subtotal": total.to_string(), "tax": "0", "total": total.to_string(),
+                               "grand_total": total.to_string(), "currency_code": "USD"}},
+        "payments": [],
+    })
+}
+
+/// Attack: collect credits from transactions that paid for none. A payment-method change
+/// (nothing charged) grants nothing; an upgrade inside a period grants the difference between
+/// the plans once per period, however often the plan goes down and up again; a renewal grants
+/// the new period's credits.
+#[tokio::test]
+async fn transactions_grant_exactly_what_was_paid() -> anyhow::Result<()> {
+    let b = start(&[]).await?;
+    let (user, token, sub_id) = b
+        .subscriber("payer@example.test", "starter_monthly")
+        .await?;
+    let after_checkout = b.balance(user).await?;
+    let sub = b.paddle.subscription(&sub_id).context("subscription")?;
+    let period = sub["current_billing_period"].clone();
+    const STARTER: &str = "pri_01onevoicestarter000000000";
+    const PRO: &str = "pri_01onevoicepro00000000000000";
+
+    let change = transaction(
+        &sub,
+        "txn_01paymentmethodchange",
+        "subscription_payment_method_change",
+        STARTER,
+        0,
+        &period,
+    );
+    let outcome = b.send_and_apply("transaction.completed", &change).await?;
+    assert!(outcome.contains("no credits"), "{outcome}");
+    assert_eq!(
+        b.balance(user).await?,
+        after_checkout,
+        "a card change is not a purchase"
+    );
+
+    // Upgrade: Paddle charges the prorated difference for the rest of the period.
+    let (status, _) = b
+        .call(
+            Method::PUT,
+            "/api/billing/subscription",
+            &token,
+            Some(json!({"plan_id": "pro_monthly"})),
+        )
+        .await?;
+    assert_eq!(status, 200);
+    let rest = json!({"starts_at": Utc::now().to_rfc3339(), "ends_at": period["ends_at"].clone()});
+    let upgrade = transaction(
+        &sub,
+        "txn_01upgradeproration",
+        "subscription_update",
+        PRO,
+        1_300,
+        &rest,
+    );
+    b.send_and_apply("transaction.completed", &upgrade).await?;
+    assert_eq!(
+        b.balance(user).await?,
+        after_checkout + 1_500,
+        "an upgrade grants Pro's 2000 less Starter's 500 already granted for the period"
+    );
+    // Down and up again inside the same period: the period's Pro credits were granted already.
+    let again = transaction(
+        &sub,
+        "txn_01upgradeagain",
+        "subscription_update",
+        PRO,
+        1_200,
+        &rest,
+    );
+    let outcome = b.send_and_apply("transaction.completed", &again).await?;
+    assert!(outcome.contains("no new credits"), "{outcome}");
+    assert_eq!(b.balance(user).await?, after_checkout + 1_500);
+
+    // The next period is paid in full.
+    let (_, renewal) = b.paddle.renew(&sub_id, true)?;
+    b.send_and_apply("transaction.completed", &renewal).await?;
+    let plan_now = if renewal["items"][0]["price"]["id"] == PRO {
+        2_000
+    } else {
+        500
+    };
+    assert_eq!(b.balance(user).await?, after_checkout + 1_500 + plan_now);
     b.app.shutdown().await
 }

@@ -567,3 +567,124 @@ async fn dub_options_reach_the_pipeline() -> anyhow::Result<()> {
     assert_eq!(embed["status"], "completed");
     app.shutdown().await
 }
+
+/// Attack: have a short upload priced, then PUT a longer file to the still-valid
+/// presigned URL before dubbing. The upload was frozen when it completed, so the dub is of the
+/// short file that was priced; and an original changed behind the API's back (any way around the
+/// freeze) fails the job with a plain reason and releases the hold.
+#[tokio::test]
+async fn the_media_that_is_priced_is_the_media_that_is_dubbed() -> anyhow::Result<()> {
+    let app = TestApp::spawn().await?;
+    let (user, token) = app.user("frozen@example.com").await?;
+    let dir = tempfile::tempdir()?;
+    let long = sample::make(dir.path()).await?;
+    let short = sample::trim(&long, &dir.path().join("short.mp4"), 4_000).await?;
+    let long_bytes = tokio::fs::read(&long.video).await?;
+
+    // Upload the short file through a presigned PUT (no size signed) and complete it.
+    let res = app
+        .http
+        .post(app.url("/api/videos/upload-url"))
+        .bearer_auth(&token)
+        .json(&json!({"filename": "short.mp4", "content_type": "video/mp4"}))
+        .send()
+        .await?;
+    assert_eq!(res.status(), 201);
+    let body: Value = res.json().await?;
+    let video = body["video_id"].as_str().context("video_id")?.to_string();
+    let upload_url = body["upload_url"]
+        .as_str()
+        .context("upload_url")?
+        .to_string();
+    let expires: chrono::DateTime<chrono::Utc> =
+        body["expires_at"].as_str().context("expires")?.parse()?;
+    assert!(
+        expires - chrono::Utc::now() <= chrono::Duration::minutes(15),
+        "upload URLs live minutes: {expires}"
+    );
+    let put = |bytes: Vec<u8>| {
+        app.http
+            .put(&upload_url)
+            .header("content-type", "video/mp4")
+            .body(bytes)
+            .send()
+    };
+    assert!(
+        put(tokio::fs::read(&short.video).await?)
+            .await?
+            .status()
+            .is_success()
+    );
+    let res = app
+        .http
+        .post(app.url(&format!("/api/videos/{video}/complete")))
+        .bearer_auth(&token)
+        .send()
+        .await?;
+    assert_eq!(res.status(), 202);
+    let ready = onevoice_tests::flows::settled(&app, &token, &video).await?;
+    assert_eq!(ready["status"], "uploaded", "{ready}");
+    let priced = ready["duration"].as_f64().context("duration")?;
+    assert!((3.5..4.5).contains(&priced), "{ready}");
+
+    // The URL still takes a PUT; it no longer reaches what was priced.
+    assert!(put(long_bytes.clone()).await?.status().is_success());
+    let before = balance(&app, user).await?;
+    let (status, started) =
+        dub(&app, &token, &video, request(&short.transcript, "es"), None).await?;
+    assert_eq!(status, 202, "{started}");
+    let credits = started["credits"].as_i64().context("credits")?;
+    let job = started["job_id"].as_str().context("job")?.to_string();
+    let done = finished_job(&app, &token, &job, DUB_DEADLINE).await?;
+    assert_eq!(done["status"], "completed", "{done}");
+    let dubbed = dir.path().join("dubbed.mp4");
+    tokio::fs::write(
+        &dubbed,
+        onevoice_tests::flows::download(&app, &token, &video, "file_type=dubbed_video&language=es")
+            .await?,
+    )
+    .await?;
+    let dubbed_ms = sample::duration_ms(&dubbed).await?;
+    assert!(
+        dubbed_ms < 5_000,
+        "the dub must be of the priced 4 s upload, not the 11 s file PUT later ({dubbed_ms} ms)"
+    );
+    assert_eq!(balance(&app, user).await?, before - credits);
+
+    // Defence in depth: an original replaced behind the API's back fails the dub plainly.
+    let second = onevoice_tests::flows::ready_video(
+        &app,
+        &token,
+        "second.mp4",
+        tokio::fs::read(&short.video).await?,
+    )
+    .await?;
+    let original: String = sqlx::query_scalar(
+        "SELECT s3_key FROM media_files WHERE video_id = $1::uuid AND file_type = 'original'",
+    )
+    .bind(&second)
+    .fetch_one(&app.state.db)
+    .await?;
+    app.state
+        .storage
+        .put_bytes(&original, long_bytes, "video/mp4")
+        .await?;
+    let before = balance(&app, user).await?;
+    let (status, started) = dub(
+        &app,
+        &token,
+        &second,
+        request(&short.transcript, "es"),
+        None,
+    )
+    .await?;
+    assert_eq!(status, 202, "{started}");
+    let job = started["job_id"].as_str().context("job")?.to_string();
+    let failed = finished_job(&app, &token, &job, DUB_DEADLINE).await?;
+    assert_eq!(failed["status"], "failed", "{failed}");
+    let reason = failed["error_message"].as_str().unwrap_or_default();
+    assert!(reason.contains("was priced for"), "{failed}");
+    assert!(!reason.contains('/'), "no paths or tool output: {reason}");
+    assert_eq!(balance(&app, user).await?, before, "the hold is released");
+    app.shutdown().await
+}

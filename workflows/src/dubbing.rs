@@ -222,6 +222,7 @@ async fn pipeline(
             ExtractAudioInput {
                 job_id,
                 video_key: input.video_key.clone(),
+                priced_duration_ms: input.priced_duration_ms,
             },
             options::long_running(),
         )

@@ -434,6 +434,7 @@ async fn start_dub(
         job_id,
         user_id: user.id,
         video_id,
+        priced_duration_ms: original.duration.map(|s| (s * 1000.0).round() as u64),
         video_key: original.s3_key,
         transcript_key: if cues.is_some() {
             transcript_key
@@ -719,6 +720,7 @@ pub async fn rebuild_input(
         job_id: job.id,
         user_id: job.user_id,
         video_id,
+        priced_duration_ms: original.duration.map(|s| (s * 1000.0).round() as u64),
         video_key: original.s3_key,
         // Recognized jobs recognize again on resume (the step's stored result is reused if it
         // had finished).

@@ -13,7 +13,9 @@ use axum::Json;
 use axum::extract::{DefaultBodyLimit, Multipart, State};
 use axum::http::StatusCode;
 use chrono::{DateTime, Utc};
-use onevoice_shared::contracts::{DeleteVideoInput, IngestInput, ThumbnailInput, thumbnail_key};
+use onevoice_shared::contracts::{
+    CompletedUpload, DeleteVideoInput, IngestInput, ThumbnailInput, thumbnail_key, upload_key,
+};
 use onevoice_shared::ids::{JobId, UserId, VideoId};
 use onevoice_shared::language::Language;
 use onevoice_shared::repo::videos::VideoDetail;
@@ -479,6 +481,8 @@ async fn upload_url(
         req.size,
     )
     .await?;
+    // The client writes the upload key only; `complete` freezes it as the original.
+    let key = upload_key(&key);
     let upload_url = match req.size {
         Some(size) => {
             state
@@ -488,7 +492,7 @@ async fn upload_url(
         }
         None => state.storage.presign_put(&key, &content_type).await?,
     };
-    let expires_at = Utc::now() + state.storage.presign_ttl();
+    let expires_at = Utc::now() + state.storage.upload_url_ttl();
     Ok((
         StatusCode::CREATED,
         Json(UploadUrlResponse {
@@ -546,7 +550,10 @@ async fn multipart_initiate(
         Some(req.size),
     )
     .await?;
-    let upload_id = state.storage.create_multipart(&key, &content_type).await?;
+    let upload_id = state
+        .storage
+        .create_multipart(&upload_key(&key), &content_type)
+        .await?;
     videos::set_upload(&state.db, video_id, Some(&upload_id), Some(req.size as i64)).await?;
     Ok((
         StatusCode::CREATED,
@@ -576,10 +583,11 @@ pub struct PartsResponse {
     expires_at: DateTime<Utc>,
 }
 
+/// The upload key, upload id and announced size of the video's multipart upload in progress.
 fn pending_multipart(v: &VideoDetail) -> Result<(String, String, i64), ApiError> {
     match (&v.upload_id, &v.original_key, v.expected_size) {
         (Some(u), Some(k), Some(size)) if v.status == VideoStatus::Pending.as_str() => {
-            Ok((k.clone(), u.clone(), size))
+            Ok((upload_key(k), u.clone(), size))
         }
         _ => Err(ApiError::Conflict(
             "this video has no multipart upload in progress".into(),
@@ -624,7 +632,7 @@ async fn multipart_parts(
     }
     Ok(Json(PartsResponse {
         parts,
-        expires_at: Utc::now() + state.storage.presign_ttl(),
+        expires_at: Utc::now() + state.storage.upload_url_ttl(),
     }))
 }
 
@@ -713,11 +721,17 @@ async fn finish_upload(
         .original_key
         .clone()
         .ok_or_else(|| ApiError::Conflict("this video has no file to upload".into()))?;
-    let (size, _) = state
-        .storage
-        .head(&key)
-        .await?
-        .ok_or_else(|| ApiError::Conflict("the file has not been uploaded yet".into()))?;
+    let upload = upload_key(&key);
+    let Some(stat) = state.storage.stat(&upload).await? else {
+        // Frozen by an ingest already under way (or uploaded before uploads were frozen).
+        if state.storage.stat(&key).await?.is_none() {
+            return Err(ApiError::Conflict(
+                "the file has not been uploaded yet".into(),
+            ));
+        }
+        return start_ingest(state, user, id, key, None).await;
+    };
+    let size = stat.size;
     let max = state.settings.uploads.max_bytes;
     let declared = v.expected_size.map(|s| s as u64);
     let problem = if size == 0 {
@@ -736,10 +750,26 @@ async fn finish_upload(
     };
     if let Some(reason) = problem {
         // Nothing unusable is kept.
-        state.storage.delete_prefix(&key).await?;
+        state.storage.delete(&upload).await?;
         videos::set_status_reason(&state.db, id, VideoStatus::Failed, Some(&reason)).await?;
         return Err(ApiError::validation("file", reason));
     }
+    let checked = CompletedUpload {
+        key: upload,
+        size,
+        etag: stat.etag,
+    };
+    start_ingest(state, user, id, key, Some(checked)).await
+}
+
+/// Hands the upload to its ingest workflow (one per video: a repeated call joins it).
+async fn start_ingest(
+    state: &AppState,
+    user: UserId,
+    id: VideoId,
+    key: String,
+    upload: Option<CompletedUpload>,
+) -> Result<(StatusCode, Json<VideoView>), ApiError> {
     temporal::ingest(
         &state.temporal,
         &state.settings.temporal.task_queue,
@@ -747,6 +777,7 @@ async fn finish_upload(
             video_id: id,
             user_id: user,
             key,
+            upload,
         },
     )
     .await

@@ -6,6 +6,7 @@
 //! resume of a failed job is a new round with its own hold.
 
 use crate::ids::{JobId, UserId, VideoId};
+use chrono::{DateTime, Utc};
 use sqlx::{PgConnection, PgExecutor};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -51,6 +52,120 @@ pub async fn append(db: impl PgExecutor<'_>, e: Entry<'_>) -> Result<bool, sqlx:
     .bind(e.amount)
     .bind(e.key)
     .bind(e.description)
+    .execute(db)
+    .await?
+    .rows_affected();
+    Ok(inserted == 1)
+}
+
+/// A paid period of a subscription: every grant for it counts together, so the period's credits
+/// are granted once however many payments cover it (a renewal, then an upgrade's proration).
+/// Periods are told apart by their end, which a proration inside the period shares.
+#[derive(Clone, Copy, Debug)]
+pub struct PaidPeriod<'a> {
+    pub subscription: &'a str,
+    pub ends_at: DateTime<Utc>,
+}
+
+/// Appends a grant for a paid period (see [`PaidPeriod`]) unless its key exists.
+pub async fn append_for_period(
+    db: impl PgExecutor<'_>,
+    e: Entry<'_>,
+    period: PaidPeriod<'_>,
+) -> Result<bool, sqlx::Error> {
+    let inserted = sqlx::query(
+        "INSERT INTO credit_ledger (user_id, job_id, video_id, kind, amount, idempotency_key, description, metadata)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, jsonb_build_object('subscription', $8::text, 'period_end', $9::bigint))
+         ON CONFLICT (idempotency_key) DO NOTHING",
+    )
+    .bind(e.user)
+    .bind(e.job)
+    .bind(e.video)
+    .bind(e.kind.as_str())
+    .bind(e.amount)
+    .bind(e.key)
+    .bind(e.description)
+    .bind(period.subscription)
+    .bind(period.ends_at.timestamp())
+    .execute(db)
+    .await?
+    .rows_affected();
+    Ok(inserted == 1)
+}
+
+/// The credits granted so far for a paid period.
+pub async fn granted_for_period(
+    db: impl PgExecutor<'_>,
+    user: UserId,
+    period: PaidPeriod<'_>,
+) -> Result<i64, sqlx::Error> {
+    sqlx::query_scalar(
+        "SELECT coalesce(sum(amount), 0)::bigint FROM credit_ledger
+         WHERE user_id = $1 AND kind = 'grant' AND metadata->>'subscription' = $2
+           AND (metadata->>'period_end')::bigint = $3",
+    )
+    .bind(user)
+    .bind(period.subscription)
+    .bind(period.ends_at.timestamp())
+    .fetch_one(db)
+    .await
+}
+
+/// The amount of the entry with this key (0 when there is none).
+pub async fn amount_of(db: impl PgExecutor<'_>, key: &str) -> Result<i64, sqlx::Error> {
+    let amount: Option<i64> =
+        sqlx::query_scalar("SELECT amount FROM credit_ledger WHERE idempotency_key = $1")
+            .bind(key)
+            .fetch_optional(db)
+            .await?;
+    Ok(amount.unwrap_or(0))
+}
+
+/// The key of the grant a Paddle transaction made.
+pub fn payment_key(transaction: &str) -> String {
+    format!("paddle:{transaction}")
+}
+
+/// The key of what a Paddle adjustment (refund, chargeback, credit) took back.
+pub fn adjustment_key(adjustment: &str) -> String {
+    format!("paddle:adjustment:{adjustment}")
+}
+
+/// What adjustments of a transaction took back so far (a positive number).
+pub async fn taken_back(
+    db: impl PgExecutor<'_>,
+    user: UserId,
+    transaction: &str,
+) -> Result<i64, sqlx::Error> {
+    sqlx::query_scalar(
+        "SELECT coalesce(-sum(amount), 0)::bigint FROM credit_ledger
+         WHERE user_id = $1 AND kind = 'adjustment' AND metadata->>'transaction' = $2",
+    )
+    .bind(user)
+    .bind(transaction)
+    .fetch_one(db)
+    .await
+}
+
+/// Takes back `credits` (positive) for an adjustment of `transaction`, once per `key`.
+pub async fn take_back(
+    db: impl PgExecutor<'_>,
+    user: UserId,
+    credits: i64,
+    key: &str,
+    description: &str,
+    transaction: &str,
+) -> Result<bool, sqlx::Error> {
+    let inserted = sqlx::query(
+        "INSERT INTO credit_ledger (user_id, kind, amount, idempotency_key, description, metadata)
+         VALUES ($1, 'adjustment', $2, $3, $4, jsonb_build_object('transaction', $5::text))
+         ON CONFLICT (idempotency_key) DO NOTHING",
+    )
+    .bind(user)
+    .bind(-credits)
+    .bind(key)
+    .bind(description)
+    .bind(transaction)
     .execute(db)
     .await?
     .rows_affected();

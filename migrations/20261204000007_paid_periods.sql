@@ -1,0 +1,20 @@
+-- Grants = payments (issue 14): a subscription period's credits are granted once, however many
+-- transactions pay for it (a renewal, then an upgrade's proration pays the difference). Grants
+-- for a period carry it in their metadata; this labels the grants made before, from the billing
+-- history of their transaction. Their amounts and idempotency keys stay as they are.
+UPDATE credit_ledger l
+SET metadata = coalesce(l.metadata, '{}'::jsonb)
+    || jsonb_build_object('subscription', bh.paddle_subscription_id,
+                          'period_end', floor(extract(epoch FROM bh.period_end))::bigint)
+FROM billing_history bh
+WHERE l.kind = 'grant'
+  AND l.idempotency_key = 'paddle:' || bh.paddle_transaction_id
+  AND bh.status = 'completed'
+  AND bh.paddle_subscription_id IS NOT NULL
+  AND bh.period_end IS NOT NULL
+  AND NOT coalesce(l.metadata ? 'period_end', false);
+
+CREATE INDEX credit_ledger_paid_period_idx ON credit_ledger (user_id, (metadata->>'subscription'))
+    WHERE kind = 'grant' AND metadata ? 'period_end';
+CREATE INDEX credit_ledger_adjusted_txn_idx ON credit_ledger (user_id, (metadata->>'transaction'))
+    WHERE kind = 'adjustment';
