@@ -20,7 +20,7 @@ use onevoice_shared::contracts::{
 use onevoice_shared::email::{self, EmailKind};
 use onevoice_shared::ids::UserId;
 use onevoice_shared::locale::Locale;
-use onevoice_shared::paddle::entities::{Subscription, Transaction};
+use onevoice_shared::paddle::entities::{Adjustment, Subscription, Transaction};
 use onevoice_shared::repo::{activity as activity_log, billing, emails, ledger, users};
 use serde_json::json;
 use sqlx::PgConnection;
@@ -106,6 +106,13 @@ impl BillingActivities {
                         Err(e) => format!("malformed transaction: {e}"),
                     }
                 }
+                t if t.starts_with("adjustment.") => match serde_json::from_value(data) {
+                    Ok(adjustment) => {
+                        self.apply_adjustment(&mut tx, input.user_id, &adjustment)
+                            .await?
+                    }
+                    Err(e) => format!("malformed adjustment: {e}"),
+                },
                 _ => "ignored".to_string(),
             };
             tracing::info!(event = %input.event_id, kind = %event.event_type, user = %input.user_id, outcome = %applied, "Paddle event applied");
@@ -160,6 +167,19 @@ impl BillingActivities {
         self.finish(tx, &user, input.grace_period_secs, &resend, notices)
             .await
     }
+}
+
+/// The credits of a `granted` grant that a refund of `refunded` out of `paid` (minor units)
+/// takes back, rounded to the nearest credit; everything when the payment's total is unknown.
+fn share_of(granted: i64, refunded: i64, paid: i64) -> i64 {
+    if granted <= 0 || refunded <= 0 {
+        return 0;
+    }
+    if paid <= 0 || refunded >= paid {
+        return granted;
+    }
+    let (g, r, p) = (i128::from(granted), i128::from(refunded), i128::from(paid));
+    ((g * r + p / 2) / p) as i64
 }
 
 impl BillingActivities {
@@ -398,6 +418,91 @@ impl BillingActivities {
         ))
     }
 
+    /// Takes back what a refunded, credited or charged-back payment granted, in proportion to
+    /// the share of it that went back, once per adjustment; a chargeback also suspends dubbing
+    /// until it is reversed. The balance may go negative: credits already spent stay spent.
+    async fn apply_adjustment(
+        &self,
+        tx: &mut PgConnection,
+        user: UserId,
+        adj: &Adjustment,
+    ) -> Result<String, ActivityError> {
+        let txn = adj.transaction_id.as_str();
+        if adj.action == "chargeback_reverse" {
+            if adj.status != "approved" {
+                return Ok(format!(
+                    "chargeback reversal {}: nothing changed",
+                    adj.status
+                ));
+            }
+            let resolved = billing::resolve_disputes(&mut *tx, user, txn)
+                .await
+                .map_err(db)?;
+            return Ok(format!("chargeback reversed: {resolved} dispute(s) closed"));
+        }
+        if !matches!(adj.action.as_str(), "refund" | "credit" | "chargeback") {
+            return Ok(format!("adjustment {}: nothing to take back", adj.action));
+        }
+        if adj.status != "approved" {
+            return Ok(format!(
+                "{} {}: nothing taken back until it is approved",
+                adj.action, adj.status
+            ));
+        }
+        let chargeback = adj.action == "chargeback";
+        if chargeback
+            && billing::open_dispute(&mut *tx, user, &adj.id, txn)
+                .await
+                .map_err(db)?
+        {
+            tracing::warn!(user = %user, transaction = txn, "chargeback: dubbing suspended");
+            activity_log::record(
+                &mut *tx,
+                user,
+                "billing_disputed",
+                "dubbing suspended: a payment was charged back",
+                Some(json!({ "paddle_transaction_id": txn, "adjustment_id": adj.id })),
+            )
+            .await
+            .map_err(db)?;
+        }
+        let granted = ledger::amount_of(&mut *tx, &ledger::payment_key(txn))
+            .await
+            .map_err(db)?;
+        let left = granted - ledger::taken_back(&mut *tx, user, txn).await.map_err(db)?;
+        let paid = billing::paid_minor_units(&mut *tx, txn)
+            .await
+            .map_err(db)?
+            .unwrap_or(0);
+        let credits = share_of(granted, adj.total().unwrap_or(0), paid).min(left);
+        if credits <= 0 {
+            return Ok(format!("{}: no credits to take back", adj.action));
+        }
+        let taken = ledger::take_back(
+            &mut *tx,
+            user,
+            credits,
+            &ledger::adjustment_key(&adj.id),
+            &format!("credits of a payment taken back ({})", adj.action),
+            txn,
+        )
+        .await
+        .map_err(db)?;
+        if !taken {
+            return Ok(format!("{}: already taken back", adj.action));
+        }
+        activity_log::record(
+            &mut *tx,
+            user,
+            "credits_taken_back",
+            &format!("{credits} credits taken back ({} of transaction {txn})", adj.action),
+            Some(json!({ "paddle_transaction_id": txn, "adjustment_id": adj.id, "credits": credits })),
+        )
+        .await
+        .map_err(db)?;
+        Ok(format!("{}: {credits} credits taken back", adj.action))
+    }
+
     async fn username(&self, user: UserId) -> Result<String, ActivityError> {
         Ok(self.account(user).await?.username)
     }
@@ -429,5 +534,29 @@ impl BillingActivities {
             ids.push(id);
         }
         Ok(ids)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::share_of;
+
+    #[test]
+    fn takes_back_the_refunded_share() {
+        assert_eq!(share_of(2000, 1500, 2999), 1000);
+        assert_eq!(share_of(2000, 2999, 2999), 2000);
+        assert_eq!(
+            share_of(2000, 5000, 2999),
+            2000,
+            "never more than was granted"
+        );
+        assert_eq!(share_of(2000, 1, 2999), 1);
+        assert_eq!(share_of(2000, 0, 2999), 0);
+        assert_eq!(share_of(0, 2999, 2999), 0);
+        assert_eq!(
+            share_of(500, 100, 0),
+            500,
+            "an unknown total takes back everything"
+        );
     }
 }

@@ -52,7 +52,7 @@ pub enum ApiError {
         message: String,
         errors: Vec<FieldError>,
     },
-    #[error("not enough credits: {needed} needed, {available} available")]
+    #[error("{}", payment_required(*needed, *available))]
     PaymentRequired { needed: i64, available: i64 },
     #[error("too many attempts; retry in {retry_after} seconds")]
     TooManyRequests { retry_after: u64 },
@@ -66,6 +66,16 @@ pub enum ApiError {
     Suspended(String),
     #[error(transparent)]
     Internal(#[from] anyhow::Error),
+}
+
+fn payment_required(needed: i64, available: i64) -> String {
+    if available < 0 {
+        format!(
+            "your credit balance is negative ({available}) after a refund or chargeback; add credits to dub again ({needed} needed)"
+        )
+    } else {
+        format!("not enough credits: {needed} needed, {available} available")
+    }
 }
 
 impl ApiError {

@@ -794,19 +794,47 @@ async fn account_routes_act_on_the_callers_own_billing_only() -> anyhow::Result<
     b.app.shutdown().await
 }
 
+/// Attack: a stranger opens a Paddle checkout of their own (Paddle.js takes `custom_data` from
+/// the page) naming somebody else's user id. Unsigned, it matches nobody and adopts no
+/// customer; the custom data OneVoice signs at checkout is what matches an event with no known
+/// customer or subscription.
 #[tokio::test]
-async fn a_checkout_opened_by_paddle_js_is_matched_by_the_user_id_in_custom_data()
--> anyhow::Result<()> {
+async fn only_custom_data_we_signed_matches_a_payment_to_a_user() -> anyhow::Result<()> {
     let b = start(&[]).await?;
     let (user, token) = b.app.user("paddlejs@example.test").await?;
-    let sub = json!({
-        "id": "sub_01frompaddlejs", "status": "active", "customer_id": "ctm_01frompaddlejs",
-        "custom_data": {"user_id": user.to_string()},
-        "current_billing_period": {"starts_at": "2026-11-01T00:00:00Z", "ends_at": "2026-12-01T00:00:00Z"},
-        "items": [{"quantity": 1, "price": {"id": "pri_01onevoicestarter000000000"}}],
-    });
+    let sub = |id: &str, customer: &str, custom: Value| {
+        json!({
+            "id": id, "status": "active", "customer_id": customer, "custom_data": custom,
+            "current_billing_period": {"starts_at": "2026-11-01T00:00:00Z", "ends_at": "2026-12-01T00:00:00Z"},
+            "items": [{"quantity": 1, "price": {"id": "pri_01onevoicestarter000000000"}}],
+        })
+    };
+    let forged = sub(
+        "sub_01strangers",
+        "ctm_01stranger",
+        json!({"user_id": user.to_string()}),
+    );
+    let id = b
+        .hooks
+        .send("subscription.created", &forged, Utc::now())
+        .await?;
+    let outcome = b.applied(&id).await?;
+    assert!(outcome.starts_with("unmatched"), "{outcome}");
+    assert_eq!(billing::customer_id(&b.app.state.db, user).await?, None);
+    let (status, _) = b
+        .call(Method::GET, "/api/billing/subscription", &token, None)
+        .await?;
+    assert_eq!(status, 404, "the stranger's subscription is not the user's");
+
+    // What OneVoice's own checkout carries (see `POST /api/billing/subscribe`).
+    let key = b.app.state.settings.jwt_secret.expose().as_bytes().to_vec();
+    let ours = sub(
+        "sub_01frompaddlejs",
+        "ctm_01frompaddlejs",
+        onevoice_shared::paddle::custom_data::for_user(&key, user),
+    );
     assert!(
-        b.send_and_apply("subscription.created", &sub)
+        b.send_and_apply("subscription.created", &ours)
             .await?
             .starts_with("applied")
     );
@@ -922,5 +950,124 @@ async fn transactions_grant_exactly_what_was_paid() -> anyhow::Result<()> {
         500
     };
     assert_eq!(b.balance(user).await?, after_checkout + 1_500 + plan_now);
+    b.app.shutdown().await
+}
+
+/// A Paddle adjustment of `txn` as its webhooks carry it.
+fn adjustment(id: &str, action: &str, status: &str, txn: &Value, total: i64) -> Value {
+    json!({
+        "id": id, "action": action, "status": status, "type": "partial",
+        "transaction_id": txn["id"].clone(), "subscription_id": txn["subscription_id"].clone(),
+        "customer_id": txn["customer_id"].clone(), "reason": "requested by customer",
+        "currency_code": "USD", "credit_applied_to_balance": null,
+        "items": [], "totals": {"subtotal": total.to_string(), "tax": "0", "total": total.to_string(),
+                                "fee": "0", "earnings": total.to_string(), "currency_code": "USD"},
+        "created_at": Utc::now().to_rfc3339(), "updated_at": Utc::now().to_rfc3339(),
+    })
+}
+
+/// Attack: buy credits, spend them, get the money back. An approved refund takes back the
+/// refunded share of what its payment granted, once per adjustment however often it is
+/// delivered; a chargeback takes back the rest and suspends dubbing; a balance that went
+/// negative refuses dubs with 402 and says why.
+#[tokio::test]
+async fn refunds_and_chargebacks_take_back_what_their_payment_granted() -> anyhow::Result<()> {
+    let b = start(&[]).await?;
+    let (user, token) = b.app.user("refunder@example.test").await?;
+    let (status, checkout) = b
+        .call(
+            Method::POST,
+            "/api/billing/subscribe",
+            &token,
+            Some(json!({"plan_id": "pro_monthly"})),
+        )
+        .await?;
+    assert_eq!(status, 201, "{checkout}");
+    let (sub, txn) = b
+        .paddle
+        .pay_checkout(checkout["transaction_id"].as_str().context("txn")?)?;
+    b.send_and_apply("subscription.created", &sub).await?;
+    b.send_and_apply("transaction.completed", &txn).await?;
+    let paid_up = b.balance(user).await?;
+
+    // Half of the $29.99 refunded: waiting for approval changes nothing, approval takes back
+    // 2000 × 1500 / 2999 = 1000 credits, once.
+    let refund = adjustment(
+        "adj_01refundhalf",
+        "refund",
+        "pending_approval",
+        &txn,
+        1_500,
+    );
+    let outcome = b.send_and_apply("adjustment.created", &refund).await?;
+    assert!(outcome.contains("until it is approved"), "{outcome}");
+    assert_eq!(b.balance(user).await?, paid_up);
+    let approved = adjustment("adj_01refundhalf", "refund", "approved", &txn, 1_500);
+    for _ in 0..2 {
+        b.send_and_apply("adjustment.updated", &approved).await?;
+    }
+    assert_eq!(b.balance(user).await?, paid_up - 1_000);
+
+    // The buyer spends most of what is left, then charges the payment back: the other 1000 go,
+    // the balance turns negative, and dubbing stops.
+    ledger::append(
+        &b.app.state.db,
+        ledger::Entry {
+            user,
+            job: None,
+            video: None,
+            kind: ledger::Kind::Capture,
+            amount: -1_050,
+            key: "test:spent",
+            description: "credits spent on dubs",
+        },
+    )
+    .await?;
+    let chargeback = adjustment("adj_01chargeback", "chargeback", "approved", &txn, 2_999);
+    b.send_and_apply("adjustment.created", &chargeback).await?;
+    assert_eq!(b.balance(user).await?, paid_up - 2_000 - 1_050);
+    assert!(b.balance(user).await? < 0);
+    let dir = tempfile::tempdir()?;
+    let sample = onevoice_tests::sample::make(dir.path()).await?;
+    let video = flows::ready_video(
+        &b.app,
+        &token,
+        "after.mp4",
+        tokio::fs::read(&sample.video).await?,
+    )
+    .await?;
+    let request = json!({"target_language": "es", "source_language": "en",
+                         "source_transcript": sample.transcript});
+    let (status, body) = flows::dub(&b.app, &token, &video, request.clone(), None).await?;
+    assert_eq!(status, 402, "{body}");
+    assert!(
+        body["message"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("charged back"),
+        "{body}"
+    );
+    // Reversed: the dispute closes, and the negative balance still refuses, saying so.
+    let reversed = adjustment(
+        "adj_01reverse",
+        "chargeback_reverse",
+        "approved",
+        &txn,
+        2_999,
+    );
+    b.send_and_apply("adjustment.created", &reversed).await?;
+    let (status, body) = flows::dub(&b.app, &token, &video, request, None).await?;
+    assert_eq!(status, 402, "{body}");
+    assert!(
+        body["message"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("negative"),
+        "{body}"
+    );
+    assert!(
+        body["details"]["available"].as_i64().unwrap_or(0) < 0,
+        "{body}"
+    );
     b.app.shutdown().await
 }

@@ -17,6 +17,7 @@ use axum::http::StatusCode;
 use chrono::{DateTime, Datelike, TimeZone, Utc};
 use onevoice_shared::billing::Plan;
 use onevoice_shared::paddle::PaddleClient;
+use onevoice_shared::paddle::custom_data;
 use onevoice_shared::paddle::entities::{Money, Subscription, TransactionPreview, major_units};
 use onevoice_shared::repo::{billing, credits, users};
 use serde::{Deserialize, Serialize};
@@ -269,7 +270,11 @@ async fn subscribe(
     let paddle = paddle(&state)?;
     let customer = customer(&state, &user).await?;
     let txn = paddle
-        .create_checkout(&customer, &plan.paddle_price_id, &user.id.to_string())
+        .create_checkout(
+            &customer,
+            &plan.paddle_price_id,
+            &custom_data::for_user(state.settings.jwt_secret.expose().as_bytes(), user.id),
+        )
         .await?;
     let checkout_url = txn
         .checkout

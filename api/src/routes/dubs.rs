@@ -20,7 +20,31 @@ use onevoice_shared::repo::videos::VideoDetail;
 use onevoice_shared::repo::{activity, billing, jobs, ledger, media, videos};
 
 /// Why a suspended customer cannot start dubbing, and how to get going again.
-const SUSPENDED: &str = "dubbing is suspended: your subscription payment is overdue; update your payment method to continue";
+const OVERDUE: &str = "dubbing is suspended: your subscription payment is overdue; update your payment method to continue";
+const DISPUTED: &str = "dubbing is suspended: a payment of this account was charged back; contact support to settle it";
+
+/// Whether the user may hold `credits` now (inside the transaction that locked their balance):
+/// not while dubbing is suspended, and not beyond the balance (a negative one after a refund
+/// refuses every dub until credits are added).
+async fn may_spend(
+    tx: &mut sqlx::PgConnection,
+    user: onevoice_shared::ids::UserId,
+    credits: i64,
+) -> Result<(), ApiError> {
+    match billing::suspension(&mut *tx, user).await? {
+        Some(billing::Suspension::Overdue) => return Err(ApiError::Suspended(OVERDUE.into())),
+        Some(billing::Suspension::Disputed) => return Err(ApiError::Suspended(DISPUTED.into())),
+        None => {}
+    }
+    let available = ledger::balance(&mut *tx, user).await?;
+    if available < credits {
+        return Err(ApiError::PaymentRequired {
+            needed: credits,
+            available,
+        });
+    }
+    Ok(())
+}
 use onevoice_shared::settings::{Dispatch, Recognizer};
 use onevoice_shared::srt;
 use onevoice_shared::status::{FileType, JobStatus, VideoStatus};
@@ -331,16 +355,7 @@ async fn start_dub(
 
     let mut tx = state.db.begin().await?;
     ledger::lock_user(&mut tx, user.id).await?;
-    if billing::is_suspended(&mut *tx, user.id).await? {
-        return Err(ApiError::Suspended(SUSPENDED.into()));
-    }
-    let available = ledger::balance(&mut *tx, user.id).await?;
-    if available < credits {
-        return Err(ApiError::PaymentRequired {
-            needed: credits,
-            available: available.max(0),
-        });
-    }
+    may_spend(&mut tx, user.id, credits).await?;
     let inserted = jobs::insert(
         &mut tx,
         jobs::NewJob {
@@ -644,16 +659,7 @@ async fn resume(
     let round = job.retry_count + 1;
     let mut tx = state.db.begin().await?;
     ledger::lock_user(&mut tx, user.id).await?;
-    if billing::is_suspended(&mut *tx, user.id).await? {
-        return Err(ApiError::Suspended(SUSPENDED.into()));
-    }
-    let available = ledger::balance(&mut *tx, user.id).await?;
-    if available < credits {
-        return Err(ApiError::PaymentRequired {
-            needed: credits,
-            available: available.max(0),
-        });
-    }
+    may_spend(&mut tx, user.id, credits).await?;
     if !jobs::reopen(&mut tx, job.id, round).await? {
         return Err(ApiError::Conflict(
             "the dub is being resumed already".into(),

@@ -14,6 +14,7 @@ use axum::body::Bytes;
 use axum::extract::State;
 use axum::http::HeaderMap;
 use onevoice_shared::contracts::PaddleEventRef;
+use onevoice_shared::paddle::custom_data;
 use onevoice_shared::paddle::entities::{Envelope, is_handled};
 use onevoice_shared::paddle::signature;
 use onevoice_shared::repo::billing::{self, Stored};
@@ -22,7 +23,6 @@ use serde_json::Value;
 use utoipa::ToSchema;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
-use uuid::Uuid;
 
 pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new().routes(routes!(paddle))
@@ -141,10 +141,9 @@ async fn whose(
     } else {
         text("subscription_id")
     };
+    // Only a user id we signed at checkout counts (see `custom_data`).
     let custom_user = data
         .get("custom_data")
-        .and_then(|c| c.get("user_id"))
-        .and_then(Value::as_str)
-        .and_then(|s| Uuid::parse_str(s).ok());
+        .and_then(|c| custom_data::signed_user(state.settings.jwt_secret.expose().as_bytes(), c));
     Ok(billing::resolve_user(&state.db, text("customer_id"), subscription, custom_user).await?)
 }

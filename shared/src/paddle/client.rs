@@ -141,12 +141,12 @@ impl PaddleClient {
         &self,
         customer_id: &str,
         price_id: &str,
-        user_id: &str,
+        custom_data: &serde_json::Value,
     ) -> Result<Transaction, PaddleError> {
         let body = json!({
             "items": [{ "price_id": price_id, "quantity": 1 }],
             "customer_id": customer_id,
-            "custom_data": { "user_id": user_id },
+            "custom_data": custom_data,
             "collection_mode": "automatic",
         });
         self.call(

@@ -17,7 +17,7 @@ pub struct Envelope {
 }
 
 /// Event types OneVoice acts on; every other one is stored and acknowledged only.
-pub const HANDLED_EVENTS: [&str; 11] = [
+pub const HANDLED_EVENTS: [&str; 13] = [
     "subscription.created",
     "subscription.updated",
     "subscription.activated",
@@ -29,6 +29,8 @@ pub const HANDLED_EVENTS: [&str; 11] = [
     "subscription.imported",
     "transaction.completed",
     "transaction.payment_failed",
+    "adjustment.created",
+    "adjustment.updated",
 ];
 
 pub fn is_handled(event_type: &str) -> bool {
@@ -195,6 +197,33 @@ impl Transaction {
             .filter(|p| p.status.as_deref() == Some("error"))
             .max_by_key(|p| p.created_at)
             .and_then(|p| p.error_code.as_deref())
+    }
+}
+
+/// Money moved back after a transaction: a refund, a credit to the customer's balance, or a
+/// chargeback (and its reversal). Only `approved` adjustments have happened.
+#[derive(Clone, Debug, Default, Deserialize, Serialize)]
+pub struct Adjustment {
+    pub id: String,
+    /// `refund`, `credit`, `chargeback`, `chargeback_reverse`, `chargeback_warning`, ...
+    pub action: String,
+    pub transaction_id: String,
+    /// `pending_approval`, `approved`, `rejected`, `reversed`.
+    pub status: String,
+    #[serde(default)]
+    pub subscription_id: Option<String>,
+    #[serde(default)]
+    pub customer_id: Option<String>,
+    #[serde(default)]
+    pub currency_code: Option<String>,
+    #[serde(default)]
+    pub totals: Option<Totals>,
+}
+
+impl Adjustment {
+    /// The amount moved back, in minor units.
+    pub fn total(&self) -> Option<i64> {
+        self.totals.as_ref()?.total.as_deref()?.trim().parse().ok()
     }
 }
 

@@ -2,6 +2,7 @@
 
 #[cfg(feature = "io")]
 pub mod client;
+pub mod custom_data;
 pub mod entities;
 pub mod signature;
 

@@ -242,14 +242,93 @@ pub async fn by_paddle_id(
     .await
 }
 
-/// Whether the user's dubbing is suspended for an unpaid subscription.
-pub async fn is_suspended(db: impl PgExecutor<'_>, user: UserId) -> Result<bool, sqlx::Error> {
-    sqlx::query_scalar(
-        "SELECT EXISTS (SELECT 1 FROM subscriptions WHERE user_id = $1 AND suspended_at IS NOT NULL)",
+/// Why a user's dubbing is suspended.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Suspension {
+    /// A subscription stayed unpaid past its grace period.
+    Overdue,
+    /// A payment was charged back and the dispute is open.
+    Disputed,
+}
+
+/// Whether the user's dubbing is suspended, and why (an open dispute first).
+pub async fn suspension(
+    db: impl PgExecutor<'_>,
+    user: UserId,
+) -> Result<Option<Suspension>, sqlx::Error> {
+    let (disputed, overdue): (bool, bool) = sqlx::query_as(
+        "SELECT EXISTS (SELECT 1 FROM billing_disputes WHERE user_id = $1 AND resolved_at IS NULL),
+                EXISTS (SELECT 1 FROM subscriptions WHERE user_id = $1 AND suspended_at IS NOT NULL)",
     )
     .bind(user)
     .fetch_one(db)
-    .await
+    .await?;
+    Ok(if disputed {
+        Some(Suspension::Disputed)
+    } else if overdue {
+        Some(Suspension::Overdue)
+    } else {
+        None
+    })
+}
+
+/// Opens a dispute for a chargeback (once per adjustment); returns whether it was new.
+pub async fn open_dispute(
+    db: impl PgExecutor<'_>,
+    user: UserId,
+    adjustment: &str,
+    transaction: &str,
+) -> Result<bool, sqlx::Error> {
+    Ok(sqlx::query(
+        "INSERT INTO billing_disputes (adjustment_id, user_id, transaction_id) VALUES ($1, $2, $3)
+         ON CONFLICT (adjustment_id) DO NOTHING",
+    )
+    .bind(adjustment)
+    .bind(user)
+    .bind(transaction)
+    .execute(db)
+    .await?
+    .rows_affected()
+        == 1)
+}
+
+/// Closes the open disputes of a transaction (its chargeback was reversed); returns how many.
+pub async fn resolve_disputes(
+    db: impl PgExecutor<'_>,
+    user: UserId,
+    transaction: &str,
+) -> Result<u64, sqlx::Error> {
+    Ok(sqlx::query(
+        "UPDATE billing_disputes SET resolved_at = now()
+         WHERE user_id = $1 AND transaction_id = $2 AND resolved_at IS NULL",
+    )
+    .bind(user)
+    .bind(transaction)
+    .execute(db)
+    .await?
+    .rows_affected())
+}
+
+/// What a completed transaction charged, in minor units, as its billing history recorded it.
+pub async fn paid_minor_units(
+    db: impl PgExecutor<'_>,
+    transaction: &str,
+) -> Result<Option<i64>, sqlx::Error> {
+    let row: Option<(f64, String)> = sqlx::query_as(
+        "SELECT amount::float8, currency FROM billing_history
+         WHERE paddle_transaction_id = $1 AND status = 'completed'",
+    )
+    .bind(transaction)
+    .fetch_optional(db)
+    .await?;
+    Ok(row.map(|(amount, currency)| {
+        let zero_decimal = matches!(currency.as_str(), "JPY" | "KRW");
+        if zero_decimal {
+            amount.round() as i64
+        } else {
+            (amount * 100.0).round() as i64
+        }
+    }))
 }
 
 /// What applying a subscription snapshot changed.

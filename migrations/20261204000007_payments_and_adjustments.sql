@@ -18,3 +18,14 @@ CREATE INDEX credit_ledger_paid_period_idx ON credit_ledger (user_id, (metadata-
     WHERE kind = 'grant' AND metadata ? 'period_end';
 CREATE INDEX credit_ledger_adjusted_txn_idx ON credit_ledger (user_id, (metadata->>'transaction'))
     WHERE kind = 'adjustment';
+
+-- Chargebacks (adjustments with action `chargeback`) suspend dubbing until they are resolved
+-- (`chargeback_reverse`), whatever state the subscription is in.
+CREATE TABLE billing_disputes (
+    adjustment_id  text PRIMARY KEY,
+    user_id        uuid NOT NULL REFERENCES users (id) ON DELETE CASCADE,
+    transaction_id text NOT NULL,
+    opened_at      timestamptz NOT NULL DEFAULT now(),
+    resolved_at    timestamptz
+);
+CREATE INDEX billing_disputes_open_idx ON billing_disputes (user_id) WHERE resolved_at IS NULL;
