@@ -47,6 +47,9 @@ enum Command {
         /// Workflow id, e.g. `dub-{job id}`.
         workflow_id: String,
     },
+    /// Operator tool: list the Paddle payments that matched no account (an erased account's
+    /// customer, or a checkout nobody here started), to refund or attribute by hand.
+    UnmatchedPayments,
     /// Operator tool: grant credits to an existing account (support gestures, demos). Recorded in
     /// the ledger under a fresh key, with the reason.
     GrantCredits {
@@ -158,6 +161,24 @@ async fn run(command: Command, settings: Arc<Settings>) -> anyhow::Result<()> {
             .await?;
             let balance = onevoice_shared::repo::ledger::balance(&pool, user.id).await?;
             println!("granted {amount} credits to {email}; balance {balance}");
+            Ok(())
+        }
+        Command::UnmatchedPayments => {
+            let pool = onevoice_shared::db::pool(&settings.database)?;
+            let payments = onevoice_shared::repo::billing::unmatched_payments(&pool).await?;
+            for p in &payments {
+                println!(
+                    "{}\t{}\ttransaction {}\tcustomer {}\t{} {} (minor units)\t{}",
+                    p.occurred_at.map(|t| t.to_rfc3339()).unwrap_or_default(),
+                    p.event_id,
+                    p.transaction_id.as_deref().unwrap_or("?"),
+                    p.customer_id.as_deref().unwrap_or("?"),
+                    p.amount.as_deref().unwrap_or("?"),
+                    p.currency.as_deref().unwrap_or(""),
+                    p.outcome.as_deref().unwrap_or("")
+                );
+            }
+            eprintln!("{} unmatched payment(s)", payments.len());
             Ok(())
         }
         Command::Token { email, ttl_minutes } => {

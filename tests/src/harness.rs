@@ -111,15 +111,8 @@ impl TestApp {
     /// A worker in a separate `onevoice worker` process on this app's database and task queue,
     /// for tests that kill it. The binary is the one `scripts/test.sh` builds (via `stack.sh`).
     pub fn worker_process(&self) -> anyhow::Result<tokio::process::Child> {
-        let exe = std::env::current_exe()?;
-        let bin = exe
-            .parent()
-            .and_then(|deps| deps.parent())
-            .map(|dir| dir.join("onevoice"))
-            .filter(|p| p.exists())
-            .context("the onevoice binary is not built (run the tests through scripts/test.sh)")?;
         let settings = &self.state.settings;
-        Ok(tokio::process::Command::new(bin)
+        Ok(tokio::process::Command::new(onevoice_binary()?)
             .arg("worker")
             .env("DATABASE_URL", settings.database.url.expose())
             .env("TEMPORAL_TASK_QUEUE", &settings.temporal.task_queue)
@@ -127,6 +120,23 @@ impl TestApp {
             .stdout(std::process::Stdio::null())
             .kill_on_drop(true)
             .spawn()?)
+    }
+
+    /// Runs an `onevoice` subcommand (an operator tool) against this app's database; returns
+    /// its standard output.
+    pub async fn command(&self, args: &[&str]) -> anyhow::Result<String> {
+        let out = tokio::process::Command::new(onevoice_binary()?)
+            .args(args)
+            .env("DATABASE_URL", self.state.settings.database.url.expose())
+            .env("RUST_LOG", "warn")
+            .output()
+            .await?;
+        anyhow::ensure!(
+            out.status.success(),
+            "onevoice {args:?} failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        Ok(String::from_utf8(out.stdout)?)
     }
 
     /// Stops the worker (its workflows wait in the task queue until one starts again).
@@ -225,6 +235,16 @@ impl TestApp {
                 .await;
         }
     }
+}
+
+/// The `onevoice` binary that `scripts/test.sh` builds (via `stack.sh`), beside the test binaries.
+fn onevoice_binary() -> anyhow::Result<std::path::PathBuf> {
+    let exe = std::env::current_exe()?;
+    exe.parent()
+        .and_then(|deps| deps.parent())
+        .map(|dir| dir.join("onevoice"))
+        .filter(|p| p.exists())
+        .context("the onevoice binary is not built (run the tests through scripts/test.sh)")
 }
 
 async fn drop_database(admin_url: &str, database: &str) -> anyhow::Result<()> {

@@ -483,9 +483,17 @@ async fn handle(State(inner): State<Arc<Mutex<Inner>>>, req: Request) -> Respons
                             "subscription is canceled",
                         );
                     }
-                    let end = sub["current_billing_period"]["ends_at"].clone();
-                    sub["scheduled_change"] =
-                        json!({"action": "cancel", "effective_at": end, "resume_at": null});
+                    if input["effective_from"] == "immediately" {
+                        sub["status"] = json!("canceled");
+                        sub["canceled_at"] = json!(ts(now));
+                        sub["scheduled_change"] = Value::Null;
+                        sub["current_billing_period"] = Value::Null;
+                        sub["next_billed_at"] = Value::Null;
+                    } else {
+                        let end = sub["current_billing_period"]["ends_at"].clone();
+                        sub["scheduled_change"] =
+                            json!({"action": "cancel", "effective_at": end, "resume_at": null});
+                    }
                     sub["updated_at"] = json!(ts(now));
                     inner.subscriptions.insert(id, sub.clone());
                     data(StatusCode::OK, sub)

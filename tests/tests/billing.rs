@@ -1071,3 +1071,212 @@ async fn refunds_and_chargebacks_take_back_what_their_payment_granted() -> anyho
     );
     b.app.shutdown().await
 }
+
+/// Signs up through the API (verification email and all); returns (user, access token).
+async fn signed_up(b: &Billing, email: &str, password: &str) -> anyhow::Result<(UserId, String)> {
+    let username = format!("u{}", &uuid::Uuid::new_v4().simple().to_string()[..10]);
+    let address = onevoice_shared::repo::users::normalize_email(email);
+    let before = mail::messages_to(&mail::stack_maildir(), &address)?.len();
+    let res = b
+        .app
+        .http
+        .post(b.app.url("/api/auth/signup"))
+        .json(&json!({"email": email, "password": password, "username": username, "locale": "en"}))
+        .send()
+        .await?;
+    anyhow::ensure!(res.status() == 202, "signup answered {}", res.status());
+    let msgs = mail::wait_for(&mail::stack_maildir(), &address, before + 1).await?;
+    let token = msgs
+        .iter()
+        .filter(|m| m.text.contains(&username))
+        .find_map(|m| mail::token_from(&m.text))
+        .context("no verification link")?;
+    let res = b
+        .app
+        .http
+        .post(b.app.url("/api/auth/verify-email"))
+        .json(&json!(token))
+        .send()
+        .await?;
+    anyhow::ensure!(res.status() == 200, "verify answered {}", res.status());
+    let auth: Value = res.json().await?;
+    let user: uuid::Uuid = auth["user"]["id"].as_str().context("id")?.parse()?;
+    Ok((
+        UserId(user),
+        auth["access_token"].as_str().context("token")?.to_string(),
+    ))
+}
+
+/// Attack: take the welcome credits again by deleting the account and signing up anew, and
+/// leave a subscription billing an account that is gone. Deleting cancels the subscription at
+/// Paddle at once; what outlives the account (an HMAC of the address and the customer) keeps
+/// later payments attributed and listed for operators, and the address gets no second grant.
+#[tokio::test]
+async fn an_erased_account_stops_paying_and_keeps_what_money_needs() -> anyhow::Result<()> {
+    let b = start(&[]).await?;
+    let email = format!("leaver-{}@example.test", uuid::Uuid::new_v4().simple());
+    let (user, token) = signed_up(&b, &email, "leavers-passw0rd").await?;
+    let welcome = b.balance(user).await?;
+    assert!(welcome > 0, "the first account gets the welcome credits");
+    let (status, checkout) = b
+        .call(
+            Method::POST,
+            "/api/billing/subscribe",
+            &token,
+            Some(json!({"plan_id": "starter_monthly"})),
+        )
+        .await?;
+    assert_eq!(status, 201, "{checkout}");
+    let (sub, txn) = b
+        .paddle
+        .pay_checkout(checkout["transaction_id"].as_str().context("txn")?)?;
+    b.send_and_apply("subscription.created", &sub).await?;
+    b.send_and_apply("transaction.completed", &txn).await?;
+    let sub_id = sub["id"].as_str().context("sub")?;
+
+    let (status, body) = b
+        .call(
+            Method::POST,
+            "/api/users/delete-account",
+            &token,
+            Some(json!({"password": "leavers-passw0rd"})),
+        )
+        .await?;
+    assert_eq!(status, 202, "{body}");
+    let at_paddle = b.paddle.subscription(sub_id).context("at Paddle")?;
+    assert_eq!(
+        at_paddle["status"], "canceled",
+        "cancelled at once: {at_paddle}"
+    );
+    eventually(
+        Duration::from_secs(60),
+        "the account to be erased",
+        || async {
+            let left: i64 = sqlx::query_scalar("SELECT count(*) FROM users WHERE id = $1")
+                .bind(user)
+                .fetch_one(&b.app.state.db)
+                .await?;
+            Ok((left == 0).then_some(()))
+        },
+    )
+    .await?;
+
+    // A payment arriving later still says whose it was, and operators see it.
+    let (_, late) = b.paddle.renew(sub_id, true)?;
+    let id = b
+        .hooks
+        .send("transaction.completed", &late, Utc::now())
+        .await?;
+    let outcome = b.applied(&id).await?;
+    assert!(outcome.contains("erased"), "{outcome}");
+    let listed = b.app.command(&["unmatched-payments"]).await?;
+    assert!(
+        listed.contains(late["id"].as_str().context("txn id")?),
+        "{listed}"
+    );
+
+    // The same address (written differently) signs up again: no second welcome grant.
+    let (again, _) = signed_up(
+        &b,
+        &format!("  {}  ", email.to_uppercase()),
+        "another-passw0rd",
+    )
+    .await?;
+    assert_ne!(again, user);
+    assert_eq!(
+        b.balance(again).await?,
+        0,
+        "the welcome credits go once per address"
+    );
+    b.app.shutdown().await
+}
+
+/// The migration that labels paid periods leaves every ledger entry made before it as it was
+/// (kind, amount, key), and counts an old grant toward its period, so an upgrade after the
+/// migration still grants only the difference.
+#[tokio::test]
+async fn existing_grants_survive_the_payments_migration_untouched() -> anyhow::Result<()> {
+    use sqlx::Connection;
+    let settings = onevoice_tests::harness::settings_with(&[])?;
+    let mut url = url::Url::parse(settings.database.url.expose())?;
+    let name = format!("onevoice_migration_{}", uuid::Uuid::new_v4().simple());
+    url.set_path("/postgres");
+    let mut admin = sqlx::PgConnection::connect(url.as_str()).await?;
+    sqlx::query(&format!("CREATE DATABASE {name}"))
+        .execute(&mut admin)
+        .await?;
+    url.set_path(&format!("/{name}"));
+    let db = sqlx::PgPool::connect(url.as_str()).await?;
+
+    // The schema as it was before: the migrations up to the one under test.
+    let before = tempfile::tempdir()?;
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../migrations");
+    let mut files: Vec<_> = std::fs::read_dir(&dir)?.collect::<Result<_, _>>()?;
+    files.sort_by_key(|f| f.file_name());
+    for f in files {
+        let file = f.file_name();
+        if file.to_string_lossy().as_ref() < "20261204000007" {
+            std::fs::copy(f.path(), before.path().join(&file))?;
+        }
+    }
+    sqlx::migrate::Migrator::new(before.path())
+        .await?
+        .run(&db)
+        .await?;
+    let user: uuid::Uuid = sqlx::query_scalar(
+        "INSERT INTO users (email, username, password_hash, is_verified) VALUES ('old@example.test', 'old', '!', true) RETURNING id",
+    )
+    .fetch_one(&db)
+    .await?;
+    sqlx::query(
+        "INSERT INTO billing_history (user_id, paddle_transaction_id, paddle_subscription_id, amount, currency,
+             status, payment_type, period_start, period_end, paid_at)
+         VALUES ($1, 'txn_01old', 'sub_01old', 9.99, 'USD', 'completed', 'subscription',
+                 '2026-11-01T00:00:00.635Z', '2026-12-01T00:00:00.635Z', now())",
+    )
+    .bind(user)
+    .execute(&db)
+    .await?;
+    for (kind, amount, key) in [
+        ("grant", 100_i64, format!("signup:{user}")),
+        ("grant", 500, "paddle:txn_01old".to_string()),
+        ("reserve", -10, "job:x:r0:reserve".to_string()),
+        ("release", 10, "job:x:r0:release".to_string()),
+        ("capture", -10, "job:x:capture".to_string()),
+    ] {
+        sqlx::query(
+            "INSERT INTO credit_ledger (user_id, kind, amount, idempotency_key) VALUES ($1, $2, $3, $4)",
+        )
+        .bind(user)
+        .bind(kind)
+        .bind(amount)
+        .bind(key)
+        .execute(&db)
+        .await?;
+    }
+    let rows = |db: sqlx::PgPool| async move {
+        sqlx::query_as::<_, (String, String, i64)>(
+            "SELECT idempotency_key, kind, amount FROM credit_ledger ORDER BY idempotency_key",
+        )
+        .fetch_all(&db)
+        .await
+    };
+    let old = rows(db.clone()).await?;
+
+    onevoice_shared::db::migrate(&db).await?;
+    assert_eq!(rows(db.clone()).await?, old, "no entry changed");
+    let period = ledger::PaidPeriod {
+        subscription: "sub_01old",
+        ends_at: "2026-12-01T00:00:00.635Z".parse()?,
+    };
+    assert_eq!(
+        ledger::granted_for_period(&db, UserId(user), period).await?,
+        500,
+        "the old grant counts for its period"
+    );
+    db.close().await;
+    sqlx::query(&format!("DROP DATABASE {name} WITH (FORCE)"))
+        .execute(&mut admin)
+        .await?;
+    Ok(())
+}

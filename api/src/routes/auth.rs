@@ -14,7 +14,7 @@ use onevoice_shared::email::EmailKind;
 use onevoice_shared::locale::Locale;
 use onevoice_shared::one_time_token;
 use onevoice_shared::repo::auth_tokens::{self, Purpose};
-use onevoice_shared::repo::{activity, ledger, pending, sessions, users};
+use onevoice_shared::repo::{activity, former_accounts, ledger, pending, sessions, users};
 use serde::Deserialize;
 use utoipa::ToSchema;
 use utoipa_axum::router::OpenApiRouter;
@@ -225,7 +225,13 @@ async fn verify_email(
         None,
     )
     .await?;
-    ledger::grant_signup(&mut *tx, user.id, state.settings.credits.signup_grant).await?;
+    // Welcome credits once per address, not per account: deleting the account and signing up
+    // again with the same address gets none.
+    let address =
+        former_accounts::email_hmac(state.settings.jwt_secret.expose().as_bytes(), &p.email);
+    if former_accounts::claim_signup_grant(&mut *tx, &address).await? {
+        ledger::grant_signup(&mut *tx, user.id, state.settings.credits.signup_grant).await?;
+    }
     tx.commit().await?;
     let tokens = session::start(&state.db, &state.settings, user.id, &client).await?;
     Ok(Json(AuthResponse {

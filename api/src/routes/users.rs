@@ -18,7 +18,7 @@ use onevoice_shared::email::EmailKind;
 use onevoice_shared::locale::Locale;
 use onevoice_shared::one_time_token;
 use onevoice_shared::repo::auth_tokens::{self, Purpose};
-use onevoice_shared::repo::{activity, credits, sessions, users};
+use onevoice_shared::repo::{activity, billing, credits, former_accounts, sessions, users};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 use utoipa_axum::router::OpenApiRouter;
@@ -600,11 +600,14 @@ pub struct DeleteAccountRequest {
     password: String,
 }
 
-/// Deletes the account: it is deactivated and signed out at once, then a workflow erases its
-/// media and personal data.
+/// Deletes the account: its Paddle subscription is cancelled at once, it is deactivated and
+/// signed out, then a workflow erases its media and personal data. An HMAC of the address and
+/// the Paddle customer are kept (see `former_accounts`) so later payments are still attributed
+/// and the address gets no second welcome grant.
 #[utoipa::path(post, path = "/api/users/delete-account", tag = "users", security(("bearer" = [])),
     request_body = DeleteAccountRequest,
-    responses((status = 202, body = MessageResponse), (status = 400, body = crate::error::ErrorBody)))]
+    responses((status = 202, body = MessageResponse), (status = 400, body = crate::error::ErrorBody),
+              (status = 429, body = crate::error::ErrorBody), (status = 503, body = crate::error::ErrorBody)))]
 async fn delete_account(
     State(state): State<AppState>,
     user: AuthUser,
@@ -620,7 +623,28 @@ async fn delete_account(
         "the password is not correct",
     )
     .await?;
+    // A deleted account pays for nothing more: its subscription ends now, before anything is
+    // erased (if Paddle cannot be reached, nothing is deleted and the user can retry).
+    let subscription = billing::current(&state.db, user.id).await?;
+    if let Some(paddle_id) = subscription
+        .filter(|s| !matches!(s.status.as_str(), "canceled" | "cancelled"))
+        .and_then(|s| s.paddle_subscription_id)
+    {
+        let paddle = state.paddle.as_ref().ok_or_else(|| {
+            ApiError::ServiceUnavailable("billing is not available; try again later".into())
+        })?;
+        paddle.cancel_now(&paddle_id).await.map_err(|e| {
+            tracing::error!(error = %e, user = %user.id, "cannot cancel the subscription of a deleted account");
+            ApiError::ServiceUnavailable(
+                "the subscription could not be cancelled; nothing was deleted, try again".into(),
+            )
+        })?;
+    }
+    let address =
+        former_accounts::email_hmac(state.settings.jwt_secret.expose().as_bytes(), &row.email);
+    let customer = billing::customer_id(&state.db, user.id).await?;
     let mut tx = state.db.begin().await?;
+    former_accounts::remember_erased(&mut *tx, &address, customer.as_deref()).await?;
     sessions::revoke_all(&mut *tx, user.id).await?;
     users::deactivate(&mut *tx, user.id).await?;
     tx.commit().await?;

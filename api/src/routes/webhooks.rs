@@ -18,6 +18,7 @@ use onevoice_shared::paddle::custom_data;
 use onevoice_shared::paddle::entities::{Envelope, is_handled};
 use onevoice_shared::paddle::signature;
 use onevoice_shared::repo::billing::{self, Stored};
+use onevoice_shared::repo::former_accounts;
 use serde::Serialize;
 use serde_json::Value;
 use utoipa::ToSchema;
@@ -93,15 +94,24 @@ async fn paddle(
     }
     let user = whose(&state, &event).await?;
     let Some(user) = user else {
-        let stored = billing::store_event(
-            &state.db,
-            &event,
-            &payload,
-            None,
-            Some("unmatched: no user for this customer"),
-        )
-        .await?;
-        tracing::warn!(event = %event.event_id, kind = %event.event_type, "Paddle event for an unknown customer");
+        // Kept for operators (`onevoice unmatched-payments`); a payment of an erased account's
+        // customer is an error to look at: it should not happen once its subscription ended.
+        let customer = event.data.get("customer_id").and_then(Value::as_str);
+        let erased = match customer {
+            Some(c) => former_accounts::customer_was_erased(&state.db, c).await?,
+            None => false,
+        };
+        let outcome = if erased {
+            "unmatched: the customer's account was erased"
+        } else {
+            "unmatched: no user for this customer"
+        };
+        let stored = billing::store_event(&state.db, &event, &payload, None, Some(outcome)).await?;
+        if event.event_type == "transaction.completed" {
+            tracing::error!(event = %event.event_id, erased, "a Paddle payment matched no account");
+        } else {
+            tracing::warn!(event = %event.event_id, kind = %event.event_type, erased, "Paddle event for an unknown customer");
+        }
         return Ok(ack(stored));
     };
     let stored = billing::store_event(&state.db, &event, &payload, Some(user), None).await?;

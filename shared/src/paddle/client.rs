@@ -228,6 +228,19 @@ impl PaddleClient {
         .await
     }
 
+    /// Cancels now (account deletion): Paddle ends the subscription at once and bills nothing
+    /// more.
+    pub async fn cancel_now(&self, id: &str) -> Result<Subscription, PaddleError> {
+        self.call(
+            Method::POST,
+            &format!("subscriptions/{id}/cancel"),
+            &[],
+            Some(json!({ "effective_from": "immediately" })),
+            Repeat::Safe,
+        )
+        .await
+    }
+
     /// Withdraws a scheduled cancellation or pause.
     pub async fn remove_scheduled_change(&self, id: &str) -> Result<Subscription, PaddleError> {
         self.call(

@@ -153,6 +153,40 @@ pub async fn adopt_customer(
     Ok(())
 }
 
+/// A completed Paddle payment that matched no account.
+#[derive(Clone, Debug, sqlx::FromRow)]
+pub struct UnmatchedPayment {
+    pub event_id: String,
+    pub occurred_at: Option<DateTime<Utc>>,
+    pub transaction_id: Option<String>,
+    pub customer_id: Option<String>,
+    /// Minor units, as Paddle sent it.
+    pub amount: Option<String>,
+    pub currency: Option<String>,
+    pub outcome: Option<String>,
+}
+
+/// Paid `transaction.completed` events that matched no account, newest first.
+pub async fn unmatched_payments(db: &PgPool) -> Result<Vec<UnmatchedPayment>, sqlx::Error> {
+    sqlx::query_as(
+        "SELECT event_id, occurred_at, payload->'data'->>'id' AS transaction_id,
+                payload->'data'->>'customer_id' AS customer_id,
+                coalesce(payload->'data'->'details'->'totals'->>'grand_total',
+                         payload->'data'->'details'->'totals'->>'total') AS amount,
+                payload->'data'->>'currency_code' AS currency, outcome
+         FROM webhook_events
+         WHERE provider = 'paddle' AND event_type = 'transaction.completed' AND user_id IS NULL
+           AND outcome LIKE 'unmatched%'
+           AND coalesce(payload->'data'->'details'->'totals'->>'grand_total',
+                        payload->'data'->'details'->'totals'->>'total', '0') ~ '^[0-9]+$'
+           AND coalesce(payload->'data'->'details'->'totals'->>'grand_total',
+                        payload->'data'->'details'->'totals'->>'total', '0')::numeric > 0
+         ORDER BY occurred_at DESC NULLS LAST",
+    )
+    .fetch_all(db)
+    .await
+}
+
 /// The user an event concerns: by the customer we created for them, then by a subscription we
 /// know, then by the user id we put in `custom_data` at checkout.
 pub async fn resolve_user(

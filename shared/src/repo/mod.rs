@@ -6,6 +6,7 @@ pub mod auth_tokens;
 pub mod billing;
 pub mod credits;
 pub mod emails;
+pub mod former_accounts;
 pub mod jobs;
 pub mod ledger;
 pub mod media;
