@@ -26,6 +26,7 @@ pub struct Storage {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ObjectStat {
     pub size: u64,
+    pub content_type: Option<String>,
     /// The entity tag, quotes included, as S3 sends it.
     pub etag: Option<String>,
 }
@@ -322,24 +323,10 @@ impl Storage {
 
     /// Size and content type of an object, or `None` when it does not exist.
     pub async fn head(&self, key: &str) -> Result<Option<(u64, Option<String>)>, StorageError> {
-        match self
-            .client
-            .head_object()
-            .bucket(&self.bucket)
-            .key(key)
-            .send()
-            .await
-        {
-            Ok(h) => Ok(Some((
-                h.content_length().unwrap_or(0).max(0) as u64,
-                h.content_type().map(str::to_string),
-            ))),
-            Err(e) if e.as_service_error().is_some_and(|e| e.is_not_found()) => Ok(None),
-            Err(e) => Err(service_error("head", key, e)),
-        }
+        Ok(self.stat(key).await?.map(|s| (s.size, s.content_type)))
     }
 
-    /// Size and entity tag of an object, or `None` when it does not exist.
+    /// Size, content type and entity tag of an object, or `None` when it does not exist.
     pub async fn stat(&self, key: &str) -> Result<Option<ObjectStat>, StorageError> {
         match self
             .client
@@ -351,6 +338,7 @@ impl Storage {
         {
             Ok(h) => Ok(Some(ObjectStat {
                 size: h.content_length().unwrap_or(0).max(0) as u64,
+                content_type: h.content_type().map(str::to_string),
                 etag: h.e_tag().map(str::to_string),
             })),
             Err(e) if e.as_service_error().is_some_and(|e| e.is_not_found()) => Ok(None),

@@ -77,11 +77,22 @@ impl Billing {
         plan: &str,
     ) -> anyhow::Result<(UserId, String, String)> {
         let (user, token) = self.app.user(email).await?;
+        let (sub, _) = self.subscribe_and_pay(&token, plan).await?;
+        Ok((
+            user,
+            token,
+            sub["id"].as_str().unwrap_or_default().to_string(),
+        ))
+    }
+
+    /// The caller subscribes to `plan` through the API and pays the checkout at Paddle; the
+    /// webhooks are applied. Returns (subscription, transaction) as Paddle sent them.
+    async fn subscribe_and_pay(&self, token: &str, plan: &str) -> anyhow::Result<(Value, Value)> {
         let (status, checkout) = self
             .call(
                 Method::POST,
                 "/api/billing/subscribe",
-                &token,
+                token,
                 Some(json!({"plan_id": plan})),
             )
             .await?;
@@ -91,11 +102,7 @@ impl Billing {
             .pay_checkout(checkout["transaction_id"].as_str().unwrap_or_default())?;
         self.send_and_apply("subscription.created", &sub).await?;
         self.send_and_apply("transaction.completed", &txn).await?;
-        Ok((
-            user,
-            token,
-            sub["id"].as_str().unwrap_or_default().to_string(),
-        ))
+        Ok((sub, txn))
     }
 
     async fn subscription(&self, token: &str) -> anyhow::Result<Value> {
@@ -974,20 +981,7 @@ fn adjustment(id: &str, action: &str, status: &str, txn: &Value, total: i64) -> 
 async fn refunds_and_chargebacks_take_back_what_their_payment_granted() -> anyhow::Result<()> {
     let b = start(&[]).await?;
     let (user, token) = b.app.user("refunder@example.test").await?;
-    let (status, checkout) = b
-        .call(
-            Method::POST,
-            "/api/billing/subscribe",
-            &token,
-            Some(json!({"plan_id": "pro_monthly"})),
-        )
-        .await?;
-    assert_eq!(status, 201, "{checkout}");
-    let (sub, txn) = b
-        .paddle
-        .pay_checkout(checkout["transaction_id"].as_str().context("txn")?)?;
-    b.send_and_apply("subscription.created", &sub).await?;
-    b.send_and_apply("transaction.completed", &txn).await?;
+    let (_, txn) = b.subscribe_and_pay(&token, "pro_monthly").await?;
     let paid_up = b.balance(user).await?;
 
     // Half of the $29.99 refunded: waiting for approval changes nothing, approval takes back
@@ -1118,20 +1112,7 @@ async fn an_erased_account_stops_paying_and_keeps_what_money_needs() -> anyhow::
     let (user, token) = signed_up(&b, &email, "leavers-passw0rd").await?;
     let welcome = b.balance(user).await?;
     assert!(welcome > 0, "the first account gets the welcome credits");
-    let (status, checkout) = b
-        .call(
-            Method::POST,
-            "/api/billing/subscribe",
-            &token,
-            Some(json!({"plan_id": "starter_monthly"})),
-        )
-        .await?;
-    assert_eq!(status, 201, "{checkout}");
-    let (sub, txn) = b
-        .paddle
-        .pay_checkout(checkout["transaction_id"].as_str().context("txn")?)?;
-    b.send_and_apply("subscription.created", &sub).await?;
-    b.send_and_apply("transaction.completed", &txn).await?;
+    let (sub, _) = b.subscribe_and_pay(&token, "starter_monthly").await?;
     let sub_id = sub["id"].as_str().context("sub")?;
 
     let (status, body) = b

@@ -15,6 +15,8 @@ pub enum Kind {
     Reserve,
     Release,
     Capture,
+    /// Credits taken back (a refund or chargeback of the payment that granted them).
+    Adjustment,
 }
 
 impl Kind {
@@ -24,6 +26,7 @@ impl Kind {
             Kind::Reserve => "reserve",
             Kind::Release => "release",
             Kind::Capture => "capture",
+            Kind::Adjustment => "adjustment",
         }
     }
 }
@@ -41,9 +44,17 @@ pub struct Entry<'a> {
 
 /// Appends an entry unless its key exists; returns whether it was new.
 pub async fn append(db: impl PgExecutor<'_>, e: Entry<'_>) -> Result<bool, sqlx::Error> {
+    insert(db, e, None).await
+}
+
+async fn insert(
+    db: impl PgExecutor<'_>,
+    e: Entry<'_>,
+    metadata: Option<serde_json::Value>,
+) -> Result<bool, sqlx::Error> {
     let inserted = sqlx::query(
-        "INSERT INTO credit_ledger (user_id, job_id, video_id, kind, amount, idempotency_key, description)
-         VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT (idempotency_key) DO NOTHING",
+        "INSERT INTO credit_ledger (user_id, job_id, video_id, kind, amount, idempotency_key, description, metadata)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8) ON CONFLICT (idempotency_key) DO NOTHING",
     )
     .bind(e.user)
     .bind(e.job)
@@ -52,6 +63,7 @@ pub async fn append(db: impl PgExecutor<'_>, e: Entry<'_>) -> Result<bool, sqlx:
     .bind(e.amount)
     .bind(e.key)
     .bind(e.description)
+    .bind(metadata)
     .execute(db)
     .await?
     .rows_affected();
@@ -73,24 +85,11 @@ pub async fn append_for_period(
     e: Entry<'_>,
     period: PaidPeriod<'_>,
 ) -> Result<bool, sqlx::Error> {
-    let inserted = sqlx::query(
-        "INSERT INTO credit_ledger (user_id, job_id, video_id, kind, amount, idempotency_key, description, metadata)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, jsonb_build_object('subscription', $8::text, 'period_end', $9::bigint))
-         ON CONFLICT (idempotency_key) DO NOTHING",
-    )
-    .bind(e.user)
-    .bind(e.job)
-    .bind(e.video)
-    .bind(e.kind.as_str())
-    .bind(e.amount)
-    .bind(e.key)
-    .bind(e.description)
-    .bind(period.subscription)
-    .bind(period.ends_at.timestamp())
-    .execute(db)
-    .await?
-    .rows_affected();
-    Ok(inserted == 1)
+    let metadata = serde_json::json!({
+        "subscription": period.subscription,
+        "period_end": period.ends_at.timestamp(),
+    });
+    insert(db, e, Some(metadata)).await
 }
 
 /// The credits granted so far for a paid period.
@@ -156,20 +155,21 @@ pub async fn take_back(
     description: &str,
     transaction: &str,
 ) -> Result<bool, sqlx::Error> {
-    let inserted = sqlx::query(
-        "INSERT INTO credit_ledger (user_id, kind, amount, idempotency_key, description, metadata)
-         VALUES ($1, 'adjustment', $2, $3, $4, jsonb_build_object('transaction', $5::text))
-         ON CONFLICT (idempotency_key) DO NOTHING",
+    let entry = Entry {
+        user,
+        job: None,
+        video: None,
+        kind: Kind::Adjustment,
+        amount: -credits,
+        key,
+        description,
+    };
+    insert(
+        db,
+        entry,
+        Some(serde_json::json!({ "transaction": transaction })),
     )
-    .bind(user)
-    .bind(-credits)
-    .bind(key)
-    .bind(description)
-    .bind(transaction)
-    .execute(db)
-    .await?
-    .rows_affected();
-    Ok(inserted == 1)
+    .await
 }
 
 /// Serializes balance checks of one user until the transaction ends, so two concurrent holds
