@@ -5,6 +5,7 @@ use crate::deps::Deps;
 use crate::error;
 use onevoice_shared::contracts::{
     DubbingOutput, FinishJobInput, JobOutcome, ProgressReport, activity, job_prefix,
+    job_video_prefixes,
 };
 use onevoice_shared::email::{self, EmailKind};
 use onevoice_shared::locale::Locale;
@@ -101,18 +102,23 @@ impl JobActivities {
         if matches!(input.outcome, JobOutcome::Cancelled) {
             // Nothing of a cancelled job is kept: its artifacts and any partial output go before
             // the job reads as cancelled, so a client never sees a cancelled job with leftovers.
-            d.storage
-                .delete_prefix(&job_prefix(input.job_id))
+            let mut prefixes = vec![job_prefix(input.job_id)];
+            prefixes.extend(job_video_prefixes(
+                job.user_id,
+                input.video_id,
+                input.job_id,
+            ));
+            for prefix in prefixes {
+                d.storage
+                    .delete_prefix(&prefix)
+                    .await
+                    .map_err(error::storage)?;
+            }
+            sqlx::query("DELETE FROM media_files WHERE job_id = $1")
+                .bind(input.job_id)
+                .execute(&d.db)
                 .await
-                .map_err(error::storage)?;
-            let output = format!(
-                "videos/{}/{}/dubbed/{}.",
-                job.user_id, input.video_id, input.job_id
-            );
-            d.storage
-                .delete_prefix(&output)
-                .await
-                .map_err(error::storage)?;
+                .map_err(db)?;
         }
         let mut tx = d.db.begin().await.map_err(db)?;
         let changed = jobs::finish(&mut tx, input.job_id, status, message, result)

@@ -21,6 +21,12 @@ pub fn job_prefix(job: JobId) -> String {
     format!("jobs/{job}/")
 }
 
+/// What a job writes beside its video, each named `{job}.…`: the dubbed and subtitled videos and
+/// the transcript (the user's or the recognized one). A cancelled job's are deleted.
+pub fn job_video_prefixes(user: UserId, video: VideoId, job: JobId) -> [String; 3] {
+    ["dubbed", "subtitled", "transcripts"].map(|dir| format!("videos/{user}/{video}/{dir}/{job}."))
+}
+
 /// Where an activity stores its result document, keyed on job id + step, so a retry returns it.
 pub fn step_result_key(job: JobId, step: Step) -> String {
     format!("jobs/{job}/steps/{}.json", step.name())

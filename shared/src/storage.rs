@@ -489,8 +489,18 @@ impl Storage {
         Ok(())
     }
 
+    /// Deletes every object whose key starts with `prefix`; returns how many there were.
     pub async fn delete_prefix(&self, prefix: &str) -> Result<usize, StorageError> {
-        let mut deleted = 0;
+        let keys = self.list(prefix).await?;
+        for key in &keys {
+            self.delete(key).await?;
+        }
+        Ok(keys.len())
+    }
+
+    /// The keys of every object whose key starts with `prefix`.
+    pub async fn list(&self, prefix: &str) -> Result<Vec<String>, StorageError> {
+        let mut keys = Vec::new();
         let mut token = None;
         loop {
             let page = self
@@ -502,21 +512,14 @@ impl Storage {
                 .send()
                 .await
                 .map_err(|e| service_error("list", prefix, e))?;
-            for obj in page.contents() {
-                if let Some(key) = obj.key() {
-                    self.client
-                        .delete_object()
-                        .bucket(&self.bucket)
-                        .key(key)
-                        .send()
-                        .await
-                        .map_err(|e| service_error("delete", key, e))?;
-                    deleted += 1;
-                }
-            }
+            keys.extend(
+                page.contents()
+                    .iter()
+                    .filter_map(|o| o.key().map(str::to_string)),
+            );
             token = page.next_continuation_token().map(str::to_string);
             if token.is_none() {
-                return Ok(deleted);
+                return Ok(keys);
             }
         }
     }

@@ -10,4 +10,5 @@ pub mod media;
 pub mod paddle;
 pub mod sample;
 pub mod served;
+pub mod smtp;
 pub mod tts;

@@ -335,3 +335,56 @@ async fn a_redelivery_after_a_crash_between_start_and_delete_starts_nothing_new(
     assert_eq!(n, 1, "the redelivery must not start a second run");
     app.shutdown().await
 }
+
+/// A relay that refuses the completion email for good does not make a finished dub fail: the
+/// workflow still completes and publishes its legacy DUBBING_COMPLETED message.
+#[tokio::test]
+async fn a_refused_completion_email_does_not_fail_the_finished_job() -> anyhow::Result<()> {
+    use temporalio_client::{UntypedWorkflow, WorkflowGetResultOptions};
+    let smtp = onevoice_tests::smtp::refusing().await?;
+    let q = queues().await?;
+    let app = TestApp::spawn_with(&[
+        ("SQS_PUBLISH_QUEUE_URL", &q.events),
+        ("SMTP_HOST", "127.0.0.1"),
+        ("SMTP_PORT", &smtp.port.to_string()),
+    ])
+    .await?;
+    let (_, token) = app.user("refused@example.com").await?;
+    let dir = tempfile::tempdir()?;
+    let sample = sample::make(dir.path()).await?;
+    let video = ready_video(
+        &app,
+        &token,
+        "refused.mp4",
+        tokio::fs::read(&sample.video).await?,
+    )
+    .await?;
+    let body = json!({"target_language": "es", "source_language": "en", "source_transcript": sample.transcript});
+    let (status, res) = dub(&app, &token, &video, body, None).await?;
+    assert_eq!(status, 202, "{res}");
+    let job = res["job_id"].as_str().context("job_id")?.to_string();
+    let workflow =
+        onevoice_shared::contracts::dubbing_workflow_id(onevoice_shared::ids::JobId(job.parse()?));
+    let handle = app
+        .state
+        .temporal
+        .get_workflow_handle::<UntypedWorkflow>(workflow);
+    let result = tokio::time::timeout(
+        Duration::from_secs(180),
+        handle.get_result(WorkflowGetResultOptions::default()),
+    )
+    .await?;
+    assert!(
+        result.is_ok(),
+        "the workflow must complete: {:?}",
+        result.err()
+    );
+    let attempts: i32 =
+        sqlx::query_scalar("SELECT attempts FROM emails WHERE kind = 'job_completed'")
+            .fetch_one(&app.state.db)
+            .await?;
+    assert!(attempts >= 1, "the email was tried");
+    let lines = python(&[&fixture("legacy_consumer.py"), &q.events]).await?;
+    assert!(lines.contains("DUBBING_COMPLETED"), "{lines}");
+    app.shutdown().await
+}

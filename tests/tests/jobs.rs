@@ -269,16 +269,16 @@ async fn cancel_mid_run_releases_the_credits_and_keeps_nothing() -> anyhow::Resu
     let app = TestApp::spawn().await?;
     let (user, token) = app.user("canceller@example.com").await?;
     let (_dir, _sample, video) = sample_video(&app, &token, "cancel.mp4").await?;
-    let (_, body) = dub(
-        &app,
-        &token,
-        &video,
-        request(&long_transcript(), "es"),
-        None,
-    )
-    .await?;
+    let mut body = request(&long_transcript(), "es");
+    body["burn_subtitles"] = json!(true);
+    let (_, body) = dub(&app, &token, &video, body, None).await?;
     let job = body["job_id"].as_str().context("job")?.to_string();
     synthesis_under_way(&app, &job).await?;
+    let subtitled = format!("videos/{user}/{video}/subtitled/{job}.es.mp4");
+    assert!(
+        app.state.storage.size_of(&subtitled).await?.is_some(),
+        "the subtitled video is made before synthesis"
+    );
     let res = app
         .http
         .post(app.url(&format!("/api/videos/{video}/cancel")))
@@ -333,6 +333,34 @@ async fn cancel_mid_run_releases_the_credits_and_keeps_nothing() -> anyhow::Resu
         .json()
         .await?;
     assert_eq!(video_status["status"], "uploaded");
+    // Of the video, only what the upload made is left: the original and its thumbnails.
+    let prefix = format!("videos/{user}/{video}/");
+    let left = app.state.storage.list(&prefix).await?;
+    let unexpected: Vec<&String> = left
+        .iter()
+        .filter(|k| {
+            let rest = &k[prefix.len()..];
+            !(rest.starts_with("original.") || rest.starts_with("thumbnails/"))
+        })
+        .collect();
+    assert!(
+        unexpected.is_empty(),
+        "left by the cancelled job: {unexpected:?}"
+    );
+    // Deleting the video then leaves nothing at all.
+    let res = app
+        .http
+        .delete(app.url(&format!("/api/videos/{video}")))
+        .bearer_auth(&token)
+        .send()
+        .await?;
+    assert!(res.status().is_success(), "{}", res.status());
+    onevoice_tests::harness::eventually(DUB_DEADLINE, "the video's objects to go", || async {
+        let mut left = app.state.storage.list(&prefix).await?;
+        left.extend(app.state.storage.list(&format!("jobs/{job}/")).await?);
+        Ok(left.is_empty().then_some(()))
+    })
+    .await?;
     app.shutdown().await
 }
 

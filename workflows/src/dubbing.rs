@@ -92,13 +92,16 @@ impl DubbingWorkflow {
                 options::bookkeeping(true),
             )
             .await?;
+        // The job is settled: an email that cannot be delivered (a relay refusing it for good)
+        // changes nothing of its outcome. The outbox row keeps the attempts and the reason.
         if let Some(email_id) = notice {
-            ctx.execute_activity(
-                SupportActivities::send_email,
-                SendEmailInput { email_id },
-                options::email(),
-            )
-            .await?;
+            let _undelivered = ctx
+                .execute_activity(
+                    SupportActivities::send_email,
+                    SendEmailInput { email_id },
+                    options::email(),
+                )
+                .await;
         }
         let event = match status {
             JobStatus::Completed => legacy::DUBBING_COMPLETED,
