@@ -34,7 +34,7 @@ where
             // The work sees the flag at its next block and returns `Cancelled`.
             _ = ctx.cancelled() => cancel.store(true, Ordering::Relaxed),
             _ = beat.tick() => {
-                let _ = ctx.record_heartbeat(()).await;
+                crate::heartbeat::keep(ctx).await;
             }
         }
     }

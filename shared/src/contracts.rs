@@ -286,8 +286,36 @@ pub struct DubbingInput {
     /// The video's length when the job was priced (absent in jobs started before it was kept).
     #[serde(default)]
     pub priced_duration_ms: Option<u64>,
+    /// How long the job's long steps may keep retrying (absent in jobs started before it was
+    /// set: the defaults then).
+    #[serde(default)]
+    pub activity_budget: Option<ActivityBudget>,
     #[serde(default)]
     pub options: DubOptions,
+}
+
+/// Timeouts of long activities, from the settings (`ACTIVITY_*`). Their attempts are unlimited:
+/// a lost worker costs an attempt (its heartbeat times out), and losing workers must not fail a
+/// job, so only time bounds the retries; the activities give up by themselves on errors that
+/// keep coming back (see `heartbeat` in the activities crate).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ActivityBudget {
+    /// From the first schedule to the end of the last attempt.
+    pub total_secs: u64,
+    /// A running attempt whose worker stops heartbeating this long is retried elsewhere.
+    pub heartbeat_secs: u64,
+    /// The longest wait between two attempts.
+    pub max_retry_interval_secs: u64,
+}
+
+impl Default for ActivityBudget {
+    fn default() -> Self {
+        ActivityBudget {
+            total_secs: 6 * 60 * 60,
+            heartbeat_secs: 10,
+            max_retry_interval_secs: 60,
+        }
+    }
 }
 
 /// The user's choices for a dub, carried to the steps they affect.

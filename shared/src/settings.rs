@@ -310,6 +310,8 @@ pub struct TemporalSettings {
     pub max_concurrent_activities: usize,
     /// Time between runs of the cleanup workflow (expired signups, used tokens, old counters).
     pub maintenance_interval: Duration,
+    /// Timeouts of long activities (carried in each job's workflow input).
+    pub activity_budget: crate::contracts::ActivityBudget,
 }
 
 #[derive(Clone, Debug)]
@@ -451,6 +453,23 @@ impl Settings {
                 r.parse("MAINTENANCE_INTERVAL_SECS", Some("3600"))
                     .unwrap_or(3600),
             ),
+            activity_budget: crate::contracts::ActivityBudget {
+                total_secs: r
+                    .parse("ACTIVITY_BUDGET_SECS", Some("21600"))
+                    .unwrap_or(21_600),
+                heartbeat_secs: r
+                    .parse_with("ACTIVITY_HEARTBEAT_TIMEOUT_SECS", Some("10"), |v| {
+                        match v.parse::<u64>() {
+                            // Activities beat every second.
+                            Ok(n) if n >= 2 => Ok(n),
+                            _ => Err("must be a number of seconds of at least 2".into()),
+                        }
+                    })
+                    .unwrap_or(10),
+                max_retry_interval_secs: r
+                    .parse("ACTIVITY_RETRY_MAX_INTERVAL_SECS", Some("60"))
+                    .unwrap_or(60),
+            },
         };
         let s3 = S3Settings {
             bucket: r.string("S3_BUCKET", None),

@@ -716,3 +716,61 @@ async fn the_media_that_is_priced_is_the_media_that_is_dubbed() -> anyhow::Resul
     assert_eq!(balance(&app, user).await?, before, "the hold is released");
     app.shutdown().await
 }
+
+/// Worker loss is not a failure: the worker process is killed (SIGKILL) mid-synthesis more times
+/// than the old attempt limit of the step (6), each attempt making some progress, and the job
+/// still completes, charged once.
+#[tokio::test]
+async fn a_job_survives_more_worker_losses_than_the_old_attempt_limit() -> anyhow::Result<()> {
+    const KILLS: usize = 7;
+    let mut app = TestApp::spawn_paused(&[
+        ("ACTIVITY_HEARTBEAT_TIMEOUT_SECS", "2"),
+        ("ACTIVITY_RETRY_MAX_INTERVAL_SECS", "1"),
+    ])
+    .await?;
+    app.start_worker().await?;
+    let (user, token) = app.user("losses@example.com").await?;
+    let (_dir, _sample, video) = sample_video(&app, &token, "losses.mp4").await?;
+    app.stop_worker().await?;
+    let mut process = app.worker_process()?;
+    let (_, body) = dub(
+        &app,
+        &token,
+        &video,
+        request(&long_transcript(), "es"),
+        None,
+    )
+    .await?;
+    let job = body["job_id"].as_str().context("job")?.to_string();
+    let lines = format!("jobs/{job}/tts/");
+    let mut done = 0;
+    for kill in 0..KILLS {
+        // Each attempt synthesizes some more lines before its worker dies.
+        onevoice_tests::harness::eventually(
+            DUB_DEADLINE,
+            "the next attempt to make progress",
+            || async {
+                let n = app.state.storage.list(&lines).await?.len();
+                Ok((n > done).then_some(()))
+            },
+        )
+        .await?;
+        process.kill().await?;
+        // Counted once the worker is dead, so only a new attempt can add lines.
+        done = app.state.storage.list(&lines).await?.len();
+        assert!(
+            done < 400,
+            "synthesis finished before kill {kill}; the test proves nothing"
+        );
+        process = app.worker_process()?;
+    }
+    let finished = finished_job(&app, &token, &job, DUB_DEADLINE).await?;
+    assert_eq!(finished["status"], "completed", "{finished}");
+    assert_eq!(
+        ledger::captures(&app.state.db, JobId(job.parse()?)).await?,
+        1
+    );
+    assert_eq!(balance(&app, user).await?, 90, "charged once");
+    process.kill().await?;
+    app.shutdown().await
+}

@@ -227,7 +227,7 @@ async fn pipeline(
                 video_key: input.video_key.clone(),
                 priced_duration_ms: input.priced_duration_ms,
             },
-            options::long_running(),
+            options::long_running(budget(ctx)),
         )
         .await?;
     finish(ctx, Step::PrepareVideo);
@@ -245,7 +245,7 @@ async fn pipeline(
                 detect: input.options.detect_language,
                 recognizer: input.options.recognizer,
             },
-            options::long_running(),
+            options::long_running(budget(ctx)),
         )
         .await?
     } else {
@@ -289,7 +289,7 @@ async fn pipeline(
                     srt_key: display_srt.clone(),
                     output_key: subtitled_key(&input.output_key),
                 },
-                options::long_running(),
+                options::long_running(budget(ctx)),
             )
             .await?;
         finish(ctx, Step::EmbedSubtitles);
@@ -311,7 +311,7 @@ async fn pipeline(
                 language: input.target_language,
                 voice_id: input.options.voice_id.clone(),
             },
-            options::long_running(),
+            options::long_running(budget(ctx)),
         )
         .await?;
     finish(ctx, Step::GenerateAudio);
@@ -326,7 +326,7 @@ async fn pipeline(
                 manifest_key: speech.manifest_key.clone(),
                 duration_ms: audio.duration_ms,
             },
-            options::long_running(),
+            options::long_running(budget(ctx)),
         )
         .await?;
     finish(ctx, Step::AudioTaskSetup);
@@ -345,7 +345,7 @@ async fn pipeline(
                 plan_key: timing.plan_key,
                 background_stem_key: None,
             },
-            options::long_running(),
+            options::long_running(budget(ctx)),
         )
         .await?;
     finish(ctx, Step::MergeAudio);
@@ -361,7 +361,7 @@ async fn pipeline(
                 duration_ms: audio.duration_ms,
                 output_key: input.output_key.clone(),
             },
-            options::long_running(),
+            options::long_running(budget(ctx)),
         )
         .await?;
     finish(ctx, Step::FinalVideo);
@@ -401,7 +401,7 @@ async fn text_stages(
                 words_key: transcript.words_key,
                 language: source_language,
             },
-            options::long_running(),
+            options::long_running(budget(ctx)),
         )
         .await?;
     finish(ctx, Step::NlpSplit);
@@ -415,7 +415,7 @@ async fn text_stages(
                 sentences_key: sentences.sentences_key,
                 language: source_language,
             },
-            options::long_running(),
+            options::long_running(budget(ctx)),
         )
         .await?;
     finish(ctx, Step::MeaningSplit);
@@ -431,7 +431,7 @@ async fn text_stages(
                 target_language: input.target_language,
                 glossary: input.options.glossary.clone(),
             },
-            options::long_running(),
+            options::long_running(budget(ctx)),
         )
         .await?;
     finish(ctx, Step::Summarize);
@@ -448,7 +448,7 @@ async fn text_stages(
                 glossary: input.options.glossary.clone(),
                 terminology_key: Some(terminology.terminology_key),
             },
-            options::long_running(),
+            options::long_running(budget(ctx)),
         )
         .await?;
     finish(ctx, Step::Translate);
@@ -465,7 +465,7 @@ async fn text_stages(
                 source_language,
                 target_language: input.target_language,
             },
-            options::long_running(),
+            options::long_running(budget(ctx)),
         )
         .await?;
     finish(ctx, Step::SplitSubtitles);
@@ -493,7 +493,7 @@ async fn translation_only(
                 glossary: input.options.glossary.clone(),
                 terminology_key: None,
             },
-            options::long_running(),
+            options::long_running(budget(ctx)),
         )
         .await?;
     finish(ctx, Step::Translate);
@@ -513,4 +513,9 @@ fn transcript_key_of(output_key: &str, job: onevoice_shared::ids::JobId) -> Stri
 /// `…/dubbed/{job}.{lang}.mp4` → `…/subtitled/{job}.{lang}.mp4`.
 fn subtitled_key(output_key: &str) -> String {
     output_key.replacen("/dubbed/", "/subtitled/", 1)
+}
+
+/// The job's activity budget (the defaults for jobs started before it was carried).
+fn budget(ctx: &WorkflowContext<DubbingWorkflow>) -> onevoice_shared::contracts::ActivityBudget {
+    ctx.state(|s| s.input.activity_budget.unwrap_or_default())
 }

@@ -1,6 +1,7 @@
 //! Activity options: timeouts sized to the work, and retry policies that give up on errors that
 //! cannot heal (the activities mark those non-retryable).
 
+use onevoice_shared::contracts::ActivityBudget;
 use std::time::Duration;
 use temporalio_common::RetryPolicy;
 use temporalio_sdk::{
@@ -23,15 +24,29 @@ pub(crate) fn quick() -> ActivityOptions {
         .build()
 }
 
-/// Media work whose length grows with the video: heartbeats let a crashed worker's attempt be
-/// detected within the heartbeat timeout instead of the whole start-to-close timeout.
-pub(crate) fn long_running() -> ActivityOptions {
-    ActivityOptions::with_start_to_close_timeout(Duration::from_secs(2 * 60 * 60))
-        .heartbeat_timeout(Duration::from_secs(10))
-        // On cancel, wait until the activity has stopped, so cleanup runs after its last write.
-        .cancellation_type(ActivityCancellationType::WaitCancellationCompleted)
-        .retry_policy(retry_policy())
-        .build()
+/// Work whose length grows with the video or waits on providers: heartbeats let a crashed
+/// worker's attempt be detected within the heartbeat timeout instead of the whole start-to-close
+/// timeout. Temporal counts such a timeout as an attempt, so attempts are unlimited and only the
+/// budget's total time bounds the retries: losing workers never fails a job. Errors that keep
+/// coming back end it sooner: the activities count them and give up (non-retryably).
+pub(crate) fn long_running(budget: ActivityBudget) -> ActivityOptions {
+    ActivityOptions::with_close_timeouts(ActivityCloseTimeouts::ScheduleAndStartToClose {
+        schedule_to_close: Duration::from_secs(budget.total_secs),
+        start_to_close: Duration::from_secs(2 * 60 * 60)
+            .min(Duration::from_secs(budget.total_secs)),
+    })
+    .heartbeat_timeout(Duration::from_secs(budget.heartbeat_secs))
+    // On cancel, wait until the activity has stopped, so cleanup runs after its last write.
+    .cancellation_type(ActivityCancellationType::WaitCancellationCompleted)
+    .retry_policy(
+        RetryPolicy::builder()
+            .initial_interval(Duration::from_secs(1))
+            .backoff_coefficient(2.0)
+            .maximum_interval(Duration::from_secs(budget.max_retry_interval_secs.max(1)))
+            .maximum_attempts(0)
+            .build(),
+    )
+    .build()
 }
 
 /// Bookkeeping in the database (the API's read model). A database outage must not fail the job,

@@ -28,7 +28,7 @@ impl VideoIngestWorkflow {
             .execute_activity(
                 VideoActivities::probe_video,
                 input.clone(),
-                options::long_running(),
+                options::long_running(Default::default()),
             )
             .await
         {

@@ -117,7 +117,7 @@ impl SpeechActivities {
                         end_ms: offset_ms + s.end_ms.max(s.start_ms),
                         text: s.text,
                     }));
-                    let _ = ctx.record_heartbeat(cues.len() as u64).await;
+                    crate::heartbeat::progress(&ctx, cues.len() as u64).await;
                 }
                 if cues.is_empty() {
                     return Err(error::permanent("no speech was recognized in the video"));

@@ -94,7 +94,7 @@ impl VoiceActivities {
                                     .await?;
                                 let finished =
                                     done.fetch_add(1, std::sync::atomic::Ordering::Relaxed) + 1;
-                                let _ = ctx.record_heartbeat(finished).await;
+                                crate::heartbeat::progress(ctx, finished).await;
                                 Ok(line)
                             }
                         })

@@ -450,6 +450,7 @@ async fn start_dub(
         user_id: user.id,
         video_id,
         priced_duration_ms: original.duration.map(|s| (s * 1000.0).round() as u64),
+        activity_budget: Some(state.settings.temporal.activity_budget),
         video_key: original.s3_key,
         transcript_key: if cues.is_some() {
             transcript_key
@@ -727,6 +728,7 @@ pub async fn rebuild_input(
         user_id: job.user_id,
         video_id,
         priced_duration_ms: original.duration.map(|s| (s * 1000.0).round() as u64),
+        activity_budget: Some(state.settings.temporal.activity_budget),
         video_key: original.s3_key,
         // Recognized jobs recognize again on resume (the step's stored result is reused if it
         // had finished).
