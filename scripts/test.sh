@@ -18,4 +18,5 @@ cargo fmt --all -- --check
 echo "[test] cargo clippy" >&2
 cargo clippy --workspace --all-targets --quiet -- -D warnings
 echo "[test] cargo test" >&2
-cargo test --workspace "$@"
+# Every test is a unit or integration test (there are no doctests): compile no rustdoc crates.
+cargo test --workspace --lib --bins --tests "$@"

@@ -24,4 +24,6 @@ pub struct Deps {
     pub audio: AudioSettings,
     pub speech: SpeechSettings,
     pub text: TextSettings,
+    /// After how long a pending job with no workflow is failed as stranded.
+    pub stranded_after: std::time::Duration,
 }

@@ -2,8 +2,10 @@
 
 use crate::deps::Deps;
 use crate::error;
-use onevoice_shared::contracts::{CleanupReport, MaintenanceInput, activity, upload_key};
-use onevoice_shared::repo::{auth_tokens, pending, rate_limits, videos};
+use onevoice_shared::contracts::{
+    CleanupReport, MaintenanceInput, activity, dubbing_workflow_id, upload_key,
+};
+use onevoice_shared::repo::{auth_tokens, jobs, pending, rate_limits, videos};
 use std::sync::Arc;
 use temporalio_macros::activities;
 use temporalio_sdk::activities::{ActivityContext, ActivityError};
@@ -18,12 +20,54 @@ impl MaintenanceActivities {
     }
 }
 
+/// What a stranded job's user reads.
+const STRANDED: &str = "the job could not be started; its credits were released, start it again";
+
+impl MaintenanceActivities {
+    /// Jobs committed whose workflow never started (a crash between the commit and the start, a
+    /// failed start or resume): still `pending` after the grace period with no running workflow.
+    /// Each is failed and its hold released, once (the row must still be `pending`).
+    async fn fail_stranded_jobs(&self, ctx: &ActivityContext) -> Result<u64, ActivityError> {
+        use temporalio_client::errors::WorkflowInteractionError;
+        use temporalio_client::{
+            UntypedWorkflow, WorkflowDescribeOptions, WorkflowExecutionStatus,
+        };
+        let db = &self.deps.db;
+        let err = |e: sqlx::Error| error::transient(format!("database error: {e}"));
+        let cutoff = chrono::Utc::now()
+            - chrono::Duration::from_std(self.deps.stranded_after).unwrap_or_default();
+        let client = ctx.client();
+        let mut failed = 0;
+        for job in jobs::pending_since(db, cutoff).await.map_err(err)? {
+            let handle = client.get_workflow_handle::<UntypedWorkflow>(dubbing_workflow_id(job.id));
+            let running = match handle.describe(WorkflowDescribeOptions::default()).await {
+                Ok(d) => d.status() == WorkflowExecutionStatus::Running,
+                Err(WorkflowInteractionError::NotFound(_)) => false,
+                Err(e) => {
+                    return Err(error::transient(format!(
+                        "describing a job's workflow: {e}"
+                    )));
+                }
+            };
+            if !running
+                && jobs::fail_unstarted(db, &job, STRANDED)
+                    .await
+                    .map_err(err)?
+            {
+                tracing::warn!(job = %job.id, "stranded job failed, its hold released");
+                failed += 1;
+            }
+        }
+        Ok(failed)
+    }
+}
+
 #[activities]
 impl MaintenanceActivities {
     #[activity(name = activity::CLEANUP)]
     pub async fn cleanup(
         self: Arc<Self>,
-        _ctx: ActivityContext,
+        ctx: ActivityContext,
         input: MaintenanceInput,
     ) -> Result<CleanupReport, ActivityError> {
         let db = &self.deps.db;
@@ -71,6 +115,7 @@ impl MaintenanceActivities {
             stale_tokens: auth_tokens::delete_stale(db).await.map_err(err)?,
             old_rate_limits: rate_limits::delete_old(db).await.map_err(err)?,
             abandoned_uploads,
+            stranded_jobs: self.fail_stranded_jobs(&ctx).await?,
         };
         if report != CleanupReport::default() {
             tracing::info!(?report, "cleanup");

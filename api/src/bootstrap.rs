@@ -61,5 +61,8 @@ pub fn deps(state: &AppState) -> anyhow::Result<Deps> {
         audio: settings.audio.clone(),
         speech: settings.speech.clone(),
         text: settings.text.clone(),
+        stranded_after: settings
+            .sqs
+            .stranded_after(settings.temporal.stranded_grace),
     })
 }

@@ -255,6 +255,9 @@ pub struct CleanupReport {
     pub old_rate_limits: u64,
     #[serde(default)]
     pub abandoned_uploads: u64,
+    /// Jobs whose workflow never started, failed with their hold released.
+    #[serde(default)]
+    pub stranded_jobs: u64,
 }
 
 /// Custom search attributes registered on the Temporal server (`scripts/stack.sh` registers them

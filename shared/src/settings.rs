@@ -215,6 +215,20 @@ pub struct SqsSettings {
     pub dispatch: Dispatch,
     pub wait_secs: i32,
     pub visibility_secs: i32,
+    /// How long the legacy queue keeps a message (SQS's `MessageRetentionPeriod`): in `sqs`
+    /// dispatch a pending job may still be started until its message expires.
+    pub message_retention: Duration,
+}
+
+impl SqsSettings {
+    /// After how long a job still `pending` with no workflow is stranded, given the grace: in
+    /// `sqs` dispatch, not before its message could have expired from the queue.
+    pub fn stranded_after(&self, grace: Duration) -> Duration {
+        match self.dispatch {
+            Dispatch::Temporal => grace,
+            Dispatch::Sqs => grace.max(self.message_retention),
+        }
+    }
 }
 
 #[derive(Clone, Debug)]
@@ -312,6 +326,10 @@ pub struct TemporalSettings {
     pub maintenance_interval: Duration,
     /// Timeouts of long activities (carried in each job's workflow input).
     pub activity_budget: crate::contracts::ActivityBudget,
+    /// A job still `pending` this long after it was created, with no workflow, is stranded (a
+    /// crash between its commit and its start): the maintenance workflow fails it and releases
+    /// its hold.
+    pub stranded_grace: Duration,
 }
 
 #[derive(Clone, Debug)]
@@ -452,6 +470,10 @@ impl Settings {
             maintenance_interval: Duration::from_secs(
                 r.parse("MAINTENANCE_INTERVAL_SECS", Some("3600"))
                     .unwrap_or(3600),
+            ),
+            stranded_grace: Duration::from_secs(
+                r.parse("JOB_STRANDED_AFTER_SECS", Some("900"))
+                    .unwrap_or(900),
             ),
             activity_budget: crate::contracts::ActivityBudget {
                 total_secs: r
@@ -628,6 +650,10 @@ impl Settings {
                 .unwrap_or_default(),
             wait_secs: r.parse("SQS_WAIT_TIME_SECONDS", Some("20")).unwrap_or(20),
             visibility_secs: r.parse("SQS_VISIBILITY_TIMEOUT", Some("60")).unwrap_or(60),
+            message_retention: Duration::from_secs(
+                r.parse("SQS_MESSAGE_RETENTION_SECS", Some("345600"))
+                    .unwrap_or(345_600),
+            ),
         };
         if sqs.dispatch == Dispatch::Sqs && sqs.queue_url.is_none() {
             r.errors

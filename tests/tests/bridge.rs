@@ -388,3 +388,61 @@ async fn a_refused_completion_email_does_not_fail_the_finished_job() -> anyhow::
     assert!(lines.contains("DUBBING_COMPLETED"), "{lines}");
     app.shutdown().await
 }
+
+/// A job committed whose workflow never started — here its legacy message is never consumed —
+/// is found by the maintenance workflow once the grace period (and, in `sqs` dispatch, the
+/// message's retention) has passed: failed, with its hold released. A resume that cannot start
+/// gives its new hold back the same way.
+#[tokio::test]
+async fn stranded_jobs_are_failed_and_their_holds_released() -> anyhow::Result<()> {
+    let q = queues().await?;
+    let app = TestApp::spawn_with(&[
+        ("SQS_QUEUE_URL", &q.jobs),
+        ("SQS_DLQ_URL", &q.dlq),
+        ("SQS_PUBLISH_QUEUE_URL", &q.events),
+        ("DISPATCH_MODE", "sqs"),
+        ("MAINTENANCE_INTERVAL_SECS", "1"),
+        ("JOB_STRANDED_AFTER_SECS", "1"),
+        ("SQS_MESSAGE_RETENTION_SECS", "2"),
+    ])
+    .await?;
+    let (user, token) = app.user("stranded@example.com").await?;
+    let balance = || onevoice_shared::repo::ledger::balance(&app.state.db, user);
+    let before = balance().await?;
+    let (video, job) = queued_job(&app, &token).await?;
+    assert!(balance().await? < before, "the job holds its credits");
+    let failed = finished_job(&app, &token, &job, Duration::from_secs(60)).await?;
+    assert_eq!(failed["status"], "failed", "{failed}");
+    assert!(
+        failed["error_message"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("could not be started"),
+        "{failed}"
+    );
+    assert_eq!(balance().await?, before, "the hold is released");
+
+    // Resuming it cannot start (its original is gone): the new hold goes back at once.
+    sqlx::query("DELETE FROM media_files WHERE video_id = $1::uuid AND file_type = 'original'")
+        .bind(&video)
+        .execute(&app.state.db)
+        .await?;
+    let res = app
+        .http
+        .post(app.url(&format!("/api/videos/{video}/resume")))
+        .bearer_auth(&token)
+        .send()
+        .await?;
+    assert_eq!(res.status().as_u16(), 409);
+    assert_eq!(balance().await?, before, "the resume's hold is released");
+    let job_now: Value = app
+        .http
+        .get(app.url(&format!("/api/jobs/{job}")))
+        .bearer_auth(&token)
+        .send()
+        .await?
+        .json()
+        .await?;
+    assert_eq!(job_now["status"], "failed", "{job_now}");
+    app.shutdown().await
+}

@@ -472,7 +472,7 @@ async fn start_dub(
     };
     if let Err(e) = dispatch(&state, &input, &v.title).await {
         tracing::error!(error = %e, %job_id, "could not start the dubbing workflow");
-        abort_start(&state, job_id, user.id, video_id).await?;
+        abort_start(&state, job_id, user.id, video_id, 0).await?;
         return Err(ApiError::ServiceUnavailable(
             "the job could not be started; please retry".into(),
         ));
@@ -541,37 +541,27 @@ fn replay(
     ))
 }
 
-/// The workflow could not be started: fail the job and release its hold.
+/// The workflow of round `round` could not be started: fail the job and release that round's
+/// hold (the maintenance workflow does the same for a crash in between, see `fail_unstarted`).
 async fn abort_start(
     state: &AppState,
     job: JobId,
     user: UserId,
     video: VideoId,
+    round: i32,
 ) -> Result<(), ApiError> {
-    let mut tx = state.db.begin().await?;
-    jobs::finish(
-        &mut tx,
-        job,
-        JobStatus::Failed,
-        Some("the job could not be started"),
-        None,
+    let job = jobs::PendingJob {
+        id: job,
+        user_id: user,
+        video_id: video,
+        retry_count: round,
+    };
+    jobs::fail_unstarted(
+        &state.db,
+        &job,
+        "the job could not be started; its credits were released",
     )
     .await?;
-    let held = ledger::held(&mut *tx, job, 0).await?;
-    ledger::append(
-        &mut *tx,
-        ledger::Entry {
-            user,
-            job: Some(job),
-            video: Some(video),
-            kind: ledger::Kind::Release,
-            amount: held,
-            key: &ledger::release_key(job, 0),
-            description: "hold released: the job could not start",
-        },
-    )
-    .await?;
-    tx.commit().await?;
     Ok(())
 }
 
@@ -680,19 +670,30 @@ async fn resume(
     )
     .await?;
     tx.commit().await?;
-    let input = rebuild_input(&state, &job, video_id).await?;
-    let title = videos::find_owned(&state.db, user.id, video_id)
-        .await?
-        .map(|v| v.title)
-        .unwrap_or_default();
-    temporal::start_dubbing(
-        &state.temporal,
-        &state.settings.temporal.task_queue,
-        &input,
-        &title,
-    )
-    .await
-    .map_err(ApiError::Internal)?;
+    // From here on the hold is committed: any failure to start gives it back, as a new dub's
+    // start does.
+    let started = async {
+        let input = rebuild_input(&state, &job, video_id).await?;
+        let title = videos::find_owned(&state.db, user.id, video_id)
+            .await?
+            .map(|v| v.title)
+            .unwrap_or_default();
+        temporal::start_dubbing(
+            &state.temporal,
+            &state.settings.temporal.task_queue,
+            &input,
+            &title,
+        )
+        .await
+        .map_err(|e| {
+            tracing::error!(error = %e, job = %job.id, "could not resume the dubbing workflow");
+            ApiError::ServiceUnavailable("the dub could not be resumed; please retry".into())
+        })
+    };
+    if let Err(e) = started.await {
+        abort_start(&state, job.id, user.id, video_id, round).await?;
+        return Err(e);
+    }
     Ok((
         StatusCode::ACCEPTED,
         Json(DubResponse {

@@ -1,3 +1,4 @@
+use super::ledger;
 use crate::ids::{JobId, UserId, VideoId};
 use crate::pipeline::Step;
 use crate::status::{JobStatus, StepStatus};
@@ -217,6 +218,70 @@ pub async fn finish(
         .await?;
     }
     Ok(updated == 1)
+}
+
+/// A job still `pending` since before a cutoff.
+#[derive(Clone, Debug, sqlx::FromRow)]
+pub struct PendingJob {
+    pub id: JobId,
+    pub user_id: UserId,
+    pub video_id: VideoId,
+    pub retry_count: i32,
+}
+
+/// Jobs `pending` since before `cutoff` (created or reopened for a resume then: nothing else
+/// touches a job's row until its workflow reports), oldest first.
+pub async fn pending_since(
+    db: &PgPool,
+    cutoff: chrono::DateTime<chrono::Utc>,
+) -> Result<Vec<PendingJob>, sqlx::Error> {
+    sqlx::query_as(
+        "SELECT id, user_id, video_id, retry_count FROM jobs
+         WHERE status = 'pending' AND updated_at < $1
+         ORDER BY created_at LIMIT 100",
+    )
+    .bind(cutoff)
+    .fetch_all(db)
+    .await
+}
+
+/// A job whose workflow could not be started (or never was): fails it, if it is still `pending`,
+/// and releases the hold of its current `round`, in one transaction. Returns whether it was
+/// pending. The release key is the one the workflow would use, so a late start changes nothing.
+pub async fn fail_unstarted(
+    db: &PgPool,
+    job: &PendingJob,
+    reason: &str,
+) -> Result<bool, sqlx::Error> {
+    let mut tx = db.begin().await?;
+    let failed = sqlx::query(
+        "UPDATE jobs SET status = 'failed', error_message = $2, completed_at = now()
+         WHERE id = $1 AND status = 'pending'",
+    )
+    .bind(job.id)
+    .bind(reason)
+    .execute(&mut *tx)
+    .await?
+    .rows_affected()
+        == 1;
+    if failed {
+        let held = ledger::held(&mut *tx, job.id, job.retry_count).await?;
+        ledger::append(
+            &mut *tx,
+            ledger::Entry {
+                user: job.user_id,
+                job: Some(job.id),
+                video: Some(job.video_id),
+                kind: ledger::Kind::Release,
+                amount: held,
+                key: &ledger::release_key(job.id, job.retry_count),
+                description: "hold released: the job could not start",
+            },
+        )
+        .await?;
+    }
+    tx.commit().await?;
+    Ok(failed)
 }
 
 pub async fn find_by_idempotency_key(
