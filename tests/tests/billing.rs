@@ -1261,3 +1261,27 @@ async fn existing_grants_survive_the_payments_migration_untouched() -> anyhow::R
         .await?;
     Ok(())
 }
+
+/// Attack: a huge body at the webhook route. Paddle's notifications are a few KB; one over
+/// 256 KiB is refused with 413 in the error envelope, even correctly signed, and nothing is
+/// stored.
+#[tokio::test]
+async fn an_oversized_webhook_is_refused_and_not_stored() -> anyhow::Result<()> {
+    let b = start(&[]).await?;
+    let padding = "x".repeat(300 * 1024);
+    let data = json!({"id": "sub_01huge", "status": "active", "customer_id": "ctm_01huge",
+                      "items": [], "custom_data": {"padding": padding}});
+    let (_, body) = WebhookSender::event("subscription.created", &data, Utc::now());
+    assert!(
+        body.len() > 256 * 1024 && body.len() < 1024 * 1024,
+        "under the app-wide limit"
+    );
+    let (status, answer) = b.hooks.deliver(&body).await?;
+    assert_eq!(status, 413, "{answer}");
+    assert_eq!(answer["error"], "HTTP_413", "{answer}");
+    let stored: i64 = sqlx::query_scalar("SELECT count(*) FROM webhook_events")
+        .fetch_one(&b.app.state.db)
+        .await?;
+    assert_eq!(stored, 0);
+    b.app.shutdown().await
+}

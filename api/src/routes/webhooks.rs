@@ -11,7 +11,7 @@ use crate::state::AppState;
 use crate::temporal;
 use axum::Json;
 use axum::body::Bytes;
-use axum::extract::State;
+use axum::extract::{DefaultBodyLimit, State};
 use axum::http::HeaderMap;
 use onevoice_shared::contracts::PaddleEventRef;
 use onevoice_shared::paddle::custom_data;
@@ -25,8 +25,14 @@ use utoipa::ToSchema;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
+/// Paddle's notifications are a few KB; nothing near this is legitimate, and a larger body is
+/// refused (413) before it is verified or stored.
+pub const MAX_BODY_BYTES: usize = 256 * 1024;
+
 pub fn router() -> OpenApiRouter<AppState> {
-    OpenApiRouter::new().routes(routes!(paddle))
+    OpenApiRouter::new()
+        .routes(routes!(paddle))
+        .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
 }
 
 #[derive(Serialize, ToSchema)]
@@ -41,7 +47,7 @@ pub struct WebhookAck {
 #[utoipa::path(post, path = "/api/webhooks/paddle", tag = "webhooks",
     request_body(content = String, content_type = "application/json"),
     responses((status = 200, body = WebhookAck), (status = 400, body = crate::error::ErrorBody),
-        (status = 503, body = crate::error::ErrorBody)))]
+        (status = 413, body = crate::error::ErrorBody), (status = 503, body = crate::error::ErrorBody)))]
 async fn paddle(
     State(state): State<AppState>,
     headers: HeaderMap,
