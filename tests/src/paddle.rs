@@ -41,6 +41,8 @@ struct Inner {
     payment_methods: HashMap<String, Vec<Value>>,
     faults: VecDeque<Fault>,
     calls: Vec<(Method, String)>,
+    /// Every JSON body received, with its method and path.
+    bodies: Vec<(Method, String, Value)>,
     last_preview: Option<Value>,
     seq: u64,
 }
@@ -136,6 +138,18 @@ impl FakePaddle {
             .iter()
             .filter(|(m, p)| *m == method && p.starts_with(path_prefix))
             .count()
+    }
+
+    /// The JSON bodies of the requests matching `method` and `path_prefix`, oldest first.
+    pub fn bodies(&self, method: Method, path_prefix: &str) -> Vec<Value> {
+        self.inner
+            .lock()
+            .unwrap()
+            .bodies
+            .iter()
+            .filter(|(m, p, _)| *m == method && p.starts_with(path_prefix))
+            .map(|(_, _, b)| b.clone())
+            .collect()
     }
 
     pub fn customer_by_email(&self, email: &str) -> Option<Value> {
@@ -360,6 +374,9 @@ async fn handle(State(inner): State<Arc<Mutex<Inner>>>, req: Request) -> Respons
             Err(_) => return error(StatusCode::BAD_REQUEST, "bad_request", "Invalid JSON"),
         }
     };
+    inner
+        .bodies
+        .push((method.clone(), path.clone(), input.clone()));
     let segments: Vec<&str> = path.split('/').collect();
     let now = Utc::now();
     match (method.as_str(), segments.as_slice()) {

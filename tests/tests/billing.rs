@@ -450,6 +450,15 @@ async fn cancelling_takes_effect_at_the_end_of_the_period() -> anyhow::Result<()
         .await?;
     assert_eq!(status, 200, "{cancelled}");
     assert_eq!(cancelled["effective_at"], period_end);
+    // Paddle itself was asked to cancel at the period's end (not only our row).
+    let asked = b
+        .paddle
+        .bodies(Method::POST, &format!("subscriptions/{sub_id}/cancel"));
+    assert_eq!(asked, [json!({"effective_from": "next_billing_period"})]);
+    assert_eq!(
+        b.paddle.subscription(&sub_id).expect("at Paddle")["scheduled_change"]["action"],
+        "cancel"
+    );
     let s = b.subscription(&token).await?;
     assert_eq!(
         (s["status"].as_str(), s["cancel_at_period_end"].as_bool()),
@@ -466,6 +475,12 @@ async fn cancelling_takes_effect_at_the_end_of_the_period() -> anyhow::Result<()
         .await?;
     assert_eq!(status, 200, "{resumed}");
     assert_eq!(resumed["cancel_at_period_end"], false);
+    assert_eq!(
+        b.paddle
+            .bodies(Method::PATCH, &format!("subscriptions/{sub_id}")),
+        [json!({"scheduled_change": null})],
+        "the scheduled cancel was withdrawn at Paddle"
+    );
     assert!(b.paddle.subscription(&sub_id).expect("at Paddle")["scheduled_change"].is_null());
     let (status, _) = b
         .call(
@@ -601,6 +616,23 @@ async fn a_plan_change_is_previewed_with_paddles_proration_then_applied() -> any
         at_paddle["items"][0]["price"]["id"],
         "pri_01onevoicepro00000000000000"
     );
+    let changes: Vec<Value> = b
+        .paddle
+        .bodies(Method::PATCH, &format!("subscriptions/{sub_id}"))
+        .into_iter()
+        .filter(|body| body.get("items").is_some())
+        .collect();
+    assert_eq!(changes.len(), 2, "one preview, one change: {changes:?}");
+    for body in &changes {
+        assert_eq!(
+            body["proration_billing_mode"], "prorated_immediately",
+            "{body}"
+        );
+        assert_eq!(
+            body["items"][0]["price_id"],
+            "pri_01onevoicepro00000000000000"
+        );
+    }
     b.app.shutdown().await
 }
 
