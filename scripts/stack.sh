@@ -72,6 +72,8 @@ cmd_install() {
   apt_install protobuf-compiler libprotobuf-dev ffmpeg espeak-ng apertium apertium-en-es fonts-noto-cjk ca-certificates curl
   # Static validation of docker-compose.yml in the tests (no Docker engine runs on this machine).
   apt_install docker-compose
+  # The test that loads /docs offline in a headless browser.
+  apt_install chromium-headless-shell
   if ! command -v python3 >/dev/null; then apt_install python3 python3-venv; fi
   if ! command -v pg_isready >/dev/null; then apt_install postgresql-client; fi
   if [[ ! -x "$VENV/bin/python" ]]; then

@@ -6,8 +6,7 @@ use crate::routes::{auth, billing, dubs, health, users, videos, webhooks};
 use crate::state::AppState;
 use axum::extract::DefaultBodyLimit;
 use axum::http::{HeaderName, HeaderValue, Method, Request};
-use axum::routing::get;
-use axum::{Json, Router, middleware};
+use axum::{Router, middleware};
 use onevoice_shared::settings::ApiSettings;
 use std::time::Duration;
 use tower::ServiceBuilder;
@@ -17,13 +16,19 @@ use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetReques
 use tower_http::trace::TraceLayer;
 use utoipa::OpenApi;
 use utoipa_axum::router::OpenApiRouter;
-use utoipa_scalar::{Scalar, Servable};
+use utoipa_swagger_ui::SwaggerUi;
 
 const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 
-/// The OpenAPI document of every route (also served at `/openapi.json`).
-pub fn openapi() -> utoipa::openapi::OpenApi {
-    routes(0).split_for_parts().1
+/// The OpenAPI document of every route, as served at `/openapi.json`.
+pub fn openapi() -> serde_json::Value {
+    documented_routes(0).1
+}
+
+/// The routes and their finished OpenAPI document.
+fn documented_routes(avatar_max_bytes: usize) -> (Router<AppState>, serde_json::Value) {
+    let (router, openapi) = routes(avatar_max_bytes).split_for_parts();
+    (router, crate::openapi::finish(openapi))
 }
 
 fn routes(avatar_max_bytes: usize) -> OpenApiRouter<AppState> {
@@ -38,13 +43,13 @@ fn routes(avatar_max_bytes: usize) -> OpenApiRouter<AppState> {
 }
 
 pub fn router(state: AppState) -> Router {
-    let (router, openapi) = routes(state.settings.auth.avatar_max_bytes).split_for_parts();
+    let (router, openapi) = documented_routes(state.settings.auth.avatar_max_bytes);
     let cors = cors(&state.settings.api);
     let body_limit = state.settings.api.max_request_body_bytes;
-    let doc = openapi.clone();
     router
-        .route("/openapi.json", get(move || async move { Json(doc) }))
-        .merge(Scalar::with_url("/docs", openapi))
+        // Swagger UI's files are compiled into the binary (the crate's vendored copy): the docs
+        // work without internet.
+        .merge(SwaggerUi::new("/docs").external_url_unchecked("/openapi.json", openapi))
         .fallback(error::not_found)
         .with_state(state)
         .layer(DefaultBodyLimit::max(body_limit))

@@ -82,13 +82,19 @@ pub struct PageRequest {
     pub per_page: u32,
 }
 
+/// The last page a listing serves (as documented on every `page` parameter).
+pub const MAX_PAGE: u32 = 100_000;
+
 impl PageRequest {
     /// Defaults to page 1 of 20; `page` ≥ 1 and `per_page` 1–100, else 422.
     pub fn new(page: Option<u32>, per_page: Option<u32>) -> Result<Self, crate::error::ApiError> {
         use crate::error::ApiError;
         let (page, per_page) = (page.unwrap_or(1), per_page.unwrap_or(20));
-        if page == 0 {
-            return Err(ApiError::validation("page", "must be at least 1"));
+        if !(1..=MAX_PAGE).contains(&page) {
+            return Err(ApiError::validation(
+                "page",
+                format!("must be between 1 and {MAX_PAGE}"),
+            ));
         }
         if !(1..=100).contains(&per_page) {
             return Err(ApiError::validation(

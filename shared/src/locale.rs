@@ -18,6 +18,13 @@ impl Locale {
         }
     }
 
+    /// Exactly `ko` or `en`, as a request names it.
+    pub fn from_code(s: &str) -> Option<Self> {
+        [Locale::Ko, Locale::En]
+            .into_iter()
+            .find(|l| l.as_str() == s)
+    }
+
     pub fn parse(s: &str) -> Option<Self> {
         match s.trim().to_ascii_lowercase().get(..2)? {
             "ko" => Some(Locale::Ko),

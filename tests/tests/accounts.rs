@@ -468,7 +468,8 @@ async fn bad_requests_get_422_in_the_envelope() -> anyhow::Result<()> {
             json!({"email": unique_email("x")}),
             "body",
         ),
-        ("/api/auth/login", json!({"email": 5}), "body"),
+        // A field of the wrong type is named (before, only "body" was).
+        ("/api/auth/login", json!({"email": 5}), "email"),
     ];
     for (path, body, field) in cases {
         let (status, res) = post(&app, path, body.clone(), None).await?;

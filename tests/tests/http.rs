@@ -238,7 +238,8 @@ async fn health_and_errors() -> anyhow::Result<()> {
     }
     let docs = app.http.get(app.url("/docs")).send().await?;
     assert_eq!(docs.status(), StatusCode::OK);
-    assert!(docs.text().await?.contains("openapi"));
+    // The page itself; contract.rs loads it in a browser without internet.
+    assert!(docs.text().await?.contains("swagger-ui"));
 
     app.shutdown().await
 }

@@ -4,7 +4,9 @@ use crate::auth::{AuthUser, password, rate_limit, session};
 use crate::error::ApiError;
 use crate::extract::{ApiJson, ClientInfo};
 use crate::outbox;
+use crate::schemas::{EmailText, TokenText};
 use crate::state::AppState;
+use crate::text;
 use crate::views::{AuthResponse, MessageResponse, UserView};
 use axum::Json;
 use axum::extract::State;
@@ -15,7 +17,7 @@ use onevoice_shared::locale::Locale;
 use onevoice_shared::one_time_token;
 use onevoice_shared::repo::auth_tokens::{self, Purpose};
 use onevoice_shared::repo::{activity, former_accounts, ledger, pending, sessions, users};
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
@@ -40,8 +42,10 @@ pub fn router() -> OpenApiRouter<AppState> {
 
 /// Checks an email address's shape (deliverability is proven by the verification email).
 pub fn validate_email(field: &str, email: &str) -> Result<String, ApiError> {
+    let raw_len = email.chars().count();
     let email = users::normalize_email(email);
-    let valid = email.len() <= 254
+    let valid = raw_len <= 254
+        && email.len() <= 254
         && !email.chars().any(char::is_whitespace)
         && email.split_once('@').is_some_and(|(local, domain)| {
             !local.is_empty()
@@ -58,8 +62,8 @@ pub fn validate_email(field: &str, email: &str) -> Result<String, ApiError> {
 }
 
 pub fn validate_username(username: &str) -> Result<String, ApiError> {
-    let u = username.trim();
-    let ok = (3..=50).contains(&u.chars().count())
+    let u = text::line("username", username, 50)?;
+    let ok = u.chars().count() >= 3
         && u.chars()
             .all(|c| c.is_alphanumeric() || matches!(c, '_' | '.' | '-'));
     if ok {
@@ -73,14 +77,7 @@ pub fn validate_username(username: &str) -> Result<String, ApiError> {
 }
 
 pub fn validate_full_name(full_name: Option<&str>) -> Result<Option<String>, ApiError> {
-    match full_name.map(str::trim) {
-        Some(n) if n.chars().count() > 100 => Err(ApiError::validation(
-            "full_name",
-            "must be at most 100 characters",
-        )),
-        Some("") | None => Ok(None),
-        Some(n) => Ok(Some(n.to_string())),
-    }
+    text::optional_line("full_name", full_name, 100)
 }
 
 /// The locale of a request: the explicit one, else `Accept-Language`, else the default.
@@ -90,7 +87,7 @@ fn request_locale(
     headers: &HeaderMap,
 ) -> Result<Locale, ApiError> {
     if let Some(l) = explicit {
-        return Locale::parse(l)
+        return Locale::from_code(l)
             .ok_or_else(|| ApiError::validation("locale", "must be `ko` or `en`"));
     }
     Ok(headers
@@ -100,15 +97,25 @@ fn request_locale(
         .unwrap_or(state.settings.auth.default_locale))
 }
 
-#[derive(Deserialize, ToSchema)]
+#[derive(Deserialize, Serialize, ToSchema)]
 pub struct SignupRequest {
+    #[schema(format = Email, max_length = 254, example = "ada@example.com")]
     email: String,
     /// 8 to 128 characters.
+    #[schema(format = Password, min_length = 8, max_length = 128)]
     password: String,
     /// 3 to 50 letters, digits, `_`, `.` or `-`; unique.
+    #[schema(
+        format = "username",
+        min_length = 3,
+        max_length = 50,
+        example = "ada_l"
+    )]
     username: String,
+    #[schema(format = "line", max_length = 100)]
     full_name: Option<String>,
     /// `ko` or `en`; defaults from `Accept-Language`.
+    #[schema(schema_with = crate::schemas::optional_locale)]
     locale: Option<String>,
 }
 
@@ -175,17 +182,20 @@ async fn signup(
 }
 
 /// A token either as the seed's bare JSON string or as `{"token": "..."}`.
-#[derive(Deserialize, ToSchema)]
+#[derive(Deserialize, Serialize, ToSchema)]
 #[serde(untagged)]
 pub enum TokenBody {
-    Bare(String),
-    Object { token: String },
+    Bare(#[schema(inline)] TokenText),
+    Object {
+        #[schema(format = "line", max_length = 512)]
+        token: String,
+    },
 }
 
 impl TokenBody {
     fn token(&self) -> &str {
         match self {
-            TokenBody::Bare(t) | TokenBody::Object { token: t } => t,
+            TokenBody::Bare(TokenText(t)) | TokenBody::Object { token: t } => t,
         }
     }
 }
@@ -241,11 +251,14 @@ async fn verify_email(
 }
 
 /// An email either as the seed's bare JSON string or as `{"email": "..."}`.
-#[derive(Deserialize, ToSchema)]
+#[derive(Deserialize, Serialize, ToSchema)]
 #[serde(untagged)]
 pub enum EmailBody {
-    Bare(String),
-    Object { email: String },
+    Bare(#[schema(inline)] EmailText),
+    Object {
+        #[schema(format = Email, max_length = 254, example = "ada@example.com")]
+        email: String,
+    },
 }
 
 /// Sends a new verification link for each signup waiting for this address (each link keeps its
@@ -258,7 +271,7 @@ async fn resend_verification(
     ApiJson(body): ApiJson<EmailBody>,
 ) -> Result<Json<MessageResponse>, ApiError> {
     let raw = match &body {
-        EmailBody::Bare(e) | EmailBody::Object { email: e } => e,
+        EmailBody::Bare(EmailText(e)) | EmailBody::Object { email: e } => e,
     };
     let email = validate_email("email", raw)?;
     rate_limit::check(&state, "resend", client.ip, Some(&email)).await?;
@@ -289,9 +302,11 @@ async fn resend_verification(
     )))
 }
 
-#[derive(Deserialize, ToSchema)]
+#[derive(Deserialize, Serialize, ToSchema)]
 pub struct LoginRequest {
+    #[schema(format = Email, max_length = 254, example = "ada@example.com")]
     email: String,
+    #[schema(format = Password, max_length = 128)]
     password: String,
 }
 
@@ -341,8 +356,9 @@ async fn login(
     }))
 }
 
-#[derive(Deserialize, ToSchema)]
+#[derive(Deserialize, Serialize, ToSchema)]
 pub struct RefreshRequest {
+    #[schema(format = "line", max_length = 512)]
     refresh_token: String,
 }
 
@@ -377,8 +393,9 @@ async fn logout(
     Ok(Json(MessageResponse::new("signed out")))
 }
 
-#[derive(Deserialize, ToSchema)]
+#[derive(Deserialize, Serialize, ToSchema)]
 pub struct ForgotPasswordRequest {
+    #[schema(format = Email, max_length = 254, example = "ada@example.com")]
     email: String,
 }
 
@@ -430,9 +447,11 @@ async fn forgot_password(
     )))
 }
 
-#[derive(Deserialize, ToSchema)]
+#[derive(Deserialize, Serialize, ToSchema)]
 pub struct ResetPasswordRequest {
+    #[schema(format = "line", max_length = 512)]
     token: String,
+    #[schema(format = Password, min_length = 8, max_length = 128)]
     new_password: String,
 }
 

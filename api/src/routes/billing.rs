@@ -233,11 +233,14 @@ async fn customer(state: &AppState, user: &AuthUser) -> Result<String, ApiError>
     Ok(billing::set_customer_id(&state.db, user.id, &found.id).await?)
 }
 
-#[derive(Deserialize, ToSchema)]
+#[derive(Deserialize, Serialize, ToSchema)]
 pub struct SubscribeRequest {
+    /// One of `/api/billing/plans`.
+    #[schema(format = "nonblank-line", max_length = 64, example = "pro")]
     plan_id: String,
     /// Accepted for compatibility and ignored: Paddle's checkout collects the payment method.
     #[allow(dead_code)]
+    #[schema(format = "line", max_length = 64)]
     payment_method_id: Option<String>,
 }
 
@@ -290,8 +293,10 @@ async fn subscribe(
     ))
 }
 
-#[derive(Deserialize, ToSchema)]
+#[derive(Deserialize, Serialize, ToSchema)]
 pub struct ChangePlanRequest {
+    /// One of `/api/billing/plans`.
+    #[schema(format = "nonblank-line", max_length = 64, example = "pro")]
     plan_id: String,
 }
 
@@ -418,7 +423,7 @@ pub struct CancelResponse {
 }
 
 /// Cancels at the end of the paid period; credits and dubbing stay until then.
-#[utoipa::path(post, path = "/api/billing/subscription/cancel", tag = "billing", security(("bearer" = [])),
+#[utoipa::path(post, path = "/api/billing/subscription/cancel", tag = "billing", operation_id = "cancel_subscription", security(("bearer" = [])),
     responses((status = 200, body = CancelResponse), (status = 404, body = crate::error::ErrorBody)))]
 async fn cancel(
     State(state): State<AppState>,
@@ -440,7 +445,7 @@ async fn cancel(
 }
 
 /// Withdraws a scheduled cancellation, or resumes a paused subscription.
-#[utoipa::path(post, path = "/api/billing/subscription/resume", tag = "billing", security(("bearer" = [])),
+#[utoipa::path(post, path = "/api/billing/subscription/resume", tag = "billing", operation_id = "resume_subscription", security(("bearer" = [])),
     responses((status = 200, body = SubscriptionView), (status = 404, body = crate::error::ErrorBody),
         (status = 409, body = crate::error::ErrorBody)))]
 async fn resume(
@@ -512,7 +517,8 @@ async fn payment_methods(
 
 /// Removes a saved payment method of the caller's (another customer's is not found).
 #[utoipa::path(delete, path = "/api/billing/payment-methods/{payment_method_id}", tag = "billing",
-    security(("bearer" = [])), params(("payment_method_id" = String, Path)),
+    security(("bearer" = [])), params(("payment_method_id" = String, Path, pattern = "^paymtd_[A-Za-z0-9_]{1,57}$",
+        description = "Paddle's payment method id")),
     responses((status = 200, body = MessageResponse), (status = 404, body = crate::error::ErrorBody)))]
 async fn delete_payment_method(
     State(state): State<AppState>,
@@ -654,13 +660,17 @@ async fn upcoming_invoice(
 }
 
 #[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct HistoryQuery {
     /// 1-based page (default 1).
+    #[param(minimum = 1, maximum = 100000)]
     page: Option<u32>,
     /// Invoices per page, 1–100 (default 20).
+    #[param(minimum = 1, maximum = 100)]
     per_page: Option<u32>,
     /// The seed's name for `per_page`.
     #[serde(rename = "perPage")]
+    #[param(minimum = 1, maximum = 100)]
     per_page_legacy: Option<u32>,
 }
 

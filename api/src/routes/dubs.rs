@@ -6,6 +6,7 @@ use crate::error::ApiError;
 use crate::extract::{ApiJson, ApiPath, ApiQuery};
 use crate::state::AppState;
 use crate::temporal;
+use crate::text;
 use crate::views::MessageResponse;
 use axum::Json;
 use axum::extract::State;
@@ -136,36 +137,55 @@ fn default_true() -> bool {
 }
 
 #[derive(Deserialize, Serialize, ToSchema)]
+#[schema(example = json!({"target_language": "es", "voice_id": "espeak-es-f",
+    "preserve_background_music": true, "burn_subtitles": true,
+    "source_transcript": "1\n00:00:01,000 --> 00:00:03,500\nHello and welcome.\n",
+    "glossary": [{"source": "OneVoice", "target": "OneVoice"}]}))]
 pub struct DubRequest {
     /// Language to dub into (ISO 639-1, e.g. `es`).
+    #[schema(schema_with = crate::schemas::language)]
     target_language: String,
     /// Voice to speak with (see `/api/videos/voices`); the target language's default when omitted.
     #[serde(default)]
+    #[schema(format = "nonblank-line", max_length = 200)]
     voice_id: Option<String>,
     /// Keep the original background under the dub.
     #[serde(default = "default_true")]
     preserve_background_music: bool,
-    /// Language spoken in the video; defaults to the video's `original_language`.
+    /// Language spoken in the video; defaults to the video's `original_language`. `auto` has
+    /// speech recognition detect it.
     #[serde(default)]
+    #[schema(schema_with = crate::schemas::optional_source_language)]
     source_language: Option<String>,
     /// Transcript of the video as SRT or WebVTT text. Without one, the speech is recognized.
     #[serde(default)]
     source_transcript: Option<String>,
-    /// Speech recognizer for this job (`openai`, `elevenlabs` or `whisperx`, when configured on
-    /// the server); the server's default when omitted.
+    /// Speech recognizer for this job (one configured on the server); the server's default
+    /// when omitted.
     #[serde(default)]
+    #[schema(schema_with = crate::schemas::optional_recognizer)]
     asr_provider: Option<String>,
     /// Also produce the original video with the translation burned in (`subtitle_video`).
     #[serde(default)]
     burn_subtitles: bool,
     /// Terms to translate exactly as given (at most 200).
     #[serde(default)]
+    #[schema(max_items = 200)]
     glossary: Vec<GlossaryEntry>,
 }
 
+/// A term and its translation: one line each, 1 to 100 characters, without `[` or `]`.
 #[derive(Clone, Deserialize, Serialize, ToSchema)]
 pub struct GlossaryEntry {
+    #[schema(
+        max_length = 100,
+        pattern = "^[^\\u0000-\\u001F\\u007F-\\u009F\\[\\]]*[^\\u0000-\\u0020\\u007F-\\u00A0\\u1680\\u2000-\\u200A\\u2028\\u2029\\u202F\\u205F\\u3000\\[\\]][^\\u0000-\\u001F\\u007F-\\u009F\\[\\]]*$"
+    )]
     source: String,
+    #[schema(
+        max_length = 100,
+        pattern = "^[^\\u0000-\\u001F\\u007F-\\u009F\\[\\]]*[^\\u0000-\\u0020\\u007F-\\u00A0\\u1680\\u2000-\\u200A\\u2028\\u2029\\u202F\\u205F\\u3000\\[\\]][^\\u0000-\\u001F\\u007F-\\u009F\\[\\]]*$"
+    )]
     target: String,
 }
 
@@ -207,22 +227,22 @@ fn check_glossary(entries: &[GlossaryEntry]) -> Result<Vec<GlossaryTerm>, ApiErr
     if entries.len() > 200 {
         return Err(ApiError::validation("glossary", "at most 200 terms"));
     }
+    // Brackets would break Apertium's protection of the terms.
+    let term = |field: String, t: &str| -> Result<String, ApiError> {
+        let t = text::nonblank_line(&field, t, 100)?;
+        if t.contains(['[', ']']) {
+            return Err(ApiError::validation(&field, "must not contain `[` or `]`"));
+        }
+        Ok(t.to_string())
+    };
     entries
         .iter()
-        .map(|e| {
-            let (source, target) = (e.source.trim(), e.target.trim());
-            let ok = |t: &str| (1..=100).contains(&t.chars().count()) && !t.contains(['[', ']']);
-            if ok(source) && ok(target) {
-                Ok(GlossaryTerm {
-                    source: source.to_string(),
-                    target: target.to_string(),
-                })
-            } else {
-                Err(ApiError::validation(
-                    "glossary",
-                    "terms must be 1 to 100 characters, without brackets",
-                ))
-            }
+        .enumerate()
+        .map(|(i, e)| {
+            Ok(GlossaryTerm {
+                source: term(format!("glossary[{i}].source"), &e.source)?,
+                target: term(format!("glossary[{i}].target"), &e.target)?,
+            })
         })
         .collect()
 }
@@ -243,7 +263,8 @@ pub struct DubResponse {
 /// With an `Idempotency-Key` header, a repeated request returns the same job.
 #[utoipa::path(post, path = "/api/videos/{id}/dub", tag = "jobs", security(("bearer" = [])),
     params(("id" = uuid::Uuid, Path, description = "video id"),
-           ("Idempotency-Key" = Option<String>, Header, description = "makes retries of this request safe")),
+           ("Idempotency-Key" = Option<String>, Header, min_length = 1, max_length = 200, format = "nonblank-line",
+            description = "makes retries of this request safe: the same key and body give the same job, another body 409")),
     request_body = DubRequest,
     responses((status = 202, body = DubResponse), (status = 402, body = crate::error::ErrorBody),
               (status = 404, body = crate::error::ErrorBody), (status = 409, body = crate::error::ErrorBody),
@@ -259,8 +280,7 @@ async fn start_dub(
         Some(v) => Some(
             v.to_str()
                 .ok()
-                .map(str::trim)
-                .filter(|k| !k.is_empty() && k.len() <= 200)
+                .and_then(|k| text::nonblank_line("Idempotency-Key", k, 200).ok())
                 .ok_or_else(|| {
                     ApiError::validation("Idempotency-Key", "must be 1 to 200 visible characters")
                 })?
@@ -599,7 +619,7 @@ async fn status(
 
 /// Cancels the video's running dub: its activities stop, its artifacts are deleted and its
 /// credits released; the job ends `cancelled`.
-#[utoipa::path(post, path = "/api/videos/{id}/cancel", tag = "jobs", security(("bearer" = [])),
+#[utoipa::path(post, path = "/api/videos/{id}/cancel", tag = "jobs", operation_id = "cancel_dub", security(("bearer" = [])),
     params(("id" = uuid::Uuid, Path, description = "video id")),
     responses((status = 202, body = MessageResponse), (status = 404, body = crate::error::ErrorBody),
               (status = 409, body = crate::error::ErrorBody)))]
@@ -625,7 +645,7 @@ async fn cancel(
 
 /// Resumes the video's failed dub from the step that failed: finished steps are reused, not
 /// recomputed or charged again. Credits are held again for the new attempt.
-#[utoipa::path(post, path = "/api/videos/{id}/resume", tag = "jobs", security(("bearer" = [])),
+#[utoipa::path(post, path = "/api/videos/{id}/resume", tag = "jobs", operation_id = "resume_dub", security(("bearer" = [])),
     params(("id" = uuid::Uuid, Path, description = "video id")),
     responses((status = 202, body = DubResponse), (status = 402, body = crate::error::ErrorBody),
               (status = 404, body = crate::error::ErrorBody), (status = 409, body = crate::error::ErrorBody)))]
@@ -761,13 +781,27 @@ pub async fn rebuild_input(
 }
 
 #[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct JobsQuery {
+    /// The only job type is `dubbing`.
+    #[param(value_type = Option<JobType>, inline)]
     job_type: Option<String>,
+    #[param(value_type = Option<crate::schemas::JobStatusName>, inline)]
     status: Option<String>,
     /// 1–100, default 50.
+    #[param(minimum = 1, maximum = 100)]
     limit: Option<i64>,
     /// Default 0.
+    #[param(minimum = 0)]
     offset: Option<i64>,
+}
+
+/// Kinds of jobs.
+#[derive(ToSchema)]
+#[schema(rename_all = "snake_case")]
+#[allow(dead_code)] // documents the accepted values
+pub enum JobType {
+    Dubbing,
 }
 
 #[derive(Serialize, ToSchema)]

@@ -4,14 +4,14 @@
 
 use crate::auth::{AuthUser, password, rate_limit};
 use crate::error::ApiError;
-use crate::extract::{ApiJson, ApiQuery, ClientInfo};
+use crate::extract::{ApiJson, ApiMultipart, ApiQuery, ClientInfo};
 use crate::outbox;
 use crate::routes::auth::{validate_email, validate_full_name, validate_username};
 use crate::state::AppState;
 use crate::temporal;
 use crate::views::{MessageResponse, PageRequest, Pagination, UserView};
 use axum::Json;
-use axum::extract::{DefaultBodyLimit, Multipart, State};
+use axum::extract::{DefaultBodyLimit, State};
 use axum::http::StatusCode;
 use chrono::{DateTime, Datelike, Duration, TimeZone, Utc};
 use onevoice_shared::email::EmailKind;
@@ -83,16 +83,23 @@ async fn get_profile(
     Ok(Json(UserView::build(&state, row).await))
 }
 
-#[derive(Deserialize, ToSchema)]
+#[derive(Deserialize, Serialize, ToSchema)]
 pub struct ProfileUpdate {
+    /// 3 to 50 letters, digits, `_`, `.` or `-`; unique.
+    #[schema(format = "username", min_length = 3, max_length = 50)]
     username: Option<String>,
+    /// Empty removes it.
+    #[schema(format = "line", max_length = 100)]
     full_name: Option<String>,
     /// A new address is not applied at once: a confirmation link is sent to it. Needs
     /// `current_password`.
+    #[schema(format = Email, max_length = 254)]
     email: Option<String>,
     /// The account's password; required to change the email.
+    #[schema(format = Password, max_length = 128)]
     current_password: Option<String>,
     /// `ko` or `en`.
+    #[schema(schema_with = crate::schemas::optional_locale)]
     locale: Option<String>,
 }
 
@@ -118,7 +125,8 @@ async fn update_profile(
         .locale
         .as_deref()
         .map(|l| {
-            Locale::parse(l).ok_or_else(|| ApiError::validation("locale", "must be `ko` or `en`"))
+            Locale::from_code(l)
+                .ok_or_else(|| ApiError::validation("locale", "must be `ko` or `en`"))
         })
         .transpose()?;
     let new_email = req
@@ -198,8 +206,9 @@ async fn update_profile(
     Ok(Json(UserView::build(&state, row).await))
 }
 
-#[derive(Deserialize, ToSchema)]
+#[derive(Deserialize, Serialize, ToSchema)]
 pub struct ConfirmEmailRequest {
+    #[schema(format = "line", max_length = 512)]
     token: String,
 }
 
@@ -260,9 +269,11 @@ async fn confirm_email(
     Ok(Json(MessageResponse::new("your email address was changed")))
 }
 
-#[derive(Deserialize, ToSchema)]
+#[derive(Deserialize, Serialize, ToSchema)]
 pub struct PasswordChange {
+    #[schema(format = Password, max_length = 128)]
     current_password: String,
+    #[schema(format = Password, min_length = 8, max_length = 128)]
     new_password: String,
 }
 
@@ -344,16 +355,25 @@ fn sniff_image(bytes: &[u8]) -> Option<(&'static str, &'static str)> {
     }
 }
 
+/// The multipart form of an avatar upload.
+#[derive(ToSchema)]
+#[allow(dead_code)] // documents the form that `upload_avatar` reads field by field
+pub struct AvatarUpload {
+    /// The image: JPEG, PNG, GIF or WebP (its content decides, not its name).
+    #[schema(value_type = String, format = Binary)]
+    avatar: Vec<u8>,
+}
+
 /// Uploads an avatar (multipart field `avatar`: JPEG, PNG, GIF or WebP, size-limited). The
 /// previous avatar is deleted.
 #[utoipa::path(post, path = "/api/users/avatar", tag = "users", security(("bearer" = [])),
-    request_body(content_type = "multipart/form-data", description = "field `avatar`: the image"),
+    request_body(content = AvatarUpload, content_type = "multipart/form-data"),
     responses((status = 200, body = AvatarResponse), (status = 413, body = crate::error::ErrorBody),
               (status = 422, body = crate::error::ErrorBody)))]
 async fn upload_avatar(
     State(state): State<AppState>,
     user: AuthUser,
-    mut form: Multipart,
+    ApiMultipart(mut form): ApiMultipart,
 ) -> Result<Json<AvatarResponse>, ApiError> {
     let max = state.settings.auth.avatar_max_bytes;
     let mut image = None;
@@ -412,10 +432,13 @@ async fn delete_avatar(
 }
 
 #[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct PageQuery {
     /// 1-based page (default 1).
+    #[param(minimum = 1, maximum = 100000)]
     page: Option<u32>,
     /// Items per page, 1–100 (default 20).
+    #[param(minimum = 1, maximum = 100)]
     per_page: Option<u32>,
 }
 
@@ -595,8 +618,9 @@ async fn set_preferences(
     get_preferences(State(state), user).await
 }
 
-#[derive(Deserialize, ToSchema)]
+#[derive(Deserialize, Serialize, ToSchema)]
 pub struct DeleteAccountRequest {
+    #[schema(format = Password, max_length = 128)]
     password: String,
 }
 

@@ -5,12 +5,13 @@
 
 use crate::auth::AuthUser;
 use crate::error::ApiError;
-use crate::extract::{ApiJson, ApiPath, ApiQuery};
+use crate::extract::{ApiJson, ApiMultipart, ApiPath, ApiQuery};
 use crate::state::AppState;
 use crate::temporal;
+use crate::text;
 use crate::views::{MessageResponse, PageRequest, Pagination};
 use axum::Json;
-use axum::extract::{DefaultBodyLimit, Multipart, State};
+use axum::extract::{DefaultBodyLimit, State};
 use axum::http::StatusCode;
 use chrono::{DateTime, Utc};
 use onevoice_shared::contracts::{
@@ -133,12 +134,16 @@ async fn owned(state: &AppState, user: UserId, id: VideoId) -> Result<VideoDetai
 }
 
 #[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct ListQuery {
     /// 1-based page (default 1).
+    #[param(minimum = 1, maximum = 100000)]
     page: Option<u32>,
     /// Items per page, 1–100 (default 20).
+    #[param(minimum = 1, maximum = 100)]
     per_page: Option<u32>,
     /// Only videos in this status.
+    #[param(value_type = Option<crate::schemas::VideoStatusName>, inline)]
     status: Option<String>,
 }
 
@@ -179,19 +184,27 @@ async fn list_videos(
     }))
 }
 
-#[derive(Deserialize, ToSchema)]
+#[derive(Deserialize, Serialize, ToSchema)]
 pub struct CreateVideo {
+    #[schema(format = "nonblank-line", max_length = 255)]
     title: String,
+    #[schema(max_length = 5000)]
     description: Option<String>,
+    #[schema(schema_with = crate::schemas::optional_language)]
     original_language: Option<String>,
 }
 
+const TITLE_MAX: usize = 255;
+const DESCRIPTION_MAX: usize = 5000;
+
 fn check_title(title: &str) -> Result<String, ApiError> {
-    let t = title.trim();
-    if t.is_empty() || t.chars().count() > 255 {
-        return Err(ApiError::validation("title", "must be 1 to 255 characters"));
-    }
-    Ok(t.to_string())
+    Ok(text::nonblank_line("title", title, TITLE_MAX)?.to_string())
+}
+
+fn check_description(description: Option<&str>) -> Result<Option<&str>, ApiError> {
+    description
+        .map(|d| text::multiline("description", d, DESCRIPTION_MAX))
+        .transpose()
 }
 
 fn check_language(field: &str, code: Option<&str>) -> Result<Option<Language>, ApiError> {
@@ -211,6 +224,7 @@ async fn create_video(
     ApiJson(req): ApiJson<CreateVideo>,
 ) -> Result<(StatusCode, Json<VideoView>), ApiError> {
     let title = check_title(&req.title)?;
+    let description = check_description(req.description.as_deref())?;
     let language = check_language("original_language", req.original_language.as_deref())?;
     let id = VideoId::new();
     let mut tx = state.db.begin().await?;
@@ -224,7 +238,7 @@ async fn create_video(
         },
     )
     .await?;
-    if let Some(d) = req.description.as_deref() {
+    if let Some(d) = description {
         sqlx::query("UPDATE videos SET description = $2 WHERE id = $1")
             .bind(id)
             .bind(d)
@@ -261,8 +275,10 @@ async fn languages() -> Json<Vec<LanguageView>> {
 }
 
 #[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct VoicesQuery {
     /// ISO 639-1 code, e.g. `es`.
+    #[param(value_type = crate::schemas::LanguageCode, inline)]
     language: String,
 }
 
@@ -328,13 +344,8 @@ fn check_upload(
     content_type: &str,
     size: Option<u64>,
 ) -> Result<(String, String, String), ApiError> {
-    let filename = filename.trim();
-    if filename.is_empty() || filename.chars().count() > 255 {
-        return Err(ApiError::validation(
-            "filename",
-            "must be 1 to 255 characters",
-        ));
-    }
+    let filename = text::nonblank_line("filename", filename, 255)?;
+    let content_type = text::line("content_type", content_type, 255)?;
     let allowed = &state.settings.uploads.extensions;
     let ext = std::path::Path::new(filename)
         .extension()
@@ -428,14 +439,17 @@ async fn create_upload(
     Ok((video_id, key))
 }
 
-#[derive(Deserialize, ToSchema)]
+#[derive(Deserialize, Serialize, ToSchema)]
 pub struct UploadUrlRequest {
     /// Original file name; its extension must be an accepted video container.
+    #[schema(format = "nonblank-line", max_length = 255, example = "interview.mp4")]
     filename: String,
     /// MIME type the client sends with the PUT (e.g. `video/mp4`); it is part of the signature.
+    #[schema(format = "line", max_length = 255, example = "video/mp4")]
     content_type: String,
     /// Size in bytes. When given it is checked now and signed into the URL, so S3 refuses any
     /// other length; otherwise it is checked when the upload completes.
+    #[schema(minimum = 1, example = 10485760)]
     size: Option<u64>,
 }
 
@@ -503,11 +517,14 @@ async fn upload_url(
     ))
 }
 
-#[derive(Deserialize, ToSchema)]
+#[derive(Deserialize, Serialize, ToSchema)]
 pub struct MultipartRequest {
+    #[schema(format = "nonblank-line", max_length = 255, example = "lecture.mkv")]
     filename: String,
+    #[schema(format = "line", max_length = 255, example = "video/x-matroska")]
     content_type: String,
     /// Size in bytes (required: it decides the number of parts).
+    #[schema(minimum = 1, example = 1073741824)]
     size: u64,
 }
 
@@ -565,9 +582,10 @@ async fn multipart_initiate(
     ))
 }
 
-#[derive(Deserialize, ToSchema)]
+#[derive(Deserialize, Serialize, ToSchema)]
 pub struct PartsRequest {
     /// 1-based part numbers to sign (at most 100 per request).
+    #[schema(schema_with = crate::schemas::part_numbers)]
     part_numbers: Vec<u32>,
 }
 
@@ -636,14 +654,18 @@ async fn multipart_parts(
     }))
 }
 
-#[derive(Deserialize, ToSchema)]
+#[derive(Deserialize, Serialize, ToSchema)]
 pub struct CompletedPartBody {
+    #[schema(minimum = 1, maximum = 10000)]
     part_number: u32,
+    /// The `ETag` S3 answered to the part's PUT.
+    #[schema(format = "line", max_length = 1024)]
     etag: String,
 }
 
-#[derive(Deserialize, ToSchema)]
+#[derive(Deserialize, Serialize, ToSchema)]
 pub struct MultipartCompleteRequest {
+    #[schema(min_items = 1, max_items = 10000)]
     parts: Vec<CompletedPartBody>,
 }
 
@@ -658,6 +680,9 @@ async fn multipart_complete(
     ApiPath(id): ApiPath<VideoId>,
     ApiJson(req): ApiJson<MultipartCompleteRequest>,
 ) -> Result<(StatusCode, Json<VideoView>), ApiError> {
+    // The list is checked before anything else, so an invalid one is refused even when the
+    // upload was completed before.
+    let parts = completed_parts(req.parts)?;
     let v = owned(&state, user.id, id).await?;
     if v.upload_id.is_none() && v.status != VideoStatus::Pending.as_str() {
         // Completed before: answer the same again.
@@ -667,18 +692,6 @@ async fn multipart_complete(
         ));
     }
     let (key, upload_id, _) = pending_multipart(&v)?;
-    let mut parts: Vec<(i32, String)> = req
-        .parts
-        .into_iter()
-        .map(|p| (p.part_number as i32, p.etag))
-        .collect();
-    parts.sort_by_key(|p| p.0);
-    if parts.is_empty() || parts.windows(2).any(|w| w[0].0 == w[1].0) {
-        return Err(ApiError::validation(
-            "parts",
-            "list every part once, with its ETag",
-        ));
-    }
     state
         .storage
         .complete_multipart(&key, &upload_id, &parts)
@@ -689,6 +702,30 @@ async fn multipart_complete(
         })?;
     videos::set_upload(&state.db, id, None, v.expected_size).await?;
     finish_upload(&state, user.id, id).await
+}
+
+/// The parts of a completion, in order: each once, numbered 1 to 10,000, with its ETag.
+fn completed_parts(parts: Vec<CompletedPartBody>) -> Result<Vec<(i32, String)>, ApiError> {
+    let invalid = || ApiError::validation("parts", "list every part once, with its ETag");
+    if parts.is_empty() || parts.len() > 10_000 {
+        return Err(invalid());
+    }
+    let mut out = Vec::with_capacity(parts.len());
+    for (i, p) in parts.into_iter().enumerate() {
+        if !(1..=10_000).contains(&p.part_number) {
+            return Err(ApiError::validation(
+                &format!("parts[{i}].part_number"),
+                "must be between 1 and 10000",
+            ));
+        }
+        let etag = text::line(&format!("parts[{i}].etag"), &p.etag, 1024)?.to_string();
+        out.push((p.part_number as i32, etag));
+    }
+    out.sort_by_key(|p| p.0);
+    if out.windows(2).any(|w| w[0].0 == w[1].0) {
+        return Err(invalid());
+    }
+    Ok(out)
 }
 
 /// Abandons a multipart upload and deletes the video.
@@ -821,10 +858,13 @@ async fn get_video(
     ))
 }
 
-#[derive(Deserialize, ToSchema)]
+#[derive(Deserialize, Serialize, ToSchema)]
 pub struct UpdateVideo {
+    #[schema(format = "nonblank-line", max_length = 255)]
     title: Option<String>,
+    #[schema(max_length = 5000)]
     description: Option<String>,
+    #[schema(schema_with = crate::schemas::optional_language)]
     original_language: Option<String>,
 }
 
@@ -840,12 +880,13 @@ async fn update_video(
 ) -> Result<Json<VideoView>, ApiError> {
     owned(&state, user.id, id).await?;
     let title = req.title.as_deref().map(check_title).transpose()?;
+    let description = check_description(req.description.as_deref())?;
     let language = check_language("original_language", req.original_language.as_deref())?;
     videos::update(
         &state.db,
         id,
         title.as_deref(),
-        req.description.as_deref(),
+        description,
         language.map(|l| l.code()),
     )
     .await?;
@@ -993,18 +1034,30 @@ fn sniff_image(bytes: &[u8]) -> bool {
     )
 }
 
+/// The multipart form of a thumbnail change: an image, or a time of the video, or neither.
+#[derive(ToSchema)]
+#[allow(dead_code)] // documents the form that `set_thumbnail` reads field by field
+pub struct ThumbnailUpload {
+    /// A JPEG, PNG or WebP image.
+    #[schema(value_type = Option<String>, format = Binary)]
+    thumbnail: Option<Vec<u8>>,
+    /// Seconds into the video of the frame to use.
+    #[schema(minimum = 0.0)]
+    timestamp: Option<f64>,
+}
+
 /// Sets the thumbnail: multipart field `thumbnail` (a JPEG, PNG or WebP image), or field
 /// `timestamp` (seconds) to take that frame of the video; with neither, a representative frame.
 #[utoipa::path(post, path = "/api/videos/{id}/thumbnail", tag = "videos", security(("bearer" = [])),
     params(("id" = uuid::Uuid, Path, description = "video id")),
-    request_body(content_type = "multipart/form-data", description = "`thumbnail` file or `timestamp` seconds"),
+    request_body(content = ThumbnailUpload, content_type = "multipart/form-data"),
     responses((status = 200, body = ThumbnailResponse), (status = 404, body = crate::error::ErrorBody),
               (status = 409, body = crate::error::ErrorBody), (status = 422, body = crate::error::ErrorBody)))]
 async fn set_thumbnail(
     State(state): State<AppState>,
     user: AuthUser,
     ApiPath(id): ApiPath<VideoId>,
-    mut form: Multipart,
+    ApiMultipart(mut form): ApiMultipart,
 ) -> Result<Json<ThumbnailResponse>, ApiError> {
     let v = owned(&state, user.id, id).await?;
     let (mut image, mut timestamp) = (None, None);
@@ -1125,12 +1178,16 @@ impl From<DownloadFileType> for FileType {
 }
 
 #[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct DownloadQuery {
     /// Which file (default `dubbed_video`).
+    #[param(inline)]
     file_type: Option<DownloadFileType>,
     /// Language of an output file (e.g. `es`).
+    #[param(value_type = Option<crate::schemas::LanguageCode>, inline)]
     language: Option<String>,
     /// Format of a subtitle file (default `srt`); ignored for videos and audio.
+    #[param(inline)]
     format: Option<SubtitleFormat>,
 }
 

@@ -45,7 +45,8 @@ pub struct WebhookAck {
 
 /// Receives Paddle Billing notifications (`Paddle-Signature: ts=…;h1=…`).
 #[utoipa::path(post, path = "/api/webhooks/paddle", tag = "webhooks",
-    request_body(content = String, content_type = "application/json"),
+    params(("Paddle-Signature" = String, Header, description = "`ts=…;h1=…`: HMAC-SHA256 of `ts:body` with a webhook secret")),
+    request_body(content = Object, content_type = "application/json", description = "a Paddle notification (`event_id`, `event_type`, `occurred_at`, `data`)"),
     responses((status = 200, body = WebhookAck), (status = 400, body = crate::error::ErrorBody),
         (status = 413, body = crate::error::ErrorBody), (status = 503, body = crate::error::ErrorBody)))]
 async fn paddle(
