@@ -40,6 +40,7 @@ pub async fn app_state(settings: Arc<Settings>, identity: &str) -> anyhow::Resul
         mailer,
         queue,
         started_at: Instant::now(),
+        health: Default::default(),
     })
 }
 

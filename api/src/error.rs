@@ -212,13 +212,20 @@ impl IntoResponse for ApiError {
     }
 }
 
+/// Marks an error-status response whose body is its own documented answer (the 503 of
+/// `/health/detailed` reports each dependency), which [`envelope`] leaves as it is.
+#[derive(Clone, Copy, Debug)]
+pub struct OwnBody;
+
 /// Middleware: gives every error response the envelope, with the request's path and method.
 pub async fn envelope(req: Request, next: Next) -> Response {
     let path = req.uri().path().to_string();
     let method = req.method().to_string();
     let res = next.run(req).await;
     let status = res.status();
-    if !(status.is_client_error() || status.is_server_error()) {
+    if !(status.is_client_error() || status.is_server_error())
+        || res.extensions().get::<OwnBody>().is_some()
+    {
         return res;
     }
     let (mut parts, _) = res.into_parts();

@@ -94,9 +94,14 @@ pub fn optional_recognizer() -> RefOr<Schema> {
     ))
 }
 
-/// An optional email language: `ko` or `en`.
+/// The language of emails: `ko` or `en`.
+pub fn locale() -> Object {
+    string_enum(["ko", "en"], "language of emails")
+}
+
+/// An optional email language.
 pub fn optional_locale() -> RefOr<Schema> {
-    nullable(string_enum(["ko", "en"], "language of emails"))
+    nullable(locale())
 }
 
 /// A string documented as an email address (for places where a field attribute cannot say it,
@@ -167,3 +172,17 @@ documented_as!(
     /// A video status parameter.
     VideoStatusName => video_status
 );
+
+/// The name of a pipeline step (the seed's `job_steps.step_name`).
+pub fn step_name() -> Object {
+    use onevoice_shared::pipeline::Step;
+    string_enum(
+        Step::ALL.into_iter().map(Step::name),
+        "step of the dubbing pipeline",
+    )
+}
+
+/// `language()` or null, for answers.
+pub fn optional_language_answer() -> RefOr<Schema> {
+    optional_language()
+}

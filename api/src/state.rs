@@ -20,4 +20,6 @@ pub struct AppState {
     /// Password hashing, bounded (`PASSWORD_HASH_CONCURRENCY`).
     pub passwords: crate::auth::password::Passwords,
     pub started_at: Instant,
+    /// The last checks of `/health/detailed`, reused for `HEALTH_CACHE_SECS`.
+    pub health: crate::routes::health::ChecksCache,
 }

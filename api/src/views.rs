@@ -19,6 +19,7 @@ pub struct UserView {
     /// Short-lived presigned URL of the avatar image.
     pub avatar_url: Option<String>,
     /// Language of emails: `ko` or `en`.
+    #[schema(schema_with = crate::schemas::locale)]
     pub locale: String,
     pub is_verified: bool,
     pub created_at: DateTime<Utc>,

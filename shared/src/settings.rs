@@ -307,6 +307,11 @@ pub struct ApiSettings {
     pub shutdown_grace: Duration,
     /// Take the client address from `X-Forwarded-For` (only behind a proxy that sets it).
     pub trust_forwarded_for: bool,
+    /// Shown `X-Operator-Token` by a caller, `/health/detailed` adds the host's CPU, memory and
+    /// disk figures; unset, nobody sees them.
+    pub operator_token: Option<Secret>,
+    /// How long `/health/detailed` reuses its last checks of the dependencies.
+    pub health_cache: Duration,
 }
 
 #[derive(Clone, Debug)]
@@ -439,6 +444,14 @@ impl Settings {
             trust_forwarded_for: r
                 .parse_with("TRUST_FORWARDED_FOR", Some("false"), parse_bool)
                 .unwrap_or_default(),
+            operator_token: r
+                .parse_with("OPERATOR_TOKEN", Some(""), |v| match v.trim() {
+                    "" => Ok(None),
+                    t if t.len() >= 16 => Ok(Some(Secret::new(t))),
+                    _ => Err("must be at least 16 characters".into()),
+                })
+                .flatten(),
+            health_cache: Duration::from_secs(r.parse("HEALTH_CACHE_SECS", Some("5")).unwrap_or(5)),
         };
         let database = DatabaseSettings {
             url: Secret::new(

@@ -31,13 +31,8 @@ async fn health_and_errors() -> anyhow::Result<()> {
     for dep in ["database", "temporal", "storage", "smtp"] {
         assert_eq!(body["checks"][dep]["status"], "healthy", "{dep}: {body}");
     }
-    assert!(
-        body["system"]["memory"]["total_bytes"]
-            .as_u64()
-            .unwrap_or(0)
-            > 0
-    );
-    assert!(body["system"]["disk"]["total_bytes"].as_u64().unwrap_or(0) > 0);
+    // The host's figures are for operators only (see the health test below).
+    assert!(body.get("system").is_none(), "{body}");
 
     // 404 for unknown routes, 405 for a wrong method: both in the envelope.
     let res = app.http.get(app.url("/api/nothing-here")).send().await?;
@@ -241,5 +236,85 @@ async fn health_and_errors() -> anyhow::Result<()> {
     // The page itself; contract.rs loads it in a browser without internet.
     assert!(docs.text().await?.contains("swagger-ui"));
 
+    app.shutdown().await
+}
+
+/// `/health/detailed` checks its dependencies once per `HEALTH_CACHE_SECS` however often it is
+/// called, shows the host's figures only to the operator token, and names a dependency that is
+/// really down (503).
+#[tokio::test]
+async fn detailed_health_is_cached_private_and_names_what_is_down() -> anyhow::Result<()> {
+    let smtp = onevoice_tests::smtp::accepting().await?;
+    let port = smtp.port.to_string();
+    let operator = "operator-token-0123456789";
+    let app = TestApp::spawn_paused(&[
+        ("SMTP_PORT", &port),
+        ("SMTP_SECURITY", "plain"),
+        ("HEALTH_CACHE_SECS", "3600"),
+        ("OPERATOR_TOKEN", operator),
+    ])
+    .await?;
+    let detailed = |token: Option<&str>| {
+        let mut req = app.http.get(app.url("/health/detailed"));
+        if let Some(t) = token {
+            req = req.header("x-operator-token", t);
+        }
+        async move {
+            let res = req.send().await?;
+            let status = res.status();
+            anyhow::Ok((status, res.json::<Value>().await?))
+        }
+    };
+    let mut answers = Vec::new();
+    for _ in 0..5 {
+        answers.push(detailed(None).await?);
+    }
+    assert_eq!(smtp.connections(), 1, "five calls, one SMTP check");
+    for (status, body) in &answers {
+        assert_eq!(*status, StatusCode::OK, "{body}");
+        assert_eq!(body["checked_at"], answers[0].1["checked_at"]);
+        assert!(body.get("system").is_none(), "{body}");
+    }
+    let (_, wrong) = detailed(Some("operator-token-wrong-guess")).await?;
+    assert!(wrong.get("system").is_none(), "{wrong}");
+    let (_, body) = detailed(Some(operator)).await?;
+    assert!(
+        body["system"]["cpu_count"].as_u64().unwrap_or(0) > 0,
+        "{body}"
+    );
+    assert!(
+        body["system"]["memory"]["total_bytes"]
+            .as_u64()
+            .unwrap_or(0)
+            > 0
+    );
+    assert!(body["system"]["disk"]["total_bytes"].as_u64().unwrap_or(0) > 0);
+    app.shutdown().await?;
+
+    // A relay that is really down: 503, the SMTP check named, no host in the answer.
+    let closed = {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0")?;
+        listener.local_addr()?.port().to_string()
+    };
+    let app = TestApp::spawn_paused(&[
+        ("SMTP_PORT", &closed),
+        ("SMTP_SECURITY", "plain"),
+        ("HEALTH_CACHE_SECS", "0"),
+    ])
+    .await?;
+    let res = app.http.get(app.url("/health/detailed")).send().await?;
+    let status = res.status();
+    let text = res.text().await?;
+    assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE, "{text}");
+    let body: Value = serde_json::from_str(&text)?;
+    assert_eq!(body["status"], "unhealthy");
+    assert_eq!(body["checks"]["smtp"]["status"], "unhealthy", "{body}");
+    for dep in ["database", "temporal", "storage"] {
+        assert_eq!(body["checks"][dep]["status"], "healthy", "{dep}: {body}");
+    }
+    assert!(
+        !text.contains("127.0.0.1") && !text.contains(&closed),
+        "{text}"
+    );
     app.shutdown().await
 }

@@ -1,14 +1,17 @@
 //! Liveness (`/health`) and readiness with dependency checks (`/health/detailed`).
 
 use crate::state::AppState;
-use axum::Json;
 use axum::extract::State;
-use axum::http::StatusCode;
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::IntoResponse;
+use axum::{Extension, Json};
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 use std::future::Future;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 use temporalio_common::protos::temporal::api::workflowservice::v1::GetSystemInfoRequest;
+use tokio::sync::Mutex;
 use utoipa::ToSchema;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
@@ -78,21 +81,50 @@ async fn health_slash() -> Json<HealthResponse> {
     alive()
 }
 
-#[derive(Serialize, ToSchema)]
+#[derive(Clone, Serialize, ToSchema)]
 pub struct CheckResult {
     /// `healthy` or `unhealthy`.
+    #[schema(schema_with = health_status)]
     status: &'static str,
     latency_ms: u64,
+    /// What failed, in a few words (never a host, URL or credential).
     #[serde(skip_serializing_if = "Option::is_none")]
     error: Option<String>,
 }
 
-#[derive(Serialize, ToSchema)]
+fn health_status() -> utoipa::openapi::Object {
+    utoipa::openapi::schema::ObjectBuilder::new()
+        .schema_type(utoipa::openapi::schema::Type::String)
+        .enum_values(Some(["healthy", "unhealthy"]))
+        .build()
+}
+
+#[derive(Clone, Serialize, ToSchema)]
 pub struct Checks {
     database: CheckResult,
     temporal: CheckResult,
     storage: CheckResult,
     smtp: CheckResult,
+}
+
+impl Checks {
+    fn healthy(&self) -> bool {
+        [&self.database, &self.temporal, &self.storage, &self.smtp]
+            .iter()
+            .all(|c| c.status == "healthy")
+    }
+}
+
+/// The last checks and when they ran. One caller at a time refreshes them; the others wait and
+/// reuse the result, so a flood of calls checks each dependency once per `HEALTH_CACHE_SECS`.
+#[derive(Clone, Default)]
+pub struct ChecksCache(Arc<Mutex<Option<CheckedAt>>>);
+
+#[derive(Clone)]
+struct CheckedAt {
+    at: Instant,
+    wall: DateTime<Utc>,
+    checks: Checks,
 }
 
 #[derive(Serialize, ToSchema)]
@@ -113,13 +145,18 @@ pub struct SystemInfo {
 #[derive(Serialize, ToSchema)]
 pub struct DetailedHealth {
     /// `healthy` when every dependency answers, else `unhealthy` (and status 503).
+    #[schema(schema_with = health_status)]
     status: &'static str,
     timestamp: DateTime<Utc>,
     service: &'static str,
     version: &'static str,
     uptime_seconds: u64,
+    /// When these checks ran (they are reused for a few seconds).
+    checked_at: DateTime<Utc>,
     checks: Checks,
-    system: SystemInfo,
+    /// The host's figures, only for a caller with the operator token.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    system: Option<SystemInfo>,
 }
 
 async fn check<F, E>(probe: F) -> CheckResult
@@ -170,11 +207,8 @@ fn first_words(msg: &str) -> String {
     }
 }
 
-/// Readiness: checks PostgreSQL, Temporal, S3 and SMTP concurrently and reports CPU, memory and
-/// disk. Answers 503 when any dependency is down.
-#[utoipa::path(get, path = "/health/detailed", tag = "health", responses(
-    (status = 200, body = DetailedHealth), (status = 503, body = DetailedHealth)))]
-async fn health_detailed(State(state): State<AppState>) -> (StatusCode, Json<DetailedHealth>) {
+/// Checks PostgreSQL, Temporal, S3 and SMTP concurrently.
+async fn run_checks(state: &AppState) -> Checks {
     let db = check(async { sqlx::query("SELECT 1").execute(&state.db).await.map(|_| ()) });
     let temporal = check(async {
         let mut svc = state.temporal.connection().workflow_service();
@@ -192,39 +226,88 @@ async fn health_detailed(State(state): State<AppState>) -> (StatusCode, Json<Det
             Err(e) => Err(e.to_string()),
         }
     });
-    let work_dir = state.settings.tools.work_dir.clone();
-    let system = tokio::task::spawn_blocking(move || system_info(&work_dir));
-    let (database, temporal, storage, smtp, system) =
-        tokio::join!(db, temporal, storage, smtp, system);
-    let checks = Checks {
+    let (database, temporal, storage, smtp) = tokio::join!(db, temporal, storage, smtp);
+    Checks {
         database,
         temporal,
         storage,
         smtp,
+    }
+}
+
+/// The cached checks, refreshed when older than `HEALTH_CACHE_SECS`; with when they ran.
+async fn cached_checks(state: &AppState) -> (Checks, DateTime<Utc>) {
+    let mut cached = state.health.0.lock().await;
+    let fresh = cached
+        .as_ref()
+        .filter(|c| c.at.elapsed() < state.settings.api.health_cache);
+    let last = match fresh {
+        Some(c) => c.clone(),
+        None => {
+            let checks = run_checks(state).await;
+            let c = CheckedAt {
+                at: Instant::now(),
+                wall: Utc::now(),
+                checks,
+            };
+            *cached = Some(c.clone());
+            c
+        }
     };
-    let healthy = [
-        &checks.database,
-        &checks.temporal,
-        &checks.storage,
-        &checks.smtp,
-    ]
-    .iter()
-    .all(|c| c.status == "healthy");
+    (last.checks, last.wall)
+}
+
+/// Whether the request carries the operator token (compared by digest, in constant time).
+fn is_operator(state: &AppState, headers: &HeaderMap) -> bool {
+    use sha2::{Digest, Sha256};
+    let (Some(expected), Some(given)) = (
+        state.settings.api.operator_token.as_ref(),
+        headers.get("x-operator-token"),
+    ) else {
+        return false;
+    };
+    let a = Sha256::digest(expected.expose().as_bytes());
+    let b = Sha256::digest(given.as_bytes());
+    a.iter()
+        .zip(b.iter())
+        .fold(0u8, |acc, (x, y)| acc | (x ^ y))
+        == 0
+}
+
+/// Readiness: checks PostgreSQL, Temporal, S3 and SMTP concurrently (reusing checks younger than
+/// `HEALTH_CACHE_SECS`); 503 naming the dependency when one is down. The host's CPU, memory and
+/// disk are added for a caller with the operator token (`X-Operator-Token`).
+#[utoipa::path(get, path = "/health/detailed", tag = "health",
+    params(("X-Operator-Token" = Option<String>, Header, description = "the operator token (`OPERATOR_TOKEN`): adds `system`")),
+    responses((status = 200, body = DetailedHealth), (status = 503, body = DetailedHealth)))]
+async fn health_detailed(State(state): State<AppState>, headers: HeaderMap) -> impl IntoResponse {
+    let (checks, checked_at) = cached_checks(&state).await;
+    let system = if is_operator(&state, &headers) {
+        let work_dir = state.settings.tools.work_dir.clone();
+        tokio::task::spawn_blocking(move || system_info(&work_dir))
+            .await
+            .ok()
+    } else {
+        None
+    };
+    let healthy = checks.healthy();
     let body = DetailedHealth {
         status: if healthy { "healthy" } else { "unhealthy" },
         timestamp: Utc::now(),
         service: SERVICE,
         version: VERSION,
         uptime_seconds: state.started_at.elapsed().as_secs(),
+        checked_at,
         checks,
-        system: system.unwrap_or_else(|_| system_info(std::path::Path::new("/"))),
+        system,
     };
     let code = if healthy {
         StatusCode::OK
     } else {
         StatusCode::SERVICE_UNAVAILABLE
     };
-    (code, Json(body))
+    // The 503 is this body, not the error envelope: it names what is down.
+    (code, Extension(crate::error::OwnBody), Json(body))
 }
 
 fn usage(total: u64, used: u64) -> Usage {

@@ -65,6 +65,7 @@ pub struct VideoView {
     original_language: Option<String>,
     target_languages: Vec<String>,
     /// pending (waiting for the upload), uploaded, processing, completed, failed.
+    #[schema(schema_with = crate::schemas::video_status)]
     status: String,
     /// Why the video failed, when it did.
     status_reason: Option<String>,
