@@ -64,7 +64,7 @@ impl BillingActivities {
             .await
             .map_err(db)?
             .ok_or_else(|| {
-                error::permanent(format!("webhook event {} is not stored", input.event_id))
+                error::fatal(format!("webhook event {} is not stored", input.event_id))
             })?;
         let mut notices = Vec::new();
         if event.processed_at.is_none() {
@@ -187,7 +187,7 @@ impl BillingActivities {
         users::find(&self.deps.db, user)
             .await
             .map_err(db)?
-            .ok_or_else(|| error::permanent(format!("user {user} does not exist")))
+            .ok_or_else(|| error::fatal(format!("user {user} does not exist")))
     }
 
     /// Ends an activity's transaction: queues its notices, picks up the ones a lost earlier

@@ -26,7 +26,7 @@ where
                 return match done {
                     Ok(Ok(v)) => Ok(v),
                     Ok(Err(EngineError::Cancelled)) => Err(ActivityError::cancelled()),
-                    Ok(Err(EngineError::Media(m))) => Err(error::permanent(m)),
+                    Ok(Err(EngineError::Media(m))) => Err(error::fatal(m)),
                     Ok(Err(e)) => Err(error::transient(e.to_string())),
                     Err(e) => Err(error::transient(format!("audio engine crashed: {e}"))),
                 };

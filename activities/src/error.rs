@@ -1,22 +1,36 @@
 //! Error classification. Temporal retries any error by default; errors that cannot heal on retry
-//! (bad input, unsupported media, a missing object) are marked non-retryable so the job fails at
-//! once with a clear reason instead of burning its retry budget.
+//! are marked non-retryable so the job fails at once instead of burning its retry budget. Whom a
+//! message is for decides the constructor (see `onevoice_shared::failure`):
+//! - [`invalid_input`]: the user's input is the problem; the message is plain and shown to them;
+//! - [`fatal`]: retrying cannot help, but the cause is ours or a provider's; the message is for
+//!   operators (the user reads a plain sentence instead);
+//! - [`transient`]: may pass on retry; for operators too.
 
+use onevoice_shared::failure::{FATAL, INVALID_INPUT};
 use onevoice_shared::storage::StorageError;
 use temporalio_sdk::ApplicationFailure;
 use temporalio_sdk::activities::ActivityError;
 
-/// Failure type name of non-retryable input problems (usable in `non_retryable_error_types`).
-pub const INVALID_INPUT: &str = "InvalidInput";
-
-/// An error that retrying will not fix.
-pub(crate) fn permanent(message: impl Into<String>) -> ActivityError {
+fn non_retryable(type_name: &str, message: String) -> ActivityError {
     ActivityError::application(
-        ApplicationFailure::builder(message.into())
-            .type_name(INVALID_INPUT.to_string())
+        ApplicationFailure::builder(message)
+            .type_name(type_name.to_string())
             .non_retryable(true)
             .build(),
     )
+}
+
+/// The user's input cannot be dubbed (not media, not SRT, priced for another length...): a plain
+/// message for the user, with nothing of our internals (no path, host, tool output or provider
+/// answer).
+pub(crate) fn invalid_input(message: impl Into<String>) -> ActivityError {
+    non_retryable(INVALID_INPUT, message.into())
+}
+
+/// Retrying cannot help, and the cause is ours or a provider's (a refused API key, a missing
+/// font, an object that vanished): the message is for operators.
+pub(crate) fn fatal(message: impl Into<String>) -> ActivityError {
+    non_retryable(FATAL, message.into())
 }
 
 /// An error that may pass on retry (network, a busy service, a crashed process).
@@ -28,6 +42,6 @@ pub(crate) fn storage(err: StorageError) -> ActivityError {
     if err.is_retryable() {
         transient(err.to_string())
     } else {
-        permanent(err.to_string())
+        fatal(err.to_string())
     }
 }

@@ -91,7 +91,7 @@ fn verdict(failures: u32, e: ActivityError) -> ActivityError {
         _ => "an error".to_string(),
     };
     tracing::warn!(failures, %reason, "giving up after repeated passing errors");
-    crate::error::permanent(format!(
+    crate::error::fatal(format!(
         "gave up after {failures} failed attempts: {reason}"
     ))
 }
@@ -144,7 +144,7 @@ mod tests {
             }
             _ => panic!("an application failure"),
         }
-        assert!(!passing(&crate::error::permanent("bad input")));
+        assert!(!passing(&crate::error::invalid_input("bad input")));
     }
 
     #[test]

@@ -42,7 +42,7 @@ impl JobActivities {
     ) -> Result<(), ActivityError> {
         let first = jobs::get(&self.deps.db, report.job_id).await.map_err(db)?;
         let Some(job) = first else {
-            return Err(error::permanent(format!(
+            return Err(error::fatal(format!(
                 "job {} does not exist",
                 report.job_id
             )));
@@ -72,10 +72,7 @@ impl JobActivities {
     ) -> Result<Option<Uuid>, ActivityError> {
         let d = &self.deps;
         let Some(job) = jobs::get(&d.db, input.job_id).await.map_err(db)? else {
-            return Err(error::permanent(format!(
-                "job {} does not exist",
-                input.job_id
-            )));
+            return Err(error::fatal(format!("job {} does not exist", input.job_id)));
         };
         let Some(user) = users::find_any(&d.db, job.user_id).await.map_err(db)? else {
             return Ok(None); // the account was erased meanwhile

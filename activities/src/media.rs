@@ -58,7 +58,7 @@ impl MediaActivities {
                     .map_err(error::storage)?;
                 let probe = probe(&ctx, &deps.tools.ffprobe, &source).await?;
                 if !probe.has_video {
-                    return Err(error::permanent("the uploaded file has no video stream"));
+                    return Err(error::invalid_input("the uploaded file has no video stream"));
                 }
                 // Stereo FLAC: lossless, half the size of WAV, and decoded by the audio engine.
                 let wav = scratch.path("source.flac");
@@ -77,7 +77,10 @@ impl MediaActivities {
                 }
                 cmd.args(["-ac", "2", "-ar", &SAMPLE_RATE.to_string(), "-c:a", "flac"])
                     .arg(&wav);
-                process::run(&ctx, cmd, None, error::permanent).await?;
+                process::run(&ctx, cmd, None, |_| {
+                    error::invalid_input("the video's audio cannot be decoded")
+                })
+                .await?;
                 // What is dubbed is what was priced: the decoded length must match the length
                 // the job was quoted for (the original is frozen at upload; this catches any
                 // way around that).
@@ -85,7 +88,7 @@ impl MediaActivities {
                     let decoded = self::probe(&ctx, &deps.tools.ffprobe, &wav).await?.duration_ms;
                     if decoded.abs_diff(priced) > MAX_LENGTH_DRIFT_MS {
                         tracing::warn!(job = %input.job_id, decoded, priced, "decoded length differs from the priced one");
-                        return Err(error::permanent(format!(
+                        return Err(error::invalid_input(format!(
                             "the video is {:.1} s long but was priced for {:.1} s; upload it again to dub it",
                             decoded as f64 / 1000.0,
                             priced as f64 / 1000.0
@@ -154,7 +157,7 @@ impl MediaActivities {
                         "+faststart",
                     ])
                     .arg(&out);
-                let done = process::run(&ctx, cmd, None, error::permanent).await?;
+                let done = process::run(&ctx, cmd, None, error::fatal).await?;
                 check_glyphs(&String::from_utf8_lossy(&done.stderr))?;
                 deps.storage
                     .put_file(&input.output_key, &out, "video/mp4")
@@ -197,7 +200,7 @@ impl MediaActivities {
                 let spec = EncodeSpec {
                     ffmpeg: deps.tools.ffmpeg.clone(),
                     video: video.clone(),
-                    frames: wav_frames(&audio, 2).map_err(|e| error::permanent(e.to_string()))?,
+                    frames: wav_frames(&audio, 2).map_err(|e| error::fatal(e.to_string()))?,
                     wav: audio,
                     rate: crate::audio::RATE,
                     channels: 2,
@@ -283,8 +286,8 @@ pub async fn probe(
         "format=duration:stream=codec_type",
     ])
     .arg(file);
-    let out = process::run(ctx, cmd, None, |msg| {
-        error::permanent(format!("the file is not playable media ({msg})"))
+    let out = process::run(ctx, cmd, None, |_| {
+        error::invalid_input("the file is not playable media")
     })
     .await?;
     parse_probe(&out.stdout)
@@ -298,7 +301,7 @@ fn parse_probe(json: &[u8]) -> Result<Probe, ActivityError> {
         .and_then(|f| f.duration)
         .and_then(|d| d.parse::<f64>().ok())
         .filter(|d| d.is_finite() && *d > 0.0)
-        .ok_or_else(|| error::permanent("the file has no readable duration"))?;
+        .ok_or_else(|| error::invalid_input("the file has no readable duration"))?;
     let has = |kind: &str| {
         parsed
             .streams
@@ -337,7 +340,7 @@ fn check_glyphs(stderr: &str) -> Result<(), ActivityError> {
     let missing = missing_glyphs(stderr);
     // Glyph 0: libass found no font at all.
     if missing.contains(&'\0') {
-        return Err(error::permanent(
+        return Err(error::fatal(
             "no font is installed for subtitles: install fonts-noto-cjk on the worker",
         ));
     }
@@ -346,7 +349,7 @@ fn check_glyphs(stderr: &str) -> Result<(), ActivityError> {
         .filter(|c| script::is_cjk(**c) || script::is_hangul(**c))
         .collect();
     if !promised.is_empty() {
-        return Err(error::permanent(format!(
+        return Err(error::fatal(format!(
             "the subtitle font cannot draw `{promised}`: install fonts-noto-cjk on the worker"
         )));
     }

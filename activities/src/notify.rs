@@ -58,7 +58,7 @@ impl NotifyActivities {
         let d = &self.deps;
         let db_err = |e: sqlx::Error| error::transient(format!("database error: {e}"));
         let Some(email) = emails::get(&d.db, input.email_id).await.map_err(db_err)? else {
-            return Err(error::permanent(format!(
+            return Err(error::fatal(format!(
                 "email {} does not exist",
                 input.email_id
             )));
@@ -74,23 +74,23 @@ impl NotifyActivities {
             return Ok(());
         }
         let (Some(text), Some(html)) = (email.text_body.clone(), email.html_body.clone()) else {
-            return Err(error::permanent("email has no body"));
+            return Err(error::fatal("email has no body"));
         };
         let from: Mailbox = d
             .email_from
             .parse()
-            .map_err(|e| error::permanent(format!("bad sender address: {e}")))?;
+            .map_err(|e| error::fatal(format!("bad sender address: {e}")))?;
         let to: Mailbox = email
             .to_address
             .parse()
-            .map_err(|e| error::permanent(format!("bad recipient address: {e}")))?;
+            .map_err(|e| error::fatal(format!("bad recipient address: {e}")))?;
         let message = lettre::Message::builder()
             .from(from)
             .to(to)
             .subject(&email.subject)
             .message_id(Some(format!("<{}@onevoice>", email.id)))
             .multipart(MultiPart::alternative_plain_html(text, html))
-            .map_err(|e| error::permanent(format!("cannot build the message: {e}")))?;
+            .map_err(|e| error::fatal(format!("cannot build the message: {e}")))?;
         if let Err(e) = d.mailer.send(message).await {
             let reason = e.to_string();
             emails::record_attempt(&d.db, email.id, &reason)
@@ -98,7 +98,7 @@ impl NotifyActivities {
                 .map_err(db_err)?;
             // A permanent SMTP rejection (5xx) of the recipient will not change on retry.
             return Err(if e.is_permanent() {
-                error::permanent(format!("SMTP rejected the email: {reason}"))
+                error::fatal(format!("SMTP rejected the email: {reason}"))
             } else {
                 error::transient(format!("SMTP delivery failed: {reason}"))
             });

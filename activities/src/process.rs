@@ -17,7 +17,8 @@ pub(crate) struct ToolOutput {
 
 /// Runs `cmd` to completion, feeding `stdin` if given. A tool that cannot be started is a
 /// deployment problem (retryable: another worker may have it); a non-zero exit is reported with
-/// the end of its stderr and classified by `on_failure`.
+/// the end of its stderr and classified by `on_failure` (which decides what, if anything, of it a
+/// user may read: see `crate::error`).
 pub(crate) async fn run(
     ctx: &ActivityContext,
     mut cmd: Command,
@@ -59,10 +60,12 @@ pub(crate) async fn run(
     }
     let stderr = String::from_utf8_lossy(&out.stderr);
     let tail: Vec<&str> = stderr.lines().rev().take(6).collect();
-    let tail: Vec<&str> = tail.into_iter().rev().collect();
+    let tail = tail.into_iter().rev().collect::<Vec<_>>().join(" | ");
+    // The tool's own words (with scratch paths) are for operators: logged here, and passed to
+    // `on_failure`, which shows them to a user only if it was written to (it never should).
+    tracing::warn!(%program, status = %out.status, stderr = %tail, "tool failed");
     Err(on_failure(format!(
-        "`{program}` exited with {}: {}",
-        out.status,
-        tail.join(" | ")
+        "`{program}` exited with {}: {tail}",
+        out.status
     )))
 }

@@ -38,8 +38,9 @@ impl VideoActivities {
     /// size for stores that ignore the condition); a retried attempt finds the original there.
     async fn freeze(&self, upload: &CompletedUpload, original: &str) -> Result<(), ActivityError> {
         let storage = &self.deps.storage;
-        let changed =
-            || error::permanent("the file changed after its upload was completed; upload it again");
+        let changed = || {
+            error::invalid_input("the file changed after its upload was completed; upload it again")
+        };
         if storage
             .stat(original)
             .await
@@ -106,8 +107,8 @@ impl VideoActivities {
             "-show_streams",
         ])
         .arg(&file);
-        let out = process::run(&ctx, cmd, None, |msg| {
-            error::permanent(format!("the file is not playable media ({msg})"))
+        let out = process::run(&ctx, cmd, None, |_| {
+            error::invalid_input("the file is not playable media")
         })
         .await?;
         let mut info = parse_media_info(&out.stdout)?;
@@ -149,14 +150,17 @@ impl VideoActivities {
             }
         }
         cmd.args(["-q:v", "3"]).arg(&jpg);
-        process::run(&ctx, cmd, None, error::permanent).await?;
+        process::run(&ctx, cmd, None, |_| {
+            error::invalid_input("no frame could be taken from the video at that time")
+        })
+        .await?;
         if tokio::fs::metadata(&jpg)
             .await
             .map(|m| m.len())
             .unwrap_or(0)
             == 0
         {
-            return Err(error::permanent(
+            return Err(error::invalid_input(
                 "no frame at that time (is it past the end of the video?)",
             ));
         }
@@ -292,7 +296,7 @@ pub fn parse_media_info(json: &[u8]) -> Result<MediaInfo, ActivityError> {
         .streams
         .iter()
         .find(|s| s.codec_type.as_deref() == Some("video") && s.disposition.attached_pic == 0)
-        .ok_or_else(|| error::permanent("the file has no video stream"))?;
+        .ok_or_else(|| error::invalid_input("the file has no video stream"))?;
     let audio: Vec<&Stream> = p
         .streams
         .iter()
@@ -300,13 +304,13 @@ pub fn parse_media_info(json: &[u8]) -> Result<MediaInfo, ActivityError> {
         .collect();
     let format = p
         .format
-        .ok_or_else(|| error::permanent("the file has no container format"))?;
+        .ok_or_else(|| error::invalid_input("the file has no container format"))?;
     let seconds = format
         .duration
         .as_deref()
         .and_then(|d| d.parse::<f64>().ok())
         .filter(|d| d.is_finite() && *d > 0.0)
-        .ok_or_else(|| error::permanent("the file has no readable duration"))?;
+        .ok_or_else(|| error::invalid_input("the file has no readable duration"))?;
     Ok(MediaInfo {
         duration_ms: (seconds * 1000.0).round() as u64,
         size_bytes: 0,

@@ -8,6 +8,7 @@
 pub mod billing;
 pub mod contracts;
 pub mod email;
+pub mod failure;
 pub mod ids;
 pub mod language;
 pub mod legacy;

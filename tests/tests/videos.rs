@@ -321,7 +321,18 @@ async fn bad_uploads_are_refused_or_failed_with_a_reason() -> anyhow::Result<()>
     let video = settled(&app, &token, &id).await?;
     assert_eq!(video["status"], "failed");
     let reason = video["status_reason"].as_str().unwrap_or_default();
-    assert!(reason.contains("not playable media"), "reason: {reason}");
+    assert_eq!(reason, "the file is not playable media");
+    // Nothing of the tool's output or our scratch space reaches the user.
+    let shown = video.to_string();
+    for internal in [
+        "ffprobe",
+        "/tmp",
+        "Invalid data",
+        "exit status",
+        "onevoice-work",
+    ] {
+        assert!(!shown.contains(internal), "{internal} leaked: {shown}");
+    }
     // Classified as permanent: one attempt, not the retry policy's six.
     let events = app
         .state

@@ -130,8 +130,8 @@ async fn the_catalogue_offers_the_configured_providers_and_dubs_ride_out_rate_li
 }
 
 #[tokio::test]
-async fn refusals_that_waiting_cannot_fix_fail_the_job_with_the_providers_reason()
--> anyhow::Result<()> {
+async fn refusals_that_waiting_cannot_fix_fail_the_job_at_once_in_plain_words() -> anyhow::Result<()>
+{
     let (app, fake) = start().await?;
     let (_, token) = app.user("tts-refused@example.test").await?;
     let (_dir, sample, video) = sample_video(&app, &token, "refused.mp4").await?;
@@ -178,11 +178,29 @@ async fn refusals_that_waiting_cannot_fix_fail_the_job_with_the_providers_reason
         )
         .await?;
         assert_eq!(failed["status"], "failed", "{voice}: {failed}");
+        // The user reads a plain sentence; the provider's answer (which is about our account
+        // with it) is for operators: the workflow's history and the worker's log keep it.
         let message = failed["error_message"].as_str().unwrap_or_default();
-        assert!(message.contains(reason), "{voice}: {message}");
+        assert_eq!(message, onevoice_shared::failure::DUB_FAILED, "{voice}");
+        let shown = failed.to_string();
         assert!(
-            !message.contains(KEY) && !failed.to_string().contains(KEY),
-            "the key leaked"
+            !shown.contains(reason),
+            "{voice}: the provider's answer leaked: {shown}"
+        );
+        assert!(!shown.contains(KEY), "the key leaked");
+        let events = app
+            .state
+            .temporal
+            .get_workflow_handle::<onevoice_workflows::DubbingWorkflow>(format!(
+                "dub-{}",
+                started["job_id"].as_str().context("job")?
+            ))
+            .fetch_history(Default::default())
+            .into_events()
+            .await?;
+        assert!(
+            format!("{events:?}").contains(reason),
+            "{voice}: operators find the provider's answer in the history"
         );
         // Not retried: the refused request is the only one for that line.
         let refused = fake.calls(path)[before..]

@@ -8,6 +8,7 @@
 
 use crate::activities::{DubbingActivities, SupportActivities};
 use crate::options;
+use crate::reasons;
 use onevoice_shared::contracts::{
     BurnSubtitlesInput, DubbingInput, DubbingOutput, DubbingProgress, ExtractAudioInput,
     FinishJobInput, JobOutcome, LoadTranscriptInput, MixInput, MuxInput, PlanTimingInput,
@@ -15,6 +16,7 @@ use onevoice_shared::contracts::{
     SubtitleFiles, SubtitlesInput, SynthesizeInput, TerminologyInput, TranscribeInput,
     TranscriptOutput, TranslateInput, TranslateOutput, search_attribute,
 };
+use onevoice_shared::failure;
 use onevoice_shared::language::Language;
 use onevoice_shared::legacy;
 use onevoice_shared::pipeline::{Step, progress_percent};
@@ -72,7 +74,7 @@ impl DubbingWorkflow {
             Err(e) => (
                 JobStatus::Failed,
                 JobOutcome::Failed {
-                    message: failure_message(e),
+                    message: reasons::for_user(e, failure::DUB_FAILED),
                 },
             ),
         };
@@ -122,15 +124,6 @@ impl DubbingWorkflow {
     pub fn progress(&self, _ctx: &WorkflowContextView) -> DubbingProgress {
         self.progress.clone()
     }
-}
-
-/// The root cause's message: what a user can act on, without Temporal's wrapping.
-fn failure_message(e: &ActivityExecutionError) -> String {
-    let mut source: &dyn std::error::Error = e;
-    while let Some(next) = source.source() {
-        source = next;
-    }
-    source.to_string()
 }
 
 async fn publish(

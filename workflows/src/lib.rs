@@ -9,6 +9,7 @@ pub mod dubbing;
 pub mod email;
 pub mod maintenance;
 mod options;
+mod reasons;
 pub mod video;
 
 pub use account::AccountErasureWorkflow;

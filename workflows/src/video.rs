@@ -7,9 +7,11 @@
 
 use crate::activities::VideoActivities;
 use crate::options;
+use crate::reasons;
 use onevoice_shared::contracts::{
     DeleteVideoInput, IngestInput, IngestOutcome, RecordIngestInput, ThumbnailInput, thumbnail_key,
 };
+use onevoice_shared::failure;
 use temporalio_macros::{workflow, workflow_methods};
 use temporalio_sdk::{ActivityExecutionError, WorkflowContext, WorkflowResult};
 
@@ -55,8 +57,8 @@ impl VideoIngestWorkflow {
                     thumbnail_key,
                 }
             }
-            Err(ActivityExecutionError::Failed(f)) => IngestOutcome::Rejected {
-                reason: root_message(&f),
+            Err(e @ ActivityExecutionError::Failed(_)) => IngestOutcome::Rejected {
+                reason: reasons::for_user(&e, failure::UPLOAD_FAILED),
             },
             Err(e) => return Err(e.into()),
         };
@@ -71,14 +73,6 @@ impl VideoIngestWorkflow {
         .await?;
         Ok(outcome)
     }
-}
-
-fn root_message(e: &dyn std::error::Error) -> String {
-    let mut source = e;
-    while let Some(next) = source.source() {
-        source = next;
-    }
-    source.to_string()
 }
 
 #[workflow]

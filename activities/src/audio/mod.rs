@@ -87,7 +87,7 @@ impl AudioActivities {
             })
             .await
             .map_err(|e| error::transient(format!("probing clips: {e}")))?
-            .map_err(|e| error::permanent(format!("a synthesized line is not playable audio: {e}")))?;
+            .map_err(|e| error::fatal(format!("a synthesized line is not playable audio: {e}")))?;
             let cues: Vec<Cue> = lines
                 .iter()
                 .zip(&lengths)

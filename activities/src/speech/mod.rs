@@ -67,7 +67,7 @@ impl SpeechActivities {
             &ctx,
             memo::once(&deps.storage, &key, || async {
                 let recognizer = input.recognizer.or(deps.speech.recognizer).ok_or_else(|| {
-                    error::permanent("speech recognition is not configured (ASR_PROVIDER)")
+                    error::invalid_input("speech recognition is not configured (ASR_PROVIDER)")
                 })?;
                 let scratch = Scratch::new(&deps.tools.work_dir, "transcribe")?;
                 let source = scratch.path("source.audio");
@@ -79,7 +79,10 @@ impl SpeechActivities {
                 let chunks = tokio::task::spawn_blocking(move || cut_chunks(&source, &dir))
                     .await
                     .map_err(|e| error::transient(format!("preparing audio: {e}")))?
-                    .map_err(|e| error::permanent(format!("the audio cannot be read: {e}")))?;
+                    .map_err(|e| {
+                        tracing::warn!(error = %e, "the job's audio cannot be read");
+                        error::invalid_input("the video's audio cannot be read")
+                    })?;
                 let mut cues = Vec::new();
                 let mut words: Vec<Word> = Vec::new();
                 // Detection happens on the first chunk; the rest are told what it found.
@@ -101,11 +104,14 @@ impl SpeechActivities {
                     }));
                     if language.is_none() {
                         let heard = heard.ok_or_else(|| {
-                            error::permanent(format!("{} detected no language", recognizer.name()))
+                            error::invalid_input(format!(
+                                "{} detected no language",
+                                recognizer.name()
+                            ))
                         })?;
                         let found: onevoice_shared::language::Language =
                         heard.parse().map_err(|_| {
-                            error::permanent(format!(
+                            error::invalid_input(format!(
                                 "the speech is in `{heard}`, a language OneVoice does not dub from"
                             ))
                         })?;
@@ -120,7 +126,9 @@ impl SpeechActivities {
                     crate::heartbeat::progress(&ctx, cues.len() as u64).await;
                 }
                 if cues.is_empty() {
-                    return Err(error::permanent("no speech was recognized in the video"));
+                    return Err(error::invalid_input(
+                        "no speech was recognized in the video",
+                    ));
                 }
                 let cues_key = format!("{}text/source_cues.json", job_prefix(input.job_id));
                 deps.storage

@@ -48,7 +48,7 @@ pub(super) fn configured(
         Recognizer::WhisperX => (Box::new(WhisperXHost), speech.whisperx.as_ref()),
     };
     let provider = provider
-        .ok_or_else(|| error::permanent(format!("{} is not configured", recognizer.name())))?;
+        .ok_or_else(|| error::invalid_input(format!("{} is not configured", recognizer.name())))?;
     Ok((transcriber, provider))
 }
 

@@ -46,7 +46,7 @@ async fn apertium_mode(
         .into_iter()
         .find(|c| installed.lines().any(|l| l.trim() == c))
         .ok_or_else(|| {
-            error::permanent(format!(
+            error::invalid_input(format!(
                 "no offline translation from {from} to {to}: Apertium has no such pair installed"
             ))
         })
@@ -100,7 +100,7 @@ async fn translate_all(
         .map(|((cue, text), (_, terms))| {
             let text = restore_terms(&text, &terms);
             if text.trim().is_empty() {
-                return Err(error::permanent(format!(
+                return Err(error::invalid_input(format!(
                     "line `{}` translated to nothing",
                     cue.text
                 )));

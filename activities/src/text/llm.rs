@@ -35,7 +35,11 @@ impl LlmError {
     pub fn into_activity(self, what: &str) -> ActivityError {
         match self {
             LlmError::Refused(reason) => {
-                error::permanent(format!("{what}: the model refused: {reason}"))
+                // The model's own words stay in the log; the user learns which stage refused.
+                tracing::warn!(stage = what, %reason, "the language model refused");
+                error::invalid_input(format!(
+                    "the language model refused to {what} part of the transcript"
+                ))
             }
             LlmError::Truncated => error::transient(format!("{what}: the answer was cut off")),
             LlmError::Malformed(e) => error::transient(format!("{what}: malformed answer: {e}")),

@@ -133,9 +133,9 @@ impl TextActivities {
                     .await
                     .map_err(error::storage)?;
                 let text = String::from_utf8(bytes)
-                    .map_err(|_| error::permanent("the transcript is not UTF-8 text"))?;
+                    .map_err(|_| error::invalid_input("the transcript is not UTF-8 text"))?;
                 let cues = srt::parse_any(&text).map_err(|e| {
-                    error::permanent(format!("the transcript is not valid SRT or WebVTT: {e}"))
+                    error::invalid_input(format!("the transcript is not valid SRT or WebVTT: {e}"))
                 })?;
                 let cues_key = format!("{}text/source_cues.json", job_prefix(input.job_id));
                 self.write(&cues_key, &cues).await?;
@@ -342,7 +342,7 @@ impl TextActivities {
                 let sentences: Vec<TimedLine> = self.read(&input.sentences_key).await?;
                 let translation: Vec<Cue> = self.read(&input.translation_key).await?;
                 if sentences.len() != translation.len() {
-                    return Err(error::permanent(format!(
+                    return Err(error::invalid_input(format!(
                         "{} source lines but {} translated ones",
                         sentences.len(),
                         translation.len()
@@ -392,7 +392,7 @@ impl TextActivities {
         lines: &[TimedLine],
     ) -> Result<SentencesOutput, ActivityError> {
         if lines.is_empty() {
-            return Err(error::permanent("the transcript has no text to dub"));
+            return Err(error::invalid_input("the transcript has no text to dub"));
         }
         let sentences_key = format!("{}text/{name}.json", job_prefix(job));
         self.write(&sentences_key, &lines).await?;

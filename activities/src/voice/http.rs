@@ -29,7 +29,7 @@ pub(crate) fn url(provider: &HttpProvider, name: &str, path: &str) -> Result<Url
     provider
         .base_url
         .join(path)
-        .map_err(|e| error::permanent(format!("{name} base URL: {e}")))
+        .map_err(|e| error::fatal(format!("{name} base URL: {e}")))
 }
 
 /// Adds the provider's key the way it expects it; a self-hosted server may have none.
@@ -94,7 +94,10 @@ pub(crate) async fn send(
         };
         let message = format!("{provider}: {}", refusal.message);
         if !refusal.retryable {
-            return Err(error::permanent(message));
+            // A refused key, an exhausted quota, a refused text: the provider's answer is for
+            // operators (the user reads a plain sentence; see onevoice_shared::failure).
+            tracing::error!(provider, reason = %refusal.message, "speech provider refused for good");
+            return Err(error::fatal(message));
         }
         let wait = retry_after.unwrap_or(backoff);
         if attempt >= ATTEMPTS || wait > MAX_WAIT {

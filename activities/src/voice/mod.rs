@@ -78,7 +78,7 @@ impl VoiceActivities {
                 let choice = match input.voice_id.as_deref() {
                     None => VoiceChoice::Espeak { variant: None },
                     Some(id) => VoiceChoice::parse(id)
-                        .ok_or_else(|| error::permanent(format!("unknown voice `{id}`")))?,
+                        .ok_or_else(|| error::invalid_input(format!("unknown voice `{id}`")))?,
                 };
                 let scratch = Scratch::new(&deps.tools.work_dir, "synthesize")?;
                 let prefix = job_prefix(input.job_id);
@@ -156,7 +156,8 @@ impl VoiceActivities {
             .await
             .map_err(|_| error::transient("speech limiter closed"))?;
         let providers = &deps.speech;
-        let unconfigured = |p: &str| error::permanent(format!("the {p} voices are not configured"));
+        let unconfigured =
+            |p: &str| error::invalid_input(format!("the {p} voices are not configured"));
         let wav = match choice {
             VoiceChoice::Espeak { variant } => {
                 let path = scratch.path(&format!("{n:05}.wav"));
@@ -164,7 +165,10 @@ impl VoiceActivities {
                 cmd.args(["-v", &espeak_voice(input, *variant), "--stdin", "-w"])
                     .arg(&path);
                 process::run(ctx, cmd, Some(cue.text.clone().into_bytes()), |msg| {
-                    error::permanent(format!("espeak-ng could not speak a line: {msg}"))
+                    tracing::warn!(detail = %msg, "espeak-ng failed on a line");
+                    error::invalid_input(
+                        "the offline voice could not speak a line of the transcript",
+                    )
                 })
                 .await?;
                 tokio::fs::read(&path)
