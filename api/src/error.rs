@@ -137,9 +137,15 @@ impl From<onevoice_shared::paddle::PaddleError> for ApiError {
                 tracing::error!(status, %code, %detail, "Paddle refused our credentials");
                 ApiError::BadGateway("the billing provider refused the request".into())
             }
-            PaddleError::Rejected { detail, code, .. } => ApiError::Conflict(format!(
-                "the billing provider refused the change ({code}): {detail}"
-            )),
+            PaddleError::Rejected {
+                status,
+                detail,
+                code,
+            } => {
+                // Paddle's own words are for operators; the user learns that it refused.
+                tracing::warn!(status, %code, %detail, "Paddle refused the request");
+                ApiError::Conflict("the billing provider refused the change".into())
+            }
             PaddleError::Malformed(reason) => {
                 tracing::error!(%reason, "unexpected Paddle answer");
                 ApiError::BadGateway("the billing provider answered unexpectedly".into())

@@ -675,6 +675,14 @@ async fn paddle_failures_are_retried_only_where_a_repeat_is_harmless() -> anyhow
         .await?;
     assert_eq!(status, 502, "{body}");
     assert!(!body.to_string().contains("apikey"));
+
+    // Paddle refusing a request for good: 409 in plain words, without Paddle's own text.
+    b.paddle.fail_next(Method::POST, "customers/", 400, None);
+    let (status, body) = b
+        .call(Method::POST, "/api/billing/setup-intent", &token, None)
+        .await?;
+    assert_eq!(status, 409, "{body}");
+    assert!(!body.to_string().contains("injected"), "{body}");
     b.app.shutdown().await
 }
 
