@@ -116,3 +116,50 @@ pub fn rms_dbfs(samples: &[f32], start_ms: u64, end_ms: u64) -> f64 {
         window.iter().map(|s| f64::from(*s).powi(2)).sum::<f64>() / window.len() as f64;
     10.0 * mean_square.max(1e-20).log10()
 }
+
+fn window(samples: &[f32], start_ms: u64, end_ms: u64) -> &[f32] {
+    let at = |ms: u64| ((ms * u64::from(MEASURE_RATE) / 1000) as usize).min(samples.len());
+    &samples[at(start_ms)..at(end_ms).max(at(start_ms))]
+}
+
+/// How much of `part` a `mix` carries between two times, by least squares: `mix ≈ gain × part +
+/// rest`, where `rest` is whatever else is in the mix. Returns `(gain, rest_db)`: the gain of
+/// `part` in the mix, and the level of the rest in dBFS. Both files must be decoded the same way
+/// (sample-aligned).
+pub fn share_of(mix: &[f32], part: &[f32], start_ms: u64, end_ms: u64) -> (f64, f64) {
+    let (m, p) = (
+        window(mix, start_ms, end_ms),
+        window(part, start_ms, end_ms),
+    );
+    let n = m.len().min(p.len());
+    let dot: f64 = (0..n).map(|i| f64::from(m[i]) * f64::from(p[i])).sum();
+    let pp: f64 = (0..n).map(|i| f64::from(p[i]).powi(2)).sum();
+    let gain = if pp > 0.0 { dot / pp } else { 0.0 };
+    let rest: f64 = (0..n)
+        .map(|i| (f64::from(m[i]) - gain * f64::from(p[i])).powi(2))
+        .sum::<f64>()
+        / n.max(1) as f64;
+    (gain, 10.0 * rest.max(1e-20).log10())
+}
+
+/// The highest normalized correlation of `a` and `b` over lags of up to `max_lag_ms` either way.
+pub fn best_correlation(a: &[f32], b: &[f32], max_lag_ms: u64) -> f64 {
+    let max_lag = (max_lag_ms * u64::from(MEASURE_RATE) / 1000) as isize;
+    let n = a.len().min(b.len()) as isize;
+    (-max_lag..=max_lag)
+        .map(|lag| {
+            let (mut ab, mut aa, mut bb) = (0.0f64, 0.0f64, 0.0f64);
+            for i in max_lag..(n - max_lag) {
+                let (x, y) = (f64::from(a[i as usize]), f64::from(b[(i + lag) as usize]));
+                ab += x * y;
+                aa += x * x;
+                bb += y * y;
+            }
+            if aa > 0.0 && bb > 0.0 {
+                ab / (aa * bb).sqrt()
+            } else {
+                0.0
+            }
+        })
+        .fold(f64::MIN, f64::max)
+}

@@ -206,6 +206,7 @@ async fn dubs_a_video_end_to_end() -> anyhow::Result<()> {
             cue.start_ms
         );
     }
+    let mix = mix_by_content(&app, &job_id, scratch.path(), &dubbed_audio).await?;
 
     // The translation subtitles are served too, in Spanish.
     let res = app
@@ -252,6 +253,45 @@ async fn dubs_a_video_end_to_end() -> anyhow::Result<()> {
         }
     }
 
+    // By content, not loudness (normalisation would lift a lone original to the same level):
+    // inside each spoken line the mix is mostly something that is not the original (the dub's
+    // voice), and the original there is lowered by AUDIO_DUCK_DB against the gaps between lines.
+    let duck_db = app.state.settings.audio.duck_db;
+    let inner = |a: u64, b: u64| (a + 80, b.saturating_sub(80));
+    let mut gap_gains = Vec::new();
+    let mut last_end = 0;
+    for line in &spoken {
+        if line.start_ms > last_end + 400 {
+            gap_gains.push(
+                media::share_of(&mix.mix, &mix.source, last_end + 150, line.start_ms - 150).0,
+            );
+        }
+        last_end = line.end_ms;
+    }
+    let duration = sample::DURATION_MS;
+    if duration > last_end + 400 {
+        gap_gains.push(media::share_of(&mix.mix, &mix.source, last_end + 150, duration - 150).0);
+    }
+    assert!(!gap_gains.is_empty(), "the sample has gaps between lines");
+    let gap_gain = gap_gains.iter().sum::<f64>() / gap_gains.len() as f64;
+    for line in &spoken {
+        let (start, end) = inner(line.start_ms, line.end_ms);
+        let (gain, rest_db) = media::share_of(&mix.mix, &mix.source, start, end);
+        let original_db =
+            media::rms_dbfs(&mix.source, start, end) + 20.0 * gain.abs().max(1e-9).log10();
+        assert!(
+            rest_db > original_db + 6.0,
+            "line at {} ms: the dub's voice ({rest_db:.1} dBFS) does not dominate the original ({original_db:.1} dBFS)",
+            line.start_ms
+        );
+        let ducked_db = 20.0 * (gain / gap_gain).abs().max(1e-9).log10();
+        assert!(
+            ducked_db <= duck_db + 1.5,
+            "line at {} ms: the original is lowered by {ducked_db:.1} dB, the setting promises {duck_db} dB",
+            line.start_ms
+        );
+    }
+
     // The dubbed audio alone, at the loudness target under the ceiling.
     let audio_only = scratch.path().join("dub.m4a");
     tokio::fs::write(
@@ -290,6 +330,39 @@ async fn dubs_a_video_end_to_end() -> anyhow::Result<()> {
     );
 
     app.shutdown().await
+}
+
+/// The job's lossless mix and the original track it was made from (both kept under the job's
+/// prefix), decoded the same way; checks that the delivered track is that mix.
+struct Mix {
+    mix: Vec<f32>,
+    source: Vec<f32>,
+}
+
+async fn mix_by_content(
+    app: &TestApp,
+    job_id: &str,
+    dir: &std::path::Path,
+    delivered: &[f32],
+) -> anyhow::Result<Mix> {
+    let prefix = onevoice_shared::contracts::job_prefix(job_id.parse()?);
+    let (mix_file, source_file) = (dir.join("mix.wav"), dir.join("source.flac"));
+    app.state
+        .storage
+        .download_to(&format!("{prefix}audio/mix.wav"), &mix_file)
+        .await?;
+    app.state
+        .storage
+        .download_to(&format!("{prefix}audio/source.flac"), &source_file)
+        .await?;
+    let mix = media::decode_audio(&mix_file).await?;
+    let source = media::decode_audio(&source_file).await?;
+    let delivered_is_mix = media::best_correlation(&mix, delivered, 30);
+    assert!(
+        delivered_is_mix > 0.95,
+        "the delivered track is the job's mix (correlation {delivered_is_mix:.3})"
+    );
+    Ok(Mix { mix, source })
 }
 
 /// Downloads one output of the video through the API's presigned URL.
