@@ -163,3 +163,84 @@ pub fn best_correlation(a: &[f32], b: &[f32], max_lag_ms: u64) -> f64 {
         })
         .fold(f64::MIN, f64::max)
 }
+
+/// Frame size that [`frame_at`] scales to.
+pub const FRAME: (usize, usize) = (320, 180);
+
+/// The video frame at `at_ms`, scaled to [`FRAME`], as 8-bit gray pixels (row by row).
+pub async fn frame_at(file: &Path, at_ms: u64) -> anyhow::Result<Vec<u8>> {
+    let out = Command::new("ffmpeg")
+        .args([
+            "-nostdin",
+            "-v",
+            "error",
+            "-ss",
+            &format!("{:.3}", at_ms as f64 / 1000.0),
+            "-i",
+        ])
+        .arg(file)
+        .args([
+            "-frames:v",
+            "1",
+            "-vf",
+            &format!("scale={}:{}", FRAME.0, FRAME.1),
+            "-pix_fmt",
+            "gray",
+            "-f",
+            "rawvideo",
+            "-",
+        ])
+        .output()
+        .await?;
+    if !out.status.success() || out.stdout.len() != FRAME.0 * FRAME.1 {
+        bail!(
+            "no frame at {at_ms} ms: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    Ok(out.stdout)
+}
+
+/// Mean absolute difference of two [`frame_at`] frames over the rows `from..to` (fractions of
+/// the height: 0.0 top, 1.0 bottom).
+pub fn frame_difference(a: &[u8], b: &[u8], from: f64, to: f64) -> f64 {
+    let (w, h) = FRAME;
+    let rows = ((from * h as f64) as usize)..((to * h as f64) as usize).min(h);
+    let n = rows.len() * w;
+    let sum: u64 = rows
+        .flat_map(|y| (0..w).map(move |x| y * w + x))
+        .map(|i| u64::from(a[i].abs_diff(b[i])))
+        .sum();
+    sum as f64 / n.max(1) as f64
+}
+
+/// Checks that `subtitled` is `original` with text burned in at the bottom while `cue_ms` is
+/// shown, and nowhere else: inside the cue the bottom band differs clearly and the rest of the
+/// picture does not; before `quiet_ms` (no cue shown) nothing differs beyond coding noise.
+pub async fn assert_burned_in(
+    original: &Path,
+    subtitled: &Path,
+    cue_ms: u64,
+    quiet_ms: u64,
+) -> anyhow::Result<()> {
+    let (a, b) = (
+        frame_at(original, cue_ms).await?,
+        frame_at(subtitled, cue_ms).await?,
+    );
+    let band = frame_difference(&a, &b, 0.75, 1.0);
+    let above = frame_difference(&a, &b, 0.0, 0.6);
+    anyhow::ensure!(
+        band > 4.0 && band > 3.0 * above,
+        "no text at the bottom at {cue_ms} ms: bottom differs by {band:.2}, the rest by {above:.2}"
+    );
+    let (a, b) = (
+        frame_at(original, quiet_ms).await?,
+        frame_at(subtitled, quiet_ms).await?,
+    );
+    let quiet = frame_difference(&a, &b, 0.75, 1.0);
+    anyhow::ensure!(
+        quiet < band / 3.0,
+        "the bottom differs at {quiet_ms} ms too, with no cue shown: {quiet:.2} vs {band:.2}"
+    );
+    Ok(())
+}

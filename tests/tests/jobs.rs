@@ -573,6 +573,15 @@ async fn dub_options_reach_the_pipeline() -> anyhow::Result<()> {
     let layout = onevoice_tests::media::layout(&subtitled).await?;
     assert_eq!((layout.video_streams, layout.audio_streams), (1, 1));
     assert!(layout.duration_ms.abs_diff(sample::DURATION_MS) <= 200);
+    // The translation is in the picture while its line plays, and only then.
+    let cue = &sample.cues[1];
+    onevoice_tests::media::assert_burned_in(
+        &sample.video,
+        &subtitled,
+        (cue.start_ms + cue.end_ms) / 2,
+        sample.cues[0].start_ms / 2,
+    )
+    .await?;
 
     // Before the first line the mix is digital silence: the original track was left out.
     let mix = dir.path().join("mix.wav");

@@ -269,7 +269,7 @@ async fn a_refused_line_fails_the_job_with_the_reason_and_refunds() -> anyhow::R
 async fn korean_subtitles_are_burned_with_a_font_that_draws_hangul() -> anyhow::Result<()> {
     let (app, _fake) = start().await?;
     let (_, token) = app.user("text-korean@example.test").await?;
-    let (_dir, sample, video) = sample_video(&app, &token, "korean.mp4").await?;
+    let (dir, sample, video) = sample_video(&app, &token, "korean.mp4").await?;
     // The burn fails the job if libass finds no font for a Hangul syllable.
     let body = json!({"target_language": "ko", "source_language": "en",
         "source_transcript": sample.transcript, "burn_subtitles": true});
@@ -284,7 +284,16 @@ async fn korean_subtitles_are_burned_with_a_font_that_draws_hangul() -> anyhow::
     .await?;
     assert!(burned.contains("한국어: "), "{burned}");
     let subtitled = download(&app, &token, &video, "file_type=subtitle_video&language=ko").await?;
-    assert!(subtitled.len() > 1000, "{} bytes", subtitled.len());
+    let file = dir.path().join("subtitled.mp4");
+    tokio::fs::write(&file, subtitled).await?;
+    let cue = &sample.cues[2];
+    onevoice_tests::media::assert_burned_in(
+        &sample.video,
+        &file,
+        (cue.start_ms + cue.end_ms) / 2,
+        sample.cues[0].start_ms / 2,
+    )
+    .await?;
     app.shutdown().await
 }
 
