@@ -210,14 +210,19 @@ async fn handle(State(inner): State<Arc<Mutex<Inner>>>, req: Request) -> Respons
     if let Some(res) = inner.take_fault(&path) {
         return res;
     }
-    let text = input["text"]
-        .as_str()
-        .or_else(|| input["input"].as_str())
-        .unwrap_or("")
-        .to_string();
+    // Each provider reads its own field names only, and refuses others as it would.
+    if let Err(refused) = strict_body(&path, &input) {
+        return refused;
+    }
+    let text_field = if path.starts_with("/v1/audio/speech") {
+        "input"
+    } else {
+        "text"
+    };
+    let text = input[text_field].as_str().unwrap_or("").to_string();
     inner.calls.push((path.clone(), text.clone()));
     if path.starts_with("/v1/audio/speech") {
-        if input["response_format"] != "pcm" || input["voice"].as_str().is_none() {
+        if input["response_format"] != "pcm" {
             return json_error(
                 400,
                 json!({"error": {"message": "unsupported request", "type": "invalid_request_error", "param": null, "code": null}}),
@@ -234,13 +239,76 @@ async fn handle(State(inner): State<Arc<Mutex<Inner>>>, req: Request) -> Respons
         }
         return (StatusCode::OK, speech(&text)).into_response();
     }
-    if input["reference_id"].as_str().is_none() || input["format"] != "wav" {
+    if input["format"] != "wav" {
         return json_error(
             422,
-            json!([{"loc": ["body"], "type": "missing", "msg": "reference_id and format wav are needed"}]),
+            json!([{"loc": ["body", "format"], "type": "value_error", "msg": "the fake answers format wav only"}]),
         );
     }
     (StatusCode::OK, wav(&speech(&text))).into_response()
+}
+
+/// The JSON fields each synthesis API knows (provider-contracts.md §1.3, §2.2, §3.1) and the
+/// ones it requires; a request with another provider's names is refused with this provider's
+/// own error answer.
+fn strict_body(path: &str, input: &Value) -> Result<(), Response> {
+    let (known, required): (&[&str], &[&str]) = if path.starts_with("/v1/audio/speech") {
+        (
+            &["model", "input", "voice", "response_format", "speed", "instructions", "stream_format"],
+            &["model", "input", "voice"],
+        )
+    } else if path.starts_with("/v1/text-to-speech/") {
+        (
+            &[
+                "text", "model_id", "language_code", "voice_settings", "seed", "previous_text",
+                "next_text", "previous_request_ids", "next_request_ids",
+                "apply_text_normalization", "pronunciation_dictionary_locators",
+            ],
+            &["text"],
+        )
+    } else {
+        (
+            &[
+                "text", "reference_id", "references", "format", "sample_rate", "mp3_bitrate",
+                "opus_bitrate", "latency", "chunk_length", "min_chunk_length", "normalize",
+                "temperature", "top_p", "prosody", "max_new_tokens", "repetition_penalty",
+                "condition_on_previous_chunks", "early_stop_threshold",
+            ],
+            &["text"],
+        )
+    };
+    let Some(fields) = input.as_object() else {
+        return Err(refuse(path, "body", "the body must be a JSON object"));
+    };
+    if let Some(unknown) = fields.keys().find(|k| !known.contains(&k.as_str())) {
+        return Err(refuse(path, unknown, "unknown field"));
+    }
+    if let Some(missing) = required.iter().find(|r| !fields[**r].is_string()) {
+        return Err(refuse(path, missing, "field required"));
+    }
+    Ok(())
+}
+
+/// A request error in the shape of the provider behind `path`.
+fn refuse(path: &str, field: &str, msg: &str) -> Response {
+    if path.starts_with("/v1/audio/") {
+        json_error(
+            400,
+            json!({"error": {"message": format!("{msg}: {field}"), "type": "invalid_request_error", "param": field, "code": null}}),
+        )
+    } else if path.starts_with("/v1/text-to-speech/") || path == "/v1/speech-to-text" {
+        json_error(
+            422,
+            json!({"detail": [{"loc": ["body", field], "msg": msg, "type": "value_error"}]}),
+        )
+    } else if path == "/302/whisperx" {
+        json_error(400, json!({"error": format!("{msg}: {field}")}))
+    } else {
+        json_error(
+            422,
+            json!([{"loc": ["body", field], "type": "value_error", "msg": msg}]),
+        )
+    }
 }
 
 /// `POST /v1/chat/completions`: HTTP faults first, then the answer (spoiled if asked).
@@ -309,21 +377,60 @@ async fn transcribe(inner: Arc<Mutex<Inner>>, req: Request) -> Response {
             json!({"error": {"message": "expected multipart/form-data", "type": "invalid_request_error", "param": null, "code": null}}),
         );
     };
+    // Each API's own form fields (provider-contracts.md §1.1, §2.1, §4.1): another API's names
+    // are refused as that API would, so a client mixing them up fails here too.
+    let (known, file_field, model_field, language_field): (&[&str], &str, &str, &str) =
+        match path.as_str() {
+            "/v1/audio/transcriptions" => (
+                &[
+                    "file", "model", "language", "prompt", "response_format",
+                    "timestamp_granularities[]", "temperature", "include[]", "stream",
+                    "chunking_strategy",
+                ],
+                "file",
+                "model",
+                "language",
+            ),
+            "/v1/speech-to-text" => (
+                &[
+                    "model_id", "file", "cloud_storage_url", "source_url", "language_code",
+                    "tag_audio_events", "num_speakers", "timestamps_granularity", "diarize",
+                    "diarization_threshold", "file_format", "temperature", "seed",
+                    "use_multi_channel", "webhook", "keyterms", "additional_formats",
+                ],
+                "file",
+                "model_id",
+                "language_code",
+            ),
+            _ => (
+                &["audio_input", "processing_type", "language", "output", "translate"],
+                "audio_input",
+                "",
+                "language",
+            ),
+        };
     let (mut audio, mut format, mut granularities, mut model) =
         (None, String::new(), Vec::new(), String::new());
     let mut language = String::new();
     while let Ok(Some(field)) = form.next_field().await {
         let name = field.name().unwrap_or("").to_string();
-        match name.as_str() {
-            "file" | "audio_input" => audio = field.bytes().await.ok(),
-            "response_format" => format = field.text().await.unwrap_or_default(),
-            "timestamp_granularities[]" => {
-                granularities.push(field.text().await.unwrap_or_default())
-            }
-            "model" | "model_id" => model = field.text().await.unwrap_or_default(),
-            "language" | "language_code" => language = field.text().await.unwrap_or_default(),
-            _ => {}
+        if !known.contains(&name.as_str()) {
+            return refuse(&path, &name, "unknown field");
         }
+        if name == file_field {
+            audio = field.bytes().await.ok();
+        } else if name == model_field {
+            model = field.text().await.unwrap_or_default();
+        } else if name == language_field {
+            language = field.text().await.unwrap_or_default();
+        } else if name == "response_format" {
+            format = field.text().await.unwrap_or_default();
+        } else if name == "timestamp_granularities[]" {
+            granularities.push(field.text().await.unwrap_or_default());
+        }
+    }
+    if !model_field.is_empty() && model.is_empty() {
+        return refuse(&path, model_field, "field required");
     }
     {
         let mut inner = inner.lock().unwrap();
@@ -358,7 +465,10 @@ async fn transcribe(inner: Arc<Mutex<Inner>>, req: Request) -> Response {
             let at = start + i as f64 * 0.3;
             words.push(json!({"word": w, "start": at, "end": at + 0.25}));
         }
-        segments.push(json!({"id": n - 1, "start": start, "end": end, "text": text}));
+        // Every field the API's verbose segment has, so the client is read against the real shape.
+        segments.push(json!({"id": n - 1, "seek": 0, "start": start, "end": end, "text": text,
+            "tokens": [50364, 2425, 13], "temperature": 0.0, "avg_logprob": -0.21,
+            "compression_ratio": 0.8, "no_speech_prob": 0.01}));
         start += 3.0;
     }
     if path == "/302/whisperx" {
@@ -402,7 +512,8 @@ async fn transcribe(inner: Arc<Mutex<Inner>>, req: Request) -> Response {
     axum::Json(
         json!({"task": "transcribe", "language": heard, "duration": duration,
         "text": segments.iter().filter_map(|s| s["text"].as_str()).collect::<String>(),
-        "segments": segments, "words": words}),
+        "segments": segments, "words": words,
+        "usage": {"type": "duration", "seconds": duration.ceil() as u64}}),
     )
     .into_response()
 }

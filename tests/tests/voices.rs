@@ -376,3 +376,80 @@ async fn recognized_by(provider: &str, path: &str, model: &str) -> anyhow::Resul
     );
     app.shutdown().await
 }
+
+/// The fakes are strict about each provider's own field names: a request that mixes up two
+/// providers' names (which the fakes once accepted) is refused the way that provider refuses.
+#[tokio::test]
+async fn the_provider_fakes_refuse_another_providers_field_names() -> anyhow::Result<()> {
+    let fake = FakeTts::start().await?;
+    let http = reqwest::Client::new();
+    let wav = {
+        let mut w = b"RIFF\0\0\0\0WAVEfmt ".to_vec();
+        w.extend_from_slice(&[16, 0, 0, 0, 1, 0, 1, 0]);
+        w.extend_from_slice(&16_000u32.to_le_bytes());
+        w.extend_from_slice(&32_000u32.to_le_bytes());
+        w.extend_from_slice(&[2, 0, 16, 0]);
+        w.extend_from_slice(b"data");
+        w.extend_from_slice(&64_000u32.to_le_bytes());
+        w.extend(std::iter::repeat_n(0u8, 64_000));
+        w
+    };
+    let file = || reqwest::multipart::Part::bytes(wav.clone()).file_name("a.wav");
+    // OpenAI's transcription with Scribe's `model_id`.
+    let form = reqwest::multipart::Form::new()
+        .part("file", file())
+        .text("model_id", "whisper-1");
+    let res = http
+        .post(format!("{}/v1/audio/transcriptions", fake.url))
+        .bearer_auth(KEY)
+        .multipart(form)
+        .send()
+        .await?;
+    assert_eq!(res.status(), 400);
+    let body: Value = res.json().await?;
+    assert_eq!(body["error"]["type"], "invalid_request_error", "{body}");
+    // Scribe with OpenAI's `model` and `language`.
+    let form = reqwest::multipart::Form::new()
+        .part("file", file())
+        .text("model", "scribe_v1")
+        .text("language", "en");
+    let res = http
+        .post(format!("{}/v1/speech-to-text", fake.url))
+        .header("xi-api-key", KEY)
+        .multipart(form)
+        .send()
+        .await?;
+    assert_eq!(res.status(), 422);
+    // The right names pass.
+    let form = reqwest::multipart::Form::new()
+        .part("file", file())
+        .text("model_id", "scribe_v1")
+        .text("language_code", "en");
+    let res = http
+        .post(format!("{}/v1/speech-to-text", fake.url))
+        .header("xi-api-key", KEY)
+        .multipart(form)
+        .send()
+        .await?;
+    assert_eq!(res.status(), 200, "{}", res.text().await?);
+    // OpenAI speech reads `input`, not ElevenLabs' `text`.
+    let res = http
+        .post(format!("{}/v1/audio/speech", fake.url))
+        .bearer_auth(KEY)
+        .json(&json!({"model": "gpt-4o-mini-tts", "text": "hola", "voice": "coral", "response_format": "pcm"}))
+        .send()
+        .await?;
+    assert_eq!(res.status(), 400);
+    // ElevenLabs reads `text`, not OpenAI's `input`.
+    let res = http
+        .post(format!(
+            "{}/v1/text-to-speech/21m00Tcm4TlvDq8ikWAM?output_format=pcm_24000",
+            fake.url
+        ))
+        .header("xi-api-key", KEY)
+        .json(&json!({"input": "hola", "model_id": "eleven_multilingual_v2"}))
+        .send()
+        .await?;
+    assert_eq!(res.status(), 422);
+    Ok(())
+}
