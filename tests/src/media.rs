@@ -244,3 +244,26 @@ pub async fn assert_burned_in(
     );
     Ok(())
 }
+
+/// The share (0–1) of the energy between two times that is at `hz` (Goertzel over the window,
+/// ±1 Hz of leakage aside), for telling a fake voice's tone from anything else.
+pub fn tone_share(samples: &[f32], start_ms: u64, end_ms: u64, hz: f64) -> f64 {
+    let w = window(samples, start_ms, end_ms);
+    if w.is_empty() {
+        return 0.0;
+    }
+    let n = w.len() as f64;
+    let omega = 2.0 * std::f64::consts::PI * hz / f64::from(MEASURE_RATE);
+    let coeff = 2.0 * omega.cos();
+    let (mut s1, mut s2) = (0.0f64, 0.0f64);
+    for x in w {
+        let s0 = f64::from(*x) + coeff * s1 - s2;
+        s2 = s1;
+        s1 = s0;
+    }
+    let power = s1 * s1 + s2 * s2 - coeff * s1 * s2;
+    // A sine of amplitude A gives power (A·n/2)²; its energy over the window is A²·n/2.
+    let tone_energy = 2.0 * power / n;
+    let energy: f64 = w.iter().map(|x| f64::from(*x).powi(2)).sum();
+    (tone_energy / energy.max(1e-20)).min(1.0)
+}

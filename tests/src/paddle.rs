@@ -40,7 +40,8 @@ struct Inner {
     subscriptions: HashMap<String, Value>,
     payment_methods: HashMap<String, Vec<Value>>,
     faults: VecDeque<Fault>,
-    calls: Vec<(Method, String)>,
+    /// Every request: method, path and when it arrived.
+    calls: Vec<(Method, String, std::time::Instant)>,
     /// Every JSON body received, with its method and path.
     bodies: Vec<(Method, String, Value)>,
     last_preview: Option<Value>,
@@ -136,8 +137,20 @@ impl FakePaddle {
             .unwrap()
             .calls
             .iter()
-            .filter(|(m, p)| *m == method && p.starts_with(path_prefix))
+            .filter(|(m, p, _)| *m == method && p.starts_with(path_prefix))
             .count()
+    }
+
+    /// The time between consecutive requests matching `method` and `path_prefix`.
+    pub fn gaps(&self, method: Method, path_prefix: &str) -> Vec<std::time::Duration> {
+        let inner = self.inner.lock().unwrap();
+        let times: Vec<std::time::Instant> = inner
+            .calls
+            .iter()
+            .filter(|(m, p, _)| *m == method && p.starts_with(path_prefix))
+            .map(|(_, _, at)| *at)
+            .collect();
+        times.windows(2).map(|w| w[1] - w[0]).collect()
     }
 
     /// The JSON bodies of the requests matching `method` and `path_prefix`, oldest first.
@@ -336,7 +349,9 @@ async fn handle(State(inner): State<Arc<Mutex<Inner>>>, req: Request) -> Respons
         .await
         .unwrap_or_else(|_| Bytes::new());
     let mut inner = inner.lock().unwrap();
-    inner.calls.push((method.clone(), path.clone()));
+    inner
+        .calls
+        .push((method.clone(), path.clone(), std::time::Instant::now()));
     if headers.get("authorization").and_then(|v| v.to_str().ok())
         != Some(&format!("Bearer {API_KEY}"))
     {

@@ -15,6 +15,7 @@ use axum::response::{IntoResponse, Response};
 use serde_json::{Value, json};
 use std::collections::VecDeque;
 use std::sync::{Arc, Mutex};
+use std::time::Instant;
 
 pub const KEY: &str = "sk-test-tts-key-never-logged";
 
@@ -29,23 +30,50 @@ struct Fault {
 #[derive(Default)]
 struct Inner {
     faults: VecDeque<Fault>,
-    /// (path, text) of every request that reached the synthesizer.
-    calls: Vec<(String, String)>,
+    /// Every request that reached a fake API (or was answered with a fault).
+    calls: Vec<Call>,
     /// The language each transcription request named (empty: none, detect).
     languages: Vec<String>,
     /// Chat answers to spoil, by schema name, in order.
     chat_faults: VecDeque<(String, ChatFault)>,
 }
 
+/// One request: its path, what it asked for (the text to speak, the model...), what identifies a
+/// retry of it (the same `key`), whether it was answered with a fault, and when it came.
+struct Call {
+    path: String,
+    record: String,
+    key: String,
+    fault: bool,
+    at: Instant,
+}
+
 impl Inner {
-    /// The answer of the first fault waiting for `path`, recorded as a `<fault>` call.
-    fn take_fault(&mut self, path: &str) -> Option<Response> {
+    fn record(&mut self, path: &str, record: String, key: String) {
+        self.calls.push(Call {
+            path: path.to_string(),
+            record,
+            key,
+            fault: false,
+            at: Instant::now(),
+        });
+    }
+
+    /// The answer of the first fault waiting for `path`, recorded as a `<fault>` call of the
+    /// request identified by `key`.
+    fn take_fault(&mut self, path: &str, key: &str) -> Option<Response> {
         let i = self
             .faults
             .iter()
             .position(|f| path.starts_with(&f.path_prefix))?;
         let fault = self.faults.remove(i)?;
-        self.calls.push((path.to_string(), "<fault>".into()));
+        self.calls.push(Call {
+            path: path.to_string(),
+            record: "<fault>".into(),
+            key: key.to_string(),
+            fault: true,
+            at: Instant::now(),
+        });
         let mut res = json_error(fault.status, fault.body);
         if let Some(secs) = fault.retry_after {
             res.headers_mut()
@@ -119,19 +147,46 @@ impl FakeTts {
             .unwrap()
             .calls
             .iter()
-            .filter(|(p, _)| p.starts_with(path_prefix))
-            .map(|(_, t)| t.clone())
+            .filter(|c| c.path.starts_with(path_prefix))
+            .map(|c| c.record.clone())
+            .collect()
+    }
+
+    /// For every fault answered at paths starting with `path_prefix`, how long the client waited
+    /// before it asked again for the same thing (the same text, the same audio).
+    pub fn waits_after_faults(&self, path_prefix: &str) -> Vec<std::time::Duration> {
+        let inner = self.inner.lock().unwrap();
+        let calls: Vec<&Call> = inner
+            .calls
+            .iter()
+            .filter(|c| c.path.starts_with(path_prefix))
+            .collect();
+        calls
+            .iter()
+            .enumerate()
+            .filter(|(_, c)| c.fault)
+            .filter_map(|(i, fault)| {
+                calls[i + 1..]
+                    .iter()
+                    .find(|c| c.key == fault.key)
+                    .map(|retry| retry.at - fault.at)
+            })
             .collect()
     }
 }
 
-/// A 330 Hz tone as 24 kHz 16-bit mono PCM, about as long as reading `text` takes.
-fn speech(text: &str) -> Vec<u8> {
+/// The pitch each fake voice speaks at, so a test can tell whose audio is in a dub.
+pub const OPENAI_HZ: f64 = 330.0;
+pub const ELEVENLABS_HZ: f64 = 440.0;
+pub const FISH_HZ: f64 = 550.0;
+
+/// A tone of `hz` as 24 kHz 16-bit mono PCM, about as long as reading `text` takes.
+fn speech(text: &str, hz: f64) -> Vec<u8> {
     let seconds = (text.split_whitespace().count() as f64 * 0.3).clamp(0.4, 6.0);
     let n = (24_000.0 * seconds) as usize;
     (0..n)
         .flat_map(|i| {
-            let s = (2.0 * std::f64::consts::PI * 330.0 * i as f64 / 24_000.0).sin() * 9_000.0;
+            let s = (2.0 * std::f64::consts::PI * hz * i as f64 / 24_000.0).sin() * 9_000.0;
             (s as i16).to_le_bytes()
         })
         .collect()
@@ -207,20 +262,20 @@ async fn handle(State(inner): State<Arc<Mutex<Inner>>>, req: Request) -> Respons
     if !authorized {
         return json_error(401, unauthorized);
     }
-    if let Some(res) = inner.take_fault(&path) {
-        return res;
-    }
-    // Each provider reads its own field names only, and refuses others as it would.
-    if let Err(refused) = strict_body(&path, &input) {
-        return refused;
-    }
     let text_field = if path.starts_with("/v1/audio/speech") {
         "input"
     } else {
         "text"
     };
     let text = input[text_field].as_str().unwrap_or("").to_string();
-    inner.calls.push((path.clone(), text.clone()));
+    if let Some(res) = inner.take_fault(&path, &text) {
+        return res;
+    }
+    // Each provider reads its own field names only, and refuses others as it would.
+    if let Err(refused) = strict_body(&path, &input) {
+        return refused;
+    }
+    inner.record(&path, text.clone(), text.clone());
     if path.starts_with("/v1/audio/speech") {
         if input["response_format"] != "pcm" {
             return json_error(
@@ -228,7 +283,7 @@ async fn handle(State(inner): State<Arc<Mutex<Inner>>>, req: Request) -> Respons
                 json!({"error": {"message": "unsupported request", "type": "invalid_request_error", "param": null, "code": null}}),
             );
         }
-        return (StatusCode::OK, speech(&text)).into_response();
+        return (StatusCode::OK, speech(&text, OPENAI_HZ)).into_response();
     }
     if path.starts_with("/v1/text-to-speech/") {
         if !query.contains("output_format=pcm_24000") {
@@ -237,7 +292,7 @@ async fn handle(State(inner): State<Arc<Mutex<Inner>>>, req: Request) -> Respons
                 json!({"detail": [{"loc": ["query", "output_format"], "msg": "unexpected format", "type": "value_error"}]}),
             );
         }
-        return (StatusCode::OK, speech(&text)).into_response();
+        return (StatusCode::OK, speech(&text, ELEVENLABS_HZ)).into_response();
     }
     if input["format"] != "wav" {
         return json_error(
@@ -245,7 +300,7 @@ async fn handle(State(inner): State<Arc<Mutex<Inner>>>, req: Request) -> Respons
             json!([{"loc": ["body", "format"], "type": "value_error", "msg": "the fake answers format wav only"}]),
         );
     }
-    (StatusCode::OK, wav(&speech(&text))).into_response()
+    (StatusCode::OK, wav(&speech(&text, FISH_HZ))).into_response()
 }
 
 /// The JSON fields each synthesis API knows (provider-contracts.md §1.3, §2.2, §3.1) and the
@@ -254,25 +309,55 @@ async fn handle(State(inner): State<Arc<Mutex<Inner>>>, req: Request) -> Respons
 fn strict_body(path: &str, input: &Value) -> Result<(), Response> {
     let (known, required): (&[&str], &[&str]) = if path.starts_with("/v1/audio/speech") {
         (
-            &["model", "input", "voice", "response_format", "speed", "instructions", "stream_format"],
+            &[
+                "model",
+                "input",
+                "voice",
+                "response_format",
+                "speed",
+                "instructions",
+                "stream_format",
+            ],
             &["model", "input", "voice"],
         )
     } else if path.starts_with("/v1/text-to-speech/") {
         (
             &[
-                "text", "model_id", "language_code", "voice_settings", "seed", "previous_text",
-                "next_text", "previous_request_ids", "next_request_ids",
-                "apply_text_normalization", "pronunciation_dictionary_locators",
+                "text",
+                "model_id",
+                "language_code",
+                "voice_settings",
+                "seed",
+                "previous_text",
+                "next_text",
+                "previous_request_ids",
+                "next_request_ids",
+                "apply_text_normalization",
+                "pronunciation_dictionary_locators",
             ],
             &["text"],
         )
     } else {
         (
             &[
-                "text", "reference_id", "references", "format", "sample_rate", "mp3_bitrate",
-                "opus_bitrate", "latency", "chunk_length", "min_chunk_length", "normalize",
-                "temperature", "top_p", "prosody", "max_new_tokens", "repetition_penalty",
-                "condition_on_previous_chunks", "early_stop_threshold",
+                "text",
+                "reference_id",
+                "references",
+                "format",
+                "sample_rate",
+                "mp3_bitrate",
+                "opus_bitrate",
+                "latency",
+                "chunk_length",
+                "min_chunk_length",
+                "normalize",
+                "temperature",
+                "top_p",
+                "prosody",
+                "max_new_tokens",
+                "repetition_penalty",
+                "condition_on_previous_chunks",
+                "early_stop_threshold",
             ],
             &["text"],
         )
@@ -321,7 +406,7 @@ async fn chat_reply(inner: &Mutex<Inner>, bearer: bool, path: &str, input: &Valu
     }
     let fault = {
         let mut inner = inner.lock().unwrap();
-        if let Some(res) = inner.take_fault(path) {
+        if let Some(res) = inner.take_fault(path, &chat::schema_name(input)) {
             return res;
         }
         let schema = chat::schema_name(input);
@@ -335,7 +420,8 @@ async fn chat_reply(inner: &Mutex<Inner>, bearer: bool, path: &str, input: &Valu
             Some(f) => format!("{schema} <{f:?}>"),
             None => schema,
         };
-        inner.calls.push((path.to_string(), record));
+        let key = chat::schema_name(input);
+        inner.record(path, record, key);
         fault
     };
     if let Some(ChatFault::Slow(delay)) = fault {
@@ -383,8 +469,15 @@ async fn transcribe(inner: Arc<Mutex<Inner>>, req: Request) -> Response {
         match path.as_str() {
             "/v1/audio/transcriptions" => (
                 &[
-                    "file", "model", "language", "prompt", "response_format",
-                    "timestamp_granularities[]", "temperature", "include[]", "stream",
+                    "file",
+                    "model",
+                    "language",
+                    "prompt",
+                    "response_format",
+                    "timestamp_granularities[]",
+                    "temperature",
+                    "include[]",
+                    "stream",
                     "chunking_strategy",
                 ],
                 "file",
@@ -393,17 +486,36 @@ async fn transcribe(inner: Arc<Mutex<Inner>>, req: Request) -> Response {
             ),
             "/v1/speech-to-text" => (
                 &[
-                    "model_id", "file", "cloud_storage_url", "source_url", "language_code",
-                    "tag_audio_events", "num_speakers", "timestamps_granularity", "diarize",
-                    "diarization_threshold", "file_format", "temperature", "seed",
-                    "use_multi_channel", "webhook", "keyterms", "additional_formats",
+                    "model_id",
+                    "file",
+                    "cloud_storage_url",
+                    "source_url",
+                    "language_code",
+                    "tag_audio_events",
+                    "num_speakers",
+                    "timestamps_granularity",
+                    "diarize",
+                    "diarization_threshold",
+                    "file_format",
+                    "temperature",
+                    "seed",
+                    "use_multi_channel",
+                    "webhook",
+                    "keyterms",
+                    "additional_formats",
                 ],
                 "file",
                 "model_id",
                 "language_code",
             ),
             _ => (
-                &["audio_input", "processing_type", "language", "output", "translate"],
+                &[
+                    "audio_input",
+                    "processing_type",
+                    "language",
+                    "output",
+                    "translate",
+                ],
                 "audio_input",
                 "",
                 "language",
@@ -434,10 +546,12 @@ async fn transcribe(inner: Arc<Mutex<Inner>>, req: Request) -> Response {
     }
     {
         let mut inner = inner.lock().unwrap();
-        if let Some(res) = inner.take_fault(&path) {
+        // A retry sends the same audio: its length identifies it.
+        let key = audio.as_ref().map_or(0, |a| a.len()).to_string();
+        if let Some(res) = inner.take_fault(&path, &key) {
             return res;
         }
-        inner.calls.push((path.clone(), model.clone()));
+        inner.record(&path, model.clone(), key);
         inner.languages.push(language.clone());
     }
     let Some(audio) = audio.filter(|a| a.len() > 44 && &a[0..4] == b"RIFF") else {
@@ -466,9 +580,11 @@ async fn transcribe(inner: Arc<Mutex<Inner>>, req: Request) -> Response {
             words.push(json!({"word": w, "start": at, "end": at + 0.25}));
         }
         // Every field the API's verbose segment has, so the client is read against the real shape.
-        segments.push(json!({"id": n - 1, "seek": 0, "start": start, "end": end, "text": text,
+        segments.push(
+            json!({"id": n - 1, "seek": 0, "start": start, "end": end, "text": text,
             "tokens": [50364, 2425, 13], "temperature": 0.0, "avg_logprob": -0.21,
-            "compression_ratio": 0.8, "no_speech_prob": 0.01}));
+            "compression_ratio": 0.8, "no_speech_prob": 0.01}),
+        );
         start += 3.0;
     }
     if path == "/302/whisperx" {

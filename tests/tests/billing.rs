@@ -652,6 +652,11 @@ async fn paddle_failures_are_retried_only_where_a_repeat_is_harmless() -> anyhow
         .await?;
     assert_eq!(status, 201, "{body}");
     assert_eq!(b.paddle.calls(Method::GET, "customers"), 2);
+    let gaps = b.paddle.gaps(Method::GET, "customers");
+    assert!(
+        gaps[0] >= Duration::from_secs(1),
+        "asked again only after Retry-After: {gaps:?}"
+    );
 
     // A 500 while creating a checkout: not repeated (it could create a second transaction).
     let (_, token2) = b.app.user("retry2@example.test").await?;

@@ -4,7 +4,8 @@
 use anyhow::Context;
 use onevoice_tests::flows::{download, dub, dub_to_end, finished_job, sample_video};
 use onevoice_tests::harness::TestApp;
-use onevoice_tests::tts::{FakeTts, KEY};
+use onevoice_tests::media;
+use onevoice_tests::tts::{self, FakeTts, KEY};
 use serde_json::{Value, json};
 use std::time::Duration;
 
@@ -69,6 +70,11 @@ async fn the_catalogue_offers_the_configured_providers_and_dubs_ride_out_rate_li
         calls.iter().filter(|t| *t != "<fault>").count(),
         sample.cues.len()
     );
+    // Waited as told: Retry-After (1 s) after the 429, the backoff (0.5 s) after the 500.
+    let waits = fake.waits_after_faults("/v1/audio/speech");
+    assert_eq!(waits.len(), 2, "{waits:?}");
+    assert!(waits[0] >= Duration::from_secs(1), "{waits:?}");
+    assert!(waits[1] >= Duration::from_millis(500), "{waits:?}");
 
     // ElevenLabs, with a busy answer first.
     let (_dir2, sample2, video2) = sample_video(&app, &token, "eleven.mp4").await?;
@@ -94,6 +100,18 @@ async fn the_catalogue_offers_the_configured_providers_and_dubs_ride_out_rate_li
     )
     .await?;
     assert_eq!(done["status"], "completed", "{done}");
+    // Each line went to ElevenLabs, for the chosen voice, once; the busy answer was waited out.
+    let eleven = "/v1/text-to-speech/21m00Tcm4TlvDq8ikWAM";
+    let calls = fake.calls(eleven);
+    assert_eq!(calls.len(), sample2.cues.len() + 1, "{calls:?}");
+    assert_eq!(calls.iter().filter(|t| *t == "<fault>").count(), 1);
+    let waits = fake.waits_after_faults(eleven);
+    assert!(
+        waits.len() == 1 && waits[0] >= Duration::from_millis(500),
+        "{waits:?}"
+    );
+    // And the dub speaks with ElevenLabs' audio (its fake's pitch), not another provider's.
+    assert_voice_in_dub(&app, &token, &video2, _dir2.path(), tts::ELEVENLABS_HZ).await?;
 
     // A line far too long for its slot is cut at its room and reported; the job still completes.
     let crowded = "1\n00:00:01,000 --> 00:00:02,000\nThis first line goes on and on with far too many words to ever fit \
@@ -219,12 +237,12 @@ async fn a_video_without_transcript_is_recognized_once_and_dubbed() -> anyhow::R
     let (_dir, _sample, video) = sample_video(&app, &token, "asr.mp4").await?;
     let body =
         json!({"target_language": "es", "source_language": "en", "voice_id": "openai-alloy"});
-    // The first answer is a server error: retried inside the attempt.
+    // The first answer is a rate limit with Retry-After: 1, waited out inside the attempt.
     fake.fail_next(
         "/v1/audio/transcriptions",
-        500,
-        json!({"error": {"message": "boom", "type": "server_error", "param": null, "code": null}}),
-        None,
+        429,
+        json!({"error": {"message": "Rate limit reached", "type": "requests", "param": null, "code": "rate_limit_exceeded"}}),
+        Some(1),
     );
     let (status, started) = dub(&app, &token, &video, body.clone(), None).await?;
     assert_eq!(status, 202, "{started}");
@@ -241,6 +259,11 @@ async fn a_video_without_transcript_is_recognized_once_and_dubbed() -> anyhow::R
         recognized,
         ["<fault>", "whisper-1"],
         "one refused try, one answer"
+    );
+    let waits = fake.waits_after_faults("/v1/audio/transcriptions");
+    assert!(
+        waits.len() == 1 && waits[0] >= Duration::from_secs(1),
+        "the same audio was sent again only after Retry-After: {waits:?}"
     );
     let srt = String::from_utf8(
         download(
@@ -451,5 +474,43 @@ async fn the_provider_fakes_refuse_another_providers_field_names() -> anyhow::Re
         .send()
         .await?;
     assert_eq!(res.status(), 422);
+    Ok(())
+}
+
+/// Inside every spoken line of the video's dub, most of the sound is the fake voice's tone at
+/// `hz` and none is another fake voice's.
+async fn assert_voice_in_dub(
+    app: &TestApp,
+    token: &str,
+    video: &str,
+    dir: &std::path::Path,
+    hz: f64,
+) -> anyhow::Result<()> {
+    let audio = dir.join("dub.m4a");
+    tokio::fs::write(
+        &audio,
+        download(app, token, video, "file_type=dubbed_audio&language=es").await?,
+    )
+    .await?;
+    let samples = media::decode_audio(&audio).await?;
+    let srt = String::from_utf8(
+        download(app, token, video, "file_type=dub_subtitles&language=es").await?,
+    )?;
+    let spoken = onevoice_shared::srt::parse(&srt)?;
+    assert!(!spoken.is_empty());
+    for line in &spoken {
+        let (start, end) = (line.start_ms + 50, line.end_ms.saturating_sub(50));
+        let share = media::tone_share(&samples, start, end, hz);
+        assert!(
+            share > 0.5,
+            "line at {start} ms: {share:.2} of it at {hz} Hz"
+        );
+        for other in [tts::OPENAI_HZ, tts::ELEVENLABS_HZ, tts::FISH_HZ] {
+            if other != hz {
+                let share = media::tone_share(&samples, start, end, other);
+                assert!(share < 0.05, "line at {start} ms: {share:.2} at {other} Hz");
+            }
+        }
+    }
     Ok(())
 }

@@ -99,15 +99,22 @@ pub(crate) async fn send(
             tracing::error!(provider, reason = %refusal.message, "speech provider refused for good");
             return Err(error::fatal(message));
         }
-        let wait = retry_after.unwrap_or(backoff);
-        if attempt >= ATTEMPTS || wait > MAX_WAIT {
+        let Some(wait) = next_wait(attempt, retry_after, backoff) else {
             return Err(error::transient(message));
-        }
+        };
         tracing::warn!(provider, attempt, wait_ms = wait.as_millis() as u64, reason = %refusal.message, "speech request failed; retrying");
         tokio::time::sleep(wait).await;
         backoff = (backoff * 2).min(Duration::from_secs(8));
         attempt += 1;
     }
+}
+
+/// How long to wait before try `attempt + 1`: the provider's `Retry-After`, else our backoff;
+/// `None` gives up (Temporal retries the activity later): the attempts are spent, or the provider
+/// asks for a longer wait than an attempt should hold.
+fn next_wait(attempt: u32, retry_after: Option<Duration>, backoff: Duration) -> Option<Duration> {
+    let wait = retry_after.unwrap_or(backoff);
+    (attempt < ATTEMPTS && wait <= MAX_WAIT).then_some(wait)
 }
 
 /// `retry-after-ms` (OpenAI) or `retry-after` in seconds (possibly fractional).
@@ -164,4 +171,62 @@ pub(crate) fn check_pcm(provider: &str, pcm: &[u8]) -> Result<(), ActivityError>
         )));
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use reqwest::header::{HeaderMap, HeaderValue};
+
+    fn headers(pairs: &[(&'static str, &'static str)]) -> HeaderMap {
+        let mut h = HeaderMap::new();
+        for (k, v) in pairs {
+            h.insert(*k, HeaderValue::from_static(v));
+        }
+        h
+    }
+
+    #[test]
+    fn retry_after_reads_milliseconds_first_then_fractional_seconds() {
+        let ms = |d: Option<Duration>| d.map(|d| d.as_millis());
+        assert_eq!(
+            ms(retry_after(&headers(&[("retry-after", "2")]))),
+            Some(2000)
+        );
+        assert_eq!(
+            ms(retry_after(&headers(&[("retry-after", " 1.5 ")]))),
+            Some(1500)
+        );
+        assert_eq!(
+            ms(retry_after(&headers(&[
+                ("retry-after", "20"),
+                ("retry-after-ms", "250")
+            ]))),
+            Some(250)
+        );
+        assert_eq!(ms(retry_after(&headers(&[("retry-after", "-3")]))), Some(0));
+        assert_eq!(
+            retry_after(&headers(&[(
+                "retry-after",
+                "Wed, 21 Oct 2026 07:28:00 GMT"
+            )])),
+            None
+        );
+        assert_eq!(retry_after(&headers(&[])), None);
+    }
+
+    #[test]
+    fn the_provider_decides_the_wait_within_the_attempts_and_the_longest_wait() {
+        let backoff = Duration::from_millis(500);
+        assert_eq!(next_wait(1, None, backoff), Some(backoff));
+        assert_eq!(
+            next_wait(1, Some(Duration::from_secs(3)), backoff),
+            Some(Duration::from_secs(3))
+        );
+        assert_eq!(
+            next_wait(1, Some(MAX_WAIT + Duration::from_secs(1)), backoff),
+            None
+        );
+        assert_eq!(next_wait(ATTEMPTS, None, backoff), None);
+    }
 }

@@ -423,10 +423,9 @@ impl PaddleClient {
                 }
             };
             let (error, retry_after) = failure;
-            let wait = retry_after.unwrap_or(backoff);
-            if attempt >= ATTEMPTS || wait > MAX_RETRY_WAIT {
+            let Some(wait) = next_wait(attempt, retry_after, backoff) else {
                 return Err(error);
-            }
+            };
             tracing::warn!(path, attempt, wait_ms = wait.as_millis() as u64, error = %error, "Paddle call failed; retrying");
             tokio::time::sleep(wait).await;
             backoff *= 2;
@@ -435,9 +434,20 @@ impl PaddleClient {
     }
 }
 
+/// How long to wait before try `attempt + 1` (Paddle's `Retry-After`, else our backoff), or
+/// `None` to give up: the attempts are spent, or Paddle asks for more than a request may wait.
+fn next_wait(attempt: u32, retry_after: Option<Duration>, backoff: Duration) -> Option<Duration> {
+    let wait = retry_after.unwrap_or(backoff);
+    (attempt < ATTEMPTS && wait <= MAX_RETRY_WAIT).then_some(wait)
+}
+
 fn retry_after(response: &reqwest::Response) -> Option<Duration> {
-    response
-        .headers()
+    retry_after_header(response.headers())
+}
+
+/// Paddle's `Retry-After`: whole seconds.
+fn retry_after_header(headers: &reqwest::header::HeaderMap) -> Option<Duration> {
+    headers
         .get(reqwest::header::RETRY_AFTER)?
         .to_str()
         .ok()?
@@ -468,5 +478,40 @@ fn rejection(status: StatusCode, body: &[u8], retry_after: Option<Duration>) -> 
             code,
             detail,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use reqwest::header::{HeaderMap, HeaderValue, RETRY_AFTER};
+
+    #[test]
+    fn retry_after_is_whole_seconds() {
+        let with = |v: &'static str| {
+            let mut h = HeaderMap::new();
+            h.insert(RETRY_AFTER, HeaderValue::from_static(v));
+            retry_after_header(&h)
+        };
+        assert_eq!(with("2"), Some(Duration::from_secs(2)));
+        assert_eq!(with(" 7 "), Some(Duration::from_secs(7)));
+        assert_eq!(with("1.5"), None);
+        assert_eq!(with("soon"), None);
+        assert_eq!(retry_after_header(&HeaderMap::new()), None);
+    }
+
+    #[test]
+    fn waits_as_asked_within_the_attempts_and_the_longest_wait() {
+        let backoff = Duration::from_millis(300);
+        assert_eq!(next_wait(1, None, backoff), Some(backoff));
+        assert_eq!(
+            next_wait(1, Some(Duration::from_secs(1)), backoff),
+            Some(Duration::from_secs(1))
+        );
+        assert_eq!(
+            next_wait(1, Some(MAX_RETRY_WAIT + Duration::from_secs(1)), backoff),
+            None
+        );
+        assert_eq!(next_wait(ATTEMPTS, None, backoff), None);
     }
 }
