@@ -272,7 +272,7 @@ async fn handle(State(inner): State<Arc<Mutex<Inner>>>, req: Request) -> Respons
         return res;
     }
     // Each provider reads its own field names only, and refuses others as it would.
-    if let Err(refused) = strict_body(&path, &input) {
+    if let Some(refused) = strict_body(&path, &input) {
         return refused;
     }
     inner.record(&path, text.clone(), text.clone());
@@ -305,8 +305,8 @@ async fn handle(State(inner): State<Arc<Mutex<Inner>>>, req: Request) -> Respons
 
 /// The JSON fields each synthesis API knows (provider-contracts.md §1.3, §2.2, §3.1) and the
 /// ones it requires; a request with another provider's names is refused with this provider's
-/// own error answer.
-fn strict_body(path: &str, input: &Value) -> Result<(), Response> {
+/// own error answer (returned).
+fn strict_body(path: &str, input: &Value) -> Option<Response> {
     let (known, required): (&[&str], &[&str]) = if path.starts_with("/v1/audio/speech") {
         (
             &[
@@ -363,15 +363,15 @@ fn strict_body(path: &str, input: &Value) -> Result<(), Response> {
         )
     };
     let Some(fields) = input.as_object() else {
-        return Err(refuse(path, "body", "the body must be a JSON object"));
+        return Some(refuse(path, "body", "the body must be a JSON object"));
     };
     if let Some(unknown) = fields.keys().find(|k| !known.contains(&k.as_str())) {
-        return Err(refuse(path, unknown, "unknown field"));
+        return Some(refuse(path, unknown, "unknown field"));
     }
-    if let Some(missing) = required.iter().find(|r| !fields[**r].is_string()) {
-        return Err(refuse(path, missing, "field required"));
-    }
-    Ok(())
+    required
+        .iter()
+        .find(|r| !fields.get(**r).is_some_and(Value::is_string))
+        .map(|missing| refuse(path, missing, "field required"))
 }
 
 /// A request error in the shape of the provider behind `path`.
