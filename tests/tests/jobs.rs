@@ -151,7 +151,8 @@ async fn a_completed_dub_is_charged_once_and_notified_once() -> anyhow::Result<(
 }
 
 #[tokio::test]
-async fn the_last_credits_go_to_exactly_one_of_two_racing_dubs() -> anyhow::Result<()> {
+async fn the_last_credits_go_to_exactly_one_of_the_racing_dubs_round_after_round()
+-> anyhow::Result<()> {
     let app = TestApp::spawn_paused(&[("DEFAULT_FREE_CREDITS", "15")]).await?;
     let (user, token) = app.user("racer@example.com").await?;
     let dir = tempfile::tempdir()?;
@@ -197,13 +198,62 @@ async fn the_last_credits_go_to_exactly_one_of_two_racing_dubs() -> anyhow::Resu
         ),
         (Some(10), Some(5))
     );
-    let holds: i64 = sqlx::query_scalar(
-        "SELECT count(*) FROM credit_ledger WHERE user_id = $1 AND kind = 'reserve'",
-    )
-    .bind(user)
-    .fetch_one(&app.state.db)
-    .await?;
-    assert_eq!(holds, 1);
+    app.stop_worker().await?;
+    let holds = || async {
+        let n: i64 = sqlx::query_scalar(
+            "SELECT count(*) FROM credit_ledger WHERE user_id = $1 AND kind = 'reserve'",
+        )
+        .bind(user)
+        .fetch_one(&app.state.db)
+        .await?;
+        anyhow::Ok(n)
+    };
+    assert_eq!(holds().await?, 1);
+
+    // Round after round, the credits for exactly one more dub, and eight requests at once for
+    // them: one hold per round, never two, and the balance never below zero.
+    for round in 1..=5 {
+        let balance = onevoice_shared::repo::ledger::balance(&app.state.db, user).await?;
+        onevoice_shared::repo::ledger::append(
+            &app.state.db,
+            onevoice_shared::repo::ledger::Entry {
+                user,
+                job: None,
+                video: None,
+                kind: onevoice_shared::repo::ledger::Kind::Grant,
+                amount: 10 - balance,
+                key: &format!("test:race:{round}"),
+                description: "credits for one more dub",
+            },
+        )
+        .await?;
+        let racers = (0..8).map(|_| {
+            dub(
+                &app,
+                &token,
+                &video,
+                request(&sample.transcript, "es"),
+                None,
+            )
+        });
+        let mut statuses: Vec<u16> = futures::future::join_all(racers)
+            .await
+            .into_iter()
+            .map(|r| r.map(|(status, _)| status))
+            .collect::<anyhow::Result<_>>()?;
+        statuses.sort();
+        assert_eq!(
+            statuses,
+            [202, 402, 402, 402, 402, 402, 402, 402],
+            "round {round}"
+        );
+        assert_eq!(holds().await?, 1 + round, "round {round}");
+        assert_eq!(
+            onevoice_shared::repo::ledger::balance(&app.state.db, user).await?,
+            0,
+            "round {round}"
+        );
+    }
     app.shutdown().await
 }
 
