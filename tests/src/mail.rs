@@ -76,3 +76,43 @@ pub fn token_from(text: &str) -> Option<String> {
         .collect();
     (!token.is_empty()).then_some(token)
 }
+
+/// Every email to `to`, counted only once nothing more can come: the workflow `workflow_id`
+/// (which sends them) has closed and no email to `to` waits in the outbox. Counting then, a
+/// duplicate sent after the first one cannot hide.
+pub async fn settled(
+    app: &crate::harness::TestApp,
+    workflow_id: &str,
+    to: &str,
+) -> anyhow::Result<Vec<ReceivedEmail>> {
+    use temporalio_client::{UntypedWorkflow, WorkflowDescribeOptions, WorkflowExecutionStatus};
+    let handle = app
+        .state
+        .temporal
+        .get_workflow_handle::<UntypedWorkflow>(workflow_id.to_string());
+    // Its latest run (a resumed job has several) has closed, however it ended.
+    eventually(
+        Duration::from_secs(120),
+        &format!("{workflow_id} to close"),
+        || async {
+            let d = handle.describe(WorkflowDescribeOptions::default()).await?;
+            Ok((d.status() != WorkflowExecutionStatus::Running).then_some(()))
+        },
+    )
+    .await?;
+    eventually(
+        Duration::from_secs(60),
+        &format!("the outbox to {to} to drain"),
+        || async {
+            let waiting: i64 = sqlx::query_scalar(
+                "SELECT count(*) FROM emails WHERE to_address = $1 AND status = 'pending'",
+            )
+            .bind(to)
+            .fetch_one(&app.state.db)
+            .await?;
+            Ok((waiting == 0).then_some(()))
+        },
+    )
+    .await?;
+    messages_to(&stack_maildir(), to)
+}

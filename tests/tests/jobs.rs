@@ -77,8 +77,14 @@ async fn a_completed_dub_is_charged_once_and_notified_once() -> anyhow::Result<(
         1
     );
     assert_eq!(balance(&app, user).await?, 90);
-    let notices = mail::wait_for(&mail::stack_maildir(), &email, 1).await?;
+    // Counted once the workflow closed and the outbox drained: a second notice cannot hide.
+    let notices = mail::settled(&app, &format!("dub-{job}"), &email).await?;
     assert_eq!(notices.len(), 1);
+    let outbox: i64 = sqlx::query_scalar("SELECT count(*) FROM emails WHERE to_address = $1")
+        .bind(&email)
+        .fetch_one(&app.state.db)
+        .await?;
+    assert_eq!(outbox, 1, "one notice written to the outbox");
     assert!(
         notices[0].subject.contains("더빙") || notices[0].subject.contains("dubbed"),
         "{}",
@@ -466,8 +472,14 @@ async fn a_failed_dub_refunds_notifies_once_and_resumes_from_the_failed_step() -
         "failed"
     );
     assert_eq!(balance(&app, user).await?, 100, "refunded");
-    let notices = mail::wait_for(&mail::stack_maildir(), &email, 1).await?;
+    // Counted once the workflow closed and the outbox drained: a second notice cannot hide.
+    let notices = mail::settled(&app, &format!("dub-{job}"), &email).await?;
     assert_eq!(notices.len(), 1);
+    let outbox: i64 = sqlx::query_scalar("SELECT count(*) FROM emails WHERE to_address = $1")
+        .bind(&email)
+        .fetch_one(&app.state.db)
+        .await?;
+    assert_eq!(outbox, 1, "one notice written to the outbox");
     assert!(
         notices[0].text.contains("refunded") || notices[0].text.contains("환불"),
         "{}",
@@ -516,7 +528,7 @@ async fn a_failed_dub_refunds_notifies_once_and_resumes_from_the_failed_step() -
         ledger::captures(&app.state.db, JobId(job.parse()?)).await?,
         1
     );
-    let notices = mail::wait_for(&mail::stack_maildir(), &email, 2).await?;
+    let notices = mail::settled(&app, &format!("dub-{job}"), &email).await?;
     assert_eq!(
         notices.len(),
         2,
