@@ -336,6 +336,74 @@ async fn a_redelivery_after_a_crash_between_start_and_delete_starts_nothing_new(
     app.shutdown().await
 }
 
+/// The old producer sends a job's message again after the job completed (a redelivery hours
+/// later, a replay of the queue): nothing is dubbed or charged again. Temporal alone would allow
+/// it (a closed workflow id can be started anew): the job's status is what stops it.
+#[tokio::test]
+async fn a_message_redelivered_after_the_job_completed_dubs_nothing_again() -> anyhow::Result<()>
+{
+    use temporalio_client::{UntypedWorkflow, WorkflowDescribeOptions};
+    let q = queues().await?;
+    let app = app_with(&q).await?;
+    let (user, token) = app.user("late@example.com").await?;
+    let (video, job) = queued_job(&app, &token).await?;
+    let (stop, bridge) = start_bridge(&app);
+    let done = finished_job(&app, &token, &job, Duration::from_secs(180)).await?;
+    assert_eq!(done["status"], "completed", "{done}");
+    let workflow = app
+        .state
+        .temporal
+        .get_workflow_handle::<UntypedWorkflow>(format!("dub-{job}"));
+    let first_run = workflow
+        .describe(WorkflowDescribeOptions::default())
+        .await?
+        .run_id()
+        .to_string();
+    let balance = || onevoice_shared::repo::ledger::balance(&app.state.db, user);
+    let charged = balance().await?;
+
+    python(&[
+        &fixture("legacy_producer.py"),
+        &q.jobs,
+        &job,
+        &user.to_string(),
+        &video,
+        "2",
+    ])
+    .await?;
+    // Both copies are consumed (skipped, deleted)...
+    eventually(Duration::from_secs(30), "the late copies to be consumed", || async {
+        let left = app.state.queue.receive(&q.jobs, 10, 0, 0).await?;
+        Ok(left.is_empty().then_some(()))
+    })
+    .await?;
+    let _ = stop.send(());
+    let counters = bridge.await??;
+    let counted: std::collections::HashMap<_, _> = counters.snapshot().into_iter().collect();
+    assert_eq!(counted["skipped"], 2, "{counted:?}");
+    assert_eq!(counted["started"], 1, "{counted:?}");
+    // ...and start nothing: the workflow's latest run is still the first, the job and the
+    // balance are as the first run left them.
+    let latest = workflow
+        .describe(WorkflowDescribeOptions::default())
+        .await?
+        .run_id()
+        .to_string();
+    assert_eq!(latest, first_run, "a second run was started");
+    let after: Value = app
+        .http
+        .get(app.url(&format!("/api/jobs/{job}")))
+        .bearer_auth(&token)
+        .send()
+        .await?
+        .json()
+        .await?;
+    assert_eq!(after["status"], "completed");
+    assert_eq!(after["completed_at"], done["completed_at"]);
+    assert_eq!(balance().await?, charged, "charged again");
+    app.shutdown().await
+}
+
 /// A relay that refuses the completion email for good does not make a finished dub fail: the
 /// workflow still completes and publishes its legacy DUBBING_COMPLETED message.
 #[tokio::test]
