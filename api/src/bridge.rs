@@ -127,7 +127,7 @@ pub async fn run(
     loop {
         let batch = tokio::select! {
             _ = &mut shutdown => break,
-            batch = state.queue.receive(&queue_url, 10, sqs.wait_secs, sqs.visibility_secs) => batch,
+            batch = state.queue.receive(&queue_url, 10, sqs.wait_secs, visibility(&state)) => batch,
         };
         let messages = match batch {
             Ok(m) => {
@@ -155,6 +155,12 @@ pub async fn run(
     Ok(())
 }
 
+/// The visibility timeout messages are received with and extended by (`SQS_VISIBILITY_TIMEOUT`,
+/// at least 2 s so the extension at half of it has time to land).
+fn visibility(state: &AppState) -> i32 {
+    state.settings.sqs.visibility_secs.max(2)
+}
+
 async fn handle(
     state: &AppState,
     counters: &Counters,
@@ -165,11 +171,12 @@ async fn handle(
     let Some(receipt) = message.receipt_handle() else {
         return;
     };
-    let visibility = state.settings.sqs.visibility_secs.max(10);
-    // Keeps the message invisible while it is being handled, however long that takes.
+    let visibility = visibility(state);
+    // Keeps the message invisible while it is being handled, however long that takes: extended
+    // at half of the timeout it was received with (waiting longer would let it reappear first).
     let keep_alive = async {
         loop {
-            tokio::time::sleep(Duration::from_secs((visibility / 2) as u64)).await;
+            tokio::time::sleep(Duration::from_millis(visibility as u64 * 500)).await;
             if let Err(e) = state.queue.extend(queue_url, receipt, visibility).await {
                 tracing::warn!(error = %e, "cannot extend visibility");
             }

@@ -8,6 +8,7 @@ pub mod harness;
 pub mod mail;
 pub mod media;
 pub mod paddle;
+pub mod proxy;
 pub mod sample;
 pub mod served;
 pub mod smtp;

@@ -340,8 +340,7 @@ async fn a_redelivery_after_a_crash_between_start_and_delete_starts_nothing_new(
 /// later, a replay of the queue): nothing is dubbed or charged again. Temporal alone would allow
 /// it (a closed workflow id can be started anew): the job's status is what stops it.
 #[tokio::test]
-async fn a_message_redelivered_after_the_job_completed_dubs_nothing_again() -> anyhow::Result<()>
-{
+async fn a_message_redelivered_after_the_job_completed_dubs_nothing_again() -> anyhow::Result<()> {
     use temporalio_client::{UntypedWorkflow, WorkflowDescribeOptions};
     let q = queues().await?;
     let app = app_with(&q).await?;
@@ -372,10 +371,14 @@ async fn a_message_redelivered_after_the_job_completed_dubs_nothing_again() -> a
     ])
     .await?;
     // Both copies are consumed (skipped, deleted)...
-    eventually(Duration::from_secs(30), "the late copies to be consumed", || async {
-        let left = app.state.queue.receive(&q.jobs, 10, 0, 0).await?;
-        Ok(left.is_empty().then_some(()))
-    })
+    eventually(
+        Duration::from_secs(30),
+        "the late copies to be consumed",
+        || async {
+            let left = app.state.queue.receive(&q.jobs, 10, 0, 0).await?;
+            Ok(left.is_empty().then_some(()))
+        },
+    )
     .await?;
     let _ = stop.send(());
     let counters = bridge.await??;
@@ -401,6 +404,91 @@ async fn a_message_redelivered_after_the_job_completed_dubs_nothing_again() -> a
     assert_eq!(after["status"], "completed");
     assert_eq!(after["completed_at"], done["completed_at"]);
     assert_eq!(balance().await?, charged, "charged again");
+    app.shutdown().await
+}
+
+/// A message whose handling outlasts its visibility timeout (the bridge's database answers 4 s
+/// late, the timeout is 2 s) stays hidden from every other consumer meanwhile: the bridge keeps
+/// extending it, so no second bridge starts the same job in parallel.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_message_stays_hidden_while_its_slow_handling_lasts() -> anyhow::Result<()> {
+    use onevoice_tests::proxy::SlowProxy;
+    use std::sync::atomic::Ordering;
+    let q = queues().await?;
+    let app = app_with(&q).await?;
+    let (_, token) = app.user("slow-bridge@example.com").await?;
+    let (_, job) = queued_job(&app, &token).await?;
+
+    // A bridge of its own, whose PostgreSQL is behind a proxy that can answer late.
+    let db_url = url::Url::parse(app.state.settings.database.url.expose())?;
+    let proxy = SlowProxy::start(format!(
+        "{}:{}",
+        db_url.host_str().unwrap_or("127.0.0.1"),
+        db_url.port().unwrap_or(5432)
+    ))
+    .await?;
+    let mut proxied = db_url.clone();
+    let _ = proxied.set_port(Some(proxy.port));
+    let settings = onevoice_tests::harness::settings_with(&[
+        ("DATABASE_URL", proxied.to_string()),
+        (
+            "TEMPORAL_TASK_QUEUE",
+            app.state.settings.temporal.task_queue.clone(),
+        ),
+        ("SQS_QUEUE_URL", q.jobs.clone()),
+        ("SQS_DLQ_URL", q.dlq.clone()),
+        ("SQS_PUBLISH_QUEUE_URL", q.events.clone()),
+        ("DISPATCH_MODE", "sqs".into()),
+        ("SQS_WAIT_TIME_SECONDS", "1".into()),
+        ("SQS_VISIBILITY_TIMEOUT", "2".into()),
+    ])?;
+    let visibility = settings.sqs.visibility_secs as u64;
+    let state =
+        onevoice_api::bootstrap::app_state(std::sync::Arc::new(settings), "slow-bridge").await?;
+    sqlx::query("SELECT 1").execute(&state.db).await?;
+    // Slower than the visibility timeout, within the pool's acquire timeout (5 s).
+    proxy.slow_for(Duration::from_millis(visibility * 2000));
+    let counters = std::sync::Arc::new(Counters::default());
+    let (stop, stopped) = oneshot::channel::<()>();
+    let bridge = tokio::spawn({
+        let counters = counters.clone();
+        async move {
+            bridge::run(state, &counters, async {
+                let _ = stopped.await;
+            })
+            .await
+        }
+    });
+
+    // Once the bridge has the message, another consumer keeps looking: it must never get it.
+    eventually(
+        Duration::from_secs(30),
+        "the bridge to receive the message",
+        || async { Ok((counters.received.load(Ordering::Relaxed) > 0).then_some(())) },
+    )
+    .await?;
+    let since = std::time::Instant::now();
+    while counters.started.load(Ordering::Relaxed) == 0 {
+        let seen = app.state.queue.receive(&q.jobs, 10, 1, 0).await?;
+        assert!(
+            seen.is_empty(),
+            "the message became visible after {:?} while it was being handled",
+            since.elapsed()
+        );
+        anyhow::ensure!(
+            since.elapsed() < Duration::from_secs(90),
+            "the bridge never started the job"
+        );
+    }
+    assert!(
+        since.elapsed() > Duration::from_secs(visibility),
+        "the handling outlasted the visibility timeout ({:?})",
+        since.elapsed()
+    );
+    let _ = stop.send(());
+    bridge.await??;
+    let done = finished_job(&app, &token, &job, Duration::from_secs(180)).await?;
+    assert_eq!(done["status"], "completed", "{done}");
     app.shutdown().await
 }
 
