@@ -421,6 +421,88 @@ async fn past_due_runs_a_grace_period_then_suspends_dubbing_until_payment() -> a
     b.app.shutdown().await
 }
 
+/// Events that arrive out of order are applied oldest first, and a grace period that is running
+/// when the workflow continues as new goes on in the new run: its deadline is carried and its
+/// timer still suspends dubbing.
+#[tokio::test]
+async fn events_apply_oldest_first_and_the_grace_timer_survives_continue_as_new()
+-> anyhow::Result<()> {
+    use temporalio_client::{UntypedWorkflow, WorkflowDescribeOptions};
+    let mut b = start(&[
+        ("BILLING_GRACE_PERIOD_SECS", "3"),
+        ("BILLING_WORKFLOW_MAX_EVENTS", "2"),
+    ])
+    .await?;
+    let email = format!("ordered-{}@example.test", uuid::Uuid::new_v4().simple());
+    let (user, token, sub_id) = b.subscriber(&email, "starter_monthly").await?;
+    let active = b.paddle.subscription(&sub_id).context("at Paddle")?;
+    let workflow = b.app.state.temporal.get_workflow_handle::<UntypedWorkflow>(
+        onevoice_shared::contracts::billing_workflow_id(user),
+    );
+    let run_before = workflow
+        .describe(WorkflowDescribeOptions::default())
+        .await?
+        .run_id()
+        .to_string();
+
+    // With no worker, three events wait in the workflow, delivered newest first.
+    b.app.stop_worker().await?;
+    let (past_due, failed_txn) = b.paddle.renew(&sub_id, false)?;
+    let now = Utc::now();
+    let newest = b
+        .hooks
+        .send("subscription.past_due", &past_due, now)
+        .await?;
+    let middle = b
+        .hooks
+        .send(
+            "transaction.payment_failed",
+            &failed_txn,
+            now - Span::seconds(1),
+        )
+        .await?;
+    let oldest = b
+        .hooks
+        .send("subscription.updated", &active, now - Span::seconds(2))
+        .await?;
+    b.app.start_worker().await?;
+    b.applied(&newest).await?;
+    let order: Vec<String> = sqlx::query_scalar(
+        "SELECT event_id FROM webhook_events WHERE event_id = ANY($1) ORDER BY processed_at",
+    )
+    .bind(vec![newest.clone(), middle.clone(), oldest.clone()])
+    .fetch_all(&b.app.state.db)
+    .await?;
+    assert_eq!(order, [oldest, middle, newest], "applied oldest first");
+    let s = b.subscription(&token).await?;
+    assert_eq!(s["status"], "past_due", "{s}");
+    let deadline = s["grace_period_ends_at"].clone();
+    assert!(deadline.is_string(), "{s}");
+
+    // The limit was reached with the grace period running: a new run carries the deadline...
+    eventually(
+        APPLY_DEADLINE,
+        "the workflow to continue as new",
+        || async {
+            let run = workflow
+                .describe(WorkflowDescribeOptions::default())
+                .await?
+                .run_id()
+                .to_string();
+            Ok((run != run_before).then_some(()))
+        },
+    )
+    .await?;
+    // ...and its timer ends the grace period.
+    let suspended = eventually(APPLY_DEADLINE, "the suspension", || async {
+        let s = b.subscription(&token).await?;
+        Ok((s["suspended"] == true).then_some(s))
+    })
+    .await?;
+    assert_eq!(suspended["grace_period_ends_at"], deadline);
+    b.app.shutdown().await
+}
+
 async fn count_runs(app: &TestApp, workflow_id: &str) -> anyhow::Result<usize> {
     use futures::StreamExt;
     let query = format!("WorkflowId = '{workflow_id}'");
