@@ -203,6 +203,160 @@ async fn control_characters_in_text_fields_are_a_422_naming_the_field() -> anyho
     app.shutdown().await
 }
 
+/// From a valid request, one field broken at a time: each case is a 422 naming exactly that field
+/// (so a check that stops working cannot hide behind another one failing the same request), and
+/// the valid request itself passes.
+#[tokio::test]
+async fn each_broken_field_alone_is_a_422_naming_it() -> anyhow::Result<()> {
+    let app = TestApp::spawn().await?;
+    let (_, token) = app.user("one-field@example.com").await?;
+    let (_dir, sample, video) = flows::sample_video(&app, &token, "fields.mp4").await?;
+    let send = |method: reqwest::Method, path: String, body: Value, key: Option<&str>| {
+        let mut req = app
+            .http
+            .request(method, app.url(&path))
+            .bearer_auth(&token)
+            .json(&body);
+        if let Some(k) = key {
+            req = req.header("idempotency-key", k);
+        }
+        async move {
+            let res = req.send().await?;
+            let status = res.status().as_u16();
+            anyhow::Ok((status, res.json::<Value>().await.unwrap_or(Value::Null)))
+        }
+    };
+    let with = |base: &Value, field: &str, value: Value| {
+        let mut b = base.clone();
+        b[field] = value;
+        b
+    };
+    let check = |status: u16, body: &Value, field: &str, case: &str| {
+        let case: String = case.chars().take(80).collect();
+        let body: String = body.to_string().chars().take(400).collect();
+        let body: Value = serde_json::from_str(&body).unwrap_or(Value::String(body));
+        assert_eq!(status, 422, "{case}: {body}");
+        let errors = body["details"]["errors"]
+            .as_array()
+            .cloned()
+            .unwrap_or_default();
+        assert_eq!(errors.len(), 1, "{case}: {body}");
+        assert_eq!(errors[0]["field"], field, "{case}: {body}");
+    };
+
+    let video_body =
+        json!({"title": "A title", "description": "two\nlines", "original_language": "en"});
+    let long = |n: usize| Value::String("x".repeat(n));
+    for (field, value) in [
+        ("title", json!("")),
+        ("title", long(256)),
+        ("title", json!("two\nlines")),
+        ("description", long(5001)),
+        ("original_language", json!("xx")),
+    ] {
+        let (status, body) = send(
+            reqwest::Method::POST,
+            "/api/videos".into(),
+            with(&video_body, field, value.clone()),
+            None,
+        )
+        .await?;
+        check(
+            status,
+            &body,
+            field,
+            &format!("POST /api/videos {field}={value}"),
+        );
+    }
+    let (status, body) = send(
+        reqwest::Method::POST,
+        "/api/videos".into(),
+        video_body,
+        None,
+    )
+    .await?;
+    assert_eq!(status, 201, "{body}");
+
+    let profile = json!({"username": "one_field", "full_name": "Ada L", "locale": "en"});
+    for (field, value) in [
+        ("username", json!("a")),
+        ("username", json!("has space")),
+        ("full_name", long(101)),
+        ("locale", json!("fr")),
+        ("email", json!("not-an-email")),
+    ] {
+        let (status, body) = send(
+            reqwest::Method::PUT,
+            "/api/users/profile".into(),
+            with(&profile, field, value.clone()),
+            None,
+        )
+        .await?;
+        check(
+            status,
+            &body,
+            field,
+            &format!("PUT profile {field}={value}"),
+        );
+    }
+    let (status, body) = send(
+        reqwest::Method::PUT,
+        "/api/users/profile".into(),
+        profile,
+        None,
+    )
+    .await?;
+    assert_eq!(status, 200, "{body}");
+
+    let dub = json!({"target_language": "es", "source_language": "en",
+        "source_transcript": sample.transcript, "glossary": [{"source": "OneVoice", "target": "UnaVoz"}]});
+    let path = format!("/api/videos/{video}/dub");
+    let many: Vec<Value> = (0..201)
+        .map(|i| json!({"source": format!("t{i}"), "target": "x"}))
+        .collect();
+    for (field, value, named) in [
+        ("target_language", json!("xx"), "target_language"),
+        ("source_language", json!("xx"), "source_language"),
+        ("voice_id", json!("nobody-at-all"), "voice_id"),
+        (
+            "source_transcript",
+            json!("not a transcript"),
+            "source_transcript",
+        ),
+        ("burn_subtitles", json!("yes"), "burn_subtitles"),
+        (
+            "glossary",
+            json!([{"source": "a[b", "target": "x"}]),
+            "glossary[0].source",
+        ),
+        (
+            "glossary",
+            json!([{"source": "ok", "target": " "}]),
+            "glossary[0].target",
+        ),
+        ("glossary", Value::Array(many), "glossary"),
+    ] {
+        let (status, body) = send(
+            reqwest::Method::POST,
+            path.clone(),
+            with(&dub, field, value.clone()),
+            None,
+        )
+        .await?;
+        check(status, &body, named, &format!("dub {field}={value}"));
+    }
+    let (status, body) = send(reqwest::Method::POST, path.clone(), dub.clone(), Some(" ")).await?;
+    check(
+        status,
+        &body,
+        "Idempotency-Key",
+        "dub with a blank Idempotency-Key",
+    );
+    let (status, body) = send(reqwest::Method::POST, path, dub, Some("fine-key")).await?;
+    assert_eq!(status, 202, "{body}");
+    app.shutdown().await
+}
+
 /// schemathesis over `/openapi.json`: examples, boundary cases and random requests for every
 /// operation, valid and invalid, authenticated as an account that owns a dubbed video, then the
 /// routes that end the session or the account on an account of their own. Fails on any 5xx, any
