@@ -453,6 +453,39 @@ async fn multipart_upload_of_a_large_file() -> anyhow::Result<()> {
         let etag = res.headers()["etag"].to_str()?.to_string();
         parts.push(json!({"part_number": n + 1, "etag": etag}));
     }
+    // A part left out, or an ETag that is not the part's: refused, and the upload stays open
+    // (nothing is ingested, the right list still completes it).
+    let complete_path = format!("/api/videos/{id}/multipart/complete");
+    let complete = |parts: Vec<Value>| {
+        call(
+            &app,
+            reqwest::Method::POST,
+            &complete_path,
+            &token,
+            Some(json!({ "parts": parts })),
+        )
+    };
+    let mut missing = parts.clone();
+    missing.remove(1);
+    let mut wrong = parts.clone();
+    wrong[0]["etag"] = json!("\"0123456789abcdef0123456789abcdef\"");
+    for (case, attempt) in [("a missing part", missing), ("a wrong ETag", wrong)] {
+        let (status, body) = complete(attempt).await?;
+        assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{case}: {body}");
+        assert_eq!(
+            body["details"]["errors"][0]["field"], "parts",
+            "{case}: {body}"
+        );
+        let (_, video) = call(
+            &app,
+            reqwest::Method::GET,
+            &format!("/api/videos/{id}"),
+            &token,
+            None,
+        )
+        .await?;
+        assert_eq!(video["status"], "pending", "{case}: {video}");
+    }
     let (status, body) = call(
         &app,
         reqwest::Method::POST,
@@ -492,6 +525,37 @@ async fn multipart_upload_of_a_large_file() -> anyhow::Result<()> {
     )
     .await?;
     let id = init["video_id"].as_str().context("id")?.to_string();
+    let (key, upload_id): (String, String) = sqlx::query_as(
+        "SELECT s3_key, upload_id FROM media_files WHERE video_id = $1::uuid AND upload_id IS NOT NULL",
+    )
+    .bind(&id)
+    .fetch_one(&app.state.db)
+    .await?;
+    let open_uploads = || async {
+        let out = tokio::process::Command::new(
+            std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../.venv/bin/python"),
+        )
+        .args([
+            "-c",
+            "import boto3,os,sys; c=boto3.client('s3', endpoint_url=os.environ['S3_ENDPOINT_URL'], \
+             region_name=os.environ.get('S3_REGION','us-east-1')); \
+             r=c.list_multipart_uploads(Bucket=os.environ['S3_BUCKET'], Prefix=sys.argv[1]); \
+             print(' '.join(u['UploadId'] for u in r.get('Uploads', [])))",
+        ])
+        .arg(key.rsplit_once('/').map_or(key.as_str(), |(dir, _)| dir))
+        .output()
+        .await?;
+        anyhow::ensure!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        anyhow::Ok(String::from_utf8(out.stdout)?)
+    };
+    assert!(
+        open_uploads().await?.contains(&upload_id),
+        "the upload is open at S3"
+    );
     let (status, _) = call(
         &app,
         reqwest::Method::POST,
@@ -501,6 +565,11 @@ async fn multipart_upload_of_a_large_file() -> anyhow::Result<()> {
     )
     .await?;
     assert_eq!(status, StatusCode::OK);
+    // Aborted at S3 too, not only forgotten here.
+    assert!(
+        !open_uploads().await?.contains(&upload_id),
+        "the upload is still open at S3"
+    );
     assert_eq!(
         call(
             &app,

@@ -692,7 +692,23 @@ async fn multipart_complete(
             Json(VideoView::build(&state, v).await),
         ));
     }
-    let (key, upload_id, _) = pending_multipart(&v)?;
+    let (key, upload_id, size) = pending_multipart(&v)?;
+    // Every part of the upload must be listed: S3 would assemble a list with a part left out,
+    // and the upload would be spent on a truncated file. (A part that was never uploaded, or
+    // an ETag that is not its own, S3 refuses itself, and the upload stays open.)
+    let count = (size as u64).div_ceil(state.settings.uploads.part_bytes) as i32;
+    if let Some(n) = (1..=count).find(|n| !parts.iter().any(|(p, _)| p == n)) {
+        return Err(ApiError::validation(
+            "parts",
+            format!("part {n} is missing from the list"),
+        ));
+    }
+    if let Some((n, _)) = parts.iter().find(|(p, _)| *p > count) {
+        return Err(ApiError::validation(
+            "parts",
+            format!("the upload has {count} parts, not {n}"),
+        ));
+    }
     state
         .storage
         .complete_multipart(&key, &upload_id, &parts)
