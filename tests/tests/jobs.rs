@@ -420,6 +420,46 @@ async fn cancel_mid_run_releases_the_credits_and_keeps_nothing() -> anyhow::Resu
     app.shutdown().await
 }
 
+/// A dub cancelled while it still waits in the task queue (no worker has taken it) ends
+/// cancelled once a worker comes, with its hold released and nothing run.
+#[tokio::test]
+async fn a_dub_cancelled_in_the_queue_ends_cancelled_and_releases_its_hold() -> anyhow::Result<()> {
+    let mut app = TestApp::spawn().await?;
+    let (user, token) = app.user("queued-cancel@example.com").await?;
+    let (_dir, sample, video) = sample_video(&app, &token, "queued.mp4").await?;
+    app.stop_worker().await?;
+    let (status, started) = dub(
+        &app,
+        &token,
+        &video,
+        request(&sample.transcript, "es"),
+        None,
+    )
+    .await?;
+    assert_eq!(status, 202, "{started}");
+    let job = started["job_id"].as_str().context("job")?.to_string();
+    assert_eq!(balance(&app, user).await?, 90, "held");
+    let res = app
+        .http
+        .post(app.url(&format!("/api/videos/{video}/cancel")))
+        .bearer_auth(&token)
+        .send()
+        .await?;
+    assert_eq!(res.status(), 202);
+    app.start_worker().await?;
+    let done = finished_job(&app, &token, &job, DUB_DEADLINE).await?;
+    assert_eq!(done["status"], "cancelled", "{done}");
+    assert_eq!(balance(&app, user).await?, 100, "the hold was released");
+    let ran: Vec<&Value> = done["job_steps"]
+        .as_array()
+        .context("steps")?
+        .iter()
+        .filter(|s| s["status"] == "completed")
+        .collect();
+    assert!(ran.is_empty(), "no step ran: {ran:?}");
+    app.shutdown().await
+}
+
 #[tokio::test]
 async fn a_failed_dub_refunds_notifies_once_and_resumes_from_the_failed_step() -> anyhow::Result<()>
 {

@@ -1,16 +1,38 @@
 //! Histories recorded by earlier versions of the workflows replay on today's code, so a change
-//! that would break jobs already running (a new step, a reordered activity) fails here first and
-//! gets gated with `ctx.patched`. Each `tests/histories/*.json` is a `temporal workflow show
-//! --output json` export of a completed run.
+//! that would break workflows already running (a new step, a reordered activity, a timer moved)
+//! fails here first and gets gated with `ctx.patched`. Every `tests/histories/*.json` is replayed:
+//! the dubbing paths (text stages before and after their patch, recognition, failure, resume, a
+//! cancel in the queue) and every other workflow (billing with signals and its grace timer,
+//! ingest, erasure, email, the maintenance loop). They are recorded with
+//! `cargo run -p onevoice-tests --bin record-histories` (or `onevoice export-history <id>`).
 
 use anyhow::Context;
-use onevoice_workflows::DubbingWorkflow;
+use onevoice_workflows::{
+    AccountErasureWorkflow, BillingWorkflow, DubbingWorkflow, EmailWorkflow, MaintenanceWorkflow,
+    ThumbnailWorkflow, VideoDeletionWorkflow, VideoIngestWorkflow,
+};
 use std::path::Path;
 use temporalio_client::WorkflowHistory;
 use temporalio_sdk::workflow_replayer::{WorkflowReplayer, WorkflowReplayerOptions};
 
+/// Every file the directory must hold: a recorded history is never dropped (it stands for
+/// workflows that ran that way).
+const RECORDED: [&str; 11] = [
+    "billing.json",
+    "dubbing-before-text-stages.json",
+    "dubbing-cancelled-queued.json",
+    "dubbing-failed.json",
+    "dubbing-recognized.json",
+    "dubbing-resumed.json",
+    "dubbing-text-stages.json",
+    "email.json",
+    "erasure.json",
+    "ingest.json",
+    "maintenance.json",
+];
+
 #[tokio::test]
-async fn recorded_dubbing_histories_replay_on_todays_code() -> anyhow::Result<()> {
+async fn every_recorded_history_replays_on_todays_code() -> anyhow::Result<()> {
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("histories");
     let mut replayed = Vec::new();
     for entry in std::fs::read_dir(&dir).with_context(|| format!("{}", dir.display()))? {
@@ -20,15 +42,19 @@ async fn recorded_dubbing_histories_replay_on_todays_code() -> anyhow::Result<()
             .unwrap_or_default()
             .to_string_lossy()
             .into_owned();
-        if !name.starts_with("dubbing-") {
-            continue;
-        }
         let history = WorkflowHistory::from_json(&std::fs::read(&path)?)
             .with_context(|| format!("{name}: not a history export"))?;
-        // One replayer per history: a failure names its file.
+        // One replayer per history, knowing every workflow: a failure names its file.
         let replayer = WorkflowReplayer::new(
             WorkflowReplayerOptions::new()
                 .register_workflow::<DubbingWorkflow>()?
+                .register_workflow::<BillingWorkflow>()?
+                .register_workflow::<EmailWorkflow>()?
+                .register_workflow::<AccountErasureWorkflow>()?
+                .register_workflow::<MaintenanceWorkflow>()?
+                .register_workflow::<VideoIngestWorkflow>()?
+                .register_workflow::<ThumbnailWorkflow>()?
+                .register_workflow::<VideoDeletionWorkflow>()?
                 .build(),
         )?;
         replayer
@@ -38,13 +64,6 @@ async fn recorded_dubbing_histories_replay_on_todays_code() -> anyhow::Result<()
         replayed.push(name);
     }
     replayed.sort();
-    assert_eq!(
-        replayed,
-        [
-            "dubbing-before-text-stages.json",
-            "dubbing-text-stages.json"
-        ],
-        "every recorded version is replayed"
-    );
+    assert_eq!(replayed, RECORDED, "every recorded history is replayed");
     Ok(())
 }

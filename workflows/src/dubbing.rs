@@ -56,8 +56,16 @@ impl DubbingWorkflow {
         // Existing consumers of the legacy queue see every job, started and finished.
         let requested_at: chrono::DateTime<chrono::Utc> =
             ctx.workflow_time().map(Into::into).unwrap_or_default();
-        publish(ctx, legacy::DUBBING_JOB, requested_at, false).await?;
-        let result = pipeline(ctx).await;
+        let result = match publish(ctx, legacy::DUBBING_JOB, requested_at, false).await {
+            Ok(()) => pipeline(ctx).await,
+            // Cancelled before it began (while it waited in the queue): settled like any
+            // cancel below (job cancelled, hold released). Before this patch such a job stayed
+            // `pending` with its hold until the stranded-job sweep failed it.
+            Err(e @ ActivityExecutionError::Cancelled(_)) if ctx.patched(QUEUED_CANCEL_PATCH) => {
+                Err(e)
+            }
+            Err(e) => return Err(e.into()),
+        };
         let (status, outcome) = match &result {
             Ok(output) => {
                 report(ctx).await?;
@@ -375,6 +383,8 @@ async fn pipeline(
 
 /// Marks histories that run the text stages (sentences, meaning, terminology, subtitles).
 const TEXT_STAGES_PATCH: &str = "text-stages";
+/// A job cancelled before its first step is settled as cancelled (see `run`).
+const QUEUED_CANCEL_PATCH: &str = "queued-cancel";
 
 /// Sentences, lines split by meaning, terminology, translation and display subtitles.
 async fn text_stages(

@@ -1,0 +1,386 @@
+//! Records the workflow histories that `tests/tests/replay.rs` replays on every later version of
+//! the code: each scenario runs on the local stack with today's workflows (the same harness as
+//! the tests), and its history is written to `tests/histories/<name>.json`.
+//!
+//! Run it in the test environment when a workflow's commands change on purpose (and gate the
+//! change with `ctx.patched`), to keep a history of the new shape beside the old ones:
+//!
+//! ```sh
+//! eval "$(scripts/stack.sh env)"
+//! cargo run -p onevoice-tests --bin record-histories -- [scenario ...]
+//! ```
+//!
+//! Never rewrite an existing file: it stands for the jobs that are running the old way.
+
+use anyhow::Context;
+use chrono::Utc;
+use onevoice_shared::billing::{Catalog, DEFAULT_PLANS};
+use onevoice_tests::flows::{dub, finished_job, sample_video};
+use onevoice_tests::harness::{TestApp, eventually};
+use onevoice_tests::paddle::{FakePaddle, WebhookSender};
+use onevoice_tests::tts::FakeTts;
+use serde_json::{Value, json};
+use std::path::Path;
+use std::time::Duration;
+use temporalio_client::{
+    UntypedWorkflow, WorkflowDescribeOptions, WorkflowExecutionStatus, WorkflowFetchHistoryOptions,
+};
+
+const DEADLINE: Duration = Duration::from_secs(180);
+const SCENARIOS: [&str; 9] = [
+    "dubbing-recognized",
+    "dubbing-failed",
+    "dubbing-resumed",
+    "dubbing-cancelled-queued",
+    "ingest",
+    "email",
+    "erasure",
+    "maintenance",
+    "billing",
+];
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let asked: Vec<String> = std::env::args().skip(1).collect();
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("histories");
+    for name in SCENARIOS {
+        if !asked.is_empty() && !asked.iter().any(|a| a == name) {
+            continue;
+        }
+        let file = dir.join(format!("{name}.json"));
+        anyhow::ensure!(
+            !file.exists(),
+            "{} exists: recorded histories are never rewritten",
+            file.display()
+        );
+        let json = record(name)
+            .await
+            .with_context(|| format!("scenario {name}"))?;
+        tokio::fs::write(&file, json).await?;
+        println!("{}", file.display());
+    }
+    Ok(())
+}
+
+async fn record(name: &str) -> anyhow::Result<Vec<u8>> {
+    match name {
+        "dubbing-recognized" => recognized().await,
+        "dubbing-failed" => failed_then_resumed(false).await,
+        "dubbing-resumed" => failed_then_resumed(true).await,
+        "dubbing-cancelled-queued" => cancelled_queued().await,
+        "ingest" => ingest().await,
+        "email" => email().await,
+        "erasure" => erasure().await,
+        "maintenance" => maintenance().await,
+        "billing" => billing().await,
+        other => anyhow::bail!("no scenario {other}"),
+    }
+}
+
+/// The history of the latest run of `workflow_id`, once it is closed (or, for workflows that never
+/// end, as it stands).
+async fn history(app: &TestApp, workflow_id: &str, wait_closed: bool) -> anyhow::Result<Vec<u8>> {
+    let handle = app
+        .state
+        .temporal
+        .get_workflow_handle::<UntypedWorkflow>(workflow_id.to_string());
+    if wait_closed {
+        eventually(DEADLINE, &format!("{workflow_id} to close"), || async {
+            let d = handle.describe(WorkflowDescribeOptions::default()).await?;
+            Ok((d.status() != WorkflowExecutionStatus::Running).then_some(()))
+        })
+        .await?;
+    }
+    Ok(handle
+        .fetch_history(WorkflowFetchHistoryOptions::builder().build())
+        .to_json()
+        .await?)
+}
+
+/// Shuts the app down whatever the scenario's outcome, then returns that outcome.
+async fn finish(app: TestApp, out: anyhow::Result<Vec<u8>>) -> anyhow::Result<Vec<u8>> {
+    app.shutdown().await?;
+    out
+}
+
+fn request(transcript: Option<&str>) -> Value {
+    match transcript {
+        Some(t) => {
+            json!({"target_language": "es", "source_language": "en", "source_transcript": t})
+        }
+        None => {
+            json!({"target_language": "es", "source_language": "en", "voice_id": "openai-alloy"})
+        }
+    }
+}
+
+/// A dub without a transcript: recognized by the OpenAI-compatible fake.
+async fn recognized() -> anyhow::Result<Vec<u8>> {
+    let fake = FakeTts::start().await?;
+    let settings = fake.settings();
+    let overrides: Vec<(&str, &str)> = settings.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    let app = TestApp::spawn_with(&overrides).await?;
+    let out = recognized_on(&app).await;
+    finish(app, out).await
+}
+
+async fn recognized_on(app: &TestApp) -> anyhow::Result<Vec<u8>> {
+    let (_, token) = app.user("record-asr@example.com").await?;
+    let (_dir, _sample, video) = sample_video(app, &token, "asr.mp4").await?;
+    let (status, started) = dub(app, &token, &video, request(None), None).await?;
+    anyhow::ensure!(status == 202, "{started}");
+    let job = started["job_id"].as_str().context("job")?;
+    let done = finished_job(app, &token, job, DEADLINE).await?;
+    anyhow::ensure!(done["status"] == "completed", "{done}");
+    history(app, &format!("dub-{job}"), true).await
+}
+
+/// A dub whose transcript is broken behind the API's back fails at speech recognition; with
+/// `resume`, the transcript is mended and the job resumed (the latest run is recorded).
+async fn failed_then_resumed(resume: bool) -> anyhow::Result<Vec<u8>> {
+    let mut app = TestApp::spawn().await?;
+    let out = failed_then_resumed_on(&mut app, resume).await;
+    finish(app, out).await
+}
+
+async fn failed_then_resumed_on(app: &mut TestApp, resume: bool) -> anyhow::Result<Vec<u8>> {
+    let (user, token) = app.user("record-fail@example.com").await?;
+    let (_dir, sample, video) = sample_video(app, &token, "fail.mp4").await?;
+    app.stop_worker().await?;
+    let (_, started) = dub(app, &token, &video, request(Some(&sample.transcript)), None).await?;
+    let job = started["job_id"].as_str().context("job")?.to_string();
+    let transcript_key = format!("videos/{user}/{video}/transcripts/{job}.srt");
+    app.state
+        .storage
+        .put_bytes(
+            &transcript_key,
+            b"not an srt".to_vec(),
+            "application/x-subrip",
+        )
+        .await?;
+    app.start_worker().await?;
+    let failed = finished_job(app, &token, &job, DEADLINE).await?;
+    anyhow::ensure!(failed["status"] == "failed", "{failed}");
+    let workflow = format!("dub-{job}");
+    if !resume {
+        return history(app, &workflow, true).await;
+    }
+    history(app, &workflow, true).await?;
+    app.state
+        .storage
+        .put_bytes(
+            &transcript_key,
+            sample.transcript.into_bytes(),
+            "application/x-subrip",
+        )
+        .await?;
+    let res = app
+        .http
+        .post(app.url(&format!("/api/videos/{video}/resume")))
+        .bearer_auth(&token)
+        .send()
+        .await?;
+    anyhow::ensure!(res.status() == 202, "resume: {}", res.status());
+    let done = eventually(DEADLINE, "the resumed job to end", || async {
+        let j: Value = app
+            .http
+            .get(app.url(&format!("/api/jobs/{job}")))
+            .bearer_auth(&token)
+            .send()
+            .await?
+            .json()
+            .await?;
+        Ok((j["status"] == "completed" || j["status"] == "failed").then_some(j))
+    })
+    .await?;
+    anyhow::ensure!(done["status"] == "completed", "{done}");
+    history(app, &workflow, true).await
+}
+
+/// A dub cancelled while it waits in the task queue (no worker yet).
+async fn cancelled_queued() -> anyhow::Result<Vec<u8>> {
+    let mut app = TestApp::spawn().await?;
+    let out = cancelled_queued_on(&mut app).await;
+    finish(app, out).await
+}
+
+async fn cancelled_queued_on(app: &mut TestApp) -> anyhow::Result<Vec<u8>> {
+    let (_, token) = app.user("record-cancel@example.com").await?;
+    let (_dir, sample, video) = sample_video(app, &token, "cancel.mp4").await?;
+    app.stop_worker().await?;
+    let (_, started) = dub(app, &token, &video, request(Some(&sample.transcript)), None).await?;
+    let job = started["job_id"].as_str().context("job")?.to_string();
+    let res = app
+        .http
+        .post(app.url(&format!("/api/videos/{video}/cancel")))
+        .bearer_auth(&token)
+        .send()
+        .await?;
+    anyhow::ensure!(res.status() == 202, "cancel: {}", res.status());
+    app.start_worker().await?;
+    let done = finished_job(app, &token, &job, DEADLINE).await?;
+    anyhow::ensure!(done["status"] == "cancelled", "{done}");
+    history(app, &format!("dub-{job}"), true).await
+}
+
+async fn ingest() -> anyhow::Result<Vec<u8>> {
+    let app = TestApp::spawn().await?;
+    let out = ingest_on(&app).await;
+    finish(app, out).await
+}
+
+async fn ingest_on(app: &TestApp) -> anyhow::Result<Vec<u8>> {
+    let (_, token) = app.user("record-ingest@example.com").await?;
+    let (_dir, _sample, video) = sample_video(app, &token, "ingest.mp4").await?;
+    history(app, &format!("ingest-{video}"), true).await
+}
+
+/// A signup's verification email, through its `EmailWorkflow`.
+async fn email() -> anyhow::Result<Vec<u8>> {
+    let app = TestApp::spawn().await?;
+    let out = email_on(&app).await;
+    finish(app, out).await
+}
+
+async fn email_on(app: &TestApp) -> anyhow::Result<Vec<u8>> {
+    let address = format!("record-{}@example.com", uuid::Uuid::new_v4().simple());
+    let res = app
+        .http
+        .post(app.url("/api/auth/signup"))
+        .json(&json!({"email": address, "password": "record-passw0rd", "username": "recorder"}))
+        .send()
+        .await?;
+    anyhow::ensure!(res.status() == 202, "signup: {}", res.status());
+    let id: uuid::Uuid = sqlx::query_scalar("SELECT id FROM emails WHERE to_address = $1")
+        .bind(&address)
+        .fetch_one(&app.state.db)
+        .await?;
+    history(
+        app,
+        &onevoice_shared::contracts::email_workflow_id(id),
+        true,
+    )
+    .await
+}
+
+/// An account deleted with a video: its `AccountErasureWorkflow`.
+async fn erasure() -> anyhow::Result<Vec<u8>> {
+    let app = TestApp::spawn().await?;
+    let out = erasure_on(&app).await;
+    finish(app, out).await
+}
+
+async fn erasure_on(app: &TestApp) -> anyhow::Result<Vec<u8>> {
+    let (user, token) = app.user("record-erase@example.com").await?;
+    let hash = app
+        .state
+        .passwords
+        .hash("record-passw0rd")
+        .await
+        .map_err(|e| anyhow::anyhow!("{e}"))?;
+    onevoice_shared::repo::users::set_password(&app.state.db, user, &hash).await?;
+    let (_dir, _sample, _video) = sample_video(app, &token, "erase.mp4").await?;
+    let res = app
+        .http
+        .post(app.url("/api/users/delete-account"))
+        .bearer_auth(&token)
+        .json(&json!({"password": "record-passw0rd"}))
+        .send()
+        .await?;
+    anyhow::ensure!(res.status() == 202, "delete-account: {}", res.status());
+    history(app, &format!("erase-{user}"), true).await
+}
+
+/// Three rounds of the maintenance loop (it never ends: recorded as it stands).
+async fn maintenance() -> anyhow::Result<Vec<u8>> {
+    let app = TestApp::spawn_with(&[("MAINTENANCE_INTERVAL_SECS", "1")]).await?;
+    let out = maintenance_on(&app).await;
+    finish(app, out).await
+}
+
+async fn maintenance_on(app: &TestApp) -> anyhow::Result<Vec<u8>> {
+    let queue = app.state.settings.temporal.task_queue.clone();
+    let workflow = onevoice_shared::contracts::maintenance_workflow_id(&queue);
+    let handle = app
+        .state
+        .temporal
+        .get_workflow_handle::<UntypedWorkflow>(workflow.clone());
+    eventually(DEADLINE, "three maintenance rounds", || async {
+        let events = handle
+            .fetch_history(WorkflowFetchHistoryOptions::builder().build())
+            .into_events()
+            .await?;
+        let fired = events
+            .iter()
+            .filter(|e| format!("{:?}", e.event_type()).contains("TimerFired"))
+            .count();
+        Ok((fired >= 3).then_some(()))
+    })
+    .await?;
+    history(app, &workflow, false).await
+}
+
+/// A customer's `BillingWorkflow`: a subscription paid, a renewal that fails, past due, the grace
+/// timer suspending dubbing, then the payment (it never ends: recorded as it stands).
+async fn billing() -> anyhow::Result<Vec<u8>> {
+    let paddle =
+        FakePaddle::start(&Catalog::parse(DEFAULT_PLANS).map_err(anyhow::Error::msg)?).await?;
+    let mut overrides: Vec<(&str, String)> = paddle.settings();
+    overrides.push(("BILLING_GRACE_PERIOD_SECS", "2".into()));
+    let overrides: Vec<(&str, &str)> = overrides.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    let app = TestApp::spawn_with(&overrides).await?;
+    let out = billing_on(&app, &paddle).await;
+    finish(app, out).await
+}
+
+async fn billing_on(app: &TestApp, paddle: &FakePaddle) -> anyhow::Result<Vec<u8>> {
+    let hooks = WebhookSender::new(app.url("/api/webhooks/paddle"));
+    let (user, token) = app.user("record-billing@example.com").await?;
+    let send = |kind: &'static str, data: Value| {
+        let hooks = &hooks;
+        async move {
+            let id = hooks.send(kind, &data, Utc::now()).await?;
+            eventually(DEADLINE, "the event to be applied", || async {
+                Ok(onevoice_shared::repo::billing::event_outcome(&app.state.db, &id).await?)
+            })
+            .await
+        }
+    };
+    let res = app
+        .http
+        .post(app.url("/api/billing/subscribe"))
+        .bearer_auth(&token)
+        .json(&json!({"plan_id": "starter_monthly"}))
+        .send()
+        .await?;
+    let checkout: Value = res.json().await?;
+    let txn_id = checkout["transaction_id"].as_str().context("transaction")?;
+    let (sub, txn) = paddle.pay_checkout(txn_id)?;
+    send("subscription.created", sub.clone()).await?;
+    send("transaction.completed", txn).await?;
+    let sub_id = sub["id"].as_str().context("subscription id")?.to_string();
+    let (past_due, failed) = paddle.renew(&sub_id, false)?;
+    send("transaction.payment_failed", failed).await?;
+    send("subscription.past_due", past_due).await?;
+    eventually(DEADLINE, "the grace period to end", || async {
+        let s: Value = app
+            .http
+            .get(app.url("/api/billing/subscription"))
+            .bearer_auth(&token)
+            .send()
+            .await?
+            .json()
+            .await?;
+        Ok((s["suspended"] == true).then_some(()))
+    })
+    .await?;
+    let (active, paid) = paddle.renew(&sub_id, true)?;
+    send("transaction.completed", paid).await?;
+    send("subscription.updated", active).await?;
+    history(
+        app,
+        &onevoice_shared::contracts::billing_workflow_id(user),
+        false,
+    )
+    .await
+}
