@@ -3,9 +3,11 @@
 //! ffmpeg's AAC encoder is single-threaded and, at 30-35x realtime, the slowest part of a dub.
 //! The mix is cut at AAC frame boundaries (1024 samples) into one chunk per core; each chunk is
 //! encoded by its own ffmpeg with a few frames of the preceding audio as pre-roll, so its
-//! encoder state at the cut matches a continuous encode; and the frames covering each chunk are
-//! concatenated into one ADTS stream. The decoder's overlap-add across a cut then combines
-//! frames from two encoders that saw the same audio, which leaves no audible seam. The stream is
+//! encoder state at the cut matches a continuous encode, and a few frames of the following
+//! audio as post-roll, so its last block (which reaches past the cut) is made of the audio that
+//! really follows; and the frames covering each chunk are concatenated into one ADTS stream. The
+//! decoder's overlap-add across a cut then combines frames from two encoders that saw the same
+//! audio, which leaves no seam (`module_tests`: the error at a cut is that of anywhere else). The stream is
 //! muxed with the video stream copied.
 
 use super::EngineError;
@@ -17,6 +19,11 @@ use std::process::{Command, Stdio};
 const AAC_FRAME: u64 = 1024;
 /// Frames of pre-roll before each cut.
 const PREROLL_FRAMES: u64 = 8;
+/// Frames of post-roll after each cut: the last packet kept before a cut is an MDCT block that
+/// reaches one frame past it, and it must be encoded from the audio that really follows (not
+/// the end of its chunk's input), or its overlap with the next chunk's first packet does not
+/// cancel and leaves a frame-long burst of error at the seam.
+const POSTROLL_FRAMES: u64 = 2;
 /// Bytes of the WAV header our writer produces.
 const WAV_HEADER: u64 = 44;
 
@@ -145,7 +152,12 @@ pub fn encode_aac(spec: &EncodeSpec, aac: &Path) -> Result<(), EngineError> {
                     };
                     let keep = (k + 1 < count)
                         .then(|| ((end - start) / AAC_FRAME) as usize + usize::from(k == 0));
-                    encode_range(spec, start - preroll, end, first, keep, part)
+                    let postroll = if k + 1 < count {
+                        (POSTROLL_FRAMES * AAC_FRAME).min(spec.frames - end)
+                    } else {
+                        0
+                    };
+                    encode_range(spec, start - preroll, end + postroll, first, keep, part)
                 })
             })
             .collect();

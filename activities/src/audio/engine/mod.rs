@@ -44,4 +44,6 @@ impl EngineError {
 }
 
 #[cfg(test)]
+mod module_tests;
+#[cfg(test)]
 mod tests;
