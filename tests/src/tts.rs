@@ -36,6 +36,8 @@ struct Inner {
     languages: Vec<String>,
     /// Chat answers to spoil, by schema name, in order.
     chat_faults: VecDeque<(String, ChatFault)>,
+    /// Requests to answer late: (path prefix, delay), each used once.
+    slow: VecDeque<(String, std::time::Duration)>,
 }
 
 /// One request: its path, what it asked for (the text to speak, the model...), what identifies a
@@ -124,6 +126,16 @@ impl FakeTts {
             body,
             retry_after,
         });
+    }
+
+    /// The next request whose path starts with `path_prefix` is answered (normally) after
+    /// `delay`, as a busy provider would.
+    pub fn slow_next(&self, path_prefix: &str, delay: std::time::Duration) {
+        self.inner
+            .lock()
+            .unwrap()
+            .slow
+            .push_back((path_prefix.into(), delay));
     }
 
     /// The next chat completion asking for `schema` answers with `fault`.
@@ -236,6 +248,18 @@ async fn handle(State(inner): State<Arc<Mutex<Inner>>>, req: Request) -> Respons
             .unwrap_or("")
     };
     let bearer = header("authorization") == format!("Bearer {KEY}");
+    let delay = {
+        let mut inner = inner.lock().unwrap();
+        let i = inner
+            .slow
+            .iter()
+            .position(|(p, _)| path.starts_with(p.as_str()));
+        i.and_then(|i| inner.slow.remove(i)).map(|(_, d)| d)
+    };
+    if let Some(d) = delay {
+        // The slowness this fake exists to play.
+        tokio::time::sleep(d).await;
+    }
     if path == "/v1/chat/completions" {
         return chat_reply(&inner, bearer, &path, &input).await;
     }
