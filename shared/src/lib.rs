@@ -16,6 +16,7 @@ pub mod locale;
 pub mod one_time_token;
 pub mod paddle;
 pub mod pipeline;
+pub mod retry;
 pub mod secret;
 pub mod settings;
 pub mod srt;

@@ -5,16 +5,19 @@
 //! error message.
 
 use crate::error;
+use onevoice_shared::retry::Retries;
 use onevoice_shared::settings::HttpProvider;
 use reqwest::Url;
 use reqwest::{RequestBuilder, StatusCode};
 use std::time::Duration;
 use temporalio_sdk::activities::ActivityError;
 
-/// Attempts inside one activity attempt; Temporal retries the activity after that.
-const ATTEMPTS: u32 = 4;
-/// A longer `Retry-After` is left to Temporal's retry instead of holding the attempt.
-const MAX_WAIT: Duration = Duration::from_secs(30);
+/// Four tries inside one activity attempt (Temporal retries the activity after that); a
+/// `Retry-After` over 30 s is left to Temporal's retry instead of holding the attempt.
+const RETRIES: Retries = Retries {
+    attempts: 4,
+    max_wait: Duration::from_secs(30),
+};
 
 /// How a provider expects its key.
 #[derive(Clone, Copy)]
@@ -99,7 +102,7 @@ pub(crate) async fn send(
             tracing::error!(provider, reason = %refusal.message, "speech provider refused for good");
             return Err(error::fatal(message));
         }
-        let Some(wait) = next_wait(attempt, retry_after, backoff) else {
+        let Some(wait) = RETRIES.next_wait(attempt, retry_after, backoff) else {
             return Err(error::transient(message));
         };
         tracing::warn!(provider, attempt, wait_ms = wait.as_millis() as u64, reason = %refusal.message, "speech request failed; retrying");
@@ -107,14 +110,6 @@ pub(crate) async fn send(
         backoff = (backoff * 2).min(Duration::from_secs(8));
         attempt += 1;
     }
-}
-
-/// How long to wait before try `attempt + 1`: the provider's `Retry-After`, else our backoff;
-/// `None` gives up (Temporal retries the activity later): the attempts are spent, or the provider
-/// asks for a longer wait than an attempt should hold.
-fn next_wait(attempt: u32, retry_after: Option<Duration>, backoff: Duration) -> Option<Duration> {
-    let wait = retry_after.unwrap_or(backoff);
-    (attempt < ATTEMPTS && wait <= MAX_WAIT).then_some(wait)
 }
 
 /// `retry-after-ms` (OpenAI) or `retry-after` in seconds (possibly fractional).
@@ -213,20 +208,5 @@ mod tests {
             None
         );
         assert_eq!(retry_after(&headers(&[])), None);
-    }
-
-    #[test]
-    fn the_provider_decides_the_wait_within_the_attempts_and_the_longest_wait() {
-        let backoff = Duration::from_millis(500);
-        assert_eq!(next_wait(1, None, backoff), Some(backoff));
-        assert_eq!(
-            next_wait(1, Some(Duration::from_secs(3)), backoff),
-            Some(Duration::from_secs(3))
-        );
-        assert_eq!(
-            next_wait(1, Some(MAX_WAIT + Duration::from_secs(1)), backoff),
-            None
-        );
-        assert_eq!(next_wait(ATTEMPTS, None, backoff), None);
     }
 }

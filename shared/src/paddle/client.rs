@@ -10,6 +10,7 @@ use super::entities::{
     Customer, CustomerAuthToken, PaymentMethod, PortalSession, Subscription, SubscriptionPreview,
     Transaction,
 };
+use crate::retry::Retries;
 use crate::secret::Secret;
 use reqwest::{Method, StatusCode};
 use serde::Deserialize;
@@ -18,10 +19,12 @@ use serde_json::{Value, json};
 use std::time::Duration;
 use url::Url;
 
-/// The longest `Retry-After` we wait inside a request; longer ones fail as unavailable so the
-/// caller (an HTTP client, or Temporal) decides when to come back.
-const MAX_RETRY_WAIT: Duration = Duration::from_secs(10);
-const ATTEMPTS: u32 = 3;
+/// Three tries; a `Retry-After` over 10 s fails as unavailable so the caller (an HTTP client, or
+/// Temporal) decides when to come back.
+const RETRIES: Retries = Retries {
+    attempts: 3,
+    max_wait: Duration::from_secs(10),
+};
 
 #[derive(Clone, Debug)]
 pub struct PaddleClient {
@@ -423,7 +426,7 @@ impl PaddleClient {
                 }
             };
             let (error, retry_after) = failure;
-            let Some(wait) = next_wait(attempt, retry_after, backoff) else {
+            let Some(wait) = RETRIES.next_wait(attempt, retry_after, backoff) else {
                 return Err(error);
             };
             tracing::warn!(path, attempt, wait_ms = wait.as_millis() as u64, error = %error, "Paddle call failed; retrying");
@@ -432,13 +435,6 @@ impl PaddleClient {
             attempt += 1;
         }
     }
-}
-
-/// How long to wait before try `attempt + 1` (Paddle's `Retry-After`, else our backoff), or
-/// `None` to give up: the attempts are spent, or Paddle asks for more than a request may wait.
-fn next_wait(attempt: u32, retry_after: Option<Duration>, backoff: Duration) -> Option<Duration> {
-    let wait = retry_after.unwrap_or(backoff);
-    (attempt < ATTEMPTS && wait <= MAX_RETRY_WAIT).then_some(wait)
 }
 
 fn retry_after(response: &reqwest::Response) -> Option<Duration> {
@@ -498,20 +494,5 @@ mod tests {
         assert_eq!(with("1.5"), None);
         assert_eq!(with("soon"), None);
         assert_eq!(retry_after_header(&HeaderMap::new()), None);
-    }
-
-    #[test]
-    fn waits_as_asked_within_the_attempts_and_the_longest_wait() {
-        let backoff = Duration::from_millis(300);
-        assert_eq!(next_wait(1, None, backoff), Some(backoff));
-        assert_eq!(
-            next_wait(1, Some(Duration::from_secs(1)), backoff),
-            Some(Duration::from_secs(1))
-        );
-        assert_eq!(
-            next_wait(1, Some(MAX_RETRY_WAIT + Duration::from_secs(1)), backoff),
-            None
-        );
-        assert_eq!(next_wait(ATTEMPTS, None, backoff), None);
     }
 }

@@ -5,22 +5,12 @@
 use super::decode::AudioReader;
 use super::encode::{EncodeSpec, encode_aac, mux};
 use super::resample::{StreamResampler, resample_mono};
+use super::tests::write_wav;
 use super::wav;
 use std::path::Path;
 use std::process::Command;
 
 const RATE: u32 = 48_000;
-
-fn write_wav(path: &Path, rate: u32, channels: u16, samples: &[f32]) {
-    let frames = samples.len() as u64 / u64::from(channels);
-    let mut w = wav::Writer::create(path, rate, channels, frames).unwrap();
-    let pcm: Vec<i16> = samples
-        .iter()
-        .map(|s| (s * 32767.0).round() as i16)
-        .collect();
-    w.write(&pcm).unwrap();
-    w.finish().unwrap();
-}
 
 fn read_all(path: &Path) -> Vec<f32> {
     let mut reader = AudioReader::open(path).unwrap();

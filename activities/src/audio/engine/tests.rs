@@ -8,7 +8,8 @@ use super::wav;
 use ebur128::{EbuR128, Mode};
 use std::path::Path;
 
-fn write_wav(path: &Path, rate: u32, channels: u16, samples: &[f32]) {
+/// Writes `samples` (interleaved, -1..1) as a 16-bit WAV.
+pub(super) fn write_wav(path: &Path, rate: u32, channels: u16, samples: &[f32]) {
     let frames = samples.len() as u64 / u64::from(channels);
     let mut w = wav::Writer::create(path, rate, channels, frames).unwrap();
     let pcm: Vec<i16> = samples
