@@ -178,3 +178,31 @@ pub async fn download(
         .await?
         .to_vec())
 }
+
+/// Asks to cancel the video's running dub (`POST /api/videos/{id}/cancel`); returns the status
+/// and the body.
+pub async fn cancel(app: &TestApp, token: &str, video: &str) -> anyhow::Result<(u16, Value)> {
+    video_action(app, token, video, "cancel").await
+}
+
+/// Asks to resume the video's failed dub (`POST /api/videos/{id}/resume`); returns the status
+/// and the body.
+pub async fn resume(app: &TestApp, token: &str, video: &str) -> anyhow::Result<(u16, Value)> {
+    video_action(app, token, video, "resume").await
+}
+
+async fn video_action(
+    app: &TestApp,
+    token: &str,
+    video: &str,
+    action: &str,
+) -> anyhow::Result<(u16, Value)> {
+    let res = app
+        .http
+        .post(app.url(&format!("/api/videos/{video}/{action}")))
+        .bearer_auth(token)
+        .send()
+        .await?;
+    let status = res.status().as_u16();
+    Ok((status, res.json().await.unwrap_or(Value::Null)))
+}

@@ -583,13 +583,8 @@ async fn stranded_jobs_are_failed_and_their_holds_released() -> anyhow::Result<(
         .bind(&video)
         .execute(&app.state.db)
         .await?;
-    let res = app
-        .http
-        .post(app.url(&format!("/api/videos/{video}/resume")))
-        .bearer_auth(&token)
-        .send()
-        .await?;
-    assert_eq!(res.status().as_u16(), 409);
+    let (status, _) = onevoice_tests::flows::resume(&app, &token, &video).await?;
+    assert_eq!(status, 409);
     assert_eq!(balance().await?, before, "the resume's hold is released");
     let job_now: Value = app
         .http

@@ -335,13 +335,8 @@ async fn cancel_mid_run_releases_the_credits_and_keeps_nothing() -> anyhow::Resu
         app.state.storage.size_of(&subtitled).await?.is_some(),
         "the subtitled video is made before synthesis"
     );
-    let res = app
-        .http
-        .post(app.url(&format!("/api/videos/{video}/cancel")))
-        .bearer_auth(&token)
-        .send()
-        .await?;
-    assert_eq!(res.status(), 202);
+    let (status, _) = onevoice_tests::flows::cancel(&app, &token, &video).await?;
+    assert_eq!(status, 202);
     let done = finished_job(&app, &token, &job, DUB_DEADLINE).await?;
     assert_eq!(done["status"], "cancelled", "{done}");
     let generate = done["job_steps"].as_array().and_then(|s| {
@@ -373,13 +368,8 @@ async fn cancel_mid_run_releases_the_credits_and_keeps_nothing() -> anyhow::Resu
         0,
         "artifacts left"
     );
-    let res = app
-        .http
-        .post(app.url(&format!("/api/videos/{video}/cancel")))
-        .bearer_auth(&token)
-        .send()
-        .await?;
-    assert_eq!(res.status(), 409, "nothing left to cancel");
+    let (status, _) = onevoice_tests::flows::cancel(&app, &token, &video).await?;
+    assert_eq!(status, 409, "nothing left to cancel");
     let video_status: Value = app
         .http
         .get(app.url(&format!("/api/videos/{video}")))
@@ -439,13 +429,8 @@ async fn a_dub_cancelled_in_the_queue_ends_cancelled_and_releases_its_hold() -> 
     assert_eq!(status, 202, "{started}");
     let job = started["job_id"].as_str().context("job")?.to_string();
     assert_eq!(balance(&app, user).await?, 90, "held");
-    let res = app
-        .http
-        .post(app.url(&format!("/api/videos/{video}/cancel")))
-        .bearer_auth(&token)
-        .send()
-        .await?;
-    assert_eq!(res.status(), 202);
+    let (status, _) = onevoice_tests::flows::cancel(&app, &token, &video).await?;
+    assert_eq!(status, 202);
     app.start_worker().await?;
     let done = finished_job(&app, &token, &job, DUB_DEADLINE).await?;
     assert_eq!(done["status"], "cancelled", "{done}");
@@ -545,13 +530,8 @@ async fn a_failed_dub_refunds_notifies_once_and_resumes_from_the_failed_step() -
             "application/x-subrip",
         )
         .await?;
-    let res = app
-        .http
-        .post(app.url(&format!("/api/videos/{video}/resume")))
-        .bearer_auth(&token)
-        .send()
-        .await?;
-    assert_eq!(res.status(), 202, "{}", res.text().await?);
+    let (status, answer) = onevoice_tests::flows::resume(&app, &token, &video).await?;
+    assert_eq!(status, 202, "{}", answer);
     let done = finished_job(&app, &token, &job, DUB_DEADLINE).await?;
     assert_eq!(done["status"], "completed", "{done}");
     assert_eq!(done["retry_count"], 1);
@@ -574,13 +554,8 @@ async fn a_failed_dub_refunds_notifies_once_and_resumes_from_the_failed_step() -
         2,
         "one failure notice and one completion notice"
     );
-    let res = app
-        .http
-        .post(app.url(&format!("/api/videos/{video}/resume")))
-        .bearer_auth(&token)
-        .send()
-        .await?;
-    assert_eq!(res.status(), 409, "a completed dub cannot be resumed");
+    let (status, _) = onevoice_tests::flows::resume(&app, &token, &video).await?;
+    assert_eq!(status, 409, "a completed dub cannot be resumed");
     app.shutdown().await
 }
 

@@ -26,6 +26,9 @@ async fn start() -> anyhow::Result<(TestApp, FakeTts)> {
     overrides.push(("LLM_MODEL", "gpt-test"));
     // The slow answers are awaited, not timed out.
     overrides.push(("LLM_TIMEOUT_SECS", "60"));
+    // A step that keeps failing (the broken video at the mux) gives up after its sixth passing
+    // error: seconds apart here, not up to a minute.
+    overrides.push(("ACTIVITY_RETRY_MAX_INTERVAL_SECS", "1"));
     Ok((TestApp::spawn_with(&overrides).await?, fake))
 }
 
@@ -97,13 +100,8 @@ async fn a_dub_cancelled_in_each_long_step_stops_there_and_releases_its_hold() -
         assert_eq!(status, 202, "{name}: {started}");
         let id = started["job_id"].as_str().context("job")?.to_string();
         at_step(&app, &token, &id, name).await?;
-        let res = app
-            .http
-            .post(app.url(&format!("/api/videos/{video}/cancel")))
-            .bearer_auth(&token)
-            .send()
-            .await?;
-        assert_eq!(res.status(), 202, "{name}");
+        let (status, _) = onevoice_tests::flows::cancel(&app, &token, &video).await?;
+        assert_eq!(status, 202, "{name}");
         let done = finished_job(&app, &token, &id, DEADLINE).await?;
         assert_eq!(done["status"], "cancelled", "{name}: {done}");
         assert_eq!(step(&done, name)["status"], "cancelled", "{name}: {done}");
@@ -128,13 +126,8 @@ async fn a_dub_resumes_after_a_failure_at_each_later_step_reusing_what_finished(
     let resume = |id: String| {
         let (app, token, video) = (&app, &token, &video);
         async move {
-            let res = app
-                .http
-                .post(app.url(&format!("/api/videos/{video}/resume")))
-                .bearer_auth(token)
-                .send()
-                .await?;
-            anyhow::ensure!(res.status() == 202, "resume: {}", res.text().await?);
+            let (status, answer) = onevoice_tests::flows::resume(app, token, video).await?;
+            anyhow::ensure!(status == 202, "resume: {}", answer);
             finished_job(app, token, &id, DEADLINE).await
         }
     };

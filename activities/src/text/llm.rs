@@ -38,7 +38,7 @@ impl LlmError {
                 // The model's own words stay in the log; the user learns which stage refused.
                 tracing::warn!(stage = what, %reason, "the language model refused");
                 error::invalid_input(format!(
-                    "the language model refused to {what} part of the transcript"
+                    "the language model refused the transcript while {what}"
                 ))
             }
             LlmError::Truncated => error::transient(format!("{what}: the answer was cut off")),

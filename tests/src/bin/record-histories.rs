@@ -174,13 +174,8 @@ async fn failed_then_resumed_on(app: &mut TestApp, resume: bool) -> anyhow::Resu
             "application/x-subrip",
         )
         .await?;
-    let res = app
-        .http
-        .post(app.url(&format!("/api/videos/{video}/resume")))
-        .bearer_auth(&token)
-        .send()
-        .await?;
-    anyhow::ensure!(res.status() == 202, "resume: {}", res.status());
+    let (status, _) = onevoice_tests::flows::resume(app, &token, &video).await?;
+    anyhow::ensure!(status == 202, "resume: {}", status);
     let done = eventually(DEADLINE, "the resumed job to end", || async {
         let j: Value = app
             .http
@@ -210,13 +205,8 @@ async fn cancelled_queued_on(app: &mut TestApp) -> anyhow::Result<Vec<u8>> {
     app.stop_worker().await?;
     let (_, started) = dub(app, &token, &video, request(Some(&sample.transcript)), None).await?;
     let job = started["job_id"].as_str().context("job")?.to_string();
-    let res = app
-        .http
-        .post(app.url(&format!("/api/videos/{video}/cancel")))
-        .bearer_auth(&token)
-        .send()
-        .await?;
-    anyhow::ensure!(res.status() == 202, "cancel: {}", res.status());
+    let (status, _) = onevoice_tests::flows::cancel(app, &token, &video).await?;
+    anyhow::ensure!(status == 202, "cancel: {}", status);
     app.start_worker().await?;
     let done = finished_job(app, &token, &job, DEADLINE).await?;
     anyhow::ensure!(done["status"] == "cancelled", "{done}");
