@@ -2,8 +2,9 @@
 
 use crate::deps::Deps;
 use crate::error;
-use onevoice_shared::contracts::{EraseAccountInput, ErasureReport, activity, job_prefix};
+use onevoice_shared::contracts::{EraseAccountInput, ErasureReport, activity};
 use onevoice_shared::ids::JobId;
+use onevoice_shared::keys::{self, JobKeys};
 use std::sync::Arc;
 use temporalio_macros::activities;
 use temporalio_sdk::activities::{ActivityContext, ActivityError};
@@ -35,8 +36,8 @@ impl AccountActivities {
             .fetch_all(&d.db)
             .await
             .map_err(db_err)?;
-        let mut prefixes = vec![format!("videos/{user}/"), format!("avatars/{user}/")];
-        prefixes.extend(jobs.into_iter().map(job_prefix));
+        let mut prefixes = keys::user_prefixes(user).to_vec();
+        prefixes.extend(jobs.into_iter().map(|job| JobKeys(job).prefix()));
         let mut objects_deleted = 0;
         for prefix in prefixes {
             objects_deleted += d

@@ -4,10 +4,10 @@
 use crate::deps::Deps;
 use crate::error;
 use onevoice_shared::contracts::{
-    DubbingOutput, FinishJobInput, JobOutcome, ProgressReport, activity, job_prefix,
-    job_video_prefixes,
+    DubbingOutput, FinishJobInput, JobOutcome, ProgressReport, activity,
 };
 use onevoice_shared::email::{self, EmailKind};
+use onevoice_shared::keys::{JobKeys, VideoKeys};
 use onevoice_shared::locale::Locale;
 use onevoice_shared::pipeline::credit_cost;
 use onevoice_shared::repo::{activity as activity_log, emails, jobs, ledger, media, users, videos};
@@ -99,12 +99,12 @@ impl JobActivities {
         if matches!(input.outcome, JobOutcome::Cancelled) {
             // Nothing of a cancelled job is kept: its artifacts and any partial output go before
             // the job reads as cancelled, so a client never sees a cancelled job with leftovers.
-            let mut prefixes = vec![job_prefix(input.job_id)];
-            prefixes.extend(job_video_prefixes(
-                job.user_id,
-                input.video_id,
-                input.job_id,
-            ));
+            let mut prefixes = vec![JobKeys(input.job_id).prefix()];
+            prefixes.extend(
+                VideoKeys::new(job.user_id, input.video_id)
+                    .job(input.job_id)
+                    .prefixes(),
+            );
             for prefix in prefixes {
                 d.storage
                     .delete_prefix(&prefix)

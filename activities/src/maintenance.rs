@@ -2,9 +2,8 @@
 
 use crate::deps::Deps;
 use crate::error;
-use onevoice_shared::contracts::{
-    CleanupReport, MaintenanceInput, activity, dubbing_workflow_id, upload_key,
-};
+use onevoice_shared::contracts::{CleanupReport, MaintenanceInput, activity, dubbing_workflow_id};
+use onevoice_shared::keys::{self, VideoKeys};
 use onevoice_shared::repo::{auth_tokens, jobs, pending, rate_limits, videos};
 use std::sync::Arc;
 use temporalio_macros::activities;
@@ -88,7 +87,7 @@ impl MaintenanceActivities {
                 // Uploads go to the upload key; ones begun before that, to the original's.
                 let storage = &self.deps.storage;
                 if storage
-                    .abort_multipart(&upload_key(&key), &upload_id)
+                    .abort_multipart(&keys::upload_of(&key), &upload_id)
                     .await
                     .is_err()
                 {
@@ -100,7 +99,7 @@ impl MaintenanceActivities {
             }
             self.deps
                 .storage
-                .delete_prefix(&format!("videos/{user}/{video}/"))
+                .delete_prefix(&VideoKeys::new(user, video).prefix())
                 .await
                 .map_err(error::storage)?;
             sqlx::query("DELETE FROM videos WHERE id = $1 AND status = 'pending'")

@@ -8,8 +8,8 @@ use crate::text::script;
 use crate::{blocking, error, heartbeat, memo, process};
 use onevoice_shared::contracts::{
     BurnSubtitlesInput, ExtractAudioInput, ExtractAudioOutput, MuxInput, MuxOutput, activity,
-    job_prefix, step_result_key,
 };
+use onevoice_shared::keys::JobKeys;
 use onevoice_shared::pipeline::Step;
 use serde::Deserialize;
 use std::path::Path;
@@ -46,7 +46,7 @@ impl MediaActivities {
         input: ExtractAudioInput,
     ) -> Result<ExtractAudioOutput, ActivityError> {
         let deps = &self.deps;
-        let key = step_result_key(input.job_id, Step::PrepareVideo);
+        let key = JobKeys(input.job_id).step_result(Step::PrepareVideo);
         heartbeat::beating(
             &ctx,
             memo::once(&deps.storage, &key, || async {
@@ -95,7 +95,7 @@ impl MediaActivities {
                         )));
                     }
                 }
-                let audio_key = format!("{}audio/source.flac", job_prefix(input.job_id));
+                let audio_key = JobKeys(input.job_id).source_audio();
                 deps.storage
                     .put_file(&audio_key, &wav, "audio/flac")
                     .await
@@ -118,7 +118,7 @@ impl MediaActivities {
         input: BurnSubtitlesInput,
     ) -> Result<String, ActivityError> {
         let deps = &self.deps;
-        let key = step_result_key(input.job_id, Step::EmbedSubtitles);
+        let key = JobKeys(input.job_id).step_result(Step::EmbedSubtitles);
         heartbeat::beating(
             &ctx,
             memo::once(&deps.storage, &key, || async {
@@ -179,7 +179,7 @@ impl MediaActivities {
         input: MuxInput,
     ) -> Result<MuxOutput, ActivityError> {
         let deps = &self.deps;
-        let key = step_result_key(input.job_id, Step::FinalVideo);
+        let key = JobKeys(input.job_id).step_result(Step::FinalVideo);
         heartbeat::beating(
             &ctx,
             memo::once(&deps.storage, &key, || async {
@@ -225,11 +225,7 @@ impl MediaActivities {
                     .put_file(&input.output_key, &out, "video/mp4")
                     .await
                     .map_err(error::storage)?;
-                // Beside the video (`…/dubbed/{job}.{lang}.m4a`): cleaned up with it on cancel.
-                let audio_only_key = match input.output_key.strip_suffix(".mp4") {
-                    Some(stem) => format!("{stem}.m4a"),
-                    None => format!("{}.m4a", input.output_key),
-                };
+                let audio_only_key = onevoice_shared::keys::audio_only_of(&input.output_key);
                 deps.storage
                     .put_file(&audio_only_key, &audio_only, "audio/mp4")
                     .await

@@ -5,9 +5,10 @@ use crate::scratch::Scratch;
 use crate::{error, heartbeat, process};
 use onevoice_shared::contracts::{
     CompletedUpload, DeleteVideoInput, IngestInput, IngestOutcome, MediaInfo, RecordIngestInput,
-    ThumbnailInput, activity, job_prefix,
+    ThumbnailInput, activity,
 };
 use onevoice_shared::ids::JobId;
+use onevoice_shared::keys::{JobKeys, VideoKeys};
 use onevoice_shared::repo::videos;
 use onevoice_shared::status::VideoStatus;
 use onevoice_shared::storage::StorageError;
@@ -231,8 +232,8 @@ impl VideoActivities {
                 .await
                 .map_err(error::storage)?;
         }
-        let mut prefixes = vec![format!("videos/{}/{}/", input.user_id, input.video_id)];
-        prefixes.extend(jobs.into_iter().map(job_prefix));
+        let mut prefixes = vec![VideoKeys::new(input.user_id, input.video_id).prefix()];
+        prefixes.extend(jobs.into_iter().map(|job| JobKeys(job).prefix()));
         let mut deleted = 0u64;
         for prefix in prefixes {
             deleted += d

@@ -2,7 +2,7 @@
 //! activity names, search attributes, and the small input/output documents they exchange.
 //!
 //! Large data never travels through Temporal: documents here carry S3 keys and counts, and every
-//! artifact lives under [`job_prefix`] in the bucket.
+//! artifact lives in the bucket under a key from [`crate::keys`].
 
 use crate::ids::{JobId, UserId, VideoId};
 use crate::language::Language;
@@ -14,22 +14,6 @@ use serde::{Deserialize, Serialize};
 /// Workflow id of a dubbing job: one workflow per job, so a duplicate start is a no-op.
 pub fn dubbing_workflow_id(job: JobId) -> String {
     format!("dub-{job}")
-}
-
-/// Every intermediate artifact of a job lives under this prefix (deleted with the job).
-pub fn job_prefix(job: JobId) -> String {
-    format!("jobs/{job}/")
-}
-
-/// What a job writes beside its video, each named `{job}.…`: the dubbed and subtitled videos and
-/// the transcript (the user's or the recognized one). A cancelled job's are deleted.
-pub fn job_video_prefixes(user: UserId, video: VideoId, job: JobId) -> [String; 3] {
-    ["dubbed", "subtitled", "transcripts"].map(|dir| format!("videos/{user}/{video}/{dir}/{job}."))
-}
-
-/// Where an activity stores its result document, keyed on job id + step, so a retry returns it.
-pub fn step_result_key(job: JobId, step: Step) -> String {
-    format!("jobs/{job}/steps/{}.json", step.name())
 }
 
 /// Names of the activities `DubbingWorkflow` schedules. Implementations register under these names
@@ -70,21 +54,6 @@ pub fn ingest_workflow_id(video: VideoId) -> String {
 /// Workflow id of the deletion of a video and everything derived from it.
 pub fn video_deletion_workflow_id(video: VideoId) -> String {
     format!("delete-video-{video}")
-}
-
-/// Where a video's thumbnail images live.
-pub fn thumbnail_key(user: UserId, video: VideoId, name: &str) -> String {
-    format!("videos/{user}/{video}/thumbnails/{name}.jpg")
-}
-
-/// Where the client uploads a video's original: beside the server-owned `original` key, under
-/// the video's prefix (so deleting the video removes it too). Presigned URLs only ever write this
-/// key; the original itself is written once, by the ingest, from the completed upload.
-pub fn upload_key(original_key: &str) -> String {
-    match original_key.rsplit_once('/') {
-        Some((dir, name)) => format!("{dir}/upload/{name}"),
-        None => format!("upload/{original_key}"),
-    }
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]

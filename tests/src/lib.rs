@@ -5,6 +5,7 @@
 pub mod chat;
 pub mod flows;
 pub mod harness;
+pub mod keys;
 pub mod mail;
 pub mod media;
 pub mod paddle;

@@ -687,7 +687,7 @@ async fn profile_preferences_avatar_password_and_deletion() -> anyhow::Result<()
     let avatar_objects = app
         .state
         .storage
-        .delete_prefix(&format!("avatars/{user_id}/"))
+        .delete_prefix(&onevoice_shared::keys::avatars(user_id.parse()?))
         .await?;
     assert_eq!(avatar_objects, 0, "avatars must be erased");
     app.shutdown().await

@@ -4,7 +4,7 @@
 use anyhow::Context;
 use onevoice_shared::pipeline::Step;
 use onevoice_tests::harness::{TestApp, eventually};
-use onevoice_tests::{media, sample};
+use onevoice_tests::{keys, media, sample};
 use serde_json::{Value, json};
 use std::time::Duration;
 
@@ -345,15 +345,15 @@ async fn mix_by_content(
     dir: &std::path::Path,
     delivered: &[f32],
 ) -> anyhow::Result<Mix> {
-    let prefix = onevoice_shared::contracts::job_prefix(job_id.parse()?);
+    let keys = keys::job(job_id);
     let (mix_file, source_file) = (dir.join("mix.wav"), dir.join("source.flac"));
     app.state
         .storage
-        .download_to(&format!("{prefix}audio/mix.wav"), &mix_file)
+        .download_to(&keys.mix(), &mix_file)
         .await?;
     app.state
         .storage
-        .download_to(&format!("{prefix}audio/source.flac"), &source_file)
+        .download_to(&keys.source_audio(), &source_file)
         .await?;
     let mix = media::decode_audio(&mix_file).await?;
     let source = media::decode_audio(&source_file).await?;

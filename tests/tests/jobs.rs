@@ -7,7 +7,7 @@ use onevoice_shared::ids::JobId;
 use onevoice_shared::repo::ledger;
 use onevoice_tests::flows::{dub, finished_job, ready_video, sample_video};
 use onevoice_tests::harness::TestApp;
-use onevoice_tests::{mail, sample};
+use onevoice_tests::{keys, mail, sample};
 use serde_json::{Value, json};
 use std::time::Duration;
 
@@ -311,7 +311,7 @@ fn long_transcript() -> String {
 
 /// Waits until generate_audio has written some lines.
 async fn synthesis_under_way(app: &TestApp, job: &str) -> anyhow::Result<()> {
-    let key = format!("jobs/{job}/tts/00005.wav");
+    let key = keys::job(job).tts_line(5);
     onevoice_tests::harness::eventually(
         DUB_DEADLINE,
         "speech synthesis to be under way",
@@ -330,7 +330,7 @@ async fn cancel_mid_run_releases_the_credits_and_keeps_nothing() -> anyhow::Resu
     let (_, body) = dub(&app, &token, &video, body, None).await?;
     let job = body["job_id"].as_str().context("job")?.to_string();
     synthesis_under_way(&app, &job).await?;
-    let subtitled = format!("videos/{user}/{video}/subtitled/{job}.es.mp4");
+    let subtitled = keys::outputs(user, &video, &job).subtitled("es".parse()?);
     assert!(
         app.state.storage.size_of(&subtitled).await?.is_some(),
         "the subtitled video is made before synthesis"
@@ -354,7 +354,7 @@ async fn cancel_mid_run_releases_the_credits_and_keeps_nothing() -> anyhow::Resu
         ledger::captures(&app.state.db, JobId(job.parse()?)).await?,
         0
     );
-    let output = format!("videos/{user}/{video}/dubbed/{job}.es.mp4");
+    let output = keys::outputs(user, &video, &job).dubbed("es".parse()?);
     assert_eq!(
         app.state.storage.size_of(&output).await?,
         None,
@@ -363,7 +363,7 @@ async fn cancel_mid_run_releases_the_credits_and_keeps_nothing() -> anyhow::Resu
     assert_eq!(
         app.state
             .storage
-            .delete_prefix(&format!("jobs/{job}/"))
+            .delete_prefix(&keys::job(&job).prefix())
             .await?,
         0,
         "artifacts left"
@@ -380,7 +380,7 @@ async fn cancel_mid_run_releases_the_credits_and_keeps_nothing() -> anyhow::Resu
         .await?;
     assert_eq!(video_status["status"], "uploaded");
     // Of the video, only what the upload made is left: the original and its thumbnails.
-    let prefix = format!("videos/{user}/{video}/");
+    let prefix = keys::video(user, &video).prefix();
     let left = app.state.storage.list(&prefix).await?;
     let unexpected: Vec<&String> = left
         .iter()
@@ -403,7 +403,7 @@ async fn cancel_mid_run_releases_the_credits_and_keeps_nothing() -> anyhow::Resu
     assert!(res.status().is_success(), "{}", res.status());
     onevoice_tests::harness::eventually(DUB_DEADLINE, "the video's objects to go", || async {
         let mut left = app.state.storage.list(&prefix).await?;
-        left.extend(app.state.storage.list(&format!("jobs/{job}/")).await?);
+        left.extend(app.state.storage.list(&keys::job(&job).prefix()).await?);
         Ok(left.is_empty().then_some(()))
     })
     .await?;
@@ -464,7 +464,7 @@ async fn a_failed_dub_refunds_notifies_once_and_resumes_from_the_failed_step() -
     )
     .await?;
     let job = body["job_id"].as_str().context("job")?.to_string();
-    let transcript_key = format!("videos/{user}/{video}/transcripts/{job}.srt");
+    let transcript_key = keys::outputs(user, &video, &job).transcript();
     app.state
         .storage
         .put_bytes(
@@ -512,10 +512,10 @@ async fn a_failed_dub_refunds_notifies_once_and_resumes_from_the_failed_step() -
     );
     // Finished steps must be reused, not recomputed: swap the original for another video, so a
     // recomputed prepare_video would extract different audio.
-    let audio = format!("jobs/{job}/audio/source.flac");
+    let audio = keys::job(&job).source_audio();
     let audio_before = app.state.storage.get_bytes(&audio).await?;
     let other = sample::make_large(&dir.path().join("other"), 1).await?;
-    let original = format!("videos/{user}/{video}/original.mp4");
+    let original = keys::video(user, &video).original("mp4");
     app.state
         .storage
         .put_bytes(&original, tokio::fs::read(&other).await?, "video/mp4")
@@ -582,7 +582,7 @@ async fn the_job_survives_its_worker_process_being_killed_mid_activity() -> anyh
     let job = body["job_id"].as_str().context("job")?.to_string();
     synthesis_under_way(&app, &job).await?;
     process.kill().await?;
-    let last_line = format!("jobs/{job}/tts/00399.wav");
+    let last_line = keys::job(&job).tts_line(399);
     assert!(
         app.state.storage.size_of(&last_line).await?.is_none(),
         "the activity finished before the kill; the test proves nothing"
@@ -664,10 +664,7 @@ async fn dub_options_reach_the_pipeline() -> anyhow::Result<()> {
     let mix = dir.path().join("mix.wav");
     tokio::fs::write(
         &mix,
-        app.state
-            .storage
-            .get_bytes(&format!("jobs/{job}/audio/mix.wav"))
-            .await?,
+        app.state.storage.get_bytes(&keys::job(&job).mix()).await?,
     )
     .await?;
     let samples = onevoice_tests::media::decode_audio(&mix).await?;
@@ -828,7 +825,7 @@ async fn a_job_survives_more_worker_losses_than_the_old_attempt_limit() -> anyho
     )
     .await?;
     let job = body["job_id"].as_str().context("job")?.to_string();
-    let lines = format!("jobs/{job}/tts/");
+    let lines = keys::job(&job).tts_prefix();
     let mut done = 0;
     for kill in 0..KILLS {
         // Each attempt synthesizes some more lines before its worker dies.

@@ -9,6 +9,7 @@ use onevoice_shared::repo::ledger;
 use onevoice_tests::chat::ChatFault;
 use onevoice_tests::flows::{dub, finished_job, sample_video};
 use onevoice_tests::harness::{TestApp, eventually};
+use onevoice_tests::keys;
 use onevoice_tests::tts::FakeTts;
 use serde_json::{Value, json};
 use std::time::Duration;
@@ -121,7 +122,7 @@ async fn a_dub_resumes_after_a_failure_at_each_later_step_reusing_what_finished(
     let (app, fake) = start().await?;
     let (user, token) = app.user("steps-resume@example.com").await?;
     let (_dir, sample, video) = sample_video(&app, &token, "resume-steps.mp4").await?;
-    let original = format!("videos/{user}/{video}/original.mp4");
+    let original = keys::video(user, &video).original("mp4");
     let original_bytes = app.state.storage.get_bytes(&original).await?;
     let resume = |id: String| {
         let (app, token, video) = (&app, &token, &video);

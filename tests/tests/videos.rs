@@ -5,7 +5,7 @@
 use anyhow::Context;
 use onevoice_tests::flows::{settled, upload};
 use onevoice_tests::harness::{TestApp, eventually};
-use onevoice_tests::{media, sample};
+use onevoice_tests::{keys, media, sample};
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 use std::time::Duration;
@@ -202,7 +202,7 @@ async fn upload_probe_thumbnail_download_duplicate_delete() -> anyhow::Result<()
     );
 
     // Delete: gone at once for the API, and every object removed by the workflow.
-    let prefix = format!("videos/{user}/{id}/");
+    let prefix = keys::video(user, &id).prefix();
     assert!(object_count(&app, &prefix).await? >= 2);
     let (status, _) = call(
         &app,
@@ -383,8 +383,8 @@ async fn bad_uploads_are_refused_or_failed_with_a_reason() -> anyhow::Result<()>
         )
         .await?;
         assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{res}");
-        let original = format!("videos/{user}/{id}/original.mp4");
-        for key in [onevoice_shared::contracts::upload_key(&original), original] {
+        let video = keys::video(user, &id);
+        for key in [video.upload("mp4"), video.original("mp4")] {
             assert_eq!(app.state.storage.size_of(&key).await?, None, "{key}");
         }
     }
@@ -714,7 +714,7 @@ async fn abandoned_uploads_are_cleaned_up() -> anyhow::Result<()> {
         .await?
         .error_for_status()?;
     // The client's bytes sit at the upload key until `complete` freezes them.
-    let key = onevoice_shared::contracts::upload_key(&format!("videos/{user}/{id}/original.mp4"));
+    let key = keys::video(user, &id).upload("mp4");
     assert!(app.state.storage.size_of(&key).await?.is_some());
     eventually(
         Duration::from_secs(30),

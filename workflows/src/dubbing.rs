@@ -17,6 +17,7 @@ use onevoice_shared::contracts::{
     TranscriptOutput, TranslateInput, TranslateOutput, search_attribute,
 };
 use onevoice_shared::failure;
+use onevoice_shared::keys::{JobOutputs, VideoKeys};
 use onevoice_shared::language::Language;
 use onevoice_shared::legacy;
 use onevoice_shared::pipeline::{Step, progress_percent};
@@ -242,7 +243,7 @@ async fn pipeline(
                 job_id,
                 audio_key: audio.audio_key.clone(),
                 language: input.source_language,
-                transcript_key: transcript_key_of(&input.output_key, job_id),
+                transcript_key: outputs(&input).transcript(),
                 detect: input.options.detect_language,
                 recognizer: input.options.recognizer,
             },
@@ -288,7 +289,7 @@ async fn pipeline(
                     job_id,
                     video_key: input.video_key.clone(),
                     srt_key: display_srt.clone(),
-                    output_key: subtitled_key(&input.output_key),
+                    output_key: outputs(&input).subtitled(input.target_language),
                 },
                 options::long_running(budget(ctx)),
             )
@@ -504,18 +505,9 @@ async fn translation_only(
     Ok(translation)
 }
 
-/// `videos/{user}/{video}/dubbed/{job}.{lang}.mp4` → `videos/{user}/{video}/transcripts/{job}.srt`,
-/// where a recognized transcript is kept beside the ones users upload.
-fn transcript_key_of(output_key: &str, job: onevoice_shared::ids::JobId) -> String {
-    match output_key.split_once("/dubbed/") {
-        Some((prefix, _)) => format!("{prefix}/transcripts/{job}.srt"),
-        None => format!("jobs/{job}/text/recognized.srt"),
-    }
-}
-
-/// `…/dubbed/{job}.{lang}.mp4` → `…/subtitled/{job}.{lang}.mp4`.
-fn subtitled_key(output_key: &str) -> String {
-    output_key.replacen("/dubbed/", "/subtitled/", 1)
+/// Where the job's outputs are kept, beside its video.
+fn outputs(input: &DubbingInput) -> JobOutputs {
+    VideoKeys::new(input.user_id, input.video_id).job(input.job_id)
 }
 
 /// The job's activity budget (the defaults for jobs started before it was carried).

@@ -9,9 +9,10 @@ use crate::activities::VideoActivities;
 use crate::options;
 use crate::reasons;
 use onevoice_shared::contracts::{
-    DeleteVideoInput, IngestInput, IngestOutcome, RecordIngestInput, ThumbnailInput, thumbnail_key,
+    DeleteVideoInput, IngestInput, IngestOutcome, RecordIngestInput, ThumbnailInput,
 };
 use onevoice_shared::failure;
+use onevoice_shared::keys::VideoKeys;
 use temporalio_macros::{workflow, workflow_methods};
 use temporalio_sdk::{ActivityExecutionError, WorkflowContext, WorkflowResult};
 
@@ -42,7 +43,7 @@ impl VideoIngestWorkflow {
                 let thumbnail = ThumbnailInput {
                     key: input.key.clone(),
                     at_ms: None,
-                    output_key: thumbnail_key(input.user_id, input.video_id, "default"),
+                    output_key: VideoKeys::new(input.user_id, input.video_id).thumbnail("default"),
                 };
                 let thumbnail_key = ctx
                     .execute_activity(

@@ -16,8 +16,8 @@ use engine::mix::{self as mixer, MixSpec};
 use engine::plan::{Cue, DubRules, Plan, plan_dub};
 use onevoice_shared::contracts::{
     MixInput, MixOutput, PlanTimingInput, PlanTimingOutput, SynthesizedLine, UnfitLine, activity,
-    job_prefix, step_result_key,
 };
+use onevoice_shared::keys::JobKeys;
 use onevoice_shared::pipeline::Step;
 use onevoice_shared::srt;
 use std::path::PathBuf;
@@ -70,7 +70,7 @@ impl AudioActivities {
         input: PlanTimingInput,
     ) -> Result<PlanTimingOutput, ActivityError> {
         let deps = &self.deps;
-        let key = step_result_key(input.job_id, Step::AudioTaskSetup);
+        let key = JobKeys(input.job_id).step_result(Step::AudioTaskSetup);
         heartbeat::beating(&ctx, memo::once(&deps.storage, &key, || async {
             let lines: Vec<SynthesizedLine> = deps
                 .storage
@@ -127,9 +127,8 @@ impl AudioActivities {
                     overrun_ms: ms(p.overrun()),
                 })
                 .collect();
-            let prefix = job_prefix(input.job_id);
-            let plan_key = format!("{prefix}audio/plan.json");
-            let dub_srt_key = format!("{prefix}subtitles/dub.srt");
+            let keys = JobKeys(input.job_id);
+            let (plan_key, (dub_srt_key, _)) = (keys.timing_plan(), keys.subtitles("dub"));
             deps.storage
                 .put_json(&plan_key, &timeline)
                 .await
@@ -158,7 +157,7 @@ impl AudioActivities {
         input: MixInput,
     ) -> Result<MixOutput, ActivityError> {
         let deps = &self.deps;
-        let key = step_result_key(input.job_id, Step::MergeAudio);
+        let key = JobKeys(input.job_id).step_result(Step::MergeAudio);
         heartbeat::beating(&ctx, memo::once(&deps.storage, &key, || async {
             let lines: Vec<SynthesizedLine> = deps
                 .storage
@@ -205,7 +204,7 @@ impl AudioActivities {
             .await?;
             tracing::info!(job = %input.job_id, measured_lufs = report.measured_lufs, gain_db = report.gain_db,
                 ceiling_bound = report.ceiling_bound, seconds = report.seconds_mixing + report.seconds_writing, "mixed");
-            let audio_key = format!("{}audio/mix.wav", job_prefix(input.job_id));
+            let audio_key = JobKeys(input.job_id).mix();
             deps.storage
                 .put_file(&audio_key, &out, "audio/wav")
                 .await

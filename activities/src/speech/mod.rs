@@ -16,9 +16,8 @@ use crate::scratch::Scratch;
 use crate::text::timed::Word;
 use crate::voice::http::{self, pcm_to_wav};
 use crate::{error, heartbeat, memo};
-use onevoice_shared::contracts::{
-    TranscribeInput, TranscriptOutput, activity, job_prefix, step_result_key,
-};
+use onevoice_shared::contracts::{TranscribeInput, TranscriptOutput, activity};
+use onevoice_shared::keys::JobKeys;
 use onevoice_shared::pipeline::Step;
 use onevoice_shared::settings::Recognizer;
 use onevoice_shared::srt::{self, Cue};
@@ -62,7 +61,7 @@ impl SpeechActivities {
         input: TranscribeInput,
     ) -> Result<TranscriptOutput, ActivityError> {
         let deps = &self.deps;
-        let key = step_result_key(input.job_id, Step::SpeechRecognition);
+        let key = JobKeys(input.job_id).step_result(Step::SpeechRecognition);
         heartbeat::beating(
             &ctx,
             memo::once(&deps.storage, &key, || async {
@@ -130,7 +129,7 @@ impl SpeechActivities {
                         "no speech was recognized in the video",
                     ));
                 }
-                let cues_key = format!("{}text/source_cues.json", job_prefix(input.job_id));
+                let cues_key = JobKeys(input.job_id).text_json("source_cues");
                 deps.storage
                     .put_json(&cues_key, &cues)
                     .await
@@ -138,7 +137,7 @@ impl SpeechActivities {
                 let words_key = if words.is_empty() {
                     None
                 } else {
-                    let key = format!("{}text/source_words.json", job_prefix(input.job_id));
+                    let key = JobKeys(input.job_id).text_json("source_words");
                     deps.storage
                         .put_json(&key, &words)
                         .await
@@ -185,7 +184,8 @@ impl SpeechActivities {
             hash.update([0]);
         }
         hash.update(&wav);
-        let cache_key = format!("asr-cache/{}/{:x}.json", recognizer.name(), hash.finalize());
+        let cache_key =
+            onevoice_shared::keys::asr_cache(recognizer.name(), &format!("{:x}", hash.finalize()));
         if let Ok(cached) = self.deps.storage.get_json::<Recognized>(&cache_key).await {
             return Ok(cached);
         }

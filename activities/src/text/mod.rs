@@ -20,9 +20,10 @@ use llm::Llm;
 use onevoice_shared::contracts::{
     LoadTranscriptInput, SentencesOutput, SplitMeaningInput, SplitSentencesInput, SubtitleFiles,
     SubtitlesInput, TerminologyInput, TerminologyOutput, TranscriptOutput, TranslateInput,
-    TranslateOutput, activity, job_prefix, step_result_key,
+    TranslateOutput, activity,
 };
 use onevoice_shared::ids::JobId;
+use onevoice_shared::keys::JobKeys;
 use onevoice_shared::pipeline::Step;
 use onevoice_shared::settings::Translator;
 use onevoice_shared::srt::{self, Cue};
@@ -63,7 +64,7 @@ impl TextActivities {
                 provider,
                 self.llm_limit.clone(),
                 self.deps.storage.clone(),
-                format!("{}llm/", job_prefix(job)),
+                JobKeys(job).llm_prefix(),
             )
         })
     }
@@ -84,14 +85,14 @@ impl TextActivities {
             .map_err(error::storage)
     }
 
-    /// Writes a subtitle track as `{dir}{name}.srt` and `.vtt`; returns both keys.
+    /// Writes a subtitle track of the job as `{name}.srt` and `.vtt`; returns both keys.
     async fn put_track(
         &self,
-        dir: &str,
+        job: JobId,
         name: &str,
         cues: &[Cue],
     ) -> Result<(String, String), ActivityError> {
-        let (srt_key, vtt_key) = (format!("{dir}{name}.srt"), format!("{dir}{name}.vtt"));
+        let (srt_key, vtt_key) = JobKeys(job).subtitles(name);
         self.put_text(&srt_key, srt::write(cues), "application/x-subrip")
             .await?;
         self.put_text(&vtt_key, srt::write_vtt(cues), "text/vtt")
@@ -124,7 +125,7 @@ impl TextActivities {
         input: LoadTranscriptInput,
     ) -> Result<TranscriptOutput, ActivityError> {
         let storage = &self.deps.storage;
-        let key = step_result_key(input.job_id, Step::SpeechRecognition);
+        let key = JobKeys(input.job_id).step_result(Step::SpeechRecognition);
         heartbeat::beating(
             &ctx,
             memo::once(storage, &key, || async {
@@ -137,7 +138,7 @@ impl TextActivities {
                 let cues = srt::parse_any(&text).map_err(|e| {
                     error::invalid_input(format!("the transcript is not valid SRT or WebVTT: {e}"))
                 })?;
-                let cues_key = format!("{}text/source_cues.json", job_prefix(input.job_id));
+                let cues_key = JobKeys(input.job_id).text_json("source_cues");
                 self.write(&cues_key, &cues).await?;
                 Ok(TranscriptOutput {
                     cues_key,
@@ -158,7 +159,7 @@ impl TextActivities {
         input: SplitSentencesInput,
     ) -> Result<SentencesOutput, ActivityError> {
         let storage = &self.deps.storage;
-        let key = step_result_key(input.job_id, Step::NlpSplit);
+        let key = JobKeys(input.job_id).step_result(Step::NlpSplit);
         heartbeat::beating(
             &ctx,
             memo::once(storage, &key, || async {
@@ -183,7 +184,7 @@ impl TextActivities {
         ctx: ActivityContext,
         input: SplitMeaningInput,
     ) -> Result<SentencesOutput, ActivityError> {
-        let key = step_result_key(input.job_id, Step::MeaningSplit);
+        let key = JobKeys(input.job_id).step_result(Step::MeaningSplit);
         heartbeat::beating(
             &ctx,
             memo::once(&self.deps.storage, &key, || async {
@@ -212,7 +213,7 @@ impl TextActivities {
         input: TerminologyInput,
     ) -> Result<TerminologyOutput, ActivityError> {
         let storage = &self.deps.storage;
-        let key = step_result_key(input.job_id, Step::Summarize);
+        let key = JobKeys(input.job_id).step_result(Step::Summarize);
         heartbeat::beating(
             &ctx,
             memo::once(storage, &key, || async {
@@ -232,7 +233,7 @@ impl TextActivities {
                     &input.glossary,
                 )
                 .await?;
-                let terminology_key = format!("{}text/terminology.json", job_prefix(input.job_id));
+                let terminology_key = JobKeys(input.job_id).text_json("terminology");
                 self.write(&terminology_key, &terminology).await?;
                 Ok(TerminologyOutput {
                     terminology_key,
@@ -252,7 +253,7 @@ impl TextActivities {
         input: TranslateInput,
     ) -> Result<TranslateOutput, ActivityError> {
         let deps = &self.deps;
-        let key = step_result_key(input.job_id, Step::Translate);
+        let key = JobKeys(input.job_id).step_result(Step::Translate);
         heartbeat::beating(
             &ctx,
             memo::once(&deps.storage, &key, || async {
@@ -311,9 +312,9 @@ impl TextActivities {
                     )
                     .await?
                 };
-                let prefix = job_prefix(input.job_id);
-                let cues_key = format!("{prefix}text/translation_cues.json");
-                let srt_key = format!("{prefix}text/translation.srt");
+                let keys = JobKeys(input.job_id);
+                let (cues_key, srt_key) =
+                    (keys.text_json("translation_cues"), keys.translation_srt());
                 self.write(&cues_key, &translated).await?;
                 self.put_text(&srt_key, srt::write(&translated), "application/x-subrip")
                     .await?;
@@ -335,7 +336,7 @@ impl TextActivities {
         input: SubtitlesInput,
     ) -> Result<SubtitleFiles, ActivityError> {
         let storage = &self.deps.storage;
-        let key = step_result_key(input.job_id, Step::GenerateSubtitles);
+        let key = JobKeys(input.job_id).step_result(Step::GenerateSubtitles);
         heartbeat::beating(
             &ctx,
             memo::once(storage, &key, || async {
@@ -363,12 +364,12 @@ impl TextActivities {
                 }
                 let pairs = subtitles::smooth(groups);
                 let [source, translation, both] = subtitles::tracks(&pairs, input.target_language);
-                let dir = format!("{}subtitles/", job_prefix(input.job_id));
-                let (source_srt, source_vtt) = self.put_track(&dir, "source", &source).await?;
+                let job = input.job_id;
+                let (source_srt, source_vtt) = self.put_track(job, "source", &source).await?;
                 let (translation_srt, translation_vtt) =
-                    self.put_track(&dir, "translation", &translation).await?;
+                    self.put_track(job, "translation", &translation).await?;
                 let (bilingual_srt, bilingual_vtt) =
-                    self.put_track(&dir, "bilingual", &both).await?;
+                    self.put_track(job, "bilingual", &both).await?;
                 Ok(SubtitleFiles {
                     source_srt,
                     source_vtt,
@@ -394,7 +395,7 @@ impl TextActivities {
         if lines.is_empty() {
             return Err(error::invalid_input("the transcript has no text to dub"));
         }
-        let sentences_key = format!("{}text/{name}.json", job_prefix(job));
+        let sentences_key = JobKeys(job).text_json(name);
         self.write(&sentences_key, &lines).await?;
         Ok(SentencesOutput {
             sentences_key,

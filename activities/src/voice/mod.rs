@@ -16,9 +16,8 @@ use crate::deps::Deps;
 use crate::scratch::Scratch;
 use crate::{error, heartbeat, memo, process};
 use futures::StreamExt;
-use onevoice_shared::contracts::{
-    SynthesizeInput, SynthesizeOutput, SynthesizedLine, activity, job_prefix, step_result_key,
-};
+use onevoice_shared::contracts::{SynthesizeInput, SynthesizeOutput, SynthesizedLine, activity};
+use onevoice_shared::keys::JobKeys;
 use onevoice_shared::pipeline::Step;
 use onevoice_shared::srt::Cue;
 use onevoice_shared::voices::{Provider, VoiceChoice};
@@ -66,7 +65,7 @@ impl VoiceActivities {
         input: SynthesizeInput,
     ) -> Result<SynthesizeOutput, ActivityError> {
         let deps = &self.deps;
-        let key = step_result_key(input.job_id, Step::GenerateAudio);
+        let key = JobKeys(input.job_id).step_result(Step::GenerateAudio);
         heartbeat::beating(
             &ctx,
             memo::once(&deps.storage, &key, || async {
@@ -81,16 +80,16 @@ impl VoiceActivities {
                         .ok_or_else(|| error::invalid_input(format!("unknown voice `{id}`")))?,
                 };
                 let scratch = Scratch::new(&deps.tools.work_dir, "synthesize")?;
-                let prefix = job_prefix(input.job_id);
+                let keys = JobKeys(input.job_id);
                 let done = std::sync::atomic::AtomicU64::new(0);
                 let results: Vec<Result<SynthesizedLine, ActivityError>> =
                     futures::stream::iter(cues.into_iter().enumerate())
                         .map(|(n, cue)| {
-                            let (this, choice, scratch, prefix, input, ctx, done) =
-                                (&*self, &choice, &scratch, &prefix, &input, &ctx, &done);
+                            let (this, choice, scratch, input, ctx, done) =
+                                (&*self, &choice, &scratch, &input, &ctx, &done);
                             async move {
                                 let line = this
-                                    .line(ctx, input, choice, scratch, prefix, n, &cue)
+                                    .line(ctx, input, choice, scratch, keys, n, &cue)
                                     .await?;
                                 let finished =
                                     done.fetch_add(1, std::sync::atomic::Ordering::Relaxed) + 1;
@@ -104,7 +103,7 @@ impl VoiceActivities {
                 // The first failure in line order decides: a passing one makes Temporal retry the
                 // step (the lines done so far stay stored), a permanent one fails it with its reason.
                 let lines = results.into_iter().collect::<Result<Vec<_>, _>>()?;
-                let manifest_key = format!("{prefix}tts/manifest.json");
+                let manifest_key = keys.tts_manifest();
                 deps.storage
                     .put_json(&manifest_key, &lines)
                     .await
@@ -128,7 +127,7 @@ impl VoiceActivities {
         input: &SynthesizeInput,
         choice: &VoiceChoice,
         scratch: &Scratch,
-        prefix: &str,
+        keys: JobKeys,
         n: usize,
         cue: &Cue,
     ) -> Result<SynthesizedLine, ActivityError> {
@@ -136,7 +135,7 @@ impl VoiceActivities {
             return Err(ActivityError::cancelled());
         }
         let deps = &self.deps;
-        let audio_key = format!("{prefix}tts/{n:05}.wav");
+        let audio_key = keys.tts_line(n);
         let line = SynthesizedLine {
             start_ms: cue.start_ms,
             end_ms: cue.end_ms,

@@ -14,6 +14,7 @@ use axum::http::{HeaderMap, StatusCode};
 use chrono::{DateTime, Utc};
 use onevoice_shared::contracts::{DubOptions, DubbingInput, GlossaryTerm, dubbing_workflow_id};
 use onevoice_shared::ids::{JobId, UserId, VideoId};
+use onevoice_shared::keys::VideoKeys;
 use onevoice_shared::language::Language;
 use onevoice_shared::legacy::{self, JobMessage};
 use onevoice_shared::pipeline::credit_cost;
@@ -359,9 +360,9 @@ async fn start_dub(
 
     let job_id = JobId::new();
     let workflow_id = dubbing_workflow_id(job_id);
-    let prefix = format!("videos/{}/{video_id}", user.id);
-    let transcript_key = format!("{prefix}/transcripts/{job_id}.srt");
-    let output_key = format!("{prefix}/dubbed/{job_id}.{target}.mp4");
+    let outputs = VideoKeys::new(user.id, video_id).job(job_id);
+    let transcript_key = outputs.transcript();
+    let output_key = outputs.dubbed(target);
     if let Some(cues) = &cues {
         state
             .storage
@@ -744,7 +745,7 @@ pub async fn rebuild_input(
     let original = media::newest(&state.db, video_id, FileType::Original, None, None)
         .await?
         .ok_or_else(|| ApiError::Conflict("the video has no uploaded file".into()))?;
-    let prefix = format!("videos/{}/{video_id}", job.user_id);
+    let outputs = VideoKeys::new(job.user_id, video_id).job(job.id);
     Ok(DubbingInput {
         job_id: job.id,
         user_id: job.user_id,
@@ -760,11 +761,11 @@ pub async fn rebuild_input(
                 .is_some_and(|r| r != "transcript")
         }) {
             Some(true) => String::new(),
-            _ => format!("{prefix}/transcripts/{}.srt", job.id),
+            _ => outputs.transcript(),
         },
         source_language: source,
         target_language: target,
-        output_key: format!("{prefix}/dubbed/{}.{target}.mp4", job.id),
+        output_key: outputs.dubbed(target),
         credits_per_minute: state.settings.credits.cost_per_minute,
         options: job
             .job_config

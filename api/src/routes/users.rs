@@ -392,7 +392,7 @@ async fn upload_avatar(
     }
     let (ext, content_type) = sniff_image(&bytes)
         .ok_or_else(|| ApiError::validation("avatar", "must be a JPEG, PNG, GIF or WebP image"))?;
-    let key = format!("avatars/{}/{}.{ext}", user.id, Uuid::new_v4());
+    let key = onevoice_shared::keys::avatar(user.id, &Uuid::new_v4().to_string(), ext);
     state
         .storage
         .put_bytes(&key, bytes.to_vec(), content_type)

@@ -14,10 +14,9 @@ use axum::Json;
 use axum::extract::{DefaultBodyLimit, State};
 use axum::http::StatusCode;
 use chrono::{DateTime, Utc};
-use onevoice_shared::contracts::{
-    CompletedUpload, DeleteVideoInput, IngestInput, ThumbnailInput, thumbnail_key, upload_key,
-};
+use onevoice_shared::contracts::{CompletedUpload, DeleteVideoInput, IngestInput, ThumbnailInput};
 use onevoice_shared::ids::{JobId, UserId, VideoId};
+use onevoice_shared::keys::{self, VideoKeys};
 use onevoice_shared::language::Language;
 use onevoice_shared::repo::videos::VideoDetail;
 use onevoice_shared::repo::{activity, media, videos};
@@ -396,7 +395,7 @@ async fn create_upload(
     size: Option<u64>,
 ) -> Result<(VideoId, String), ApiError> {
     let video_id = VideoId::new();
-    let key = format!("videos/{user}/{video_id}/original.{ext}");
+    let key = VideoKeys::new(user, video_id).original(ext);
     let mut tx = state.db.begin().await?;
     videos::insert(
         &mut tx,
@@ -497,7 +496,7 @@ async fn upload_url(
     )
     .await?;
     // The client writes the upload key only; `complete` freezes it as the original.
-    let key = upload_key(&key);
+    let key = keys::upload_of(&key);
     let upload_url = match req.size {
         Some(size) => {
             state
@@ -570,7 +569,7 @@ async fn multipart_initiate(
     .await?;
     let upload_id = state
         .storage
-        .create_multipart(&upload_key(&key), &content_type)
+        .create_multipart(&keys::upload_of(&key), &content_type)
         .await?;
     videos::set_upload(&state.db, video_id, Some(&upload_id), Some(req.size as i64)).await?;
     Ok((
@@ -606,7 +605,7 @@ pub struct PartsResponse {
 fn pending_multipart(v: &VideoDetail) -> Result<(String, String, i64), ApiError> {
     match (&v.upload_id, &v.original_key, v.expected_size) {
         (Some(u), Some(k), Some(size)) if v.status == VideoStatus::Pending.as_str() => {
-            Ok((upload_key(k), u.clone(), size))
+            Ok((keys::upload_of(k), u.clone(), size))
         }
         _ => Err(ApiError::Conflict(
             "this video has no multipart upload in progress".into(),
@@ -775,7 +774,7 @@ async fn finish_upload(
         .original_key
         .clone()
         .ok_or_else(|| ApiError::Conflict("this video has no file to upload".into()))?;
-    let upload = upload_key(&key);
+    let upload = keys::upload_of(&key);
     let Some(stat) = state.storage.stat(&upload).await? else {
         // Frozen by an ingest already under way (or uploaded before uploads were frozen).
         if state.storage.stat(&key).await?.is_none() {
@@ -973,11 +972,12 @@ async fn duplicate(
     };
     let ext = key.rsplit('.').next().unwrap_or("mp4");
     let new_id = VideoId::new();
-    let new_key = format!("videos/{}/{new_id}/original.{ext}", user.id);
+    let new_keys = VideoKeys::new(user.id, new_id);
+    let new_key = new_keys.original(ext);
     state.storage.copy(key, &new_key).await?;
     let new_thumb = match &v.thumbnail_key {
         Some(t) => {
-            let k = thumbnail_key(user.id, new_id, "default");
+            let k = new_keys.thumbnail("default");
             state.storage.copy(t, &k).await?;
             Some(k)
         }
@@ -1103,7 +1103,7 @@ async fn set_thumbnail(
             _ => {}
         }
     }
-    let key = thumbnail_key(user.id, id, &Uuid::new_v4().simple().to_string());
+    let key = VideoKeys::new(user.id, id).thumbnail(&Uuid::new_v4().simple().to_string());
     if let Some(bytes) = image {
         if !sniff_image(&bytes) {
             return Err(ApiError::validation(

@@ -149,7 +149,7 @@ async fn failed_then_resumed_on(app: &mut TestApp, resume: bool) -> anyhow::Resu
     app.stop_worker().await?;
     let (_, started) = dub(app, &token, &video, request(Some(&sample.transcript)), None).await?;
     let job = started["job_id"].as_str().context("job")?.to_string();
-    let transcript_key = format!("videos/{user}/{video}/transcripts/{job}.srt");
+    let transcript_key = onevoice_tests::keys::outputs(user, &video, &job).transcript();
     app.state
         .storage
         .put_bytes(

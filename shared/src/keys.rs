@@ -1,0 +1,335 @@
+//! Every object key in the bucket: the only place a key is formatted. The API, the workflows, the
+//! activities and the tests ask here, and cleanup deletes what these prefixes cover, so nothing a
+//! job or a video wrote can be missed by a cancel, a video deletion or an account erasure.
+//!
+//! ```text
+//! videos/{user}/{video}/                      a video and everything derived from it
+//!   original.{ext}                            the original, written once by the ingest
+//!   upload/original.{ext}                     what the client uploads (presigned URLs write only this)
+//!   thumbnails/{name}.jpg
+//!   dubbed/{job}.{lang}.mp4                   a job's outputs, each named `{job}.…`
+//!   dubbed/{job}.{lang}.m4a                   (and its audio alone)
+//!   subtitled/{job}.{lang}.mp4
+//!   transcripts/{job}.srt
+//!   dubbed/{job}/v{n}.{lang}.mp4              version n ≥ 2 of a job's outputs (re-renders)
+//! avatars/{user}/{name}.{ext}
+//! jobs/{job}/                                 a job's intermediate artifacts
+//!   steps/{step}.json                         each step's stored result (its memo)
+//!   audio/…  text/…  tts/…  subtitles/…  llm/…
+//!   speakers/{speaker}/…                      per-speaker artifacts
+//! clips/{user}/{sha256}.wav                   synthesised lines keyed by a hash of their inputs,
+//!                                             shared by every version that speaks them alike
+//! asr-cache/{recognizer}/{sha256}.json        recognized speech keyed by a hash of the audio
+//! ```
+//!
+//! Version 1 of a job's outputs keeps the flat layout every job had before versions existed, so
+//! stored keys and recorded workflow histories stay valid.
+
+use crate::ids::{JobId, UserId, VideoId};
+use crate::language::Language;
+use crate::pipeline::Step;
+
+/// Everything of a user's, for an account erasure (jobs are listed by id, see [`JobKeys`]).
+pub fn user_prefixes(user: UserId) -> [String; 3] {
+    [
+        format!("videos/{user}/"),
+        avatars(user),
+        format!("clips/{user}/"),
+    ]
+}
+
+/// Every profile picture of a user.
+pub fn avatars(user: UserId) -> String {
+    format!("avatars/{user}/")
+}
+
+/// A profile picture; a new name per upload, so caches never serve an old one.
+pub fn avatar(user: UserId, name: &str, ext: &str) -> String {
+    format!("{}{name}.{ext}", avatars(user))
+}
+
+/// A synthesised line, named by the hash of everything that shaped it (text, voice, language,
+/// timing): two versions of a job that speak a line alike share one clip.
+pub fn clip(user: UserId, sha256_hex: &str) -> String {
+    format!("clips/{user}/{sha256_hex}.wav")
+}
+
+/// Keys of one video.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct VideoKeys {
+    pub user: UserId,
+    pub video: VideoId,
+}
+
+impl VideoKeys {
+    pub fn new(user: UserId, video: VideoId) -> Self {
+        VideoKeys { user, video }
+    }
+
+    /// The video and everything derived from it (deleted with the video).
+    pub fn prefix(&self) -> String {
+        format!("videos/{}/{}/", self.user, self.video)
+    }
+
+    /// The original as stored: what is probed, priced and dubbed.
+    pub fn original(&self, ext: &str) -> String {
+        format!("{}original.{ext}", self.prefix())
+    }
+
+    /// Where the client uploads the original (see [`upload_of`]).
+    pub fn upload(&self, ext: &str) -> String {
+        upload_of(&self.original(ext))
+    }
+
+    pub fn thumbnail(&self, name: &str) -> String {
+        format!("{}thumbnails/{name}.jpg", self.prefix())
+    }
+
+    /// The outputs of one of the video's jobs (version 1).
+    pub fn job(&self, job: JobId) -> JobOutputs {
+        JobOutputs {
+            video: *self,
+            job,
+            version: 1,
+        }
+    }
+}
+
+/// Where the client uploads a video's original: beside the server-owned original, under the
+/// video's prefix (so deleting the video removes it too). Presigned URLs only ever write this
+/// key; the original itself is written once, by the ingest, from the completed upload.
+pub fn upload_of(original_key: &str) -> String {
+    match original_key.rsplit_once('/') {
+        Some((dir, name)) => format!("{dir}/upload/{name}"),
+        None => format!("upload/{original_key}"),
+    }
+}
+
+/// The audio-only copy of a dubbed video, beside it (`….{lang}.m4a`: under the same job prefix, so
+/// cleaned up with it).
+pub fn audio_only_of(video_key: &str) -> String {
+    let stem = video_key.strip_suffix(".mp4").unwrap_or(video_key);
+    format!("{stem}.m4a")
+}
+
+/// Recognized speech, cached by recognizer and a hash of the audio: the same audio is not sent
+/// to a paid recognizer twice (a resumed or repeated job finds it here).
+pub fn asr_cache(recognizer: &str, sha256_hex: &str) -> String {
+    format!("asr-cache/{recognizer}/{sha256_hex}.json")
+}
+
+/// What a job writes beside its video: the dubbed and subtitled videos and the transcript (the
+/// user's or the recognized one).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct JobOutputs {
+    pub video: VideoKeys,
+    pub job: JobId,
+    /// 1 for a job's first render; each re-render writes a new version beside the others.
+    pub version: u32,
+}
+
+impl JobOutputs {
+    pub fn version(self, version: u32) -> Self {
+        JobOutputs {
+            version: version.max(1),
+            ..self
+        }
+    }
+
+    fn output(&self, dir: &str, lang: Language) -> String {
+        let (prefix, job) = (self.video.prefix(), self.job);
+        match self.version {
+            1 => format!("{prefix}{dir}/{job}.{lang}.mp4"),
+            n => format!("{prefix}{dir}/{job}/v{n}.{lang}.mp4"),
+        }
+    }
+
+    pub fn dubbed(&self, lang: Language) -> String {
+        self.output("dubbed", lang)
+    }
+
+    /// The original video with the translation burned in.
+    pub fn subtitled(&self, lang: Language) -> String {
+        self.output("subtitled", lang)
+    }
+
+    /// The job's source transcript, the user's or the recognized one (one per job: versions
+    /// re-render the same source).
+    pub fn transcript(&self) -> String {
+        format!("{}transcripts/{}.srt", self.video.prefix(), self.job)
+    }
+
+    /// Every key of these outputs, of every version, starts with one of these (a cancelled
+    /// job's are deleted).
+    pub fn prefixes(&self) -> [String; 5] {
+        let (p, job) = (self.video.prefix(), self.job);
+        [
+            format!("{p}dubbed/{job}."),
+            format!("{p}subtitled/{job}."),
+            format!("{p}transcripts/{job}."),
+            format!("{p}dubbed/{job}/"),
+            format!("{p}subtitled/{job}/"),
+        ]
+    }
+}
+
+/// Keys of a job's intermediate artifacts, all under [`JobKeys::prefix`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct JobKeys(pub JobId);
+
+impl JobKeys {
+    /// Every intermediate artifact of the job (deleted with the job).
+    pub fn prefix(&self) -> String {
+        format!("jobs/{}/", self.0)
+    }
+
+    /// An activity's stored result, keyed on job id + step, so a retry returns it.
+    pub fn step_result(&self, step: Step) -> String {
+        format!("{}steps/{}.json", self.prefix(), step.name())
+    }
+
+    /// The source audio extracted from the video.
+    pub fn source_audio(&self) -> String {
+        format!("{}audio/source.flac", self.prefix())
+    }
+
+    pub fn mix(&self) -> String {
+        format!("{}audio/mix.wav", self.prefix())
+    }
+
+    /// Where each line is placed and how much it is sped up.
+    pub fn timing_plan(&self) -> String {
+        format!("{}audio/plan.json", self.prefix())
+    }
+
+    /// A text document of the pipeline (`source_cues`, `translation_cues`, `terminology`, …).
+    pub fn text_json(&self, name: &str) -> String {
+        format!("{}text/{name}.json", self.prefix())
+    }
+
+    /// The translation as SRT.
+    pub fn translation_srt(&self) -> String {
+        format!("{}text/translation.srt", self.prefix())
+    }
+
+    /// Where a recognized transcript goes when the job has no video to keep it beside.
+    pub fn recognized_srt(&self) -> String {
+        format!("{}text/recognized.srt", self.prefix())
+    }
+
+    /// The subtitle files (`{name}.srt`, `{name}.vtt`).
+    pub fn subtitles(&self, name: &str) -> (String, String) {
+        let dir = format!("{}subtitles/", self.prefix());
+        (format!("{dir}{name}.srt"), format!("{dir}{name}.vtt"))
+    }
+
+    /// Cached answers of the translation model, one object per request.
+    pub fn llm_prefix(&self) -> String {
+        format!("{}llm/", self.prefix())
+    }
+
+    /// The synthesised line `n` (0-based).
+    pub fn tts_line(&self, n: usize) -> String {
+        format!("{}tts/{n:05}.wav", self.prefix())
+    }
+
+    pub fn tts_prefix(&self) -> String {
+        format!("{}tts/", self.prefix())
+    }
+
+    pub fn tts_manifest(&self) -> String {
+        format!("{}tts/manifest.json", self.prefix())
+    }
+
+    /// Artifacts of one speaker of the video (reference audio, cloned-voice id, …).
+    pub fn speaker(&self, speaker: &str, name: &str) -> String {
+        format!("{}speakers/{speaker}/{name}", self.prefix())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ids() -> (UserId, VideoId, JobId) {
+        (
+            "11111111-1111-1111-1111-111111111111".parse().unwrap(),
+            "22222222-2222-2222-2222-222222222222".parse().unwrap(),
+            "33333333-3333-3333-3333-333333333333".parse().unwrap(),
+        )
+    }
+
+    #[test]
+    fn version_one_keeps_the_layout_of_stored_jobs() {
+        let (user, video, job) = ids();
+        let out = VideoKeys::new(user, video).job(job);
+        let es: Language = "es".parse().unwrap();
+        assert_eq!(
+            out.dubbed(es),
+            format!("videos/{user}/{video}/dubbed/{job}.es.mp4")
+        );
+        assert_eq!(
+            out.subtitled(es),
+            format!("videos/{user}/{video}/subtitled/{job}.es.mp4")
+        );
+        assert_eq!(
+            out.transcript(),
+            format!("videos/{user}/{video}/transcripts/{job}.srt")
+        );
+    }
+
+    #[test]
+    fn every_output_of_every_version_is_under_a_job_output_prefix() {
+        let (user, video, job) = ids();
+        let out = VideoKeys::new(user, video).job(job);
+        let es: Language = "es".parse().unwrap();
+        let prefixes = out.prefixes();
+        for version in [1, 2, 7] {
+            let v = out.version(version);
+            for key in [v.dubbed(es), v.subtitled(es), v.transcript()] {
+                assert!(
+                    prefixes.iter().any(|p| key.starts_with(p.as_str())),
+                    "{key} escapes {prefixes:?}"
+                );
+            }
+        }
+        // Another job of the same video shares no prefix with this one.
+        let other: JobId = "33333333-3333-3333-3333-333333333334".parse().unwrap();
+        let theirs = VideoKeys::new(user, video).job(other).dubbed(es);
+        assert!(!prefixes.iter().any(|p| theirs.starts_with(p.as_str())));
+    }
+
+    #[test]
+    fn everything_of_a_video_and_a_job_is_under_their_prefixes() {
+        let (user, video, job) = ids();
+        let v = VideoKeys::new(user, video);
+        for key in [v.original("mp4"), v.upload("mp4"), v.thumbnail("default")] {
+            assert!(key.starts_with(&v.prefix()), "{key}");
+        }
+        assert_eq!(
+            v.upload("mp4"),
+            format!("videos/{user}/{video}/upload/original.mp4")
+        );
+        let j = JobKeys(job);
+        let (srt, vtt) = j.subtitles("dub");
+        for key in [
+            j.step_result(Step::Translate),
+            j.source_audio(),
+            j.mix(),
+            j.timing_plan(),
+            j.text_json("source_cues"),
+            j.tts_line(3),
+            j.tts_manifest(),
+            j.speaker("s1", "reference.wav"),
+            srt,
+            vtt,
+        ] {
+            assert!(key.starts_with(&j.prefix()), "{key}");
+        }
+        assert!(
+            user_prefixes(user)
+                .iter()
+                .any(|p| clip(user, "ab").starts_with(p.as_str()))
+        );
+    }
+}
