@@ -50,7 +50,7 @@ impl JobActivities {
         jobs::record_progress(&self.deps.db, report.job_id, report.percent, &report.steps)
             .await
             .map_err(db)?;
-        if job.status != JobStatus::Processing.as_str()
+        if job.status != JobStatus::Processing
             && let Some(video) = job.video_id
         {
             videos::set_status(&self.deps.db, video, VideoStatus::Processing)

@@ -8,10 +8,9 @@
 //! while a message is being handled; errors back off; shutdown finishes the message in hand.
 
 use crate::state::AppState;
-use crate::temporal;
 use aws_sdk_sqs::types::{Message, MessageSystemAttributeName};
 use onevoice_shared::legacy::{self, Invalid};
-use onevoice_shared::repo::{jobs, videos};
+use onevoice_shared::repo::jobs;
 use onevoice_shared::status::JobStatus;
 use std::future::Future;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -84,26 +83,15 @@ pub async fn process_message(state: &AppState, message: &Message) -> anyhow::Res
             parsed.job_id
         )));
     }
-    if job.status != JobStatus::Pending.as_str() {
+    if job.status != JobStatus::Pending {
         return Ok(Outcome::Skipped(format!(
             "job {} is {}",
             job.id, job.status
         )));
     }
-    let input = crate::routes::dubs::rebuild_input(state, &job, parsed.video_id)
+    crate::services::dubs::start_queued(state, &job, parsed.video_id)
         .await
-        .map_err(|e| anyhow::anyhow!("cannot rebuild the job's input: {e}"))?;
-    let title = videos::find_by_id(&state.db, parsed.video_id)
-        .await?
-        .map(|v| v.title)
-        .unwrap_or_default();
-    temporal::start_dubbing(
-        &state.temporal,
-        &state.settings.temporal.task_queue,
-        &input,
-        &title,
-    )
-    .await?;
+        .map_err(|e| anyhow::anyhow!("cannot start the queued job: {e}"))?;
     Ok(Outcome::Started)
 }
 

@@ -1,6 +1,6 @@
 //! Queuing emails: render, store in the outbox, hand to an `EmailWorkflow` for delivery.
 
-use crate::error::ApiError;
+use crate::services::ServiceError;
 use crate::state::AppState;
 use crate::temporal;
 use onevoice_shared::email::{self, EmailKind};
@@ -14,7 +14,7 @@ pub async fn send(
     to: &str,
     locale: Locale,
     kind: EmailKind,
-) -> Result<(), ApiError> {
+) -> Result<(), ServiceError> {
     let rendered = email::render(&kind, locale);
     let id = emails::insert(
         &state.db,
@@ -32,7 +32,7 @@ pub async fn send(
         .await
         .map_err(|e| {
             tracing::error!(error = %e, email = %id, "cannot start email delivery");
-            ApiError::ServiceUnavailable("the email could not be queued; please retry".into())
+            ServiceError::Unavailable("the email could not be queued; please retry".into())
         })
 }
 

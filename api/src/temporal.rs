@@ -14,8 +14,10 @@ use onevoice_workflows::{
 use std::time::{Duration, Instant};
 use temporalio_client::{
     Client, ClientOptions, Connection, ConnectionOptions, WorkflowIdConflictPolicy,
-    WorkflowIdReusePolicy, WorkflowStartOptions, errors::WorkflowStartError,
+    WorkflowIdReusePolicy, WorkflowStartOptions,
+    errors::{WorkflowInteractionError, WorkflowStartError},
 };
+use temporalio_common::HasWorkflowDefinition;
 use temporalio_common::search_attributes::{SearchAttributeKey, SearchAttributes};
 
 /// Connects, retrying for up to `patience`: at start-up the server may still be coming up, and a
@@ -53,6 +55,25 @@ pub async fn connect(
     }
 }
 
+/// Starts a workflow. One with its id that already runs (or ran, as the options' reuse policy
+/// says) is this same start done before, so that is a success too: every start here is
+/// idempotent.
+async fn start_once<W>(
+    client: &Client,
+    workflow: W,
+    input: W::Input,
+    options: WorkflowStartOptions,
+) -> anyhow::Result<()>
+where
+    W: HasWorkflowDefinition,
+    W::Input: Send,
+{
+    match client.start_workflow(workflow, input, options).await {
+        Ok(_) | Err(WorkflowStartError::AlreadyStarted { .. }) => Ok(()),
+        Err(e) => Err(e.into()),
+    }
+}
+
 /// Starts `dub-{job_id}`. Starting the same job twice is harmless: a running or completed workflow
 /// with that id is left alone. A failed one runs again (a resume): the new run replays the
 /// pipeline, and every step that had finished returns its stored result.
@@ -86,13 +107,7 @@ pub async fn start_dubbing(
         .id_conflict_policy(WorkflowIdConflictPolicy::UseExisting)
         .id_reuse_policy(WorkflowIdReusePolicy::AllowDuplicateFailedOnly)
         .build();
-    match client
-        .start_workflow(DubbingWorkflow::run, input.clone(), options)
-        .await
-    {
-        Ok(_) | Err(WorkflowStartError::AlreadyStarted { .. }) => Ok(()),
-        Err(e) => Err(e.into()),
-    }
+    start_once(client, DubbingWorkflow::run, input.clone(), options).await
 }
 
 /// Starts delivery of an outbox email (`email-{id}`); a second start of the same email is a no-op.
@@ -105,13 +120,13 @@ pub async fn send_email(
         .id_conflict_policy(WorkflowIdConflictPolicy::UseExisting)
         .id_reuse_policy(WorkflowIdReusePolicy::RejectDuplicate)
         .build();
-    match client
-        .start_workflow(EmailWorkflow::run, SendEmailInput { email_id }, options)
-        .await
-    {
-        Ok(_) | Err(WorkflowStartError::AlreadyStarted { .. }) => Ok(()),
-        Err(e) => Err(e.into()),
-    }
+    start_once(
+        client,
+        EmailWorkflow::run,
+        SendEmailInput { email_id },
+        options,
+    )
+    .await
 }
 
 /// Makes sure the cleanup loop of this task queue runs (workers call it at start-up; all but the
@@ -125,13 +140,7 @@ pub async fn ensure_maintenance(client: &Client, settings: &Settings) -> anyhow:
         interval_secs: settings.temporal.maintenance_interval.as_secs().max(1),
         abandon_upload_secs: settings.uploads.abandon_after.as_secs(),
     };
-    match client
-        .start_workflow(MaintenanceWorkflow::run, input, options)
-        .await
-    {
-        Ok(_) | Err(WorkflowStartError::AlreadyStarted { .. }) => Ok(()),
-        Err(e) => Err(e.into()),
-    }
+    start_once(client, MaintenanceWorkflow::run, input, options).await
 }
 
 /// Starts the erasure of a deleted account's data (`erase-{user_id}`).
@@ -139,17 +148,13 @@ pub async fn erase_account(client: &Client, task_queue: &str, user: UserId) -> a
     let options = WorkflowStartOptions::new(task_queue, erasure_workflow_id(user))
         .id_conflict_policy(WorkflowIdConflictPolicy::UseExisting)
         .build();
-    match client
-        .start_workflow(
-            AccountErasureWorkflow::run,
-            EraseAccountInput { user_id: user },
-            options,
-        )
-        .await
-    {
-        Ok(_) | Err(WorkflowStartError::AlreadyStarted { .. }) => Ok(()),
-        Err(e) => Err(e.into()),
-    }
+    start_once(
+        client,
+        AccountErasureWorkflow::run,
+        EraseAccountInput { user_id: user },
+        options,
+    )
+    .await
 }
 
 /// Starts processing a finished upload (`ingest-{video_id}`); idempotent.
@@ -164,13 +169,13 @@ pub async fn ingest(
     )
     .id_conflict_policy(WorkflowIdConflictPolicy::UseExisting)
     .build();
-    match client
-        .start_workflow(onevoice_workflows::VideoIngestWorkflow::run, input, options)
-        .await
-    {
-        Ok(_) | Err(WorkflowStartError::AlreadyStarted { .. }) => Ok(()),
-        Err(e) => Err(e.into()),
-    }
+    start_once(
+        client,
+        onevoice_workflows::VideoIngestWorkflow::run,
+        input,
+        options,
+    )
+    .await
 }
 
 /// Extracts a thumbnail through the worker and waits for it (bounded by `timeout`).
@@ -219,17 +224,13 @@ pub async fn delete_video(
     )
     .id_conflict_policy(WorkflowIdConflictPolicy::UseExisting)
     .build();
-    match client
-        .start_workflow(
-            onevoice_workflows::VideoDeletionWorkflow::run,
-            input,
-            options,
-        )
-        .await
-    {
-        Ok(_) | Err(WorkflowStartError::AlreadyStarted { .. }) => Ok(()),
-        Err(e) => Err(e.into()),
-    }
+    start_once(
+        client,
+        onevoice_workflows::VideoDeletionWorkflow::run,
+        input,
+        options,
+    )
+    .await
 }
 
 /// Asks a running dub to stop; a finished or unknown one is left as it is.
@@ -249,10 +250,18 @@ pub async fn cancel_dubbing(
         .await
     {
         Ok(()) => Ok(()),
-        Err(e) => {
+        // Closed or never started: nothing runs to cancel.
+        Err(e @ WorkflowInteractionError::NotFound(_)) => {
             tracing::info!(%job, error = %e, "dub not cancelled (not running)");
             Ok(())
         }
+        Err(WorkflowInteractionError::Rpc(status))
+            if status.code() == temporalio_client::tonic::Code::FailedPrecondition =>
+        {
+            tracing::info!(%job, %status, "dub not cancelled (not running)");
+            Ok(())
+        }
+        Err(e) => Err(e.into()),
     }
 }
 

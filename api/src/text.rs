@@ -10,7 +10,7 @@
 //!
 //! Lengths count characters as sent, before trimming.
 
-use crate::error::ApiError;
+use crate::error::FieldError;
 
 /// The OpenAPI `format` of a one-line field.
 pub const LINE: &str = "line";
@@ -24,9 +24,9 @@ pub fn has_control_character(s: &str, multiline: bool) -> bool {
         .any(|c| c.is_control() && !(multiline && matches!(c, '\t' | '\n' | '\r')))
 }
 
-fn too_long(field: &str, value: &str, max_chars: usize) -> Result<(), ApiError> {
+fn too_long(field: &str, value: &str, max_chars: usize) -> Result<(), FieldError> {
     if value.chars().count() > max_chars {
-        return Err(ApiError::validation(
+        return Err(FieldError::new(
             field,
             format!("must be at most {max_chars} characters"),
         ));
@@ -35,10 +35,10 @@ fn too_long(field: &str, value: &str, max_chars: usize) -> Result<(), ApiError> 
 }
 
 /// Multi-line text of at most `max_chars` characters.
-pub fn multiline<'a>(field: &str, value: &'a str, max_chars: usize) -> Result<&'a str, ApiError> {
+pub fn multiline<'a>(field: &str, value: &'a str, max_chars: usize) -> Result<&'a str, FieldError> {
     too_long(field, value, max_chars)?;
     if has_control_character(value, true) {
-        return Err(ApiError::validation(
+        return Err(FieldError::new(
             field,
             "must not contain control characters",
         ));
@@ -47,10 +47,10 @@ pub fn multiline<'a>(field: &str, value: &'a str, max_chars: usize) -> Result<&'
 }
 
 /// One line of at most `max_chars` characters, trimmed (`format: line`).
-pub fn line<'a>(field: &str, value: &'a str, max_chars: usize) -> Result<&'a str, ApiError> {
+pub fn line<'a>(field: &str, value: &'a str, max_chars: usize) -> Result<&'a str, FieldError> {
     too_long(field, value, max_chars)?;
     if has_control_character(value, false) {
-        return Err(ApiError::validation(
+        return Err(FieldError::new(
             field,
             "must be one line without control characters",
         ));
@@ -63,10 +63,10 @@ pub fn nonblank_line<'a>(
     field: &str,
     value: &'a str,
     max_chars: usize,
-) -> Result<&'a str, ApiError> {
+) -> Result<&'a str, FieldError> {
     let v = line(field, value, max_chars)?;
     if v.is_empty() {
-        return Err(ApiError::validation(field, "must not be blank"));
+        return Err(FieldError::new(field, "must not be blank"));
     }
     Ok(v)
 }
@@ -76,7 +76,7 @@ pub fn optional_line(
     field: &str,
     value: Option<&str>,
     max_chars: usize,
-) -> Result<Option<String>, ApiError> {
+) -> Result<Option<String>, FieldError> {
     match value {
         None => Ok(None),
         Some(v) => {

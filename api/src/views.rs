@@ -124,3 +124,50 @@ impl PageRequest {
         }
     }
 }
+
+/// A subscription as clients see it (`/api/billing/subscription`, `/api/users/subscription`).
+#[derive(Serialize, ToSchema)]
+pub struct SubscriptionView {
+    id: uuid::Uuid,
+    plan_id: String,
+    /// `active`, `trialing`, `past_due`, `paused` or `cancelled` (the seed's spelling).
+    status: String,
+    current_period_start: Option<DateTime<Utc>>,
+    current_period_end: Option<DateTime<Utc>>,
+    /// The subscription ends when the current period does.
+    cancel_at_period_end: bool,
+    cancelled_at: Option<DateTime<Utc>>,
+    next_billed_at: Option<DateTime<Utc>>,
+    credits_included: i64,
+    /// Unpaid since; dubbing continues until `grace_period_ends_at`.
+    past_due_since: Option<DateTime<Utc>>,
+    grace_period_ends_at: Option<DateTime<Utc>>,
+    /// Dubbing is suspended until the overdue payment arrives.
+    suspended: bool,
+}
+
+impl SubscriptionView {
+    pub fn new(
+        s: onevoice_shared::repo::billing::SubscriptionRow,
+        grace: chrono::Duration,
+    ) -> Self {
+        Self {
+            id: s.id,
+            plan_id: s.plan_id,
+            status: if s.status == "canceled" {
+                "cancelled".into()
+            } else {
+                s.status
+            },
+            current_period_start: s.current_period_start,
+            current_period_end: s.current_period_end,
+            cancel_at_period_end: s.cancel_at_period_end,
+            cancelled_at: s.cancelled_at,
+            next_billed_at: s.next_billed_at,
+            credits_included: i64::from(s.credits_included),
+            grace_period_ends_at: s.past_due_since.map(|t| t + grace),
+            past_due_since: s.past_due_since,
+            suspended: s.suspended_at.is_some(),
+        }
+    }
+}

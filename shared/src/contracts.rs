@@ -246,8 +246,10 @@ pub struct DubbingInput {
     pub video_id: VideoId,
     /// S3 key of the uploaded source video.
     pub video_key: String,
-    /// S3 key of the user's source transcript (SRT/WebVTT); empty: recognize the speech.
-    pub transcript_key: String,
+    /// Where the source text comes from (named `transcript_key` on the wire, see
+    /// [`TranscriptSource`]).
+    #[serde(rename = "transcript_key")]
+    pub transcript: TranscriptSource,
     pub source_language: Language,
     pub target_language: Language,
     /// S3 key the dubbed MP4 is written to.
@@ -264,6 +266,39 @@ pub struct DubbingInput {
     pub activity_budget: Option<ActivityBudget>,
     #[serde(default)]
     pub options: DubOptions,
+}
+
+/// Where a job's source text comes from.
+///
+/// On the wire it stays the string every worker has read since the first release (a key, or empty
+/// for "recognize"), so recorded histories and workers of either version read each other's
+/// inputs; in code the sentinel is gone.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(from = "String", into = "String")]
+pub enum TranscriptSource {
+    /// The user's transcript (SRT/WebVTT), stored at this key.
+    Uploaded(String),
+    /// None was given: speech recognition writes one.
+    Recognize,
+}
+
+impl From<String> for TranscriptSource {
+    fn from(key: String) -> Self {
+        if key.is_empty() {
+            TranscriptSource::Recognize
+        } else {
+            TranscriptSource::Uploaded(key)
+        }
+    }
+}
+
+impl From<TranscriptSource> for String {
+    fn from(source: TranscriptSource) -> Self {
+        match source {
+            TranscriptSource::Uploaded(key) => key,
+            TranscriptSource::Recognize => String::new(),
+        }
+    }
 }
 
 /// Timeouts of long activities, from the settings (`ACTIVITY_*`). Their attempts are unlimited:

@@ -6,7 +6,7 @@
 //! videos/{user}/{video}/                      a video and everything derived from it
 //!   original.{ext}                            the original, written once by the ingest
 //!   upload/original.{ext}                     what the client uploads (presigned URLs write only this)
-//!   thumbnails/{name}.jpg
+//!   thumbnails/{name}.{jpg,png,webp}
 //!   dubbed/{job}.{lang}.mp4                   a job's outputs, each named `{job}.…`
 //!   dubbed/{job}.{lang}.m4a                   (and its audio alone)
 //!   subtitled/{job}.{lang}.mp4
@@ -81,8 +81,9 @@ impl VideoKeys {
         upload_of(&self.original(ext))
     }
 
-    pub fn thumbnail(&self, name: &str) -> String {
-        format!("{}thumbnails/{name}.jpg", self.prefix())
+    /// A thumbnail image (`ext` as its content is: frames are `jpg`).
+    pub fn thumbnail(&self, name: &str, ext: &str) -> String {
+        format!("{}thumbnails/{name}.{ext}", self.prefix())
     }
 
     /// The outputs of one of the video's jobs (version 1).
@@ -303,7 +304,11 @@ mod tests {
     fn everything_of_a_video_and_a_job_is_under_their_prefixes() {
         let (user, video, job) = ids();
         let v = VideoKeys::new(user, video);
-        for key in [v.original("mp4"), v.upload("mp4"), v.thumbnail("default")] {
+        for key in [
+            v.original("mp4"),
+            v.upload("mp4"),
+            v.thumbnail("default", "jpg"),
+        ] {
             assert!(key.starts_with(&v.prefix()), "{key}");
         }
         assert_eq!(

@@ -10,6 +10,7 @@ pub mod contracts;
 pub mod email;
 pub mod failure;
 pub mod ids;
+pub mod job_config;
 pub mod keys;
 pub mod language;
 pub mod legacy;

@@ -14,7 +14,7 @@ use onevoice_shared::contracts::{
     FinishJobInput, JobOutcome, LoadTranscriptInput, MixInput, MuxInput, PlanTimingInput,
     ProgressReport, PublishInput, SendEmailInput, SplitMeaningInput, SplitSentencesInput,
     SubtitleFiles, SubtitlesInput, SynthesizeInput, TerminologyInput, TranscribeInput,
-    TranscriptOutput, TranslateInput, TranslateOutput, search_attribute,
+    TranscriptOutput, TranscriptSource, TranslateInput, TranslateOutput, search_attribute,
 };
 use onevoice_shared::failure;
 use onevoice_shared::keys::{JobOutputs, VideoKeys};
@@ -236,30 +236,33 @@ async fn pipeline(
 
     begin(ctx, Step::SpeechRecognition).await?;
     // The user's transcript when there is one, else speech recognition.
-    let transcript = if input.transcript_key.is_empty() {
-        ctx.execute_activity(
-            DubbingActivities::transcribe,
-            TranscribeInput {
-                job_id,
-                audio_key: audio.audio_key.clone(),
-                language: input.source_language,
-                transcript_key: outputs(&input).transcript(),
-                detect: input.options.detect_language,
-                recognizer: input.options.recognizer,
-            },
-            options::long_running(budget(ctx)),
-        )
-        .await?
-    } else {
-        ctx.execute_activity(
-            DubbingActivities::load_transcript,
-            LoadTranscriptInput {
-                job_id,
-                transcript_key: input.transcript_key.clone(),
-            },
-            options::quick(),
-        )
-        .await?
+    let transcript = match &input.transcript {
+        TranscriptSource::Recognize => {
+            ctx.execute_activity(
+                DubbingActivities::transcribe,
+                TranscribeInput {
+                    job_id,
+                    audio_key: audio.audio_key.clone(),
+                    language: input.source_language,
+                    transcript_key: outputs(&input).transcript(),
+                    detect: input.options.detect_language,
+                    recognizer: input.options.recognizer,
+                },
+                options::long_running(budget(ctx)),
+            )
+            .await?
+        }
+        TranscriptSource::Uploaded(key) => {
+            ctx.execute_activity(
+                DubbingActivities::load_transcript,
+                LoadTranscriptInput {
+                    job_id,
+                    transcript_key: key.clone(),
+                },
+                options::quick(),
+            )
+            .await?
+        }
     };
     finish(ctx, Step::SpeechRecognition);
     let detected = transcript.language;

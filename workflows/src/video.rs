@@ -43,7 +43,8 @@ impl VideoIngestWorkflow {
                 let thumbnail = ThumbnailInput {
                     key: input.key.clone(),
                     at_ms: None,
-                    output_key: VideoKeys::new(input.user_id, input.video_id).thumbnail("default"),
+                    output_key: VideoKeys::new(input.user_id, input.video_id)
+                        .thumbnail("default", "jpg"),
                 };
                 let thumbnail_key = ctx
                     .execute_activity(

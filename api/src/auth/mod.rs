@@ -2,6 +2,7 @@
 //! and the extractor that guards protected routes.
 
 mod extractor;
+pub mod fields;
 pub mod password;
 pub mod rate_limit;
 pub mod session;

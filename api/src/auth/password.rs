@@ -6,7 +6,8 @@
 //! allocator holding 150 MiB after a flood on 2 threads (glibc raises its mmap threshold after
 //! the first free and then keeps the blocks in arenas), where owned memory holds `N × 19 MiB`.
 
-use crate::error::ApiError;
+use crate::error::FieldError;
+use crate::services::ServiceError;
 use argon2::password_hash::{Output, ParamsString, PasswordHash, SaltString, rand_core::OsRng};
 use argon2::{Algorithm, Argon2, Block, Params, Version};
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -87,10 +88,10 @@ fn verify_with(memory: &mut Memory, password: &[u8], stored: &str) -> PhcResult<
 }
 
 /// Checks length rules; `field` names the request field in the 422.
-pub fn validate(field: &str, password: &str) -> Result<(), ApiError> {
+pub fn validate(field: &str, password: &str) -> Result<(), FieldError> {
     let len = password.chars().count();
     if !(MIN_LEN..=MAX_LEN).contains(&len) {
-        return Err(ApiError::validation(
+        return Err(FieldError::new(
             field,
             format!("must be {MIN_LEN} to {MAX_LEN} characters"),
         ));
@@ -115,7 +116,7 @@ pub struct Passwords {
 
 impl Passwords {
     /// Starts `threads` hashing threads; computes the decoy hash first.
-    pub async fn new(threads: usize) -> Result<Self, ApiError> {
+    pub async fn new(threads: usize) -> Result<Self, ServiceError> {
         let (jobs, line) = mpsc::unbounded_channel::<Job>();
         let line = Arc::new(Mutex::new(line));
         for n in 0..threads.max(1) {
@@ -138,7 +139,7 @@ impl Passwords {
                         }
                     }
                 })
-                .map_err(|e| ApiError::Internal(e.into()))?;
+                .map_err(|e| ServiceError::Internal(e.into()))?;
         }
         let mut p = Passwords {
             jobs,
@@ -160,7 +161,7 @@ impl Passwords {
     async fn run<T: Send + 'static>(
         &self,
         work: impl FnOnce(&mut Memory) -> T + Send + 'static,
-    ) -> Result<T, ApiError> {
+    ) -> Result<T, ServiceError> {
         let (done, result) = oneshot::channel();
         self.computed.fetch_add(1, Ordering::SeqCst);
         self.jobs
@@ -172,22 +173,22 @@ impl Passwords {
                     let _ = done.send(v);
                 }
             }))
-            .map_err(|_| ApiError::Internal(anyhow::anyhow!("the hashing threads are gone")))?;
+            .map_err(|_| ServiceError::Internal(anyhow::anyhow!("the hashing threads are gone")))?;
         result
             .await
-            .map_err(|_| ApiError::Internal(anyhow::anyhow!("a hashing thread failed")))
+            .map_err(|_| ServiceError::Internal(anyhow::anyhow!("a hashing thread failed")))
     }
 
-    pub async fn hash(&self, password: &str) -> Result<String, ApiError> {
+    pub async fn hash(&self, password: &str) -> Result<String, ServiceError> {
         let password = password.to_string();
         self.run(move |memory| hash_with(memory, password.as_bytes()))
             .await?
-            .map_err(|e| ApiError::Internal(anyhow::anyhow!("hashing password: {e}")))
+            .map_err(|e| ServiceError::Internal(anyhow::anyhow!("hashing password: {e}")))
     }
 
     /// Verifies a password. With no stored hash (unknown user) it checks against the decoy, so
     /// response times and costs do not reveal which emails have accounts.
-    pub async fn verify(&self, password: &str, stored: Option<&str>) -> Result<bool, ApiError> {
+    pub async fn verify(&self, password: &str, stored: Option<&str>) -> Result<bool, ServiceError> {
         let known = stored.is_some_and(|s| PasswordHash::new(s).is_ok());
         let stored = match stored {
             Some(s) if known => s.to_string(),

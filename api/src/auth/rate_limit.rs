@@ -6,7 +6,7 @@
 //! else's address only spends its own budget. What protects a mailbox from a distributed flood
 //! is the per-address cap on the emails actually sent ([`mail_allowed`]), which answers as usual.
 
-use crate::error::ApiError;
+use crate::services::ServiceError;
 use crate::state::AppState;
 use chrono::{DateTime, Utc};
 use onevoice_shared::repo::rate_limits::{self, Backoff};
@@ -26,11 +26,11 @@ pub fn client_net(ip: Option<IpAddr>) -> String {
     }
 }
 
-fn too_many(until: DateTime<Utc>) -> ApiError {
+fn too_many(until: DateTime<Utc>) -> ServiceError {
     // Rounded up: a client waiting exactly this long finds the limit lifted.
     let ms = (until - Utc::now()).num_milliseconds().max(1);
     let retry_after = (ms as u64).div_ceil(1000);
-    ApiError::TooManyRequests { retry_after }
+    ServiceError::RateLimited { retry_after }
 }
 
 /// Counts an attempt of `action`; over the per-network limit, or the per-(email, network) one
@@ -40,7 +40,7 @@ pub async fn check(
     action: &str,
     ip: Option<IpAddr>,
     email: Option<&str>,
-) -> Result<(), ApiError> {
+) -> Result<(), ServiceError> {
     let auth = &state.settings.auth;
     let net = client_net(ip);
     let mut buckets = vec![(format!("{action}:net:{net}"), auth.rate_limit_per_ip)];
@@ -61,7 +61,11 @@ pub async fn check(
 }
 
 /// Whether another account email of `action` may go to `address` in this window, whoever asks.
-pub async fn mail_allowed(state: &AppState, action: &str, address: &str) -> Result<bool, ApiError> {
+pub async fn mail_allowed(
+    state: &AppState,
+    action: &str,
+    address: &str,
+) -> Result<bool, ServiceError> {
     let auth = &state.settings.auth;
     let bucket = format!("{action}:mail:{}", users::normalize_email(address));
     let (hits, _) = rate_limits::hit(&state.db, &bucket, auth.rate_limit_window).await?;
@@ -88,7 +92,7 @@ impl<'a> SignIn<'a> {
         state: &'a AppState,
         ip: Option<IpAddr>,
         email: &str,
-    ) -> Result<SignIn<'a>, ApiError> {
+    ) -> Result<SignIn<'a>, ServiceError> {
         check(state, "login", ip, None).await?;
         let bucket = format!("login:{}|{}", users::normalize_email(email), client_net(ip));
         if let Some(until) = rate_limits::locked_until(&state.db, &bucket).await? {
@@ -97,7 +101,7 @@ impl<'a> SignIn<'a> {
         Ok(SignIn { state, bucket })
     }
 
-    pub async fn failed(self) -> Result<(), ApiError> {
+    pub async fn failed(self) -> Result<(), ServiceError> {
         let auth = &self.state.settings.auth;
         let backoff = Backoff {
             after: auth.rate_limit_per_email.max(1),
@@ -108,7 +112,7 @@ impl<'a> SignIn<'a> {
         Ok(())
     }
 
-    pub async fn succeeded(self) -> Result<(), ApiError> {
+    pub async fn succeeded(self) -> Result<(), ServiceError> {
         rate_limits::clear(&self.state.db, &self.bucket).await?;
         Ok(())
     }

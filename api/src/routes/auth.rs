@@ -1,12 +1,12 @@
 //! `/api/auth`: signup with email verification, login, token refresh, logout, password reset.
 
+use crate::auth::fields::{validate_email, validate_full_name, validate_username};
 use crate::auth::{AuthUser, password, rate_limit, session};
 use crate::error::ApiError;
 use crate::extract::{ApiJson, ClientInfo};
 use crate::outbox;
 use crate::schemas::{EmailText, TokenText};
 use crate::state::AppState;
-use crate::text;
 use crate::views::{AuthResponse, MessageResponse, UserView};
 use axum::Json;
 use axum::extract::State;
@@ -38,46 +38,6 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(logout))
         .routes(routes!(forgot_password))
         .routes(routes!(reset_password))
-}
-
-/// Checks an email address's shape (deliverability is proven by the verification email).
-pub fn validate_email(field: &str, email: &str) -> Result<String, ApiError> {
-    let raw_len = email.chars().count();
-    let email = users::normalize_email(email);
-    let valid = raw_len <= 254
-        && email.len() <= 254
-        && !email.chars().any(char::is_whitespace)
-        && email.split_once('@').is_some_and(|(local, domain)| {
-            !local.is_empty()
-                && !domain.contains('@')
-                && domain.contains('.')
-                && !domain.starts_with('.')
-                && !domain.ends_with('.')
-        });
-    if valid {
-        Ok(email)
-    } else {
-        Err(ApiError::validation(field, "must be a valid email address"))
-    }
-}
-
-pub fn validate_username(username: &str) -> Result<String, ApiError> {
-    let u = text::line("username", username, 50)?;
-    let ok = u.chars().count() >= 3
-        && u.chars()
-            .all(|c| c.is_alphanumeric() || matches!(c, '_' | '.' | '-'));
-    if ok {
-        Ok(u.to_string())
-    } else {
-        Err(ApiError::validation(
-            "username",
-            "must be 3 to 50 letters, digits, `_`, `.` or `-`",
-        ))
-    }
-}
-
-pub fn validate_full_name(full_name: Option<&str>) -> Result<Option<String>, ApiError> {
-    text::optional_line("full_name", full_name, 100)
 }
 
 /// The locale of a request: the explicit one, else `Accept-Language`, else the default.

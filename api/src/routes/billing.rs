@@ -10,7 +10,7 @@ use crate::auth::AuthUser;
 use crate::error::ApiError;
 use crate::extract::{ApiJson, ApiPath, ApiQuery};
 use crate::state::AppState;
-use crate::views::{MessageResponse, PageRequest, Pagination};
+use crate::views::{MessageResponse, PageRequest, Pagination, SubscriptionView};
 use axum::Json;
 use axum::extract::State;
 use axum::http::StatusCode;
@@ -24,7 +24,6 @@ use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
-use uuid::Uuid;
 
 /// Statuses of a subscription that still bills (one such subscription per user).
 const LIVE: [&str; 4] = ["active", "trialing", "past_due", "paused"];
@@ -95,49 +94,6 @@ async fn plans(State(state): State<AppState>, _user: AuthUser) -> Json<Vec<PlanV
     )
 }
 
-#[derive(Serialize, ToSchema)]
-pub struct SubscriptionView {
-    id: Uuid,
-    plan_id: String,
-    /// `active`, `trialing`, `past_due`, `paused` or `cancelled` (the seed's spelling).
-    status: String,
-    current_period_start: Option<DateTime<Utc>>,
-    current_period_end: Option<DateTime<Utc>>,
-    /// The subscription ends when the current period does.
-    cancel_at_period_end: bool,
-    cancelled_at: Option<DateTime<Utc>>,
-    next_billed_at: Option<DateTime<Utc>>,
-    credits_included: i64,
-    /// Unpaid since; dubbing continues until `grace_period_ends_at`.
-    past_due_since: Option<DateTime<Utc>>,
-    grace_period_ends_at: Option<DateTime<Utc>>,
-    /// Dubbing is suspended until the overdue payment arrives.
-    suspended: bool,
-}
-
-impl SubscriptionView {
-    fn new(s: billing::SubscriptionRow, grace: chrono::Duration) -> Self {
-        Self {
-            id: s.id,
-            plan_id: s.plan_id,
-            status: if s.status == "canceled" {
-                "cancelled".into()
-            } else {
-                s.status
-            },
-            current_period_start: s.current_period_start,
-            current_period_end: s.current_period_end,
-            cancel_at_period_end: s.cancel_at_period_end,
-            cancelled_at: s.cancelled_at,
-            next_billed_at: s.next_billed_at,
-            credits_included: i64::from(s.credits_included),
-            grace_period_ends_at: s.past_due_since.map(|t| t + grace),
-            past_due_since: s.past_due_since,
-            suspended: s.suspended_at.is_some(),
-        }
-    }
-}
-
 fn grace(state: &AppState) -> chrono::Duration {
     chrono::Duration::from_std(state.settings.billing.grace_period).unwrap_or_default()
 }
@@ -162,15 +118,13 @@ async fn get_subscription(
     current_view(&state, &user).await
 }
 
-/// The live subscription, else the most recent (also `/api/users/subscription`).
-pub(crate) async fn current_view(
+/// The live subscription, else the most recent.
+async fn current_view(
     state: &AppState,
     user: &AuthUser,
 ) -> Result<Json<SubscriptionView>, ApiError> {
-    let s = billing::current(&state.db, user.id)
-        .await?
-        .ok_or_else(|| ApiError::NotFound("no subscription".into()))?;
-    Ok(Json(SubscriptionView::new(s, grace(state))))
+    let row = crate::services::billing::subscription(state, user.id).await?;
+    Ok(Json(SubscriptionView::new(row, grace(state))))
 }
 
 /// Applies a subscription Paddle just returned, and answers with our view of it.

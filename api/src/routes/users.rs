@@ -2,30 +2,23 @@
 //! subscription, notification preferences and account deletion. Every route acts on the
 //! authenticated user only; there are no ids to guess.
 
-use crate::auth::{AuthUser, password, rate_limit};
+use crate::auth::AuthUser;
 use crate::error::ApiError;
 use crate::extract::{ApiJson, ApiMultipart, ApiQuery, ClientInfo};
-use crate::outbox;
-use crate::routes::auth::{validate_email, validate_full_name, validate_username};
+use crate::image::ImageKind;
+use crate::services::accounts::{self, Caller, ProfileChange};
 use crate::state::AppState;
-use crate::temporal;
-use crate::views::{MessageResponse, PageRequest, Pagination, UserView};
+use crate::views::{MessageResponse, PageRequest, Pagination, SubscriptionView, UserView};
 use axum::Json;
 use axum::extract::{DefaultBodyLimit, State};
 use axum::http::StatusCode;
 use chrono::{DateTime, Datelike, Duration, TimeZone, Utc};
-use onevoice_shared::email::EmailKind;
-use onevoice_shared::locale::Locale;
-use onevoice_shared::one_time_token;
-use onevoice_shared::repo::auth_tokens::{self, Purpose};
-use onevoice_shared::repo::{activity, billing, credits, former_accounts, sessions, users};
+use onevoice_shared::repo::{activity, credits, users};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 use uuid::Uuid;
-
-const EMAIL_CHANGE_TTL_HOURS: i64 = 24;
 
 pub fn router(avatar_max_bytes: usize) -> OpenApiRouter<AppState> {
     let avatar = OpenApiRouter::new()
@@ -46,29 +39,14 @@ pub fn router(avatar_max_bytes: usize) -> OpenApiRouter<AppState> {
 }
 
 async fn me(state: &AppState, user: AuthUser) -> Result<users::UserRow, ApiError> {
-    users::find(&state.db, user.id)
-        .await?
-        .ok_or_else(|| ApiError::Unauthorized("account not found".into()))
+    Ok(accounts::me(state, user.id).await?)
 }
 
-/// Checks the caller's password before a sensitive change, throttled like sign-in attempts so a
-/// stolen access token cannot be used to guess it.
-async fn confirm_password(
-    state: &AppState,
-    client: &ClientInfo,
-    row: &users::UserRow,
-    password: &str,
-    wrong: &str,
-) -> Result<(), ApiError> {
-    rate_limit::check(state, "reauth", client.ip, Some(&row.email)).await?;
-    if state
-        .passwords
-        .verify(password, Some(&row.password_hash))
-        .await?
-    {
-        Ok(())
-    } else {
-        Err(ApiError::BadRequest(wrong.into()))
+fn caller(user: &AuthUser, client: &ClientInfo) -> Caller {
+    Caller {
+        user: user.id,
+        session_family: user.session_family,
+        ip: client.ip,
     }
 }
 
@@ -116,93 +94,14 @@ async fn update_profile(
     client: ClientInfo,
     ApiJson(req): ApiJson<ProfileUpdate>,
 ) -> Result<Json<UserView>, ApiError> {
-    let username = req.username.as_deref().map(validate_username).transpose()?;
-    let full_name = match req.full_name.as_deref() {
-        Some(n) => Some(validate_full_name(Some(n))?.unwrap_or_default()),
-        None => None,
+    let change = ProfileChange {
+        username: req.username.as_deref(),
+        full_name: req.full_name.as_deref(),
+        email: req.email.as_deref(),
+        current_password: req.current_password.as_deref(),
+        locale: req.locale.as_deref(),
     };
-    let locale = req
-        .locale
-        .as_deref()
-        .map(|l| {
-            Locale::from_code(l)
-                .ok_or_else(|| ApiError::validation("locale", "must be `ko` or `en`"))
-        })
-        .transpose()?;
-    let new_email = req
-        .email
-        .as_deref()
-        .map(|e| validate_email("email", e))
-        .transpose()?;
-    let current = me(&state, user).await?;
-    // Only an address that really changes needs the password; it is checked before anything of
-    // the request is applied.
-    let new_email = new_email.filter(|e| *e != current.email);
-    if new_email.is_some() {
-        let password = req.current_password.as_deref().ok_or_else(|| {
-            ApiError::validation("current_password", "is required to change the email")
-        })?;
-        confirm_password(
-            &state,
-            &client,
-            &current,
-            password,
-            "the current password is not correct",
-        )
-        .await?;
-    }
-    if let Some(name) = &username
-        && users::username_taken(&state.db, name, Some(user.id)).await?
-    {
-        return Err(ApiError::Conflict("this username is taken".into()));
-    }
-    if !users::update_profile(
-        &state.db,
-        user.id,
-        username.as_deref(),
-        full_name.as_deref(),
-        locale.map(Locale::as_str),
-    )
-    .await?
-    {
-        return Err(ApiError::Conflict("this username is taken".into()));
-    }
-    if let Some(email) = new_email {
-        if users::email_taken(&state.db, &email).await? {
-            return Err(ApiError::Conflict(
-                "this email is already registered".into(),
-            ));
-        }
-        let (token, hash) = one_time_token::generate();
-        let expires = Utc::now() + Duration::hours(EMAIL_CHANGE_TTL_HOURS);
-        auth_tokens::issue(
-            &state.db,
-            auth_tokens::NewToken {
-                user: user.id,
-                purpose: Purpose::EmailChange,
-                token_hash: &hash,
-                new_email: Some(&email),
-                session_family: Some(user.session_family),
-                expires_at: expires,
-            },
-        )
-        .await?;
-        let link = outbox::link(&state, "/confirm-email", &token);
-        let locale = locale.unwrap_or_else(|| Locale::parse(&current.locale).unwrap_or_default());
-        outbox::send(
-            &state,
-            Some(user.id),
-            &email,
-            locale,
-            EmailKind::EmailChange {
-                username: current.username.clone(),
-                link,
-                new_email: email.clone(),
-            },
-        )
-        .await?;
-    }
-    let row = me(&state, user).await?;
+    let row = accounts::update_profile(&state, &caller(&user, &client), &change).await?;
     Ok(Json(UserView::build(&state, row).await))
 }
 
@@ -222,50 +121,7 @@ async fn confirm_email(
     client: ClientInfo,
     ApiJson(req): ApiJson<ConfirmEmailRequest>,
 ) -> Result<Json<MessageResponse>, ApiError> {
-    rate_limit::check(&state, "confirm-email", client.ip, None).await?;
-    let mut tx = state.db.begin().await?;
-    let used = auth_tokens::consume(
-        &mut *tx,
-        Purpose::EmailChange,
-        &one_time_token::hash(&req.token),
-    )
-    .await?
-    .ok_or_else(|| ApiError::BadRequest("invalid or expired confirmation link".into()))?;
-    let user_id = used.user_id;
-    let new_email = used
-        .new_email
-        .ok_or_else(|| ApiError::BadRequest("invalid confirmation link".into()))?;
-    let old = users::find(&mut *tx, user_id)
-        .await?
-        .ok_or_else(|| ApiError::BadRequest("invalid or expired confirmation link".into()))?;
-    if !users::set_email(&mut *tx, user_id, &new_email).await? {
-        return Err(ApiError::Conflict(
-            "this email is already registered".into(),
-        ));
-    }
-    sessions::revoke_all_except(&mut *tx, user_id, used.session_family).await?;
-    // Reset links went to the old address: they stop working with it.
-    auth_tokens::revoke_unused(&mut *tx, user_id, Purpose::PasswordReset).await?;
-    activity::record(
-        &mut *tx,
-        user_id,
-        "email_changed",
-        "account email changed",
-        None,
-    )
-    .await?;
-    tx.commit().await?;
-    outbox::send(
-        &state,
-        Some(user_id),
-        &old.email,
-        Locale::parse(&old.locale).unwrap_or_default(),
-        EmailKind::EmailChanged {
-            username: old.username,
-            new_email,
-        },
-    )
-    .await?;
+    accounts::confirm_email(&state, client.ip, &req.token).await?;
     Ok(Json(MessageResponse::new("your email address was changed")))
 }
 
@@ -286,40 +142,8 @@ async fn change_password(
     client: ClientInfo,
     ApiJson(req): ApiJson<PasswordChange>,
 ) -> Result<Json<MessageResponse>, ApiError> {
-    password::validate("new_password", &req.new_password)?;
-    let row = me(&state, user).await?;
-    confirm_password(
-        &state,
-        &client,
-        &row,
-        &req.current_password,
-        "the current password is not correct",
-    )
-    .await?;
-    let hash = state.passwords.hash(&req.new_password).await?;
-    let mut tx = state.db.begin().await?;
-    users::set_password(&mut *tx, user.id, &hash).await?;
-    sessions::revoke_all(&mut *tx, user.id).await?;
-    activity::record(
-        &mut *tx,
-        user.id,
-        "password_changed",
-        "password changed",
-        None,
-    )
-    .await?;
-    tx.commit().await?;
-    let locale = Locale::parse(&row.locale).unwrap_or_default();
-    outbox::send(
-        &state,
-        Some(user.id),
-        &row.email,
-        locale,
-        EmailKind::PasswordChanged {
-            username: row.username,
-        },
-    )
-    .await?;
+    let caller = caller(&user, &client);
+    accounts::change_password(&state, &caller, &req.current_password, &req.new_password).await?;
     Ok(Json(MessageResponse::new(
         "your password was changed; sign in again",
     )))
@@ -331,30 +155,6 @@ pub struct AvatarResponse {
 }
 
 /// The image type of `bytes`, by its magic number (the declared type is not trusted).
-fn sniff_image(bytes: &[u8]) -> Option<(&'static str, &'static str)> {
-    match bytes {
-        [0xFF, 0xD8, 0xFF, ..] => Some(("jpg", "image/jpeg")),
-        [0x89, b'P', b'N', b'G', 0x0D, 0x0A, 0x1A, 0x0A, ..] => Some(("png", "image/png")),
-        [b'G', b'I', b'F', b'8', b'7' | b'9', b'a', ..] => Some(("gif", "image/gif")),
-        [
-            b'R',
-            b'I',
-            b'F',
-            b'F',
-            _,
-            _,
-            _,
-            _,
-            b'W',
-            b'E',
-            b'B',
-            b'P',
-            ..,
-        ] => Some(("webp", "image/webp")),
-        _ => None,
-    }
-}
-
 /// The multipart form of an avatar upload.
 #[derive(ToSchema)]
 #[allow(dead_code)] // documents the form that `upload_avatar` reads field by field
@@ -390,12 +190,12 @@ async fn upload_avatar(
             "the avatar must be at most {max} bytes"
         )));
     }
-    let (ext, content_type) = sniff_image(&bytes)
+    let kind = ImageKind::sniff(&bytes)
         .ok_or_else(|| ApiError::validation("avatar", "must be a JPEG, PNG, GIF or WebP image"))?;
-    let key = onevoice_shared::keys::avatar(user.id, &Uuid::new_v4().to_string(), ext);
+    let key = onevoice_shared::keys::avatar(user.id, &Uuid::new_v4().to_string(), kind.ext());
     state
         .storage
-        .put_bytes(&key, bytes.to_vec(), content_type)
+        .put_bytes(&key, bytes.to_vec(), kind.content_type())
         .await?;
     if let Some(old) = users::set_avatar(&state.db, user.id, Some(&key)).await? {
         // A failed delete leaves an orphan object, never a broken avatar; the erasure sweeps it.
@@ -405,7 +205,7 @@ async fn upload_avatar(
     }
     let avatar_url = state
         .storage
-        .presign_get(&key, &format!("avatar.{ext}"))
+        .presign_get(&key, &format!("avatar.{}", kind.ext()))
         .await?;
     Ok(Json(AvatarResponse { avatar_url }))
 }
@@ -562,13 +362,15 @@ async fn credits_usage(
 
 /// The caller's subscription (the same view as `/api/billing/subscription`).
 #[utoipa::path(get, path = "/api/users/subscription", tag = "users", security(("bearer" = [])),
-    responses((status = 200, body = crate::routes::billing::SubscriptionView),
+    responses((status = 200, body = SubscriptionView),
         (status = 404, body = crate::error::ErrorBody)))]
 async fn subscription(
     State(state): State<AppState>,
     user: AuthUser,
-) -> Result<Json<crate::routes::billing::SubscriptionView>, ApiError> {
-    crate::routes::billing::current_view(&state, &user).await
+) -> Result<Json<SubscriptionView>, ApiError> {
+    let row = crate::services::billing::subscription(&state, user.id).await?;
+    let grace = chrono::Duration::from_std(state.settings.billing.grace_period).unwrap_or_default();
+    Ok(Json(SubscriptionView::new(row, grace)))
 }
 
 #[derive(Serialize, Deserialize, ToSchema)]
@@ -638,74 +440,11 @@ async fn delete_account(
     client: ClientInfo,
     ApiJson(req): ApiJson<DeleteAccountRequest>,
 ) -> Result<(StatusCode, Json<MessageResponse>), ApiError> {
-    let row = me(&state, user).await?;
-    confirm_password(
-        &state,
-        &client,
-        &row,
-        &req.password,
-        "the password is not correct",
-    )
-    .await?;
-    // A deleted account pays for nothing more: its subscription ends now, before anything is
-    // erased (if Paddle cannot be reached, nothing is deleted and the user can retry).
-    let subscription = billing::current(&state.db, user.id).await?;
-    if let Some(paddle_id) = subscription
-        .filter(|s| !matches!(s.status.as_str(), "canceled" | "cancelled"))
-        .and_then(|s| s.paddle_subscription_id)
-    {
-        let paddle = state.paddle.as_ref().ok_or_else(|| {
-            ApiError::ServiceUnavailable("billing is not available; try again later".into())
-        })?;
-        paddle.cancel_now(&paddle_id).await.map_err(|e| {
-            tracing::error!(error = %e, user = %user.id, "cannot cancel the subscription of a deleted account");
-            ApiError::ServiceUnavailable(
-                "the subscription could not be cancelled; nothing was deleted, try again".into(),
-            )
-        })?;
-    }
-    let address =
-        former_accounts::email_hmac(state.settings.jwt_secret.expose().as_bytes(), &row.email);
-    let customer = billing::customer_id(&state.db, user.id).await?;
-    let mut tx = state.db.begin().await?;
-    former_accounts::remember_erased(&mut *tx, &address, customer.as_deref()).await?;
-    sessions::revoke_all(&mut *tx, user.id).await?;
-    users::deactivate(&mut *tx, user.id).await?;
-    tx.commit().await?;
-    temporal::erase_account(
-        &state.temporal,
-        &state.settings.temporal.task_queue,
-        user.id,
-    )
-    .await
-    .map_err(ApiError::Internal)?;
+    accounts::delete_account(&state, &caller(&user, &client), &req.password).await?;
     Ok((
         StatusCode::ACCEPTED,
         Json(MessageResponse::new(
             "your account was deleted; its data is being erased",
         )),
     ))
-}
-
-#[cfg(test)]
-mod tests {
-    use super::sniff_image;
-
-    #[test]
-    fn sniffs_images_by_content() {
-        assert_eq!(
-            sniff_image(&[0xFF, 0xD8, 0xFF, 0xE0]).map(|t| t.0),
-            Some("jpg")
-        );
-        assert_eq!(
-            sniff_image(b"\x89PNG\r\n\x1a\n....").map(|t| t.0),
-            Some("png")
-        );
-        assert_eq!(sniff_image(b"GIF89a...").map(|t| t.0), Some("gif"));
-        assert_eq!(
-            sniff_image(b"RIFF\0\0\0\0WEBPVP8 ").map(|t| t.0),
-            Some("webp")
-        );
-        assert_eq!(sniff_image(b"<svg xmlns=...>"), None);
-    }
 }

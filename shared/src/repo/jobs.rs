@@ -1,5 +1,6 @@
 use super::ledger;
 use crate::ids::{JobId, UserId, VideoId};
+use crate::job_config::JobConfig;
 use crate::pipeline::Step;
 use crate::status::{JobStatus, StepStatus};
 use chrono::{DateTime, Utc};
@@ -10,7 +11,7 @@ pub struct JobRow {
     pub id: JobId,
     pub user_id: UserId,
     pub video_id: Option<VideoId>,
-    pub status: String,
+    pub status: JobStatus,
     pub progress: f64,
     pub source_language: Option<String>,
     pub target_language: Option<String>,
@@ -40,15 +41,22 @@ pub struct NewJob<'a> {
     pub id: JobId,
     pub user_id: UserId,
     pub video_id: VideoId,
-    pub source_language: &'a str,
-    pub target_language: &'a str,
-    pub voice_id: Option<&'a str>,
     pub workflow_id: &'a str,
-    pub config: serde_json::Value,
+    pub config: &'a JobConfig,
     pub credits_cost: i32,
     pub estimated_completion: DateTime<Utc>,
     pub idempotency_key: Option<&'a str>,
     pub request_hash: &'a [u8],
+}
+
+impl JobRow {
+    /// What the job was asked for; `None` for a row without a readable configuration.
+    pub fn config(&self) -> Option<JobConfig> {
+        let value = self.job_config.clone()?;
+        serde_json::from_value(value)
+            .inspect_err(|e| tracing::warn!(job = %self.id, error = %e, "unreadable job_config"))
+            .ok()
+    }
 }
 
 /// Creates the job and its 15 pending steps (the seed's names, orders and weights).
@@ -60,17 +68,17 @@ pub async fn insert(
         "INSERT INTO jobs (id, user_id, video_id, source_language, target_language, voice_id, workflow_id,
                 job_config, preserve_background_music, credits_cost, estimated_completion, idempotency_key,
                 request_hash)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, coalesce(($8->>'preserve_background_music')::boolean, true),
-                 $9, $10, $11, $12)",
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)",
     )
     .bind(job.id)
     .bind(job.user_id)
     .bind(job.video_id)
-    .bind(job.source_language)
-    .bind(job.target_language)
-    .bind(job.voice_id)
+    .bind(job.config.source_language.code())
+    .bind(job.config.target_language.code())
+    .bind(job.config.voice_id.as_deref())
     .bind(job.workflow_id)
-    .bind(job.config)
+    .bind(sqlx::types::Json(job.config))
+    .bind(job.config.preserve_background_music)
     .bind(job.credits_cost)
     .bind(job.estimated_completion)
     .bind(job.idempotency_key)
@@ -298,6 +306,16 @@ pub async fn find_by_idempotency_key(
     .await
 }
 
+/// The video's jobs that are still pending or running.
+pub async fn active_for_video(db: &PgPool, video: VideoId) -> Result<Vec<JobId>, sqlx::Error> {
+    sqlx::query_scalar(
+        "SELECT id FROM jobs WHERE video_id = $1 AND status IN ('pending', 'processing')",
+    )
+    .bind(video)
+    .fetch_all(db)
+    .await
+}
+
 pub async fn newest_active_for_video(
     db: &PgPool,
     user: UserId,
@@ -338,7 +356,7 @@ pub async fn reopen(
 pub async fn page(
     db: &PgPool,
     user: UserId,
-    status: Option<&str>,
+    status: Option<JobStatus>,
     limit: i64,
     offset: i64,
 ) -> Result<(Vec<JobRow>, i64), sqlx::Error> {
@@ -367,7 +385,7 @@ pub struct StepRow {
     pub id: uuid::Uuid,
     pub step_name: String,
     pub step_order: i32,
-    pub status: String,
+    pub status: StepStatus,
     pub progress: f64,
     pub weight: f64,
     pub started_at: Option<DateTime<Utc>>,

@@ -62,6 +62,29 @@ pub async fn insert_pool(db: &PgPool, f: &NewMediaFile<'_>) -> Result<(), sqlx::
     Ok(())
 }
 
+/// Registers a copy of a video's file under another video (a duplicate): the same probe
+/// results, the copied object's key.
+pub async fn copy_file(
+    tx: &mut Transaction<'_, Postgres>,
+    from: (VideoId, &str),
+    to: (VideoId, &str),
+) -> Result<(), sqlx::Error> {
+    sqlx::query(
+        "INSERT INTO media_files (video_id, file_type, filename, file_format, content_type, file_size, duration,
+            resolution, fps, video_codec, audio_codec, audio_tracks, media_info, s3_bucket, s3_key)
+         SELECT $2, file_type, filename, file_format, content_type, file_size, duration, resolution, fps,
+            video_codec, audio_codec, audio_tracks, media_info, s3_bucket, $3
+         FROM media_files WHERE video_id = $1 AND s3_key = $4",
+    )
+    .bind(from.0)
+    .bind(to.0)
+    .bind(to.1)
+    .bind(from.1)
+    .execute(&mut **tx)
+    .await?;
+    Ok(())
+}
+
 /// The newest active file of a type (and language, for outputs; and format, e.g. `vtt`) of a
 /// video.
 pub async fn newest(

@@ -11,7 +11,7 @@ pub struct VideoRow {
     pub description: Option<String>,
     pub original_language: Option<String>,
     pub target_languages: Vec<String>,
-    pub status: String,
+    pub status: VideoStatus,
     pub status_reason: Option<String>,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
@@ -21,7 +21,10 @@ pub struct NewVideo<'a> {
     pub id: VideoId,
     pub user_id: UserId,
     pub title: &'a str,
+    pub description: Option<&'a str>,
     pub original_language: Option<&'a str>,
+    /// `pending` for a new upload; a copy of a probed video starts `uploaded`.
+    pub status: VideoStatus,
 }
 
 pub async fn insert(
@@ -29,12 +32,15 @@ pub async fn insert(
     v: NewVideo<'_>,
 ) -> Result<(), sqlx::Error> {
     sqlx::query(
-        "INSERT INTO videos (id, user_id, title, original_language, status) VALUES ($1, $2, $3, $4, 'pending')",
+        "INSERT INTO videos (id, user_id, title, description, original_language, status)
+         VALUES ($1, $2, $3, $4, $5, $6)",
     )
     .bind(v.id)
     .bind(v.user_id)
     .bind(v.title)
+    .bind(v.description)
     .bind(v.original_language)
+    .bind(v.status)
     .execute(&mut **tx)
     .await?;
     Ok(())
@@ -183,7 +189,7 @@ pub struct VideoDetail {
     pub description: Option<String>,
     pub original_language: Option<String>,
     pub target_languages: Vec<String>,
-    pub status: String,
+    pub status: VideoStatus,
     pub status_reason: Option<String>,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
@@ -231,7 +237,7 @@ pub async fn detail(
 pub async fn page(
     db: &PgPool,
     user: UserId,
-    status: Option<&str>,
+    status: Option<VideoStatus>,
     limit: i64,
     offset: i64,
 ) -> Result<(Vec<VideoDetail>, i64), sqlx::Error> {

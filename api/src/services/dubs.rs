@@ -1,0 +1,748 @@
+//! Dubbing jobs: quote, start (credits held atomically, idempotent by key), resume, cancel, and
+//! the start of a job the legacy queue handed over.
+
+use super::{Result, ServiceError};
+use crate::state::AppState;
+use crate::temporal;
+use crate::text;
+use chrono::Utc;
+use onevoice_shared::contracts::{
+    DubbingInput, GlossaryTerm, TranscriptSource, dubbing_workflow_id,
+};
+use onevoice_shared::ids::{JobId, UserId, VideoId};
+use onevoice_shared::job_config::{JobConfig, SpeechSource};
+use onevoice_shared::keys::VideoKeys;
+use onevoice_shared::language::{Language, UnsupportedLanguage};
+use onevoice_shared::legacy::{self, JobMessage};
+use onevoice_shared::pipeline::credit_cost;
+use onevoice_shared::repo::videos::VideoDetail;
+use onevoice_shared::repo::{activity, billing, jobs, ledger, media, videos};
+use onevoice_shared::settings::{Dispatch, Recognizer};
+use onevoice_shared::srt::{self, Cue};
+use onevoice_shared::status::{FileType, JobStatus, VideoStatus};
+use serde::{Deserialize, Serialize};
+use serde_json::json;
+use sha2::{Digest, Sha256};
+use utoipa::ToSchema;
+
+/// Why a suspended customer cannot start dubbing, and how to get going again.
+const OVERDUE: &str = "dubbing is suspended: your subscription payment is overdue; update your payment method to continue";
+const DISPUTED: &str = "dubbing is suspended: a payment of this account was charged back; contact support to settle it";
+
+fn default_true() -> bool {
+    true
+}
+
+/// What a client asks to dub.
+#[derive(Deserialize, Serialize, ToSchema)]
+#[schema(example = json!({"target_language": "es", "voice_id": "espeak-es-f",
+    "preserve_background_music": true, "burn_subtitles": true,
+    "source_transcript": "1\n00:00:01,000 --> 00:00:03,500\nHello and welcome.\n",
+    "glossary": [{"source": "OneVoice", "target": "OneVoice"}]}))]
+pub struct DubRequest {
+    /// Language to dub into (ISO 639-1, e.g. `es`).
+    #[schema(schema_with = crate::schemas::language)]
+    pub target_language: String,
+    /// Voice to speak with (see `/api/videos/voices`); the target language's default when omitted.
+    #[serde(default)]
+    #[schema(format = "nonblank-line", max_length = 200)]
+    pub voice_id: Option<String>,
+    /// Keep the original background under the dub.
+    #[serde(default = "default_true")]
+    pub preserve_background_music: bool,
+    /// Language spoken in the video; defaults to the video's `original_language`. `auto` has
+    /// speech recognition detect it.
+    #[serde(default)]
+    #[schema(schema_with = crate::schemas::optional_source_language)]
+    pub source_language: Option<String>,
+    /// Transcript of the video as SRT or WebVTT text. Without one, the speech is recognized.
+    #[serde(default)]
+    pub source_transcript: Option<String>,
+    /// Speech recognizer for this job (one configured on the server); the server's default
+    /// when omitted.
+    #[serde(default)]
+    #[schema(schema_with = crate::schemas::optional_recognizer)]
+    pub asr_provider: Option<String>,
+    /// Also produce the original video with the translation burned in (`subtitle_video`).
+    #[serde(default)]
+    pub burn_subtitles: bool,
+    /// Terms to translate exactly as given (at most 200).
+    #[serde(default)]
+    #[schema(max_items = 200)]
+    pub glossary: Vec<GlossaryEntry>,
+}
+
+/// A term and its translation: one line each, 1 to 100 characters, without `[` or `]`.
+#[derive(Clone, Deserialize, Serialize, ToSchema)]
+pub struct GlossaryEntry {
+    #[schema(
+        max_length = 100,
+        pattern = "^[^\\u0000-\\u001F\\u007F-\\u009F\\[\\]]*[^\\u0000-\\u0020\\u007F-\\u00A0\\u1680\\u2000-\\u200A\\u2028\\u2029\\u202F\\u205F\\u3000\\[\\]][^\\u0000-\\u001F\\u007F-\\u009F\\[\\]]*$"
+    )]
+    pub source: String,
+    #[schema(
+        max_length = 100,
+        pattern = "^[^\\u0000-\\u001F\\u007F-\\u009F\\[\\]]*[^\\u0000-\\u0020\\u007F-\\u00A0\\u1680\\u2000-\\u200A\\u2028\\u2029\\u202F\\u205F\\u3000\\[\\]][^\\u0000-\\u001F\\u007F-\\u009F\\[\\]]*$"
+    )]
+    pub target: String,
+}
+
+/// What dubbing a video costs.
+pub struct Quote {
+    pub credits: i64,
+    pub duration_seconds: f64,
+    pub estimated_processing_seconds: u64,
+    /// The caller's balance (negative after a refund or chargeback).
+    pub available: i64,
+}
+
+/// A job that was started, resumed or found again by its idempotency key.
+pub struct Started {
+    pub job_id: JobId,
+    pub status: JobStatus,
+    /// Credits held for this run.
+    pub credits: i64,
+    pub message: &'static str,
+}
+
+/// What dubbing this video costs, with the same function the job is charged with.
+#[tracing::instrument(skip_all, fields(%user, %video))]
+pub async fn quote(state: &AppState, user: UserId, video: VideoId) -> Result<Quote> {
+    let v = ready_video(state, user, video).await?;
+    let (credits, estimate) = price(state, &v);
+    Ok(Quote {
+        credits,
+        duration_seconds: v.duration.unwrap_or(0.0),
+        estimated_processing_seconds: estimate,
+        available: ledger::balance(&state.db, user).await?,
+    })
+}
+
+/// Starts dubbing a video into a language. The quoted credits are held at once, atomically with
+/// the balance check: two requests cannot both spend the last credits. With an idempotency key,
+/// a repeated request returns the same job (another body with the same key is a conflict).
+#[tracing::instrument(skip_all, fields(%user, %video))]
+pub async fn start(
+    state: &AppState,
+    user: UserId,
+    video: VideoId,
+    req: &DubRequest,
+    idempotency_key: Option<&str>,
+) -> Result<Started> {
+    let idempotency_key = idempotency_key
+        .map(|k| text::nonblank_line("Idempotency-Key", k, 200))
+        .transpose()
+        .map_err(|_| {
+            ServiceError::invalid("Idempotency-Key", "must be 1 to 200 visible characters")
+        })?;
+    let request_hash =
+        Sha256::digest(serde_json::to_vec(&(video, req)).unwrap_or_default()).to_vec();
+    if let Some(key) = idempotency_key
+        && let Some(existing) = jobs::find_by_idempotency_key(&state.db, user, key).await?
+    {
+        return replay(existing, &request_hash);
+    }
+    let plan = plan(state, user, video, req).await?;
+    let job_id = JobId::new();
+    let outputs = VideoKeys::new(user, video).job(job_id);
+    if let Some(cues) = &plan.cues {
+        let body = srt::write(cues).into_bytes();
+        let key = outputs.transcript();
+        state
+            .storage
+            .put_bytes(&key, body, "application/x-subrip")
+            .await?;
+    }
+    let new = NewDub {
+        job_id,
+        user,
+        plan: &plan,
+        idempotency_key,
+        request_hash: &request_hash,
+    };
+    if let Err(e) = record(state, &new).await {
+        return match e {
+            Recorded::Replay => {
+                // A concurrent request with the same key won the race: answer as it did.
+                let key = idempotency_key.unwrap_or_default();
+                let existing = jobs::find_by_idempotency_key(&state.db, user, key)
+                    .await?
+                    .ok_or_else(|| {
+                        ServiceError::Conflict(
+                            "a request with this Idempotency-Key is in progress".into(),
+                        )
+                    })?;
+                replay(existing, &request_hash)
+            }
+            Recorded::Failed(e) => Err(e),
+        };
+    }
+    let input = DubbingInput {
+        job_id,
+        user_id: user,
+        video_id: video,
+        priced_duration_ms: plan.priced_duration_ms,
+        activity_budget: Some(state.settings.temporal.activity_budget),
+        video_key: plan.video_key.clone(),
+        transcript: match plan.cues {
+            Some(_) => TranscriptSource::Uploaded(outputs.transcript()),
+            None => TranscriptSource::Recognize,
+        },
+        source_language: plan.config.source_language,
+        target_language: plan.config.target_language,
+        output_key: outputs.dubbed(plan.config.target_language),
+        credits_per_minute: state.settings.credits.cost_per_minute,
+        options: plan.config.options(),
+    };
+    if let Err(e) = dispatch(state, &input, &plan.title).await {
+        tracing::error!(error = %e, %job_id, "could not start the dubbing workflow");
+        abort_start(state, job_id, user, video, 0).await?;
+        return Err(ServiceError::Unavailable(
+            "the job could not be started; please retry".into(),
+        ));
+    }
+    Ok(Started {
+        job_id,
+        status: JobStatus::Pending,
+        credits: plan.credits,
+        message: "dubbing job started",
+    })
+}
+
+/// A checked request: everything the job needs, before anything is written.
+struct Plan {
+    video: VideoId,
+    config: JobConfig,
+    /// The user's transcript, parsed; `None`: the speech is recognized.
+    cues: Option<Vec<Cue>>,
+    title: String,
+    video_key: String,
+    priced_duration_ms: Option<u64>,
+    credits: i64,
+    estimate_secs: u64,
+}
+
+async fn plan(state: &AppState, user: UserId, video: VideoId, req: &DubRequest) -> Result<Plan> {
+    let target: Language = req
+        .target_language
+        .parse()
+        .map_err(|e: UnsupportedLanguage| {
+            ServiceError::invalid("target_language", e.to_string())
+        })?;
+    let v = ready_video(state, user, video).await?;
+    let requested = requested_recognizer(state, req)?;
+    let recognizer = requested.or(state.settings.speech.recognizer);
+    // `auto`: speech recognition detects it (the video's language, or English, is only a
+    // fallback for the record until then).
+    let detect_language = req.source_language.as_deref() == Some("auto");
+    if detect_language && (req.source_transcript.is_some() || recognizer.is_none()) {
+        return Err(ServiceError::invalid(
+            "source_language",
+            "`auto` needs speech recognition: omit source_transcript (and configure a recognizer)",
+        ));
+    }
+    let source: Language = req
+        .source_language
+        .as_deref()
+        .filter(|l| *l != "auto")
+        .or(v.original_language.as_deref())
+        .or(detect_language.then_some("en"))
+        .ok_or_else(|| {
+            ServiceError::invalid(
+                "source_language",
+                "required: the video has no original_language",
+            )
+        })?
+        .parse()
+        .map_err(|e: UnsupportedLanguage| {
+            ServiceError::invalid("source_language", e.to_string())
+        })?;
+    if let Some(voice) = &req.voice_id
+        && !onevoice_shared::voices::is_available(voice, target, &state.settings.speech)
+    {
+        return Err(ServiceError::invalid(
+            "voice_id",
+            format!("not a voice for {target}; see /api/videos/voices"),
+        ));
+    }
+    // Without a transcript, the speech is recognized (when a recognizer is configured).
+    let (cues, speech) = match (req.source_transcript.as_deref(), recognizer) {
+        (Some(transcript), _) => {
+            let cues = srt::parse_any(transcript)
+                .map_err(|e| ServiceError::invalid("source_transcript", e.to_string()))?;
+            (Some(cues), SpeechSource::Transcript)
+        }
+        (None, Some(r)) => (None, SpeechSource::Recognizer(r)),
+        (None, None) => {
+            return Err(ServiceError::invalid(
+                "source_transcript",
+                "required: speech recognition is not configured on this server",
+            ));
+        }
+    };
+    let glossary = check_glossary(&req.glossary)?;
+    let original = media::newest(&state.db, video, FileType::Original, None, None)
+        .await?
+        .ok_or_else(|| ServiceError::Conflict("the video has no uploaded file".into()))?;
+    let (credits, estimate_secs) = price(state, &v);
+    Ok(Plan {
+        video,
+        config: JobConfig {
+            target_language: target,
+            source_language: source,
+            voice_id: req.voice_id.clone(),
+            preserve_background_music: req.preserve_background_music,
+            tts_method: Some(JobConfig::tts_method_of(req.voice_id.as_deref()).into()),
+            detect_language,
+            speech_recognition: speech,
+            asr_provider: requested,
+            burn_subtitles: req.burn_subtitles,
+            glossary,
+        },
+        cues,
+        title: v.title,
+        video_key: original.s3_key,
+        priced_duration_ms: original.duration.map(|s| (s * 1000.0).round() as u64),
+        credits,
+        estimate_secs,
+    })
+}
+
+struct NewDub<'a> {
+    job_id: JobId,
+    user: UserId,
+    plan: &'a Plan,
+    idempotency_key: Option<&'a str>,
+    request_hash: &'a [u8],
+}
+
+/// Why a new dub's rows were not written.
+enum Recorded {
+    /// A concurrent request with the same idempotency key was first.
+    Replay,
+    Failed(ServiceError),
+}
+
+impl<E: Into<ServiceError>> From<E> for Recorded {
+    fn from(e: E) -> Self {
+        Recorded::Failed(e.into())
+    }
+}
+
+/// The job, its hold and its record, in one transaction that holds the user's balance lock.
+async fn record(state: &AppState, new: &NewDub<'_>) -> Result<(), Recorded> {
+    let (plan, user, job_id) = (new.plan, new.user, new.job_id);
+    let video = plan.video;
+    let mut tx = state.db.begin().await.map_err(ServiceError::from)?;
+    ledger::lock_user(&mut tx, user)
+        .await
+        .map_err(ServiceError::from)?;
+    may_spend(&mut tx, user, plan.credits).await?;
+    let inserted = jobs::insert(
+        &mut tx,
+        jobs::NewJob {
+            id: job_id,
+            user_id: user,
+            video_id: video,
+            workflow_id: &dubbing_workflow_id(job_id),
+            config: &plan.config,
+            credits_cost: plan.credits as i32,
+            estimated_completion: Utc::now() + chrono::Duration::seconds(plan.estimate_secs as i64),
+            idempotency_key: new.idempotency_key,
+            request_hash: new.request_hash,
+        },
+    )
+    .await;
+    match inserted {
+        Err(sqlx::Error::Database(e))
+            if e.is_unique_violation() && new.idempotency_key.is_some() =>
+        {
+            return Err(Recorded::Replay);
+        }
+        other => other.map_err(ServiceError::from)?,
+    }
+    ledger::append(
+        &mut *tx,
+        ledger::Entry {
+            user,
+            job: Some(job_id),
+            video: Some(video),
+            kind: ledger::Kind::Reserve,
+            amount: -plan.credits,
+            key: &ledger::reserve_key(job_id, 0),
+            description: "credits held for dubbing",
+        },
+    )
+    .await
+    .map_err(ServiceError::from)?;
+    // A recognized transcript is written by the job itself, later.
+    if plan.cues.is_some() {
+        let key = VideoKeys::new(user, video).job(job_id).transcript();
+        media::insert(
+            &mut tx,
+            &media::NewMediaFile {
+                video_id: video,
+                job_id: Some(job_id),
+                file_type: FileType::SourceTranscript,
+                filename: "source.srt",
+                file_format: "srt",
+                content_type: "application/x-subrip",
+                bucket: state.storage.bucket(),
+                key: &key,
+                size: None,
+                duration_secs: None,
+                language: Some(plan.config.source_language.code()),
+            },
+        )
+        .await
+        .map_err(ServiceError::from)?;
+    }
+    let target = plan.config.target_language;
+    activity::record(
+        &mut *tx,
+        user,
+        "dub_started",
+        &format!("dubbing '{}' into {}", plan.title, target.english_name()),
+        Some(json!({ "video_id": video, "job_id": job_id, "credits": plan.credits })),
+    )
+    .await
+    .map_err(ServiceError::from)?;
+    tx.commit().await.map_err(ServiceError::from)?;
+    Ok(())
+}
+
+/// Resumes the video's failed dub from the step that failed: finished steps are reused, not
+/// recomputed or charged again. Credits are held again for the new round, and given back if
+/// the round cannot be started.
+#[tracing::instrument(skip_all, fields(%user, %video))]
+pub async fn resume(state: &AppState, user: UserId, video: VideoId) -> Result<Started> {
+    let v = videos::find_owned(&state.db, user, video)
+        .await?
+        .ok_or_else(|| ServiceError::NotFound("video not found".into()))?;
+    let job = jobs::newest_for_video(&state.db, user, video)
+        .await?
+        .ok_or_else(|| ServiceError::NotFound("no job found for this video".into()))?;
+    if job.status != JobStatus::Failed {
+        return Err(ServiceError::Conflict(format!(
+            "only a failed dub can be resumed; this one is {}",
+            job.status
+        )));
+    }
+    let credits = i64::from(job.credits_cost.unwrap_or(0));
+    let round = job.retry_count + 1;
+    let mut tx = state.db.begin().await?;
+    ledger::lock_user(&mut tx, user).await?;
+    may_spend(&mut tx, user, credits).await?;
+    if !jobs::reopen(&mut tx, job.id, round).await? {
+        return Err(ServiceError::Conflict(
+            "the dub is being resumed already".into(),
+        ));
+    }
+    ledger::append(
+        &mut *tx,
+        ledger::Entry {
+            user,
+            job: Some(job.id),
+            video: Some(video),
+            kind: ledger::Kind::Reserve,
+            amount: -credits,
+            key: &ledger::reserve_key(job.id, round),
+            description: "credits held for resuming a dub",
+        },
+    )
+    .await?;
+    tx.commit().await?;
+    // From here on the hold is committed: any failure to start gives it back, as a new dub's
+    // start does.
+    let started = async {
+        let input = rebuild_input(state, &job, video).await?;
+        start_workflow(state, &input, &v.title).await
+    };
+    if let Err(e) = started.await {
+        abort_start(state, job.id, user, video, round).await?;
+        return Err(e);
+    }
+    Ok(Started {
+        job_id: job.id,
+        status: JobStatus::Pending,
+        credits,
+        message: "dubbing job resumed",
+    })
+}
+
+/// Cancels the video's running dub: its activities stop, its artifacts are deleted and its
+/// credits released; the job ends `cancelled`.
+#[tracing::instrument(skip_all, fields(%user, %video))]
+pub async fn cancel(state: &AppState, user: UserId, video: VideoId) -> Result<()> {
+    videos::find_owned(&state.db, user, video)
+        .await?
+        .ok_or_else(|| ServiceError::NotFound("video not found".into()))?;
+    let job = jobs::newest_active_for_video(&state.db, user, video)
+        .await?
+        .ok_or_else(|| ServiceError::Conflict("no dub of this video is running".into()))?;
+    temporal::cancel_dubbing(&state.temporal, job.id, "cancelled by the user")
+        .await
+        .map_err(|e| {
+            tracing::error!(error = %e, job = %job.id, "could not cancel the dubbing workflow");
+            ServiceError::Unavailable("the dub could not be cancelled now; please retry".into())
+        })
+}
+
+/// Starts a job the legacy queue handed over (`DISPATCH_MODE=sqs`): its workflow input is
+/// rebuilt from its rows, as a resume does.
+#[tracing::instrument(skip_all, fields(job = %job.id))]
+pub async fn start_queued(state: &AppState, job: &jobs::JobRow, video: VideoId) -> Result<()> {
+    let input = rebuild_input(state, job, video).await?;
+    let title = videos::find_by_id(&state.db, video)
+        .await?
+        .map(|v| v.title)
+        .unwrap_or_default();
+    start_workflow(state, &input, &title).await
+}
+
+/// The workflow input of an existing job, from its rows (the keys come from the same owner).
+async fn rebuild_input(
+    state: &AppState,
+    job: &jobs::JobRow,
+    video: VideoId,
+) -> Result<DubbingInput> {
+    let unreadable = || ServiceError::Conflict("the job's configuration is unreadable".into());
+    let config = job.config().ok_or_else(unreadable)?;
+    let original = media::newest(&state.db, video, FileType::Original, None, None)
+        .await?
+        .ok_or_else(|| ServiceError::Conflict("the video has no uploaded file".into()))?;
+    let outputs = VideoKeys::new(job.user_id, video).job(job.id);
+    // The row's languages are the job's: a recognized one records the detected language there.
+    let parse = |code: Option<&str>| code.and_then(|c| c.parse::<Language>().ok());
+    Ok(DubbingInput {
+        job_id: job.id,
+        user_id: job.user_id,
+        video_id: video,
+        priced_duration_ms: original.duration.map(|s| (s * 1000.0).round() as u64),
+        activity_budget: Some(state.settings.temporal.activity_budget),
+        video_key: original.s3_key,
+        // Recognized jobs recognize again on resume (the step's stored result is reused if it
+        // had finished).
+        transcript: if config.recognizes() {
+            TranscriptSource::Recognize
+        } else {
+            TranscriptSource::Uploaded(outputs.transcript())
+        },
+        source_language: parse(job.source_language.as_deref()).unwrap_or(config.source_language),
+        target_language: parse(job.target_language.as_deref()).unwrap_or(config.target_language),
+        output_key: outputs.dubbed(config.target_language),
+        credits_per_minute: state.settings.credits.cost_per_minute,
+        options: config.options(),
+    })
+}
+
+async fn start_workflow(state: &AppState, input: &DubbingInput, title: &str) -> Result<()> {
+    let task_queue = &state.settings.temporal.task_queue;
+    temporal::start_dubbing(&state.temporal, task_queue, input, title)
+        .await
+        .map_err(|e| {
+            tracing::error!(error = %e, job = %input.job_id, "could not start the dubbing workflow");
+            ServiceError::Unavailable("the dub could not be started now; please retry".into())
+        })
+}
+
+/// Hands a new job to Temporal: directly, or through the legacy queue (`DISPATCH_MODE=sqs`), where
+/// `onevoice sqs-bridge` starts it.
+async fn dispatch(state: &AppState, input: &DubbingInput, title: &str) -> anyhow::Result<()> {
+    match state.settings.sqs.dispatch {
+        Dispatch::Temporal => {
+            let task_queue = &state.settings.temporal.task_queue;
+            temporal::start_dubbing(&state.temporal, task_queue, input, title).await
+        }
+        Dispatch::Sqs => {
+            let url = state
+                .settings
+                .sqs
+                .queue_url
+                .as_ref()
+                .ok_or_else(|| anyhow::anyhow!("no SQS_QUEUE_URL"))?;
+            let message = JobMessage {
+                message_type: legacy::DUBBING_JOB.to_string(),
+                job_id: input.job_id,
+                user_id: input.user_id,
+                video_id: input.video_id,
+                requested_at: Utc::now(),
+            };
+            Ok(state.queue.send_job(url.as_str(), &message).await?)
+        }
+    }
+}
+
+/// The answer to a repeated request: the same job, unless the body differs.
+fn replay(existing: jobs::JobRow, request_hash: &[u8]) -> Result<Started> {
+    if existing.request_hash.as_deref() != Some(request_hash) {
+        return Err(ServiceError::Conflict(
+            "this Idempotency-Key was used with a different request".into(),
+        ));
+    }
+    Ok(Started {
+        job_id: existing.id,
+        status: existing.status,
+        credits: i64::from(existing.credits_cost.unwrap_or(0)),
+        message: "dubbing job already started",
+    })
+}
+
+/// The workflow of round `round` could not be started: fail the job and release that round's
+/// hold (the maintenance workflow does the same for a crash in between, see `fail_unstarted`).
+async fn abort_start(
+    state: &AppState,
+    job: JobId,
+    user: UserId,
+    video: VideoId,
+    round: i32,
+) -> Result<()> {
+    let job = jobs::PendingJob {
+        id: job,
+        user_id: user,
+        video_id: video,
+        retry_count: round,
+    };
+    let why = "the job could not be started; its credits were released";
+    jobs::fail_unstarted(&state.db, &job, why).await?;
+    Ok(())
+}
+
+/// The caller's video, ready to be dubbed: uploaded and probed.
+async fn ready_video(state: &AppState, user: UserId, id: VideoId) -> Result<VideoDetail> {
+    let v = videos::detail(&state.db, user, id)
+        .await?
+        .ok_or_else(|| ServiceError::NotFound("video not found".into()))?;
+    let ready = [
+        VideoStatus::Uploaded,
+        VideoStatus::Processing,
+        VideoStatus::Completed,
+    ];
+    if !ready.contains(&v.status) || v.duration.is_none() {
+        let why = match v.status {
+            VideoStatus::Pending => "the video's upload has not been completed yet".to_string(),
+            VideoStatus::Failed => format!(
+                "the video cannot be dubbed: {}",
+                v.status_reason.as_deref().unwrap_or("its upload failed")
+            ),
+            other => format!("the video is {other}"),
+        };
+        return Err(ServiceError::Conflict(why));
+    }
+    Ok(v)
+}
+
+/// Credits and a rough processing time in seconds.
+fn price(state: &AppState, v: &VideoDetail) -> (i64, u64) {
+    let ms = (v.duration.unwrap_or(0.0) * 1000.0).round() as u64;
+    let credits = credit_cost(ms, state.settings.credits.cost_per_minute);
+    let estimate =
+        (ms as f64 / 1000.0 * state.settings.credits.processing_ratio).ceil() as u64 + 10;
+    (credits, estimate)
+}
+
+/// Whether the user may hold `credits` now (inside the transaction that locked their balance):
+/// not while dubbing is suspended, and not beyond the balance (a negative one after a refund
+/// refuses every dub until credits are added).
+async fn may_spend(tx: &mut sqlx::PgConnection, user: UserId, credits: i64) -> Result<()> {
+    match billing::suspension(&mut *tx, user).await? {
+        Some(billing::Suspension::Overdue) => return Err(ServiceError::Suspended(OVERDUE.into())),
+        Some(billing::Suspension::Disputed) => {
+            return Err(ServiceError::Suspended(DISPUTED.into()));
+        }
+        None => {}
+    }
+    let available = ledger::balance(&mut *tx, user).await?;
+    if available < credits {
+        return Err(ServiceError::NotEnoughCredits {
+            needed: credits,
+            available,
+        });
+    }
+    Ok(())
+}
+
+/// The recognizer a dub asks for: one the server has configured, for a video without a
+/// transcript.
+fn requested_recognizer(state: &AppState, req: &DubRequest) -> Result<Option<Recognizer>> {
+    let Some(name) = req.asr_provider.as_deref() else {
+        return Ok(None);
+    };
+    let configured: Vec<&str> = Recognizer::ALL
+        .into_iter()
+        .filter(|r| r.is_configured(&state.settings.speech))
+        .map(Recognizer::name)
+        .collect();
+    let recognizer = Recognizer::from_name(name)
+        .filter(|r| r.is_configured(&state.settings.speech))
+        .ok_or_else(|| {
+            ServiceError::invalid(
+                "asr_provider",
+                format!(
+                    "not a recognizer of this server (configured: {})",
+                    configured.join(", ")
+                ),
+            )
+        })?;
+    if req.source_transcript.is_some() {
+        return Err(ServiceError::invalid(
+            "asr_provider",
+            "a job with source_transcript recognizes no speech: omit one of them",
+        ));
+    }
+    Ok(Some(recognizer))
+}
+
+fn check_glossary(entries: &[GlossaryEntry]) -> Result<Vec<GlossaryTerm>> {
+    if entries.len() > 200 {
+        return Err(ServiceError::invalid("glossary", "at most 200 terms"));
+    }
+    // Brackets would break Apertium's protection of the terms.
+    let term = |field: String, t: &str| -> Result<String> {
+        let t = text::nonblank_line(&field, t, 100)?;
+        if t.contains(['[', ']']) {
+            return Err(ServiceError::invalid(&field, "must not contain `[` or `]`"));
+        }
+        Ok(t.to_string())
+    };
+    entries
+        .iter()
+        .enumerate()
+        .map(|(i, e)| {
+            Ok(GlossaryTerm {
+                source: term(format!("glossary[{i}].source"), &e.source)?,
+                target: term(format!("glossary[{i}].target"), &e.target)?,
+            })
+        })
+        .collect()
+}
+
+/// The newest job of the caller's video.
+pub async fn newest_job(state: &AppState, user: UserId, video: VideoId) -> Result<jobs::JobRow> {
+    jobs::newest_for_video(&state.db, user, video)
+        .await?
+        .ok_or_else(|| ServiceError::NotFound("no job found for this video".into()))
+}
+
+/// One of the caller's jobs, with its steps in pipeline order.
+pub async fn job_with_steps(
+    state: &AppState,
+    user: UserId,
+    job: JobId,
+) -> Result<(jobs::JobRow, Vec<jobs::StepRow>)> {
+    let row = jobs::find_owned(&state.db, user, job)
+        .await?
+        .ok_or_else(|| ServiceError::NotFound("job not found".into()))?;
+    Ok((row, jobs::steps(&state.db, job).await?))
+}
+
+/// A page of the caller's jobs, newest first, and how many match.
+pub async fn page(
+    state: &AppState,
+    user: UserId,
+    status: Option<JobStatus>,
+    limit: i64,
+    offset: i64,
+) -> Result<(Vec<jobs::JobRow>, i64)> {
+    Ok(jobs::page(&state.db, user, status, limit, offset).await?)
+}
