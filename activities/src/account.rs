@@ -3,8 +3,8 @@
 use crate::deps::Deps;
 use crate::error;
 use onevoice_shared::contracts::{EraseAccountInput, ErasureReport, activity};
-use onevoice_shared::ids::JobId;
 use onevoice_shared::keys::{self, JobKeys};
+use onevoice_shared::repo::{emails, jobs, users};
 use std::sync::Arc;
 use temporalio_macros::activities;
 use temporalio_sdk::activities::{ActivityContext, ActivityError};
@@ -29,13 +29,8 @@ impl AccountActivities {
         input: EraseAccountInput,
     ) -> Result<ErasureReport, ActivityError> {
         let d = &self.deps;
-        let db_err = |e: sqlx::Error| error::transient(format!("database error: {e}"));
         let user = input.user_id;
-        let jobs: Vec<JobId> = sqlx::query_scalar("SELECT id FROM jobs WHERE user_id = $1")
-            .bind(user)
-            .fetch_all(&d.db)
-            .await
-            .map_err(db_err)?;
+        let jobs = jobs::ids_of_user(&d.db, user).await.map_err(error::db)?;
         let mut prefixes = keys::user_prefixes(user).to_vec();
         prefixes.extend(jobs.into_iter().map(|job| JobKeys(job).prefix()));
         let mut objects_deleted = 0;
@@ -49,18 +44,14 @@ impl AccountActivities {
         }
         // The user row goes last: its cascade removes videos, jobs, sessions, tokens and activity.
         // Emails keep no address of a deleted user.
-        let mut tx = d.db.begin().await.map_err(db_err)?;
-        sqlx::query("DELETE FROM emails WHERE user_id = $1")
-            .bind(user)
-            .execute(&mut *tx)
+        let mut tx = d.db.begin().await.map_err(error::db)?;
+        emails::delete_of_user(&mut *tx, user)
             .await
-            .map_err(db_err)?;
-        sqlx::query("DELETE FROM users WHERE id = $1 AND deleted_at IS NOT NULL")
-            .bind(user)
-            .execute(&mut *tx)
+            .map_err(error::db)?;
+        users::delete_erased(&mut *tx, user)
             .await
-            .map_err(db_err)?;
-        tx.commit().await.map_err(db_err)?;
+            .map_err(error::db)?;
+        tx.commit().await.map_err(error::db)?;
         tracing::info!(%user, objects_deleted, "account erased");
         Ok(ErasureReport { objects_deleted })
     }

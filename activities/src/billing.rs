@@ -20,7 +20,7 @@ use onevoice_shared::contracts::{
 use onevoice_shared::email::{self, EmailKind};
 use onevoice_shared::ids::UserId;
 use onevoice_shared::locale::Locale;
-use onevoice_shared::paddle::entities::{Adjustment, Subscription, Transaction};
+use onevoice_shared::paddle::entities::{Adjustment, EventKind, Subscription, Transaction};
 use onevoice_shared::repo::{activity as activity_log, billing, emails, ledger, users};
 use serde_json::json;
 use sqlx::PgConnection;
@@ -28,10 +28,6 @@ use std::sync::Arc;
 use temporalio_macros::activities;
 use temporalio_sdk::activities::{ActivityContext, ActivityError};
 use uuid::Uuid;
-
-fn db(e: sqlx::Error) -> ActivityError {
-    error::transient(format!("database error: {e}"))
-}
 
 pub struct BillingActivities {
     deps: Deps,
@@ -59,10 +55,10 @@ impl BillingActivities {
     ) -> Result<BillingOutcome, ActivityError> {
         let d = &self.deps;
         let user = self.account(input.user_id).await?;
-        let mut tx = d.db.begin().await.map_err(db)?;
+        let mut tx = d.db.begin().await.map_err(error::db)?;
         let event = billing::lock_event(&mut tx, &input.event_id)
             .await
-            .map_err(db)?
+            .map_err(error::db)?
             .ok_or_else(|| {
                 error::fatal(format!("webhook event {} is not stored", input.event_id))
             })?;
@@ -72,10 +68,10 @@ impl BillingActivities {
             if let Some(customer) = data.get("customer_id").and_then(|c| c.as_str()) {
                 billing::adopt_customer(&mut *tx, input.user_id, customer)
                     .await
-                    .map_err(db)?;
+                    .map_err(error::db)?;
             }
-            let applied = match event.event_type.as_str() {
-                t if t.starts_with("subscription.") => match serde_json::from_value(data) {
+            let applied = match EventKind::of(&event.event_type) {
+                EventKind::Subscription => match serde_json::from_value(data) {
                     Ok(sub) => {
                         self.apply_subscription(
                             &mut tx,
@@ -89,13 +85,13 @@ impl BillingActivities {
                     }
                     Err(e) => format!("malformed subscription: {e}"),
                 },
-                "transaction.completed" | "transaction.payment_failed" => {
+                kind @ (EventKind::TransactionCompleted | EventKind::PaymentFailed) => {
                     match serde_json::from_value(data) {
                         Ok(txn) => {
                             self.apply_transaction(
                                 &mut tx,
                                 input.user_id,
-                                &event.event_type,
+                                kind == EventKind::PaymentFailed,
                                 &txn,
                                 event.occurred_at,
                                 &input.event_id,
@@ -106,19 +102,19 @@ impl BillingActivities {
                         Err(e) => format!("malformed transaction: {e}"),
                     }
                 }
-                t if t.starts_with("adjustment.") => match serde_json::from_value(data) {
+                EventKind::Adjustment => match serde_json::from_value(data) {
                     Ok(adjustment) => {
                         self.apply_adjustment(&mut tx, input.user_id, &adjustment)
                             .await?
                     }
                     Err(e) => format!("malformed adjustment: {e}"),
                 },
-                _ => "ignored".to_string(),
+                EventKind::Other => "ignored".to_string(),
             };
             tracing::info!(event = %input.event_id, kind = %event.event_type, user = %input.user_id, outcome = %applied, "Paddle event applied");
             billing::mark_processed(&mut *tx, &input.event_id, &applied)
                 .await
-                .map_err(db)?;
+                .map_err(error::db)?;
         }
         let resend = format!("paddle:{}:", input.event_id);
         self.finish(tx, &user, input.grace_period_secs, &resend, notices)
@@ -134,10 +130,10 @@ impl BillingActivities {
     ) -> Result<BillingOutcome, ActivityError> {
         let d = &self.deps;
         let user = self.account(input.user_id).await?;
-        let mut tx = d.db.begin().await.map_err(db)?;
+        let mut tx = d.db.begin().await.map_err(error::db)?;
         let suspended = billing::suspend_overdue(&mut *tx, input.user_id, input.grace_period_secs)
             .await
-            .map_err(db)?;
+            .map_err(error::db)?;
         let mut notices = Vec::new();
         if suspended > 0 {
             tracing::info!(user = %input.user_id, "dubbing suspended: grace period ended unpaid");
@@ -149,7 +145,7 @@ impl BillingActivities {
                 None,
             )
             .await
-            .map_err(db)?;
+            .map_err(error::db)?;
             // One notice per suspension episode: keyed on the day it happened.
             notices.push(Notice {
                 dedupe: format!(
@@ -186,7 +182,7 @@ impl BillingActivities {
     async fn account(&self, user: UserId) -> Result<users::UserRow, ActivityError> {
         users::find(&self.deps.db, user)
             .await
-            .map_err(db)?
+            .map_err(error::db)?
             .ok_or_else(|| error::fatal(format!("user {user} does not exist")))
     }
 
@@ -203,12 +199,12 @@ impl BillingActivities {
     ) -> Result<BillingOutcome, ActivityError> {
         let mut emails = emails::pending_with_prefix(&mut *tx, resend)
             .await
-            .map_err(db)?;
+            .map_err(error::db)?;
         emails.extend(self.queue(&mut tx, user, notices).await?);
         let grace_deadline = billing::grace_deadline(&mut *tx, user.id, grace_secs)
             .await
-            .map_err(db)?;
-        tx.commit().await.map_err(db)?;
+            .map_err(error::db)?;
+        tx.commit().await.map_err(error::db)?;
         Ok(BillingOutcome {
             grace_deadline,
             emails,
@@ -242,7 +238,7 @@ impl BillingActivities {
         let (plan_id, credits, plan_name) = self.plan_of(sub.price_id());
         let applied = billing::apply_snapshot(tx, user, sub, occurred_at, &plan_id, credits)
             .await
-            .map_err(db)?;
+            .map_err(error::db)?;
         if applied.stale {
             return Ok(format!("stale: kept the newer state ({})", applied.status));
         }
@@ -283,7 +279,7 @@ impl BillingActivities {
             Some(json!({ "paddle_subscription_id": sub.id, "status": sub.status })),
         )
         .await
-        .map_err(db)?;
+        .map_err(error::db)?;
         Ok(format!(
             "applied: {} -> {}",
             applied.previous_status.as_deref().unwrap_or("new"),
@@ -296,16 +292,16 @@ impl BillingActivities {
         &self,
         tx: &mut PgConnection,
         user: UserId,
-        event_type: &str,
+        failed: bool,
         txn: &Transaction,
         occurred_at: DateTime<Utc>,
         event_id: &str,
         notices: &mut Vec<Notice>,
     ) -> Result<String, ActivityError> {
-        if event_type == "transaction.payment_failed" {
+        if failed {
             let new = billing::record_transaction(&mut *tx, user, txn, "failed", occurred_at)
                 .await
-                .map_err(db)?;
+                .map_err(error::db)?;
             // The customer hears about it when the subscription turns past due.
             return Ok(format!(
                 "payment failed ({}){}",
@@ -315,11 +311,11 @@ impl BillingActivities {
         }
         billing::record_transaction(&mut *tx, user, txn, "completed", occurred_at)
             .await
-            .map_err(db)?;
+            .map_err(error::db)?;
         let reactivated =
             billing::record_payment(tx, user, txn.subscription_id.as_deref(), occurred_at)
                 .await
-                .map_err(db)?;
+                .map_err(error::db)?;
         // Credits for what was bought: each plan price times its quantity.
         let mut bought = 0;
         let mut plan_name = String::new();
@@ -348,7 +344,7 @@ impl BillingActivities {
         } else if let Some(period) = period {
             let already = ledger::granted_for_period(&mut *tx, user, period)
                 .await
-                .map_err(db)?;
+                .map_err(error::db)?;
             (bought - already).max(0)
         } else {
             bought
@@ -378,7 +374,7 @@ impl BillingActivities {
                 Some(period) => ledger::append_for_period(&mut *tx, entry, period).await,
                 None => ledger::append(&mut *tx, entry).await,
             }
-            .map_err(db)?;
+            .map_err(error::db)?;
         if granted || reactivated {
             notices.push(Notice {
                 dedupe: format!("paddle:{event_id}:paid"),
@@ -399,7 +395,7 @@ impl BillingActivities {
                 Some(json!({ "paddle_transaction_id": txn.id, "credits": credits })),
             )
             .await
-            .map_err(db)?;
+            .map_err(error::db)?;
         }
         Ok(format!(
             "paid: {}{}",
@@ -437,7 +433,7 @@ impl BillingActivities {
             }
             let resolved = billing::resolve_disputes(&mut *tx, user, txn)
                 .await
-                .map_err(db)?;
+                .map_err(error::db)?;
             return Ok(format!("chargeback reversed: {resolved} dispute(s) closed"));
         }
         if !matches!(adj.action.as_str(), "refund" | "credit" | "chargeback") {
@@ -453,7 +449,7 @@ impl BillingActivities {
         if chargeback
             && billing::open_dispute(&mut *tx, user, &adj.id, txn)
                 .await
-                .map_err(db)?
+                .map_err(error::db)?
         {
             tracing::warn!(user = %user, transaction = txn, "chargeback: dubbing suspended");
             activity_log::record(
@@ -464,15 +460,18 @@ impl BillingActivities {
                 Some(json!({ "paddle_transaction_id": txn, "adjustment_id": adj.id })),
             )
             .await
-            .map_err(db)?;
+            .map_err(error::db)?;
         }
         let granted = ledger::amount_of(&mut *tx, &ledger::payment_key(txn))
             .await
-            .map_err(db)?;
-        let left = granted - ledger::taken_back(&mut *tx, user, txn).await.map_err(db)?;
+            .map_err(error::db)?;
+        let left = granted
+            - ledger::taken_back(&mut *tx, user, txn)
+                .await
+                .map_err(error::db)?;
         let paid = billing::paid_minor_units(&mut *tx, txn)
             .await
-            .map_err(db)?
+            .map_err(error::db)?
             .unwrap_or(0);
         let credits = share_of(granted, adj.total().unwrap_or(0), paid).min(left);
         if credits <= 0 {
@@ -487,7 +486,7 @@ impl BillingActivities {
             txn,
         )
         .await
-        .map_err(db)?;
+        .map_err(error::db)?;
         if !taken {
             return Ok(format!("{}: already taken back", adj.action));
         }
@@ -499,7 +498,7 @@ impl BillingActivities {
             Some(json!({ "paddle_transaction_id": txn, "adjustment_id": adj.id, "credits": credits })),
         )
         .await
-        .map_err(db)?;
+        .map_err(error::db)?;
         Ok(format!("{}: {credits} credits taken back", adj.action))
     }
 
@@ -530,7 +529,7 @@ impl BillingActivities {
                 },
             )
             .await
-            .map_err(db)?;
+            .map_err(error::db)?;
             ids.push(id);
         }
         Ok(ids)

@@ -38,6 +38,12 @@ pub(crate) fn transient(message: impl Into<String>) -> ActivityError {
     ActivityError::application(ApplicationFailure::new(message.into()))
 }
 
+/// A database error: the database may be back on retry (a constraint the activity breaks is a
+/// bug it would hit again, but telling the two apart is not worth a misclassified outage).
+pub(crate) fn db(err: sqlx::Error) -> ActivityError {
+    transient(format!("database error: {err}"))
+}
+
 pub(crate) fn storage(err: StorageError) -> ActivityError {
     if err.is_retryable() {
         transient(err.to_string())

@@ -28,10 +28,6 @@ impl JobActivities {
     }
 }
 
-fn db(e: sqlx::Error) -> ActivityError {
-    error::transient(format!("database error: {e}"))
-}
-
 #[activities]
 impl JobActivities {
     #[activity(name = activity::RECORD_PROGRESS)]
@@ -40,7 +36,9 @@ impl JobActivities {
         _ctx: ActivityContext,
         report: ProgressReport,
     ) -> Result<(), ActivityError> {
-        let first = jobs::get(&self.deps.db, report.job_id).await.map_err(db)?;
+        let first = jobs::get(&self.deps.db, report.job_id)
+            .await
+            .map_err(error::db)?;
         let Some(job) = first else {
             return Err(error::fatal(format!(
                 "job {} does not exist",
@@ -49,13 +47,13 @@ impl JobActivities {
         };
         jobs::record_progress(&self.deps.db, report.job_id, report.percent, &report.steps)
             .await
-            .map_err(db)?;
+            .map_err(error::db)?;
         if job.status != JobStatus::Processing
             && let Some(video) = job.video_id
         {
             videos::set_status(&self.deps.db, video, VideoStatus::Processing)
                 .await
-                .map_err(db)?;
+                .map_err(error::db)?;
         }
         Ok(())
     }
@@ -71,15 +69,18 @@ impl JobActivities {
         input: FinishJobInput,
     ) -> Result<Option<Uuid>, ActivityError> {
         let d = &self.deps;
-        let Some(job) = jobs::get(&d.db, input.job_id).await.map_err(db)? else {
+        let Some(job) = jobs::get(&d.db, input.job_id).await.map_err(error::db)? else {
             return Err(error::fatal(format!("job {} does not exist", input.job_id)));
         };
-        let Some(user) = users::find_any(&d.db, job.user_id).await.map_err(db)? else {
+        let Some(user) = users::find_any(&d.db, job.user_id)
+            .await
+            .map_err(error::db)?
+        else {
             return Ok(None); // the account was erased meanwhile
         };
         let title = videos::find_by_id(&d.db, input.video_id)
             .await
-            .map_err(db)?
+            .map_err(error::db)?
             .map(|v| v.title)
             .unwrap_or_else(|| "video".into());
         if let JobOutcome::Completed { output } = &input.outcome {
@@ -111,26 +112,24 @@ impl JobActivities {
                     .await
                     .map_err(error::storage)?;
             }
-            sqlx::query("DELETE FROM media_files WHERE job_id = $1")
-                .bind(input.job_id)
-                .execute(&d.db)
+            media::delete_of_job(&d.db, input.job_id)
                 .await
-                .map_err(db)?;
+                .map_err(error::db)?;
         }
-        let mut tx = d.db.begin().await.map_err(db)?;
+        let mut tx = d.db.begin().await.map_err(error::db)?;
         let changed = jobs::finish(&mut tx, input.job_id, status, message, result)
             .await
-            .map_err(db)?;
+            .map_err(error::db)?;
         if let JobOutcome::Completed { output } = &input.outcome
             && let Some(detected) = output.source_language
         {
             jobs::set_source_language(&mut tx, input.job_id, detected.code())
                 .await
-                .map_err(db)?;
+                .map_err(error::db)?;
         }
         let held = ledger::held(&mut *tx, input.job_id, round)
             .await
-            .map_err(db)?;
+            .map_err(error::db)?;
         if held > 0 {
             ledger::append(
                 &mut *tx,
@@ -145,7 +144,7 @@ impl JobActivities {
                 },
             )
             .await
-            .map_err(db)?;
+            .map_err(error::db)?;
         }
         if let JobOutcome::Completed { output } = &input.outcome {
             // Never more than quoted: the hold is the price the user agreed to.
@@ -167,7 +166,7 @@ impl JobActivities {
                 },
             )
             .await
-            .map_err(db)?;
+            .map_err(error::db)?;
         }
         if changed {
             let (action, description) = match &input.outcome {
@@ -191,12 +190,12 @@ impl JobActivities {
                 Some(json!({ "job_id": input.job_id })),
             )
             .await
-            .map_err(db)?;
+            .map_err(error::db)?;
         }
-        tx.commit().await.map_err(db)?;
+        tx.commit().await.map_err(error::db)?;
         videos::settle_after_job(&d.db, input.video_id)
             .await
-            .map_err(db)?;
+            .map_err(error::db)?;
 
         let locale = Locale::parse(&user.locale).unwrap_or_default();
         let notice = match &input.outcome {
@@ -238,7 +237,7 @@ impl JobActivities {
             },
         )
         .await
-        .map_err(db)?;
+        .map_err(error::db)?;
         Ok(Some(id))
     }
 }
@@ -356,11 +355,11 @@ impl JobActivities {
                 },
             )
             .await
-            .map_err(db)?;
+            .map_err(error::db)?;
         }
         videos::add_target_language(&d.db, input.video_id, lang)
             .await
-            .map_err(db)?;
+            .map_err(error::db)?;
         Ok(())
     }
 }

@@ -4,7 +4,7 @@ use crate::deps::Deps;
 use crate::error;
 use onevoice_shared::contracts::{CleanupReport, MaintenanceInput, activity, dubbing_workflow_id};
 use onevoice_shared::keys::{self, VideoKeys};
-use onevoice_shared::repo::{auth_tokens, jobs, pending, rate_limits, videos};
+use onevoice_shared::repo::{auth_tokens, jobs, media, pending, rate_limits, videos};
 use std::sync::Arc;
 use temporalio_macros::activities;
 use temporalio_sdk::activities::{ActivityContext, ActivityError};
@@ -32,12 +32,11 @@ impl MaintenanceActivities {
             UntypedWorkflow, WorkflowDescribeOptions, WorkflowExecutionStatus,
         };
         let db = &self.deps.db;
-        let err = |e: sqlx::Error| error::transient(format!("database error: {e}"));
         let cutoff = chrono::Utc::now()
             - chrono::Duration::from_std(self.deps.stranded_after).unwrap_or_default();
         let client = ctx.client();
         let mut failed = 0;
-        for job in jobs::pending_since(db, cutoff).await.map_err(err)? {
+        for job in jobs::pending_since(db, cutoff).await.map_err(error::db)? {
             let handle = client.get_workflow_handle::<UntypedWorkflow>(dubbing_workflow_id(job.id));
             let running = match handle.describe(WorkflowDescribeOptions::default()).await {
                 Ok(d) => d.status() == WorkflowExecutionStatus::Running,
@@ -51,7 +50,7 @@ impl MaintenanceActivities {
             if !running
                 && jobs::fail_unstarted(db, &job, STRANDED)
                     .await
-                    .map_err(err)?
+                    .map_err(error::db)?
             {
                 tracing::warn!(job = %job.id, "stranded job failed, its hold released");
                 failed += 1;
@@ -70,19 +69,12 @@ impl MaintenanceActivities {
         input: MaintenanceInput,
     ) -> Result<CleanupReport, ActivityError> {
         let db = &self.deps.db;
-        let err = |e: sqlx::Error| error::transient(format!("database error: {e}"));
         let cutoff =
             chrono::Utc::now() - chrono::Duration::seconds(input.abandon_upload_secs as i64);
         let mut abandoned_uploads = 0;
-        for (video, user) in videos::abandoned(db, cutoff).await.map_err(err)? {
+        for (video, user) in videos::abandoned(db, cutoff).await.map_err(error::db)? {
             // Multipart uploads hold parts invisible to listing until aborted.
-            let uploads: Vec<(String, String)> = sqlx::query_as(
-                "SELECT s3_key, upload_id FROM media_files WHERE video_id = $1 AND upload_id IS NOT NULL",
-            )
-            .bind(video)
-            .fetch_all(db)
-            .await
-            .map_err(err)?;
+            let uploads = media::open_uploads(db, video).await.map_err(error::db)?;
             for (key, upload_id) in uploads {
                 // Uploads go to the upload key; ones begun before that, to the original's.
                 let storage = &self.deps.storage;
@@ -102,17 +94,15 @@ impl MaintenanceActivities {
                 .delete_prefix(&VideoKeys::new(user, video).prefix())
                 .await
                 .map_err(error::storage)?;
-            sqlx::query("DELETE FROM videos WHERE id = $1 AND status = 'pending'")
-                .bind(video)
-                .execute(db)
+            videos::delete_if_pending(db, video)
                 .await
-                .map_err(err)?;
+                .map_err(error::db)?;
             abandoned_uploads += 1;
         }
         let report = CleanupReport {
-            expired_signups: pending::delete_expired(db).await.map_err(err)?,
-            stale_tokens: auth_tokens::delete_stale(db).await.map_err(err)?,
-            old_rate_limits: rate_limits::delete_old(db).await.map_err(err)?,
+            expired_signups: pending::delete_expired(db).await.map_err(error::db)?,
+            stale_tokens: auth_tokens::delete_stale(db).await.map_err(error::db)?,
+            old_rate_limits: rate_limits::delete_old(db).await.map_err(error::db)?,
             abandoned_uploads,
             stranded_jobs: self.fail_stranded_jobs(&ctx).await?,
         };

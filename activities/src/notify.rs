@@ -9,7 +9,7 @@ use crate::error;
 use lettre::AsyncTransport;
 use lettre::message::{Mailbox, MultiPart};
 use onevoice_shared::contracts::{SendEmailInput, activity};
-use onevoice_shared::repo::emails;
+use onevoice_shared::repo::{emails, users};
 use std::sync::Arc;
 use temporalio_macros::activities;
 use temporalio_sdk::activities::{ActivityContext, ActivityError};
@@ -20,21 +20,15 @@ const SECRET_KINDS: [&str; 3] = ["verify_email", "password_reset", "email_change
 /// Job and billing notices honour the recipient's preferences at send time; account emails
 /// (verification, reset, security notices) always go out.
 async fn wanted(db: &sqlx::PgPool, email: &emails::EmailRow) -> Result<bool, sqlx::Error> {
-    let preference = match email.kind.as_str() {
-        "job_completed" | "job_failed" => "processing_complete",
-        k if k.starts_with("billing_") => "billing_updates",
+    let notice = match email.kind.as_str() {
+        "job_completed" | "job_failed" => users::Notice::Processing,
+        k if k.starts_with("billing_") => users::Notice::Billing,
         _ => return Ok(true),
     };
     let Some(user) = email.user_id else {
         return Ok(true);
     };
-    let allowed: Option<bool> = sqlx::query_scalar(&format!(
-        "SELECT email_notifications AND {preference} FROM users WHERE id = $1"
-    ))
-    .bind(user)
-    .fetch_optional(db)
-    .await?;
-    Ok(allowed.unwrap_or(false))
+    users::wants(db, user, notice).await
 }
 
 pub struct NotifyActivities {
@@ -56,8 +50,10 @@ impl NotifyActivities {
         input: SendEmailInput,
     ) -> Result<(), ActivityError> {
         let d = &self.deps;
-        let db_err = |e: sqlx::Error| error::transient(format!("database error: {e}"));
-        let Some(email) = emails::get(&d.db, input.email_id).await.map_err(db_err)? else {
+        let Some(email) = emails::get(&d.db, input.email_id)
+            .await
+            .map_err(error::db)?
+        else {
             return Err(error::fatal(format!(
                 "email {} does not exist",
                 input.email_id
@@ -66,10 +62,10 @@ impl NotifyActivities {
         if email.status != "pending" {
             return Ok(());
         }
-        if !wanted(&d.db, &email).await.map_err(db_err)? {
+        if !wanted(&d.db, &email).await.map_err(error::db)? {
             emails::mark_suppressed(&d.db, email.id)
                 .await
-                .map_err(db_err)?;
+                .map_err(error::db)?;
             tracing::info!(email = %email.id, kind = %email.kind, "email suppressed by the user's preferences");
             return Ok(());
         }
@@ -95,7 +91,7 @@ impl NotifyActivities {
             let reason = e.to_string();
             emails::record_attempt(&d.db, email.id, &reason)
                 .await
-                .map_err(db_err)?;
+                .map_err(error::db)?;
             // A permanent SMTP rejection (5xx) of the recipient will not change on retry.
             return Err(if e.is_permanent() {
                 error::fatal(format!("SMTP rejected the email: {reason}"))
@@ -105,7 +101,7 @@ impl NotifyActivities {
         }
         emails::mark_sent(&d.db, email.id, SECRET_KINDS.contains(&email.kind.as_str()))
             .await
-            .map_err(db_err)?;
+            .map_err(error::db)?;
         tracing::info!(email = %email.id, kind = %email.kind, "email sent");
         Ok(())
     }

@@ -7,9 +7,8 @@ use onevoice_shared::contracts::{
     CompletedUpload, DeleteVideoInput, IngestInput, IngestOutcome, MediaInfo, RecordIngestInput,
     ThumbnailInput, activity,
 };
-use onevoice_shared::ids::JobId;
 use onevoice_shared::keys::{JobKeys, VideoKeys};
-use onevoice_shared::repo::videos;
+use onevoice_shared::repo::{jobs, media, videos};
 use onevoice_shared::status::VideoStatus;
 use onevoice_shared::storage::StorageError;
 use serde::Deserialize;
@@ -26,10 +25,6 @@ impl VideoActivities {
     pub fn new(deps: Deps) -> Self {
         Self { deps }
     }
-}
-
-fn db(e: sqlx::Error) -> ActivityError {
-    error::transient(format!("database error: {e}"))
 }
 
 impl VideoActivities {
@@ -186,20 +181,20 @@ impl VideoActivities {
             } => {
                 videos::record_media(&d.db, input.video_id, info)
                     .await
-                    .map_err(db)?;
+                    .map_err(error::db)?;
                 if let Some(key) = thumbnail_key {
                     videos::set_thumbnail(&d.db, input.video_id, d.storage.bucket(), key)
                         .await
-                        .map_err(db)?;
+                        .map_err(error::db)?;
                 }
                 videos::set_status_reason(&d.db, input.video_id, VideoStatus::Uploaded, None)
                     .await
-                    .map_err(db)?;
+                    .map_err(error::db)?;
             }
             IngestOutcome::Rejected { reason } => {
                 videos::set_status_reason(&d.db, input.video_id, VideoStatus::Failed, Some(reason))
                     .await
-                    .map_err(db)?;
+                    .map_err(error::db)?;
             }
         }
         Ok(())
@@ -214,18 +209,12 @@ impl VideoActivities {
         input: DeleteVideoInput,
     ) -> Result<u64, ActivityError> {
         let d = &self.deps;
-        let jobs: Vec<JobId> = sqlx::query_scalar("SELECT id FROM jobs WHERE video_id = $1")
-            .bind(input.video_id)
-            .fetch_all(&d.db)
+        let jobs = jobs::ids_of_video(&d.db, input.video_id)
             .await
-            .map_err(db)?;
-        let uploads: Vec<(String, String)> = sqlx::query_as(
-            "SELECT s3_key, upload_id FROM media_files WHERE video_id = $1 AND upload_id IS NOT NULL",
-        )
-        .bind(input.video_id)
-        .fetch_all(&d.db)
-        .await
-        .map_err(db)?;
+            .map_err(error::db)?;
+        let uploads = media::open_uploads(&d.db, input.video_id)
+            .await
+            .map_err(error::db)?;
         for (key, upload_id) in uploads {
             d.storage
                 .abort_multipart(&key, &upload_id)
@@ -243,11 +232,9 @@ impl VideoActivities {
                 .map_err(error::storage)? as u64;
             let _ = ctx.record_heartbeat(deleted).await;
         }
-        sqlx::query("DELETE FROM videos WHERE id = $1")
-            .bind(input.video_id)
-            .execute(&d.db)
+        videos::delete(&d.db, input.video_id)
             .await
-            .map_err(db)?;
+            .map_err(error::db)?;
         Ok(deleted)
     }
 }

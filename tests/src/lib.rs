@@ -2,6 +2,7 @@
 //! against the local stack with a fresh database and task queue per test, sample media made on
 //! the spot with espeak-ng and ffmpeg, and media assertions that decode with real ffmpeg.
 
+pub mod api;
 pub mod chat;
 pub mod flows;
 pub mod harness;

@@ -15,33 +15,6 @@ fn unique_email(tag: &str) -> String {
     format!("{tag}-{}@example.com", Uuid::new_v4().simple())
 }
 
-async fn post(
-    app: &TestApp,
-    path: &str,
-    body: Value,
-    token: Option<&str>,
-) -> anyhow::Result<(StatusCode, Value)> {
-    let mut req = app.http.post(app.url(path)).json(&body);
-    if let Some(t) = token {
-        req = req.bearer_auth(t);
-    }
-    let res = req.send().await?;
-    let status = res.status();
-    let body = res.json::<Value>().await.unwrap_or(Value::Null);
-    Ok((status, body))
-}
-
-async fn get(app: &TestApp, path: &str, token: &str) -> anyhow::Result<(StatusCode, Value)> {
-    let res = app
-        .http
-        .get(app.url(path))
-        .bearer_auth(token)
-        .send()
-        .await?;
-    let status = res.status();
-    Ok((status, res.json::<Value>().await.unwrap_or(Value::Null)))
-}
-
 /// Signs up, reads the verification email from `maildir` and verifies; returns the auth response.
 async fn signup_and_verify(
     app: &TestApp,
@@ -50,23 +23,30 @@ async fn signup_and_verify(
     password: &str,
 ) -> anyhow::Result<Value> {
     let username = format!("u{}", &Uuid::new_v4().simple().to_string()[..10]);
-    let (status, body) = post(
-        app,
-        "/api/auth/signup",
-        json!({"email": email, "password": password, "username": username, "locale": "en"}),
-        None,
-    )
-    .await?;
+    let (status, body) = app
+        .post_json(
+            "/api/auth/signup",
+            None,
+            &json!({"email": email, "password": password, "username": username, "locale": "en"}),
+        )
+        .await?
+        .parts();
     assert_eq!(status, StatusCode::ACCEPTED, "{body}");
     let msgs = mail::wait_for(maildir, email, 1).await?;
     assert!(msgs[0].subject.contains("Verify"), "{:?}", msgs[0].subject);
     assert!(msgs[0].html.contains("<a href="), "HTML part missing");
     let token = mail::token_from(&msgs[0].text).context("no token in the verification email")?;
     // The seed's contract: the token as a bare JSON string.
-    let (status, auth) = post(app, "/api/auth/verify-email", json!(token), None).await?;
+    let (status, auth) = app
+        .post_json("/api/auth/verify-email", None, &json!(token))
+        .await?
+        .parts();
     assert_eq!(status, StatusCode::OK, "{auth}");
     // A verification link works once.
-    let (status, body) = post(app, "/api/auth/verify-email", json!({"token": token}), None).await?;
+    let (status, body) = app
+        .post_json("/api/auth/verify-email", None, &json!({"token": token}))
+        .await?
+        .parts();
     assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
     Ok(auth)
 }
@@ -86,59 +66,57 @@ async fn signup_verify_login_refresh_logout() -> anyhow::Result<()> {
         .context("refresh")?
         .to_string();
 
-    let (status, profile) = get(&app, "/api/users/profile", &access).await?;
+    let (status, profile) = app.get("/api/users/profile", &access).await?.parts();
     assert_eq!(status, StatusCode::OK);
     assert_eq!(profile["email"], email.as_str());
     assert!(profile.get("password_hash").is_none());
 
     // Signing up again with the same address (any case) is refused.
-    let (status, _) = post(
-        &app,
-        "/api/auth/signup",
-        json!({"email": email.to_uppercase(), "password": "another-passw0rd", "username": "someoneelse"}),
-        None,
-    )
-    .await?;
+    let (status, _) = app.post_json("/api/auth/signup", None, &json!({"email": email.to_uppercase(), "password": "another-passw0rd", "username": "someoneelse"})).await?.parts();
     assert_eq!(status, StatusCode::CONFLICT);
 
     // Wrong password and unknown email: the same 401.
-    let (s1, b1) = post(
-        &app,
-        "/api/auth/login",
-        json!({"email": email, "password": "wrong-password"}),
-        None,
-    )
-    .await?;
-    let (s2, b2) = post(
-        &app,
-        "/api/auth/login",
-        json!({"email": unique_email("nobody"), "password": "wrong-password"}),
-        None,
-    )
-    .await?;
+    let (s1, b1) = app
+        .post_json(
+            "/api/auth/login",
+            None,
+            &json!({"email": email, "password": "wrong-password"}),
+        )
+        .await?
+        .parts();
+    let (s2, b2) = app
+        .post_json(
+            "/api/auth/login",
+            None,
+            &json!({"email": unique_email("nobody"), "password": "wrong-password"}),
+        )
+        .await?
+        .parts();
     assert_eq!(
         (s1, s2),
         (StatusCode::UNAUTHORIZED, StatusCode::UNAUTHORIZED)
     );
     assert_eq!(b1["message"], b2["message"]);
 
-    let (status, login) = post(
-        &app,
-        "/api/auth/login",
-        json!({"email": email.to_uppercase(), "password": "s3cret-passw0rd"}),
-        None,
-    )
-    .await?;
+    let (status, login) = app
+        .post_json(
+            "/api/auth/login",
+            None,
+            &json!({"email": email.to_uppercase(), "password": "s3cret-passw0rd"}),
+        )
+        .await?
+        .parts();
     assert_eq!(status, StatusCode::OK, "{login}");
 
     // Refresh rotates; the old refresh token is then dead, and reusing it revokes the family.
-    let (status, r2) = post(
-        &app,
-        "/api/auth/refresh",
-        json!({"refresh_token": refresh1}),
-        None,
-    )
-    .await?;
+    let (status, r2) = app
+        .post_json(
+            "/api/auth/refresh",
+            None,
+            &json!({"refresh_token": refresh1}),
+        )
+        .await?
+        .parts();
     assert_eq!(status, StatusCode::OK, "{r2}");
     let refresh2 = r2["refresh_token"]
         .as_str()
@@ -147,31 +125,33 @@ async fn signup_verify_login_refresh_logout() -> anyhow::Result<()> {
     let access2 = r2["access_token"].as_str().context("access2")?.to_string();
     assert_ne!(refresh2, refresh1);
     assert_eq!(
-        get(&app, "/api/users/profile", &access2).await?.0,
+        app.get("/api/users/profile", &access2).await?.parts().0,
         StatusCode::OK
     );
-    let (status, _) = post(
-        &app,
-        "/api/auth/refresh",
-        json!({"refresh_token": refresh1}),
-        None,
-    )
-    .await?;
+    let (status, _) = app
+        .post_json(
+            "/api/auth/refresh",
+            None,
+            &json!({"refresh_token": refresh1}),
+        )
+        .await?
+        .parts();
     assert_eq!(status, StatusCode::UNAUTHORIZED);
-    let (status, _) = post(
-        &app,
-        "/api/auth/refresh",
-        json!({"refresh_token": refresh2}),
-        None,
-    )
-    .await?;
+    let (status, _) = app
+        .post_json(
+            "/api/auth/refresh",
+            None,
+            &json!({"refresh_token": refresh2}),
+        )
+        .await?
+        .parts();
     assert_eq!(
         status,
         StatusCode::UNAUTHORIZED,
         "reuse must revoke the whole family"
     );
     assert_eq!(
-        get(&app, "/api/users/profile", &access2).await?.0,
+        app.get("/api/users/profile", &access2).await?.parts().0,
         StatusCode::UNAUTHORIZED
     );
 
@@ -185,10 +165,13 @@ async fn signup_verify_login_refresh_logout() -> anyhow::Result<()> {
         .context("refresh3")?
         .to_string();
     assert_eq!(
-        get(&app, "/api/users/profile", &access3).await?.0,
+        app.get("/api/users/profile", &access3).await?.parts().0,
         StatusCode::OK
     );
-    let (status, _) = post(&app, "/api/auth/logout", json!({}), Some(&access3)).await?;
+    let (status, _) = app
+        .post_json("/api/auth/logout", Some(&access3), &json!({}))
+        .await?
+        .parts();
     assert_eq!(status, StatusCode::OK);
     let res = app
         .http
@@ -199,27 +182,31 @@ async fn signup_verify_login_refresh_logout() -> anyhow::Result<()> {
     assert_eq!(res.status(), StatusCode::UNAUTHORIZED);
     assert_eq!(res.headers()["www-authenticate"], "Bearer");
     assert_eq!(
-        post(
-            &app,
+        app.post_json(
             "/api/auth/refresh",
-            json!({"refresh_token": refresh3}),
-            None
+            None,
+            &json!({"refresh_token": refresh3})
         )
         .await?
+        .parts()
         .0,
         StatusCode::UNAUTHORIZED
     );
 
     // The activity log recorded what happened.
-    let (_, fresh) = post(
-        &app,
-        "/api/auth/login",
-        json!({"email": email, "password": "s3cret-passw0rd"}),
-        None,
-    )
-    .await?;
+    let (_, fresh) = app
+        .post_json(
+            "/api/auth/login",
+            None,
+            &json!({"email": email, "password": "s3cret-passw0rd"}),
+        )
+        .await?
+        .parts();
     let token = fresh["access_token"].as_str().context("token")?;
-    let (status, log) = get(&app, "/api/users/activity?page=1&per_page=2", token).await?;
+    let (status, log) = app
+        .get("/api/users/activity?page=1&per_page=2", token)
+        .await?
+        .parts();
     assert_eq!(status, StatusCode::OK, "{log}");
     assert_eq!(log["pagination"]["per_page"], 2);
     assert_eq!(log["pagination"]["total"], 3); // signup + two successful logins
@@ -238,20 +225,14 @@ async fn password_reset_is_single_use_and_signs_out_everywhere() -> anyhow::Resu
 
     // Unknown addresses get the same answer, and no email.
     let nobody = unique_email("nobody");
-    let (s_unknown, b_unknown) = post(
-        &app,
-        "/api/auth/forgot-password",
-        json!({"email": nobody}),
-        None,
-    )
-    .await?;
-    let (s_known, b_known) = post(
-        &app,
-        "/api/auth/forgot-password",
-        json!({"email": email}),
-        None,
-    )
-    .await?;
+    let (s_unknown, b_unknown) = app
+        .post_json("/api/auth/forgot-password", None, &json!({"email": nobody}))
+        .await?
+        .parts();
+    let (s_known, b_known) = app
+        .post_json("/api/auth/forgot-password", None, &json!({"email": email}))
+        .await?
+        .parts();
     assert_eq!((s_unknown, s_known), (StatusCode::OK, StatusCode::OK));
     assert_eq!(b_unknown, b_known);
     let msgs = mail::wait_for(&maildir, &email, 2).await?;
@@ -263,58 +244,64 @@ async fn password_reset_is_single_use_and_signs_out_everywhere() -> anyhow::Resu
     assert!(mail::messages_to(&maildir, &nobody)?.is_empty());
 
     // The verification token is not a reset token.
-    let (status, _) = post(
-        &app,
-        "/api/auth/reset-password",
-        json!({"token": "not-a-token", "new_password": "brand-new-passw0rd"}),
-        None,
-    )
-    .await?;
+    let (status, _) = app
+        .post_json(
+            "/api/auth/reset-password",
+            None,
+            &json!({"token": "not-a-token", "new_password": "brand-new-passw0rd"}),
+        )
+        .await?
+        .parts();
     assert_eq!(status, StatusCode::BAD_REQUEST);
-    let (status, _) = post(
-        &app,
-        "/api/auth/reset-password",
-        json!({"token": token, "new_password": "short"}),
-        None,
-    )
-    .await?;
+    let (status, _) = app
+        .post_json(
+            "/api/auth/reset-password",
+            None,
+            &json!({"token": token, "new_password": "short"}),
+        )
+        .await?
+        .parts();
     assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
-    let (status, body) = post(
-        &app,
-        "/api/auth/reset-password",
-        json!({"token": token, "new_password": "brand-new-passw0rd"}),
-        None,
-    )
-    .await?;
+    let (status, body) = app
+        .post_json(
+            "/api/auth/reset-password",
+            None,
+            &json!({"token": token, "new_password": "brand-new-passw0rd"}),
+        )
+        .await?
+        .parts();
     assert_eq!(status, StatusCode::OK, "{body}");
-    let (status, _) = post(
-        &app,
-        "/api/auth/reset-password",
-        json!({"token": token, "new_password": "another-passw0rd"}),
-        None,
-    )
-    .await?;
+    let (status, _) = app
+        .post_json(
+            "/api/auth/reset-password",
+            None,
+            &json!({"token": token, "new_password": "another-passw0rd"}),
+        )
+        .await?
+        .parts();
     assert_eq!(status, StatusCode::BAD_REQUEST, "a reset link works once");
 
     assert_eq!(
-        get(&app, "/api/users/profile", &old_access).await?.0,
+        app.get("/api/users/profile", &old_access).await?.parts().0,
         StatusCode::UNAUTHORIZED
     );
-    let (status, _) = post(
-        &app,
-        "/api/auth/login",
-        json!({"email": email, "password": "original-passw0rd"}),
-        None,
-    )
-    .await?;
+    let (status, _) = app
+        .post_json(
+            "/api/auth/login",
+            None,
+            &json!({"email": email, "password": "original-passw0rd"}),
+        )
+        .await?
+        .parts();
     assert_eq!(status, StatusCode::UNAUTHORIZED);
-    let (status, _) = post(
-        &app,
-        "/api/auth/login",
-        json!({"email": email, "password": "brand-new-passw0rd"}),
-        None,
-    )
-    .await?;
+    let (status, _) = app
+        .post_json(
+            "/api/auth/login",
+            None,
+            &json!({"email": email, "password": "brand-new-passw0rd"}),
+        )
+        .await?
+        .parts();
     assert_eq!(status, StatusCode::OK);
     app.shutdown().await
 }
@@ -372,13 +359,14 @@ async fn auth_routes_are_rate_limited() -> anyhow::Result<()> {
     .await?;
     let email = unique_email("limited");
     for _ in 0..3 {
-        let (status, _) = post(
-            &app,
-            "/api/auth/login",
-            json!({"email": email, "password": "wrong-password"}),
-            None,
-        )
-        .await?;
+        let (status, _) = app
+            .post_json(
+                "/api/auth/login",
+                None,
+                &json!({"email": email, "password": "wrong-password"}),
+            )
+            .await?
+            .parts();
         assert_eq!(status, StatusCode::UNAUTHORIZED);
     }
     let res = app
@@ -392,24 +380,26 @@ async fn auth_routes_are_rate_limited() -> anyhow::Result<()> {
     assert!(retry_after >= 1);
     assert_eq!(res.json::<Value>().await?["error"], "HTTP_429");
     // Another address is not affected by this one's limit.
-    let (status, _) = post(
-        &app,
-        "/api/auth/login",
-        json!({"email": unique_email("other"), "password": "wrong-password"}),
-        None,
-    )
-    .await?;
+    let (status, _) = app
+        .post_json(
+            "/api/auth/login",
+            None,
+            &json!({"email": unique_email("other"), "password": "wrong-password"}),
+        )
+        .await?
+        .parts();
     assert_eq!(status, StatusCode::UNAUTHORIZED);
     // Per IP too: forgot-password from one client.
     let app2 = TestApp::spawn_with(&[("AUTH_RATE_LIMIT_PER_IP", "2")]).await?;
     for n in 0..3 {
-        let (status, _) = post(
-            &app2,
-            "/api/auth/forgot-password",
-            json!({"email": unique_email("ip")}),
-            None,
-        )
-        .await?;
+        let (status, _) = app2
+            .post_json(
+                "/api/auth/forgot-password",
+                None,
+                &json!({"email": unique_email("ip")}),
+            )
+            .await?
+            .parts();
         assert_eq!(
             status,
             if n < 2 {
@@ -472,7 +462,7 @@ async fn bad_requests_get_422_in_the_envelope() -> anyhow::Result<()> {
         ("/api/auth/login", json!({"email": 5}), "email"),
     ];
     for (path, body, field) in cases {
-        let (status, res) = post(&app, path, body.clone(), None).await?;
+        let (status, res) = app.post_json(path, None, &body.clone()).await?.parts();
         assert_eq!(
             status,
             StatusCode::UNPROCESSABLE_ENTITY,
@@ -529,16 +519,17 @@ async fn profile_preferences_avatar_password_and_deletion() -> anyhow::Result<()
         confirm[0].subject
     );
     let token_ec = mail::token_from(&confirm[0].text).context("no token")?;
-    let (status, _) = post(
-        &app,
-        "/api/users/confirm-email",
-        json!({"token": token_ec}),
-        None,
-    )
-    .await?;
+    let (status, _) = app
+        .post_json(
+            "/api/users/confirm-email",
+            None,
+            &json!({"token": token_ec}),
+        )
+        .await?
+        .parts();
     assert_eq!(status, StatusCode::OK);
     assert_eq!(
-        get(&app, "/api/users/profile", &token).await?.1["email"],
+        app.get("/api/users/profile", &token).await?.parts().1["email"],
         new_email.as_str()
     );
 
@@ -602,13 +593,13 @@ async fn profile_preferences_avatar_password_and_deletion() -> anyhow::Result<()
     );
 
     // Dashboard and credits answer (the seed's dashboard always failed).
-    let (status, stats) = get(&app, "/api/users/dashboard/stats", &token).await?;
+    let (status, stats) = app.get("/api/users/dashboard/stats", &token).await?.parts();
     assert_eq!(status, StatusCode::OK, "{stats}");
     assert_eq!(stats["total_videos"], 0);
-    let (status, credits) = get(&app, "/api/users/credits/usage", &token).await?;
+    let (status, credits) = app.get("/api/users/credits/usage", &token).await?.parts();
     assert_eq!(status, StatusCode::OK, "{credits}");
     assert_eq!(
-        get(&app, "/api/users/subscription", &token).await?.0,
+        app.get("/api/users/subscription", &token).await?.parts().0,
         StatusCode::NOT_FOUND
     );
 
@@ -630,47 +621,51 @@ async fn profile_preferences_avatar_password_and_deletion() -> anyhow::Result<()
         .await?;
     assert_eq!(res.status(), StatusCode::OK);
     assert_eq!(
-        get(&app, "/api/users/profile", &token).await?.0,
+        app.get("/api/users/profile", &token).await?.parts().0,
         StatusCode::UNAUTHORIZED
     );
     mail::wait_for(&maildir, &new_email, 2).await?;
 
     // Deletion: immediate deactivation, then the erasure workflow removes the data and objects.
-    let (_, login) = post(
-        &app,
-        "/api/auth/login",
-        json!({"email": new_email, "password": "changed-passw0rd"}),
-        None,
-    )
-    .await?;
+    let (_, login) = app
+        .post_json(
+            "/api/auth/login",
+            None,
+            &json!({"email": new_email, "password": "changed-passw0rd"}),
+        )
+        .await?
+        .parts();
     let token = login["access_token"].as_str().context("token")?.to_string();
-    let (status, _) = post(
-        &app,
-        "/api/users/delete-account",
-        json!({"password": "wrong-wrong-wrong"}),
-        Some(&token),
-    )
-    .await?;
+    let (status, _) = app
+        .post_json(
+            "/api/users/delete-account",
+            Some(&token),
+            &json!({"password": "wrong-wrong-wrong"}),
+        )
+        .await?
+        .parts();
     assert_eq!(status, StatusCode::BAD_REQUEST);
-    let (status, _) = post(
-        &app,
-        "/api/users/delete-account",
-        json!({"password": "changed-passw0rd"}),
-        Some(&token),
-    )
-    .await?;
+    let (status, _) = app
+        .post_json(
+            "/api/users/delete-account",
+            Some(&token),
+            &json!({"password": "changed-passw0rd"}),
+        )
+        .await?
+        .parts();
     assert_eq!(status, StatusCode::ACCEPTED);
     assert_eq!(
-        get(&app, "/api/users/profile", &token).await?.0,
+        app.get("/api/users/profile", &token).await?.parts().0,
         StatusCode::UNAUTHORIZED
     );
-    let (status, _) = post(
-        &app,
-        "/api/auth/login",
-        json!({"email": new_email, "password": "changed-passw0rd"}),
-        None,
-    )
-    .await?;
+    let (status, _) = app
+        .post_json(
+            "/api/auth/login",
+            None,
+            &json!({"email": new_email, "password": "changed-passw0rd"}),
+        )
+        .await?
+        .parts();
     assert_eq!(status, StatusCode::UNAUTHORIZED);
     eventually(
         Duration::from_secs(60),
@@ -729,13 +724,7 @@ async fn signup_survives_an_smtp_outage() -> anyhow::Result<()> {
     };
     let app = TestApp::spawn_with(&[("SMTP_PORT", &port.to_string())]).await?;
     let email = unique_email("outage");
-    let (status, body) = post(
-        &app,
-        "/api/auth/signup",
-        json!({"email": email, "password": "outage-passw0rd", "username": "outageuser", "locale": "en"}),
-        None,
-    )
-    .await?;
+    let (status, body) = app.post_json("/api/auth/signup", None, &json!({"email": email, "password": "outage-passw0rd", "username": "outageuser", "locale": "en"})).await?.parts();
     assert_eq!(status, StatusCode::ACCEPTED, "{body}");
     // Delivery is failing and being retried.
     eventually(
@@ -773,7 +762,10 @@ async fn signup_survives_an_smtp_outage() -> anyhow::Result<()> {
         .spawn()?;
     let msgs = mail::wait_for(maildir.path(), &email, 1).await?;
     let token = mail::token_from(&msgs[0].text).context("no token")?;
-    let (status, auth) = post(&app, "/api/auth/verify-email", json!(token), None).await?;
+    let (status, auth) = app
+        .post_json("/api/auth/verify-email", None, &json!(token))
+        .await?
+        .parts();
     assert_eq!(status, StatusCode::OK, "{auth}");
     let status: String = sqlx::query_scalar("SELECT status FROM emails WHERE to_address = $1")
         .bind(&email)
@@ -900,24 +892,19 @@ async fn a_second_signup_cannot_choose_a_pending_accounts_password() -> anyhow::
     let owner = format!("own{}", &Uuid::new_v4().simple().to_string()[..8]);
     let other = format!("oth{}", &Uuid::new_v4().simple().to_string()[..8]);
     for (username, password) in [(&owner, "owners-passw0rd"), (&other, "attackers-passw0rd")] {
-        let (status, body) = post(
-            &app,
-            "/api/auth/signup",
-            json!({"email": email, "password": password, "username": username, "locale": "en"}),
-            None,
-        )
-        .await?;
+        let (status, body) = app.post_json("/api/auth/signup", None, &json!({"email": email, "password": password, "username": username, "locale": "en"})).await?.parts();
         assert_eq!(status, StatusCode::ACCEPTED, "{body}");
     }
     let msgs = mail::wait_for(&maildir, &email, 2).await?;
     // A resend renews every waiting request's link, each still naming its own username.
-    let (status, _) = post(
-        &app,
-        "/api/auth/resend-verification",
-        json!({"email": email}),
-        None,
-    )
-    .await?;
+    let (status, _) = app
+        .post_json(
+            "/api/auth/resend-verification",
+            None,
+            &json!({"email": email}),
+        )
+        .await?
+        .parts();
     assert_eq!(status, StatusCode::OK);
     let all = mail::wait_for(&maildir, &email, 4).await?;
     let owner_links = token_for(&all, &owner);
@@ -926,7 +913,10 @@ async fn a_second_signup_cannot_choose_a_pending_accounts_password() -> anyhow::
     // The first links were replaced by the resend: exactly one of the owner's works.
     let mut verified = 0;
     for token in &owner_links {
-        let (status, body) = post(&app, "/api/auth/verify-email", json!(token), None).await?;
+        let (status, body) = app
+            .post_json("/api/auth/verify-email", None, &json!(token))
+            .await?
+            .parts();
         match status {
             StatusCode::OK => {
                 verified += 1;
@@ -937,29 +927,34 @@ async fn a_second_signup_cannot_choose_a_pending_accounts_password() -> anyhow::
         }
     }
     assert_eq!(verified, 1);
-    let (status, _) = post(
-        &app,
-        "/api/auth/login",
-        json!({"email": email, "password": "owners-passw0rd"}),
-        None,
-    )
-    .await?;
+    let (status, _) = app
+        .post_json(
+            "/api/auth/login",
+            None,
+            &json!({"email": email, "password": "owners-passw0rd"}),
+        )
+        .await?
+        .parts();
     assert_eq!(
         status,
         StatusCode::OK,
         "the owner's password must open the account"
     );
-    let (status, _) = post(
-        &app,
-        "/api/auth/login",
-        json!({"email": email, "password": "attackers-passw0rd"}),
-        None,
-    )
-    .await?;
+    let (status, _) = app
+        .post_json(
+            "/api/auth/login",
+            None,
+            &json!({"email": email, "password": "attackers-passw0rd"}),
+        )
+        .await?
+        .parts();
     assert_eq!(status, StatusCode::UNAUTHORIZED);
     // The other request's links died with the verification.
     for token in &other_links {
-        let (status, body) = post(&app, "/api/auth/verify-email", json!(token), None).await?;
+        let (status, body) = app
+            .post_json("/api/auth/verify-email", None, &json!(token))
+            .await?
+            .parts();
         assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
     }
     app.shutdown().await
@@ -1028,13 +1023,14 @@ async fn bogus_reset_and_verify_tokens_are_cheap_and_limited() -> anyhow::Result
     let app = TestApp::spawn_with(&[("AUTH_RATE_LIMIT_PER_IP", "3")]).await?;
     let before = app.state.passwords.computations();
     for n in 0..4 {
-        let (status, body) = post(
-            &app,
-            "/api/auth/reset-password",
-            json!({"token": format!("bogus-{n}"), "new_password": "a-new-passw0rd"}),
-            None,
-        )
-        .await?;
+        let (status, body) = app
+            .post_json(
+                "/api/auth/reset-password",
+                None,
+                &json!({"token": format!("bogus-{n}"), "new_password": "a-new-passw0rd"}),
+            )
+            .await?
+            .parts();
         let expected = if n < 3 {
             StatusCode::BAD_REQUEST
         } else {
@@ -1048,13 +1044,10 @@ async fn bogus_reset_and_verify_tokens_are_cheap_and_limited() -> anyhow::Result
         "a bogus token must not be hashed for"
     );
     for n in 0..4 {
-        let (status, body) = post(
-            &app,
-            "/api/auth/verify-email",
-            json!(format!("bogus-{n}")),
-            None,
-        )
-        .await?;
+        let (status, body) = app
+            .post_json("/api/auth/verify-email", None, &json!(format!("bogus-{n}")))
+            .await?
+            .parts();
         let expected = if n < 3 {
             StatusCode::BAD_REQUEST
         } else {
@@ -1074,13 +1067,14 @@ async fn an_email_change_needs_the_password_and_ends_other_sessions() -> anyhow:
     let email = unique_email("owner");
     let auth = signup_and_verify(&app, &maildir, &email, "owners-passw0rd").await?;
     let asking = auth["access_token"].as_str().context("token")?.to_string();
-    let (status, other) = post(
-        &app,
-        "/api/auth/login",
-        json!({"email": email, "password": "owners-passw0rd"}),
-        None,
-    )
-    .await?;
+    let (status, other) = app
+        .post_json(
+            "/api/auth/login",
+            None,
+            &json!({"email": email, "password": "owners-passw0rd"}),
+        )
+        .await?
+        .parts();
     assert_eq!(status, StatusCode::OK);
     let other = other["access_token"].as_str().context("token")?.to_string();
     let thief = unique_email("thief");
@@ -1102,7 +1096,7 @@ async fn an_email_change_needs_the_password_and_ends_other_sessions() -> anyhow:
         put(json!({"email": thief, "full_name": "Changed", "current_password": "wrong-passw0rd"}))
             .await?;
     assert_eq!(res.status(), StatusCode::BAD_REQUEST);
-    let (_, profile) = get(&app, "/api/users/profile", &asking).await?;
+    let (_, profile) = app.get("/api/users/profile", &asking).await?.parts();
     assert_ne!(
         profile["full_name"], "Changed",
         "nothing of a refused request is applied"
@@ -1110,13 +1104,10 @@ async fn an_email_change_needs_the_password_and_ends_other_sessions() -> anyhow:
     let res = put(json!({"email": thief, "current_password": "owners-passw0rd"})).await?;
     assert_eq!(res.status(), StatusCode::OK);
     // A reset link sent to the old address before the change...
-    let (status, _) = post(
-        &app,
-        "/api/auth/forgot-password",
-        json!({"email": email}),
-        None,
-    )
-    .await?;
+    let (status, _) = app
+        .post_json("/api/auth/forgot-password", None, &json!({"email": email}))
+        .await?
+        .parts();
     assert_eq!(status, StatusCode::OK);
     let reset = mail::wait_for(&maildir, &email, 2).await?;
     let reset = reset
@@ -1126,13 +1117,10 @@ async fn an_email_change_needs_the_password_and_ends_other_sessions() -> anyhow:
         .context("no reset link")?;
     let confirm = mail::wait_for(&maildir, &thief, 1).await?;
     let token = mail::token_from(&confirm[0].text).context("no token")?;
-    let (status, _) = post(
-        &app,
-        "/api/users/confirm-email",
-        json!({"token": token}),
-        None,
-    )
-    .await?;
+    let (status, _) = app
+        .post_json("/api/users/confirm-email", None, &json!({"token": token}))
+        .await?
+        .parts();
     assert_eq!(status, StatusCode::OK);
     // The old address hears of it (after its verification and reset emails).
     let told = mail::wait_for(&maildir, &email, 3).await?;
@@ -1142,21 +1130,22 @@ async fn an_email_change_needs_the_password_and_ends_other_sessions() -> anyhow:
         "{told:?}"
     );
     assert_eq!(
-        get(&app, "/api/users/profile", &other).await?.0,
+        app.get("/api/users/profile", &other).await?.parts().0,
         StatusCode::UNAUTHORIZED
     );
     assert_eq!(
-        get(&app, "/api/users/profile", &asking).await?.0,
+        app.get("/api/users/profile", &asking).await?.parts().0,
         StatusCode::OK
     );
     // ...died with it.
-    let (status, body) = post(
-        &app,
-        "/api/auth/reset-password",
-        json!({"token": reset, "new_password": "another-passw0rd"}),
-        None,
-    )
-    .await?;
+    let (status, body) = app
+        .post_json(
+            "/api/auth/reset-password",
+            None,
+            &json!({"token": reset, "new_password": "another-passw0rd"}),
+        )
+        .await?
+        .parts();
     assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
     app.shutdown().await
 }
@@ -1168,7 +1157,7 @@ async fn access_tokens_for_another_issuer_or_audience_get_401() -> anyhow::Resul
     let app = TestApp::spawn().await?;
     let (_, token) = app.user(&unique_email("aud")).await?;
     assert_eq!(
-        get(&app, "/api/users/profile", &token).await?.0,
+        app.get("/api/users/profile", &token).await?.parts().0,
         StatusCode::OK
     );
     let secret = app.state.settings.jwt_secret.expose().to_string();
@@ -1194,7 +1183,7 @@ async fn access_tokens_for_another_issuer_or_audience_get_401() -> anyhow::Resul
     };
     let unchanged = resign(&|_| {})?;
     assert_eq!(
-        get(&app, "/api/users/profile", &unchanged).await?.0,
+        app.get("/api/users/profile", &unchanged).await?.parts().0,
         StatusCode::OK
     );
     let foreign = [
@@ -1208,7 +1197,7 @@ async fn access_tokens_for_another_issuer_or_audience_get_401() -> anyhow::Resul
     ];
     for t in foreign {
         assert_eq!(
-            get(&app, "/api/users/profile", &t).await?.0,
+            app.get("/api/users/profile", &t).await?.parts().0,
             StatusCode::UNAUTHORIZED
         );
     }
@@ -1223,13 +1212,14 @@ async fn refreshing_never_outlives_the_session_max_age() -> anyhow::Result<()> {
     let email = unique_email("aging");
     let auth = signup_and_verify(&app, &maildir, &email, "aging-passw0rd").await?;
     let refresh = auth["refresh_token"].as_str().context("refresh")?;
-    let (status, pair) = post(
-        &app,
-        "/api/auth/refresh",
-        json!({"refresh_token": refresh}),
-        None,
-    )
-    .await?;
+    let (status, pair) = app
+        .post_json(
+            "/api/auth/refresh",
+            None,
+            &json!({"refresh_token": refresh}),
+        )
+        .await?
+        .parts();
     assert_eq!(status, StatusCode::OK, "{pair}");
     // The new token never outlives the family.
     let (family_end_ok,): (bool,) = sqlx::query_as(
@@ -1245,13 +1235,14 @@ async fn refreshing_never_outlives_the_session_max_age() -> anyhow::Result<()> {
     .execute(&app.state.db)
     .await?;
     let refresh = pair["refresh_token"].as_str().context("refresh")?;
-    let (status, body) = post(
-        &app,
-        "/api/auth/refresh",
-        json!({"refresh_token": refresh}),
-        None,
-    )
-    .await?;
+    let (status, body) = app
+        .post_json(
+            "/api/auth/refresh",
+            None,
+            &json!({"refresh_token": refresh}),
+        )
+        .await?
+        .parts();
     assert_eq!(status, StatusCode::UNAUTHORIZED, "{body}");
     assert!(
         body["message"]

@@ -11,22 +11,6 @@ use serde_json::{Value, json};
 use std::time::Duration;
 use temporalio_common::protos::temporal::api::history::v1::history_event::Attributes;
 
-async fn call(
-    app: &TestApp,
-    method: reqwest::Method,
-    path: &str,
-    token: &str,
-    body: Option<Value>,
-) -> anyhow::Result<(StatusCode, Value)> {
-    let mut req = app.http.request(method, app.url(path)).bearer_auth(token);
-    if let Some(b) = body {
-        req = req.json(&b);
-    }
-    let res = req.send().await?;
-    let status = res.status();
-    Ok((status, res.json().await.unwrap_or(Value::Null)))
-}
-
 async fn object_count(app: &TestApp, prefix: &str) -> anyhow::Result<usize> {
     // delete_prefix would delete; count through a presigned listing instead: HEAD known keys.
     let rows: Vec<String> =
@@ -78,28 +62,23 @@ async fn upload_probe_thumbnail_download_duplicate_delete() -> anyhow::Result<()
         .await?;
     assert_eq!(&thumb[..3], &[0xFF, 0xD8, 0xFF], "not a JPEG");
     // Completing again is harmless.
-    let (status, again) = call(
-        &app,
-        reqwest::Method::POST,
-        &format!("/api/videos/{id}/complete"),
-        &token,
-        None,
-    )
-    .await?;
+    let (status, again) = app
+        .post(&format!("/api/videos/{id}/complete"), &token)
+        .await?
+        .parts();
     assert_eq!(
         (status, again["status"].as_str()),
         (StatusCode::ACCEPTED, Some("uploaded"))
     );
 
     // The download URL returns the same bytes, under a proper file name.
-    let (status, dl) = call(
-        &app,
-        reqwest::Method::GET,
-        &format!("/api/videos/{id}/download?file_type=original"),
-        &token,
-        None,
-    )
-    .await?;
+    let (status, dl) = app
+        .get(
+            &format!("/api/videos/{id}/download?file_type=original"),
+            &token,
+        )
+        .await?
+        .parts();
     assert_eq!(status, StatusCode::OK, "{dl}");
     let res = app
         .http
@@ -115,14 +94,13 @@ async fn upload_probe_thumbnail_download_duplicate_delete() -> anyhow::Result<()
         disposition.as_deref(),
         Some("attachment; filename=\"holiday.mp4\"")
     );
-    let (status, _) = call(
-        &app,
-        reqwest::Method::GET,
-        &format!("/api/videos/{id}/download?file_type=dubbed_video&language=es"),
-        &token,
-        None,
-    )
-    .await?;
+    let (status, _) = app
+        .get(
+            &format!("/api/videos/{id}/download?file_type=dubbed_video&language=es"),
+            &token,
+        )
+        .await?
+        .parts();
     assert_eq!(status, StatusCode::NOT_FOUND, "no dub exists yet");
 
     // A thumbnail at a timestamp, and one past the end refused.
@@ -164,32 +142,30 @@ async fn upload_probe_thumbnail_download_duplicate_delete() -> anyhow::Result<()
         ),
     ] {
         let body = (method == reqwest::Method::PUT).then(|| json!({"title": "mine now"}));
-        let (status, _) = call(&app, method.clone(), &path, &other, body).await?;
+        let (status, _) = app
+            .call(method.clone(), &path, Some(&other), body.as_ref())
+            .await?
+            .parts();
         assert_eq!(status, StatusCode::NOT_FOUND, "{method} {path}");
     }
 
     // Duplicate: a server-side copy with the same media details.
-    let (status, copy) = call(
-        &app,
-        reqwest::Method::POST,
-        &format!("/api/videos/{id}/duplicate"),
-        &token,
-        None,
-    )
-    .await?;
+    let (status, copy) = app
+        .post(&format!("/api/videos/{id}/duplicate"), &token)
+        .await?
+        .parts();
     assert_eq!(status, StatusCode::CREATED, "{copy}");
     assert_eq!(copy["status"], "uploaded");
     assert_eq!(copy["title"], "holiday (copy)");
     assert_eq!(copy["media"]["resolution"], "640x360");
     let copy_id = copy["id"].as_str().context("copy id")?.to_string();
-    let (_, dl) = call(
-        &app,
-        reqwest::Method::GET,
-        &format!("/api/videos/{copy_id}/download?file_type=original"),
-        &token,
-        None,
-    )
-    .await?;
+    let (_, dl) = app
+        .get(
+            &format!("/api/videos/{copy_id}/download?file_type=original"),
+            &token,
+        )
+        .await?
+        .parts();
     assert_eq!(
         app.http
             .get(dl["download_url"].as_str().context("url")?)
@@ -204,25 +180,16 @@ async fn upload_probe_thumbnail_download_duplicate_delete() -> anyhow::Result<()
     // Delete: gone at once for the API, and every object removed by the workflow.
     let prefix = keys::video(user, &id).prefix();
     assert!(object_count(&app, &prefix).await? >= 2);
-    let (status, _) = call(
-        &app,
-        reqwest::Method::DELETE,
-        &format!("/api/videos/{id}"),
-        &token,
-        None,
-    )
-    .await?;
+    let (status, _) = app
+        .delete(&format!("/api/videos/{id}"), &token)
+        .await?
+        .parts();
     assert_eq!(status, StatusCode::ACCEPTED);
     assert_eq!(
-        call(
-            &app,
-            reqwest::Method::GET,
-            &format!("/api/videos/{id}"),
-            &token,
-            None
-        )
-        .await?
-        .0,
+        app.get(&format!("/api/videos/{id}"), &token)
+            .await?
+            .parts()
+            .0,
         StatusCode::NOT_FOUND
     );
     let keys: Vec<String> = vec![format!("{prefix}original.mp4")];
@@ -248,15 +215,10 @@ async fn upload_probe_thumbnail_download_duplicate_delete() -> anyhow::Result<()
     );
     // The copy is untouched.
     assert_eq!(
-        call(
-            &app,
-            reqwest::Method::GET,
-            &format!("/api/videos/{copy_id}"),
-            &token,
-            None
-        )
-        .await?
-        .0,
+        app.get(&format!("/api/videos/{copy_id}"), &token)
+            .await?
+            .parts()
+            .0,
         StatusCode::OK
     );
     app.shutdown().await
@@ -285,25 +247,21 @@ async fn bad_uploads_are_refused_or_failed_with_a_reason() -> anyhow::Result<()>
             StatusCode::UNPROCESSABLE_ENTITY,
         ),
     ] {
-        let (got, res) = call(
-            &app,
-            reqwest::Method::POST,
-            "/api/videos/upload-url",
-            &token,
-            Some(body.clone()),
-        )
-        .await?;
+        let (got, res) = app
+            .post_json("/api/videos/upload-url", Some(&token), &body.clone())
+            .await?
+            .parts();
         assert_eq!(got, status, "{body}: {res}");
         assert!(res["error"].is_string());
     }
-    let (got, _) = call(
-        &app,
-        reqwest::Method::POST,
-        "/api/videos/multipart",
-        &token,
-        Some(json!({"filename": "big.mp4", "content_type": "video/mp4", "size": 30_000_000})),
-    )
-    .await?;
+    let (got, _) = app
+        .post_json(
+            "/api/videos/multipart",
+            Some(&token),
+            &json!({"filename": "big.mp4", "content_type": "video/mp4", "size": 30_000_000}),
+        )
+        .await?
+        .parts();
     assert_eq!(got, StatusCode::PAYLOAD_TOO_LARGE);
     let videos: i64 = sqlx::query_scalar("SELECT count(*) FROM videos")
         .fetch_one(&app.state.db)
@@ -352,19 +310,18 @@ async fn bad_uploads_are_refused_or_failed_with_a_reason() -> anyhow::Result<()>
         !attempts.is_empty() && attempts.iter().all(|a| *a == 1),
         "attempts: {attempts:?}"
     );
-    let (status, body) = call(&app, reqwest::Method::POST, &format!("/api/videos/{id}/dub"), &token,
-        Some(json!({"target_language": "es", "source_language": "en", "source_transcript": "1\n00:00:01,000 --> 00:00:02,000\nHi\n"}))).await?;
+    let (status, body) = app.post_json(&format!("/api/videos/{id}/dub"), Some(&token), &json!({"target_language": "es", "source_language": "en", "source_transcript": "1\n00:00:01,000 --> 00:00:02,000\nHi\n"})).await?.parts();
     assert_eq!(status, StatusCode::CONFLICT, "{body}");
 
     // A PUT whose size differs from the announced one: S3 or the completion check refuses it.
-    let (_, body) = call(
-        &app,
-        reqwest::Method::POST,
-        "/api/videos/upload-url",
-        &token,
-        Some(json!({"filename": "short.mp4", "content_type": "video/mp4", "size": 5000})),
-    )
-    .await?;
+    let (_, body) = app
+        .post_json(
+            "/api/videos/upload-url",
+            Some(&token),
+            &json!({"filename": "short.mp4", "content_type": "video/mp4", "size": 5000}),
+        )
+        .await?
+        .parts();
     let id = body["video_id"].as_str().context("id")?.to_string();
     let put = app
         .http
@@ -374,14 +331,10 @@ async fn bad_uploads_are_refused_or_failed_with_a_reason() -> anyhow::Result<()>
         .send()
         .await?;
     if put.status().is_success() {
-        let (status, res) = call(
-            &app,
-            reqwest::Method::POST,
-            &format!("/api/videos/{id}/complete"),
-            &token,
-            None,
-        )
-        .await?;
+        let (status, res) = app
+            .post(&format!("/api/videos/{id}/complete"), &token)
+            .await?
+            .parts();
         assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{res}");
         let video = keys::video(user, &id);
         for key in [video.upload("mp4"), video.original("mp4")] {
@@ -389,23 +342,19 @@ async fn bad_uploads_are_refused_or_failed_with_a_reason() -> anyhow::Result<()>
         }
     }
     // Completing before uploading anything.
-    let (_, body) = call(
-        &app,
-        reqwest::Method::POST,
-        "/api/videos/upload-url",
-        &token,
-        Some(json!({"filename": "never.mp4", "content_type": "video/mp4"})),
-    )
-    .await?;
+    let (_, body) = app
+        .post_json(
+            "/api/videos/upload-url",
+            Some(&token),
+            &json!({"filename": "never.mp4", "content_type": "video/mp4"}),
+        )
+        .await?
+        .parts();
     let id = body["video_id"].as_str().context("id")?.to_string();
-    let (status, _) = call(
-        &app,
-        reqwest::Method::POST,
-        &format!("/api/videos/{id}/complete"),
-        &token,
-        None,
-    )
-    .await?;
+    let (status, _) = app
+        .post(&format!("/api/videos/{id}/complete"), &token)
+        .await?
+        .parts();
     assert_eq!(status, StatusCode::CONFLICT);
     app.shutdown().await
 }
@@ -417,28 +366,31 @@ async fn multipart_upload_of_a_large_file() -> anyhow::Result<()> {
     let dir = tempfile::tempdir()?;
     let file = sample::make_large(dir.path(), 10 * 1024 * 1024 + 1).await?;
     let bytes = tokio::fs::read(&file).await?;
-    let (status, init) = call(
-        &app,
-        reqwest::Method::POST,
-        "/api/videos/multipart",
-        &token,
-        Some(json!({"filename": "large.mp4", "content_type": "video/mp4", "size": bytes.len()})),
-    )
-    .await?;
+    let (status, init) = app
+        .call(
+            reqwest::Method::POST,
+            "/api/videos/multipart",
+            Some(&token),
+            Some(
+                &json!({"filename": "large.mp4", "content_type": "video/mp4", "size": bytes.len()}),
+            ),
+        )
+        .await?
+        .parts();
     assert_eq!(status, StatusCode::CREATED, "{init}");
     let id = init["video_id"].as_str().context("id")?.to_string();
     let part_size = init["part_size"].as_u64().context("part_size")? as usize;
     let count = init["part_count"].as_u64().context("part_count")? as u32;
     assert_eq!(count as usize, bytes.len().div_ceil(part_size));
     assert!(count >= 3);
-    let (status, urls) = call(
-        &app,
-        reqwest::Method::POST,
-        &format!("/api/videos/{id}/multipart/parts"),
-        &token,
-        Some(json!({"part_numbers": (1..=count).collect::<Vec<_>>()})),
-    )
-    .await?;
+    let (status, urls) = app
+        .post_json(
+            &format!("/api/videos/{id}/multipart/parts"),
+            Some(&token),
+            &json!({"part_numbers": (1..=count).collect::<Vec<_>>()}),
+        )
+        .await?
+        .parts();
     assert_eq!(status, StatusCode::OK, "{urls}");
     let mut parts = Vec::new();
     for (n, chunk) in bytes.chunks(part_size).enumerate() {
@@ -457,13 +409,9 @@ async fn multipart_upload_of_a_large_file() -> anyhow::Result<()> {
     // (nothing is ingested, the right list still completes it).
     let complete_path = format!("/api/videos/{id}/multipart/complete");
     let complete = |parts: Vec<Value>| {
-        call(
-            &app,
-            reqwest::Method::POST,
-            &complete_path,
-            &token,
-            Some(json!({ "parts": parts })),
-        )
+        let body = json!({ "parts": parts });
+        let (app, path, token) = (&app, &complete_path, &token);
+        async move { Ok::<_, anyhow::Error>(app.post_json(path, Some(token), &body).await?.parts()) }
     };
     let mut missing = parts.clone();
     missing.remove(1);
@@ -476,36 +424,28 @@ async fn multipart_upload_of_a_large_file() -> anyhow::Result<()> {
             body["details"]["errors"][0]["field"], "parts",
             "{case}: {body}"
         );
-        let (_, video) = call(
-            &app,
-            reqwest::Method::GET,
-            &format!("/api/videos/{id}"),
-            &token,
-            None,
-        )
-        .await?;
+        let (_, video) = app.get(&format!("/api/videos/{id}"), &token).await?.parts();
         assert_eq!(video["status"], "pending", "{case}: {video}");
     }
-    let (status, body) = call(
-        &app,
-        reqwest::Method::POST,
-        &format!("/api/videos/{id}/multipart/complete"),
-        &token,
-        Some(json!({"parts": parts})),
-    )
-    .await?;
+    let (status, body) = app
+        .post_json(
+            &format!("/api/videos/{id}/multipart/complete"),
+            Some(&token),
+            &json!({"parts": parts}),
+        )
+        .await?
+        .parts();
     assert_eq!(status, StatusCode::ACCEPTED, "{body}");
     let video = settled(&app, &token, &id).await?;
     assert_eq!(video["status"], "uploaded", "{video}");
     assert_eq!(video["media"]["size"], bytes.len() as u64);
-    let (_, dl) = call(
-        &app,
-        reqwest::Method::GET,
-        &format!("/api/videos/{id}/download?file_type=original"),
-        &token,
-        None,
-    )
-    .await?;
+    let (_, dl) = app
+        .get(
+            &format!("/api/videos/{id}/download?file_type=original"),
+            &token,
+        )
+        .await?
+        .parts();
     let got = app
         .http
         .get(dl["download_url"].as_str().context("url")?)
@@ -516,14 +456,17 @@ async fn multipart_upload_of_a_large_file() -> anyhow::Result<()> {
     assert!(got.as_ref() == bytes.as_slice(), "downloaded bytes differ");
 
     // An aborted multipart upload leaves no video behind.
-    let (_, init) = call(
-        &app,
-        reqwest::Method::POST,
-        "/api/videos/multipart",
-        &token,
-        Some(json!({"filename": "abandon.mp4", "content_type": "video/mp4", "size": 6_000_000})),
-    )
-    .await?;
+    let (_, init) = app
+        .call(
+            reqwest::Method::POST,
+            "/api/videos/multipart",
+            Some(&token),
+            Some(
+                &json!({"filename": "abandon.mp4", "content_type": "video/mp4", "size": 6_000_000}),
+            ),
+        )
+        .await?
+        .parts();
     let id = init["video_id"].as_str().context("id")?.to_string();
     let (key, upload_id): (String, String) = sqlx::query_as(
         "SELECT s3_key, upload_id FROM media_files WHERE video_id = $1::uuid AND upload_id IS NOT NULL",
@@ -556,14 +499,10 @@ async fn multipart_upload_of_a_large_file() -> anyhow::Result<()> {
         open_uploads().await?.contains(&upload_id),
         "the upload is open at S3"
     );
-    let (status, _) = call(
-        &app,
-        reqwest::Method::POST,
-        &format!("/api/videos/{id}/multipart/abort"),
-        &token,
-        None,
-    )
-    .await?;
+    let (status, _) = app
+        .post(&format!("/api/videos/{id}/multipart/abort"), &token)
+        .await?
+        .parts();
     assert_eq!(status, StatusCode::OK);
     // Aborted at S3 too, not only forgotten here.
     assert!(
@@ -571,15 +510,10 @@ async fn multipart_upload_of_a_large_file() -> anyhow::Result<()> {
         "the upload is still open at S3"
     );
     assert_eq!(
-        call(
-            &app,
-            reqwest::Method::GET,
-            &format!("/api/videos/{id}"),
-            &token,
-            None
-        )
-        .await?
-        .0,
+        app.get(&format!("/api/videos/{id}"), &token)
+            .await?
+            .parts()
+            .0,
         StatusCode::NOT_FOUND
     );
     app.shutdown().await
@@ -591,32 +525,28 @@ async fn listing_pagination_filters_and_public_catalogues() -> anyhow::Result<()
     let (_, token) = app.user("lister@example.com").await?;
     let (_, other) = app.user("someone-else@example.com").await?;
     for n in 0..5 {
-        let (status, _) = call(
-            &app,
-            reqwest::Method::POST,
-            "/api/videos",
-            &token,
-            Some(json!({"title": format!("video {n}")})),
-        )
-        .await?;
+        let (status, _) = app
+            .post_json(
+                "/api/videos",
+                Some(&token),
+                &json!({"title": format!("video {n}")}),
+            )
+            .await?
+            .parts();
         assert_eq!(status, StatusCode::CREATED);
     }
-    call(
-        &app,
-        reqwest::Method::POST,
-        "/api/videos",
-        &other,
-        Some(json!({"title": "not yours"})),
-    )
-    .await?;
-    let (status, page) = call(
-        &app,
-        reqwest::Method::GET,
-        "/api/videos?page=3&per_page=2",
-        &token,
-        None,
-    )
-    .await?;
+    app.post_json("/api/videos", Some(&other), &json!({"title": "not yours"}))
+        .await?
+        .parts();
+    let (status, page) = app
+        .call(
+            reqwest::Method::GET,
+            "/api/videos?page=3&per_page=2",
+            Some(&token),
+            None,
+        )
+        .await?
+        .parts();
     assert_eq!(status, StatusCode::OK, "{page}");
     assert_eq!(page["videos"].as_array().map(Vec::len), Some(1));
     assert_eq!(
@@ -624,23 +554,25 @@ async fn listing_pagination_filters_and_public_catalogues() -> anyhow::Result<()
         json!({"page": 3, "per_page": 2, "total": 5, "pages": 3})
     );
     assert_eq!(page["videos"][0]["title"], "video 0", "newest first");
-    let (_, pending) = call(
-        &app,
-        reqwest::Method::GET,
-        "/api/videos?status=pending",
-        &token,
-        None,
-    )
-    .await?;
+    let (_, pending) = app
+        .call(
+            reqwest::Method::GET,
+            "/api/videos?status=pending",
+            Some(&token),
+            None,
+        )
+        .await?
+        .parts();
     assert_eq!(pending["pagination"]["total"], 5);
-    let (_, done) = call(
-        &app,
-        reqwest::Method::GET,
-        "/api/videos?status=completed",
-        &token,
-        None,
-    )
-    .await?;
+    let (_, done) = app
+        .call(
+            reqwest::Method::GET,
+            "/api/videos?status=completed",
+            Some(&token),
+            None,
+        )
+        .await?
+        .parts();
     assert_eq!(done["pagination"]["total"], 0);
     for bad in [
         "/api/videos?page=0",
@@ -649,7 +581,7 @@ async fn listing_pagination_filters_and_public_catalogues() -> anyhow::Result<()
         "/api/videos?page=abc",
     ] {
         assert_eq!(
-            call(&app, reqwest::Method::GET, bad, &token, None).await?.0,
+            app.get(bad, &token).await?.parts().0,
             StatusCode::UNPROCESSABLE_ENTITY,
             "{bad}"
         );
@@ -697,14 +629,14 @@ async fn abandoned_uploads_are_cleaned_up() -> anyhow::Result<()> {
     ])
     .await?;
     let (user, token) = app.user("abandoner@example.com").await?;
-    let (_, body) = call(
-        &app,
-        reqwest::Method::POST,
-        "/api/videos/upload-url",
-        &token,
-        Some(json!({"filename": "left.mp4", "content_type": "video/mp4"})),
-    )
-    .await?;
+    let (_, body) = app
+        .post_json(
+            "/api/videos/upload-url",
+            Some(&token),
+            &json!({"filename": "left.mp4", "content_type": "video/mp4"}),
+        )
+        .await?
+        .parts();
     let id = body["video_id"].as_str().context("id")?.to_string();
     app.http
         .put(body["upload_url"].as_str().context("url")?)

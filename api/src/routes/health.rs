@@ -209,7 +209,7 @@ fn first_words(msg: &str) -> String {
 
 /// Checks PostgreSQL, Temporal, S3 and SMTP concurrently.
 async fn run_checks(state: &AppState) -> Checks {
-    let db = check(async { sqlx::query("SELECT 1").execute(&state.db).await.map(|_| ()) });
+    let db = check(onevoice_shared::db::ping(&state.db));
     let temporal = check(async {
         let mut svc = state.temporal.connection().workflow_service();
         svc.get_system_info(temporalio_client::tonic::Request::new(

@@ -154,7 +154,6 @@ pub struct AvatarResponse {
     avatar_url: String,
 }
 
-/// The image type of `bytes`, by its magic number (the declared type is not trusted).
 /// The multipart form of an avatar upload.
 #[derive(ToSchema)]
 #[allow(dead_code)] // documents the form that `upload_avatar` reads field by field

@@ -15,7 +15,7 @@ use axum::extract::{DefaultBodyLimit, State};
 use axum::http::HeaderMap;
 use onevoice_shared::contracts::PaddleEventRef;
 use onevoice_shared::paddle::custom_data;
-use onevoice_shared::paddle::entities::{Envelope, is_handled};
+use onevoice_shared::paddle::entities::{Envelope, EventKind};
 use onevoice_shared::paddle::signature;
 use onevoice_shared::repo::billing::{self, Stored};
 use onevoice_shared::repo::former_accounts;
@@ -92,7 +92,7 @@ async fn paddle(
         ));
     }
 
-    if !is_handled(&event.event_type) {
+    if !event.kind().is_handled() {
         // Stored for the record (and a later version), acknowledged, nothing changes.
         let stored =
             billing::store_event(&state.db, &event, &payload, None, Some("ignored")).await?;
@@ -114,7 +114,7 @@ async fn paddle(
             "unmatched: no user for this customer"
         };
         let stored = billing::store_event(&state.db, &event, &payload, None, Some(outcome)).await?;
-        if event.event_type == "transaction.completed" {
+        if event.kind() == EventKind::TransactionCompleted {
             tracing::error!(event = %event.event_id, erased, "a Paddle payment matched no account");
         } else {
             tracing::warn!(event = %event.event_id, kind = %event.event_type, erased, "Paddle event for an unknown customer");
@@ -153,7 +153,7 @@ async fn whose(
 ) -> Result<Option<onevoice_shared::ids::UserId>, ApiError> {
     let data = &event.data;
     let text = |key: &str| data.get(key).and_then(Value::as_str);
-    let subscription = if event.event_type.starts_with("subscription.") {
+    let subscription = if event.kind() == EventKind::Subscription {
         text("id")
     } else {
         text("subscription_id")

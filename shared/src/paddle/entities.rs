@@ -16,25 +16,51 @@ pub struct Envelope {
     pub data: Value,
 }
 
-/// Event types OneVoice acts on; every other one is stored and acknowledged only.
-pub const HANDLED_EVENTS: [&str; 13] = [
-    "subscription.created",
-    "subscription.updated",
-    "subscription.activated",
-    "subscription.canceled",
-    "subscription.past_due",
-    "subscription.paused",
-    "subscription.resumed",
-    "subscription.trialing",
-    "subscription.imported",
-    "transaction.completed",
-    "transaction.payment_failed",
-    "adjustment.created",
-    "adjustment.updated",
-];
+/// What a Paddle event is about, parsed once from its `event_type`: the webhook route, the user
+/// lookup and the billing activity all decide by this.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum EventKind {
+    /// A snapshot of a subscription (`data` is the subscription).
+    Subscription,
+    /// A payment went through (`data` is the transaction).
+    TransactionCompleted,
+    /// A payment failed (`data` is the transaction).
+    PaymentFailed,
+    /// A refund or chargeback (`data` is the adjustment).
+    Adjustment,
+    /// Every other type: stored and acknowledged only.
+    Other,
+}
 
-pub fn is_handled(event_type: &str) -> bool {
-    HANDLED_EVENTS.contains(&event_type)
+impl EventKind {
+    pub fn of(event_type: &str) -> Self {
+        match event_type {
+            "subscription.created"
+            | "subscription.updated"
+            | "subscription.activated"
+            | "subscription.canceled"
+            | "subscription.past_due"
+            | "subscription.paused"
+            | "subscription.resumed"
+            | "subscription.trialing"
+            | "subscription.imported" => EventKind::Subscription,
+            "transaction.completed" => EventKind::TransactionCompleted,
+            "transaction.payment_failed" => EventKind::PaymentFailed,
+            "adjustment.created" | "adjustment.updated" => EventKind::Adjustment,
+            _ => EventKind::Other,
+        }
+    }
+
+    /// Whether OneVoice acts on it.
+    pub fn is_handled(self) -> bool {
+        self != EventKind::Other
+    }
+}
+
+impl Envelope {
+    pub fn kind(&self) -> EventKind {
+        EventKind::of(&self.event_type)
+    }
 }
 
 #[derive(Clone, Debug, Default, Deserialize, Serialize, PartialEq)]

@@ -5,6 +5,7 @@ use chrono::{DateTime, Utc};
 use sqlx::{PgExecutor, PgPool};
 use uuid::Uuid;
 
+#[tracing::instrument(level = "debug", skip_all)]
 pub async fn record(
     db: impl PgExecutor<'_>,
     user: UserId,
@@ -30,6 +31,7 @@ pub struct ActivityRow {
     pub created_at: DateTime<Utc>,
 }
 
+#[tracing::instrument(level = "debug", skip_all)]
 pub async fn page(
     db: &PgPool,
     user: UserId,

@@ -40,6 +40,7 @@ pub struct UsedToken {
 }
 
 /// Issues a token, invalidating earlier unused ones of the same purpose (only the newest link works).
+#[tracing::instrument(level = "debug", skip_all)]
 pub async fn issue(db: &PgPool, t: NewToken<'_>) -> Result<(), sqlx::Error> {
     let NewToken {
         user,
@@ -68,6 +69,7 @@ pub async fn issue(db: &PgPool, t: NewToken<'_>) -> Result<(), sqlx::Error> {
 
 /// Ends every unused token of `purpose` for the user (a newer one, or a change that makes them
 /// stale: a reset link sent to an address the account no longer has).
+#[tracing::instrument(level = "debug", skip_all)]
 pub async fn revoke_unused(
     db: impl PgExecutor<'_>,
     user: UserId,
@@ -85,6 +87,7 @@ pub async fn revoke_unused(
 
 /// Whether a token would be accepted now, without using it: cheap checks come before expensive
 /// work (a password hash) so bogus tokens cost almost nothing.
+#[tracing::instrument(level = "debug", skip_all)]
 pub async fn is_usable(
     db: impl PgExecutor<'_>,
     purpose: Purpose,
@@ -101,6 +104,7 @@ pub async fn is_usable(
 }
 
 /// Uses a token: returns what it stands for once, if unexpired and of this purpose.
+#[tracing::instrument(level = "debug", skip_all)]
 pub async fn consume(
     db: impl PgExecutor<'_>,
     purpose: Purpose,
@@ -118,6 +122,7 @@ pub async fn consume(
 }
 
 /// Deletes used or expired tokens older than a day.
+#[tracing::instrument(level = "debug", skip_all)]
 pub async fn delete_stale(db: &PgPool) -> Result<u64, sqlx::Error> {
     Ok(sqlx::query(
         "DELETE FROM auth_tokens WHERE (used_at IS NOT NULL OR expires_at <= now()) AND created_at < now() - interval '1 day'",

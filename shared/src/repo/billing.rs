@@ -24,6 +24,7 @@ pub enum Stored {
 
 /// Stores a verified event before anything acts on it. `outcome` marks it processed at once (for
 /// events nothing acts on).
+#[tracing::instrument(level = "debug", skip_all)]
 pub async fn store_event(
     db: &PgPool,
     event: &Envelope,
@@ -67,6 +68,7 @@ pub struct StoredEvent {
 }
 
 /// The event, locked until the transaction ends, so a retried activity waits for the first.
+#[tracing::instrument(level = "debug", skip_all)]
 pub async fn lock_event(
     conn: &mut PgConnection,
     event_id: &str,
@@ -80,6 +82,7 @@ pub async fn lock_event(
     .await
 }
 
+#[tracing::instrument(level = "debug", skip_all)]
 pub async fn mark_processed(
     db: impl PgExecutor<'_>,
     event_id: &str,
@@ -97,6 +100,7 @@ pub async fn mark_processed(
 }
 
 /// Whether an event was applied, and how (tests and operators read it).
+#[tracing::instrument(level = "debug", skip_all)]
 pub async fn event_outcome(db: &PgPool, event_id: &str) -> Result<Option<String>, sqlx::Error> {
     sqlx::query_scalar(
         "SELECT outcome FROM webhook_events WHERE provider = 'paddle' AND event_id = $1 AND processed_at IS NOT NULL",
@@ -109,6 +113,7 @@ pub async fn event_outcome(db: &PgPool, event_id: &str) -> Result<Option<String>
 
 // --- whose event ----------------------------------------------------------------------------------
 
+#[tracing::instrument(level = "debug", skip_all)]
 pub async fn customer_id(db: &PgPool, user: UserId) -> Result<Option<String>, sqlx::Error> {
     sqlx::query_scalar("SELECT paddle_customer_id FROM users WHERE id = $1")
         .bind(user)
@@ -118,6 +123,7 @@ pub async fn customer_id(db: &PgPool, user: UserId) -> Result<Option<String>, sq
 }
 
 /// Records the user's Paddle customer; a concurrent first call that won keeps its id.
+#[tracing::instrument(level = "debug", skip_all)]
 pub async fn set_customer_id(
     db: &PgPool,
     user: UserId,
@@ -137,6 +143,7 @@ pub async fn set_customer_id(
 
 /// Remembers the Paddle customer of a user matched by other means (a checkout opened by Paddle.js
 /// with our user id in `custom_data`), unless the user has one or another user holds it.
+#[tracing::instrument(level = "debug", skip_all)]
 pub async fn adopt_customer(
     db: impl PgExecutor<'_>,
     user: UserId,
@@ -167,6 +174,7 @@ pub struct UnmatchedPayment {
 }
 
 /// Paid `transaction.completed` events that matched no account, newest first.
+#[tracing::instrument(level = "debug", skip_all)]
 pub async fn unmatched_payments(db: &PgPool) -> Result<Vec<UnmatchedPayment>, sqlx::Error> {
     sqlx::query_as(
         "SELECT event_id, occurred_at, payload->'data'->>'id' AS transaction_id,
@@ -189,6 +197,7 @@ pub async fn unmatched_payments(db: &PgPool) -> Result<Vec<UnmatchedPayment>, sq
 
 /// The user an event concerns: by the customer we created for them, then by a subscription we
 /// know, then by the user id we put in `custom_data` at checkout.
+#[tracing::instrument(level = "debug", skip_all)]
 pub async fn resolve_user(
     db: &PgPool,
     customer: Option<&str>,
@@ -254,6 +263,7 @@ const SUBSCRIPTION_COLUMNS: &str = "id, user_id, plan_id, paddle_subscription_id
     next_billed_at, credits_included, past_due_since, suspended_at, paddle_updated_at, created_at";
 
 /// The subscription the account pages show: the newest live one, else the newest of any status.
+#[tracing::instrument(level = "debug", skip_all)]
 pub async fn current(db: &PgPool, user: UserId) -> Result<Option<SubscriptionRow>, sqlx::Error> {
     sqlx::query_as(&format!(
         "SELECT {SUBSCRIPTION_COLUMNS} FROM subscriptions WHERE user_id = $1
@@ -264,6 +274,7 @@ pub async fn current(db: &PgPool, user: UserId) -> Result<Option<SubscriptionRow
     .await
 }
 
+#[tracing::instrument(level = "debug", skip_all)]
 pub async fn by_paddle_id(
     db: impl PgExecutor<'_>,
     paddle_id: &str,
@@ -286,6 +297,7 @@ pub enum Suspension {
 }
 
 /// Whether the user's dubbing is suspended, and why (an open dispute first).
+#[tracing::instrument(level = "debug", skip_all)]
 pub async fn suspension(
     db: impl PgExecutor<'_>,
     user: UserId,
@@ -307,6 +319,7 @@ pub async fn suspension(
 }
 
 /// Opens a dispute for a chargeback (once per adjustment); returns whether it was new.
+#[tracing::instrument(level = "debug", skip_all)]
 pub async fn open_dispute(
     db: impl PgExecutor<'_>,
     user: UserId,
@@ -327,6 +340,7 @@ pub async fn open_dispute(
 }
 
 /// Closes the open disputes of a transaction (its chargeback was reversed); returns how many.
+#[tracing::instrument(level = "debug", skip_all)]
 pub async fn resolve_disputes(
     db: impl PgExecutor<'_>,
     user: UserId,
@@ -344,6 +358,7 @@ pub async fn resolve_disputes(
 }
 
 /// What a completed transaction charged, in minor units, as its billing history recorded it.
+#[tracing::instrument(level = "debug", skip_all)]
 pub async fn paid_minor_units(
     db: impl PgExecutor<'_>,
     transaction: &str,
@@ -382,6 +397,7 @@ type Before = (String, Option<DateTime<Utc>>, Option<DateTime<Utc>>);
 
 /// Applies a snapshot of `sub` taken at `as_of`, unless a newer one was applied already. The
 /// plan (`plan_id`, credits) is ours for the snapshot's price; an unknown price keeps its id.
+#[tracing::instrument(level = "debug", skip_all)]
 pub async fn apply_snapshot(
     conn: &mut PgConnection,
     user: UserId,
@@ -468,6 +484,7 @@ pub async fn apply_snapshot(
 
 /// A completed payment of a subscription: ends its unpaid episode, and lifts the user's
 /// suspension. Returns whether a suspension was lifted.
+#[tracing::instrument(level = "debug", skip_all)]
 pub async fn record_payment(
     conn: &mut PgConnection,
     user: UserId,
@@ -495,6 +512,7 @@ pub async fn record_payment(
 }
 
 /// When the user's oldest open unpaid episode runs out, if nothing is suspended yet.
+#[tracing::instrument(level = "debug", skip_all)]
 pub async fn grace_deadline(
     db: impl PgExecutor<'_>,
     user: UserId,
@@ -511,6 +529,7 @@ pub async fn grace_deadline(
 }
 
 /// Suspends the user's past-due subscriptions whose grace period has run out; returns how many.
+#[tracing::instrument(level = "debug", skip_all)]
 pub async fn suspend_overdue(
     db: impl PgExecutor<'_>,
     user: UserId,
@@ -531,6 +550,7 @@ pub async fn suspend_overdue(
 // --- payments -------------------------------------------------------------------------------------
 
 /// Records a transaction's outcome (`completed` or `failed`) once; returns whether it was new.
+#[tracing::instrument(level = "debug", skip_all)]
 pub async fn record_transaction(
     db: impl PgExecutor<'_>,
     user: UserId,
@@ -599,6 +619,7 @@ pub struct HistoryRow {
 }
 
 /// One page of the user's payments, newest first, and how many there are in all.
+#[tracing::instrument(level = "debug", skip_all)]
 pub async fn history(
     db: &PgPool,
     user: UserId,

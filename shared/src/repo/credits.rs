@@ -6,6 +6,7 @@ use sqlx::PgPool;
 use uuid::Uuid;
 
 /// The user's balance: the sum of the ledger.
+#[tracing::instrument(level = "debug", skip_all)]
 pub async fn balance(db: &PgPool, user: UserId) -> Result<i64, sqlx::Error> {
     sqlx::query_scalar(
         "SELECT coalesce(sum(amount), 0)::bigint FROM credit_ledger WHERE user_id = $1",
@@ -16,6 +17,7 @@ pub async fn balance(db: &PgPool, user: UserId) -> Result<i64, sqlx::Error> {
 }
 
 /// Credits consumed by finished work between two instants.
+#[tracing::instrument(level = "debug", skip_all)]
 pub async fn used_between(
     db: &PgPool,
     user: UserId,
@@ -45,6 +47,7 @@ pub struct SubscriptionRow {
 }
 
 /// The newest subscription in one of `statuses` (any status when empty).
+#[tracing::instrument(level = "debug", skip_all)]
 pub async fn newest_subscription(
     db: &PgPool,
     user: UserId,
@@ -70,6 +73,7 @@ pub struct DashboardStats {
     pub total_duration: f64,
 }
 
+#[tracing::instrument(level = "debug", skip_all)]
 pub async fn dashboard(db: &PgPool, user: UserId) -> Result<DashboardStats, sqlx::Error> {
     sqlx::query_as(
         "SELECT count(*) AS total_videos,

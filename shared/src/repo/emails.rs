@@ -29,6 +29,7 @@ pub struct NewEmail<'a> {
 }
 
 /// Queues an email; with a dedupe key already present, returns the existing email's id instead.
+#[tracing::instrument(level = "debug", skip_all)]
 pub async fn insert(db: impl sqlx::PgExecutor<'_>, e: NewEmail<'_>) -> Result<Uuid, sqlx::Error> {
     sqlx::query_scalar(
         "INSERT INTO emails (user_id, kind, to_address, locale, subject, text_body, html_body, dedupe_key)
@@ -48,6 +49,7 @@ pub async fn insert(db: impl sqlx::PgExecutor<'_>, e: NewEmail<'_>) -> Result<Uu
     .await
 }
 
+#[tracing::instrument(level = "debug", skip_all)]
 pub async fn get(db: &PgPool, id: Uuid) -> Result<Option<EmailRow>, sqlx::Error> {
     sqlx::query_as(
         "SELECT id, user_id, kind, to_address, subject, text_body, html_body, status FROM emails WHERE id = $1",
@@ -57,6 +59,7 @@ pub async fn get(db: &PgPool, id: Uuid) -> Result<Option<EmailRow>, sqlx::Error>
         .await
 }
 
+#[tracing::instrument(level = "debug", skip_all)]
 pub async fn record_attempt(db: &PgPool, id: Uuid, error: &str) -> Result<(), sqlx::Error> {
     sqlx::query("UPDATE emails SET attempts = attempts + 1, last_error = $2 WHERE id = $1")
         .bind(id)
@@ -67,6 +70,7 @@ pub async fn record_attempt(db: &PgPool, id: Uuid, error: &str) -> Result<(), sq
 }
 
 /// Marks the email sent; bodies with one-time links are erased, keeping only the subject.
+#[tracing::instrument(level = "debug", skip_all)]
 pub async fn mark_sent(db: &PgPool, id: Uuid, erase_body: bool) -> Result<(), sqlx::Error> {
     sqlx::query(
         "UPDATE emails SET status = 'sent', sent_at = now(), attempts = attempts + 1, last_error = NULL,
@@ -81,6 +85,7 @@ pub async fn mark_sent(db: &PgPool, id: Uuid, erase_body: bool) -> Result<(), sq
     Ok(())
 }
 
+#[tracing::instrument(level = "debug", skip_all)]
 pub async fn mark_suppressed(db: &PgPool, id: Uuid) -> Result<(), sqlx::Error> {
     sqlx::query(
         "UPDATE emails SET status = 'suppressed', text_body = NULL, html_body = NULL WHERE id = $1",
@@ -92,6 +97,7 @@ pub async fn mark_suppressed(db: &PgPool, id: Uuid) -> Result<(), sqlx::Error> {
 }
 
 /// Emails queued under a dedupe key starting with `prefix` and not delivered yet.
+#[tracing::instrument(level = "debug", skip_all)]
 pub async fn pending_with_prefix(
     db: impl sqlx::PgExecutor<'_>,
     prefix: &str,
@@ -102,4 +108,17 @@ pub async fn pending_with_prefix(
     .bind(prefix)
     .fetch_all(db)
     .await
+}
+
+/// Deletes every email of a user (an erasure).
+#[tracing::instrument(level = "debug", skip_all)]
+pub async fn delete_of_user(
+    db: impl sqlx::PgExecutor<'_>,
+    user: UserId,
+) -> Result<(), sqlx::Error> {
+    sqlx::query("DELETE FROM emails WHERE user_id = $1")
+        .bind(user)
+        .execute(db)
+        .await?;
+    Ok(())
 }

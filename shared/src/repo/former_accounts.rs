@@ -20,6 +20,7 @@ pub fn email_hmac(key: &[u8], email: &str) -> Vec<u8> {
 
 /// Claims the welcome credits of an address: true the first time, false ever after, whichever
 /// account (erased or not) had them.
+#[tracing::instrument(level = "debug", skip_all)]
 pub async fn claim_signup_grant(
     db: impl PgExecutor<'_>,
     email_hmac: &[u8],
@@ -38,6 +39,7 @@ pub async fn claim_signup_grant(
 
 /// Remembers an account being erased: its address had its welcome credits (every account did,
 /// including those made before this table), and its Paddle customer.
+#[tracing::instrument(level = "debug", skip_all)]
 pub async fn remember_erased(
     db: impl PgExecutor<'_>,
     email_hmac: &[u8],
@@ -59,6 +61,7 @@ pub async fn remember_erased(
 }
 
 /// Whether a Paddle customer belonged to an erased account.
+#[tracing::instrument(level = "debug", skip_all)]
 pub async fn customer_was_erased(
     db: impl PgExecutor<'_>,
     paddle_customer: &str,

@@ -60,6 +60,7 @@ impl JobRow {
 }
 
 /// Creates the job and its 15 pending steps (the seed's names, orders and weights).
+#[tracing::instrument(level = "debug", skip_all)]
 pub async fn insert(
     tx: &mut Transaction<'_, Postgres>,
     job: NewJob<'_>,
@@ -101,6 +102,7 @@ pub async fn insert(
     Ok(())
 }
 
+#[tracing::instrument(level = "debug", skip_all)]
 pub async fn find_owned(
     db: &PgPool,
     user: UserId,
@@ -115,6 +117,7 @@ pub async fn find_owned(
     .await
 }
 
+#[tracing::instrument(level = "debug", skip_all)]
 pub async fn newest_for_video(
     db: &PgPool,
     user: UserId,
@@ -129,6 +132,7 @@ pub async fn newest_for_video(
     .await
 }
 
+#[tracing::instrument(level = "debug", skip_all)]
 pub async fn get(db: &PgPool, id: JobId) -> Result<Option<JobRow>, sqlx::Error> {
     sqlx::query_as(&format!("SELECT {COLUMNS} FROM jobs WHERE id = $1"))
         .bind(id)
@@ -138,6 +142,7 @@ pub async fn get(db: &PgPool, id: JobId) -> Result<Option<JobRow>, sqlx::Error> 
 
 /// Applies a progress report of the workflow. Idempotent. A failed job goes back to processing
 /// (an operator reset or a resume re-runs it); completed and cancelled jobs never do.
+#[tracing::instrument(level = "debug", skip_all)]
 pub async fn record_progress(
     db: &PgPool,
     id: JobId,
@@ -173,6 +178,7 @@ pub async fn record_progress(
 
 /// Records the language speech recognition detected, in place of the one the job was started
 /// with (a guess, when detection was asked for).
+#[tracing::instrument(level = "debug", skip_all)]
 pub async fn set_source_language(
     conn: &mut sqlx::PgConnection,
     id: JobId,
@@ -189,6 +195,7 @@ pub async fn set_source_language(
 /// Moves the job to a terminal status. Returns false when it already was terminal (a retried
 /// call changes nothing). Runs on the caller's connection, so it can share a transaction with the
 /// credit settlement.
+#[tracing::instrument(level = "debug", skip_all)]
 pub async fn finish(
     conn: &mut sqlx::PgConnection,
     id: JobId,
@@ -239,6 +246,7 @@ pub struct PendingJob {
 
 /// Jobs `pending` since before `cutoff` (created or reopened for a resume then: nothing else
 /// touches a job's row until its workflow reports), oldest first.
+#[tracing::instrument(level = "debug", skip_all)]
 pub async fn pending_since(
     db: &PgPool,
     cutoff: chrono::DateTime<chrono::Utc>,
@@ -256,6 +264,7 @@ pub async fn pending_since(
 /// A job whose workflow could not be started (or never was): fails it, if it is still `pending`,
 /// and releases the hold of its current `round`, in one transaction. Returns whether it was
 /// pending. The release key is the one the workflow would use, so a late start changes nothing.
+#[tracing::instrument(level = "debug", skip_all)]
 pub async fn fail_unstarted(
     db: &PgPool,
     job: &PendingJob,
@@ -292,6 +301,7 @@ pub async fn fail_unstarted(
     Ok(failed)
 }
 
+#[tracing::instrument(level = "debug", skip_all)]
 pub async fn find_by_idempotency_key(
     db: &PgPool,
     user: UserId,
@@ -307,6 +317,7 @@ pub async fn find_by_idempotency_key(
 }
 
 /// The video's jobs that are still pending or running.
+#[tracing::instrument(level = "debug", skip_all)]
 pub async fn active_for_video(db: &PgPool, video: VideoId) -> Result<Vec<JobId>, sqlx::Error> {
     sqlx::query_scalar(
         "SELECT id FROM jobs WHERE video_id = $1 AND status IN ('pending', 'processing')",
@@ -316,6 +327,7 @@ pub async fn active_for_video(db: &PgPool, video: VideoId) -> Result<Vec<JobId>,
     .await
 }
 
+#[tracing::instrument(level = "debug", skip_all)]
 pub async fn newest_active_for_video(
     db: &PgPool,
     user: UserId,
@@ -332,6 +344,7 @@ pub async fn newest_active_for_video(
 }
 
 /// Moves a failed job back to pending for a resume round; false when it is not failed any more.
+#[tracing::instrument(level = "debug", skip_all)]
 pub async fn reopen(
     conn: &mut sqlx::PgConnection,
     id: JobId,
@@ -353,6 +366,7 @@ pub async fn reopen(
     Ok(n == 1)
 }
 
+#[tracing::instrument(level = "debug", skip_all)]
 pub async fn page(
     db: &PgPool,
     user: UserId,
@@ -393,6 +407,7 @@ pub struct StepRow {
     pub error_message: Option<String>,
 }
 
+#[tracing::instrument(level = "debug", skip_all)]
 pub async fn steps(db: &PgPool, job: JobId) -> Result<Vec<StepRow>, sqlx::Error> {
     sqlx::query_as(
         "SELECT id, step_name, step_order, status, progress, weight, started_at, completed_at, error_message
@@ -401,4 +416,22 @@ pub async fn steps(db: &PgPool, job: JobId) -> Result<Vec<StepRow>, sqlx::Error>
     .bind(job)
     .fetch_all(db)
     .await
+}
+
+/// Every job of a user (an erasure deletes their artifacts).
+#[tracing::instrument(level = "debug", skip_all)]
+pub async fn ids_of_user(db: &PgPool, user: UserId) -> Result<Vec<JobId>, sqlx::Error> {
+    sqlx::query_scalar("SELECT id FROM jobs WHERE user_id = $1")
+        .bind(user)
+        .fetch_all(db)
+        .await
+}
+
+/// Every job of a video (its deletion deletes their artifacts).
+#[tracing::instrument(level = "debug", skip_all)]
+pub async fn ids_of_video(db: &PgPool, video: VideoId) -> Result<Vec<JobId>, sqlx::Error> {
+    sqlx::query_scalar("SELECT id FROM jobs WHERE video_id = $1")
+        .bind(video)
+        .fetch_all(db)
+        .await
 }

@@ -43,6 +43,7 @@ pub struct Entry<'a> {
 }
 
 /// Appends an entry unless its key exists; returns whether it was new.
+#[tracing::instrument(level = "debug", skip_all)]
 pub async fn append(db: impl PgExecutor<'_>, e: Entry<'_>) -> Result<bool, sqlx::Error> {
     insert(db, e, None).await
 }
@@ -80,6 +81,7 @@ pub struct PaidPeriod<'a> {
 }
 
 /// Appends a grant for a paid period (see [`PaidPeriod`]) unless its key exists.
+#[tracing::instrument(level = "debug", skip_all)]
 pub async fn append_for_period(
     db: impl PgExecutor<'_>,
     e: Entry<'_>,
@@ -93,6 +95,7 @@ pub async fn append_for_period(
 }
 
 /// The credits granted so far for a paid period.
+#[tracing::instrument(level = "debug", skip_all)]
 pub async fn granted_for_period(
     db: impl PgExecutor<'_>,
     user: UserId,
@@ -111,6 +114,7 @@ pub async fn granted_for_period(
 }
 
 /// The amount of the entry with this key (0 when there is none).
+#[tracing::instrument(level = "debug", skip_all)]
 pub async fn amount_of(db: impl PgExecutor<'_>, key: &str) -> Result<i64, sqlx::Error> {
     let amount: Option<i64> =
         sqlx::query_scalar("SELECT amount FROM credit_ledger WHERE idempotency_key = $1")
@@ -131,6 +135,7 @@ pub fn adjustment_key(adjustment: &str) -> String {
 }
 
 /// What adjustments of a transaction took back so far (a positive number).
+#[tracing::instrument(level = "debug", skip_all)]
 pub async fn taken_back(
     db: impl PgExecutor<'_>,
     user: UserId,
@@ -147,6 +152,7 @@ pub async fn taken_back(
 }
 
 /// Takes back `credits` (positive) for an adjustment of `transaction`, once per `key`.
+#[tracing::instrument(level = "debug", skip_all)]
 pub async fn take_back(
     db: impl PgExecutor<'_>,
     user: UserId,
@@ -174,6 +180,7 @@ pub async fn take_back(
 
 /// Serializes balance checks of one user until the transaction ends, so two concurrent holds
 /// cannot both pass a check that only one of them fits.
+#[tracing::instrument(level = "debug", skip_all)]
 pub async fn lock_user(conn: &mut PgConnection, user: UserId) -> Result<(), sqlx::Error> {
     sqlx::query("SELECT pg_advisory_xact_lock(hashtextextended($1::text, 7101))")
         .bind(user)
@@ -182,6 +189,7 @@ pub async fn lock_user(conn: &mut PgConnection, user: UserId) -> Result<(), sqlx
     Ok(())
 }
 
+#[tracing::instrument(level = "debug", skip_all)]
 pub async fn balance(db: impl PgExecutor<'_>, user: UserId) -> Result<i64, sqlx::Error> {
     sqlx::query_scalar(
         "SELECT coalesce(sum(amount), 0)::bigint FROM credit_ledger WHERE user_id = $1",
@@ -204,6 +212,7 @@ pub fn capture_key(job: JobId) -> String {
 }
 
 /// The credits held by a round of a job (0 when there is no hold).
+#[tracing::instrument(level = "debug", skip_all)]
 pub async fn held(db: impl PgExecutor<'_>, job: JobId, round: i32) -> Result<i64, sqlx::Error> {
     let amount: Option<i64> =
         sqlx::query_scalar("SELECT -amount FROM credit_ledger WHERE idempotency_key = $1")
@@ -214,6 +223,7 @@ pub async fn held(db: impl PgExecutor<'_>, job: JobId, round: i32) -> Result<i64
 }
 
 /// How many capture entries a job has (tests prove "exactly once" with it).
+#[tracing::instrument(level = "debug", skip_all)]
 pub async fn captures(db: impl PgExecutor<'_>, job: JobId) -> Result<i64, sqlx::Error> {
     sqlx::query_scalar("SELECT count(*) FROM credit_ledger WHERE job_id = $1 AND kind = 'capture'")
         .bind(job)
@@ -222,6 +232,7 @@ pub async fn captures(db: impl PgExecutor<'_>, job: JobId) -> Result<i64, sqlx::
 }
 
 /// The one-time welcome grant of a new account.
+#[tracing::instrument(level = "debug", skip_all)]
 pub async fn grant_signup(
     db: impl PgExecutor<'_>,
     user: UserId,

@@ -49,6 +49,7 @@ fn bind<'q>(
 }
 
 /// Registers a file; registering the same object again only refreshes its size and duration.
+#[tracing::instrument(level = "debug", skip_all)]
 pub async fn insert(
     tx: &mut Transaction<'_, Postgres>,
     f: &NewMediaFile<'_>,
@@ -57,6 +58,7 @@ pub async fn insert(
     Ok(())
 }
 
+#[tracing::instrument(level = "debug", skip_all)]
 pub async fn insert_pool(db: &PgPool, f: &NewMediaFile<'_>) -> Result<(), sqlx::Error> {
     bind(sqlx::query(INSERT), f).execute(db).await?;
     Ok(())
@@ -64,6 +66,7 @@ pub async fn insert_pool(db: &PgPool, f: &NewMediaFile<'_>) -> Result<(), sqlx::
 
 /// Registers a copy of a video's file under another video (a duplicate): the same probe
 /// results, the copied object's key.
+#[tracing::instrument(level = "debug", skip_all)]
 pub async fn copy_file(
     tx: &mut Transaction<'_, Postgres>,
     from: (VideoId, &str),
@@ -87,6 +90,7 @@ pub async fn copy_file(
 
 /// The newest active file of a type (and language, for outputs; and format, e.g. `vtt`) of a
 /// video.
+#[tracing::instrument(level = "debug", skip_all)]
 pub async fn newest(
     db: &PgPool,
     video: VideoId,
@@ -105,5 +109,29 @@ pub async fn newest(
     .bind(language)
     .bind(format)
     .fetch_optional(db)
+    .await
+}
+
+/// Forgets the files of a job (a cancelled one's objects are deleted first).
+#[tracing::instrument(level = "debug", skip_all)]
+pub async fn delete_of_job(db: &PgPool, job: JobId) -> Result<(), sqlx::Error> {
+    sqlx::query("DELETE FROM media_files WHERE job_id = $1")
+        .bind(job)
+        .execute(db)
+        .await?;
+    Ok(())
+}
+
+/// The video's multipart uploads still open: (key, upload id).
+#[tracing::instrument(level = "debug", skip_all)]
+pub async fn open_uploads(
+    db: &PgPool,
+    video: VideoId,
+) -> Result<Vec<(String, String)>, sqlx::Error> {
+    sqlx::query_as(
+        "SELECT s3_key, upload_id FROM media_files WHERE video_id = $1 AND upload_id IS NOT NULL",
+    )
+    .bind(video)
+    .fetch_all(db)
     .await
 }

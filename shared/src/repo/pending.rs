@@ -36,6 +36,7 @@ pub struct NewPending<'a> {
 const COLUMNS: &str = "id, email, username, full_name, password_hash, locale, expires_at";
 
 /// Whether an unexpired signup of another email reserves this username.
+#[tracing::instrument(level = "debug", skip_all)]
 pub async fn username_reserved(
     db: &PgPool,
     username: &str,
@@ -53,6 +54,7 @@ pub async fn username_reserved(
 
 /// Records a signup request beside any others for the same email, keeping the newest
 /// [`MAX_PER_EMAIL`].
+#[tracing::instrument(level = "debug", skip_all)]
 pub async fn insert(db: &PgPool, p: NewPending<'_>) -> Result<(), sqlx::Error> {
     let mut tx = db.begin().await?;
     sqlx::query(
@@ -80,6 +82,7 @@ pub async fn insert(db: &PgPool, p: NewPending<'_>) -> Result<(), sqlx::Error> {
 }
 
 /// The unexpired requests for an email, newest first.
+#[tracing::instrument(level = "debug", skip_all)]
 pub async fn live_for_email(db: &PgPool, email: &str) -> Result<Vec<PendingRow>, sqlx::Error> {
     sqlx::query_as(&format!(
         "SELECT {COLUMNS} FROM pending_users WHERE email = $1 AND expires_at > now()
@@ -91,6 +94,7 @@ pub async fn live_for_email(db: &PgPool, email: &str) -> Result<Vec<PendingRow>,
 }
 
 /// Gives one request a fresh link; false when it is gone (verified or expired meanwhile).
+#[tracing::instrument(level = "debug", skip_all)]
 pub async fn renew_token(
     db: &PgPool,
     id: Uuid,
@@ -112,6 +116,7 @@ pub async fn renew_token(
 
 /// Removes and returns the request the token belongs to, if it has not expired (a token works
 /// once), and removes the other requests for its email: their links stop working.
+#[tracing::instrument(level = "debug", skip_all)]
 pub async fn take_by_token(
     db: &mut sqlx::PgConnection,
     token_hash: &[u8],
@@ -133,6 +138,7 @@ pub async fn take_by_token(
 }
 
 /// Deletes expired signups; returns how many.
+#[tracing::instrument(level = "debug", skip_all)]
 pub async fn delete_expired(db: impl PgExecutor<'_>) -> Result<u64, sqlx::Error> {
     Ok(
         sqlx::query("DELETE FROM pending_users WHERE expires_at <= now()")

@@ -6,6 +6,7 @@ use sqlx::PgPool;
 use std::time::Duration;
 
 /// Counts a hit on `bucket`; returns the hits in the current window and when it ends.
+#[tracing::instrument(level = "debug", skip_all)]
 pub async fn hit(
     db: &PgPool,
     bucket: &str,
@@ -30,6 +31,7 @@ pub async fn hit(
 }
 
 /// Until when `bucket` is locked by earlier failures, if it is now.
+#[tracing::instrument(level = "debug", skip_all)]
 pub async fn locked_until(db: &PgPool, bucket: &str) -> Result<Option<DateTime<Utc>>, sqlx::Error> {
     sqlx::query_scalar(
         "SELECT locked_until FROM login_failures WHERE bucket = $1 AND locked_until > now()",
@@ -59,6 +61,7 @@ impl Backoff {
 }
 
 /// Counts a failure on `bucket`; returns when its lock (if the failure made one) ends.
+#[tracing::instrument(level = "debug", skip_all)]
 pub async fn record_failure(
     db: &PgPool,
     bucket: &str,
@@ -90,6 +93,7 @@ pub async fn record_failure(
 }
 
 /// Forgets the failures of `bucket` (a successful sign-in).
+#[tracing::instrument(level = "debug", skip_all)]
 pub async fn clear(db: &PgPool, bucket: &str) -> Result<(), sqlx::Error> {
     sqlx::query("DELETE FROM login_failures WHERE bucket = $1")
         .bind(bucket)
@@ -98,6 +102,7 @@ pub async fn clear(db: &PgPool, bucket: &str) -> Result<(), sqlx::Error> {
     Ok(())
 }
 
+#[tracing::instrument(level = "debug", skip_all)]
 pub async fn delete_old(db: &PgPool) -> Result<u64, sqlx::Error> {
     let windows =
         sqlx::query("DELETE FROM rate_limits WHERE window_start < now() - interval '1 day'")

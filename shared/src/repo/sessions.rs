@@ -16,6 +16,7 @@ pub struct NewSession<'a> {
     pub ip: Option<std::net::IpAddr>,
 }
 
+#[tracing::instrument(level = "debug", skip_all)]
 pub async fn insert(db: impl PgExecutor<'_>, s: NewSession<'_>) -> Result<Uuid, sqlx::Error> {
     sqlx::query_scalar(
         "INSERT INTO sessions (user_id, family_id, family_started_at, token_hash, expires_at, user_agent, ip)
@@ -43,6 +44,7 @@ pub struct SessionRow {
     pub revoked_at: Option<DateTime<Utc>>,
 }
 
+#[tracing::instrument(level = "debug", skip_all)]
 pub async fn find_by_token(
     db: &PgPool,
     token_hash: &[u8],
@@ -56,6 +58,7 @@ pub async fn find_by_token(
 }
 
 /// Marks the session rotated if nobody else did first; false means the token was already used.
+#[tracing::instrument(level = "debug", skip_all)]
 pub async fn mark_rotated(db: impl PgExecutor<'_>, id: Uuid) -> Result<bool, sqlx::Error> {
     Ok(sqlx::query(
         "UPDATE sessions SET rotated_at = now() WHERE id = $1 AND rotated_at IS NULL AND revoked_at IS NULL",
@@ -67,6 +70,7 @@ pub async fn mark_rotated(db: impl PgExecutor<'_>, id: Uuid) -> Result<bool, sql
         == 1)
 }
 
+#[tracing::instrument(level = "debug", skip_all)]
 pub async fn revoke_family(db: impl PgExecutor<'_>, family_id: Uuid) -> Result<(), sqlx::Error> {
     sqlx::query(
         "UPDATE sessions SET revoked_at = now() WHERE family_id = $1 AND revoked_at IS NULL",
@@ -77,6 +81,7 @@ pub async fn revoke_family(db: impl PgExecutor<'_>, family_id: Uuid) -> Result<(
     Ok(())
 }
 
+#[tracing::instrument(level = "debug", skip_all)]
 pub async fn revoke_all(db: impl PgExecutor<'_>, user: UserId) -> Result<(), sqlx::Error> {
     sqlx::query("UPDATE sessions SET revoked_at = now() WHERE user_id = $1 AND revoked_at IS NULL")
         .bind(user)
@@ -86,6 +91,7 @@ pub async fn revoke_all(db: impl PgExecutor<'_>, user: UserId) -> Result<(), sql
 }
 
 /// Signs out every session of the user but `keep` (the one that made a change), if any.
+#[tracing::instrument(level = "debug", skip_all)]
 pub async fn revoke_all_except(
     db: impl PgExecutor<'_>,
     user: UserId,
@@ -104,6 +110,7 @@ pub async fn revoke_all_except(
 
 /// Whether an access token of this session family may still be used: the user is active and the
 /// family has not been revoked (logout, password change, reuse detection).
+#[tracing::instrument(level = "debug", skip_all)]
 pub async fn is_live(db: &PgPool, user: UserId, family_id: Uuid) -> Result<bool, sqlx::Error> {
     sqlx::query_scalar(
         "SELECT EXISTS (

@@ -32,6 +32,7 @@ pub fn normalize_email(email: &str) -> String {
 
 /// Finds a user by email or creates a verified one; used by the operator command that issues
 /// tokens and by tests. Returns the user's id.
+#[tracing::instrument(level = "debug", skip_all)]
 pub async fn ensure_verified(
     db: &PgPool,
     email: &str,
@@ -60,6 +61,7 @@ pub struct NewUser<'a> {
 }
 
 /// Creates a verified user; `None` when the email or username is taken.
+#[tracing::instrument(level = "debug", skip_all)]
 pub async fn insert_verified(
     db: impl PgExecutor<'_>,
     u: NewUser<'_>,
@@ -79,6 +81,7 @@ pub async fn insert_verified(
     .await
 }
 
+#[tracing::instrument(level = "debug", skip_all)]
 pub async fn find(db: impl PgExecutor<'_>, id: UserId) -> Result<Option<UserRow>, sqlx::Error> {
     sqlx::query_as(&format!(
         "SELECT {COLUMNS} FROM users WHERE id = $1 AND deleted_at IS NULL"
@@ -88,6 +91,7 @@ pub async fn find(db: impl PgExecutor<'_>, id: UserId) -> Result<Option<UserRow>
     .await
 }
 
+#[tracing::instrument(level = "debug", skip_all)]
 pub async fn find_by_email(db: &PgPool, email: &str) -> Result<Option<UserRow>, sqlx::Error> {
     sqlx::query_as(&format!(
         "SELECT {COLUMNS} FROM users WHERE email = $1 AND deleted_at IS NULL"
@@ -97,6 +101,7 @@ pub async fn find_by_email(db: &PgPool, email: &str) -> Result<Option<UserRow>, 
     .await
 }
 
+#[tracing::instrument(level = "debug", skip_all)]
 pub async fn email_taken(db: &PgPool, email: &str) -> Result<bool, sqlx::Error> {
     sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM users WHERE email = $1)")
         .bind(normalize_email(email))
@@ -104,6 +109,7 @@ pub async fn email_taken(db: &PgPool, email: &str) -> Result<bool, sqlx::Error> 
         .await
 }
 
+#[tracing::instrument(level = "debug", skip_all)]
 pub async fn username_taken(
     db: &PgPool,
     username: &str,
@@ -117,6 +123,7 @@ pub async fn username_taken(
 }
 
 /// Whether the user exists and may use the API.
+#[tracing::instrument(level = "debug", skip_all)]
 pub async fn is_active(db: &PgPool, id: UserId) -> Result<bool, sqlx::Error> {
     let active: Option<bool> =
         sqlx::query_scalar("SELECT is_active AND deleted_at IS NULL FROM users WHERE id = $1")
@@ -126,6 +133,7 @@ pub async fn is_active(db: &PgPool, id: UserId) -> Result<bool, sqlx::Error> {
     Ok(active.unwrap_or(false))
 }
 
+#[tracing::instrument(level = "debug", skip_all)]
 pub async fn touch_login(db: &PgPool, id: UserId) -> Result<(), sqlx::Error> {
     sqlx::query("UPDATE users SET last_login_at = now() WHERE id = $1")
         .bind(id)
@@ -134,6 +142,7 @@ pub async fn touch_login(db: &PgPool, id: UserId) -> Result<(), sqlx::Error> {
     Ok(())
 }
 
+#[tracing::instrument(level = "debug", skip_all)]
 pub async fn set_password(
     db: impl PgExecutor<'_>,
     id: UserId,
@@ -148,6 +157,7 @@ pub async fn set_password(
 }
 
 /// Applies a profile change; `None` fields stay. Returns false when the username is taken.
+#[tracing::instrument(level = "debug", skip_all)]
 pub async fn update_profile(
     db: &PgPool,
     id: UserId,
@@ -174,6 +184,7 @@ pub async fn update_profile(
 }
 
 /// Returns false when another account took the address meanwhile.
+#[tracing::instrument(level = "debug", skip_all)]
 pub async fn set_email(
     db: impl PgExecutor<'_>,
     id: UserId,
@@ -191,6 +202,7 @@ pub async fn set_email(
     }
 }
 
+#[tracing::instrument(level = "debug", skip_all)]
 pub async fn set_avatar(
     db: &PgPool,
     id: UserId,
@@ -214,6 +226,7 @@ pub struct Preferences {
     pub marketing_emails: Option<bool>,
 }
 
+#[tracing::instrument(level = "debug", skip_all)]
 pub async fn set_preferences(db: &PgPool, id: UserId, p: Preferences) -> Result<(), sqlx::Error> {
     sqlx::query(
         "UPDATE users SET email_notifications = coalesce($2, email_notifications),
@@ -234,6 +247,7 @@ pub async fn set_preferences(db: &PgPool, id: UserId, p: Preferences) -> Result<
 
 /// Deactivates the account at once and frees its email and username; the erasure workflow
 /// deletes the rest.
+#[tracing::instrument(level = "debug", skip_all)]
 pub async fn deactivate(db: impl PgExecutor<'_>, id: UserId) -> Result<(), sqlx::Error> {
     sqlx::query(
         "UPDATE users SET is_active = false, deleted_at = now(),
@@ -248,9 +262,44 @@ pub async fn deactivate(db: impl PgExecutor<'_>, id: UserId) -> Result<(), sqlx:
 }
 
 /// A user, deactivated or not (background work still needs the address of a deactivated one).
+#[tracing::instrument(level = "debug", skip_all)]
 pub async fn find_any(db: &PgPool, id: UserId) -> Result<Option<UserRow>, sqlx::Error> {
     sqlx::query_as(&format!("SELECT {COLUMNS} FROM users WHERE id = $1"))
         .bind(id)
         .fetch_optional(db)
         .await
+}
+
+/// Deletes a deactivated user's row for good (the erasure's last step; rows that reference it
+/// go with it or are anonymised by the schema).
+#[tracing::instrument(level = "debug", skip_all)]
+pub async fn delete_erased(db: impl PgExecutor<'_>, id: UserId) -> Result<(), sqlx::Error> {
+    sqlx::query("DELETE FROM users WHERE id = $1 AND deleted_at IS NOT NULL")
+        .bind(id)
+        .execute(db)
+        .await?;
+    Ok(())
+}
+
+/// A kind of notice users may turn off.
+#[derive(Clone, Copy, Debug)]
+pub enum Notice {
+    Processing,
+    Billing,
+}
+
+/// Whether the user wants notices of this kind now (email notifications on, and the kind's own
+/// preference); a missing user wants none.
+#[tracing::instrument(level = "debug", skip_all)]
+pub async fn wants(db: &PgPool, id: UserId, notice: Notice) -> Result<bool, sqlx::Error> {
+    let sql = match notice {
+        Notice::Processing => {
+            "SELECT email_notifications AND processing_complete FROM users WHERE id = $1"
+        }
+        Notice::Billing => {
+            "SELECT email_notifications AND billing_updates FROM users WHERE id = $1"
+        }
+    };
+    let allowed: Option<bool> = sqlx::query_scalar(sql).bind(id).fetch_optional(db).await?;
+    Ok(allowed.unwrap_or(false))
 }

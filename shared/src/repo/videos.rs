@@ -27,6 +27,7 @@ pub struct NewVideo<'a> {
     pub status: VideoStatus,
 }
 
+#[tracing::instrument(level = "debug", skip_all)]
 pub async fn insert(
     tx: &mut Transaction<'_, Postgres>,
     v: NewVideo<'_>,
@@ -48,6 +49,7 @@ pub async fn insert(
 
 /// The video if it exists, is not deleted and belongs to `user`; otherwise `None` (callers
 /// answer 404 either way, so other users' ids reveal nothing).
+#[tracing::instrument(level = "debug", skip_all)]
 pub async fn find_owned(
     db: &PgPool,
     user: UserId,
@@ -64,6 +66,7 @@ pub async fn find_owned(
     .await
 }
 
+#[tracing::instrument(level = "debug", skip_all)]
 pub async fn set_status(db: &PgPool, id: VideoId, status: VideoStatus) -> Result<(), sqlx::Error> {
     sqlx::query(
         "UPDATE videos SET status = $2,
@@ -79,6 +82,7 @@ pub async fn set_status(db: &PgPool, id: VideoId, status: VideoStatus) -> Result
 }
 
 /// Records a language the video has been dubbed into (kept unique and sorted).
+#[tracing::instrument(level = "debug", skip_all)]
 pub async fn add_target_language(
     db: &PgPool,
     id: VideoId,
@@ -96,6 +100,7 @@ pub async fn add_target_language(
     Ok(())
 }
 
+#[tracing::instrument(level = "debug", skip_all)]
 pub async fn find_by_id(db: &PgPool, id: VideoId) -> Result<Option<VideoRow>, sqlx::Error> {
     sqlx::query_as(
         "SELECT id, user_id, title, description, original_language, target_languages, status,
@@ -108,6 +113,7 @@ pub async fn find_by_id(db: &PgPool, id: VideoId) -> Result<Option<VideoRow>, sq
 }
 
 /// Stores the probed details on the video's newest original file.
+#[tracing::instrument(level = "debug", skip_all)]
 pub async fn record_media(
     db: &PgPool,
     video: VideoId,
@@ -138,6 +144,7 @@ pub async fn record_media(
 }
 
 /// Makes `key` the video's thumbnail, retiring earlier ones.
+#[tracing::instrument(level = "debug", skip_all)]
 pub async fn set_thumbnail(
     db: &PgPool,
     video: VideoId,
@@ -163,6 +170,7 @@ pub async fn set_thumbnail(
     tx.commit().await
 }
 
+#[tracing::instrument(level = "debug", skip_all)]
 pub async fn set_status_reason(
     db: &PgPool,
     id: VideoId,
@@ -219,6 +227,7 @@ const DETAIL: &str = "SELECT v.id, v.user_id, v.title, v.description, v.original
     LEFT JOIN LATERAL (SELECT s3_key FROM media_files m WHERE m.video_id = v.id AND m.file_type = 'thumbnail' AND m.is_active
                        ORDER BY m.created_at DESC LIMIT 1) t ON true";
 
+#[tracing::instrument(level = "debug", skip_all)]
 pub async fn detail(
     db: &PgPool,
     user: UserId,
@@ -234,6 +243,7 @@ pub async fn detail(
 }
 
 /// One page of the user's videos, newest first, optionally of one status; with the total count.
+#[tracing::instrument(level = "debug", skip_all)]
 pub async fn page(
     db: &PgPool,
     user: UserId,
@@ -262,6 +272,7 @@ pub async fn page(
 }
 
 /// Applies a metadata change; `None` fields stay.
+#[tracing::instrument(level = "debug", skip_all)]
 pub async fn update(
     db: &PgPool,
     id: VideoId,
@@ -283,6 +294,7 @@ pub async fn update(
 }
 
 /// Hides the video at once (it answers 404 from now on) before the deletion workflow runs.
+#[tracing::instrument(level = "debug", skip_all)]
 pub async fn tombstone(db: &PgPool, id: VideoId) -> Result<(), sqlx::Error> {
     sqlx::query("UPDATE videos SET status = 'deleting', deleted_at = now() WHERE id = $1")
         .bind(id)
@@ -293,6 +305,7 @@ pub async fn tombstone(db: &PgPool, id: VideoId) -> Result<(), sqlx::Error> {
 
 /// After a job ends: `processing` while another job of the video runs, else `completed` when any
 /// dub of it exists, else `uploaded`.
+#[tracing::instrument(level = "debug", skip_all)]
 pub async fn settle_after_job(db: &PgPool, id: VideoId) -> Result<(), sqlx::Error> {
     sqlx::query(
         "UPDATE videos v SET status = CASE
@@ -309,6 +322,7 @@ pub async fn settle_after_job(db: &PgPool, id: VideoId) -> Result<(), sqlx::Erro
 }
 
 /// Uploads started before `cutoff` and never completed: (video, user, key, upload id).
+#[tracing::instrument(level = "debug", skip_all)]
 pub async fn abandoned(
     db: &PgPool,
     cutoff: DateTime<Utc>,
@@ -321,6 +335,7 @@ pub async fn abandoned(
     .await
 }
 
+#[tracing::instrument(level = "debug", skip_all)]
 pub async fn set_upload(
     db: &PgPool,
     video: VideoId,
@@ -336,5 +351,25 @@ pub async fn set_upload(
     .bind(expected_size)
     .execute(db)
     .await?;
+    Ok(())
+}
+
+/// Deletes the video's row (its files' rows go with it); its objects are deleted first.
+#[tracing::instrument(level = "debug", skip_all)]
+pub async fn delete(db: &PgPool, id: VideoId) -> Result<(), sqlx::Error> {
+    sqlx::query("DELETE FROM videos WHERE id = $1")
+        .bind(id)
+        .execute(db)
+        .await?;
+    Ok(())
+}
+
+/// Deletes the video's row if its upload never completed (an abandoned upload).
+#[tracing::instrument(level = "debug", skip_all)]
+pub async fn delete_if_pending(db: &PgPool, id: VideoId) -> Result<(), sqlx::Error> {
+    sqlx::query("DELETE FROM videos WHERE id = $1 AND status = 'pending'")
+        .bind(id)
+        .execute(db)
+        .await?;
     Ok(())
 }
