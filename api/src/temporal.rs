@@ -75,14 +75,59 @@ where
 }
 
 /// Starts `dub-{job_id}`. Starting the same job twice is harmless: a running or completed workflow
-/// with that id is left alone. A failed one runs again (a resume): the new run replays the
-/// pipeline, and every step that had finished returns its stored result.
+/// with that id is left alone (a queued job's message may come twice).
 pub async fn start_dubbing(
     client: &Client,
     task_queue: &str,
     input: &DubbingInput,
     title: &str,
 ) -> anyhow::Result<()> {
+    let options = dubbing_options(
+        task_queue,
+        input,
+        title,
+        WorkflowIdConflictPolicy::UseExisting,
+    );
+    start_once(client, DubbingWorkflow::run, input.clone(), options).await
+}
+
+/// Starts a new run of a failed dub (a resume): the new run replays the pipeline, and every step
+/// that had finished returns its stored result.
+///
+/// The failed run may still be open: it records the failure, then sends the notice. A start
+/// then would find it running and be taken for the new run while nothing runs after it closes,
+/// so that run is waited for (up to `patience`), and one still open after it is an error.
+pub async fn resume_dubbing(
+    client: &Client,
+    task_queue: &str,
+    input: &DubbingInput,
+    title: &str,
+    patience: Duration,
+) -> anyhow::Result<()> {
+    use temporalio_client::{WorkflowGetResultOptions, errors::WorkflowGetResultError};
+    let previous = client.get_workflow_handle::<DubbingWorkflow>(dubbing_workflow_id(input.job_id));
+    let closed = previous.get_result(WorkflowGetResultOptions::default());
+    match tokio::time::timeout(patience, closed).await {
+        Err(_) => anyhow::bail!("the failed run of the dub is still open"),
+        Ok(Err(WorkflowGetResultError::Rpc(status))) => return Err(status.into()),
+        // Closed, however it ended (a failed dub's run fails).
+        Ok(_) => {}
+    }
+    let options = dubbing_options(task_queue, input, title, WorkflowIdConflictPolicy::Fail);
+    client
+        .start_workflow(DubbingWorkflow::run, input.clone(), options)
+        .await?;
+    Ok(())
+}
+
+/// How a dub's workflow starts: its search attributes and memo, and the id policies. A failed
+/// run may be followed by a new one (a resume); a completed one never.
+fn dubbing_options(
+    task_queue: &str,
+    input: &DubbingInput,
+    title: &str,
+    conflict: WorkflowIdConflictPolicy,
+) -> WorkflowStartOptions {
     let attrs = SearchAttributes::new([
         SearchAttributeKey::<String>::keyword(search_attribute::USER_ID)
             .value_set(input.user_id.to_string()),
@@ -101,13 +146,12 @@ pub async fn start_dubbing(
         format!("{} -> {}", input.source_language, input.target_language),
     );
     memo.insert("credits_per_minute", input.credits_per_minute);
-    let options = WorkflowStartOptions::new(task_queue, dubbing_workflow_id(input.job_id))
+    WorkflowStartOptions::new(task_queue, dubbing_workflow_id(input.job_id))
         .search_attributes(attrs)
         .memo(memo)
-        .id_conflict_policy(WorkflowIdConflictPolicy::UseExisting)
+        .id_conflict_policy(conflict)
         .id_reuse_policy(WorkflowIdReusePolicy::AllowDuplicateFailedOnly)
-        .build();
-    start_once(client, DubbingWorkflow::run, input.clone(), options).await
+        .build()
 }
 
 /// Starts delivery of an outbox email (`email-{id}`); a second start of the same email is a no-op.

@@ -13,15 +13,11 @@ pub async fn upload(
     filename: &str,
     bytes: Vec<u8>,
 ) -> anyhow::Result<String> {
-    let res = app
-        .http
-        .post(app.url("/api/videos/upload-url"))
-        .bearer_auth(token)
-        .json(&json!({"filename": filename, "content_type": "video/mp4", "size": bytes.len()}))
-        .send()
-        .await?;
-    anyhow::ensure!(res.status() == 201, "upload-url answered {}", res.status());
-    let body: Value = res.json().await?;
+    let request = json!({"filename": filename, "content_type": "video/mp4", "size": bytes.len()});
+    let body = app
+        .post_json("/api/videos/upload-url", Some(token), &request)
+        .await?
+        .expect(201)?;
     let id = body["video_id"].as_str().context("video_id")?.to_string();
     let put = app
         .http
@@ -31,31 +27,20 @@ pub async fn upload(
         .send()
         .await?;
     anyhow::ensure!(put.status().is_success(), "PUT answered {}", put.status());
-    let res = app
-        .http
-        .post(app.url(&format!("/api/videos/{id}/complete")))
-        .bearer_auth(token)
-        .send()
-        .await?;
-    anyhow::ensure!(res.status() == 202, "complete answered {}", res.status());
+    app.post(&format!("/api/videos/{id}/complete"), token)
+        .await?
+        .expect(202)?;
     Ok(id)
 }
 
 /// Waits until the ingest workflow settled the video; returns it.
 pub async fn settled(app: &TestApp, token: &str, id: &str) -> anyhow::Result<Value> {
-    let url = app.url(&format!("/api/videos/{id}"));
+    let path = format!("/api/videos/{id}");
     eventually(
         Duration::from_secs(60),
         "the upload to be processed",
         || async {
-            let v: Value = app
-                .http
-                .get(&url)
-                .bearer_auth(token)
-                .send()
-                .await?
-                .json()
-                .await?;
+            let v = app.get(&path, token).await?.body;
             Ok((v["status"] != "pending").then_some(v))
         },
     )
@@ -117,16 +102,9 @@ pub async fn finished_job(
     job: &str,
     deadline: Duration,
 ) -> anyhow::Result<Value> {
-    let url = app.url(&format!("/api/jobs/{job}"));
+    let path = format!("/api/jobs/{job}");
     eventually(deadline, "the job to end", || async {
-        let j: Value = app
-            .http
-            .get(&url)
-            .bearer_auth(token)
-            .send()
-            .await?
-            .json()
-            .await?;
+        let j = app.get(&path, token).await?.body;
         Ok(matches!(
             j["status"].as_str(),
             Some("completed" | "failed" | "cancelled")
@@ -157,14 +135,10 @@ pub async fn download(
     video: &str,
     query: &str,
 ) -> anyhow::Result<Vec<u8>> {
-    let res = app
-        .http
-        .get(app.url(&format!("/api/videos/{video}/download?{query}")))
-        .bearer_auth(token)
-        .send()
+    let answer = app
+        .get(&format!("/api/videos/{video}/download?{query}"), token)
         .await?;
-    anyhow::ensure!(res.status() == 200, "{query}: {}", res.status());
-    let url = res.json::<Value>().await?["download_url"]
+    let url = answer.expect(200).context(query.to_string())?["download_url"]
         .as_str()
         .context("download_url")?
         .to_string();
@@ -197,12 +171,9 @@ async fn video_action(
     video: &str,
     action: &str,
 ) -> anyhow::Result<(u16, Value)> {
-    let res = app
-        .http
-        .post(app.url(&format!("/api/videos/{video}/{action}")))
-        .bearer_auth(token)
-        .send()
-        .await?;
-    let status = res.status().as_u16();
-    Ok((status, res.json().await.unwrap_or(Value::Null)))
+    let (status, body) = app
+        .post(&format!("/api/videos/{video}/{action}"), token)
+        .await?
+        .parts();
+    Ok((status.as_u16(), body))
 }

@@ -445,6 +445,47 @@ async fn a_dub_cancelled_in_the_queue_ends_cancelled_and_releases_its_hold() -> 
     app.shutdown().await
 }
 
+/// A resume asked the moment the job reads failed, while its run is still sending the failure
+/// notice, starts a new run once that one has closed. (Before, the start found the closing run
+/// and took it for the new one: 202, and the job stayed pending with its credits held.)
+#[tokio::test]
+async fn a_resume_while_the_failed_run_still_closes_starts_a_new_run() -> anyhow::Result<()> {
+    use onevoice_tests::proxy::SlowProxy;
+    let smtp = &onevoice_tests::harness::settings_with(&[])?.smtp;
+    let proxy = SlowProxy::start(format!("{}:{}", smtp.host, smtp.port)).await?;
+    let port = proxy.port.to_string();
+    let mut app = TestApp::spawn_paused(&[("SMTP_PORT", &port)]).await?;
+    app.start_worker().await?;
+    let (user, token) = app.user("resume-closing@example.com").await?;
+    let (_dir, sample, video) = sample_video(&app, &token, "closing.mp4").await?;
+    app.stop_worker().await?;
+    let (_, body) = dub(
+        &app,
+        &token,
+        &video,
+        request(&sample.transcript, "es"),
+        None,
+    )
+    .await?;
+    let job = body["job_id"].as_str().context("job")?.to_string();
+    let transcript = keys::outputs(user, &video, &job).transcript();
+    let storage = app.state.storage.clone();
+    let put = |bytes: Vec<u8>| storage.put_bytes(&transcript, bytes, "application/x-subrip");
+    put(b"not an srt".to_vec()).await?;
+    // The failure notice is the first mail: it waits at the proxy, and the run with it.
+    proxy.slow_for(Duration::from_secs(12));
+    app.start_worker().await?;
+    let failed = finished_job(&app, &token, &job, DUB_DEADLINE).await?;
+    assert_eq!(failed["status"], "failed", "{failed}");
+    put(sample.transcript.clone().into_bytes()).await?;
+    let (status, answer) = onevoice_tests::flows::resume(&app, &token, &video).await?;
+    assert_eq!(status, 202, "{answer}");
+    let done = finished_job(&app, &token, &job, Duration::from_secs(90)).await?;
+    assert_eq!(done["status"], "completed", "{done}");
+    assert_eq!(done["retry_count"], 1);
+    app.shutdown().await
+}
+
 #[tokio::test]
 async fn a_failed_dub_refunds_notifies_once_and_resumes_from_the_failed_step() -> anyhow::Result<()>
 {

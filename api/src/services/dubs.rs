@@ -29,6 +29,9 @@ use utoipa::ToSchema;
 const OVERDUE: &str = "dubbing is suspended: your subscription payment is overdue; update your payment method to continue";
 const DISPUTED: &str = "dubbing is suspended: a payment of this account was charged back; contact support to settle it";
 
+/// How long a resume waits for the failed run to close (it sends the failure notice last).
+const CLOSING_PATIENCE: std::time::Duration = std::time::Duration::from_secs(30);
+
 fn default_true() -> bool {
     true
 }
@@ -456,7 +459,19 @@ pub async fn resume(state: &AppState, user: UserId, video: VideoId) -> Result<St
     // start does.
     let started = async {
         let input = rebuild_input(state, &job, video).await?;
-        start_workflow(state, &input, &v.title).await
+        let task_queue = &state.settings.temporal.task_queue;
+        temporal::resume_dubbing(
+            &state.temporal,
+            task_queue,
+            &input,
+            &v.title,
+            CLOSING_PATIENCE,
+        )
+        .await
+        .map_err(|e| {
+            tracing::error!(error = %e, job = %job.id, "could not resume the dubbing workflow");
+            ServiceError::Unavailable("the dub could not be resumed now; please retry".into())
+        })
     };
     if let Err(e) = started.await {
         abort_start(state, job.id, user, video, round).await?;
