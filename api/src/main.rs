@@ -3,12 +3,10 @@
 
 use anyhow::Context;
 use clap::{Parser, Subcommand};
-use onevoice_api::auth::session;
-use onevoice_api::extract::ClientInfo;
+use onevoice_api::services::operator;
 use onevoice_api::state::AppState;
 use onevoice_api::worker::{self, WorkerConfig};
 use onevoice_api::{bootstrap, server, telemetry, temporal};
-use onevoice_shared::repo::users;
 use onevoice_shared::settings::Settings;
 use std::process::ExitCode;
 use std::sync::Arc;
@@ -142,30 +140,13 @@ async fn run(command: Command, settings: Arc<Settings>) -> anyhow::Result<()> {
             reason,
         } => {
             let pool = onevoice_shared::db::pool(&settings.database)?;
-            let user = users::find_by_email(&pool, &email)
-                .await?
-                .ok_or_else(|| anyhow::anyhow!("no account with email {email}"))?;
-            let key = format!("operator:{}", uuid::Uuid::new_v4());
-            onevoice_shared::repo::ledger::append(
-                &pool,
-                onevoice_shared::repo::ledger::Entry {
-                    user: user.id,
-                    job: None,
-                    video: None,
-                    kind: onevoice_shared::repo::ledger::Kind::Grant,
-                    amount: i64::from(amount),
-                    key: &key,
-                    description: &reason,
-                },
-            )
-            .await?;
-            let balance = onevoice_shared::repo::ledger::balance(&pool, user.id).await?;
+            let balance = operator::grant_credits(&pool, &email, amount, &reason).await?;
             println!("granted {amount} credits to {email}; balance {balance}");
             Ok(())
         }
         Command::UnmatchedPayments => {
             let pool = onevoice_shared::db::pool(&settings.database)?;
-            let payments = onevoice_shared::repo::billing::unmatched_payments(&pool).await?;
+            let payments = operator::unmatched_payments(&pool).await?;
             for p in &payments {
                 println!(
                     "{}\t{}\ttransaction {}\tcustomer {}\t{} {} (minor units)\t{}",
@@ -183,17 +164,11 @@ async fn run(command: Command, settings: Arc<Settings>) -> anyhow::Result<()> {
         }
         Command::Token { email, ttl_minutes } => {
             let pool = onevoice_shared::db::pool(&settings.database)?;
-            let username = email.split('@').next().unwrap_or("user").to_string();
-            // `!` is not a valid password hash: this account cannot log in with a password.
-            let user = users::ensure_verified(&pool, &email, &username, "!").await?;
-            onevoice_shared::repo::ledger::grant_signup(&pool, user, settings.credits.signup_grant)
-                .await?;
-            let mut settings = (*settings).clone();
-            settings.auth.access_token_ttl = Duration::from_secs(ttl_minutes * 60);
-            let pair = session::start(&pool, &settings, user, &ClientInfo::default())
-                .await
-                .map_err(|e| anyhow::anyhow!("{e}"))?;
-            println!("{}", pair.access_token);
+            let ttl = Duration::from_secs(ttl_minutes * 60);
+            println!(
+                "{}",
+                operator::access_token(&pool, &settings, &email, ttl).await?
+            );
             Ok(())
         }
     }
