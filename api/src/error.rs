@@ -125,9 +125,10 @@ impl ApiError {
     }
 }
 
+/// Database and storage failures are mapped once, by the use-case error.
 impl From<sqlx::Error> for ApiError {
     fn from(e: sqlx::Error) -> Self {
-        ApiError::Internal(anyhow::Error::new(e).context("database"))
+        crate::services::ServiceError::from(e).into()
     }
 }
 
@@ -172,7 +173,7 @@ impl From<onevoice_shared::paddle::PaddleError> for ApiError {
 
 impl From<onevoice_shared::storage::StorageError> for ApiError {
     fn from(e: onevoice_shared::storage::StorageError) -> Self {
-        ApiError::Internal(anyhow::Error::new(e).context("storage"))
+        crate::services::ServiceError::from(e).into()
     }
 }
 

@@ -737,9 +737,27 @@ async fn thumbnail_upload_and_video_without_audio() -> anyhow::Result<()> {
         .as_str()
         .context("url")?
         .to_string();
-    assert_eq!(
-        app.http.get(&url).send().await?.bytes().await?.to_vec(),
-        jpeg
-    );
+    let served = app.http.get(&url).send().await?;
+    assert_eq!(served.headers()["content-type"], "image/jpeg");
+    assert_eq!(served.bytes().await?.to_vec(), jpeg);
+    // Each image is stored and served as what its content is, whatever the client named it
+    // (before, every thumbnail was stored as `image/jpeg`).
+    let png = b"\x89PNG\r\n\x1a\n\0\0\0\rIHDR".to_vec();
+    let res = send(png.clone()).await?;
+    assert_eq!(res.status(), StatusCode::OK);
+    let url = res.json::<Value>().await?["thumbnail_url"]
+        .as_str()
+        .context("url")?
+        .to_string();
+    let served = app.http.get(&url).send().await?;
+    assert_eq!(served.headers()["content-type"], "image/png");
+    assert_eq!(served.bytes().await?.to_vec(), png);
+    let video = app
+        .get(&format!("/api/videos/{id}"), &token)
+        .await?
+        .expect(200)?;
+    let listed = video["thumbnail_url"].as_str().context("thumbnail_url")?;
+    let listed = app.http.get(listed).send().await?;
+    assert_eq!(listed.headers()["content-type"], "image/png");
     app.shutdown().await
 }
