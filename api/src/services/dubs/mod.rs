@@ -1,10 +1,14 @@
 //! Dubbing jobs: quote, start (credits held atomically, idempotent by key), resume, cancel, and
 //! the start of a job the legacy queue handed over.
 
+mod checks;
+mod rounds;
+
 use super::{Result, ServiceError};
 use crate::state::AppState;
 use crate::temporal;
 use crate::text;
+use checks::{check_glossary, may_spend, price, ready_video, requested_recognizer};
 use chrono::Utc;
 use onevoice_shared::contracts::{
     DubbingInput, GlossaryTerm, TranscriptSource, dubbing_workflow_id,
@@ -20,17 +24,11 @@ use onevoice_shared::repo::{activity, billing, jobs, ledger, media, videos};
 use onevoice_shared::settings::{Dispatch, Recognizer};
 use onevoice_shared::srt::{self, Cue};
 use onevoice_shared::status::{FileType, JobStatus, VideoStatus};
+pub use rounds::{cancel, resume, start_queued};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 use sha2::{Digest, Sha256};
 use utoipa::ToSchema;
-
-/// Why a suspended customer cannot start dubbing, and how to get going again.
-const OVERDUE: &str = "dubbing is suspended: your subscription payment is overdue; update your payment method to continue";
-const DISPUTED: &str = "dubbing is suspended: a payment of this account was charged back; contact support to settle it";
-
-/// How long a resume waits for the failed run to close (it sends the failure notice last).
-const CLOSING_PATIENCE: std::time::Duration = std::time::Duration::from_secs(30);
 
 fn default_true() -> bool {
     true
@@ -414,153 +412,6 @@ async fn record(state: &AppState, new: &NewDub<'_>) -> Result<(), Recorded> {
     Ok(())
 }
 
-/// Resumes the video's failed dub from the step that failed: finished steps are reused, not
-/// recomputed or charged again. Credits are held again for the new round, and given back if
-/// the round cannot be started.
-#[tracing::instrument(skip_all, fields(%user, %video))]
-pub async fn resume(state: &AppState, user: UserId, video: VideoId) -> Result<Started> {
-    let v = videos::find_owned(&state.db, user, video)
-        .await?
-        .ok_or_else(|| ServiceError::NotFound("video not found".into()))?;
-    let job = jobs::newest_for_video(&state.db, user, video)
-        .await?
-        .ok_or_else(|| ServiceError::NotFound("no job found for this video".into()))?;
-    if job.status != JobStatus::Failed {
-        return Err(ServiceError::Conflict(format!(
-            "only a failed dub can be resumed; this one is {}",
-            job.status
-        )));
-    }
-    let credits = i64::from(job.credits_cost.unwrap_or(0));
-    let round = job.retry_count + 1;
-    let mut tx = state.db.begin().await?;
-    ledger::lock_user(&mut tx, user).await?;
-    may_spend(&mut tx, user, credits).await?;
-    if !jobs::reopen(&mut tx, job.id, round).await? {
-        return Err(ServiceError::Conflict(
-            "the dub is being resumed already".into(),
-        ));
-    }
-    ledger::append(
-        &mut *tx,
-        ledger::Entry {
-            user,
-            job: Some(job.id),
-            video: Some(video),
-            kind: ledger::Kind::Reserve,
-            amount: -credits,
-            key: &ledger::reserve_key(job.id, round),
-            description: "credits held for resuming a dub",
-        },
-    )
-    .await?;
-    tx.commit().await?;
-    // From here on the hold is committed: any failure to start gives it back, as a new dub's
-    // start does.
-    let started = async {
-        let input = rebuild_input(state, &job, video).await?;
-        let task_queue = &state.settings.temporal.task_queue;
-        temporal::resume_dubbing(
-            &state.temporal,
-            task_queue,
-            &input,
-            &v.title,
-            CLOSING_PATIENCE,
-        )
-        .await
-        .map_err(|e| {
-            tracing::error!(error = %e, job = %job.id, "could not resume the dubbing workflow");
-            ServiceError::Unavailable("the dub could not be resumed now; please retry".into())
-        })
-    };
-    if let Err(e) = started.await {
-        abort_start(state, job.id, user, video, round).await?;
-        return Err(e);
-    }
-    Ok(Started {
-        job_id: job.id,
-        status: JobStatus::Pending,
-        credits,
-        message: "dubbing job resumed",
-    })
-}
-
-/// Cancels the video's running dub: its activities stop, its artifacts are deleted and its
-/// credits released; the job ends `cancelled`.
-#[tracing::instrument(skip_all, fields(%user, %video))]
-pub async fn cancel(state: &AppState, user: UserId, video: VideoId) -> Result<()> {
-    videos::find_owned(&state.db, user, video)
-        .await?
-        .ok_or_else(|| ServiceError::NotFound("video not found".into()))?;
-    let job = jobs::newest_active_for_video(&state.db, user, video)
-        .await?
-        .ok_or_else(|| ServiceError::Conflict("no dub of this video is running".into()))?;
-    temporal::cancel_dubbing(&state.temporal, job.id, "cancelled by the user")
-        .await
-        .map_err(|e| {
-            tracing::error!(error = %e, job = %job.id, "could not cancel the dubbing workflow");
-            ServiceError::Unavailable("the dub could not be cancelled now; please retry".into())
-        })
-}
-
-/// Starts a job the legacy queue handed over (`DISPATCH_MODE=sqs`): its workflow input is
-/// rebuilt from its rows, as a resume does.
-#[tracing::instrument(skip_all, fields(job = %job.id))]
-pub async fn start_queued(state: &AppState, job: &jobs::JobRow, video: VideoId) -> Result<()> {
-    let input = rebuild_input(state, job, video).await?;
-    let title = videos::find_by_id(&state.db, video)
-        .await?
-        .map(|v| v.title)
-        .unwrap_or_default();
-    start_workflow(state, &input, &title).await
-}
-
-/// The workflow input of an existing job, from its rows (the keys come from the same owner).
-async fn rebuild_input(
-    state: &AppState,
-    job: &jobs::JobRow,
-    video: VideoId,
-) -> Result<DubbingInput> {
-    let unreadable = || ServiceError::Conflict("the job's configuration is unreadable".into());
-    let config = job.config().ok_or_else(unreadable)?;
-    let original = media::newest(&state.db, video, FileType::Original, None, None)
-        .await?
-        .ok_or_else(|| ServiceError::Conflict("the video has no uploaded file".into()))?;
-    let outputs = VideoKeys::new(job.user_id, video).job(job.id);
-    // The row's languages are the job's: a recognized one records the detected language there.
-    let parse = |code: Option<&str>| code.and_then(|c| c.parse::<Language>().ok());
-    Ok(DubbingInput {
-        job_id: job.id,
-        user_id: job.user_id,
-        video_id: video,
-        priced_duration_ms: original.duration.map(|s| (s * 1000.0).round() as u64),
-        activity_budget: Some(state.settings.temporal.activity_budget),
-        video_key: original.s3_key,
-        // Recognized jobs recognize again on resume (the step's stored result is reused if it
-        // had finished).
-        transcript: if config.recognizes() {
-            TranscriptSource::Recognize
-        } else {
-            TranscriptSource::Uploaded(outputs.transcript())
-        },
-        source_language: parse(job.source_language.as_deref()).unwrap_or(config.source_language),
-        target_language: parse(job.target_language.as_deref()).unwrap_or(config.target_language),
-        output_key: outputs.dubbed(config.target_language),
-        credits_per_minute: state.settings.credits.cost_per_minute,
-        options: config.options(),
-    })
-}
-
-async fn start_workflow(state: &AppState, input: &DubbingInput, title: &str) -> Result<()> {
-    let task_queue = &state.settings.temporal.task_queue;
-    temporal::start_dubbing(&state.temporal, task_queue, input, title)
-        .await
-        .map_err(|e| {
-            tracing::error!(error = %e, job = %input.job_id, "could not start the dubbing workflow");
-            ServiceError::Unavailable("the dub could not be started now; please retry".into())
-        })
-}
-
 /// Hands a new job to Temporal: directly, or through the legacy queue (`DISPATCH_MODE=sqs`), where
 /// `onevoice sqs-bridge` starts it.
 async fn dispatch(state: &AppState, input: &DubbingInput, title: &str) -> anyhow::Result<()> {
@@ -621,115 +472,6 @@ async fn abort_start(
     let why = "the job could not be started; its credits were released";
     jobs::fail_unstarted(&state.db, &job, why).await?;
     Ok(())
-}
-
-/// The caller's video, ready to be dubbed: uploaded and probed.
-async fn ready_video(state: &AppState, user: UserId, id: VideoId) -> Result<VideoDetail> {
-    let v = videos::detail(&state.db, user, id)
-        .await?
-        .ok_or_else(|| ServiceError::NotFound("video not found".into()))?;
-    let ready = [
-        VideoStatus::Uploaded,
-        VideoStatus::Processing,
-        VideoStatus::Completed,
-    ];
-    if !ready.contains(&v.status) || v.duration.is_none() {
-        let why = match v.status {
-            VideoStatus::Pending => "the video's upload has not been completed yet".to_string(),
-            VideoStatus::Failed => format!(
-                "the video cannot be dubbed: {}",
-                v.status_reason.as_deref().unwrap_or("its upload failed")
-            ),
-            other => format!("the video is {other}"),
-        };
-        return Err(ServiceError::Conflict(why));
-    }
-    Ok(v)
-}
-
-/// Credits and a rough processing time in seconds.
-fn price(state: &AppState, v: &VideoDetail) -> (i64, u64) {
-    let ms = (v.duration.unwrap_or(0.0) * 1000.0).round() as u64;
-    let credits = credit_cost(ms, state.settings.credits.cost_per_minute);
-    let estimate =
-        (ms as f64 / 1000.0 * state.settings.credits.processing_ratio).ceil() as u64 + 10;
-    (credits, estimate)
-}
-
-/// Whether the user may hold `credits` now (inside the transaction that locked their balance):
-/// not while dubbing is suspended, and not beyond the balance (a negative one after a refund
-/// refuses every dub until credits are added).
-async fn may_spend(tx: &mut sqlx::PgConnection, user: UserId, credits: i64) -> Result<()> {
-    match billing::suspension(&mut *tx, user).await? {
-        Some(billing::Suspension::Overdue) => return Err(ServiceError::Suspended(OVERDUE.into())),
-        Some(billing::Suspension::Disputed) => {
-            return Err(ServiceError::Suspended(DISPUTED.into()));
-        }
-        None => {}
-    }
-    let available = ledger::balance(&mut *tx, user).await?;
-    if available < credits {
-        return Err(ServiceError::NotEnoughCredits {
-            needed: credits,
-            available,
-        });
-    }
-    Ok(())
-}
-
-/// The recognizer a dub asks for: one the server has configured, for a video without a
-/// transcript.
-fn requested_recognizer(state: &AppState, req: &DubRequest) -> Result<Option<Recognizer>> {
-    let Some(name) = req.asr_provider.as_deref() else {
-        return Ok(None);
-    };
-    let configured: Vec<&str> = Recognizer::ALL
-        .into_iter()
-        .filter(|r| r.is_configured(&state.settings.speech))
-        .map(Recognizer::name)
-        .collect();
-    let recognizer = Recognizer::from_name(name)
-        .filter(|r| r.is_configured(&state.settings.speech))
-        .ok_or_else(|| {
-            ServiceError::invalid(
-                "asr_provider",
-                format!(
-                    "not a recognizer of this server (configured: {})",
-                    configured.join(", ")
-                ),
-            )
-        })?;
-    if req.source_transcript.is_some() {
-        return Err(ServiceError::invalid(
-            "asr_provider",
-            "a job with source_transcript recognizes no speech: omit one of them",
-        ));
-    }
-    Ok(Some(recognizer))
-}
-
-fn check_glossary(entries: &[GlossaryEntry]) -> Result<Vec<GlossaryTerm>> {
-    if entries.len() > 200 {
-        return Err(ServiceError::invalid("glossary", "at most 200 terms"));
-    }
-    // Brackets would break Apertium's protection of the terms.
-    let term = |field: String, t: &str| -> Result<String> {
-        let t = text::nonblank_line(&field, t, 100)?;
-        if t.contains(['[', ']']) {
-            return Err(ServiceError::invalid(&field, "must not contain `[` or `]`"));
-        }
-        Ok(t.to_string())
-    };
-    entries
-        .iter()
-        .enumerate()
-        .map(|(i, e)| {
-            Ok(GlossaryTerm {
-                source: term(format!("glossary[{i}].source"), &e.source)?,
-                target: term(format!("glossary[{i}].target"), &e.target)?,
-            })
-        })
-        .collect()
 }
 
 /// The newest job of the caller's video.

@@ -1,0 +1,128 @@
+//! What a dub request must pass before anything is written: a ready video, a price, credits
+//! the user may spend, a configured recognizer, a clean glossary.
+
+use super::*;
+
+/// Why a suspended customer cannot start dubbing, and how to get going again.
+const OVERDUE: &str = "dubbing is suspended: your subscription payment is overdue; update your payment method to continue";
+const DISPUTED: &str = "dubbing is suspended: a payment of this account was charged back; contact support to settle it";
+
+/// The caller's video, ready to be dubbed: uploaded and probed.
+pub(super) async fn ready_video(
+    state: &AppState,
+    user: UserId,
+    id: VideoId,
+) -> Result<VideoDetail> {
+    let v = videos::detail(&state.db, user, id)
+        .await?
+        .ok_or_else(|| ServiceError::NotFound("video not found".into()))?;
+    let ready = [
+        VideoStatus::Uploaded,
+        VideoStatus::Processing,
+        VideoStatus::Completed,
+    ];
+    if !ready.contains(&v.status) || v.duration.is_none() {
+        let why = match v.status {
+            VideoStatus::Pending => "the video's upload has not been completed yet".to_string(),
+            VideoStatus::Failed => format!(
+                "the video cannot be dubbed: {}",
+                v.status_reason.as_deref().unwrap_or("its upload failed")
+            ),
+            other => format!("the video is {other}"),
+        };
+        return Err(ServiceError::Conflict(why));
+    }
+    Ok(v)
+}
+
+/// Credits and a rough processing time in seconds.
+pub(super) fn price(state: &AppState, v: &VideoDetail) -> (i64, u64) {
+    let ms = (v.duration.unwrap_or(0.0) * 1000.0).round() as u64;
+    let credits = credit_cost(ms, state.settings.credits.cost_per_minute);
+    let estimate =
+        (ms as f64 / 1000.0 * state.settings.credits.processing_ratio).ceil() as u64 + 10;
+    (credits, estimate)
+}
+
+/// Whether the user may hold `credits` now (inside the transaction that locked their balance):
+/// not while dubbing is suspended, and not beyond the balance (a negative one after a refund
+/// refuses every dub until credits are added).
+pub(super) async fn may_spend(
+    tx: &mut sqlx::PgConnection,
+    user: UserId,
+    credits: i64,
+) -> Result<()> {
+    match billing::suspension(&mut *tx, user).await? {
+        Some(billing::Suspension::Overdue) => return Err(ServiceError::Suspended(OVERDUE.into())),
+        Some(billing::Suspension::Disputed) => {
+            return Err(ServiceError::Suspended(DISPUTED.into()));
+        }
+        None => {}
+    }
+    let available = ledger::balance(&mut *tx, user).await?;
+    if available < credits {
+        return Err(ServiceError::NotEnoughCredits {
+            needed: credits,
+            available,
+        });
+    }
+    Ok(())
+}
+
+/// The recognizer a dub asks for: one the server has configured, for a video without a
+/// transcript.
+pub(super) fn requested_recognizer(
+    state: &AppState,
+    req: &DubRequest,
+) -> Result<Option<Recognizer>> {
+    let Some(name) = req.asr_provider.as_deref() else {
+        return Ok(None);
+    };
+    let configured: Vec<&str> = Recognizer::ALL
+        .into_iter()
+        .filter(|r| r.is_configured(&state.settings.speech))
+        .map(Recognizer::name)
+        .collect();
+    let recognizer = Recognizer::from_name(name)
+        .filter(|r| r.is_configured(&state.settings.speech))
+        .ok_or_else(|| {
+            ServiceError::invalid(
+                "asr_provider",
+                format!(
+                    "not a recognizer of this server (configured: {})",
+                    configured.join(", ")
+                ),
+            )
+        })?;
+    if req.source_transcript.is_some() {
+        return Err(ServiceError::invalid(
+            "asr_provider",
+            "a job with source_transcript recognizes no speech: omit one of them",
+        ));
+    }
+    Ok(Some(recognizer))
+}
+
+pub(super) fn check_glossary(entries: &[GlossaryEntry]) -> Result<Vec<GlossaryTerm>> {
+    if entries.len() > 200 {
+        return Err(ServiceError::invalid("glossary", "at most 200 terms"));
+    }
+    // Brackets would break Apertium's protection of the terms.
+    let term = |field: String, t: &str| -> Result<String> {
+        let t = text::nonblank_line(&field, t, 100)?;
+        if t.contains(['[', ']']) {
+            return Err(ServiceError::invalid(&field, "must not contain `[` or `]`"));
+        }
+        Ok(t.to_string())
+    };
+    entries
+        .iter()
+        .enumerate()
+        .map(|(i, e)| {
+            Ok(GlossaryTerm {
+                source: term(format!("glossary[{i}].source"), &e.source)?,
+                target: term(format!("glossary[{i}].target"), &e.target)?,
+            })
+        })
+        .collect()
+}
