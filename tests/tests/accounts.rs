@@ -490,202 +490,218 @@ async fn profile_preferences_avatar_password_and_deletion() -> anyhow::Result<()
     let email = unique_email("profile");
     let auth = signup_and_verify(&app, &maildir, &email, "profile-passw0rd").await?;
     let token = auth["access_token"].as_str().context("token")?.to_string();
-    let user_id = auth["user"]["id"].as_str().context("id")?.to_string();
+    let user_id: onevoice_shared::ids::UserId =
+        auth["user"]["id"].as_str().context("id")?.parse()?;
+    let account = Account {
+        app: &app,
+        maildir: &maildir,
+        user_id,
+    };
 
-    // Profile update; an email change waits for confirmation from the new address.
-    let new_email = unique_email("moved");
-    let res = app
-        .http
-        .put(app.url("/api/users/profile"))
-        .bearer_auth(&token)
-        .json(
-            &json!({"full_name": "Kim Minji", "email": new_email, "locale": "ko",
-                      "current_password": "profile-passw0rd"}),
-        )
-        .send()
+    let new_email = account
+        .an_email_change_waits_for_the_new_address(&token, &email)
         .await?;
-    assert_eq!(res.status(), StatusCode::OK);
-    let profile: Value = res.json().await?;
-    assert_eq!(profile["full_name"], "Kim Minji");
-    assert_eq!(
-        profile["email"],
-        email.as_str(),
-        "email must not change before confirmation"
-    );
-    let confirm = mail::wait_for(&maildir, &new_email, 1).await?;
-    assert!(
-        confirm[0].subject.contains("이메일"),
-        "Korean email expected: {}",
-        confirm[0].subject
-    );
-    let token_ec = mail::token_from(&confirm[0].text).context("no token")?;
-    let (status, _) = app
-        .post_json(
+    account.preferences_change_one_at_a_time(&token).await?;
+    account.avatars_are_sniffed_and_replaced(&token).await?;
+    account.dashboard_and_credits_answer(&token).await?;
+    account
+        .a_password_change_signs_out_and_notifies(&token, &new_email)
+        .await?;
+    account.deletion_erases_everything(&new_email).await?;
+    app.shutdown().await
+}
+
+/// One account going through its settings.
+struct Account<'a> {
+    app: &'a TestApp,
+    maildir: &'a Path,
+    user_id: onevoice_shared::ids::UserId,
+}
+
+impl Account<'_> {
+    /// A profile update applies at once, but an email change waits for confirmation from the
+    /// new address (in the account's new locale); returns the new address.
+    async fn an_email_change_waits_for_the_new_address(
+        &self,
+        token: &str,
+        email: &str,
+    ) -> anyhow::Result<String> {
+        let app = self.app;
+        let new_email = unique_email("moved");
+        let change = json!({"full_name": "Kim Minji", "email": new_email, "locale": "ko",
+                            "current_password": "profile-passw0rd"});
+        let profile = app
+            .put_json("/api/users/profile", token, &change)
+            .await?
+            .expect(200)?;
+        assert_eq!(profile["full_name"], "Kim Minji");
+        assert_eq!(
+            profile["email"], email,
+            "email must not change before confirmation"
+        );
+        let confirm = mail::wait_for(self.maildir, &new_email, 1).await?;
+        assert!(
+            confirm[0].subject.contains("이메일"),
+            "Korean email expected: {}",
+            confirm[0].subject
+        );
+        let link_token = mail::token_from(&confirm[0].text).context("no token")?;
+        app.post_json(
             "/api/users/confirm-email",
             None,
-            &json!({"token": token_ec}),
+            &json!({ "token": link_token }),
         )
         .await?
-        .parts();
-    assert_eq!(status, StatusCode::OK);
-    assert_eq!(
-        app.get("/api/users/profile", &token).await?.parts().1["email"],
-        new_email.as_str()
-    );
+        .expect(200)?;
+        let profile = app.get("/api/users/profile", token).await?.expect(200)?;
+        assert_eq!(profile["email"], new_email.as_str());
+        Ok(new_email)
+    }
 
-    // Preferences: partial updates keep the rest.
-    let res = app
-        .http
-        .put(app.url("/api/users/notifications/preferences"))
-        .bearer_auth(&token)
-        .json(&json!({"marketing_emails": true}))
-        .send()
-        .await?;
-    let prefs: Value = res.json().await?;
-    assert_eq!(
-        (
-            prefs["marketing_emails"].as_bool(),
-            prefs["email_notifications"].as_bool()
-        ),
-        (Some(true), Some(true))
-    );
+    async fn preferences_change_one_at_a_time(&self, token: &str) -> anyhow::Result<()> {
+        let prefs = self
+            .app
+            .put_json(
+                "/api/users/notifications/preferences",
+                token,
+                &json!({"marketing_emails": true}),
+            )
+            .await?
+            .expect(200)?;
+        assert_eq!(
+            (
+                prefs["marketing_emails"].as_bool(),
+                prefs["email_notifications"].as_bool()
+            ),
+            (Some(true), Some(true))
+        );
+        Ok(())
+    }
 
-    // Avatar: content is sniffed; a disguised text file is refused; the old image is replaced.
-    let png =
-        b"\x89PNG\r\n\x1a\n\0\0\0\rIHDR\0\0\0\x01\0\0\0\x01\x08\x06\0\0\0\x1f\x15\xc4\x89".to_vec();
-    let upload = |bytes: Vec<u8>, name: &'static str| {
-        let part = reqwest::multipart::Part::bytes(bytes)
-            .file_name(name)
-            .mime_str("image/png")
-            .unwrap();
-        app.http
-            .post(app.url("/api/users/avatar"))
-            .bearer_auth(&token)
-            .multipart(reqwest::multipart::Form::new().part("avatar", part))
-            .send()
-    };
-    let res = upload(b"<html>not an image</html>".to_vec(), "evil.png").await?;
-    assert_eq!(res.status(), StatusCode::UNPROCESSABLE_ENTITY);
-    let res = upload(png.clone(), "a.png").await?;
-    assert_eq!(res.status(), StatusCode::OK);
-    let url = res.json::<Value>().await?["avatar_url"]
-        .as_str()
-        .context("avatar_url")?
-        .to_string();
-    assert_eq!(
-        app.http.get(&url).send().await?.bytes().await?.to_vec(),
-        png
-    );
-    let first_key: String = sqlx::query_scalar("SELECT avatar_key FROM users WHERE id = $1::uuid")
-        .bind(&user_id)
-        .fetch_one(&app.state.db)
-        .await?;
-    assert_eq!(upload(png.clone(), "b.png").await?.status(), StatusCode::OK);
-    assert_eq!(
-        app.state.storage.size_of(&first_key).await?,
-        None,
-        "the old avatar must be deleted"
-    );
-    let too_big = vec![0u8; app.state.settings.auth.avatar_max_bytes + 70 * 1024];
-    assert_eq!(
-        upload(too_big, "big.png").await?.status(),
-        StatusCode::PAYLOAD_TOO_LARGE
-    );
-
-    // Dashboard and credits answer (the seed's dashboard always failed).
-    let (status, stats) = app.get("/api/users/dashboard/stats", &token).await?.parts();
-    assert_eq!(status, StatusCode::OK, "{stats}");
-    assert_eq!(stats["total_videos"], 0);
-    let (status, credits) = app.get("/api/users/credits/usage", &token).await?.parts();
-    assert_eq!(status, StatusCode::OK, "{credits}");
-    assert_eq!(
-        app.get("/api/users/subscription", &token).await?.parts().0,
-        StatusCode::NOT_FOUND
-    );
-
-    // Password change: wrong current password refused; success signs out and notifies.
-    let res = app
-        .http
-        .put(app.url("/api/users/password"))
-        .bearer_auth(&token)
-        .json(&json!({"current_password": "nope-nope-nope", "new_password": "changed-passw0rd"}))
-        .send()
-        .await?;
-    assert_eq!(res.status(), StatusCode::BAD_REQUEST);
-    let res = app
-        .http
-        .put(app.url("/api/users/password"))
-        .bearer_auth(&token)
-        .json(&json!({"current_password": "profile-passw0rd", "new_password": "changed-passw0rd"}))
-        .send()
-        .await?;
-    assert_eq!(res.status(), StatusCode::OK);
-    assert_eq!(
-        app.get("/api/users/profile", &token).await?.parts().0,
-        StatusCode::UNAUTHORIZED
-    );
-    mail::wait_for(&maildir, &new_email, 2).await?;
-
-    // Deletion: immediate deactivation, then the erasure workflow removes the data and objects.
-    let (_, login) = app
-        .post_json(
-            "/api/auth/login",
+    /// The content is sniffed (a disguised text file is refused), the old image is deleted when
+    /// a new one comes, and an oversized one is a 413.
+    async fn avatars_are_sniffed_and_replaced(&self, token: &str) -> anyhow::Result<()> {
+        let app = self.app;
+        let png =
+            b"\x89PNG\r\n\x1a\n\0\0\0\rIHDR\0\0\0\x01\0\0\0\x01\x08\x06\0\0\0\x1f\x15\xc4\x89"
+                .to_vec();
+        let upload = |bytes: Vec<u8>, name: &'static str| {
+            let part = reqwest::multipart::Part::bytes(bytes)
+                .file_name(name)
+                .mime_str("image/png")
+                .unwrap();
+            app.http
+                .post(app.url("/api/users/avatar"))
+                .bearer_auth(token)
+                .multipart(reqwest::multipart::Form::new().part("avatar", part))
+                .send()
+        };
+        let res = upload(b"<html>not an image</html>".to_vec(), "evil.png").await?;
+        assert_eq!(res.status(), StatusCode::UNPROCESSABLE_ENTITY);
+        let res = upload(png.clone(), "a.png").await?;
+        assert_eq!(res.status(), StatusCode::OK);
+        let url = res.json::<Value>().await?["avatar_url"]
+            .as_str()
+            .context("avatar_url")?
+            .to_string();
+        let served = app.http.get(&url).send().await?;
+        assert_eq!(served.headers()["content-type"], "image/png");
+        assert_eq!(served.bytes().await?.to_vec(), png);
+        let first_key: String = sqlx::query_scalar("SELECT avatar_key FROM users WHERE id = $1")
+            .bind(self.user_id)
+            .fetch_one(&app.state.db)
+            .await?;
+        assert_eq!(upload(png.clone(), "b.png").await?.status(), StatusCode::OK);
+        assert_eq!(
+            app.state.storage.size_of(&first_key).await?,
             None,
-            &json!({"email": new_email, "password": "changed-passw0rd"}),
+            "the old avatar must be deleted"
+        );
+        let too_big = vec![0u8; app.state.settings.auth.avatar_max_bytes + 70 * 1024];
+        assert_eq!(
+            upload(too_big, "big.png").await?.status(),
+            StatusCode::PAYLOAD_TOO_LARGE
+        );
+        Ok(())
+    }
+
+    /// Dashboard and credits answer (the seed's dashboard always failed); no subscription yet.
+    async fn dashboard_and_credits_answer(&self, token: &str) -> anyhow::Result<()> {
+        let app = self.app;
+        let stats = app
+            .get("/api/users/dashboard/stats", token)
+            .await?
+            .expect(200)?;
+        assert_eq!(stats["total_videos"], 0);
+        app.get("/api/users/credits/usage", token)
+            .await?
+            .expect(200)?;
+        app.get("/api/users/subscription", token)
+            .await?
+            .expect(404)?;
+        Ok(())
+    }
+
+    /// A wrong current password is refused; a change signs every session out and notifies.
+    async fn a_password_change_signs_out_and_notifies(
+        &self,
+        token: &str,
+        email: &str,
+    ) -> anyhow::Result<()> {
+        let app = self.app;
+        let wrong =
+            json!({"current_password": "nope-nope-nope", "new_password": "changed-passw0rd"});
+        app.put_json("/api/users/password", token, &wrong)
+            .await?
+            .expect(400)?;
+        let right =
+            json!({"current_password": "profile-passw0rd", "new_password": "changed-passw0rd"});
+        app.put_json("/api/users/password", token, &right)
+            .await?
+            .expect(200)?;
+        app.get("/api/users/profile", token).await?.expect(401)?;
+        mail::wait_for(self.maildir, email, 2).await?;
+        Ok(())
+    }
+
+    /// Deletion needs the password, deactivates at once, then the erasure workflow removes the
+    /// account's rows and objects.
+    async fn deletion_erases_everything(&self, email: &str) -> anyhow::Result<()> {
+        let app = self.app;
+        let credentials = json!({"email": email, "password": "changed-passw0rd"});
+        let login = app
+            .post_json("/api/auth/login", None, &credentials)
+            .await?
+            .expect(200)?;
+        let token = login["access_token"].as_str().context("token")?;
+        let delete = |password: &'static str| async move {
+            let body = json!({ "password": password });
+            app.post_json("/api/users/delete-account", Some(token), &body)
+                .await
+        };
+        delete("wrong-wrong-wrong").await?.expect(400)?;
+        delete("changed-passw0rd").await?.expect(202)?;
+        app.get("/api/users/profile", token).await?.expect(401)?;
+        app.post_json("/api/auth/login", None, &credentials)
+            .await?
+            .expect(401)?;
+        eventually(
+            Duration::from_secs(60),
+            "the account to be erased",
+            || async {
+                let left: i64 = sqlx::query_scalar("SELECT count(*) FROM users WHERE id = $1")
+                    .bind(self.user_id)
+                    .fetch_one(&app.state.db)
+                    .await?;
+                Ok((left == 0).then_some(()))
+            },
         )
-        .await?
-        .parts();
-    let token = login["access_token"].as_str().context("token")?.to_string();
-    let (status, _) = app
-        .post_json(
-            "/api/users/delete-account",
-            Some(&token),
-            &json!({"password": "wrong-wrong-wrong"}),
-        )
-        .await?
-        .parts();
-    assert_eq!(status, StatusCode::BAD_REQUEST);
-    let (status, _) = app
-        .post_json(
-            "/api/users/delete-account",
-            Some(&token),
-            &json!({"password": "changed-passw0rd"}),
-        )
-        .await?
-        .parts();
-    assert_eq!(status, StatusCode::ACCEPTED);
-    assert_eq!(
-        app.get("/api/users/profile", &token).await?.parts().0,
-        StatusCode::UNAUTHORIZED
-    );
-    let (status, _) = app
-        .post_json(
-            "/api/auth/login",
-            None,
-            &json!({"email": new_email, "password": "changed-passw0rd"}),
-        )
-        .await?
-        .parts();
-    assert_eq!(status, StatusCode::UNAUTHORIZED);
-    eventually(
-        Duration::from_secs(60),
-        "the account to be erased",
-        || async {
-            let left: i64 = sqlx::query_scalar("SELECT count(*) FROM users WHERE id = $1::uuid")
-                .bind(&user_id)
-                .fetch_one(&app.state.db)
-                .await?;
-            Ok((left == 0).then_some(()))
-        },
-    )
-    .await?;
-    let avatar_objects = app
-        .state
-        .storage
-        .delete_prefix(&onevoice_shared::keys::avatars(user_id.parse()?))
         .await?;
-    assert_eq!(avatar_objects, 0, "avatars must be erased");
-    app.shutdown().await
+        let avatars = onevoice_shared::keys::avatars(self.user_id);
+        let left = app.state.storage.delete_prefix(&avatars).await?;
+        assert_eq!(left, 0, "avatars must be erased");
+        Ok(())
+    }
 }
 
 #[tokio::test]

@@ -35,193 +35,247 @@ async fn upload_probe_thumbnail_download_duplicate_delete() -> anyhow::Result<()
     let sample = sample::make(dir.path()).await?;
     let bytes = tokio::fs::read(&sample.video).await?;
     let id = upload(&app, &token, "holiday.mp4", bytes.clone()).await?;
-    let video = settled(&app, &token, &id).await?;
-    assert_eq!(video["status"], "uploaded", "{video}");
-    // The probe values match the generated media.
-    let layout = media::layout(&sample.video).await?;
-    let duration = video["duration"].as_f64().context("duration")?;
-    assert!(
-        (duration * 1000.0 - layout.duration_ms as f64).abs() < 50.0,
-        "{duration} vs {}",
-        layout.duration_ms
-    );
-    assert_eq!(video["media"]["resolution"], "640x360");
-    assert_eq!(video["media"]["fps"], 25.0);
-    assert_eq!(video["media"]["video_codec"], "h264");
-    assert_eq!(video["media"]["audio_codec"], "aac");
-    assert_eq!(video["media"]["audio_tracks"], 1);
-    assert_eq!(video["media"]["size"], bytes.len() as u64);
-    assert_eq!(video["title"], "holiday");
-    // A representative thumbnail was extracted.
-    let thumb = app
-        .http
-        .get(video["thumbnail_url"].as_str().context("thumbnail_url")?)
-        .send()
-        .await?
-        .bytes()
+    let library = Library {
+        app: &app,
+        user,
+        token: &token,
+        id,
+        sample: &sample,
+        bytes,
+    };
+    library.the_upload_is_probed().await?;
+    library.the_original_downloads_under_its_name().await?;
+    library
+        .a_thumbnail_at_a_time_and_none_past_the_end()
         .await?;
-    assert_eq!(&thumb[..3], &[0xFF, 0xD8, 0xFF], "not a JPEG");
-    // Completing again is harmless.
-    let (status, again) = app
-        .post(&format!("/api/videos/{id}/complete"), &token)
-        .await?
-        .parts();
-    assert_eq!(
-        (status, again["status"].as_str()),
-        (StatusCode::ACCEPTED, Some("uploaded"))
-    );
+    library.another_user_sees_and_touches_nothing().await?;
+    let copy_id = library.a_duplicate_is_a_server_side_copy().await?;
+    library.deletion_removes_every_object(&copy_id).await?;
+    app.shutdown().await
+}
 
-    // The download URL returns the same bytes, under a proper file name.
-    let (status, dl) = app
-        .get(
-            &format!("/api/videos/{id}/download?file_type=original"),
-            &token,
-        )
-        .await?
-        .parts();
-    assert_eq!(status, StatusCode::OK, "{dl}");
-    let res = app
-        .http
-        .get(dl["download_url"].as_str().context("url")?)
-        .send()
-        .await?;
-    let disposition = res
-        .headers()
-        .get("content-disposition")
-        .map(|v| v.to_str().unwrap_or("").to_string());
-    assert_eq!(res.bytes().await?.to_vec(), bytes);
-    assert_eq!(
-        disposition.as_deref(),
-        Some("attachment; filename=\"holiday.mp4\"")
-    );
-    let (status, _) = app
-        .get(
-            &format!("/api/videos/{id}/download?file_type=dubbed_video&language=es"),
-            &token,
-        )
-        .await?
-        .parts();
-    assert_eq!(status, StatusCode::NOT_FOUND, "no dub exists yet");
+/// One uploaded video of one user.
+struct Library<'a> {
+    app: &'a TestApp,
+    user: onevoice_shared::ids::UserId,
+    token: &'a str,
+    id: String,
+    sample: &'a sample::Sample,
+    bytes: Vec<u8>,
+}
 
-    // A thumbnail at a timestamp, and one past the end refused.
-    let form = reqwest::multipart::Form::new().text("timestamp", "2.5");
-    let res = app
-        .http
-        .post(app.url(&format!("/api/videos/{id}/thumbnail")))
-        .bearer_auth(&token)
-        .multipart(form)
-        .send()
-        .await?;
-    assert_eq!(res.status(), StatusCode::OK, "{}", res.text().await?);
-    let form = reqwest::multipart::Form::new().text("timestamp", "999");
-    let res = app
-        .http
-        .post(app.url(&format!("/api/videos/{id}/thumbnail")))
-        .bearer_auth(&token)
-        .multipart(form)
-        .send()
-        .await?;
-    assert_eq!(res.status(), StatusCode::UNPROCESSABLE_ENTITY);
-    let active: i64 = sqlx::query_scalar("SELECT count(*) FROM media_files WHERE video_id = $1::uuid AND file_type = 'thumbnail' AND is_active")
-        .bind(&id)
-        .fetch_one(&app.state.db)
-        .await?;
-    assert_eq!(active, 1);
-
-    // Another user sees nothing and can touch nothing.
-    let (_, other) = app.user("intruder@example.com").await?;
-    for (method, path) in [
-        (reqwest::Method::GET, format!("/api/videos/{id}")),
-        (reqwest::Method::PUT, format!("/api/videos/{id}")),
-        (reqwest::Method::DELETE, format!("/api/videos/{id}")),
-        (reqwest::Method::POST, format!("/api/videos/{id}/duplicate")),
-        (reqwest::Method::POST, format!("/api/videos/{id}/complete")),
-        (
-            reqwest::Method::GET,
-            format!("/api/videos/{id}/download?file_type=original"),
-        ),
-    ] {
-        let body = (method == reqwest::Method::PUT).then(|| json!({"title": "mine now"}));
-        let (status, _) = app
-            .call(method.clone(), &path, Some(&other), body.as_ref())
-            .await?
-            .parts();
-        assert_eq!(status, StatusCode::NOT_FOUND, "{method} {path}");
-    }
-
-    // Duplicate: a server-side copy with the same media details.
-    let (status, copy) = app
-        .post(&format!("/api/videos/{id}/duplicate"), &token)
-        .await?
-        .parts();
-    assert_eq!(status, StatusCode::CREATED, "{copy}");
-    assert_eq!(copy["status"], "uploaded");
-    assert_eq!(copy["title"], "holiday (copy)");
-    assert_eq!(copy["media"]["resolution"], "640x360");
-    let copy_id = copy["id"].as_str().context("copy id")?.to_string();
-    let (_, dl) = app
-        .get(
-            &format!("/api/videos/{copy_id}/download?file_type=original"),
-            &token,
-        )
-        .await?
-        .parts();
-    assert_eq!(
-        app.http
-            .get(dl["download_url"].as_str().context("url")?)
+impl Library<'_> {
+    /// The probe values match the generated media; a representative thumbnail was extracted; completing again is harmless.
+    async fn the_upload_is_probed(&self) -> anyhow::Result<()> {
+        let (app, token, id) = (self.app, self.token, self.id.as_str());
+        let video = settled(app, token, id).await?;
+        assert_eq!(video["status"], "uploaded", "{video}");
+        // The probe values match the generated media.
+        let layout = media::layout(&self.sample.video).await?;
+        let duration = video["duration"].as_f64().context("duration")?;
+        assert!(
+            (duration * 1000.0 - layout.duration_ms as f64).abs() < 50.0,
+            "{duration} vs {}",
+            layout.duration_ms
+        );
+        assert_eq!(video["media"]["resolution"], "640x360");
+        assert_eq!(video["media"]["fps"], 25.0);
+        assert_eq!(video["media"]["video_codec"], "h264");
+        assert_eq!(video["media"]["audio_codec"], "aac");
+        assert_eq!(video["media"]["audio_tracks"], 1);
+        assert_eq!(video["media"]["size"], self.bytes.len() as u64);
+        assert_eq!(video["title"], "holiday");
+        // A representative thumbnail was extracted.
+        let thumb = app
+            .http
+            .get(video["thumbnail_url"].as_str().context("thumbnail_url")?)
             .send()
             .await?
             .bytes()
+            .await?;
+        assert_eq!(&thumb[..3], &[0xFF, 0xD8, 0xFF], "not a JPEG");
+        // Completing again is harmless.
+        let (status, again) = app
+            .post(&format!("/api/videos/{id}/complete"), token)
             .await?
-            .to_vec(),
-        bytes
-    );
+            .parts();
+        assert_eq!(
+            (status, again["status"].as_str()),
+            (StatusCode::ACCEPTED, Some("uploaded"))
+        );
+        Ok(())
+    }
 
-    // Delete: gone at once for the API, and every object removed by the workflow.
-    let prefix = keys::video(user, &id).prefix();
-    assert!(object_count(&app, &prefix).await? >= 2);
-    let (status, _) = app
-        .delete(&format!("/api/videos/{id}"), &token)
-        .await?
-        .parts();
-    assert_eq!(status, StatusCode::ACCEPTED);
-    assert_eq!(
-        app.get(&format!("/api/videos/{id}"), &token)
+    /// The download URL returns the same bytes under a proper file name; no dub exists yet.
+    async fn the_original_downloads_under_its_name(&self) -> anyhow::Result<()> {
+        let (app, token, id) = (self.app, self.token, self.id.as_str());
+        let (status, dl) = app
+            .get(
+                &format!("/api/videos/{id}/download?file_type=original"),
+                token,
+            )
             .await?
-            .parts()
-            .0,
-        StatusCode::NOT_FOUND
-    );
-    let keys: Vec<String> = vec![format!("{prefix}original.mp4")];
-    eventually(Duration::from_secs(60), "the video's deletion", || async {
-        let rows: i64 = sqlx::query_scalar("SELECT count(*) FROM videos WHERE id = $1::uuid")
-            .bind(&id)
+            .parts();
+        assert_eq!(status, StatusCode::OK, "{dl}");
+        let res = app
+            .http
+            .get(dl["download_url"].as_str().context("url")?)
+            .send()
+            .await?;
+        let disposition = res
+            .headers()
+            .get("content-disposition")
+            .map(|v| v.to_str().unwrap_or("").to_string());
+        assert_eq!(res.bytes().await?.to_vec(), self.bytes);
+        assert_eq!(
+            disposition.as_deref(),
+            Some("attachment; filename=\"holiday.mp4\"")
+        );
+        let (status, _) = app
+            .get(
+                &format!("/api/videos/{id}/download?file_type=dubbed_video&language=es"),
+                token,
+            )
+            .await?
+            .parts();
+        assert_eq!(status, StatusCode::NOT_FOUND, "no dub exists yet");
+        Ok(())
+    }
+
+    /// A frame at a timestamp becomes the one active thumbnail; one past the end is refused.
+    async fn a_thumbnail_at_a_time_and_none_past_the_end(&self) -> anyhow::Result<()> {
+        let (app, token, id) = (self.app, self.token, self.id.as_str());
+        let form = reqwest::multipart::Form::new().text("timestamp", "2.5");
+        let res = app
+            .http
+            .post(app.url(&format!("/api/videos/{id}/thumbnail")))
+            .bearer_auth(token)
+            .multipart(form)
+            .send()
+            .await?;
+        assert_eq!(res.status(), StatusCode::OK, "{}", res.text().await?);
+        let form = reqwest::multipart::Form::new().text("timestamp", "999");
+        let res = app
+            .http
+            .post(app.url(&format!("/api/videos/{id}/thumbnail")))
+            .bearer_auth(token)
+            .multipart(form)
+            .send()
+            .await?;
+        assert_eq!(res.status(), StatusCode::UNPROCESSABLE_ENTITY);
+        let active: i64 = sqlx::query_scalar("SELECT count(*) FROM media_files WHERE video_id = $1::uuid AND file_type = 'thumbnail' AND is_active")
+            .bind(id)
             .fetch_one(&app.state.db)
             .await?;
-        Ok((rows == 0).then_some(()))
-    })
-    .await?;
-    for key in keys {
-        assert_eq!(
-            app.state.storage.size_of(&key).await?,
-            None,
-            "{key} left behind"
-        );
+        assert_eq!(active, 1);
+        Ok(())
     }
-    assert_eq!(
-        app.state.storage.delete_prefix(&prefix).await?,
-        0,
-        "objects left under {prefix}"
-    );
-    // The copy is untouched.
-    assert_eq!(
-        app.get(&format!("/api/videos/{copy_id}"), &token)
+
+    /// Every route of the video answers another user 404.
+    async fn another_user_sees_and_touches_nothing(&self) -> anyhow::Result<()> {
+        let (app, id) = (self.app, self.id.as_str());
+        let (_, other) = app.user("intruder@example.com").await?;
+        for (method, path) in [
+            (reqwest::Method::GET, format!("/api/videos/{id}")),
+            (reqwest::Method::PUT, format!("/api/videos/{id}")),
+            (reqwest::Method::DELETE, format!("/api/videos/{id}")),
+            (reqwest::Method::POST, format!("/api/videos/{id}/duplicate")),
+            (reqwest::Method::POST, format!("/api/videos/{id}/complete")),
+            (
+                reqwest::Method::GET,
+                format!("/api/videos/{id}/download?file_type=original"),
+            ),
+        ] {
+            let body = (method == reqwest::Method::PUT).then(|| json!({"title": "mine now"}));
+            let (status, _) = app
+                .call(method.clone(), &path, Some(&other), body.as_ref())
+                .await?
+                .parts();
+            assert_eq!(status, StatusCode::NOT_FOUND, "{method} {path}");
+        }
+        Ok(())
+    }
+
+    /// A server-side copy with the same media details and bytes; returns its id.
+    async fn a_duplicate_is_a_server_side_copy(&self) -> anyhow::Result<String> {
+        let (app, token, id) = (self.app, self.token, self.id.as_str());
+        let (status, copy) = app
+            .post(&format!("/api/videos/{id}/duplicate"), token)
             .await?
-            .parts()
-            .0,
-        StatusCode::OK
-    );
-    app.shutdown().await
+            .parts();
+        assert_eq!(status, StatusCode::CREATED, "{copy}");
+        assert_eq!(copy["status"], "uploaded");
+        assert_eq!(copy["title"], "holiday (copy)");
+        assert_eq!(copy["media"]["resolution"], "640x360");
+        let copy_id = copy["id"].as_str().context("copy id")?.to_string();
+        let (_, dl) = app
+            .get(
+                &format!("/api/videos/{copy_id}/download?file_type=original"),
+                token,
+            )
+            .await?
+            .parts();
+        assert_eq!(
+            app.http
+                .get(dl["download_url"].as_str().context("url")?)
+                .send()
+                .await?
+                .bytes()
+                .await?
+                .to_vec(),
+            self.bytes
+        );
+        Ok(copy_id)
+    }
+
+    /// Gone at once for the API, every object removed by the workflow, the copy untouched.
+    async fn deletion_removes_every_object(&self, copy_id: &str) -> anyhow::Result<()> {
+        let (app, token, id) = (self.app, self.token, self.id.as_str());
+        let prefix = keys::video(self.user, id).prefix();
+        assert!(object_count(app, &prefix).await? >= 2);
+        let (status, _) = app
+            .delete(&format!("/api/videos/{id}"), token)
+            .await?
+            .parts();
+        assert_eq!(status, StatusCode::ACCEPTED);
+        assert_eq!(
+            app.get(&format!("/api/videos/{id}"), token)
+                .await?
+                .parts()
+                .0,
+            StatusCode::NOT_FOUND
+        );
+        let keys: Vec<String> = vec![keys::video(self.user, id).original("mp4")];
+        eventually(Duration::from_secs(60), "the video's deletion", || async {
+            let rows: i64 = sqlx::query_scalar("SELECT count(*) FROM videos WHERE id = $1::uuid")
+                .bind(id)
+                .fetch_one(&app.state.db)
+                .await?;
+            Ok((rows == 0).then_some(()))
+        })
+        .await?;
+        for key in keys {
+            assert_eq!(
+                app.state.storage.size_of(&key).await?,
+                None,
+                "{key} left behind"
+            );
+        }
+        assert_eq!(
+            app.state.storage.delete_prefix(&prefix).await?,
+            0,
+            "objects left under {prefix}"
+        );
+        // The copy is untouched.
+        assert_eq!(
+            app.get(&format!("/api/videos/{copy_id}"), token)
+                .await?
+                .parts()
+                .0,
+            StatusCode::OK
+        );
+        Ok(())
+    }
 }
 
 #[tokio::test]
