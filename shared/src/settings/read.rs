@@ -182,13 +182,13 @@ fn read_temporal<F: Fn(&str) -> Option<String>>(r: &mut Reader<'_, F>) -> Tempor
                 .parse("ACTIVITY_BUDGET_SECS", Some("21600"))
                 .unwrap_or(21_600),
             heartbeat_secs: r
-                .parse_with("ACTIVITY_HEARTBEAT_TIMEOUT_SECS", Some("10"), |v| {
-                    match v.parse::<u64>() {
-                        // Activities beat every second.
-                        Ok(n) if n >= 2 => Ok(n),
-                        _ => Err("must be a number of seconds of at least 2".into()),
-                    }
-                })
+                // Activities beat every second.
+                .checked::<u64>(
+                    "ACTIVITY_HEARTBEAT_TIMEOUT_SECS",
+                    "10",
+                    |n| n >= 2,
+                    "must be a number of seconds of at least 2",
+                )
                 .unwrap_or(10),
             max_retry_interval_secs: r
                 .parse("ACTIVITY_RETRY_MAX_INTERVAL_SECS", Some("60"))
@@ -294,12 +294,12 @@ fn read_auth<F: Fn(&str) -> Option<String>>(r: &mut Reader<'_, F>) -> AuthSettin
         ),
         mail_per_address: r.parse("AUTH_MAIL_PER_ADDRESS", Some("5")).unwrap_or(5),
         password_hash_concurrency: r
-            .parse_with("PASSWORD_HASH_CONCURRENCY", Some("2"), |v| {
-                match v.parse::<usize>() {
-                    Ok(n) if n >= 1 => Ok(n),
-                    _ => Err("must be a whole number of at least 1".into()),
-                }
-            })
+            .checked::<usize>(
+                "PASSWORD_HASH_CONCURRENCY",
+                "2",
+                |n| n >= 1,
+                "must be a whole number of at least 1",
+            )
             .unwrap_or(1),
         avatar_max_bytes: r
             .parse("AVATAR_MAX_BYTES", Some("5242880"))
@@ -314,12 +314,12 @@ fn read_uploads<F: Fn(&str) -> Option<String>>(r: &mut Reader<'_, F>) -> UploadS
             .parse("MAX_SINGLE_PUT_BYTES", Some("536870912"))
             .unwrap_or(0),
         part_bytes: r
-            .parse_with("MULTIPART_PART_BYTES", Some("16777216"), |v| {
-                match v.parse::<u64>() {
-                    Ok(n) if n >= 5 * 1024 * 1024 => Ok(n),
-                    _ => Err("must be a number of bytes of at least 5 MiB (5242880)".into()),
-                }
-            })
+            .checked::<u64>(
+                "MULTIPART_PART_BYTES",
+                "16777216",
+                |n| n >= 5 * 1024 * 1024,
+                "must be a number of bytes of at least 5 MiB (5242880)",
+            )
             .unwrap_or(16 * 1024 * 1024),
         extensions: r
             .string(
@@ -380,36 +380,40 @@ fn read_tools<F: Fn(&str) -> Option<String>>(r: &mut Reader<'_, F>) -> ToolSetti
 fn read_audio<F: Fn(&str) -> Option<String>>(r: &mut Reader<'_, F>) -> AudioSettings {
     AudioSettings {
         max_speed: r
-            .parse_with("DUB_MAX_SPEED", Some("1.4"), |v| match v.parse::<f64>() {
-                Ok(x) if (1.0..=2.0).contains(&x) => Ok(x),
-                _ => Err("expected a speed-up between 1.0 and 2.0".into()),
-            })
+            .checked::<f64>(
+                "DUB_MAX_SPEED",
+                "1.4",
+                |x| (1.0..=2.0).contains(&x),
+                "expected a speed-up between 1.0 and 2.0",
+            )
             .unwrap_or(1.4),
         gap_tolerance: Duration::from_millis(
             r.parse("DUB_GAP_TOLERANCE_MS", Some("1500"))
                 .unwrap_or(1500),
         ),
         duck_db: r
-            .parse_with("AUDIO_DUCK_DB", Some("-12"), |v| match v.parse::<f64>() {
-                Ok(x) if (-60.0..=0.0).contains(&x) => Ok(x),
-                _ => Err("expected a gain between -60 and 0 dB".into()),
-            })
+            .checked::<f64>(
+                "AUDIO_DUCK_DB",
+                "-12",
+                |x| (-60.0..=0.0).contains(&x),
+                "expected a gain between -60 and 0 dB",
+            )
             .unwrap_or(-12.0),
         target_lufs: r
-            .parse_with("AUDIO_TARGET_LUFS", Some("-16"), |v| {
-                match v.parse::<f64>() {
-                    Ok(x) if (-40.0..=-5.0).contains(&x) => Ok(x),
-                    _ => Err("expected a loudness between -40 and -5 LUFS".into()),
-                }
-            })
+            .checked::<f64>(
+                "AUDIO_TARGET_LUFS",
+                "-16",
+                |x| (-40.0..=-5.0).contains(&x),
+                "expected a loudness between -40 and -5 LUFS",
+            )
             .unwrap_or(-16.0),
         true_peak_dbtp: r
-            .parse_with("AUDIO_TRUE_PEAK_DBTP", Some("-1"), |v| {
-                match v.parse::<f64>() {
-                    Ok(x) if (-20.0..=0.0).contains(&x) => Ok(x),
-                    _ => Err("expected a ceiling between -20 and 0 dBTP".into()),
-                }
-            })
+            .checked::<f64>(
+                "AUDIO_TRUE_PEAK_DBTP",
+                "-1",
+                |x| (-20.0..=0.0).contains(&x),
+                "expected a ceiling between -20 and 0 dBTP",
+            )
             .unwrap_or(-1.0),
         aac_bitrate: r.string("AUDIO_AAC_BITRATE", Some("128k")),
         encoder_jobs: r.parse("AAC_ENCODER_JOBS", Some("0")).unwrap_or(0),
@@ -509,10 +513,12 @@ fn read_speech<F: Fn(&str) -> Option<String>>(r: &mut Reader<'_, F>) -> SpeechSe
         .flatten();
     SpeechSettings {
         concurrency: r
-            .parse_with("TTS_CONCURRENCY", Some("4"), |v| match v.parse::<usize>() {
-                Ok(n) if (1..=64).contains(&n) => Ok(n),
-                _ => Err("expected 1 to 64".into()),
-            })
+            .checked::<usize>(
+                "TTS_CONCURRENCY",
+                "4",
+                |n| (1..=64).contains(&n),
+                "expected 1 to 64",
+            )
             .unwrap_or(4),
         timeout: Duration::from_secs(r.parse("TTS_TIMEOUT_SECS", Some("120")).unwrap_or(120)),
         openai,
@@ -667,12 +673,12 @@ fn read_billing<F: Fn(&str) -> Option<String>>(
             .parse("BILLING_OVERAGE_PRICE_PER_CREDIT", Some("0.01"))
             .unwrap_or(0.01),
         workflow_event_limit: r
-            .parse_with("BILLING_WORKFLOW_MAX_EVENTS", Some("500"), |v| {
-                match v.parse::<u32>() {
-                    Ok(n) if n >= 1 => Ok(n),
-                    _ => Err("expected a positive number".into()),
-                }
-            })
+            .checked::<u32>(
+                "BILLING_WORKFLOW_MAX_EVENTS",
+                "500",
+                |n| n >= 1,
+                "expected a positive number",
+            )
             .unwrap_or(500),
     };
     if environment == Environment::Production && settings.paddle.is_some() && !plans_set {
@@ -734,6 +740,20 @@ impl<F: Fn(&str) -> Option<String>> Reader<'_, F> {
         T::Err: std::fmt::Display,
     {
         self.parse_with(key, default, |v| v.parse::<T>().map_err(|e| e.to_string()))
+    }
+
+    /// A number that must pass `valid`; `what` says what it must be when it does not.
+    fn checked<T: FromStr + Copy>(
+        &mut self,
+        key: &str,
+        default: &str,
+        valid: impl Fn(T) -> bool,
+        what: &str,
+    ) -> Option<T> {
+        self.parse_with(key, Some(default), |v| match v.parse::<T>() {
+            Ok(n) if valid(n) => Ok(n),
+            _ => Err(what.to_string()),
+        })
     }
 
     fn parse_with<T>(
