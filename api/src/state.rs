@@ -21,5 +21,5 @@ pub struct AppState {
     pub passwords: crate::auth::password::Passwords,
     pub started_at: Instant,
     /// The last checks of `/health/detailed`, reused for `HEALTH_CACHE_SECS`.
-    pub health: crate::routes::health::ChecksCache,
+    pub health: crate::services::health::ChecksCache,
 }

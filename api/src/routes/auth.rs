@@ -1,11 +1,12 @@
 //! `/api/auth`: signup with email verification, login, token refresh, logout, password reset.
 
-use crate::auth::fields::{validate_email, validate_full_name, validate_username};
+use crate::auth::fields::validate_email;
 use crate::auth::{AuthUser, password, rate_limit, session};
 use crate::error::ApiError;
 use crate::extract::{ApiJson, ClientInfo};
 use crate::outbox;
 use crate::schemas::{EmailText, TokenText};
+use crate::services::accounts::{self, Signup, VERIFICATION_TTL_HOURS, VERIFY_MAIL};
 use crate::state::AppState;
 use crate::views::{AuthResponse, MessageResponse, UserView};
 use axum::Json;
@@ -22,10 +23,8 @@ use utoipa::ToSchema;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-const VERIFICATION_TTL_HOURS: i64 = 24;
 const RESET_TTL_HOURS: i64 = 1;
 /// The per-address budgets of the emails these routes send (see [`rate_limit::mail_allowed`]).
-const VERIFY_MAIL: &str = "verify-mail";
 const RESET_MAIL: &str = "reset-mail";
 
 pub fn router() -> OpenApiRouter<AppState> {
@@ -91,48 +90,15 @@ async fn signup(
     headers: HeaderMap,
     ApiJson(req): ApiJson<SignupRequest>,
 ) -> Result<(StatusCode, Json<MessageResponse>), ApiError> {
-    let email = validate_email("email", &req.email)?;
-    let username = validate_username(&req.username)?;
-    password::validate("password", &req.password)?;
-    let full_name = validate_full_name(req.full_name.as_deref())?;
     let locale = request_locale(&state, req.locale.as_deref(), &headers)?;
-    rate_limit::check(&state, "signup", client.ip, Some(&email)).await?;
-    if users::email_taken(&state.db, &email).await? {
-        return Err(ApiError::Conflict(
-            "this email is already registered".into(),
-        ));
-    }
-    if users::username_taken(&state.db, &username, None).await?
-        || pending::username_reserved(&state.db, &username, &email).await?
-    {
-        return Err(ApiError::Conflict("this username is taken".into()));
-    }
-    let password_hash = state.passwords.hash(&req.password).await?;
-    let (token, token_hash) = one_time_token::generate();
-    pending::insert(
-        &state.db,
-        pending::NewPending {
-            email: &email,
-            username: &username,
-            full_name: full_name.as_deref(),
-            password_hash: &password_hash,
-            locale: locale.as_str(),
-            token_hash: &token_hash,
-            expires_at: Utc::now() + Duration::hours(VERIFICATION_TTL_HOURS),
-        },
-    )
-    .await?;
-    if rate_limit::mail_allowed(&state, VERIFY_MAIL, &email).await? {
-        let link = outbox::link(&state, "/verify-email", &token);
-        outbox::send(
-            &state,
-            None,
-            &email,
-            locale,
-            EmailKind::VerifyEmail { username, link },
-        )
-        .await?;
-    }
+    let signup = Signup {
+        email: &req.email,
+        username: &req.username,
+        password: &req.password,
+        full_name: req.full_name.as_deref(),
+        locale,
+    };
+    accounts::signup(&state, client.ip, &signup).await?;
     Ok((
         StatusCode::ACCEPTED,
         Json(MessageResponse::new(

@@ -31,6 +31,124 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(get_job))
 }
 
+/// A dubbing job as clients see it (the seed's `Job`, with its steps on `GET /api/jobs/{id}`).
+#[derive(Serialize, ToSchema)]
+pub struct JobView {
+    #[schema(value_type = uuid::Uuid)]
+    id: JobId,
+    #[schema(value_type = uuid::Uuid)]
+    user_id: onevoice_shared::ids::UserId,
+    #[schema(value_type = Option<uuid::Uuid>)]
+    video_id: Option<VideoId>,
+    /// Always `dubbing`.
+    job_type: &'static str,
+    #[schema(schema_with = crate::schemas::job_status)]
+    status: JobStatus,
+    /// 0–100, weighted by the pipeline's step weights.
+    #[schema(minimum = 0.0, maximum = 100.0)]
+    progress: f64,
+    #[schema(schema_with = crate::schemas::optional_language_answer)]
+    source_language: Option<String>,
+    #[schema(schema_with = crate::schemas::optional_language_answer)]
+    target_language: Option<String>,
+    voice_id: Option<String>,
+    preserve_background_music: bool,
+    started_at: Option<DateTime<Utc>>,
+    completed_at: Option<DateTime<Utc>>,
+    estimated_completion: Option<DateTime<Utc>>,
+    /// Why the job failed, in plain words.
+    error_message: Option<String>,
+    /// Unused (the seed's field); always null.
+    error_code: Option<String>,
+    /// Resume round: 0 for the first run, +1 for each resume.
+    retry_count: i32,
+    /// The seed's constant 3.
+    max_retries: i32,
+    /// The seed's constant 5.
+    priority: i32,
+    /// Credits held when the job started (charged on success).
+    credits_cost: Option<i32>,
+    /// The options the job was started with.
+    #[schema(value_type = Option<Object>)]
+    job_config: Option<Value>,
+    /// What a finished job produced: output keys, `unfit_lines`, the detected `source_language`.
+    #[schema(value_type = Option<Object>)]
+    job_result: Option<Value>,
+    created_at: DateTime<Utc>,
+    updated_at: DateTime<Utc>,
+    /// The 15 steps in order (on `GET /api/jobs/{id}` only).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    job_steps: Option<Vec<StepView>>,
+}
+
+/// One step of a job.
+#[derive(Serialize, ToSchema)]
+pub struct StepView {
+    id: uuid::Uuid,
+    #[schema(value_type = uuid::Uuid)]
+    job_id: JobId,
+    #[schema(schema_with = crate::schemas::step_name)]
+    step_name: String,
+    /// 1-based position in the pipeline.
+    step_order: i32,
+    #[schema(schema_with = crate::schemas::step_status)]
+    status: StepStatus,
+    #[schema(minimum = 0.0, maximum = 100.0)]
+    progress: f64,
+    /// Share of the job's progress.
+    weight: f64,
+    started_at: Option<DateTime<Utc>>,
+    completed_at: Option<DateTime<Utc>>,
+    error_message: Option<String>,
+}
+
+impl JobView {
+    fn build(j: &jobs::JobRow, steps: Option<Vec<jobs::StepRow>>) -> Self {
+        JobView {
+            id: j.id,
+            user_id: j.user_id,
+            video_id: j.video_id,
+            job_type: "dubbing",
+            status: j.status,
+            progress: j.progress,
+            source_language: j.source_language.clone(),
+            target_language: j.target_language.clone(),
+            voice_id: j.voice_id.clone(),
+            preserve_background_music: j.preserve_background_music,
+            started_at: j.started_at,
+            completed_at: j.completed_at,
+            estimated_completion: j.estimated_completion,
+            error_message: j.error_message.clone(),
+            error_code: None,
+            retry_count: j.retry_count,
+            max_retries: 3,
+            priority: 5,
+            credits_cost: j.credits_cost,
+            job_config: j.job_config.clone(),
+            job_result: j.job_result.clone(),
+            created_at: j.created_at,
+            updated_at: j.updated_at,
+            job_steps: steps.map(|steps| {
+                steps
+                    .into_iter()
+                    .map(|s| StepView {
+                        id: s.id,
+                        job_id: j.id,
+                        step_name: s.step_name,
+                        step_order: s.step_order,
+                        status: s.status,
+                        progress: s.progress,
+                        weight: s.weight,
+                        started_at: s.started_at,
+                        completed_at: s.completed_at,
+                        error_message: s.error_message,
+                    })
+                    .collect()
+            }),
+        }
+    }
+}
+
 #[derive(Serialize, ToSchema)]
 pub struct QuoteResponse {
     /// Credits the dub costs (per started minute of media).
@@ -269,122 +387,4 @@ async fn get_job(
 ) -> Result<Json<JobView>, ApiError> {
     let (job, steps) = dubs::job_with_steps(&state, user.id, id).await?;
     Ok(Json(JobView::build(&job, Some(steps))))
-}
-
-/// A dubbing job as clients see it (the seed's `Job`, with its steps on `GET /api/jobs/{id}`).
-#[derive(Serialize, ToSchema)]
-pub struct JobView {
-    #[schema(value_type = uuid::Uuid)]
-    id: JobId,
-    #[schema(value_type = uuid::Uuid)]
-    user_id: onevoice_shared::ids::UserId,
-    #[schema(value_type = Option<uuid::Uuid>)]
-    video_id: Option<VideoId>,
-    /// Always `dubbing`.
-    job_type: &'static str,
-    #[schema(schema_with = crate::schemas::job_status)]
-    status: JobStatus,
-    /// 0–100, weighted by the pipeline's step weights.
-    #[schema(minimum = 0.0, maximum = 100.0)]
-    progress: f64,
-    #[schema(schema_with = crate::schemas::optional_language_answer)]
-    source_language: Option<String>,
-    #[schema(schema_with = crate::schemas::optional_language_answer)]
-    target_language: Option<String>,
-    voice_id: Option<String>,
-    preserve_background_music: bool,
-    started_at: Option<DateTime<Utc>>,
-    completed_at: Option<DateTime<Utc>>,
-    estimated_completion: Option<DateTime<Utc>>,
-    /// Why the job failed, in plain words.
-    error_message: Option<String>,
-    /// Unused (the seed's field); always null.
-    error_code: Option<String>,
-    /// Resume round: 0 for the first run, +1 for each resume.
-    retry_count: i32,
-    /// The seed's constant 3.
-    max_retries: i32,
-    /// The seed's constant 5.
-    priority: i32,
-    /// Credits held when the job started (charged on success).
-    credits_cost: Option<i32>,
-    /// The options the job was started with.
-    #[schema(value_type = Option<Object>)]
-    job_config: Option<Value>,
-    /// What a finished job produced: output keys, `unfit_lines`, the detected `source_language`.
-    #[schema(value_type = Option<Object>)]
-    job_result: Option<Value>,
-    created_at: DateTime<Utc>,
-    updated_at: DateTime<Utc>,
-    /// The 15 steps in order (on `GET /api/jobs/{id}` only).
-    #[serde(skip_serializing_if = "Option::is_none")]
-    job_steps: Option<Vec<StepView>>,
-}
-
-/// One step of a job.
-#[derive(Serialize, ToSchema)]
-pub struct StepView {
-    id: uuid::Uuid,
-    #[schema(value_type = uuid::Uuid)]
-    job_id: JobId,
-    #[schema(schema_with = crate::schemas::step_name)]
-    step_name: String,
-    /// 1-based position in the pipeline.
-    step_order: i32,
-    #[schema(schema_with = crate::schemas::step_status)]
-    status: StepStatus,
-    #[schema(minimum = 0.0, maximum = 100.0)]
-    progress: f64,
-    /// Share of the job's progress.
-    weight: f64,
-    started_at: Option<DateTime<Utc>>,
-    completed_at: Option<DateTime<Utc>>,
-    error_message: Option<String>,
-}
-
-impl JobView {
-    fn build(j: &jobs::JobRow, steps: Option<Vec<jobs::StepRow>>) -> Self {
-        JobView {
-            id: j.id,
-            user_id: j.user_id,
-            video_id: j.video_id,
-            job_type: "dubbing",
-            status: j.status,
-            progress: j.progress,
-            source_language: j.source_language.clone(),
-            target_language: j.target_language.clone(),
-            voice_id: j.voice_id.clone(),
-            preserve_background_music: j.preserve_background_music,
-            started_at: j.started_at,
-            completed_at: j.completed_at,
-            estimated_completion: j.estimated_completion,
-            error_message: j.error_message.clone(),
-            error_code: None,
-            retry_count: j.retry_count,
-            max_retries: 3,
-            priority: 5,
-            credits_cost: j.credits_cost,
-            job_config: j.job_config.clone(),
-            job_result: j.job_result.clone(),
-            created_at: j.created_at,
-            updated_at: j.updated_at,
-            job_steps: steps.map(|steps| {
-                steps
-                    .into_iter()
-                    .map(|s| StepView {
-                        id: s.id,
-                        job_id: j.id,
-                        step_name: s.step_name,
-                        step_order: s.step_order,
-                        status: s.status,
-                        progress: s.progress,
-                        weight: s.weight,
-                        started_at: s.started_at,
-                        completed_at: s.completed_at,
-                        error_message: s.error_message,
-                    })
-                    .collect()
-            }),
-        }
-    }
 }

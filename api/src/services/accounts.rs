@@ -14,11 +14,65 @@ use onevoice_shared::ids::UserId;
 use onevoice_shared::locale::Locale;
 use onevoice_shared::one_time_token;
 use onevoice_shared::repo::auth_tokens::{self, Purpose};
-use onevoice_shared::repo::{activity, billing, former_accounts, sessions, users};
+use onevoice_shared::repo::{activity, billing, former_accounts, pending, sessions, users};
 use std::net::IpAddr;
 use uuid::Uuid;
 
 const EMAIL_CHANGE_TTL_HOURS: i64 = 24;
+/// How long a verification link works.
+pub const VERIFICATION_TTL_HOURS: i64 = 24;
+/// The per-address budget of verification emails (see [`rate_limit::mail_allowed`]).
+pub const VERIFY_MAIL: &str = "verify-mail";
+
+/// A signup request as sent (checked here).
+pub struct Signup<'a> {
+    pub email: &'a str,
+    pub username: &'a str,
+    pub password: &'a str,
+    pub full_name: Option<&'a str>,
+    pub locale: Locale,
+}
+
+/// Registers a pending account and emails a verification link (valid 24 h). Each request is its
+/// own: its link creates the account with the password of that request, whatever later requests
+/// for the same address ask (the first link verified wins and the others stop working). Past
+/// the address's mail budget the answer is the same and nothing is sent.
+#[tracing::instrument(skip_all)]
+pub async fn signup(state: &AppState, ip: Option<IpAddr>, req: &Signup<'_>) -> Result<()> {
+    let email = validate_email("email", req.email)?;
+    let username = validate_username(req.username)?;
+    password::validate("password", req.password)?;
+    let full_name = validate_full_name(req.full_name)?;
+    rate_limit::check(state, "signup", ip, Some(&email)).await?;
+    if users::email_taken(&state.db, &email).await? {
+        return Err(ServiceError::Conflict(
+            "this email is already registered".into(),
+        ));
+    }
+    if users::username_taken(&state.db, &username, None).await?
+        || pending::username_reserved(&state.db, &username, &email).await?
+    {
+        return Err(ServiceError::Conflict("this username is taken".into()));
+    }
+    let password_hash = state.passwords.hash(req.password).await?;
+    let (token, token_hash) = one_time_token::generate();
+    let new = pending::NewPending {
+        email: &email,
+        username: &username,
+        full_name: full_name.as_deref(),
+        password_hash: &password_hash,
+        locale: req.locale.as_str(),
+        token_hash: &token_hash,
+        expires_at: Utc::now() + Duration::hours(VERIFICATION_TTL_HOURS),
+    };
+    pending::insert(&state.db, new).await?;
+    if rate_limit::mail_allowed(state, VERIFY_MAIL, &email).await? {
+        let link = outbox::link(state, "/verify-email", &token);
+        let kind = EmailKind::VerifyEmail { username, link };
+        outbox::send(state, None, &email, req.locale, kind).await?;
+    }
+    Ok(())
+}
 
 /// Who asks: the account, the session family of the token, and the client's address (for the
 /// throttle).

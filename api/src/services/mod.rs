@@ -5,6 +5,7 @@
 pub mod accounts;
 pub mod billing;
 pub mod dubs;
+pub mod health;
 pub mod operator;
 pub mod paddle_events;
 pub mod uploads;
