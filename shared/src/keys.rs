@@ -119,6 +119,15 @@ pub fn asr_cache(recognizer: &str, sha256_hex: &str) -> String {
     format!("asr-cache/{recognizer}/{sha256_hex}.json")
 }
 
+/// Where the preview samples of the local voices live (no user's data: the catalogue's).
+pub const VOICE_PREVIEWS: &str = "voice-previews/";
+
+/// A voice's preview sample in a language (`voice_id` as the catalogue lists it), generated once
+/// by a worker.
+pub fn voice_preview(voice_id: &str, language: Language) -> String {
+    format!("{VOICE_PREVIEWS}{}/{voice_id}.wav", language.code())
+}
+
 /// What a job writes beside its video: the dubbed and subtitled videos and the transcript (the
 /// user's or the recognized one).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

@@ -1,6 +1,8 @@
-//! The voices a dub can use: the offline espeak-ng voice of every language, and those of the HTTP
-//! providers that are configured (OpenAI speech, ElevenLabs, Fish Audio). A voice id names its
-//! provider (`espeak-es-f`, `openai-coral`, `elevenlabs-<voice id>`, `fish-<reference id>`).
+//! The voices a dub can use: the offline espeak-ng voice of every language, the neural voices of
+//! the local speech service (Piper's English voice, Kokoro's Japanese voices), and those of the
+//! HTTP providers that are configured (OpenAI speech, ElevenLabs, Fish Audio). A voice id names
+//! its provider (`espeak-es-f`, `local-joe`, `openai-coral`, `elevenlabs-<voice id>`,
+//! `fish-<reference id>`).
 
 use crate::language::Language;
 use crate::settings::SpeechSettings;
@@ -8,6 +10,7 @@ use crate::settings::SpeechSettings;
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum Provider {
     Espeak,
+    Local,
     OpenAi,
     ElevenLabs,
     Fish,
@@ -17,6 +20,7 @@ impl Provider {
     pub fn name(self) -> &'static str {
         match self {
             Provider::Espeak => "espeak-ng",
+            Provider::Local => "local",
             Provider::OpenAi => "openai",
             Provider::ElevenLabs => "elevenlabs",
             Provider::Fish => "fish",
@@ -30,6 +34,11 @@ pub struct Voice {
     pub name: String,
     pub gender: &'static str,
     pub style: &'static str,
+    /// How it sounds in this language: `premium` (a paid provider's natural voice), `standard` (a
+    /// local neural voice in its own language), `accented` (a local neural voice speaking a
+    /// language it was not trained on: intelligible, with an accent) or `basic` (espeak-ng's
+    /// formant voice: robotic but always there).
+    pub quality: &'static str,
     pub provider: Provider,
 }
 
@@ -40,6 +49,8 @@ pub enum VoiceChoice {
     Espeak {
         variant: Option<char>,
     },
+    /// A voice of the local speech service (`LOCAL_VOICES`).
+    Local(String),
     OpenAi(String),
     ElevenLabs(String),
     Fish(String),
@@ -62,6 +73,9 @@ impl VoiceChoice {
                     _ => None,
                 }
             }
+            "local" if LOCAL_VOICES.iter().any(|v| v.id == rest) => {
+                Some(Self::Local(rest.to_string()))
+            }
             "openai" if OPENAI_VOICES.iter().any(|(v, _)| *v == rest) => {
                 Some(Self::OpenAi(rest.to_string()))
             }
@@ -74,11 +88,82 @@ impl VoiceChoice {
     pub fn provider(&self) -> Provider {
         match self {
             Self::Espeak { .. } => Provider::Espeak,
+            Self::Local(_) => Provider::Local,
             Self::OpenAi(_) => Provider::OpenAi,
             Self::ElevenLabs(_) => Provider::ElevenLabs,
             Self::Fish(_) => Provider::Fish,
         }
     }
+}
+
+/// A voice of the local speech service (scripts/local_speech/tts.py).
+pub struct LocalVoice {
+    /// The service's voice name.
+    pub id: &'static str,
+    pub name: &'static str,
+    pub gender: &'static str,
+    /// The language it was trained on.
+    pub native: Language,
+    /// Other languages it speaks (through espeak-ng's phonemes), with an accent.
+    pub accented: &'static [Language],
+}
+
+/// Piper's US English voice and Kokoro-82M's five Japanese voices, which also speak Spanish
+/// and English with a Japanese accent (measured: scripts/bench-local-speech.sh).
+pub const LOCAL_VOICES: [LocalVoice; 6] = [
+    LocalVoice {
+        id: "joe",
+        name: "Joe (Piper)",
+        gender: "male",
+        native: Language::English,
+        accented: &[],
+    },
+    kokoro("jf_alpha", "Alpha (Kokoro)", "female"),
+    kokoro("jf_gongitsune", "Gongitsune (Kokoro)", "female"),
+    kokoro("jf_nezumi", "Nezumi (Kokoro)", "female"),
+    kokoro("jf_tebukuro", "Tebukuro (Kokoro)", "female"),
+    kokoro("jm_kumo", "Kumo (Kokoro)", "male"),
+];
+
+const fn kokoro(id: &'static str, name: &'static str, gender: &'static str) -> LocalVoice {
+    LocalVoice {
+        id,
+        name,
+        gender,
+        native: Language::Japanese,
+        accented: &[Language::Spanish, Language::English],
+    }
+}
+
+impl LocalVoice {
+    /// `standard` in its own language, `accented` in the others it speaks, else None.
+    pub fn quality_in(&self, language: Language) -> Option<&'static str> {
+        if self.native == language {
+            Some("standard")
+        } else if self.accented.contains(&language) {
+            Some("accented")
+        } else {
+            None
+        }
+    }
+}
+
+/// What a voice says in its preview sample.
+pub fn preview_sentence(language: Language) -> &'static str {
+    match language {
+        Language::Japanese => "こんにちは。あなたの動画を、この声で吹き替えます。",
+        Language::Spanish => "Hola. Así sonará tu vídeo doblado con esta voz.",
+        _ => "Hello. This is how your video will sound, dubbed with this voice.",
+    }
+}
+
+/// Every local voice with each language it speaks: the previews a worker generates.
+pub fn local_previews() -> impl Iterator<Item = (String, Language)> {
+    LOCAL_VOICES.iter().flat_map(|v| {
+        std::iter::once(v.native)
+            .chain(v.accented.iter().copied())
+            .map(|l| (format!("local-{}", v.id), l))
+    })
 }
 
 /// OpenAI's voices that every speech model supports (tts-1 lacks the newer ones), all
@@ -111,6 +196,7 @@ pub fn catalogue(language: Language, speech: &SpeechSettings) -> Vec<Voice> {
             name: format!("{} (m)", language.native_name()),
             gender: "male",
             style: "synthetic",
+            quality: "basic",
             provider: Provider::Espeak,
         },
         Voice {
@@ -118,15 +204,33 @@ pub fn catalogue(language: Language, speech: &SpeechSettings) -> Vec<Voice> {
             name: format!("{} (f)", language.native_name()),
             gender: "female",
             style: "synthetic",
+            quality: "basic",
             provider: Provider::Espeak,
         },
     ];
+    if speech.local_tts.is_some() {
+        // Native voices first: they sound best.
+        let mut local: Vec<(&LocalVoice, &'static str)> = LOCAL_VOICES
+            .iter()
+            .filter_map(|v| Some((v, v.quality_in(language)?)))
+            .collect();
+        local.sort_by_key(|(_, quality)| *quality != "standard");
+        voices.extend(local.into_iter().map(|(v, quality)| Voice {
+            id: format!("local-{}", v.id),
+            name: v.name.to_string(),
+            gender: v.gender,
+            style: "natural",
+            quality,
+            provider: Provider::Local,
+        }));
+    }
     if speech.openai.is_some() {
         voices.extend(OPENAI_VOICES.iter().map(|(v, gender)| Voice {
             id: format!("openai-{v}"),
             name: format!("OpenAI {v}"),
             gender,
             style: "natural",
+            quality: "premium",
             provider: Provider::OpenAi,
         }));
     }
@@ -136,6 +240,7 @@ pub fn catalogue(language: Language, speech: &SpeechSettings) -> Vec<Voice> {
             name: format!("ElevenLabs {name}"),
             gender,
             style: "natural",
+            quality: "premium",
             provider: Provider::ElevenLabs,
         }));
     }
@@ -145,10 +250,21 @@ pub fn catalogue(language: Language, speech: &SpeechSettings) -> Vec<Voice> {
             name: name.clone(),
             gender: "unknown",
             style: "natural",
+            quality: "premium",
             provider: Provider::Fish,
         }));
     }
     voices
+}
+
+/// The voice of a dub that names none: a local neural voice trained on `language` when the
+/// local service is configured (it sounds far better than espeak-ng), else espeak-ng's (None).
+pub fn default_voice(language: Language, speech: &SpeechSettings) -> Option<String> {
+    speech.local_tts.as_ref()?;
+    LOCAL_VOICES
+        .iter()
+        .find(|v| v.native == language)
+        .map(|v| format!("local-{}", v.id))
 }
 
 /// Whether `id` is a voice of the catalogue for `language`.
@@ -175,7 +291,67 @@ mod tests {
             VoiceChoice::parse("elevenlabs-21m00Tcm4TlvDq8ikWAM").map(|v| v.provider()),
             Some(Provider::ElevenLabs)
         );
+        assert_eq!(
+            VoiceChoice::parse("local-joe"),
+            Some(VoiceChoice::Local("joe".into()))
+        );
+        assert_eq!(VoiceChoice::parse("local-nobody"), None);
         assert_eq!(VoiceChoice::parse("fish-../etc"), None);
         assert_eq!(VoiceChoice::parse("nobody"), None);
+    }
+}
+
+#[cfg(test)]
+mod local_voices {
+    use super::*;
+    use url::Url;
+
+    fn with_local() -> SpeechSettings {
+        SpeechSettings {
+            local_tts: Some(crate::settings::HttpProvider {
+                base_url: Url::parse("http://127.0.0.1:8302/v1/").unwrap(),
+                api_key: crate::secret::Secret::new(""),
+                model: "local".into(),
+            }),
+            ..SpeechSettings::default()
+        }
+    }
+
+    #[test]
+    fn each_language_lists_the_local_voices_that_speak_it_native_ones_first() {
+        let ids = |l| -> Vec<(String, &str)> {
+            catalogue(l, &with_local())
+                .into_iter()
+                .filter(|v| v.provider == Provider::Local)
+                .map(|v| (v.id, v.quality))
+                .collect()
+        };
+        let english = ids(Language::English);
+        assert_eq!(english[0], ("local-joe".to_string(), "standard"));
+        assert_eq!(english.len(), 6);
+        assert!(english[1..].iter().all(|(_, q)| *q == "accented"));
+        let japanese = ids(Language::Japanese);
+        assert_eq!(japanese.len(), 5);
+        assert!(japanese.iter().all(|(_, q)| *q == "standard"));
+        assert!(ids(Language::Spanish).iter().all(|(_, q)| *q == "accented"));
+        assert!(ids(Language::Korean).is_empty());
+        assert_eq!(
+            default_voice(Language::English, &with_local()).as_deref(),
+            Some("local-joe")
+        );
+        assert_eq!(
+            default_voice(Language::Japanese, &with_local()).as_deref(),
+            Some("local-jf_alpha")
+        );
+        assert_eq!(default_voice(Language::Spanish, &with_local()), None);
+        assert_eq!(
+            default_voice(Language::English, &SpeechSettings::default()),
+            None
+        );
+        assert!(
+            catalogue(Language::English, &SpeechSettings::default())
+                .iter()
+                .all(|v| v.provider != Provider::Local)
+        );
     }
 }

@@ -1,5 +1,7 @@
 //! Generates a small sample video with speech at known times and its SRT transcript, so nothing
-//! large is committed and every run tests real media.
+//! large is committed and every run tests real media. The lines are spoken by espeak-ng (always
+//! installed) or by a neural voice of the local speech service (natural speech, for the offline
+//! profile's recognition).
 
 use anyhow::{Context, bail};
 use onevoice_shared::srt::{self, Cue};
@@ -13,6 +15,59 @@ pub const LINES: [(u64, &str); 3] = [
     (8_000, "Thank you for watching."),
 ];
 pub const DURATION_MS: u64 = 11_000;
+
+/// Spanish lines for the offline profile's default pair (Spanish → English): Apertium
+/// translates them plainly.
+pub const SPANISH_LINES: [(u64, &str); 3] = [
+    (1_000, "Buenos días a todos."),
+    (4_000, "El río estaba tranquilo esta mañana."),
+    (7_500, "Mañana vamos a visitar el museo."),
+];
+
+/// Who speaks a sample's lines.
+#[derive(Clone, Copy, Debug)]
+pub enum Speaker<'a> {
+    /// espeak-ng's English voice.
+    Espeak,
+    /// A voice of the local speech service (OpenAI's speech protocol at `base_url`), speaking
+    /// `language` (ISO 639-1).
+    Local {
+        base_url: &'a str,
+        voice: &'a str,
+        language: &'a str,
+    },
+}
+
+impl Speaker<'_> {
+    async fn speak(&self, text: &str, wav: &Path) -> anyhow::Result<()> {
+        match self {
+            Speaker::Espeak => {
+                run(Command::new("espeak-ng")
+                    .args(["-v", "en", "-s", "150", "-w"])
+                    .arg(wav)
+                    .arg(text))
+                .await?;
+            }
+            Speaker::Local {
+                base_url,
+                voice,
+                language,
+            } => {
+                let url = format!("{}/audio/speech", base_url.trim_end_matches('/'));
+                let body = serde_json::json!({ "model": "local", "input": text, "voice": voice,
+                    "lang_code": language, "response_format": "wav" });
+                let answer = reqwest::Client::new().post(&url).json(&body).send().await?;
+                let status = answer.status();
+                let bytes = answer.bytes().await?;
+                if !status.is_success() {
+                    bail!("{url}: {status}: {}", String::from_utf8_lossy(&bytes));
+                }
+                tokio::fs::write(wav, &bytes).await?;
+            }
+        }
+        Ok(())
+    }
+}
 
 pub struct Sample {
     pub video: PathBuf,
@@ -71,17 +126,23 @@ pub async fn trim(sample: &Sample, dst: &Path, ms: u64) -> anyhow::Result<Sample
 
 /// Writes `sample.mp4` (H.264 test pattern + AAC speech) into `dir` and returns it with its SRT.
 pub async fn make(dir: &Path) -> anyhow::Result<Sample> {
+    make_spoken(dir, &LINES, Speaker::Espeak).await
+}
+
+/// Like [`make`], with `lines` spoken by `speaker` (each line must end before the next starts
+/// and before [`DURATION_MS`]).
+pub async fn make_spoken(
+    dir: &Path,
+    lines: &[(u64, &str)],
+    speaker: Speaker<'_>,
+) -> anyhow::Result<Sample> {
     tokio::fs::create_dir_all(dir).await?;
     let mut cues = Vec::new();
     let mut graph = String::new();
     let mut inputs = Vec::new();
-    for (n, (start_ms, text)) in LINES.iter().enumerate() {
+    for (n, (start_ms, text)) in lines.iter().enumerate() {
         let wav = dir.join(format!("line{n}.wav"));
-        run(Command::new("espeak-ng")
-            .args(["-v", "en", "-s", "150", "-w"])
-            .arg(&wav)
-            .arg(text))
-        .await?;
+        speaker.speak(text, &wav).await?;
         let len = duration_ms(&wav).await?;
         cues.push(Cue {
             start_ms: *start_ms,
@@ -97,12 +158,12 @@ pub async fn make(dir: &Path) -> anyhow::Result<Sample> {
     let secs = format!("{:.3}", DURATION_MS as f64 / 1000.0);
     // Input 0 is a quiet noise bed, so the track is never digital silence and sets the length.
     graph.push_str("[0:a]");
-    for n in 0..LINES.len() {
+    for n in 0..lines.len() {
         graph.push_str(&format!("[l{n}]"));
     }
     graph.push_str(&format!(
         "amix=inputs={}:duration=first:normalize=0[a]",
-        LINES.len() + 1
+        lines.len() + 1
     ));
     let video = dir.join("sample.mp4");
     let mut cmd = Command::new("ffmpeg");
@@ -122,7 +183,7 @@ pub async fn make(dir: &Path) -> anyhow::Result<Sample> {
         &format!("testsrc2=size=640x360:rate=25:duration={secs}"),
     ])
     .args(["-filter_complex", &graph])
-    .args(["-map", &format!("{}:v", LINES.len() + 1), "-map", "[a]"])
+    .args(["-map", &format!("{}:v", lines.len() + 1), "-map", "[a]"])
     .args([
         "-c:v",
         "libx264",

@@ -35,9 +35,22 @@ pub(super) fn configured(
     let (transcriber, provider): (Box<dyn Transcriber>, _) = match recognizer {
         Recognizer::OpenAi => (
             Box::new(OpenAiTranscription {
+                name: "OpenAI transcription",
                 model: speech.transcription_model.clone(),
             }),
             speech.openai.as_ref(),
+        ),
+        // The local service speaks the same protocol; its model is named by its settings.
+        Recognizer::Local => (
+            Box::new(OpenAiTranscription {
+                name: "local speech recognition",
+                model: speech
+                    .local_asr
+                    .as_ref()
+                    .map(|p| p.model.clone())
+                    .unwrap_or_default(),
+            }),
+            speech.local_asr.as_ref(),
         ),
         Recognizer::ElevenLabs => (
             Box::new(Scribe {
@@ -55,12 +68,13 @@ pub(super) fn configured(
 /// `POST {base}/audio/transcriptions` (OpenAI or a compatible server): `verbose_json` with
 /// segment and word times.
 struct OpenAiTranscription {
+    name: &'static str,
     model: String,
 }
 
 impl Transcriber for OpenAiTranscription {
     fn name(&self) -> &'static str {
-        "OpenAI transcription"
+        self.name
     }
     fn model(&self) -> &str {
         &self.model

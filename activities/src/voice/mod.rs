@@ -1,5 +1,6 @@
 //! Voice activities: synthesizing every translated line (generate_audio) with the voice the job
-//! asked for: espeak-ng offline, or OpenAI speech, ElevenLabs or Fish Audio over HTTP.
+//! asked for: espeak-ng offline, the local speech service's neural voices, or OpenAI speech,
+//! ElevenLabs or Fish Audio over HTTP.
 //!
 //! Lines are synthesized in parallel, at most `TTS_CONCURRENCY` at a time per provider on a
 //! worker (the providers limit concurrency, not request rates). Each clip is stored in S3 under
@@ -11,6 +12,7 @@ mod elevenlabs;
 mod fish;
 pub(crate) mod http;
 pub(crate) mod openai;
+pub mod previews;
 
 use crate::deps::Deps;
 use crate::scratch::Scratch;
@@ -40,6 +42,7 @@ impl VoiceActivities {
         let n = deps.speech.concurrency.max(1);
         let limits = [
             Provider::Espeak,
+            Provider::Local,
             Provider::OpenAi,
             Provider::ElevenLabs,
             Provider::Fish,
@@ -179,7 +182,14 @@ impl VoiceActivities {
                     .openai
                     .as_ref()
                     .ok_or_else(|| unconfigured("OpenAI"))?;
-                openai::speak(&self.http, p, voice, &cue.text).await?
+                openai::speak(&self.http, p, voice, &cue.text, None).await?
+            }
+            VoiceChoice::Local(voice) => {
+                let p = providers
+                    .local_tts
+                    .as_ref()
+                    .ok_or_else(|| unconfigured("local"))?;
+                openai::speak(&self.http, p, voice, &cue.text, Some(input.language)).await?
             }
             VoiceChoice::ElevenLabs(voice) => {
                 let p = providers

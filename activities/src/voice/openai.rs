@@ -1,7 +1,8 @@
-//! OpenAI speech (`POST {base}/audio/speech`), also any OpenAI-compatible server: raw 24 kHz
-//! 16-bit PCM, wrapped in WAV here.
+//! OpenAI speech (`POST {base}/audio/speech`), also any OpenAI-compatible server (the local
+//! speech service among them): raw 24 kHz 16-bit PCM, wrapped in WAV here.
 
 use super::http::{self, Auth, Refusal, check_pcm, pcm_to_wav};
+use onevoice_shared::language::Language;
 use onevoice_shared::settings::HttpProvider;
 use reqwest::StatusCode;
 use serde_json::{Value, json};
@@ -14,17 +15,29 @@ pub(crate) async fn speak(
     provider: &HttpProvider,
     voice: &str,
     text: &str,
+    language: Option<Language>,
 ) -> Result<Vec<u8>, ActivityError> {
     let url = http::url(provider, "OpenAI", "audio/speech")?;
-    let body =
+    let mut body =
         json!({ "model": provider.model, "input": text, "voice": voice, "response_format": "pcm" });
+    // OpenAI's voices hear the language in the text; a voice that speaks several languages
+    // through different phonemizers (the local Kokoro voices) is told (`lang_code`, as Kokoro's
+    // servers name it).
+    if let Some(language) = language {
+        body["lang_code"] = language.code().into();
+    }
+    let name = if language.is_some() {
+        "local speech synthesis"
+    } else {
+        "OpenAI speech"
+    };
     let pcm = http::send(
-        "OpenAI speech",
+        name,
         || http::authorize(client.post(url.clone()).json(&body), provider, Auth::Bearer),
         classify,
     )
     .await?;
-    check_pcm("OpenAI speech", &pcm)?;
+    check_pcm(name, &pcm)?;
     Ok(pcm_to_wav(&pcm, RATE))
 }
 

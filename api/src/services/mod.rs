@@ -10,6 +10,7 @@ pub mod operator;
 pub mod paddle_events;
 pub mod uploads;
 pub mod videos;
+pub mod voices;
 
 use crate::error::{ApiError, FieldError};
 

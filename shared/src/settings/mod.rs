@@ -45,6 +45,10 @@ pub struct SpeechSettings {
     pub fish: Option<HttpProvider>,
     /// A WhisperX host (302.ai's `/302/whisperx`), for speech recognition only.
     pub whisperx: Option<HttpProvider>,
+    /// The local recognition service (Whisper base, OpenAI's transcription protocol).
+    pub local_asr: Option<HttpProvider>,
+    /// The local synthesis service (Piper and Kokoro voices, OpenAI's speech protocol).
+    pub local_tts: Option<HttpProvider>,
     /// Fish voices offered: reference id and display name.
     pub fish_voices: Vec<(String, String)>,
     /// Speech recognition model of the OpenAI(-compatible) provider (`whisper-1`).
@@ -64,13 +68,17 @@ pub enum Recognizer {
     ElevenLabs,
     #[serde(rename = "whisperx")]
     WhisperX,
+    /// The local service: the offline profile's recognizer, used when no paid one is configured.
+    #[serde(rename = "local")]
+    Local,
 }
 
 impl Recognizer {
-    pub const ALL: [Recognizer; 3] = [
+    pub const ALL: [Recognizer; 4] = [
         Recognizer::OpenAi,
         Recognizer::ElevenLabs,
         Recognizer::WhisperX,
+        Recognizer::Local,
     ];
 
     pub fn from_name(name: &str) -> Option<Recognizer> {
@@ -83,6 +91,7 @@ impl Recognizer {
             Recognizer::OpenAi => speech.openai.is_some(),
             Recognizer::ElevenLabs => speech.elevenlabs.is_some(),
             Recognizer::WhisperX => speech.whisperx.is_some(),
+            Recognizer::Local => speech.local_asr.is_some(),
         }
     }
 
@@ -91,6 +100,7 @@ impl Recognizer {
             Recognizer::OpenAi => "openai",
             Recognizer::ElevenLabs => "elevenlabs",
             Recognizer::WhisperX => "whisperx",
+            Recognizer::Local => "local",
         }
     }
 }

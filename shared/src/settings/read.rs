@@ -480,6 +480,28 @@ fn read_speech<F: Fn(&str) -> Option<String>>(r: &mut Reader<'_, F>) -> SpeechSe
         "",
         false,
     );
+    // The local speech services (scripts/stack.sh starts them): keyless, on when a URL is set.
+    let mut local = |url_var: &str, model: &str| {
+        r.parse_with(url_var, Some(""), |v| {
+            if v.trim().is_empty() {
+                return Ok(None);
+            }
+            let v = if v.ends_with('/') {
+                v.to_string()
+            } else {
+                format!("{v}/")
+            };
+            Url::parse(&v).map(Some).map_err(|e| e.to_string())
+        })
+        .flatten()
+        .map(|base_url| HttpProvider {
+            base_url,
+            api_key: Secret::new(""),
+            model: model.to_string(),
+        })
+    };
+    let local_asr = local("LOCAL_ASR_BASE_URL", "whisper-base");
+    let local_tts = local("LOCAL_TTS_BASE_URL", "local");
     let fish_voices = r
         .string("FISH_VOICES", Some(""))
         .split(',')
@@ -489,7 +511,7 @@ fn read_speech<F: Fn(&str) -> Option<String>>(r: &mut Reader<'_, F>) -> SpeechSe
             (!id.is_empty()).then(|| (id.to_string(), name.trim().to_string()))
         })
         .collect();
-    // `auto`: the first configured of OpenAI and ElevenLabs.
+    // `auto`: the first configured of the paid recognizers, else the local one.
     let recognizer = r
         .parse_with("ASR_PROVIDER", Some("auto"), |v| match v {
             "auto" => Ok(if openai.is_some() {
@@ -498,17 +520,21 @@ fn read_speech<F: Fn(&str) -> Option<String>>(r: &mut Reader<'_, F>) -> SpeechSe
                 Some(Recognizer::ElevenLabs)
             } else if whisperx.is_some() {
                 Some(Recognizer::WhisperX)
+            } else if local_asr.is_some() {
+                Some(Recognizer::Local)
             } else {
                 None
             }),
             "openai" if openai.is_some() => Ok(Some(Recognizer::OpenAi)),
             "elevenlabs" if elevenlabs.is_some() => Ok(Some(Recognizer::ElevenLabs)),
             "whisperx" if whisperx.is_some() => Ok(Some(Recognizer::WhisperX)),
+            "local" if local_asr.is_some() => Ok(Some(Recognizer::Local)),
             "openai" | "elevenlabs" | "whisperx" => {
                 Err("that provider is not configured (no API key)".into())
             }
+            "local" => Err("the local recognizer is not configured (LOCAL_ASR_BASE_URL)".into()),
             "none" => Ok(None),
-            _ => Err("expected auto, openai, elevenlabs, whisperx or none".into()),
+            _ => Err("expected auto, openai, elevenlabs, whisperx, local or none".into()),
         })
         .flatten();
     SpeechSettings {
@@ -525,6 +551,8 @@ fn read_speech<F: Fn(&str) -> Option<String>>(r: &mut Reader<'_, F>) -> SpeechSe
         elevenlabs,
         fish,
         whisperx,
+        local_asr,
+        local_tts,
         fish_voices,
         transcription_model: r.string("OPENAI_ASR_MODEL", Some("whisper-1")),
         scribe_model: r.string("ELEVENLABS_ASR_MODEL", Some("scribe_v1")),

@@ -46,6 +46,9 @@ pub struct VoiceView {
     language: &'static str,
     gender: &'static str,
     style: &'static str,
+    /// `premium` (a paid provider's natural voice), `standard` (a local neural voice in its own
+    /// language), `accented` (a local neural voice with an accent) or `basic` (espeak-ng).
+    quality: &'static str,
     provider: &'static str,
     preview_url: Option<String>,
 }
@@ -63,18 +66,19 @@ pub(super) async fn voices(
             .map_err(|e: onevoice_shared::language::UnsupportedLanguage| {
                 ApiError::validation("language", e.to_string())
             })?;
-    let voices = onevoice_shared::voices::catalogue(language, &state.settings.speech);
+    let voices = crate::services::voices::catalogue(&state, language).await;
     Ok(Json(
         voices
             .into_iter()
-            .map(|v| VoiceView {
+            .map(|(v, preview_url)| VoiceView {
                 id: v.id,
                 name: v.name,
                 language: language.code(),
                 gender: v.gender,
                 style: v.style,
+                quality: v.quality,
                 provider: v.provider.name(),
-                preview_url: None,
+                preview_url,
             })
             .collect(),
     ))

@@ -44,7 +44,9 @@ pub struct DubRequest {
     /// Language to dub into (ISO 639-1, e.g. `es`).
     #[schema(schema_with = crate::schemas::language)]
     pub target_language: String,
-    /// Voice to speak with (see `/api/videos/voices`); the target language's default when omitted.
+    /// Voice to speak with (see `/api/videos/voices`). When omitted: a local neural voice of
+    /// the target language where the server has one (`local-joe` for English, `local-jf_alpha`
+    /// for Japanese), else espeak-ng's.
     #[serde(default)]
     #[schema(format = "nonblank-line", max_length = 200)]
     pub voice_id: Option<String>,
@@ -266,6 +268,10 @@ async fn plan(state: &AppState, user: UserId, video: VideoId, req: &DubRequest) 
             format!("not a voice for {target}; see /api/videos/voices"),
         ));
     }
+    let voice_id = req
+        .voice_id
+        .clone()
+        .or_else(|| onevoice_shared::voices::default_voice(target, &state.settings.speech));
     // Without a transcript, the speech is recognized (when a recognizer is configured).
     let (cues, speech) = match (req.source_transcript.as_deref(), recognizer) {
         (Some(transcript), _) => {
@@ -291,9 +297,9 @@ async fn plan(state: &AppState, user: UserId, video: VideoId, req: &DubRequest) 
         config: JobConfig {
             target_language: target,
             source_language: source,
-            voice_id: req.voice_id.clone(),
+            tts_method: Some(JobConfig::tts_method_of(voice_id.as_deref()).into()),
+            voice_id,
             preserve_background_music: req.preserve_background_music,
-            tts_method: Some(JobConfig::tts_method_of(req.voice_id.as_deref()).into()),
             detect_language,
             speech_recognition: speech,
             asr_provider: requested,

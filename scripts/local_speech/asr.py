@@ -1,0 +1,103 @@
+"""Local speech recognition speaking OpenAI's transcription protocol, with Whisper base
+(faster-whisper, int8 on the CPU) from the verified models directory.
+
+    POST /v1/audio/transcriptions   multipart: file, model, language?, response_format
+                                    (json | text | verbose_json), timestamp_granularities[]
+    GET  /health
+
+`verbose_json` answers as OpenAI does: `language` (its English name), `duration`, `text`,
+`segments` and, when words were asked for, `words` with their times.
+"""
+
+import io
+import json
+
+from . import models, server
+
+# Whisper's language codes and the names OpenAI answers with.
+from faster_whisper.tokenizer import _LANGUAGE_CODES as CODES  # noqa: E402  (a tuple of codes)
+
+NAMES = {
+    "en": "english", "es": "spanish", "fr": "french", "de": "german", "it": "italian",
+    "pt": "portuguese", "ja": "japanese", "ko": "korean", "zh": "chinese", "ru": "russian",
+    "ar": "arabic", "hi": "hindi", "nl": "dutch", "pl": "polish", "tr": "turkish",
+    "vi": "vietnamese", "th": "thai", "id": "indonesian", "uk": "ukrainian", "sv": "swedish",
+}
+FORMATS = ("json", "text", "verbose_json")
+
+
+def load(args):
+    from faster_whisper import WhisperModel
+
+    directory = args.models / models.WHISPER.directory
+    return WhisperModel(str(directory), device="cpu", compute_type="int8", cpu_threads=args.threads)
+
+
+def transcribe(model, request):
+    fields = request.form()
+    audio = (fields.get("file") or [None])[0]
+    if not isinstance(audio, bytes) or not audio:
+        raise server.Refusal(400, "`file` is required", code="missing_file")
+    language = (fields.get("language") or [None])[0] or None
+    if language is not None and language not in CODES:
+        raise server.Refusal(400, f"unsupported language `{language[:16]}`", code="invalid_language")
+    fmt = (fields.get("response_format") or ["json"])[0]
+    if fmt not in FORMATS:
+        raise server.Refusal(400, f"response_format must be one of {', '.join(FORMATS)}")
+    words = "word" in fields.get("timestamp_granularities[]", [])
+    try:
+        segments, info = model.transcribe(
+            io.BytesIO(audio), language=language, word_timestamps=words, beam_size=5
+        )
+        segments = list(segments)
+    except Exception as e:  # PyAV could not decode it: the request's fault
+        if type(e).__module__.startswith("av"):
+            raise server.Refusal(400, "`file` is not decodable audio", code="invalid_file")
+        raise
+    text = "".join(s.text for s in segments).strip()
+    if fmt == "text":
+        return 200, "text/plain; charset=utf-8", text.encode()
+    if fmt == "json":
+        return 200, "application/json", json.dumps({"text": text}).encode()
+    doc = {
+        "task": "transcribe",
+        "language": NAMES.get(info.language, info.language),
+        "duration": round(info.duration, 3),
+        "text": text,
+        "segments": [
+            {
+                "id": i,
+                "seek": s.seek,
+                "start": round(s.start, 3),
+                "end": round(s.end, 3),
+                "text": s.text,
+                "tokens": list(s.tokens),
+                "temperature": s.temperature,
+                "avg_logprob": s.avg_logprob,
+                "compression_ratio": s.compression_ratio,
+                "no_speech_prob": s.no_speech_prob,
+            }
+            for i, s in enumerate(segments)
+        ],
+    }
+    if words:
+        doc["words"] = [
+            {"word": w.word.strip(), "start": round(w.start, 3), "end": round(w.end, 3)}
+            for s in segments
+            for w in (s.words or [])
+        ]
+    return 200, "application/json", json.dumps(doc).encode()
+
+
+def health(_model, _request):
+    return 200, "application/json", b'{"status":"ok","model":"whisper-base"}'
+
+
+if __name__ == "__main__":
+    args = server.arguments("OneVoice local speech recognition", 8301)
+    server.start(
+        args,
+        (models.WHISPER,),
+        load,
+        {("POST", "/v1/audio/transcriptions"): transcribe, ("GET", "/health"): health},
+    )
