@@ -193,7 +193,7 @@ start_smtp() {
 # The local speech services run from this checkout's scripts with the machine's virtualenv; a
 # missing or corrupt model stops them at start-up with a message (wait_port shows it).
 start_speech() { # name port module
-  start_daemon "$1" "$2" 120 env PYTHONPATH="$ROOT/scripts" ESPEAK_BIN="$ESPEAK_BIN" \
+  start_daemon "$1" "$2" 120 env PYTHONPATH="$ROOT/scripts" ESPEAK_BIN="$ESPEAK_BIN" HF_HUB_OFFLINE=1 \
     "$SPEECH_VENV/bin/python" -m "local_speech.$3" --port "$2" --models "$SPEECH_MODELS"
 }
 

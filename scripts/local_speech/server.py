@@ -31,8 +31,10 @@ class Refusal(Exception):
         self.status, self.message, self.kind, self.code = status, message, kind, code
 
 
-def arguments(description, port):
+def arguments(description, port, extra=()):
     p = argparse.ArgumentParser(description=description)
+    for flag, kind, default in extra:
+        p.add_argument(flag, type=kind, default=default)
     p.add_argument("--host", default="127.0.0.1")
     p.add_argument("--port", type=int, default=port)
     p.add_argument("--models", type=Path, required=True, help="the assembled models directory")
@@ -47,8 +49,6 @@ def start(args, needed, load, routes):
     """Verifies `needed` models, loads them (`load(args)` returns the engine), then serves
     `routes` ({(method, path): handler(engine, request) -> (status, content type, bytes)})."""
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
-    # Hubs are never asked: models come only from the verified directory.
-    os.environ["HF_HUB_OFFLINE"] = "1"
     try:
         models.verify(args.models, needed)
     except models.ModelError as e:

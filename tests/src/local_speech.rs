@@ -13,7 +13,17 @@ fn base(var: &str) -> anyhow::Result<String> {
 
 /// `text` spoken by a local `voice` in `language`, as a 24 kHz WAV file.
 pub async fn synthesize(text: &str, voice: &str, language: &str) -> anyhow::Result<Vec<u8>> {
-    let url = format!("{}/audio/speech", base("LOCAL_TTS_BASE_URL")?);
+    synthesize_at(&base("LOCAL_TTS_BASE_URL")?, text, voice, language).await
+}
+
+/// Like [`synthesize`], by the service at `base_url`.
+pub async fn synthesize_at(
+    base_url: &str,
+    text: &str,
+    voice: &str,
+    language: &str,
+) -> anyhow::Result<Vec<u8>> {
+    let url = format!("{}/audio/speech", base_url.trim_end_matches('/'));
     let body = json!({"model": "local", "input": text, "voice": voice, "lang_code": language,
         "response_format": "wav"});
     let answer = reqwest::Client::new().post(&url).json(&body).send().await?;

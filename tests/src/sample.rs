@@ -53,16 +53,9 @@ impl Speaker<'_> {
                 voice,
                 language,
             } => {
-                let url = format!("{}/audio/speech", base_url.trim_end_matches('/'));
-                let body = serde_json::json!({ "model": "local", "input": text, "voice": voice,
-                    "lang_code": language, "response_format": "wav" });
-                let answer = reqwest::Client::new().post(&url).json(&body).send().await?;
-                let status = answer.status();
-                let bytes = answer.bytes().await?;
-                if !status.is_success() {
-                    bail!("{url}: {status}: {}", String::from_utf8_lossy(&bytes));
-                }
-                tokio::fs::write(wav, &bytes).await?;
+                let audio =
+                    crate::local_speech::synthesize_at(base_url, text, voice, language).await?;
+                tokio::fs::write(wav, audio).await?;
             }
         }
         Ok(())

@@ -73,6 +73,8 @@ async fn main() -> anyhow::Result<()> {
     );
     println!("|---|---|---|---|---|---|");
     let mut asr_rtf = Vec::new();
+    // Every clip of one voice and language, for the long-recording measurement below.
+    let mut long: Vec<(String, String, Vec<u8>)> = Vec::new();
     for (voice, languages) in VOICES {
         for language in languages.iter().copied() {
             let sentences: &[&str] = match language {
@@ -88,6 +90,9 @@ async fn main() -> anyhow::Result<()> {
                 let spoken = seconds(&wav)?;
                 tts.push(t.elapsed().as_secs_f64() / spoken);
                 let t = Instant::now();
+                if (voice, language) == ("joe", "en") || (voice, language) == ("jm_kumo", "es") {
+                    long.push((language.to_string(), text.to_string(), wav.clone()));
+                }
                 let doc = transcribe(wav, Some(language)).await?;
                 asr.push(t.elapsed().as_secs_f64() / spoken);
                 said.push(text.to_string());
@@ -110,9 +115,58 @@ async fn main() -> anyhow::Result<()> {
         }
     }
     println!(
-        "\nrecognizer RTF over all {} clips: median {:.3}",
+        "\nrecognizer RTF over all {} clips (short clips carry a fixed cost): median {:.3}",
         asr_rtf.len(),
         median(asr_rtf)
     );
+    // A long recording: a language's clips joined (with a pause) until it lasts two minutes.
+    println!("\n| recording | seconds | recognizer RTF (median of 3) | WER |\n|---|---|---|---|");
+    for language in ["en", "es"] {
+        let clips: Vec<&(String, String, Vec<u8>)> =
+            long.iter().filter(|(l, _, _)| l == language).collect();
+        let (mut pcm, mut said) = (Vec::new(), Vec::new());
+        while pcm.len() < 120 * 24_000 * 2 {
+            for (_, text, wav) in &clips {
+                pcm.extend_from_slice(&wav[44..]);
+                pcm.extend(std::iter::repeat_n(0u8, 24_000));
+                said.push(text.as_str());
+            }
+        }
+        let wav = wav_file(&pcm, 24_000);
+        let mut rtf = Vec::new();
+        let mut heard = String::new();
+        for _ in 0..3 {
+            let t = Instant::now();
+            let doc = transcribe(wav.clone(), Some(language)).await?;
+            rtf.push(t.elapsed().as_secs_f64() / seconds(&wav)?);
+            heard = doc["text"].as_str().unwrap_or("").to_string();
+        }
+        println!(
+            "| {language}, {} sentences | {:.0} | {:.3} | {:.1}% |",
+            said.len(),
+            seconds(&wav)?,
+            median(rtf),
+            wer(&said.join(" "), &heard) * 100.0
+        );
+    }
     Ok(())
+}
+
+/// 16-bit mono PCM in a WAV file.
+fn wav_file(pcm: &[u8], rate: u32) -> Vec<u8> {
+    let mut out = Vec::with_capacity(44 + pcm.len());
+    out.extend_from_slice(b"RIFF");
+    out.extend_from_slice(&(36 + pcm.len() as u32).to_le_bytes());
+    out.extend_from_slice(b"WAVEfmt ");
+    out.extend_from_slice(&16u32.to_le_bytes());
+    out.extend_from_slice(&1u16.to_le_bytes());
+    out.extend_from_slice(&1u16.to_le_bytes());
+    out.extend_from_slice(&rate.to_le_bytes());
+    out.extend_from_slice(&(rate * 2).to_le_bytes());
+    out.extend_from_slice(&2u16.to_le_bytes());
+    out.extend_from_slice(&16u16.to_le_bytes());
+    out.extend_from_slice(b"data");
+    out.extend_from_slice(&(pcm.len() as u32).to_le_bytes());
+    out.extend_from_slice(pcm);
+    out
 }
