@@ -6,7 +6,7 @@
 use onevoice_activities::{
     AccountActivities, AudioActivities, BillingActivities, BridgeActivities, Deps, JobActivities,
     MaintenanceActivities, MediaActivities, NotifyActivities, SpeechActivities, TextActivities,
-    VideoActivities, VoiceActivities,
+    SpeakerActivities, VideoActivities, VoiceActivities,
 };
 use onevoice_workflows::{
     AccountErasureWorkflow, BillingWorkflow, DubbingWorkflow, EmailWorkflow, MaintenanceWorkflow,
@@ -77,6 +77,7 @@ pub fn spawn(client: Client, deps: Deps, config: WorkerConfig) -> anyhow::Result
                         .register_activities(BridgeActivities::new(deps.clone()))
                         .register_activities(BillingActivities::new(deps.clone()))
                         .register_activities(SpeechActivities::new(deps.clone()))
+                        .register_activities(SpeakerActivities::new(deps.clone()))
                         .register_workflow::<DubbingWorkflow>()?
                         .register_workflow::<BillingWorkflow>()?
                         .register_workflow::<EmailWorkflow>()?

@@ -28,6 +28,7 @@ pub mod activity {
     pub const TRANSLATE: &str = "text.translate";
     pub const SUBTITLES: &str = "text.subtitles";
     pub const SYNTHESIZE: &str = "voice.synthesize";
+    pub const SPEAKERS: &str = "speakers.profile";
     pub const MIX: &str = "audio.mix";
     pub const PLAN_TIMING: &str = "audio.plan_timing";
     pub const MUX: &str = "media.mux";
@@ -343,6 +344,9 @@ pub struct DubOptions {
     /// The job's speech recognizer, in place of the deployment's (`ASR_PROVIDER`).
     #[serde(default)]
     pub recognizer: Option<Recognizer>,
+    /// Voices the user chose for speakers known in advance, by the transcript's labels.
+    #[serde(default, skip_serializing_if = "std::collections::BTreeMap::is_empty")]
+    pub voices: std::collections::BTreeMap<String, String>,
 }
 
 impl Default for DubOptions {
@@ -354,6 +358,7 @@ impl Default for DubOptions {
             voice_id: None,
             detect_language: false,
             recognizer: None,
+            voices: Default::default(),
         }
     }
 }
@@ -564,6 +569,36 @@ pub struct SynthesizeInput {
     /// A voice of `/api/videos/voices` (e.g. `espeak-es-f`); the language's default when absent.
     #[serde(default)]
     pub voice_id: Option<String>,
+    /// Each speaker's voice, by the speaker labels of the cues (`SpeakersOutput::voices`); a
+    /// line of a speaker not listed (or of nobody) is spoken by `voice_id`.
+    #[serde(default, skip_serializing_if = "std::collections::BTreeMap::is_empty")]
+    pub voices: std::collections::BTreeMap<String, String>,
+}
+
+/// The speakers step (extract_reference_audio): who speaks, measured from the source audio,
+/// and the voice that dubs each.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct SpeakersInput {
+    pub job_id: JobId,
+    /// The extracted source track.
+    pub audio_key: String,
+    /// The source cues (`TranscriptOutput::cues_key`), with their speakers.
+    pub cues_key: String,
+    pub target_language: Language,
+    /// The job's voice: the main speaker's, and everyone's when there is one speaker.
+    #[serde(default)]
+    pub voice_id: Option<String>,
+    /// The user's voices by speaker label.
+    #[serde(default)]
+    pub voices: std::collections::BTreeMap<String, String>,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct SpeakersOutput {
+    /// How many speakers the cues name (0: nobody is named, one voice speaks every line).
+    pub speakers: u32,
+    /// Each speaker's voice, by label (`SynthesizeInput::voices`).
+    pub voices: std::collections::BTreeMap<String, String>,
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -574,6 +609,12 @@ pub struct SynthesizedLine {
     /// What the line says (for the dub's subtitles).
     #[serde(default)]
     pub text: String,
+    /// Who says it (a label of the job's speakers).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub speaker: Option<String>,
+    /// The voice that spoke it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub voice_id: Option<String>,
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]

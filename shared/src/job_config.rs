@@ -34,6 +34,9 @@ pub struct JobConfig {
     pub burn_subtitles: bool,
     #[serde(default)]
     pub glossary: Vec<GlossaryTerm>,
+    /// The user's voices for speakers known in advance, by the transcript's labels.
+    #[serde(default, skip_serializing_if = "std::collections::BTreeMap::is_empty")]
+    pub voices: std::collections::BTreeMap<String, String>,
 }
 
 fn yes() -> bool {
@@ -77,6 +80,7 @@ impl JobConfig {
             voice_id: self.voice_id.clone(),
             detect_language: self.detect_language,
             recognizer: self.asr_provider,
+            voices: self.voices.clone(),
         }
     }
 
@@ -143,6 +147,7 @@ mod tests {
             asr_provider: None,
             burn_subtitles: false,
             glossary: vec![],
+            voices: Default::default(),
         };
         let value = serde_json::to_value(&config).unwrap();
         assert_eq!(value["speech_recognition"], "transcript");

@@ -21,6 +21,7 @@ pub mod pipeline;
 pub mod retry;
 pub mod secret;
 pub mod settings;
+pub mod speakers;
 pub mod srt;
 pub mod status;
 pub mod voices;

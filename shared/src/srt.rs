@@ -4,11 +4,14 @@ use serde::{Deserialize, Serialize};
 use std::fmt::Write as _;
 
 /// One subtitle cue; times in milliseconds from the start of the media.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Cue {
     pub start_ms: u64,
     pub end_ms: u64,
     pub text: String,
+    /// Who says it, as the transcript or the recognizer names them (`Kim`, `speaker_0`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub speaker: Option<String>,
 }
 
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
@@ -67,12 +70,58 @@ pub fn parse(input: &str) -> Result<Vec<Cue>, SrtError> {
             start_ms,
             end_ms,
             text: text.join("\n"),
+            speaker: None,
         });
     }
     if cues.is_empty() {
         return Err(SrtError::Empty);
     }
-    Ok(cues)
+    Ok(with_prefixed_speakers(cues))
+}
+
+/// Longest speaker name kept (longer `<v …>` names are cut, longer prefixes are not names).
+pub const MAX_SPEAKER_CHARS: usize = 40;
+
+/// SRT has no speaker syntax; transcripts write `Name: text` or `[Name] text`. Only when every
+/// cue starts so are these names (a colon in one line of ordinary text is not a speaker).
+fn with_prefixed_speakers(cues: Vec<Cue>) -> Vec<Cue> {
+    let split: Vec<Option<(String, String)>> =
+        cues.iter().map(|c| speaker_prefix(&c.text)).collect();
+    if split.iter().any(Option::is_none) {
+        return cues;
+    }
+    cues.into_iter()
+        .zip(split.into_iter().flatten())
+        .map(|(cue, (speaker, text))| Cue {
+            text,
+            speaker: Some(speaker),
+            ..cue
+        })
+        .collect()
+}
+
+/// `Name: text` or `[Name] text` → (name, text). A name is 1 to 4 words of at most
+/// `MAX_SPEAKER_CHARS`, not a number (`10: 30` is not a speaker), followed by some text.
+fn speaker_prefix(text: &str) -> Option<(String, String)> {
+    let (name, rest) = if let Some(bracketed) = text.strip_prefix('[') {
+        let (name, rest) = bracketed.split_once(']')?;
+        (name, rest)
+    } else {
+        let (name, rest) = text.split_once(':')?;
+        // `Name:` then a space or a new line, never `12:30`.
+        if !rest.starts_with(char::is_whitespace) {
+            return None;
+        }
+        (name, rest)
+    };
+    let name = name.trim();
+    let rest = rest.trim();
+    let valid = !name.is_empty()
+        && name.chars().count() <= MAX_SPEAKER_CHARS
+        && name.split_whitespace().count() <= 4
+        && name.chars().any(char::is_alphabetic)
+        && !name.contains(['\n', '<', '>', '[', ']', ':']);
+    (valid && !rest.is_empty()).then(|| (name.to_string(), rest.to_string()))
 }
 
 fn parse_timing(line: &str) -> Option<(u64, u64)> {
@@ -125,6 +174,22 @@ pub fn write(cues: &[Cue]) -> String {
         );
     }
     out
+}
+
+/// Writes cues as SRT with each speaker's name before the text (`Kim: Hello`), which [`parse`]
+/// reads back when every cue has one: how a transcript keeps who says what.
+pub fn write_with_speakers(cues: &[Cue]) -> String {
+    if cues.iter().any(|c| c.speaker.is_none()) {
+        return write(cues);
+    }
+    let labelled: Vec<Cue> = cues
+        .iter()
+        .map(|c| Cue {
+            text: format!("{}: {}", c.speaker.as_deref().unwrap_or_default(), c.text),
+            ..c.clone()
+        })
+        .collect();
+    write(&labelled)
 }
 
 /// Parses a transcript in either format: WebVTT when it starts with the `WEBVTT` signature,
@@ -212,8 +277,11 @@ pub fn parse_vtt(input: &str) -> Result<Vec<Cue>, SrtError> {
         let timing_line = i + 1;
         i += 1;
         let mut text = Vec::new();
+        let mut speaker = None;
         while i < lines.len() && !lines[i].trim().is_empty() {
-            text.push(strip_tags(lines[i].trim()));
+            let line = lines[i].trim();
+            speaker = speaker.or_else(|| voice_span(line));
+            text.push(strip_tags(line));
             i += 1;
         }
         let text: Vec<String> = text.into_iter().filter(|t| !t.is_empty()).collect();
@@ -224,12 +292,33 @@ pub fn parse_vtt(input: &str) -> Result<Vec<Cue>, SrtError> {
             start_ms,
             end_ms,
             text: text.join("\n"),
+            speaker,
         });
     }
     if cues.is_empty() {
         return Err(SrtError::Empty);
     }
     Ok(cues)
+}
+
+/// The name of the first voice span of a cue line: `<v Kim>`, `<v.loud Kim Lee>` → `Kim Lee`
+/// (characters that would break an SRT prefix removed, at most `MAX_SPEAKER_CHARS`).
+fn voice_span(line: &str) -> Option<String> {
+    let at = line.find("<v")?;
+    let tag = &line[at + 2..];
+    let tag = &tag[..tag.find('>')?];
+    // Classes (`.loud`) come before the whitespace that starts the name.
+    if !tag.starts_with(['.', ' ', '\t']) {
+        return None;
+    }
+    let name = tag.split_once([' ', '\t'])?.1;
+    let name: String = name
+        .chars()
+        .filter(|c| !matches!(c, ':' | '[' | ']' | '<' | '>') && !c.is_control())
+        .take(MAX_SPEAKER_CHARS)
+        .collect();
+    let name = name.split_whitespace().collect::<Vec<_>>().join(" ");
+    (!name.is_empty()).then_some(name)
 }
 
 fn strip_tags(line: &str) -> String {
@@ -289,7 +378,8 @@ mod tests {
             Cue {
                 start_ms: 1000,
                 end_ms: 2500,
-                text: "Hello\nworld".into()
+                text: "Hello\nworld".into(),
+                speaker: None,
             }
         );
         assert_eq!(cues[1].start_ms, 60_250);
@@ -332,16 +422,25 @@ mod tests {
                 Cue {
                     start_ms: 1000,
                     end_ms: 2500,
-                    text: "Hello there".into()
+                    text: "Hello there".into(),
+                    speaker: Some("Kim".into()),
                 },
                 Cue {
                     start_ms: 3000,
                     end_ms: 4000,
-                    text: "Bye & thanks".into()
+                    text: "Bye & thanks".into(),
+                    speaker: None,
                 },
             ]
         );
-        assert_eq!(parse_vtt(&write_vtt(&cues)).unwrap(), cues);
+        let unnamed: Vec<Cue> = cues
+            .iter()
+            .map(|c| Cue {
+                speaker: None,
+                ..c.clone()
+            })
+            .collect();
+        assert_eq!(parse_vtt(&write_vtt(&cues)).unwrap(), unnamed);
         assert!(matches!(
             parse_vtt("WEBVTT\n\n00:01,000 --> 00:02.000\nHi\n"),
             Err(SrtError::BadTiming { line: 3, .. })
@@ -358,5 +457,49 @@ mod tests {
                 .len(),
             1
         );
+    }
+
+    #[test]
+    fn reads_speakers_of_webvtt_voice_spans() {
+        let vtt = "WEBVTT\n\n00:01.000 --> 00:02.000\n<v.loud Dr. Kim Lee>Hello</v>\n\n00:02.000 --> 00:03.000\n<v\tAna:[x]>Hola\n\n00:03.000 --> 00:04.000\n<vibe>no voice</vibe>\n";
+        let speakers: Vec<Option<String>> =
+            parse_vtt(vtt).unwrap().into_iter().map(|c| c.speaker).collect();
+        assert_eq!(
+            speakers,
+            [Some("Dr. Kim Lee".into()), Some("Anax".into()), None]
+        );
+        let long = format!("WEBVTT\n\n00:01.000 --> 00:02.000\n<v {}>Hi\n", "n".repeat(99));
+        let name = parse_vtt(&long).unwrap()[0].speaker.clone().unwrap();
+        assert_eq!(name.chars().count(), MAX_SPEAKER_CHARS);
+    }
+
+    #[test]
+    fn reads_srt_speaker_prefixes_only_when_every_cue_has_one() {
+        let named = "1\n00:00:01,000 --> 00:00:02,000\nKim: Hello there\n\n2\n00:00:02,000 --> 00:00:03,000\n[Ana Lopez] Hi Kim\n";
+        let cues = parse(named).unwrap();
+        assert_eq!(
+            cues.iter()
+                .map(|c| (c.speaker.as_deref(), c.text.as_str()))
+                .collect::<Vec<_>>(),
+            [(Some("Kim"), "Hello there"), (Some("Ana Lopez"), "Hi Kim")]
+        );
+        // Written back with the names, read back the same.
+        assert_eq!(parse(&write_with_speakers(&cues)).unwrap(), cues);
+        // One line without a name: the colons are text.
+        let mixed = "1\n00:00:01,000 --> 00:00:02,000\nNote: this matters\n\n2\n00:00:02,000 --> 00:00:03,000\nplain text\n";
+        assert!(parse(mixed).unwrap().iter().all(|c| c.speaker.is_none()));
+        // Clock times, long sentences, nothing after the name: not speakers.
+        for text in [
+            "10:30 is the time",
+            "We met at the station last night: it rained",
+            "Kim:",
+            "Kim:no space",
+        ] {
+            let doc = format!("1\n00:00:01,000 --> 00:00:02,000\n{text}\n");
+            assert_eq!(parse(&doc).unwrap()[0].speaker, None, "{text}");
+        }
+        // Without speakers, the writer writes plain SRT.
+        let plain = parse(mixed).unwrap();
+        assert_eq!(write_with_speakers(&plain), write(&plain));
     }
 }

@@ -24,11 +24,35 @@ pub const SPANISH_LINES: [(u64, &str); 3] = [
     (7_500, "Mañana vamos a visitar el museo."),
 ];
 
+/// A conversation of two clearly different voices: a low male one (about 95 Hz) and a high
+/// female one (about 240 Hz), taking turns, and once talking over each other (the female voice
+/// starts before the male one has finished). (start ms, speaker index, text).
+pub const DIALOGUE: [(u64, usize, &str); 4] = [
+    (500, 0, "Good morning and welcome to the show."),
+    (3_300, 1, "Thank you, it is great to be here."),
+    (6_000, 0, "Tell us about your new book."),
+    (7_400, 1, "It is a story about the sea."),
+];
+/// The two voices of [`DIALOGUE`], and the names its transcript gives them.
+pub const DIALOGUE_VOICES: [Speaker<'static>; 2] = [
+    Speaker::EspeakPitched {
+        voice: "en+m3",
+        pitch: 40,
+    },
+    Speaker::EspeakPitched {
+        voice: "en+f3",
+        pitch: 70,
+    },
+];
+pub const DIALOGUE_NAMES: [&str; 2] = ["Kim", "Ana"];
+
 /// Who speaks a sample's lines.
 #[derive(Clone, Copy, Debug)]
 pub enum Speaker<'a> {
     /// espeak-ng's English voice.
     Espeak,
+    /// An espeak-ng voice (`en+f3`) at a pitch (0–99).
+    EspeakPitched { voice: &'a str, pitch: u8 },
     /// A voice of the local speech service (OpenAI's speech protocol at `base_url`), speaking
     /// `language` (ISO 639-1).
     Local {
@@ -44,6 +68,13 @@ impl Speaker<'_> {
             Speaker::Espeak => {
                 run(Command::new("espeak-ng")
                     .args(["-v", "en", "-s", "150", "-w"])
+                    .arg(wav)
+                    .arg(text))
+                .await?;
+            }
+            Speaker::EspeakPitched { voice, pitch } => {
+                run(Command::new("espeak-ng")
+                    .args(["-v", voice, "-s", "150", "-p", &pitch.to_string(), "-w"])
                     .arg(wav)
                     .arg(text))
                 .await?;
@@ -129,11 +160,32 @@ pub async fn make_spoken(
     lines: &[(u64, &str)],
     speaker: Speaker<'_>,
 ) -> anyhow::Result<Sample> {
+    let voiced: Vec<(u64, &str, Speaker, Option<&str>)> = lines
+        .iter()
+        .map(|(at, text)| (*at, *text, speaker, None))
+        .collect();
+    make_voiced(dir, &voiced).await
+}
+
+/// [`DIALOGUE`] as a sample video; its transcript names the speakers ([`DIALOGUE_NAMES`]).
+pub async fn make_dialogue(dir: &Path) -> anyhow::Result<Sample> {
+    let voiced: Vec<(u64, &str, Speaker, Option<&str>)> = DIALOGUE
+        .iter()
+        .map(|(at, who, text)| (*at, *text, DIALOGUE_VOICES[*who], Some(DIALOGUE_NAMES[*who])))
+        .collect();
+    make_voiced(dir, &voiced).await
+}
+
+/// A sample of lines (start, text, voice, speaker's name), which may overlap.
+async fn make_voiced(
+    dir: &Path,
+    lines: &[(u64, &str, Speaker<'_>, Option<&str>)],
+) -> anyhow::Result<Sample> {
     tokio::fs::create_dir_all(dir).await?;
     let mut cues = Vec::new();
     let mut graph = String::new();
     let mut inputs = Vec::new();
-    for (n, (start_ms, text)) in lines.iter().enumerate() {
+    for (n, (start_ms, text, speaker, name)) in lines.iter().enumerate() {
         let wav = dir.join(format!("line{n}.wav"));
         speaker.speak(text, &wav).await?;
         let len = duration_ms(&wav).await?;
@@ -141,6 +193,7 @@ pub async fn make_spoken(
             start_ms: *start_ms,
             end_ms: start_ms + len,
             text: text.to_string(),
+            speaker: name.map(str::to_string),
         });
         graph.push_str(&format!(
             "[{}:a]aresample=48000,adelay={start_ms}:all=1[l{n}];",
@@ -202,7 +255,7 @@ pub async fn make_spoken(
     }
     Ok(Sample {
         video,
-        transcript: srt::write(&cues),
+        transcript: srt::write_with_speakers(&cues),
         cues,
     })
 }

@@ -38,6 +38,8 @@ struct Inner {
     chat_faults: VecDeque<(String, ChatFault)>,
     /// Requests to answer late: (path prefix, delay), each used once.
     slow: VecDeque<(String, std::time::Duration)>,
+    /// Every line synthesized: (the provider's voice, the text).
+    spoken: Vec<(String, String)>,
 }
 
 /// One request: its path, what it asked for (the text to speak, the model...), what identifies a
@@ -145,6 +147,11 @@ impl FakeTts {
             .unwrap()
             .chat_faults
             .push_back((schema.into(), fault));
+    }
+
+    /// Every line synthesized, as (the provider's voice, the text).
+    pub fn spoken(&self) -> Vec<(String, String)> {
+        self.inner.lock().unwrap().spoken.clone()
     }
 
     /// The language each transcription request named (empty when it asked for detection).
@@ -300,6 +307,16 @@ async fn handle(State(inner): State<Arc<Mutex<Inner>>>, req: Request) -> Respons
         return refused;
     }
     inner.record(&path, text.clone(), text.clone());
+    let voice = if let Some(id) = path.strip_prefix("/v1/text-to-speech/") {
+        id.to_string()
+    } else {
+        input["voice"]
+            .as_str()
+            .or(input["reference_id"].as_str())
+            .unwrap_or_default()
+            .to_string()
+    };
+    inner.spoken.push((voice, text.clone()));
     if path.starts_with("/v1/audio/speech") {
         if input["response_format"] != "pcm" {
             return json_error(
@@ -548,6 +565,7 @@ async fn transcribe(inner: Arc<Mutex<Inner>>, req: Request) -> Response {
     let (mut audio, mut format, mut granularities, mut model) =
         (None, String::new(), Vec::new(), String::new());
     let mut language = String::new();
+    let mut chunking = String::new();
     while let Ok(Some(field)) = form.next_field().await {
         let name = field.name().unwrap_or("").to_string();
         if !known.contains(&name.as_str()) {
@@ -563,6 +581,8 @@ async fn transcribe(inner: Arc<Mutex<Inner>>, req: Request) -> Response {
             format = field.text().await.unwrap_or_default();
         } else if name == "timestamp_granularities[]" {
             granularities.push(field.text().await.unwrap_or_default());
+        } else if name == "chunking_strategy" {
+            chunking = field.text().await.unwrap_or_default();
         }
     }
     if !model_field.is_empty() && model.is_empty() {
@@ -592,6 +612,40 @@ async fn transcribe(inner: Arc<Mutex<Inner>>, req: Request) -> Response {
     }
     let rate = u32::from_le_bytes([audio[24], audio[25], audio[26], audio[27]]).max(1);
     let duration = (audio.len() - 44) as f64 / (f64::from(rate) * 2.0);
+    if model == DIARIZE_MODEL {
+        // provider-contracts-speakers.md: `diarized_json` only, no timestamp granularities,
+        // a chunking strategy for audio over 30 s.
+        let refused = if format != "diarized_json" {
+            Some(("response_format", "diarized_json is required for speaker labels"))
+        } else if !granularities.is_empty() {
+            Some(("timestamp_granularities", "not supported by this model"))
+        } else if duration > 30.0 && chunking != "auto" {
+            Some(("chunking_strategy", "chunking_strategy is required for audio over 30 seconds"))
+        } else {
+            None
+        };
+        if let Some((param, message)) = refused {
+            return json_error(
+                400,
+                json!({"error": {"message": message, "type": "invalid_request_error", "param": param, "code": "invalid_value"}}),
+            );
+        }
+        let segments: Vec<Value> = diarize(&audio[44..], rate)
+            .into_iter()
+            .enumerate()
+            .map(|(n, (start, end, who))| {
+                // Speakers are `A`, `B`, … in order of appearance.
+                let speaker = char::from(b'A' + (who % 26) as u8).to_string();
+                json!({"type": "transcript.text.segment", "id": format!("seg_{n:03}"),
+                    "start": start, "end": end, "speaker": speaker,
+                    "text": format!(" Thank you for watching part {}.", n + 1)})
+            })
+            .collect();
+        return axum::Json(json!({"task": "transcribe", "duration": duration,
+            "text": segments.iter().filter_map(|s| s["text"].as_str()).collect::<String>(),
+            "segments": segments, "usage": {"type": "duration", "seconds": duration.ceil() as u64}}))
+        .into_response();
+    }
     let mut segments = Vec::new();
     let mut words = Vec::new();
     let mut start = 0.0;
@@ -624,22 +678,26 @@ async fn transcribe(inner: Arc<Mutex<Inner>>, req: Request) -> Response {
         return axum::Json(json!({"segments": aligned, "language": "en"})).into_response();
     }
     if scribe {
-        // Scribe: words with spacing tokens, a speaker per part.
+        // Scribe (`diarize=true`): words with spacing tokens, each with the speaker heard.
         let mut tokens = Vec::new();
-        for (n, segment) in segments.iter().enumerate() {
-            let start = segment["start"].as_f64().unwrap_or(0.0);
-            let speaker = format!("speaker_{}", n % 2);
-            let text = segment["text"].as_str().unwrap_or("");
-            for (i, w) in text.split_whitespace().enumerate() {
-                let at = start + i as f64 * 0.3;
+        let mut texts = Vec::new();
+        for (n, (start, end, who)) in diarize(&audio[44..], rate).into_iter().enumerate() {
+            let speaker = format!("speaker_{who}");
+            let text = format!(" Thank you for watching part {}.", n + 1);
+            texts.push(text.clone());
+            // The words share the time the speaker talks.
+            let words: Vec<&str> = text.split_whitespace().collect();
+            let step = (end - start) / words.len() as f64;
+            for (i, w) in words.iter().enumerate() {
+                let at = start + i as f64 * step;
                 if i > 0 {
-                    tokens.push(json!({"text": " ", "start": at - 0.05, "end": at, "type": "spacing", "speaker_id": speaker}));
+                    tokens.push(json!({"text": " ", "start": at, "end": at, "type": "spacing", "speaker_id": speaker}));
                 }
-                tokens.push(json!({"text": w, "start": at, "end": at + 0.25, "type": "word", "speaker_id": speaker, "logprob": -0.1}));
+                tokens.push(json!({"text": w, "start": at, "end": at + step * 0.8, "type": "word", "speaker_id": speaker, "logprob": -0.1}));
             }
         }
         return axum::Json(json!({"language_code": "eng", "language_probability": 0.99,
-            "text": segments.iter().filter_map(|s| s["text"].as_str()).collect::<String>(),
+            "text": texts.concat(),
             "words": tokens, "audio_duration_secs": duration}))
         .into_response();
     }
@@ -656,4 +714,51 @@ async fn transcribe(inner: Arc<Mutex<Inner>>, req: Request) -> Response {
         "usage": {"type": "duration", "seconds": duration.ceil() as u64}}),
     )
     .into_response()
+}
+
+/// OpenAI's diarizing transcription model.
+pub const DIARIZE_MODEL: &str = "gpt-4o-transcribe-diarize";
+
+/// What a diarizing recognizer hears in 16-bit mono PCM: where someone speaks (runs of 20 ms
+/// frames louder than the noise bed, closing pauses under 350 ms) and who, by the pitch of the
+/// voice (a voice within 20% of one heard before is that speaker; speakers are numbered in order
+/// of appearance). Returns (start s, end s, speaker).
+pub fn diarize(pcm: &[u8], rate: u32) -> Vec<(f64, f64, usize)> {
+    let samples: Vec<f32> = pcm
+        .chunks_exact(2)
+        .map(|b| f32::from(i16::from_le_bytes([b[0], b[1]])) / 32768.0)
+        .collect();
+    let frame = (rate / 50) as usize;
+    let loud: Vec<bool> = samples
+        .chunks(frame)
+        .map(|f| (f.iter().map(|s| s * s).sum::<f32>() / f.len() as f32).sqrt() > 0.02)
+        .collect();
+    let mut regions: Vec<(usize, usize)> = Vec::new();
+    for (i, l) in loud.iter().enumerate() {
+        if !l {
+            continue;
+        }
+        match regions.last_mut() {
+            Some((_, end)) if i - *end <= 17 => *end = i + 1,
+            _ => regions.push((i, i + 1)),
+        }
+    }
+    let mut voices: Vec<f64> = Vec::new();
+    regions
+        .into_iter()
+        .filter(|(s, e)| e - s >= 12)
+        .filter_map(|(s, e)| {
+            let part = &samples[s * frame..(e * frame).min(samples.len())];
+            let hz = onevoice_activities::audio::pitch::median_hz(part, rate)?;
+            let who = match voices.iter().position(|v| (hz - v).abs() < v * 0.2) {
+                Some(n) => n,
+                None => {
+                    voices.push(hz);
+                    voices.len() - 1
+                }
+            };
+            let secs = |f: usize| (f * frame) as f64 / f64::from(rate);
+            Some((secs(s), secs(e), who))
+        })
+        .collect()
 }

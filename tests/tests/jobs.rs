@@ -304,6 +304,7 @@ fn long_transcript() -> String {
             start_ms: n * 25,
             end_ms: n * 25 + 20,
             text: format!("Line number {n} of the long transcript."),
+            speaker: None,
         })
         .collect();
     onevoice_shared::srt::write(&cues)

@@ -11,7 +11,7 @@ use onevoice_shared::contracts::{
     TranscribeInput, TranscriptOutput, TranslateInput, TranslateOutput, activity,
 };
 use onevoice_shared::contracts::{
-    SentencesOutput, SplitMeaningInput, SplitSentencesInput, SubtitleFiles, SubtitlesInput,
+    SentencesOutput, SpeakersInput, SpeakersOutput, SplitMeaningInput, SplitSentencesInput, SubtitleFiles, SubtitlesInput,
     TerminologyInput, TerminologyOutput,
 };
 use temporalio_macros::activity_definitions;
@@ -59,6 +59,11 @@ impl DubbingActivities {
 
     #[activity(name = activity::SUBTITLES)]
     pub fn subtitles(input: SubtitlesInput) -> Result<SubtitleFiles, ActivityError> {
+        unimplemented!()
+    }
+
+    #[activity(name = activity::SPEAKERS)]
+    pub fn speakers(input: SpeakersInput) -> Result<SpeakersOutput, ActivityError> {
         unimplemented!()
     }
 

@@ -11,12 +11,14 @@ use crate::options;
 use crate::reasons;
 use onevoice_shared::contracts::{
     BurnSubtitlesInput, DubbingInput, DubbingOutput, DubbingProgress, ExtractAudioInput,
+    ExtractAudioOutput, SpeakersInput,
     FinishJobInput, JobOutcome, LoadTranscriptInput, MixInput, MuxInput, PlanTimingInput,
     ProgressReport, PublishInput, SendEmailInput, SplitMeaningInput, SplitSentencesInput,
     SubtitleFiles, SubtitlesInput, SynthesizeInput, TerminologyInput, TranscribeInput,
     TranscriptOutput, TranscriptSource, TranslateInput, TranslateOutput, search_attribute,
 };
 use onevoice_shared::failure;
+use std::collections::BTreeMap;
 use onevoice_shared::keys::{JobOutputs, VideoKeys};
 use onevoice_shared::language::Language;
 use onevoice_shared::legacy;
@@ -265,6 +267,7 @@ async fn pipeline(
         }
     };
     finish(ctx, Step::SpeechRecognition);
+    let speakers_cues = transcript.cues_key.clone();
     let detected = transcript.language;
     let source_language = detected.unwrap_or(input.source_language);
 
@@ -303,8 +306,13 @@ async fn pipeline(
         skip(ctx, &[Step::EmbedSubtitles]);
         None
     };
-    // Reference clips are for voice cloning, which the offline voices do not do.
-    skip(ctx, &[Step::ExtractReferenceAudio]);
+    // Who speaks, and the voice of each (histories from before the speakers step skip it).
+    let voices = if ctx.patched(SPEAKERS_PATCH) {
+        speakers(ctx, &input, &audio, &speakers_cues).await?
+    } else {
+        skip(ctx, &[Step::ExtractReferenceAudio]);
+        Default::default()
+    };
 
     begin(ctx, Step::GenerateAudio).await?;
     let speech = ctx
@@ -315,6 +323,7 @@ async fn pipeline(
                 cues_key: translation.cues_key.clone(),
                 language: input.target_language,
                 voice_id: input.options.voice_id.clone(),
+                voices,
             },
             options::long_running(budget(ctx)),
         )
@@ -389,6 +398,40 @@ async fn pipeline(
 const TEXT_STAGES_PATCH: &str = "text-stages";
 /// A job cancelled before its first step is settled as cancelled (see `run`).
 const QUEUED_CANCEL_PATCH: &str = "queued-cancel";
+/// Marks histories that run the speakers step (extract_reference_audio) before synthesis.
+const SPEAKERS_PATCH: &str = "speakers";
+
+/// The speakers step: measured from the source audio, each gets a voice. A transcript that
+/// names nobody has no speakers: the step is reported skipped and one voice speaks every line.
+async fn speakers(
+    ctx: &mut WorkflowContext<DubbingWorkflow>,
+    input: &DubbingInput,
+    audio: &ExtractAudioOutput,
+    cues_key: &str,
+) -> Result<BTreeMap<String, String>, ActivityExecutionError> {
+    begin(ctx, Step::ExtractReferenceAudio).await?;
+    let found = ctx
+        .execute_activity(
+            DubbingActivities::speakers,
+            SpeakersInput {
+                job_id: input.job_id,
+                audio_key: audio.audio_key.clone(),
+                cues_key: cues_key.to_string(),
+                target_language: input.target_language,
+                voice_id: input.options.voice_id.clone(),
+                voices: input.options.voices.clone(),
+            },
+            options::long_running(budget(ctx)),
+        )
+        .await?;
+    if found.speakers == 0 {
+        ctx.state_mut(|s| s.progress.current_step = None);
+        skip(ctx, &[Step::ExtractReferenceAudio]);
+    } else {
+        finish(ctx, Step::ExtractReferenceAudio);
+    }
+    Ok(found.voices)
+}
 
 /// Sentences, lines split by meaning, terminology, translation and display subtitles.
 async fn text_stages(

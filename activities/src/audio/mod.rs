@@ -8,6 +8,7 @@
 //!   gain to the loudness target under a true-peak ceiling, as a 48 kHz stereo WAV.
 
 pub mod engine;
+pub mod pitch;
 
 use crate::deps::Deps;
 use crate::scratch::Scratch;
@@ -115,6 +116,7 @@ impl AudioActivities {
                     start_ms: ms(p.start),
                     end_ms: ms(p.start + p.placed),
                     text: l.text.clone(),
+                    speaker: l.speaker.clone(),
                 })
                 .collect();
             let unfit: Vec<UnfitLine> = timeline

@@ -100,6 +100,7 @@ impl SpeechActivities {
                         start_ms: offset_ms + w.start_ms,
                         end_ms: offset_ms + w.end_ms,
                         text: w.text,
+                        speaker: w.speaker,
                     }));
                     if language.is_none() {
                         let heard = heard.ok_or_else(|| {
@@ -121,6 +122,7 @@ impl SpeechActivities {
                         start_ms: offset_ms + s.start_ms,
                         end_ms: offset_ms + s.end_ms.max(s.start_ms),
                         text: s.text,
+                        speaker: s.speaker,
                     }));
                     crate::heartbeat::progress(&ctx, cues.len() as u64).await;
                 }
@@ -147,7 +149,7 @@ impl SpeechActivities {
                 deps.storage
                     .put_bytes(
                         &input.transcript_key,
-                        srt::write(&cues).into_bytes(),
+                        srt::write_with_speakers(&cues).into_bytes(),
                         "application/x-subrip",
                     )
                     .await

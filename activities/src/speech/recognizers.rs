@@ -65,8 +65,11 @@ pub(super) fn configured(
     Ok((transcriber, provider))
 }
 
+/// OpenAI's transcription model that tells speakers apart.
+pub(super) const OPENAI_DIARIZE_MODEL: &str = "gpt-4o-transcribe-diarize";
+
 /// `POST {base}/audio/transcriptions` (OpenAI or a compatible server): `verbose_json` with
-/// segment and word times.
+/// segment and word times, or `diarized_json` with a speaker per segment.
 struct OpenAiTranscription {
     name: &'static str,
     model: String,
@@ -88,10 +91,17 @@ impl Transcriber for OpenAiTranscription {
     fn form(&self, wav: &[u8], language: Option<&str>) -> Form {
         let form = Form::new()
             .part("file", wav_part(wav))
-            .text("model", self.model.clone())
-            .text("response_format", "verbose_json")
-            .text("timestamp_granularities[]", "segment")
-            .text("timestamp_granularities[]", "word");
+            .text("model", self.model.clone());
+        // The diarizing model answers `diarized_json` only (a speaker per segment, no word
+        // times), and needs a chunking strategy for audio over 30 s.
+        let form = if self.model == OPENAI_DIARIZE_MODEL {
+            form.text("response_format", "diarized_json")
+                .text("chunking_strategy", "auto")
+        } else {
+            form.text("response_format", "verbose_json")
+                .text("timestamp_granularities[]", "segment")
+                .text("timestamp_granularities[]", "word")
+        };
         with_language(form, "language", language)
     }
     fn parse(&self, body: &[u8]) -> Result<Recognized, ActivityError> {
@@ -186,6 +196,9 @@ pub(super) struct Segment {
     pub start_ms: u64,
     pub end_ms: u64,
     pub text: String,
+    /// The provider's label of who says it (`speaker_0`, `A`), when it diarizes.
+    #[serde(default)]
+    pub speaker: Option<String>,
 }
 
 /// Scribe's words grouped into lines: a new line after a pause over a second, at a change of
@@ -201,13 +214,13 @@ fn parse_scribe(body: &[u8]) -> Result<Recognized, ActivityError> {
     }
     let ms = |v: &Value| v.as_f64().map(|s| (s.max(0.0) * 1000.0).round() as u64);
     let mut segments: Vec<Segment> = Vec::new();
-    let mut current: Option<(Segment, Option<String>)> = None;
+    let mut current: Option<Segment> = None;
     let mut words = Vec::new();
     for word in doc["words"].as_array().into_iter().flatten() {
         let text = word["text"].as_str().unwrap_or("");
         match word["type"].as_str() {
             Some("spacing") => {
-                if let Some((seg, _)) = current.as_mut() {
+                if let Some(seg) = current.as_mut() {
                     seg.text.push_str(text);
                 }
                 continue;
@@ -219,42 +232,41 @@ fn parse_scribe(body: &[u8]) -> Result<Recognized, ActivityError> {
         let (Some(start), Some(end)) = (ms(&word["start"]), ms(&word["end"])) else {
             continue;
         };
+        let speaker = word["speaker_id"].as_str().map(str::to_string);
         words.push(Word {
             start_ms: start,
             end_ms: end.max(start),
             text: text.to_string(),
+            speaker: speaker.clone(),
         });
-        let speaker = word["speaker_id"].as_str().map(str::to_string);
-        let breaks = current.as_ref().is_some_and(|(seg, who)| {
+        let breaks = current.as_ref().is_some_and(|seg| {
             let ended = seg
                 .text
                 .trim_end()
                 .ends_with(['.', '!', '?', '。', '！', '？']);
             start > seg.end_ms + 1000
-                || *who != speaker
+                || seg.speaker != speaker
                 || (ended && seg.end_ms - seg.start_ms >= 1000)
         });
-        if breaks && let Some((seg, _)) = current.take() {
+        if breaks && let Some(seg) = current.take() {
             segments.push(seg);
         }
         match current.as_mut() {
-            Some((seg, _)) => {
+            Some(seg) => {
                 seg.text.push_str(text);
                 seg.end_ms = end;
             }
             None => {
-                current = Some((
-                    Segment {
-                        start_ms: start,
-                        end_ms: end,
-                        text: text.to_string(),
-                    },
+                current = Some(Segment {
+                    start_ms: start,
+                    end_ms: end,
+                    text: text.to_string(),
                     speaker,
-                ));
+                });
             }
         }
     }
-    segments.extend(current.map(|(seg, _)| seg));
+    segments.extend(current);
     for seg in &mut segments {
         seg.text = seg.text.trim().to_string();
     }
@@ -297,6 +309,8 @@ fn parse_verbose(body: &[u8]) -> Result<Recognized, ActivityError> {
                 start_ms: ms(&s["start"]),
                 end_ms: ms(&s["end"]),
                 text: s["text"].as_str().unwrap_or("").trim().to_string(),
+                // `diarized_json` (OpenAI's diarizing model) names a speaker per segment.
+                speaker: s["speaker"].as_str().map(str::to_string),
             })
             .collect(),
         // Without segments, the whole text is one line over the audio's duration.
@@ -304,6 +318,7 @@ fn parse_verbose(body: &[u8]) -> Result<Recognized, ActivityError> {
             start_ms: 0,
             end_ms: ms(&doc["duration"]),
             text: doc["text"].as_str().unwrap_or("").trim().to_string(),
+            speaker: None,
         }],
     };
     // OpenAI lists the words beside the segments; WhisperX inside each segment.
@@ -323,6 +338,7 @@ fn parse_verbose(body: &[u8]) -> Result<Recognized, ActivityError> {
                 start_ms: ms(&w["start"]),
                 end_ms: ms(&w["end"]).max(ms(&w["start"])),
                 text: text.to_string(),
+                speaker: None,
             })
         })
         .collect();
@@ -364,7 +380,8 @@ mod tests {
             vec![Word {
                 start_ms: 0,
                 end_ms: 400,
-                text: "Hi".into()
+                text: "Hi".into(),
+                speaker: None,
             }]
         );
         let s = r.segments;
@@ -419,5 +436,30 @@ mod tests {
             words,
             [(100, "Hi"), (350, "there."), (3000, "Bye"), (3250, "now.")]
         );
+        let speakers: Vec<Option<&str>> = s.iter().map(|s| s.speaker.as_deref()).collect();
+        assert_eq!(speakers, [Some("speaker_0"), Some("speaker_1")]);
+        assert_eq!(r.words[3].speaker.as_deref(), Some("speaker_1"));
+    }
+
+    #[test]
+    fn reads_openai_diarized_json() {
+        let body = br#"{"task":"transcribe","duration":11.8,"text":"...","segments":[
+            {"type":"transcript.text.segment","id":"seg_001","start":0.0,"end":4.7,"text":"Thanks for calling.","speaker":"agent"},
+            {"type":"transcript.text.segment","id":"seg_002","start":4.7,"end":11.8,"text":" Hi there.","speaker":"A"}],
+            "usage":{"type":"duration","seconds":12}}"#;
+        let r = parse_verbose(body).unwrap();
+        let seen: Vec<(u64, &str, Option<&str>)> = r
+            .segments
+            .iter()
+            .map(|s| (s.start_ms, s.text.as_str(), s.speaker.as_deref()))
+            .collect();
+        assert_eq!(
+            seen,
+            [
+                (0, "Thanks for calling.", Some("agent")),
+                (4700, "Hi there.", Some("A"))
+            ]
+        );
+        assert!(r.words.is_empty());
     }
 }

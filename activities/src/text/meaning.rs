@@ -135,6 +135,7 @@ mod tests {
             start_ms: 0,
             end_ms: 8000,
             text: text.into(),
+            ..Cue::default()
         };
         transcript(&[cue], &[], lang)
     }

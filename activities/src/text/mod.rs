@@ -168,8 +168,11 @@ impl TextActivities {
                     Some(k) => self.read(k).await?,
                     None => Vec::new(),
                 };
-                let text = timed::transcript(&cues, &words, input.language);
-                let lines = sentences::segment(&text, input.language);
+                // Sentences are found within each speaker's turn: a line has one speaker.
+                let lines: Vec<TimedLine> = timed::turns(&cues, &words, input.language)
+                    .iter()
+                    .flat_map(|turn| sentences::segment(turn, input.language))
+                    .collect();
                 self.store_sentences(input.job_id, "sentences", &lines)
                     .await
             }),

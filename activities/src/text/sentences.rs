@@ -260,6 +260,7 @@ mod tests {
             start_ms: 0,
             end_ms: 60_000,
             text: text.into(),
+            ..Cue::default()
         };
         segment(&transcript(&[cue], &[], lang), lang)
             .into_iter()
@@ -347,6 +348,7 @@ mod tests {
             start_ms,
             end_ms,
             text: text.into(),
+            ..Cue::default()
         };
         let cues = [
             cue(0, 2000, "we met at the station"),
@@ -376,6 +378,7 @@ mod tests {
             start_ms: 0,
             end_ms: 10_000,
             text: text.into(),
+            ..Cue::default()
         };
         let line = transcript(&[cue], &[], Language::English);
         let pieces: Vec<String> = split_long(&line, Language::English, 20)

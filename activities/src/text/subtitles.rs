@@ -203,6 +203,7 @@ pub fn tracks(pairs: &[Pair], to: Language) -> [Vec<Cue>; 3] {
         start_ms: p.source.start_ms,
         end_ms: p.source.end_ms,
         text,
+        speaker: p.source.speaker.clone(),
     };
     let source = pairs
         .iter()
@@ -240,6 +241,7 @@ mod tests {
                 start_ms,
                 end_ms,
                 text: text.into(),
+                ..Cue::default()
             }],
             &[],
             lang,

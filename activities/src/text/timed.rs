@@ -12,6 +12,9 @@ pub struct Word {
     pub start_ms: u64,
     pub end_ms: u64,
     pub text: String,
+    /// Who said it, when the recognizer tells words apart by speaker.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub speaker: Option<String>,
 }
 
 /// A token of a line (byte range of `TimedLine::text`) and when it is spoken.
@@ -31,6 +34,9 @@ pub struct TimedLine {
     pub text: String,
     #[serde(default)]
     pub words: Vec<Span>,
+    /// Who says the line (a line never spans two speakers).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub speaker: Option<String>,
 }
 
 impl TimedLine {
@@ -39,6 +45,7 @@ impl TimedLine {
             start_ms: self.start_ms,
             end_ms: self.end_ms,
             text: self.text.clone(),
+            speaker: self.speaker.clone(),
         }
     }
 
@@ -58,16 +65,19 @@ impl TimedLine {
             end_ms: cue.end_ms.max(cue.start_ms),
             text,
             words,
+            speaker: cue.speaker.clone(),
         }
     }
 
-    /// Lines joined into one (with `joiner` between them), tokens shifted into place.
+    /// Lines joined into one (with `joiner` between them), tokens shifted into place; the
+    /// first line's speaker says it (only lines of one speaker are joined).
     pub fn join(lines: &[TimedLine], joiner: &str) -> TimedLine {
         let mut out = TimedLine {
             start_ms: lines.first().map_or(0, |l| l.start_ms),
             end_ms: lines.iter().map(|l| l.end_ms).max().unwrap_or(0),
             text: String::new(),
             words: Vec::new(),
+            speaker: lines.first().and_then(|l| l.speaker.clone()),
         };
         for line in lines {
             if !out.text.is_empty() && !line.text.is_empty() {
@@ -115,6 +125,7 @@ impl TimedLine {
             end_ms,
             text,
             words,
+            speaker: self.speaker.clone(),
         }
     }
 
@@ -139,8 +150,24 @@ impl TimedLine {
 /// The cues of a transcript as one timed text in `lang` (cues joined with a space, or nothing
 /// in Japanese and Chinese), each timed from the recognizer's words when there are some.
 pub fn transcript(cues: &[Cue], words: &[Word], lang: Language) -> TimedLine {
-    let lines: Vec<TimedLine> = cues
-        .iter()
+    let lines = timed_cues(cues, words);
+    let joiner = if spaced(lang) { " " } else { "" };
+    TimedLine::join(&lines, joiner)
+}
+
+/// The transcript as turns: each run of cues by one speaker (or of cues naming nobody) joined
+/// as by [`transcript`], so sentences are found within a turn and never across speakers.
+pub fn turns(cues: &[Cue], words: &[Word], lang: Language) -> Vec<TimedLine> {
+    let lines = timed_cues(cues, words);
+    let joiner = if spaced(lang) { " " } else { "" };
+    lines
+        .chunk_by(|a, b| a.speaker == b.speaker)
+        .map(|turn| TimedLine::join(turn, joiner))
+        .collect()
+}
+
+fn timed_cues(cues: &[Cue], words: &[Word]) -> Vec<TimedLine> {
+    cues.iter()
         .map(|cue| {
             // Words heard during the cue (by their midpoint).
             let heard: Vec<Word> = words
@@ -153,9 +180,7 @@ pub fn transcript(cues: &[Cue], words: &[Word], lang: Language) -> TimedLine {
                 .collect();
             TimedLine::from_cue(cue, &heard)
         })
-        .collect();
-    let joiner = if spaced(lang) { " " } else { "" };
-    TimedLine::join(&lines, joiner)
+        .collect()
 }
 
 /// Byte ranges of the tokens of `text`: whitespace-separated runs, with every Han or kana
@@ -268,6 +293,7 @@ mod tests {
             start_ms,
             end_ms,
             text: text.into(),
+            speaker: None,
         }
     }
 
@@ -277,6 +303,7 @@ mod tests {
             start_ms: 0,
             end_ms: 3000,
             text: "Hello, world. Again!".into(),
+            ..Cue::default()
         };
         let heard = [
             word(100, 500, "Hello"),
@@ -299,6 +326,7 @@ mod tests {
             start_ms: 1000,
             end_ms: 2000,
             text: "今日は".into(),
+            ..Cue::default()
         };
         let line = TimedLine::from_cue(&cue, &[]);
         assert_eq!(line.words.len(), 3);
@@ -307,5 +335,38 @@ mod tests {
         let joined = TimedLine::join(&[line.clone(), line], "");
         assert_eq!(joined.text, "今日は今日は");
         assert_eq!(joined.words[3].from, 9);
+    }
+
+    #[test]
+    fn turns_follow_the_speakers() {
+        let cue = |start_ms, text: &str, speaker: Option<&str>| Cue {
+            start_ms,
+            end_ms: start_ms + 900,
+            text: text.into(),
+            speaker: speaker.map(str::to_string),
+        };
+        let cues = [
+            cue(0, "Hi Ana.", Some("Kim")),
+            cue(1000, "How are you?", Some("Kim")),
+            cue(2000, "Fine, thanks", Some("Ana")),
+            cue(3000, "and you?", Some("Ana")),
+            cue(4000, "Good.", Some("Kim")),
+        ];
+        let turns = turns(&cues, &[], Language::English);
+        let seen: Vec<(&str, Option<&str>)> = turns
+            .iter()
+            .map(|t| (t.text.as_str(), t.speaker.as_deref()))
+            .collect();
+        assert_eq!(
+            seen,
+            [
+                ("Hi Ana. How are you?", Some("Kim")),
+                ("Fine, thanks and you?", Some("Ana")),
+                ("Good.", Some("Kim"))
+            ]
+        );
+        // Cut anywhere, a piece keeps its speaker.
+        assert_eq!(turns[1].cut_at(&[6])[1].speaker.as_deref(), Some("Ana"));
+        assert_eq!(turns[0].cue().speaker.as_deref(), Some("Kim"));
     }
 }

@@ -405,6 +405,7 @@ mod tests {
             start_ms: s,
             end_ms: e,
             text: String::new(),
+            ..Cue::default()
         };
         let cues = [cue(0, 1000), cue(1200, 2000), cue(9000, 9500)];
         assert_eq!(slots(&cues, 1500), vec![1200, 2300, 2000]);

@@ -77,22 +77,41 @@ impl VoiceActivities {
                     .get_json(&input.cues_key)
                     .await
                     .map_err(error::storage)?;
+                // Every voice the job speaks with, checked before any line is spoken.
+                let parse = |id: &str| {
+                    VoiceChoice::parse(id)
+                        .ok_or_else(|| error::invalid_input(format!("unknown voice `{id}`")))
+                };
                 let choice = match input.voice_id.as_deref() {
                     None => VoiceChoice::Espeak { variant: None },
-                    Some(id) => VoiceChoice::parse(id)
-                        .ok_or_else(|| error::invalid_input(format!("unknown voice `{id}`")))?,
+                    Some(id) => parse(id)?,
                 };
+                let speakers: HashMap<&str, (VoiceChoice, &str)> = input
+                    .voices
+                    .iter()
+                    .map(|(label, id)| Ok((label.as_str(), (parse(id)?, id.as_str()))))
+                    .collect::<Result<_, ActivityError>>()?;
+                let default = (choice, input.voice_id.as_deref().unwrap_or("espeak"));
                 let scratch = Scratch::new(&deps.tools.work_dir, "synthesize")?;
                 let keys = JobKeys(input.job_id);
                 let done = std::sync::atomic::AtomicU64::new(0);
                 let results: Vec<Result<SynthesizedLine, ActivityError>> =
                     futures::stream::iter(cues.into_iter().enumerate())
                         .map(|(n, cue)| {
-                            let (this, choice, scratch, input, ctx, done) =
-                                (&*self, &choice, &scratch, &input, &ctx, &done);
+                            let (choice, voice_id) = cue
+                                .speaker
+                                .as_deref()
+                                .and_then(|s| speakers.get(s))
+                                .unwrap_or(&default);
+                            let voice = Voice {
+                                choice,
+                                id: voice_id,
+                            };
+                            let (this, scratch, input, ctx, done) =
+                                (&*self, &scratch, &input, &ctx, &done);
                             async move {
                                 let line = this
-                                    .line(ctx, input, choice, scratch, keys, n, &cue)
+                                    .line(ctx, input, voice, scratch, keys, n, &cue)
                                     .await?;
                                 let finished =
                                     done.fetch_add(1, std::sync::atomic::Ordering::Relaxed) + 1;
@@ -121,6 +140,13 @@ impl VoiceActivities {
     }
 }
 
+/// The voice a line is spoken with, and its catalogue id.
+#[derive(Clone, Copy)]
+struct Voice<'a> {
+    choice: &'a VoiceChoice,
+    id: &'a str,
+}
+
 impl VoiceActivities {
     /// One line's clip: stored already, or synthesized now and stored.
     #[allow(clippy::too_many_arguments)]
@@ -128,7 +154,7 @@ impl VoiceActivities {
         &self,
         ctx: &ActivityContext,
         input: &SynthesizeInput,
-        choice: &VoiceChoice,
+        voice: Voice<'_>,
         scratch: &Scratch,
         keys: JobKeys,
         n: usize,
@@ -144,7 +170,10 @@ impl VoiceActivities {
             end_ms: cue.end_ms,
             audio_key: audio_key.clone(),
             text: cue.text.clone(),
+            speaker: cue.speaker.clone(),
+            voice_id: Some(voice.id.to_string()),
         };
+        let choice = voice.choice;
         let stored = deps
             .storage
             .size_of(&audio_key)
@@ -238,6 +267,7 @@ mod tests {
             cues_key: String::new(),
             language: Language::Spanish,
             voice_id: None,
+            voices: Default::default(),
         };
         assert_eq!(espeak_voice(&input, Some('f')), "es+f3");
         assert_eq!(espeak_voice(&input, Some('m')), "es+m3");

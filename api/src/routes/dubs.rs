@@ -79,6 +79,44 @@ pub struct JobView {
     /// The 15 steps in order (on `GET /api/jobs/{id}` only).
     #[serde(skip_serializing_if = "Option::is_none")]
     job_steps: Option<Vec<StepView>>,
+    /// Who speaks in the video and the voice dubbing each (on `GET /api/jobs/{id}` only; empty
+    /// until the speakers step has run, and when the transcript names nobody).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    speakers: Option<Vec<SpeakerView>>,
+}
+
+/// A speaker of a job, measured from the source audio.
+#[derive(Serialize, ToSchema)]
+pub struct SpeakerView {
+    /// `S1`, `S2`, … in order of first appearance.
+    id: String,
+    /// The name the transcript or the recognizer gave.
+    label: String,
+    lines: u32,
+    speech_seconds: f64,
+    /// Median pitch of the speaker's voice alone.
+    pitch_hz: Option<f64>,
+    /// Guessed from the pitch: `male` or `female`.
+    gender: Option<&'static str>,
+    voice_id: String,
+    /// A short clip of the speaker alone (WAV), valid for an hour.
+    sample_url: Option<String>,
+}
+
+impl From<dubs::JobSpeaker> for SpeakerView {
+    fn from(s: dubs::JobSpeaker) -> Self {
+        let sp = s.speaker;
+        SpeakerView {
+            id: sp.id,
+            label: sp.label,
+            lines: sp.lines,
+            speech_seconds: sp.speech_ms as f64 / 1000.0,
+            pitch_hz: sp.pitch_hz,
+            gender: sp.gender.map(|g| g.as_str()),
+            voice_id: sp.voice_id,
+            sample_url: s.sample_url,
+        }
+    }
 }
 
 /// One step of a job.
@@ -145,6 +183,7 @@ impl JobView {
                     })
                     .collect()
             }),
+            speakers: None,
         }
     }
 }
@@ -386,5 +425,8 @@ async fn get_job(
     ApiPath(id): ApiPath<JobId>,
 ) -> Result<Json<JobView>, ApiError> {
     let (job, steps) = dubs::job_with_steps(&state, user.id, id).await?;
-    Ok(Json(JobView::build(&job, Some(steps))))
+    let speakers = dubs::speakers(&state, job.id).await?;
+    let mut view = JobView::build(&job, Some(steps));
+    view.speakers = Some(speakers.into_iter().map(SpeakerView::from).collect());
+    Ok(Json(view))
 }

@@ -13,5 +13,6 @@ pub mod media;
 pub mod pending;
 pub mod rate_limits;
 pub mod sessions;
+pub mod speakers;
 pub mod users;
 pub mod videos;

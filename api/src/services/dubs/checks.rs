@@ -126,3 +126,46 @@ pub(super) fn check_glossary(entries: &[GlossaryEntry]) -> Result<Vec<GlossaryTe
         })
         .collect()
 }
+
+/// The request's voices by speaker: each label one of the uploaded transcript's speakers, each
+/// voice one of the catalogue's for the target language.
+pub(super) fn check_speaker_voices(
+    state: &AppState,
+    requested: &BTreeMap<String, String>,
+    cues: Option<&[Cue]>,
+    target: Language,
+) -> Result<BTreeMap<String, String>> {
+    if requested.is_empty() {
+        return Ok(BTreeMap::new());
+    }
+    if requested.len() > MAX_REQUESTED {
+        return Err(ServiceError::invalid(
+            "voices",
+            format!("at most {MAX_REQUESTED} speakers"),
+        ));
+    }
+    let Some(cues) = cues else {
+        return Err(ServiceError::invalid(
+            "voices",
+            "speakers are known in advance only from source_transcript (WebVTT `<v Name>` or \
+             `Name:` lines); without one, every speaker found gets a distinct voice",
+        ));
+    };
+    for (label, voice) in requested {
+        let field = format!("voices.{label}");
+        let label = text::nonblank_line(&field, label, MAX_SPEAKER_CHARS)?;
+        if !cues.iter().any(|c| c.speaker.as_deref() == Some(label)) {
+            return Err(ServiceError::invalid(
+                &field,
+                "no line of source_transcript is spoken by this speaker",
+            ));
+        }
+        if !onevoice_shared::voices::is_available(voice, target, &state.settings.speech) {
+            return Err(ServiceError::invalid(
+                &field,
+                format!("not a voice for {target}; see /api/videos/voices"),
+            ));
+        }
+    }
+    Ok(requested.clone())
+}

@@ -8,7 +8,9 @@ use super::{Result, ServiceError};
 use crate::state::AppState;
 use crate::temporal;
 use crate::text;
-use checks::{check_glossary, may_spend, price, ready_video, requested_recognizer};
+use checks::{
+    check_glossary, check_speaker_voices, may_spend, price, ready_video, requested_recognizer,
+};
 use chrono::Utc;
 use onevoice_shared::contracts::{
     DubbingInput, GlossaryTerm, TranscriptSource, dubbing_workflow_id,
@@ -27,7 +29,10 @@ use onevoice_shared::status::{FileType, JobStatus, VideoStatus};
 pub use rounds::{cancel, resume, start_queued};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
+use onevoice_shared::speakers::MAX_REQUESTED;
+use onevoice_shared::srt::MAX_SPEAKER_CHARS;
 use sha2::{Digest, Sha256};
+use std::collections::BTreeMap;
 use utoipa::ToSchema;
 
 fn default_true() -> bool {
@@ -73,6 +78,11 @@ pub struct DubRequest {
     #[serde(default)]
     #[schema(max_items = 200)]
     pub glossary: Vec<GlossaryEntry>,
+    /// Voices for speakers named in `source_transcript` (WebVTT `<v Name>`, or `Name:` /
+    /// `[Name]` before every SRT line): `{"Kim": "openai-onyx"}`. Every other speaker gets a
+    /// distinct voice of the catalogue matching their measured gender; see the job's `speakers`.
+    #[serde(default)]
+    pub voices: BTreeMap<String, String>,
 }
 
 /// A term and its translation: one line each, 1 to 100 characters, without `[` or `]`.
@@ -149,7 +159,8 @@ pub async fn start(
     let job_id = JobId::new();
     let outputs = VideoKeys::new(user, video).job(job_id);
     if let Some(cues) = &plan.cues {
-        let body = srt::write(cues).into_bytes();
+        // With the speakers' names, which the job reads back (`load_transcript`).
+        let body = srt::write_with_speakers(cues).into_bytes();
         let key = outputs.transcript();
         state
             .storage
@@ -288,6 +299,7 @@ async fn plan(state: &AppState, user: UserId, video: VideoId, req: &DubRequest) 
         }
     };
     let glossary = check_glossary(&req.glossary)?;
+    let voices = check_speaker_voices(state, &req.voices, cues.as_deref(), target)?;
     let original = media::newest(&state.db, video, FileType::Original, None, None)
         .await?
         .ok_or_else(|| ServiceError::Conflict("the video has no uploaded file".into()))?;
@@ -305,6 +317,7 @@ async fn plan(state: &AppState, user: UserId, video: VideoId, req: &DubRequest) 
             asr_provider: requested,
             burn_subtitles: req.burn_subtitles,
             glossary,
+            voices,
         },
         cues,
         title: v.title,
@@ -497,6 +510,32 @@ pub async fn job_with_steps(
         .await?
         .ok_or_else(|| ServiceError::NotFound("job not found".into()))?;
     Ok((row, jobs::steps(&state.db, job).await?))
+}
+
+/// A speaker of a job, with a link to their sample clip.
+pub struct JobSpeaker {
+    pub speaker: onevoice_shared::speakers::Speaker,
+    pub sample_url: Option<String>,
+}
+
+/// The speakers of one of the caller's jobs (found by `job_with_steps` first).
+pub async fn speakers(state: &AppState, job: JobId) -> Result<Vec<JobSpeaker>> {
+    let speakers = onevoice_shared::repo::speakers::of_job(&state.db, job).await?;
+    let mut out = Vec::with_capacity(speakers.len());
+    for speaker in speakers {
+        let sample_url = match &speaker.sample_key {
+            Some(key) => {
+                let name = format!("speaker-{}.wav", speaker.id);
+                state.storage.presign_get(key, &name).await.ok()
+            }
+            None => None,
+        };
+        out.push(JobSpeaker {
+            speaker,
+            sample_url,
+        });
+    }
+    Ok(out)
 }
 
 /// A page of the caller's jobs, newest first, and how many match.

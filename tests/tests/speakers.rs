@@ -1,0 +1,271 @@
+//! Speakers: a video with two people gets two voices. A generated conversation (a low male and a
+//! high female espeak-ng voice, taking turns and once talking over each other) is recognized by
+//! fakes of the diarizing recognizers (they tell speakers apart by the pitch of what they hear),
+//! or comes with a transcript naming its speakers; the job lists its speakers as measured from
+//! the audio, gives each a voice of their own, and the dub sounds like two people.
+
+use anyhow::Context;
+use onevoice_activities::audio::pitch;
+use onevoice_shared::contracts::SynthesizedLine;
+use onevoice_shared::srt;
+use onevoice_tests::flows::{download, dub, dub_to_end, ready_video};
+use onevoice_tests::harness::TestApp;
+use onevoice_tests::media::{self, MEASURE_RATE};
+use onevoice_tests::sample::{self, DIALOGUE_NAMES};
+use onevoice_tests::tts::{DIARIZE_MODEL, FakeTts};
+use onevoice_tests::keys;
+use serde_json::{Value, json};
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+const DEADLINE: Duration = Duration::from_secs(180);
+
+async fn start(extra: &[(&'static str, &str)]) -> anyhow::Result<(TestApp, FakeTts)> {
+    let fake = FakeTts::start().await?;
+    let mut settings = fake.settings();
+    settings.extend(extra.iter().map(|(k, v)| (*k, v.to_string())));
+    let overrides: Vec<(&str, &str)> = settings.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    Ok((TestApp::spawn_with(&overrides).await?, fake))
+}
+
+/// The dialogue sample, uploaded: (its scratch directory, the sample, the video id).
+async fn dialogue(
+    app: &TestApp,
+    token: &str,
+) -> anyhow::Result<(tempfile::TempDir, sample::Sample, String)> {
+    let dir = tempfile::tempdir()?;
+    let sample = sample::make_dialogue(dir.path()).await?;
+    let bytes = tokio::fs::read(&sample.video).await?;
+    let video = ready_video(app, token, "dialogue.mp4", bytes).await?;
+    Ok((dir, sample, video))
+}
+
+/// The job's speakers by label: (gender, voice, pitch).
+fn speakers(job: &Value) -> anyhow::Result<BTreeMap<String, (String, String, f64)>> {
+    job["speakers"]
+        .as_array()
+        .context("speakers")?
+        .iter()
+        .map(|s| {
+            Ok((
+                s["label"].as_str().context("label")?.to_string(),
+                (
+                    s["gender"].as_str().unwrap_or("unknown").to_string(),
+                    s["voice_id"].as_str().context("voice_id")?.to_string(),
+                    s["pitch_hz"].as_f64().unwrap_or(0.0),
+                ),
+            ))
+        })
+        .collect()
+}
+
+/// Two speakers, a male and a female one, each with a voice of their own.
+fn assert_two_voices(job: &Value) -> anyhow::Result<BTreeMap<String, (String, String, f64)>> {
+    let found = speakers(job)?;
+    assert_eq!(found.len(), 2, "two speakers: {job}");
+    let genders: Vec<&str> = found.values().map(|(g, _, _)| g.as_str()).collect();
+    assert!(
+        genders.contains(&"male") && genders.contains(&"female"),
+        "{found:?}"
+    );
+    let voices: std::collections::BTreeSet<&str> =
+        found.values().map(|(_, v, _)| v.as_str()).collect();
+    assert_eq!(voices.len(), 2, "never the same voice for two speakers: {found:?}");
+    for (gender, _, hz) in found.values() {
+        // The sample's voices: about 95 Hz and 240 Hz.
+        let range = if gender == "male" { 70.0..150.0 } else { 190.0..300.0 };
+        assert!(range.contains(hz), "{gender} voice measured at {hz} Hz");
+    }
+    Ok(found)
+}
+
+/// The job's synthesized lines (the manifest the voices step wrote).
+async fn manifest(app: &TestApp, job: &str) -> anyhow::Result<Vec<SynthesizedLine>> {
+    Ok(app
+        .state
+        .storage
+        .get_json(&keys::job(job).tts_manifest())
+        .await?)
+}
+
+/// Every line is spoken by its speaker's voice, and both speakers have lines.
+fn assert_lines_follow_speakers(
+    lines: &[SynthesizedLine],
+    found: &BTreeMap<String, (String, String, f64)>,
+) {
+    for line in lines {
+        let speaker = line.speaker.as_deref().unwrap_or("nobody");
+        let (_, voice, _) = &found[speaker];
+        assert_eq!(line.voice_id.as_deref(), Some(voice.as_str()), "{line:?}");
+    }
+    for label in found.keys() {
+        assert!(
+            lines.iter().any(|l| l.speaker.as_deref() == Some(label)),
+            "{label} has lines: {lines:?}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn scribe_finds_two_speakers_and_each_is_dubbed_in_a_voice_of_their_gender()
+-> anyhow::Result<()> {
+    let (app, _fake) = start(&[("ASR_PROVIDER", "elevenlabs")]).await?;
+    let (_, token) = app.user("speakers-scribe@example.test").await?;
+    let (dir, _sample, video) = dialogue(&app, &token).await?;
+    let body = json!({"target_language": "es", "source_language": "en",
+        "voice_id": "espeak-es-m", "preserve_background_music": false});
+    let job = dub_to_end(&app, &token, &video, body, DEADLINE).await?;
+    assert_eq!(job["status"], "completed", "{job}");
+    let found = assert_two_voices(&job)?;
+    // The male speaker talks most and keeps the job's voice; the female one gets the
+    // catalogue's female voice of the same provider.
+    let by_gender: BTreeMap<&str, &str> = found
+        .values()
+        .map(|(g, v, _)| (g.as_str(), v.as_str()))
+        .collect();
+    assert_eq!(by_gender["male"], "espeak-es-m", "{found:?}");
+    assert_eq!(by_gender["female"], "espeak-es-f", "{found:?}");
+    let steps = job["job_steps"].as_array().context("steps")?;
+    let step = steps
+        .iter()
+        .find(|s| s["step_name"] == "extract_reference_audio")
+        .context("step")?;
+    assert_eq!(step["status"], "completed", "{step}");
+
+    // Each speaker's sample clip is the speaker alone: its pitch is theirs.
+    for s in job["speakers"].as_array().context("speakers")? {
+        let url = s["sample_url"].as_str().context("sample_url")?;
+        let wav = app.http.get(url).send().await?.error_for_status()?.bytes().await?;
+        let path = dir.path().join(format!("{}.wav", s["id"].as_str().unwrap_or("s")));
+        tokio::fs::write(&path, &wav).await?;
+        let clip = media::decode_audio(&path).await?;
+        let hz = pitch::median_hz(&clip, MEASURE_RATE).context("a voiced clip")?;
+        let measured = s["pitch_hz"].as_f64().unwrap_or(0.0);
+        assert!((hz - measured).abs() < measured * 0.15, "clip {hz} Hz vs {s}");
+    }
+
+    // Every line went to its speaker's voice, and the dub sounds like a man and a woman.
+    let job_id = job["id"].as_str().context("id")?;
+    let lines = manifest(&app, job_id).await?;
+    assert_lines_follow_speakers(&lines, &found);
+    let audio = download(&app, &token, &video, "file_type=dubbed_audio&language=es").await?;
+    let audio_path = dir.path().join("dub.m4a");
+    tokio::fs::write(&audio_path, audio).await?;
+    let dubbed = media::decode_audio(&audio_path).await?;
+    let srt_bytes = download(&app, &token, &video, "file_type=dub_subtitles&language=es").await?;
+    let spoken = srt::parse(&String::from_utf8(srt_bytes)?)?;
+    assert_eq!(spoken.len(), lines.len(), "every line is placed");
+    let mut per_voice: BTreeMap<String, Vec<f64>> = BTreeMap::new();
+    for (cue, line) in spoken.iter().zip(&lines) {
+        let at = |ms: u64| (ms * u64::from(MEASURE_RATE) / 1000) as usize;
+        let part = &dubbed[at(cue.start_ms).min(dubbed.len())..at(cue.end_ms).min(dubbed.len())];
+        per_voice
+            .entry(line.voice_id.clone().unwrap_or_default())
+            .or_default()
+            .extend(pitch::track(part, MEASURE_RATE));
+    }
+    let male = pitch::median(per_voice.remove("espeak-es-m").unwrap_or_default()).context("male")?;
+    let female =
+        pitch::median(per_voice.remove("espeak-es-f").unwrap_or_default()).context("female")?;
+    assert!(
+        female - male > 40.0,
+        "the dubbed voices differ: male {male:.0} Hz, female {female:.0} Hz"
+    );
+    app.shutdown().await
+}
+
+#[tokio::test]
+async fn openais_diarizing_model_names_speakers_and_each_gets_an_openai_voice()
+-> anyhow::Result<()> {
+    let (app, fake) = start(&[
+        ("ASR_PROVIDER", "openai"),
+        ("OPENAI_ASR_MODEL", DIARIZE_MODEL),
+    ])
+    .await?;
+    let (_, token) = app.user("speakers-openai@example.test").await?;
+    let (_dir, _sample, video) = dialogue(&app, &token).await?;
+    let body = json!({"target_language": "es", "source_language": "en", "voice_id": "openai-onyx"});
+    let job = dub_to_end(&app, &token, &video, body, DEADLINE).await?;
+    assert_eq!(job["status"], "completed", "{job}");
+    assert_eq!(fake.calls("/v1/audio/transcriptions"), [DIARIZE_MODEL]);
+    let found = assert_two_voices(&job)?;
+    let labels: Vec<&str> = found.keys().map(String::as_str).collect();
+    assert_eq!(labels, ["A", "B"], "the provider's labels");
+    for (gender, voice, _) in found.values() {
+        let expected = if gender == "male" { "openai-onyx" } else { "openai-coral" };
+        assert_eq!(voice, expected, "{found:?}");
+    }
+    // The synthesis requests: each line asked for its speaker's voice.
+    let lines = manifest(&app, job["id"].as_str().context("id")?).await?;
+    assert_lines_follow_speakers(&lines, &found);
+    let spoken = fake.spoken();
+    for line in &lines {
+        let voice = line.voice_id.as_deref().unwrap_or("").trim_start_matches("openai-");
+        assert!(
+            spoken.iter().any(|(v, t)| v == voice && *t == line.text),
+            "`{}` was asked of {voice}: {spoken:?}",
+            line.text
+        );
+    }
+    app.shutdown().await
+}
+
+#[tokio::test]
+async fn speakers_named_by_the_transcript_take_the_voices_asked_for() -> anyhow::Result<()> {
+    let app = TestApp::spawn().await?;
+    let (_, token) = app.user("speakers-named@example.test").await?;
+    let (_dir, sample, video) = dialogue(&app, &token).await?;
+    // The transcript as WebVTT with voice spans.
+    let mut vtt = String::from("WEBVTT\n\n");
+    for cue in &sample.cues {
+        let ts = |ms: u64| format!("00:{:02}:{:02}.{:03}", ms / 60_000, ms / 1000 % 60, ms % 1000);
+        vtt.push_str(&format!(
+            "{} --> {}\n<v {}>{}</v>\n\n",
+            ts(cue.start_ms),
+            ts(cue.end_ms),
+            cue.speaker.as_deref().unwrap_or(""),
+            cue.text
+        ));
+    }
+    let [kim, ana] = DIALOGUE_NAMES;
+    let request = |voices: Value| {
+        json!({"target_language": "es", "source_language": "en", "source_transcript": vtt,
+            "voice_id": "espeak-es-f", "voices": voices})
+    };
+
+    // Hostile and mistaken requests: a clear 422 naming the field, and no job.
+    let jobs_before = app.get("/api/jobs", &token).await?.body["pagination"]["total"].clone();
+    let many: serde_json::Map<String, Value> = (0..40)
+        .map(|n| (format!("P{n}"), json!("espeak-es-m")))
+        .collect();
+    for (body, field) in [
+        (request(json!({"Nobody": "espeak-es-m"})), "voices.Nobody"),
+        (request(json!({ana: "espeak-fr-f"})), "voices.Ana"),
+        (request(json!({ana: "espeak-es-m\u{0}"})), "voices"),
+        (request(json!({" ": "espeak-es-m"})), "voices"),
+        (request(Value::Object(many)), "voices"),
+        (
+            json!({"target_language": "es", "source_language": "en", "voices": {kim: "espeak-es-m"}}),
+            "voices",
+        ),
+    ] {
+        let (status, refused) = dub(&app, &token, &video, body, None).await?;
+        assert_eq!(status, 422, "{refused}");
+        assert!(refused.to_string().contains(field), "{field}: {refused}");
+    }
+    let jobs_after = app.get("/api/jobs", &token).await?.body["pagination"]["total"].clone();
+    assert_eq!(jobs_before, jobs_after, "nothing was started");
+
+    // Ana gets the voice asked for. It is also the job's voice, which would have gone to the
+    // main speaker: Kim gets the catalogue's voice matching him instead.
+    let body = request(json!({ana: "espeak-es-f"}));
+    let job = dub_to_end(&app, &token, &video, body, DEADLINE).await?;
+    assert_eq!(job["status"], "completed", "{job}");
+    let found = assert_two_voices(&job)?;
+    assert_eq!(found[ana].1, "espeak-es-f", "{found:?}");
+    assert_eq!(found[kim].1, "espeak-es-m", "{found:?}");
+    assert_eq!(found[kim].0, "male", "{found:?}");
+    let lines = manifest(&app, job["id"].as_str().context("id")?).await?;
+    assert_lines_follow_speakers(&lines, &found);
+    app.shutdown().await
+}
