@@ -78,9 +78,10 @@ impl SpeakerActivities {
                 let labels: Vec<String> = speakers.iter().map(|s| s.label.clone()).collect();
                 let cancel = Arc::new(AtomicBool::new(false));
                 let flag = cancel.clone();
-                let measured =
-                    blocking::run(&ctx, cancel, move || measure(&source, &cues, &labels, &flag))
-                        .await?;
+                let measured = blocking::run(&ctx, cancel, move || {
+                    measure(&source, &cues, &labels, &flag)
+                })
+                .await?;
                 let keys = JobKeys(input.job_id);
                 for (speaker, m) in speakers.iter_mut().zip(measured) {
                     speaker.pitch_hz = m.pitch_hz.map(|hz| (hz * 10.0).round() / 10.0);
@@ -212,7 +213,8 @@ impl Collector {
             }
             let (from, to) = (s.max(base), e.min(end));
             if from < to {
-                self.out[who].extend_from_slice(&block[(from - base) as usize..(to - base) as usize]);
+                self.out[who]
+                    .extend_from_slice(&block[(from - base) as usize..(to - base) as usize]);
             }
             if e > end {
                 break;
@@ -298,9 +300,7 @@ fn wav(clip: &[f32]) -> Vec<u8> {
     let gain = if peak > 1e-4 { 0.708 / peak } else { 1.0 };
     let pcm: Vec<u8> = clip
         .iter()
-        .flat_map(|s| {
-            ((s * gain * 32767.0).round().clamp(-32768.0, 32767.0) as i16).to_le_bytes()
-        })
+        .flat_map(|s| ((s * gain * 32767.0).round().clamp(-32768.0, 32767.0) as i16).to_le_bytes())
         .collect();
     pcm_to_wav(&pcm, RATE)
 }
@@ -320,7 +320,11 @@ mod tests {
 
     #[test]
     fn counts_speakers_in_order_of_appearance() {
-        let cues = [cue(0, 1000, "B"), cue(1000, 3000, "A"), cue(3000, 3500, "B")];
+        let cues = [
+            cue(0, 1000, "B"),
+            cue(1000, 3000, "A"),
+            cue(3000, 3500, "B"),
+        ];
         let s = tally(&cues);
         let seen: Vec<(&str, &str, u32, u64)> = s
             .iter()

@@ -5,8 +5,8 @@
 
 use onevoice_activities::{
     AccountActivities, AudioActivities, BillingActivities, BridgeActivities, Deps, JobActivities,
-    MaintenanceActivities, MediaActivities, NotifyActivities, SpeechActivities, TextActivities,
-    SpeakerActivities, VideoActivities, VoiceActivities,
+    MaintenanceActivities, MediaActivities, NotifyActivities, SpeakerActivities, SpeechActivities,
+    TextActivities, VideoActivities, VoiceActivities,
 };
 use onevoice_workflows::{
     AccountErasureWorkflow, BillingWorkflow, DubbingWorkflow, EmailWorkflow, MaintenanceWorkflow,

@@ -59,7 +59,7 @@ pub struct Speaker {
 }
 
 /// The voice of every speaker: the request's choice for the labels it names; the job's voice
-/// for the speaker who talks most (and for everyone when there is only one speaker); then, for
+/// for the speaker who talks most among those of its gender (and for a lone speaker); then, for
 /// the others by speech time, a catalogue voice nobody has yet, of the speaker's guessed gender,
 /// of the job voice's provider and of the best quality available. Voices are reused only when
 /// the catalogue has run out (the least used first).
@@ -90,14 +90,32 @@ pub fn assign_voices(
         .iter()
         .filter(|s| !out.contains_key(&s.label))
         .collect();
-    // Most speech first: the main speaker gets the job's voice, the others the best left.
+    // Most speech first: the main speaker of the job voice's gender gets it (a lone speaker
+    // gets it whatever it is), the others the best voices left.
     rest.sort_by_key(|s| std::cmp::Reverse(s.speech_ms));
-    for (n, s) in rest.into_iter().enumerate() {
-        let voice = if n == 0 && !used.contains_key(&job_voice) {
-            job_voice.clone()
-        } else {
-            pick(&catalogue, s.gender, provider, &used).unwrap_or_else(|| job_voice.clone())
-        };
+    let job_gender = catalogue
+        .iter()
+        .find(|v| v.id == job_voice)
+        .map(|v| v.gender);
+    let fits = |s: &Speaker| match (s.gender, job_gender) {
+        (Some(g), Some(v)) if v == "male" || v == "female" => g.as_str() == v,
+        _ => true,
+    };
+    let main = if speakers.len() == 1 {
+        rest.first().map(|s| s.label.clone())
+    } else {
+        rest.iter().find(|s| fits(s)).map(|s| s.label.clone())
+    };
+    if let Some(label) = main.filter(|_| !used.contains_key(&job_voice)) {
+        used.insert(job_voice.clone(), 1);
+        out.insert(label, job_voice.clone());
+    }
+    for s in rest {
+        if out.contains_key(&s.label) {
+            continue;
+        }
+        let voice =
+            pick(&catalogue, s.gender, provider, &used).unwrap_or_else(|| job_voice.clone());
         *used.entry(voice.clone()).or_default() += 1;
         out.insert(s.label.clone(), voice);
     }
@@ -176,6 +194,33 @@ mod tests {
         assert_eq!(voices["B"], "espeak-es-m");
         assert_eq!(voices["A"], "espeak-es-f");
         assert_eq!(voices.len(), 3);
+    }
+
+    #[test]
+    fn the_job_voice_goes_to_the_main_speaker_of_its_gender() {
+        let speech = SpeechSettings::default();
+        let speakers = [
+            speaker("A", 2_000, Some(Gender::Male)),
+            speaker("B", 9_000, Some(Gender::Female)),
+        ];
+        let voices = assign_voices(
+            &speakers,
+            &BTreeMap::new(),
+            Some("espeak-es-m"),
+            Language::Spanish,
+            &speech,
+        );
+        assert_eq!(voices["A"], "espeak-es-m");
+        assert_eq!(voices["B"], "espeak-es-f");
+        // A lone speaker takes the job's voice whatever it is.
+        let lone = assign_voices(
+            &speakers[1..],
+            &BTreeMap::new(),
+            Some("espeak-es-m"),
+            Language::Spanish,
+            &speech,
+        );
+        assert_eq!(lone["B"], "espeak-es-m");
     }
 
     #[test]

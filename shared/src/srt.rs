@@ -76,6 +76,17 @@ pub fn parse(input: &str) -> Result<Vec<Cue>, SrtError> {
     if cues.is_empty() {
         return Err(SrtError::Empty);
     }
+    Ok(cues)
+}
+
+/// Parses a user's transcript (SRT or WebVTT, as [`parse_any`]) with its speakers: WebVTT voice
+/// spans, or SRT `Name:` / `[Name]` prefixes when every cue has one. Only transcripts are read
+/// so: a subtitle file's text (`Note: …` on every line) is never taken for names.
+pub fn parse_transcript(input: &str) -> Result<Vec<Cue>, SrtError> {
+    let cues = parse_any(input)?;
+    if cues.iter().any(|c| c.speaker.is_some()) {
+        return Ok(cues);
+    }
     Ok(with_prefixed_speakers(cues))
 }
 
@@ -176,8 +187,8 @@ pub fn write(cues: &[Cue]) -> String {
     out
 }
 
-/// Writes cues as SRT with each speaker's name before the text (`Kim: Hello`), which [`parse`]
-/// reads back when every cue has one: how a transcript keeps who says what.
+/// Writes cues as SRT with each speaker's name before the text (`Kim: Hello`), which
+/// [`parse_transcript`] reads back: how a transcript keeps who says what.
 pub fn write_with_speakers(cues: &[Cue]) -> String {
     if cues.iter().any(|c| c.speaker.is_none()) {
         return write(cues);
@@ -462,13 +473,19 @@ mod tests {
     #[test]
     fn reads_speakers_of_webvtt_voice_spans() {
         let vtt = "WEBVTT\n\n00:01.000 --> 00:02.000\n<v.loud Dr. Kim Lee>Hello</v>\n\n00:02.000 --> 00:03.000\n<v\tAna:[x]>Hola\n\n00:03.000 --> 00:04.000\n<vibe>no voice</vibe>\n";
-        let speakers: Vec<Option<String>> =
-            parse_vtt(vtt).unwrap().into_iter().map(|c| c.speaker).collect();
+        let speakers: Vec<Option<String>> = parse_vtt(vtt)
+            .unwrap()
+            .into_iter()
+            .map(|c| c.speaker)
+            .collect();
         assert_eq!(
             speakers,
             [Some("Dr. Kim Lee".into()), Some("Anax".into()), None]
         );
-        let long = format!("WEBVTT\n\n00:01.000 --> 00:02.000\n<v {}>Hi\n", "n".repeat(99));
+        let long = format!(
+            "WEBVTT\n\n00:01.000 --> 00:02.000\n<v {}>Hi\n",
+            "n".repeat(99)
+        );
         let name = parse_vtt(&long).unwrap()[0].speaker.clone().unwrap();
         assert_eq!(name.chars().count(), MAX_SPEAKER_CHARS);
     }
@@ -476,7 +493,7 @@ mod tests {
     #[test]
     fn reads_srt_speaker_prefixes_only_when_every_cue_has_one() {
         let named = "1\n00:00:01,000 --> 00:00:02,000\nKim: Hello there\n\n2\n00:00:02,000 --> 00:00:03,000\n[Ana Lopez] Hi Kim\n";
-        let cues = parse(named).unwrap();
+        let cues = parse_transcript(named).unwrap();
         assert_eq!(
             cues.iter()
                 .map(|c| (c.speaker.as_deref(), c.text.as_str()))
@@ -484,10 +501,17 @@ mod tests {
             [(Some("Kim"), "Hello there"), (Some("Ana Lopez"), "Hi Kim")]
         );
         // Written back with the names, read back the same.
-        assert_eq!(parse(&write_with_speakers(&cues)).unwrap(), cues);
+        assert_eq!(parse_transcript(&write_with_speakers(&cues)).unwrap(), cues);
+        // A subtitle file is not a transcript: its text stays whole.
+        assert_eq!(parse(named).unwrap()[0].text, "Kim: Hello there");
         // One line without a name: the colons are text.
         let mixed = "1\n00:00:01,000 --> 00:00:02,000\nNote: this matters\n\n2\n00:00:02,000 --> 00:00:03,000\nplain text\n";
-        assert!(parse(mixed).unwrap().iter().all(|c| c.speaker.is_none()));
+        assert!(
+            parse_transcript(mixed)
+                .unwrap()
+                .iter()
+                .all(|c| c.speaker.is_none())
+        );
         // Clock times, long sentences, nothing after the name: not speakers.
         for text in [
             "10:30 is the time",
@@ -496,7 +520,7 @@ mod tests {
             "Kim:no space",
         ] {
             let doc = format!("1\n00:00:01,000 --> 00:00:02,000\n{text}\n");
-            assert_eq!(parse(&doc).unwrap()[0].speaker, None, "{text}");
+            assert_eq!(parse_transcript(&doc).unwrap()[0].speaker, None, "{text}");
         }
         // Without speakers, the writer writes plain SRT.
         let plain = parse(mixed).unwrap();

@@ -171,7 +171,14 @@ pub async fn make_spoken(
 pub async fn make_dialogue(dir: &Path) -> anyhow::Result<Sample> {
     let voiced: Vec<(u64, &str, Speaker, Option<&str>)> = DIALOGUE
         .iter()
-        .map(|(at, who, text)| (*at, *text, DIALOGUE_VOICES[*who], Some(DIALOGUE_NAMES[*who])))
+        .map(|(at, who, text)| {
+            (
+                *at,
+                *text,
+                DIALOGUE_VOICES[*who],
+                Some(DIALOGUE_NAMES[*who]),
+            )
+        })
         .collect();
     make_voiced(dir, &voiced).await
 }

@@ -616,11 +616,17 @@ async fn transcribe(inner: Arc<Mutex<Inner>>, req: Request) -> Response {
         // provider-contracts-speakers.md: `diarized_json` only, no timestamp granularities,
         // a chunking strategy for audio over 30 s.
         let refused = if format != "diarized_json" {
-            Some(("response_format", "diarized_json is required for speaker labels"))
+            Some((
+                "response_format",
+                "diarized_json is required for speaker labels",
+            ))
         } else if !granularities.is_empty() {
             Some(("timestamp_granularities", "not supported by this model"))
         } else if duration > 30.0 && chunking != "auto" {
-            Some(("chunking_strategy", "chunking_strategy is required for audio over 30 seconds"))
+            Some((
+                "chunking_strategy",
+                "chunking_strategy is required for audio over 30 seconds",
+            ))
         } else {
             None
         };

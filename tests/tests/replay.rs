@@ -2,7 +2,7 @@
 //! that would break workflows already running (a new step, a reordered activity, a timer moved)
 //! fails here first and gets gated with `ctx.patched`. Every `tests/histories/*.json` is replayed:
 //! the dubbing paths (text stages before and after their patch, recognition, failure, resume, a
-//! cancel in the queue) and every other workflow (billing with signals and its grace timer,
+//! cancel in the queue, the speakers step) and every other workflow (billing with signals and its grace timer,
 //! ingest, erasure, email, the maintenance loop). They are recorded with
 //! `cargo run -p onevoice-tests --bin record-histories` (or `onevoice export-history <id>`).
 
@@ -17,13 +17,14 @@ use temporalio_sdk::workflow_replayer::{WorkflowReplayer, WorkflowReplayerOption
 
 /// Every file the directory must hold: a recorded history is never dropped (it stands for
 /// workflows that ran that way).
-const RECORDED: [&str; 11] = [
+const RECORDED: [&str; 12] = [
     "billing.json",
     "dubbing-before-text-stages.json",
     "dubbing-cancelled-queued.json",
     "dubbing-failed.json",
     "dubbing-recognized.json",
     "dubbing-resumed.json",
+    "dubbing-speakers.json",
     "dubbing-text-stages.json",
     "email.json",
     "erasure.json",

@@ -10,10 +10,10 @@ use onevoice_shared::contracts::SynthesizedLine;
 use onevoice_shared::srt;
 use onevoice_tests::flows::{download, dub, dub_to_end, ready_video};
 use onevoice_tests::harness::TestApp;
+use onevoice_tests::keys;
 use onevoice_tests::media::{self, MEASURE_RATE};
 use onevoice_tests::sample::{self, DIALOGUE_NAMES};
 use onevoice_tests::tts::{DIARIZE_MODEL, FakeTts};
-use onevoice_tests::keys;
 use serde_json::{Value, json};
 use std::collections::BTreeMap;
 use std::time::Duration;
@@ -70,10 +70,18 @@ fn assert_two_voices(job: &Value) -> anyhow::Result<BTreeMap<String, (String, St
     );
     let voices: std::collections::BTreeSet<&str> =
         found.values().map(|(_, v, _)| v.as_str()).collect();
-    assert_eq!(voices.len(), 2, "never the same voice for two speakers: {found:?}");
+    assert_eq!(
+        voices.len(),
+        2,
+        "never the same voice for two speakers: {found:?}"
+    );
     for (gender, _, hz) in found.values() {
         // The sample's voices: about 95 Hz and 240 Hz.
-        let range = if gender == "male" { 70.0..150.0 } else { 190.0..300.0 };
+        let range = if gender == "male" {
+            70.0..150.0
+        } else {
+            190.0..300.0
+        };
         assert!(range.contains(hz), "{gender} voice measured at {hz} Hz");
     }
     Ok(found)
@@ -135,13 +143,25 @@ async fn scribe_finds_two_speakers_and_each_is_dubbed_in_a_voice_of_their_gender
     // Each speaker's sample clip is the speaker alone: its pitch is theirs.
     for s in job["speakers"].as_array().context("speakers")? {
         let url = s["sample_url"].as_str().context("sample_url")?;
-        let wav = app.http.get(url).send().await?.error_for_status()?.bytes().await?;
-        let path = dir.path().join(format!("{}.wav", s["id"].as_str().unwrap_or("s")));
+        let wav = app
+            .http
+            .get(url)
+            .send()
+            .await?
+            .error_for_status()?
+            .bytes()
+            .await?;
+        let path = dir
+            .path()
+            .join(format!("{}.wav", s["id"].as_str().unwrap_or("s")));
         tokio::fs::write(&path, &wav).await?;
         let clip = media::decode_audio(&path).await?;
         let hz = pitch::median_hz(&clip, MEASURE_RATE).context("a voiced clip")?;
         let measured = s["pitch_hz"].as_f64().unwrap_or(0.0);
-        assert!((hz - measured).abs() < measured * 0.15, "clip {hz} Hz vs {s}");
+        assert!(
+            (hz - measured).abs() < measured * 0.15,
+            "clip {hz} Hz vs {s}"
+        );
     }
 
     // Every line went to its speaker's voice, and the dub sounds like a man and a woman.
@@ -164,9 +184,11 @@ async fn scribe_finds_two_speakers_and_each_is_dubbed_in_a_voice_of_their_gender
             .or_default()
             .extend(pitch::track(part, MEASURE_RATE));
     }
-    let male = pitch::median(per_voice.remove("espeak-es-m").unwrap_or_default()).context("male")?;
+    let male =
+        pitch::median(per_voice.remove("espeak-es-m").unwrap_or_default()).context("male")?;
     let female =
         pitch::median(per_voice.remove("espeak-es-f").unwrap_or_default()).context("female")?;
+    println!("dubbed voices: male {male:.0} Hz, female {female:.0} Hz");
     assert!(
         female - male > 40.0,
         "the dubbed voices differ: male {male:.0} Hz, female {female:.0} Hz"
@@ -175,8 +197,8 @@ async fn scribe_finds_two_speakers_and_each_is_dubbed_in_a_voice_of_their_gender
 }
 
 #[tokio::test]
-async fn openais_diarizing_model_names_speakers_and_each_gets_an_openai_voice()
--> anyhow::Result<()> {
+async fn openais_diarizing_model_names_speakers_and_each_gets_an_openai_voice() -> anyhow::Result<()>
+{
     let (app, fake) = start(&[
         ("ASR_PROVIDER", "openai"),
         ("OPENAI_ASR_MODEL", DIARIZE_MODEL),
@@ -192,7 +214,11 @@ async fn openais_diarizing_model_names_speakers_and_each_gets_an_openai_voice()
     let labels: Vec<&str> = found.keys().map(String::as_str).collect();
     assert_eq!(labels, ["A", "B"], "the provider's labels");
     for (gender, voice, _) in found.values() {
-        let expected = if gender == "male" { "openai-onyx" } else { "openai-coral" };
+        let expected = if gender == "male" {
+            "openai-onyx"
+        } else {
+            "openai-coral"
+        };
         assert_eq!(voice, expected, "{found:?}");
     }
     // The synthesis requests: each line asked for its speaker's voice.
@@ -200,7 +226,11 @@ async fn openais_diarizing_model_names_speakers_and_each_gets_an_openai_voice()
     assert_lines_follow_speakers(&lines, &found);
     let spoken = fake.spoken();
     for line in &lines {
-        let voice = line.voice_id.as_deref().unwrap_or("").trim_start_matches("openai-");
+        let voice = line
+            .voice_id
+            .as_deref()
+            .unwrap_or("")
+            .trim_start_matches("openai-");
         assert!(
             spoken.iter().any(|(v, t)| v == voice && *t == line.text),
             "`{}` was asked of {voice}: {spoken:?}",
@@ -218,7 +248,14 @@ async fn speakers_named_by_the_transcript_take_the_voices_asked_for() -> anyhow:
     // The transcript as WebVTT with voice spans.
     let mut vtt = String::from("WEBVTT\n\n");
     for cue in &sample.cues {
-        let ts = |ms: u64| format!("00:{:02}:{:02}.{:03}", ms / 60_000, ms / 1000 % 60, ms % 1000);
+        let ts = |ms: u64| {
+            format!(
+                "00:{:02}:{:02}.{:03}",
+                ms / 60_000,
+                ms / 1000 % 60,
+                ms % 1000
+            )
+        };
         vtt.push_str(&format!(
             "{} --> {}\n<v {}>{}</v>\n\n",
             ts(cue.start_ms),
@@ -267,5 +304,56 @@ async fn speakers_named_by_the_transcript_take_the_voices_asked_for() -> anyhow:
     assert_eq!(found[kim].0, "male", "{found:?}");
     let lines = manifest(&app, job["id"].as_str().context("id")?).await?;
     assert_lines_follow_speakers(&lines, &found);
+    app.shutdown().await
+}
+
+#[tokio::test]
+async fn a_speaker_keeps_their_label_across_recognition_chunks() -> anyhow::Result<()> {
+    // Chunks of 4 s: the second one starts with the woman, whom Scribe then calls `speaker_0`.
+    let (app, fake) = start(&[("ASR_PROVIDER", "elevenlabs"), ("ASR_CHUNK_SECS", "4")]).await?;
+    let (_, token) = app.user("speakers-chunks@example.test").await?;
+    let (dir, _sample, video) = dialogue(&app, &token).await?;
+    let body = json!({"target_language": "es", "source_language": "en", "voice_id": "espeak-es-m"});
+    let job = dub_to_end(&app, &token, &video, body, DEADLINE).await?;
+    assert_eq!(job["status"], "completed", "{job}");
+    assert!(
+        fake.calls("/v1/speech-to-text").len() >= 3,
+        "several chunks"
+    );
+    assert_two_voices(&job)?;
+    // Every recognized line of a speaker is in that speaker's voice.
+    let job_id = job["id"].as_str().context("id")?;
+    let keys = keys::job(job_id);
+    let cues: Vec<srt::Cue> = app
+        .state
+        .storage
+        .get_json(&keys.text_json("source_cues"))
+        .await?;
+    let source = dir.path().join("source.flac");
+    app.state
+        .storage
+        .download_to(&keys.source_audio(), &source)
+        .await?;
+    let audio = media::decode_audio(&source).await?;
+    let mut heard: BTreeMap<String, Vec<f64>> = BTreeMap::new();
+    for cue in &cues {
+        let at = |ms: u64| ((ms * u64::from(MEASURE_RATE) / 1000) as usize).min(audio.len());
+        if let Some(hz) = pitch::median_hz(&audio[at(cue.start_ms)..at(cue.end_ms)], MEASURE_RATE) {
+            heard
+                .entry(cue.speaker.clone().unwrap_or_default())
+                .or_default()
+                .push(hz);
+        }
+    }
+    assert_eq!(heard.len(), 2, "{heard:?}");
+    for (speaker, pitches) in &heard {
+        let (low, high) = pitches
+            .iter()
+            .fold((f64::MAX, 0.0f64), |(l, h), p| (l.min(*p), h.max(*p)));
+        assert!(
+            high < low * 1.5,
+            "{speaker} speaks in one voice: {pitches:?}"
+        );
+    }
     app.shutdown().await
 }

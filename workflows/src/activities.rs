@@ -11,8 +11,8 @@ use onevoice_shared::contracts::{
     TranscribeInput, TranscriptOutput, TranslateInput, TranslateOutput, activity,
 };
 use onevoice_shared::contracts::{
-    SentencesOutput, SpeakersInput, SpeakersOutput, SplitMeaningInput, SplitSentencesInput, SubtitleFiles, SubtitlesInput,
-    TerminologyInput, TerminologyOutput,
+    SentencesOutput, SpeakersInput, SpeakersOutput, SplitMeaningInput, SplitSentencesInput,
+    SubtitleFiles, SubtitlesInput, TerminologyInput, TerminologyOutput,
 };
 use temporalio_macros::activity_definitions;
 use temporalio_sdk::activities::ActivityError;

@@ -11,19 +11,19 @@ use crate::options;
 use crate::reasons;
 use onevoice_shared::contracts::{
     BurnSubtitlesInput, DubbingInput, DubbingOutput, DubbingProgress, ExtractAudioInput,
-    ExtractAudioOutput, SpeakersInput,
-    FinishJobInput, JobOutcome, LoadTranscriptInput, MixInput, MuxInput, PlanTimingInput,
-    ProgressReport, PublishInput, SendEmailInput, SplitMeaningInput, SplitSentencesInput,
-    SubtitleFiles, SubtitlesInput, SynthesizeInput, TerminologyInput, TranscribeInput,
-    TranscriptOutput, TranscriptSource, TranslateInput, TranslateOutput, search_attribute,
+    ExtractAudioOutput, FinishJobInput, JobOutcome, LoadTranscriptInput, MixInput, MuxInput,
+    PlanTimingInput, ProgressReport, PublishInput, SendEmailInput, SpeakersInput,
+    SplitMeaningInput, SplitSentencesInput, SubtitleFiles, SubtitlesInput, SynthesizeInput,
+    TerminologyInput, TranscribeInput, TranscriptOutput, TranscriptSource, TranslateInput,
+    TranslateOutput, search_attribute,
 };
 use onevoice_shared::failure;
-use std::collections::BTreeMap;
 use onevoice_shared::keys::{JobOutputs, VideoKeys};
 use onevoice_shared::language::Language;
 use onevoice_shared::legacy;
 use onevoice_shared::pipeline::{Step, progress_percent};
 use onevoice_shared::status::{JobStatus, StepStatus};
+use std::collections::BTreeMap;
 use temporalio_common::search_attributes::SearchAttributeKey;
 use temporalio_macros::{workflow, workflow_methods};
 use temporalio_sdk::{

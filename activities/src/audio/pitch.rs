@@ -37,10 +37,10 @@ pub fn track(samples: &[f32], rate: u32) -> Vec<f64> {
         }
         // Cumulative mean normalized difference, in place.
         let mut running = 0f32;
-        for tau in 1..=max_tau {
-            running += diff[tau];
-            diff[tau] = if running > 0.0 {
-                diff[tau] * tau as f32 / running
+        for (tau, d) in diff.iter_mut().enumerate().skip(1) {
+            running += *d;
+            *d = if running > 0.0 {
+                *d * tau as f32 / running
             } else {
                 1.0
             };

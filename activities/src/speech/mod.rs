@@ -28,12 +28,11 @@ use temporalio_macros::activities;
 use temporalio_sdk::activities::{ActivityContext, ActivityError};
 
 mod recognizers;
+mod speakers;
 use recognizers::Recognized;
 
 const RATE: u32 = 16_000;
-/// Longest chunk sent at once: 10 minutes of 16-bit 16 kHz mono is 19.2 MB.
-const CHUNK_S: u64 = 600;
-/// How far before a boundary the quietest cut point is looked for.
+/// How far before a boundary the quietest cut point is looked for (at most a quarter of a chunk).
 const SEARCH_S: u64 = 20;
 
 pub struct SpeechActivities {
@@ -75,27 +74,34 @@ impl SpeechActivities {
                     .await
                     .map_err(error::storage)?;
                 let dir = scratch.path("");
-                let chunks = tokio::task::spawn_blocking(move || cut_chunks(&source, &dir))
-                    .await
-                    .map_err(|e| error::transient(format!("preparing audio: {e}")))?
-                    .map_err(|e| {
-                        tracing::warn!(error = %e, "the job's audio cannot be read");
-                        error::invalid_input("the video's audio cannot be read")
-                    })?;
+                let chunk_s = deps.speech.chunk_secs.max(4);
+                let chunks =
+                    tokio::task::spawn_blocking(move || cut_chunks(&source, &dir, chunk_s))
+                        .await
+                        .map_err(|e| error::transient(format!("preparing audio: {e}")))?
+                        .map_err(|e| {
+                            tracing::warn!(error = %e, "the job's audio cannot be read");
+                            error::invalid_input("the video's audio cannot be read")
+                        })?;
                 let mut cues = Vec::new();
                 let mut words: Vec<Word> = Vec::new();
                 // Detection happens on the first chunk; the rest are told what it found.
                 let mut language = (!input.detect).then_some(input.language);
                 let mut detected = None;
+                let mut voices = speakers::Voices::default();
                 for (offset_ms, path) in chunks {
                     let wav = tokio::fs::read(&path)
                         .await
                         .map_err(|e| error::transient(format!("reading a chunk: {e}")))?;
+                    let mut recognized = self.chunk_segments(recognizer, language, &wav).await?;
+                    // The provider numbers speakers per request: the same person gets the same
+                    // label in every chunk.
+                    voices.relabel(&mut recognized, &wav);
                     let Recognized {
                         segments,
                         words: timed,
                         language: heard,
-                    } = self.chunk_segments(recognizer, language, wav).await?;
+                    } = recognized;
                     words.extend(timed.into_iter().map(|w| Word {
                         start_ms: offset_ms + w.start_ms,
                         end_ms: offset_ms + w.end_ms,
@@ -172,7 +178,7 @@ impl SpeechActivities {
         &self,
         recognizer: Recognizer,
         language: Option<onevoice_shared::language::Language>,
-        wav: Vec<u8>,
+        wav: &[u8],
     ) -> Result<Recognized, ActivityError> {
         let (transcriber, provider) = recognizers::configured(recognizer, &self.deps.speech)?;
         let language = language.map(|l| l.code());
@@ -185,7 +191,7 @@ impl SpeechActivities {
             hash.update(part.as_bytes());
             hash.update([0]);
         }
-        hash.update(&wav);
+        hash.update(wav);
         let cache_key =
             onevoice_shared::keys::asr_cache(recognizer.name(), &format!("{:x}", hash.finalize()));
         if let Ok(cached) = self.deps.storage.get_json::<Recognized>(&cache_key).await {
@@ -198,7 +204,7 @@ impl SpeechActivities {
                 http::authorize(
                     self.http
                         .post(url.clone())
-                        .multipart(transcriber.form(&wav, language)),
+                        .multipart(transcriber.form(wav, language)),
                     provider,
                     transcriber.auth(),
                 )
@@ -216,11 +222,12 @@ impl SpeechActivities {
     }
 }
 
-/// Decodes `source` to 16 kHz mono and writes WAV chunks of at most `CHUNK_S` into `dir`, cut at
-/// the quietest 100 ms in the `SEARCH_S` before each boundary; returns (offset ms, path).
+/// Decodes `source` to 16 kHz mono and writes WAV chunks of at most `chunk_s` into `dir`, cut
+/// at the quietest 100 ms shortly before each boundary; returns (offset ms, path).
 fn cut_chunks(
     source: &std::path::Path,
     dir: &std::path::Path,
+    chunk_s: u64,
 ) -> Result<Vec<(u64, PathBuf)>, EngineError> {
     let mut reader = AudioReader::open(source)?;
     let mut decoded = Vec::new();
@@ -228,7 +235,8 @@ fn cut_chunks(
     let mut pending: Vec<f32> = Vec::new();
     let mut chunks = Vec::new();
     let mut offset: u64 = 0;
-    let limit = (CHUNK_S * u64::from(RATE)) as usize;
+    let limit = (chunk_s * u64::from(RATE)) as usize;
+    let search = SEARCH_S.min(chunk_s / 4).max(1);
     loop {
         decoded.clear();
         let more = reader.next_into(&mut decoded)?;
@@ -247,7 +255,7 @@ fn cut_chunks(
         }
         while pending.len() > limit || (!more && !pending.is_empty()) {
             let cut = if pending.len() > limit {
-                quietest_cut(&pending[..limit])
+                quietest_cut(&pending[..limit], search)
             } else {
                 pending.len()
             };
@@ -269,12 +277,12 @@ fn cut_chunks(
 }
 
 /// Where to cut a chunk that fills `samples`: the start of its quietest 100 ms within the last
-/// `SEARCH_S` seconds.
-fn quietest_cut(samples: &[f32]) -> usize {
+/// `search_s` seconds.
+fn quietest_cut(samples: &[f32], search_s: u64) -> usize {
     let window = (RATE / 10) as usize;
     let from = samples
         .len()
-        .saturating_sub((SEARCH_S * u64::from(RATE)) as usize);
+        .saturating_sub((search_s * u64::from(RATE)) as usize);
     let mut best = (f32::MAX, samples.len());
     let mut at = from;
     while at + window <= samples.len() {
@@ -296,7 +304,7 @@ mod tests {
         let mut samples = vec![0.5f32; (RATE * 30) as usize];
         let quiet = (RATE * 25) as usize;
         samples[quiet..quiet + 3_200].fill(0.0);
-        let cut = quietest_cut(&samples);
+        let cut = quietest_cut(&samples, SEARCH_S);
         assert!((quiet..quiet + 3_200).contains(&cut), "{cut}");
     }
 }

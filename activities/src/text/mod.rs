@@ -135,7 +135,7 @@ impl TextActivities {
                     .map_err(error::storage)?;
                 let text = String::from_utf8(bytes)
                     .map_err(|_| error::invalid_input("the transcript is not UTF-8 text"))?;
-                let cues = srt::parse_any(&text).map_err(|e| {
+                let cues = srt::parse_transcript(&text).map_err(|e| {
                     error::invalid_input(format!("the transcript is not valid SRT or WebVTT: {e}"))
                 })?;
                 let cues_key = JobKeys(input.job_id).text_json("source_cues");

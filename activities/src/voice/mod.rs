@@ -110,9 +110,8 @@ impl VoiceActivities {
                             let (this, scratch, input, ctx, done) =
                                 (&*self, &scratch, &input, &ctx, &done);
                             async move {
-                                let line = this
-                                    .line(ctx, input, voice, scratch, keys, n, &cue)
-                                    .await?;
+                                let line =
+                                    this.line(ctx, input, voice, scratch, keys, n, &cue).await?;
                                 let finished =
                                     done.fetch_add(1, std::sync::atomic::Ordering::Relaxed) + 1;
                                 crate::heartbeat::progress(ctx, finished).await;

@@ -57,6 +57,9 @@ pub struct SpeechSettings {
     pub scribe_model: String,
     /// Which provider recognizes speech (`ASR_PROVIDER`); none: a transcript is required.
     pub recognizer: Option<Recognizer>,
+    /// Longest piece of audio sent to a recognizer at once (`ASR_CHUNK_SECS`, 600; tests
+    /// shorten it to cross chunk boundaries in a short sample).
+    pub chunk_secs: u64,
 }
 
 /// A speech recognizer, by the name jobs and `ASR_PROVIDER` use.

@@ -557,6 +557,14 @@ fn read_speech<F: Fn(&str) -> Option<String>>(r: &mut Reader<'_, F>) -> SpeechSe
         transcription_model: r.string("OPENAI_ASR_MODEL", Some("whisper-1")),
         scribe_model: r.string("ELEVENLABS_ASR_MODEL", Some("scribe_v1")),
         recognizer,
+        chunk_secs: r
+            .checked::<u64>(
+                "ASR_CHUNK_SECS",
+                "600",
+                |n| (4..=1200).contains(&n),
+                "expected 4 to 1200 seconds (10 minutes of 16 kHz audio is 19 MB, under the 25 MB upload limit)",
+            )
+            .unwrap_or(600),
     }
 }
 

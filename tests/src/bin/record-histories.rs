@@ -27,8 +27,9 @@ use temporalio_client::{
 };
 
 const DEADLINE: Duration = Duration::from_secs(180);
-const SCENARIOS: [&str; 9] = [
+const SCENARIOS: [&str; 10] = [
     "dubbing-recognized",
+    "dubbing-speakers",
     "dubbing-failed",
     "dubbing-resumed",
     "dubbing-cancelled-queued",
@@ -65,6 +66,7 @@ async fn main() -> anyhow::Result<()> {
 async fn record(name: &str) -> anyhow::Result<Vec<u8>> {
     match name {
         "dubbing-recognized" => recognized().await,
+        "dubbing-speakers" => speakers().await,
         "dubbing-failed" => failed_then_resumed(false).await,
         "dubbing-resumed" => failed_then_resumed(true).await,
         "dubbing-cancelled-queued" => cancelled_queued().await,
@@ -132,6 +134,33 @@ async fn recognized_on(app: &TestApp) -> anyhow::Result<Vec<u8>> {
     let job = started["job_id"].as_str().context("job")?;
     let done = finished_job(app, &token, job, DEADLINE).await?;
     anyhow::ensure!(done["status"] == "completed", "{done}");
+    history(app, &format!("dub-{job}"), true).await
+}
+
+/// A dub of a two-speaker conversation whose transcript names them: the speakers step runs
+/// (the `speakers` patch) and each speaker gets a voice.
+async fn speakers() -> anyhow::Result<Vec<u8>> {
+    let app = TestApp::spawn().await?;
+    let out = speakers_on(&app).await;
+    finish(app, out).await
+}
+
+async fn speakers_on(app: &TestApp) -> anyhow::Result<Vec<u8>> {
+    let (_, token) = app.user("record-speakers@example.com").await?;
+    let dir = tempfile::tempdir()?;
+    let sample = onevoice_tests::sample::make_dialogue(dir.path()).await?;
+    let bytes = tokio::fs::read(&sample.video).await?;
+    let video = onevoice_tests::flows::ready_video(app, &token, "dialogue.mp4", bytes).await?;
+    let (status, started) =
+        dub(app, &token, &video, request(Some(&sample.transcript)), None).await?;
+    anyhow::ensure!(status == 202, "{started}");
+    let job = started["job_id"].as_str().context("job")?;
+    let done = finished_job(app, &token, job, DEADLINE).await?;
+    anyhow::ensure!(done["status"] == "completed", "{done}");
+    anyhow::ensure!(
+        done["speakers"].as_array().map(Vec::len) == Some(2),
+        "two speakers: {done}"
+    );
     history(app, &format!("dub-{job}"), true).await
 }
 

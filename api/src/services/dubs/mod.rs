@@ -24,13 +24,13 @@ use onevoice_shared::pipeline::credit_cost;
 use onevoice_shared::repo::videos::VideoDetail;
 use onevoice_shared::repo::{activity, billing, jobs, ledger, media, videos};
 use onevoice_shared::settings::{Dispatch, Recognizer};
+use onevoice_shared::speakers::MAX_REQUESTED;
+use onevoice_shared::srt::MAX_SPEAKER_CHARS;
 use onevoice_shared::srt::{self, Cue};
 use onevoice_shared::status::{FileType, JobStatus, VideoStatus};
 pub use rounds::{cancel, resume, start_queued};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
-use onevoice_shared::speakers::MAX_REQUESTED;
-use onevoice_shared::srt::MAX_SPEAKER_CHARS;
 use sha2::{Digest, Sha256};
 use std::collections::BTreeMap;
 use utoipa::ToSchema;
@@ -286,7 +286,7 @@ async fn plan(state: &AppState, user: UserId, video: VideoId, req: &DubRequest) 
     // Without a transcript, the speech is recognized (when a recognizer is configured).
     let (cues, speech) = match (req.source_transcript.as_deref(), recognizer) {
         (Some(transcript), _) => {
-            let cues = srt::parse_any(transcript)
+            let cues = srt::parse_transcript(transcript)
                 .map_err(|e| ServiceError::invalid("source_transcript", e.to_string()))?;
             (Some(cues), SpeechSource::Transcript)
         }
