@@ -406,6 +406,9 @@ pub struct DubbingOutput {
     /// Display subtitles (source, translation, bilingual).
     #[serde(default)]
     pub subtitles: Option<SubtitleFiles>,
+    /// How each speaker's lines fit: voice, speed-ups, overruns.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub speaker_fit: Vec<SpeakerFit>,
 }
 
 /// Answer of the `progress` query.
@@ -659,6 +662,22 @@ pub struct UnfitLine {
     pub overrun_ms: u64,
 }
 
+/// How one speaker's lines fit their time (a voice per speaker is sped up differently).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct SpeakerFit {
+    /// The speaker's label; none for lines nobody is named for.
+    pub speaker: Option<String>,
+    pub voice_id: Option<String>,
+    pub lines: u32,
+    /// Lines sped up to fit, and the largest and mean speed-up of the speaker's lines.
+    pub stretched: u32,
+    pub max_speed: f64,
+    pub mean_speed: f64,
+    /// Lines cut for not fitting even at the maximum speed-up, and how much was cut in all.
+    pub overruns: u32,
+    pub overrun_ms: u64,
+}
+
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct PlanTimingOutput {
     /// The plan document (JSON: every line's placement and the ducking windows).
@@ -668,6 +687,9 @@ pub struct PlanTimingOutput {
     /// Lines sped up to fit.
     pub stretched: u32,
     pub unfit: Vec<UnfitLine>,
+    /// The same, per speaker (one entry for a dub whose lines name nobody).
+    #[serde(default)]
+    pub speakers: Vec<SpeakerFit>,
 }
 
 fn yes() -> bool {

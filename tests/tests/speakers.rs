@@ -168,6 +168,23 @@ async fn scribe_finds_two_speakers_and_each_is_dubbed_in_a_voice_of_their_gender
     let job_id = job["id"].as_str().context("id")?;
     let lines = manifest(&app, job_id).await?;
     assert_lines_follow_speakers(&lines, &found);
+    // The fit report, per speaker: their voice, lines, speed-ups and overruns.
+    let fit = job["job_result"]["speaker_fit"]
+        .as_array()
+        .context("speaker_fit")?;
+    assert_eq!(fit.len(), 2, "{fit:?}");
+    for f in fit {
+        let label = f["speaker"].as_str().context("speaker")?;
+        assert_eq!(f["voice_id"].as_str(), Some(found[label].1.as_str()), "{f}");
+        let theirs = lines
+            .iter()
+            .filter(|l| l.speaker.as_deref() == Some(label))
+            .count();
+        assert_eq!(f["lines"].as_u64(), Some(theirs as u64), "{f}");
+        let max = f["max_speed"].as_f64().context("max_speed")?;
+        assert!((1.0..=1.4).contains(&max), "{f}");
+        assert!(f["overrun_ms"].is_u64() && f["stretched"].is_u64(), "{f}");
+    }
     let audio = download(&app, &token, &video, "file_type=dubbed_audio&language=es").await?;
     let audio_path = dir.path().join("dub.m4a");
     tokio::fs::write(&audio_path, audio).await?;

@@ -389,6 +389,7 @@ async fn pipeline(
         dub_srt_key: Some(timing.dub_srt_key),
         dubbed_audio_key: video.audio_only_key,
         unfit_lines: timing.unfit,
+        speaker_fit: timing.speakers,
         source_language: detected,
         subtitles,
     })

@@ -16,7 +16,8 @@ use crate::{blocking, error, heartbeat, memo};
 use engine::mix::{self as mixer, MixSpec};
 use engine::plan::{Cue, DubRules, Plan, plan_dub};
 use onevoice_shared::contracts::{
-    MixInput, MixOutput, PlanTimingInput, PlanTimingOutput, SynthesizedLine, UnfitLine, activity,
+    MixInput, MixOutput, PlanTimingInput, PlanTimingOutput, SpeakerFit, SynthesizedLine, UnfitLine,
+    activity,
 };
 use onevoice_shared::keys::JobKeys;
 use onevoice_shared::pipeline::Step;
@@ -147,6 +148,7 @@ impl AudioActivities {
                 dub_srt_key,
                 stretched: timeline.placements.iter().filter(|p| p.speed > 1.0).count() as u32,
                 unfit,
+                speakers: fit_by_speaker(&lines, &timeline.placements),
             })
         }))
         .await
@@ -219,4 +221,41 @@ impl AudioActivities {
         }))
         .await
     }
+}
+
+/// The fit report per speaker, in order of first line: lines, voice, speed-ups, overruns.
+fn fit_by_speaker(
+    lines: &[SynthesizedLine],
+    placements: &[engine::plan::Placement],
+) -> Vec<SpeakerFit> {
+    let mut out: Vec<SpeakerFit> = Vec::new();
+    for (line, p) in lines.iter().zip(placements) {
+        let i = match out.iter().position(|f| f.speaker == line.speaker) {
+            Some(i) => i,
+            None => {
+                out.push(SpeakerFit {
+                    speaker: line.speaker.clone(),
+                    voice_id: line.voice_id.clone(),
+                    lines: 0,
+                    stretched: 0,
+                    max_speed: 1.0,
+                    mean_speed: 0.0,
+                    overruns: 0,
+                    overrun_ms: 0,
+                });
+                out.len() - 1
+            }
+        };
+        let f = &mut out[i];
+        f.lines += 1;
+        f.stretched += u32::from(p.speed > 1.0);
+        f.max_speed = f.max_speed.max(p.speed);
+        f.mean_speed += p.speed;
+        f.overruns += u32::from(p.overrun() > 0);
+        f.overrun_ms += ms(p.overrun());
+    }
+    for f in &mut out {
+        f.mean_speed = (f.mean_speed / f64::from(f.lines.max(1)) * 1000.0).round() / 1000.0;
+    }
+    out
 }
