@@ -9,8 +9,7 @@
 //! voices of the right gender. The speakers are recorded in `job_speakers` for the API.
 
 use crate::audio::engine::EngineError;
-use crate::audio::engine::decode::AudioReader;
-use crate::audio::engine::resample::StreamResampler;
+use crate::audio::engine::decode::stream_mono;
 use crate::audio::pitch;
 use crate::deps::Deps;
 use crate::scratch::Scratch;
@@ -251,38 +250,16 @@ fn measure(
     }
     let mut pitch_samples = Collector::new(for_pitch, labels.len());
     let mut clips = Collector::new(for_clip, labels.len());
-    let mut reader = AudioReader::open(source)?;
-    let mut decoded = Vec::new();
-    let mut resampler: Option<StreamResampler> = None;
-    let mut block = Vec::new();
     let mut base = 0u64;
-    loop {
+    stream_mono(source, RATE, |block, _last| {
         if cancel.load(Ordering::Relaxed) {
             return Err(EngineError::Cancelled);
         }
-        decoded.clear();
-        let more = reader.next_into(&mut decoded)?;
-        let channels = reader.channels.max(1);
-        let mono: Vec<f32> = decoded
-            .chunks_exact(channels)
-            .map(|f| f.iter().sum::<f32>() / channels as f32)
-            .collect();
-        let r = match resampler.as_mut() {
-            Some(r) => r,
-            None => resampler.insert(StreamResampler::new(reader.rate.max(1), RATE, 1)?),
-        };
-        block.clear();
-        r.push(&mono, &mut block)?;
-        if !more {
-            r.finish(&mut block)?;
-        }
-        pitch_samples.feed(base, &block);
-        clips.feed(base, &block);
+        pitch_samples.feed(base, block);
+        clips.feed(base, block);
         base += block.len() as u64;
-        if !more {
-            break;
-        }
-    }
+        Ok(())
+    })?;
     Ok(pitch_samples
         .out
         .into_iter()

@@ -9,8 +9,7 @@
 //! so a retry, a resume or another job on the same video never pays twice.
 
 use crate::audio::engine::EngineError;
-use crate::audio::engine::decode::AudioReader;
-use crate::audio::engine::resample::StreamResampler;
+use crate::audio::engine::decode::stream_mono;
 use crate::deps::Deps;
 use crate::scratch::Scratch;
 use crate::text::timed::Word;
@@ -229,30 +228,14 @@ fn cut_chunks(
     dir: &std::path::Path,
     chunk_s: u64,
 ) -> Result<Vec<(u64, PathBuf)>, EngineError> {
-    let mut reader = AudioReader::open(source)?;
-    let mut decoded = Vec::new();
-    let mut resampler: Option<StreamResampler> = None;
     let mut pending: Vec<f32> = Vec::new();
     let mut chunks = Vec::new();
     let mut offset: u64 = 0;
     let limit = (chunk_s * u64::from(RATE)) as usize;
     let search = SEARCH_S.min(chunk_s / 4).max(1);
-    loop {
-        decoded.clear();
-        let more = reader.next_into(&mut decoded)?;
-        let channels = reader.channels.max(1);
-        let mono: Vec<f32> = decoded
-            .chunks_exact(channels)
-            .map(|f| f.iter().sum::<f32>() / channels as f32)
-            .collect();
-        let r = match resampler.as_mut() {
-            Some(r) => r,
-            None => resampler.insert(StreamResampler::new(reader.rate.max(1), RATE, 1)?),
-        };
-        r.push(&mono, &mut pending)?;
-        if !more {
-            r.finish(&mut pending)?;
-        }
+    stream_mono(source, RATE, |block, last| {
+        let more = !last;
+        pending.extend_from_slice(block);
         while pending.len() > limit || (!more && !pending.is_empty()) {
             let cut = if pending.len() > limit {
                 quietest_cut(&pending[..limit], search)
@@ -270,10 +253,9 @@ fn cut_chunks(
             offset += pending.len() as u64;
             pending = rest;
         }
-        if !more {
-            return Ok(chunks);
-        }
-    }
+        Ok(())
+    })?;
+    Ok(chunks)
 }
 
 /// Where to cut a chunk that fills `samples`: the start of its quietest 100 ms within the last

@@ -135,6 +135,46 @@ impl AudioReader {
     }
 }
 
+/// Streams `path` as mono at `rate` (channels averaged, resampled as it decodes), handing each
+/// block to `block` with whether it is the last: for analyses of whole tracks (recognition
+/// chunks, speakers) that must not hold the track in memory.
+pub fn stream_mono(
+    path: &Path,
+    rate: u32,
+    mut block: impl FnMut(&[f32], bool) -> Result<(), EngineError>,
+) -> Result<(), EngineError> {
+    let mut reader = AudioReader::open(path)?;
+    let mut decoded = Vec::new();
+    let mut resampler: Option<super::resample::StreamResampler> = None;
+    let mut out = Vec::new();
+    loop {
+        decoded.clear();
+        let more = reader.next_into(&mut decoded)?;
+        let channels = reader.channels.max(1);
+        let mono: Vec<f32> = decoded
+            .chunks_exact(channels)
+            .map(|f| f.iter().sum::<f32>() / channels as f32)
+            .collect();
+        let r = match resampler.as_mut() {
+            Some(r) => r,
+            None => resampler.insert(super::resample::StreamResampler::new(
+                reader.rate.max(1),
+                rate,
+                1,
+            )?),
+        };
+        out.clear();
+        r.push(&mono, &mut out)?;
+        if !more {
+            r.finish(&mut out)?;
+        }
+        block(&out, !more)?;
+        if !more {
+            return Ok(());
+        }
+    }
+}
+
 /// Frames and sample rate of a file from its header (no decoding); for planning.
 pub fn probe_length(path: &Path) -> Result<(u64, u32), EngineError> {
     let reader = AudioReader::open(path)?;
