@@ -2,9 +2,10 @@
 
 use crate::deps::Deps;
 use crate::error;
+use crate::voice::clones;
 use onevoice_shared::contracts::{EraseAccountInput, ErasureReport, activity};
 use onevoice_shared::keys::{self, JobKeys};
-use onevoice_shared::repo::{emails, jobs, users};
+use onevoice_shared::repo::{cloned_voices, emails, jobs, users};
 use std::sync::Arc;
 use temporalio_macros::activities;
 use temporalio_sdk::activities::{ActivityContext, ActivityError};
@@ -30,6 +31,12 @@ impl AccountActivities {
     ) -> Result<ErasureReport, ActivityError> {
         let d = &self.deps;
         let user = input.user_id;
+        // Every voice cloned for the user, saved or not, is deleted at its provider (or left
+        // asked for, for the maintenance loop; the rows outlive the user row until then).
+        cloned_voices::request_delete_of_user(&d.db, user)
+            .await
+            .map_err(error::db)?;
+        clones::delete_doomed(d, &clones::client(d)).await?;
         let jobs = jobs::ids_of_user(&d.db, user).await.map_err(error::db)?;
         let mut prefixes = keys::user_prefixes(user).to_vec();
         prefixes.extend(jobs.into_iter().map(|job| JobKeys(job).prefix()));

@@ -51,3 +51,18 @@ pub(crate) fn storage(err: StorageError) -> ActivityError {
         fatal(err.to_string())
     }
 }
+
+/// A provider's final refusal (a [`fatal`] error) turned into one the user reads, with `say`
+/// given the refusal's message; other errors pass unchanged. For calls whose refusal is news
+/// for the user (a voice the provider will not clone), with messages built to be shown.
+pub(crate) fn refusal_for_user(
+    err: ActivityError,
+    say: impl FnOnce(&str) -> String,
+) -> ActivityError {
+    match &err {
+        ActivityError::Application(f) if f.is_non_retryable() && f.type_name() == Some(FATAL) => {
+            invalid_input(say(&f.source_error().to_string()))
+        }
+        _ => err,
+    }
+}

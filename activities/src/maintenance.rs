@@ -2,20 +2,25 @@
 
 use crate::deps::Deps;
 use crate::error;
+use crate::voice::clones;
 use onevoice_shared::contracts::{CleanupReport, MaintenanceInput, activity, dubbing_workflow_id};
 use onevoice_shared::keys::{self, VideoKeys};
-use onevoice_shared::repo::{auth_tokens, jobs, media, pending, rate_limits, videos};
+use onevoice_shared::repo::{
+    auth_tokens, cloned_voices, jobs, media, pending, rate_limits, videos,
+};
 use std::sync::Arc;
 use temporalio_macros::activities;
 use temporalio_sdk::activities::{ActivityContext, ActivityError};
 
 pub struct MaintenanceActivities {
     deps: Deps,
+    http: reqwest::Client,
 }
 
 impl MaintenanceActivities {
     pub fn new(deps: Deps) -> Self {
-        Self { deps }
+        let http = clones::client(&deps);
+        Self { deps, http }
     }
 }
 
@@ -57,6 +62,18 @@ impl MaintenanceActivities {
             }
         }
         Ok(failed)
+    }
+}
+
+impl MaintenanceActivities {
+    /// Unsaved clones past their retention are asked to be deleted; every voice asked to be
+    /// deleted (by this, a user or a video's deletion that could not reach the provider) goes.
+    async fn delete_cloned_voices(&self) -> Result<u64, ActivityError> {
+        let d = &self.deps;
+        cloned_voices::request_delete_expired(&d.db)
+            .await
+            .map_err(error::db)?;
+        clones::delete_doomed(d, &self.http).await
     }
 }
 
@@ -105,6 +122,7 @@ impl MaintenanceActivities {
             old_rate_limits: rate_limits::delete_old(db).await.map_err(error::db)?,
             abandoned_uploads,
             stranded_jobs: self.fail_stranded_jobs(&ctx).await?,
+            cloned_voices_deleted: self.delete_cloned_voices().await?,
         };
         if report != CleanupReport::default() {
             tracing::info!(?report, "cleanup");

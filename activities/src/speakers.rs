@@ -7,6 +7,11 @@
 //! voices), and a sample clip of up to `CLIP_S` of them alone. Voices are then assigned
 //! (`shared::speakers::assign_voices`): the user's choice by label, else distinct catalogue
 //! voices of the right gender. The speakers are recorded in `job_speakers` for the API.
+//!
+//! A job that clones voices also gets each speaker's reference: their longest moments alone
+//! (the cleanest: no one else speaks, fewest joins) up to `CLONE_MAX_SECS`, loudness normalised.
+//! A speaker with less than `CLONE_MIN_SECS` alone gets no reference and keeps a catalogue voice
+//! (the job's speakers say so).
 
 use crate::audio::engine::EngineError;
 use crate::audio::engine::decode::stream_mono;
@@ -75,10 +80,15 @@ impl SpeakerActivities {
                     .await
                     .map_err(error::storage)?;
                 let labels: Vec<String> = speakers.iter().map(|s| s.label.clone()).collect();
+                let cloning = &deps.speech.cloning;
+                let reference = input.references.then(|| Span {
+                    min: samples(cloning.min_reference),
+                    max: samples(cloning.max_reference),
+                });
                 let cancel = Arc::new(AtomicBool::new(false));
                 let flag = cancel.clone();
                 let measured = blocking::run(&ctx, cancel, move || {
-                    measure(&source, &cues, &labels, &flag)
+                    measure(&source, &cues, &labels, reference, &flag)
                 })
                 .await?;
                 let keys = JobKeys(input.job_id);
@@ -92,6 +102,16 @@ impl SpeakerActivities {
                             .await
                             .map_err(error::storage)?;
                         speaker.sample_key = Some(clip_key);
+                    }
+                    speaker.reference_ms = m.solo_samples * 1000 / u64::from(RATE);
+                    if !m.reference.is_empty() {
+                        let key = keys.speaker(&speaker.id, "reference.wav");
+                        deps.storage
+                            .put_bytes(&key, reference_wav(&m.reference), "audio/wav")
+                            .await
+                            .map_err(error::storage)?;
+                        speaker.reference_key = Some(key);
+                        speaker.reference_ms = m.reference.len() as u64 * 1000 / u64::from(RATE);
                     }
                 }
                 let voices = assign_voices(
@@ -131,12 +151,7 @@ fn tally(cues: &[Cue]) -> Vec<Speaker> {
                 speakers.push(Speaker {
                     id: format!("S{}", speakers.len() + 1),
                     label: label.to_string(),
-                    lines: 0,
-                    speech_ms: 0,
-                    pitch_hz: None,
-                    gender: None,
-                    sample_key: None,
-                    voice_id: String::new(),
+                    ..Speaker::default()
                 });
                 speakers.len() - 1
             }
@@ -152,6 +167,52 @@ struct Measured {
     pitch_hz: Option<f64>,
     /// Up to `CLIP_S` of the speaker alone, 16 kHz mono.
     clip: Vec<f32>,
+    /// Their reference to clone from (empty: not asked for, or too little speech alone).
+    reference: Vec<f32>,
+    /// All their time alone, in samples.
+    solo_samples: u64,
+}
+
+/// Bounds of a reference, in samples.
+#[derive(Clone, Copy)]
+struct Span {
+    min: u64,
+    max: u64,
+}
+
+fn samples(d: std::time::Duration) -> u64 {
+    (d.as_secs_f64() * f64::from(RATE)) as u64
+}
+
+/// Moments alone shorter than this are left out of a reference (a word between two others'
+/// lines is mostly its edges).
+const REFERENCE_PIECE_MIN_S: f64 = 0.5;
+
+/// The moments of a reference: the longest of `solo` first, up to `span.max` in all, in time
+/// order; none when they add up to less than `span.min`.
+fn reference_times(solo: &[(u64, u64)], span: Span) -> Vec<(u64, u64)> {
+    let shortest = (REFERENCE_PIECE_MIN_S * f64::from(RATE)) as u64;
+    let mut longest: Vec<(u64, u64)> = solo
+        .iter()
+        .copied()
+        .filter(|(s, e)| e - s >= shortest)
+        .collect();
+    longest.sort_by_key(|(s, e)| (std::cmp::Reverse(e - s), *s));
+    let mut picked = Vec::new();
+    let mut total = 0;
+    for (s, e) in longest {
+        if total >= span.max {
+            break;
+        }
+        let e = e.min(s + (span.max - total));
+        total += e - s;
+        picked.push((s, e));
+    }
+    if total < span.min {
+        return Vec::new();
+    }
+    picked.sort_unstable();
+    picked
 }
 
 /// Each labelled speaker's times alone (their cues minus everyone else's), in samples at
@@ -229,12 +290,23 @@ fn measure(
     source: &Path,
     cues: &[Cue],
     labels: &[String],
+    reference: Option<Span>,
     cancel: &AtomicBool,
 ) -> Result<Vec<Measured>, EngineError> {
     let mut for_pitch = Vec::new();
     let mut for_clip = Vec::new();
+    let mut for_reference = Vec::new();
+    let mut solo_samples = Vec::new();
     for (who, label) in labels.iter().enumerate() {
         let solo = solo_times(cues, label);
+        solo_samples.push(solo.iter().map(|(s, e)| e - s).sum::<u64>());
+        if let Some(span) = reference {
+            for_reference.extend(
+                reference_times(&solo, span)
+                    .into_iter()
+                    .map(|(s, e)| (s, e, who)),
+            );
+        }
         let mut budget = PITCH_S * u64::from(RATE);
         for (s, e) in &solo {
             if budget == 0 {
@@ -250,6 +322,7 @@ fn measure(
     }
     let mut pitch_samples = Collector::new(for_pitch, labels.len());
     let mut clips = Collector::new(for_clip, labels.len());
+    let mut references = Collector::new(for_reference, labels.len());
     let mut base = 0u64;
     stream_mono(source, RATE, |block, _last| {
         if cancel.load(Ordering::Relaxed) {
@@ -257,6 +330,7 @@ fn measure(
         }
         pitch_samples.feed(base, block);
         clips.feed(base, block);
+        references.feed(base, block);
         base += block.len() as u64;
         Ok(())
     })?;
@@ -264,9 +338,13 @@ fn measure(
         .out
         .into_iter()
         .zip(clips.out)
-        .map(|(voice, clip)| Measured {
+        .zip(references.out)
+        .zip(solo_samples)
+        .map(|(((voice, clip), reference), solo_samples)| Measured {
             pitch_hz: pitch::median_hz(&voice, RATE),
             clip,
+            reference,
+            solo_samples,
         })
         .collect())
 }
@@ -275,6 +353,30 @@ fn measure(
 fn wav(clip: &[f32]) -> Vec<u8> {
     let peak = clip.iter().fold(0f32, |m, s| m.max(s.abs()));
     let gain = if peak > 1e-4 { 0.708 / peak } else { 1.0 };
+    wav_at(clip, gain)
+}
+
+/// Loudness of a reference (RMS, dBFS): what the cloning providers' guides ask of a sample, with
+/// room below full scale.
+const REFERENCE_RMS_DBFS: f32 = -20.0;
+/// Highest peak of a reference (-1 dBFS): quiet speech is not raised into clipping.
+const REFERENCE_PEAK: f32 = 0.891;
+
+/// A reference as 16-bit WAV, loudness normalised (its RMS to `REFERENCE_RMS_DBFS`, its peak
+/// at most `REFERENCE_PEAK`), so every speaker's clone hears them at the same level.
+fn reference_wav(reference: &[f32]) -> Vec<u8> {
+    let n = reference.len().max(1) as f32;
+    let rms = (reference.iter().map(|s| s * s).sum::<f32>() / n).sqrt();
+    let peak = reference.iter().fold(0f32, |m, s| m.max(s.abs()));
+    let gain = if rms > 1e-5 {
+        (10f32.powf(REFERENCE_RMS_DBFS / 20.0) / rms).min(REFERENCE_PEAK / peak.max(1e-5))
+    } else {
+        1.0
+    };
+    wav_at(reference, gain)
+}
+
+fn wav_at(clip: &[f32], gain: f32) -> Vec<u8> {
     let pcm: Vec<u8> = clip
         .iter()
         .flat_map(|s| ((s * gain * 32767.0).round().clamp(-32768.0, 32767.0) as i16).to_le_bytes())
@@ -321,6 +423,60 @@ mod tests {
             [(0, 1000 * k), (2000 * k, 3000 * k)]
         );
         assert!(solo_times(&cues, "B").is_empty());
+    }
+
+    #[test]
+    fn a_reference_takes_the_longest_moments_alone_up_to_its_bounds() {
+        let k = u64::from(RATE);
+        let solo = [
+            (0, k),
+            (2 * k, 5 * k),
+            (6 * k, 6 * k + k / 4),
+            (8 * k, 10 * k),
+        ];
+        let span = |min: u64, max: u64| Span {
+            min: min * k,
+            max: max * k,
+        };
+        // The 3 s and the 2 s moments, in time order; the quarter second is too short to use.
+        assert_eq!(
+            reference_times(&solo, span(4, 5)),
+            [(2 * k, 5 * k), (8 * k, 10 * k)]
+        );
+        // Capped at the maximum: the longest, then what is left of the next.
+        assert_eq!(
+            reference_times(&solo, span(1, 4)),
+            [(2 * k, 5 * k), (8 * k, 9 * k)]
+        );
+        // Not enough alone: no reference.
+        assert!(reference_times(&solo, span(7, 60)).is_empty());
+    }
+
+    #[test]
+    fn a_reference_is_brought_to_one_loudness_without_clipping() {
+        let level = |wav: &[u8]| {
+            let s: Vec<f32> = wav[44..]
+                .chunks(2)
+                .map(|b| f32::from(i16::from_le_bytes([b[0], b[1]])) / 32768.0)
+                .collect();
+            let rms = (s.iter().map(|x| x * x).sum::<f32>() / s.len() as f32).sqrt();
+            (
+                20.0 * rms.log10(),
+                s.iter().fold(0f32, |m, x| m.max(x.abs())),
+            )
+        };
+        let tone =
+            |amp: f32| -> Vec<f32> { (0..16_000).map(|i| amp * (i as f32 * 0.05).sin()).collect() };
+        for amp in [0.01, 0.3] {
+            let (rms, peak) = level(&reference_wav(&tone(amp)));
+            assert!((rms - REFERENCE_RMS_DBFS).abs() < 0.5, "{amp}: {rms} dBFS");
+            assert!(peak <= REFERENCE_PEAK + 1e-3, "{amp}: peak {peak}");
+        }
+        // A spike is not pushed past the peak limit.
+        let mut spiky = tone(0.01);
+        spiky[100] = 0.9;
+        let (_, peak) = level(&reference_wav(&spiky));
+        assert!(peak <= REFERENCE_PEAK + 1e-3, "peak {peak}");
     }
 
     #[test]

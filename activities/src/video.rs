@@ -2,13 +2,14 @@
 
 use crate::deps::Deps;
 use crate::scratch::Scratch;
+use crate::voice::clones;
 use crate::{error, heartbeat, process};
 use onevoice_shared::contracts::{
     CompletedUpload, DeleteVideoInput, IngestInput, IngestOutcome, MediaInfo, RecordIngestInput,
     ThumbnailInput, activity,
 };
 use onevoice_shared::keys::{JobKeys, VideoKeys};
-use onevoice_shared::repo::{jobs, media, videos};
+use onevoice_shared::repo::{cloned_voices, jobs, media, videos};
 use onevoice_shared::status::VideoStatus;
 use onevoice_shared::storage::StorageError;
 use serde::Deserialize;
@@ -209,6 +210,12 @@ impl VideoActivities {
         input: DeleteVideoInput,
     ) -> Result<u64, ActivityError> {
         let d = &self.deps;
+        // The clones of its jobs go too (saved ones stay in the user's library). A provider
+        // that cannot delete now leaves them to the maintenance loop.
+        cloned_voices::request_delete_of_video(&d.db, input.video_id)
+            .await
+            .map_err(error::db)?;
+        clones::delete_doomed(d, &clones::client(d)).await?;
         let jobs = jobs::ids_of_video(&d.db, input.video_id)
             .await
             .map_err(error::db)?;

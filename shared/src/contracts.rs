@@ -29,6 +29,7 @@ pub mod activity {
     pub const SUBTITLES: &str = "text.subtitles";
     pub const SYNTHESIZE: &str = "voice.synthesize";
     pub const SPEAKERS: &str = "speakers.profile";
+    pub const CLONE_VOICES: &str = "voice.clone";
     pub const MIX: &str = "audio.mix";
     pub const PLAN_TIMING: &str = "audio.plan_timing";
     pub const MUX: &str = "media.mux";
@@ -228,6 +229,9 @@ pub struct CleanupReport {
     /// Jobs whose workflow never started, failed with their hold released.
     #[serde(default)]
     pub stranded_jobs: u64,
+    /// Cloned voices deleted at their provider (expired, or asked to be deleted).
+    #[serde(default)]
+    pub cloned_voices_deleted: u64,
 }
 
 /// Custom search attributes registered on the Temporal server (`scripts/stack.sh` registers them
@@ -347,6 +351,9 @@ pub struct DubOptions {
     /// Voices the user chose for speakers known in advance, by the transcript's labels.
     #[serde(default, skip_serializing_if = "std::collections::BTreeMap::is_empty")]
     pub voices: std::collections::BTreeMap<String, String>,
+    /// Clone every speaker's voice at this provider (the user attested consent).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub clone_voices: Option<crate::voices::CloneProvider>,
 }
 
 impl Default for DubOptions {
@@ -359,6 +366,7 @@ impl Default for DubOptions {
             detect_language: false,
             recognizer: None,
             voices: Default::default(),
+            clone_voices: None,
         }
     }
 }
@@ -593,6 +601,23 @@ pub struct SpeakersInput {
     pub voice_id: Option<String>,
     /// The user's voices by speaker label.
     #[serde(default)]
+    pub voices: std::collections::BTreeMap<String, String>,
+    /// Also cut each speaker's reference audio, to clone their voice from.
+    #[serde(default)]
+    pub references: bool,
+}
+
+/// Clones the voice of every speaker of a job with a reference (`Speaker::reference_key`).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct CloneVoicesInput {
+    pub job_id: JobId,
+    pub user_id: UserId,
+    pub provider: crate::voices::CloneProvider,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct CloneVoicesOutput {
+    /// The cloned voice of each speaker cloned, by label (over `SpeakersOutput::voices`).
     pub voices: std::collections::BTreeMap<String, String>,
 }
 

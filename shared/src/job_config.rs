@@ -37,6 +37,9 @@ pub struct JobConfig {
     /// The user's voices for speakers known in advance, by the transcript's labels.
     #[serde(default, skip_serializing_if = "std::collections::BTreeMap::is_empty")]
     pub voices: std::collections::BTreeMap<String, String>,
+    /// Where each speaker's voice is cloned (the user attested consent; see `voice_consents`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub clone_voices: Option<crate::voices::CloneProvider>,
 }
 
 fn yes() -> bool {
@@ -81,6 +84,7 @@ impl JobConfig {
             detect_language: self.detect_language,
             recognizer: self.asr_provider,
             voices: self.voices.clone(),
+            clone_voices: self.clone_voices,
         }
     }
 
@@ -148,6 +152,7 @@ mod tests {
             burn_subtitles: false,
             glossary: vec![],
             voices: Default::default(),
+            clone_voices: None,
         };
         let value = serde_json::to_value(&config).unwrap();
         assert_eq!(value["speech_recognition"], "transcript");

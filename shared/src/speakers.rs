@@ -40,7 +40,7 @@ impl Gender {
 }
 
 /// One speaker of a job, as measured from the source audio.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub struct Speaker {
     /// `S1`, `S2`, … in order of first appearance.
     pub id: String,
@@ -56,6 +56,16 @@ pub struct Speaker {
     pub sample_key: Option<String>,
     /// The voice that dubs the speaker.
     pub voice_id: String,
+    /// Their cleanest speech alone, loudness normalised, to clone the voice from (when the job
+    /// clones voices and there is enough of it).
+    #[serde(default)]
+    pub reference_key: Option<String>,
+    /// Length of that reference (or of all their speech alone, when too short for one).
+    #[serde(default)]
+    pub reference_ms: u64,
+    /// Whether `voice_id` is a voice cloned from them.
+    #[serde(default)]
+    pub cloned: bool,
 }
 
 /// The voice of every speaker: the request's choice for the labels it names; the job's voice
@@ -163,8 +173,7 @@ mod tests {
             speech_ms,
             pitch_hz: None,
             gender,
-            sample_key: None,
-            voice_id: String::new(),
+            ..Speaker::default()
         }
     }
 

@@ -96,6 +96,57 @@ impl VoiceChoice {
     }
 }
 
+/// A provider that can clone a voice from a recording: ElevenLabs (instant voice cloning) or
+/// Fish Audio (a model trained in `fast` mode).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum CloneProvider {
+    #[serde(rename = "elevenlabs")]
+    ElevenLabs,
+    Fish,
+}
+
+impl CloneProvider {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            CloneProvider::ElevenLabs => "elevenlabs",
+            CloneProvider::Fish => "fish",
+        }
+    }
+
+    pub fn parse(name: &str) -> Option<Self> {
+        match name {
+            "elevenlabs" => Some(CloneProvider::ElevenLabs),
+            "fish" => Some(CloneProvider::Fish),
+            _ => None,
+        }
+    }
+
+    /// The catalogue id of the provider's voice `id` (`elevenlabs-<id>`, `fish-<id>`).
+    pub fn voice_id(self, id: &str) -> String {
+        format!("{}-{id}", self.as_str())
+    }
+
+    /// Who clones for a job speaking with `voice`: that voice's provider when it can, else the
+    /// first configured of ElevenLabs and Fish Audio.
+    pub fn for_job(voice: Option<&str>, speech: &SpeechSettings) -> Option<Self> {
+        match voice.and_then(VoiceChoice::parse).map(|v| v.provider()) {
+            Some(Provider::ElevenLabs) if speech.elevenlabs.is_some() => {
+                return Some(CloneProvider::ElevenLabs);
+            }
+            Some(Provider::Fish) if speech.fish.is_some() => return Some(CloneProvider::Fish),
+            _ => {}
+        }
+        if speech.elevenlabs.is_some() {
+            Some(CloneProvider::ElevenLabs)
+        } else if speech.fish.is_some() {
+            Some(CloneProvider::Fish)
+        } else {
+            None
+        }
+    }
+}
+
 /// A voice of the local speech service (scripts/local_speech/tts.py).
 pub struct LocalVoice {
     /// The service's voice name.

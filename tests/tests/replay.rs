@@ -17,10 +17,11 @@ use temporalio_sdk::workflow_replayer::{WorkflowReplayer, WorkflowReplayerOption
 
 /// Every file the directory must hold: a recorded history is never dropped (it stands for
 /// workflows that ran that way).
-const RECORDED: [&str; 12] = [
+const RECORDED: [&str; 13] = [
     "billing.json",
     "dubbing-before-text-stages.json",
     "dubbing-cancelled-queued.json",
+    "dubbing-cloned.json",
     "dubbing-failed.json",
     "dubbing-recognized.json",
     "dubbing-resumed.json",

@@ -9,7 +9,7 @@ use onevoice_activities::audio::pitch;
 use onevoice_shared::contracts::SynthesizedLine;
 use onevoice_shared::srt;
 use onevoice_tests::flows::{download, dub, dub_to_end, ready_video};
-use onevoice_tests::harness::TestApp;
+use onevoice_tests::harness::{TestApp, eventually};
 use onevoice_tests::keys;
 use onevoice_tests::media::{self, MEASURE_RATE};
 use onevoice_tests::sample::{self, DIALOGUE_NAMES};
@@ -370,6 +370,343 @@ async fn a_speaker_keeps_their_label_across_recognition_chunks() -> anyhow::Resu
         assert!(
             high < low * 1.5,
             "{speaker} speaks in one voice: {pitches:?}"
+        );
+    }
+    app.shutdown().await
+}
+
+/// A consent attestation as a request carries it.
+fn consent() -> Value {
+    json!({"confirmed": true, "name": "Dana Producer"})
+}
+
+/// Polls the fake until the voices with `ids` are deleted there.
+async fn deleted_at_fake(fake: &FakeTts, ids: &[String]) -> anyhow::Result<()> {
+    eventually(DEADLINE, "the clones deleted at the provider", || async {
+        let clones = fake.clones();
+        Ok(ids
+            .iter()
+            .all(|id| clones.iter().any(|c| &c.id == id && c.deleted))
+            .then_some(()))
+    })
+    .await
+}
+
+#[tokio::test]
+async fn cloning_with_consent_makes_one_voice_per_speaker_and_deletes_them_in_time()
+-> anyhow::Result<()> {
+    let (app, fake) = start(&[
+        ("ASR_PROVIDER", "elevenlabs"),
+        ("CLONE_MIN_SECS", "1"),
+        ("MAINTENANCE_INTERVAL_SECS", "1"),
+    ])
+    .await?;
+    let (_, token) = app.user("speakers-clone@example.test").await?;
+    let (dir, _sample, video) = dialogue(&app, &token).await?;
+    let voice = "elevenlabs-21m00Tcm4TlvDq8ikWAM";
+    let request = |extra: Value| {
+        let mut body = json!({"target_language": "es", "source_language": "en",
+            "voice_id": voice, "preserve_background_music": false});
+        for (k, v) in extra.as_object().into_iter().flatten() {
+            body[k] = v.clone();
+        }
+        body
+    };
+
+    // No consent, a consent not confirmed or not signed, a consent without cloning, a recognizer
+    // that cannot tell speakers apart: a 422 naming the field, and no job.
+    let jobs_before = app.get("/api/jobs", &token).await?.body["pagination"]["total"].clone();
+    for (extra, field) in [
+        (json!({"clone_voices": true}), "voice_consent"),
+        (
+            json!({"clone_voices": true, "voice_consent": {"confirmed": false, "name": "Dana"}}),
+            "voice_consent.confirmed",
+        ),
+        (
+            json!({"clone_voices": true, "voice_consent": {"confirmed": true, "name": " "}}),
+            "voice_consent.name",
+        ),
+        (
+            json!({"clone_voices": true, "voice_consent": {"confirmed": true}}),
+            "voice_consent",
+        ),
+        (json!({"voice_consent": consent()}), "voice_consent"),
+        (
+            json!({"clone_voices": true, "voice_consent": consent(), "asr_provider": "whisperx"}),
+            "clone_voices",
+        ),
+    ] {
+        let (status, refused) = dub(&app, &token, &video, request(extra.clone()), None).await?;
+        assert_eq!(status, 422, "{extra}: {refused}");
+        assert!(refused.to_string().contains(field), "{field}: {refused}");
+    }
+    let jobs_after = app.get("/api/jobs", &token).await?.body["pagination"]["total"].clone();
+    assert_eq!(jobs_before, jobs_after, "nothing was started");
+    assert!(fake.clones().is_empty());
+
+    let body = request(json!({"clone_voices": true, "voice_consent": consent()}));
+    let job = dub_to_end(&app, &token, &video, body, DEADLINE).await?;
+    assert_eq!(job["status"], "completed", "{job}");
+    let job_id = job["id"].as_str().context("id")?;
+
+    // The consent is on record: who, when, from where, for which video.
+    let (signed_by, ip, for_video): (String, Option<String>, uuid::Uuid) = sqlx::query_as(
+        "SELECT signed_by, host(ip), video_id FROM voice_consents WHERE job_id = $1::uuid",
+    )
+    .bind(job_id)
+    .fetch_one(&app.state.db)
+    .await?;
+    assert_eq!(signed_by, "Dana Producer");
+    assert_eq!(ip.as_deref(), Some("127.0.0.1"));
+    assert_eq!(for_video.to_string(), video);
+
+    // One voice per speaker, made from that speaker alone: its pitch is theirs.
+    let found = assert_two_voices(&job)?;
+    let clones = fake.clones();
+    assert_eq!(clones.len(), 2, "{clones:?}");
+    for s in job["speakers"].as_array().context("speakers")? {
+        assert_eq!(s["cloned"], true, "{s}");
+        let id = s["voice_id"]
+            .as_str()
+            .and_then(|v| v.strip_prefix("elevenlabs-"))
+            .context("an ElevenLabs voice")?;
+        let clone = clones
+            .iter()
+            .find(|c| c.id == id)
+            .context("made at the fake")?;
+        let label = s["label"].as_str().unwrap_or("");
+        assert!(clone.name.contains(label), "{clone:?}");
+        let measured = s["pitch_hz"].as_f64().context("pitch")?;
+        let heard = clone.hz.context("a voiced reference")?;
+        assert!(
+            (heard - measured).abs() < measured * 0.15,
+            "{label}: the reference is at {heard:.0} Hz, the speaker at {measured:.0} Hz"
+        );
+        assert!(clone.seconds >= 1.0, "{clone:?}");
+        let labels = clone
+            .fields
+            .iter()
+            .find(|(n, _)| n == "labels")
+            .map(|(_, v)| v.as_str());
+        let gender = s["gender"].as_str().unwrap_or("");
+        assert!(labels.is_some_and(|l| l.contains(gender)), "{clone:?}");
+    }
+    // Every line went to its speaker's clone, and the dub keeps the two voices apart.
+    let lines = manifest(&app, job_id).await?;
+    assert_lines_follow_speakers(&lines, &found);
+    let audio = download(&app, &token, &video, "file_type=dubbed_audio&language=es").await?;
+    let audio_path = dir.path().join("dub.m4a");
+    tokio::fs::write(&audio_path, audio).await?;
+    let dubbed = media::decode_audio(&audio_path).await?;
+    let srt_bytes = download(&app, &token, &video, "file_type=dub_subtitles&language=es").await?;
+    let spoken = srt::parse(&String::from_utf8(srt_bytes)?)?;
+    let mut per_gender: BTreeMap<String, Vec<f64>> = BTreeMap::new();
+    for (cue, line) in spoken.iter().zip(&lines) {
+        let at = |ms: u64| ((ms * u64::from(MEASURE_RATE) / 1000) as usize).min(dubbed.len());
+        let gender = found[line.speaker.as_deref().unwrap_or("")].0.clone();
+        per_gender.entry(gender).or_default().extend(pitch::track(
+            &dubbed[at(cue.start_ms)..at(cue.end_ms)],
+            MEASURE_RATE,
+        ));
+    }
+    let male = pitch::median(per_gender.remove("male").unwrap_or_default()).context("male")?;
+    let female =
+        pitch::median(per_gender.remove("female").unwrap_or_default()).context("female")?;
+    println!("cloned voices in the dub: male {male:.0} Hz, female {female:.0} Hz");
+    assert!(
+        female - male > 40.0,
+        "male {male:.0} Hz, female {female:.0} Hz"
+    );
+
+    // The library lists both, to their owner only.
+    let library = app.get("/api/voices", &token).await?.expect(200)?;
+    let listed = library["voices"].as_array().context("voices")?.clone();
+    assert_eq!(listed.len(), 2, "{library}");
+    let (_, stranger) = app.user("speakers-clone-stranger@example.test").await?;
+    let theirs = app.get("/api/voices", &stranger).await?.expect(200)?;
+    assert_eq!(theirs["voices"], json!([]), "{theirs}");
+    let keep = listed[0]["id"].as_str().context("id")?.to_string();
+    let keep_voice = listed[0]["voice_id"]
+        .as_str()
+        .context("voice_id")?
+        .to_string();
+    let path = format!("/api/voices/{keep}");
+    for (method, body) in [
+        (reqwest::Method::PATCH, Some(json!({"saved": true}))),
+        (reqwest::Method::DELETE, None),
+    ] {
+        let answer = app
+            .call(method, &path, Some(&stranger), body.as_ref())
+            .await?;
+        assert_eq!(answer.status, 404, "another user's voice: {}", answer.body);
+    }
+    // Saved and renamed, one outlives the video; the other goes with it.
+    for (body, field) in [
+        (json!({"name": " "}), "name"),
+        (json!({"name": "x".repeat(101)}), "name"),
+    ] {
+        let answer = app
+            .call(reqwest::Method::PATCH, &path, Some(&token), Some(&body))
+            .await?;
+        assert_eq!(answer.status, 422, "{body}: {}", answer.body);
+        assert!(answer.body.to_string().contains(field), "{}", answer.body);
+    }
+    let saved = app
+        .call(
+            reqwest::Method::PATCH,
+            &path,
+            Some(&token),
+            Some(&json!({"saved": true, "name": "Narrator voice"})),
+        )
+        .await?
+        .expect(200)?;
+    assert_eq!(saved["saved"], true, "{saved}");
+    assert_eq!(saved["name"], "Narrator voice", "{saved}");
+    assert!(saved["expires_at"].is_null(), "{saved}");
+    let doomed: Vec<String> = clones
+        .iter()
+        .map(|c| format!("elevenlabs-{}", c.id))
+        .filter(|v| *v != keep_voice)
+        .collect();
+    let doomed_ids: Vec<String> = doomed
+        .iter()
+        .map(|v| v.trim_start_matches("elevenlabs-").to_string())
+        .collect();
+    app.delete(&format!("/api/videos/{video}"), &token)
+        .await?
+        .expect(202)?;
+    deleted_at_fake(&fake, &doomed_ids).await?;
+    let kept_id = keep_voice.trim_start_matches("elevenlabs-").to_string();
+    assert!(
+        fake.clones().iter().any(|c| c.id == kept_id && !c.deleted),
+        "the saved voice stays"
+    );
+    // Once the video's rows are gone too, the saved voice belongs to no job.
+    let library = eventually(DEADLINE, "the video's jobs gone", || async {
+        let library = app.get("/api/voices", &token).await?.expect(200)?;
+        Ok(library["voices"][0]["job_id"].is_null().then_some(library))
+    })
+    .await?;
+    assert_eq!(
+        library["voices"].as_array().map(Vec::len),
+        Some(1),
+        "{library}"
+    );
+
+    // The saved voice dubs a new video; a stranger cannot name it.
+    let (_dir2, _sample2, video2) = dialogue(&app, &token).await?;
+    let body = json!({"target_language": "es", "source_language": "en", "voice_id": keep_voice,
+        "preserve_background_music": false});
+    let (status, started) = dub(&app, &token, &video2, body.clone(), None).await?;
+    assert_eq!(status, 202, "{started}");
+    let (_dir3, _sample3, stranger_video) = dialogue(&app, &stranger).await?;
+    let (status, refused) = dub(&app, &stranger, &stranger_video, body, None).await?;
+    assert_eq!(status, 422, "{refused}");
+    assert!(refused.to_string().contains("voice_id"), "{refused}");
+    let job2 = started["job_id"].as_str().context("job_id")?;
+    let job2 = onevoice_tests::flows::finished_job(&app, &token, job2, DEADLINE).await?;
+    assert_eq!(job2["status"], "completed", "{job2}");
+
+    // Deleted by its owner: gone from the library at once, from the provider within a round.
+    app.delete(&format!("/api/voices/{keep}"), &token)
+        .await?
+        .expect(204)?;
+    let library = app.get("/api/voices", &token).await?.expect(200)?;
+    assert_eq!(library["voices"], json!([]), "{library}");
+    deleted_at_fake(&fake, &[kept_id]).await?;
+    app.shutdown().await
+}
+
+#[tokio::test]
+async fn a_provider_refusing_to_clone_fails_the_job_with_its_reason() -> anyhow::Result<()> {
+    let (app, fake) = start(&[("ASR_PROVIDER", "elevenlabs"), ("CLONE_MIN_SECS", "1")]).await?;
+    let (_, token) = app.user("speakers-clone-refused@example.test").await?;
+    let (_dir, _sample, video) = dialogue(&app, &token).await?;
+    // Fish Audio clones for a job speaking with a Fish voice; it refuses the first model.
+    fake.fail_next(
+        "/model",
+        402,
+        json!({"status": 402, "message": "Insufficient balance"}),
+        None,
+    );
+    let body = json!({"target_language": "es", "source_language": "en",
+        "voice_id": "fish-0123456789abcdef", "clone_voices": true, "voice_consent": consent()});
+    let job = dub_to_end(&app, &token, &video, body, DEADLINE).await?;
+    assert_eq!(job["status"], "failed", "{job}");
+    let why = job["error_message"].as_str().unwrap_or("");
+    assert!(
+        why.contains("could not be cloned") && why.contains("402"),
+        "the provider's refusal, said plainly: {why}"
+    );
+    assert!(!why.contains(onevoice_tests::tts::KEY), "{why}");
+    assert!(fake.spoken().is_empty(), "no stock voice spoke instead");
+    assert!(fake.clones().is_empty());
+
+    // Resumed, the step clones at Fish: a private model per speaker, usable at once.
+    let (status, resumed) = onevoice_tests::flows::resume(&app, &token, &video).await?;
+    assert_eq!(status, 202, "{resumed}");
+    let job_id = job["id"].as_str().context("id")?;
+    let job = onevoice_tests::flows::finished_job(&app, &token, job_id, DEADLINE).await?;
+    assert_eq!(job["status"], "completed", "{job}");
+    let clones = fake.clones();
+    assert_eq!(clones.len(), 2, "{clones:?}");
+    for clone in &clones {
+        let field = |n: &str| {
+            clone
+                .fields
+                .iter()
+                .find(|(k, _)| k == n)
+                .map(|(_, v)| v.clone())
+        };
+        assert_eq!(field("visibility").as_deref(), Some("private"), "{clone:?}");
+        assert_eq!(field("train_mode").as_deref(), Some("fast"), "{clone:?}");
+    }
+    let voices: std::collections::BTreeSet<String> =
+        fake.spoken().into_iter().map(|(voice, _)| voice).collect();
+    let made: std::collections::BTreeSet<String> = clones.iter().map(|c| c.id.clone()).collect();
+    assert_eq!(voices, made, "every line in a cloned voice");
+    app.shutdown().await
+}
+
+#[tokio::test]
+async fn the_offline_diarizer_tells_the_two_voices_apart_across_chunks() -> anyhow::Result<()> {
+    // No paid provider in the test stack: the local recognizer, which diarizes with its speaker
+    // embedder; chunks of 5 s put each person in more than one chunk.
+    let app = TestApp::spawn_with(&[("ASR_CHUNK_SECS", "5")]).await?;
+    let (_, token) = app.user("speakers-offline@example.test").await?;
+    let (dir, _sample, video) = dialogue(&app, &token).await?;
+    let body = json!({"target_language": "es", "source_language": "en", "voice_id": "espeak-es-m"});
+    let job = dub_to_end(&app, &token, &video, body, DEADLINE).await?;
+    assert_eq!(job["status"], "completed", "{job}");
+    assert_eq!(job["job_config"]["speech_recognition"], "local", "{job}");
+    let found = assert_two_voices(&job)?;
+    let job_id = job["id"].as_str().context("id")?;
+    let lines = manifest(&app, job_id).await?;
+    assert_lines_follow_speakers(&lines, &found);
+    // Every recognized line of a speaker is in that speaker's voice.
+    let keys = keys::job(job_id);
+    let cues: Vec<srt::Cue> = app
+        .state
+        .storage
+        .get_json(&keys.text_json("source_cues"))
+        .await?;
+    let source = dir.path().join("source.flac");
+    app.state
+        .storage
+        .download_to(&keys.source_audio(), &source)
+        .await?;
+    let audio = media::decode_audio(&source).await?;
+    for cue in &cues {
+        let at = |ms: u64| ((ms * u64::from(MEASURE_RATE) / 1000) as usize).min(audio.len());
+        let hz = pitch::median_hz(&audio[at(cue.start_ms)..at(cue.end_ms)], MEASURE_RATE)
+            .context("a voiced line")?;
+        let speaker = cue.speaker.as_deref().context("every line has a speaker")?;
+        let (gender, _, _) = &found[speaker];
+        let expected = if hz < 165.0 { "male" } else { "female" };
+        assert_eq!(
+            gender, expected,
+            "`{}` at {hz:.0} Hz is {speaker}'s",
+            cue.text
         );
     }
     app.shutdown().await

@@ -11,8 +11,9 @@ use onevoice_shared::contracts::{
     TranscribeInput, TranscriptOutput, TranslateInput, TranslateOutput, activity,
 };
 use onevoice_shared::contracts::{
-    SentencesOutput, SpeakersInput, SpeakersOutput, SplitMeaningInput, SplitSentencesInput,
-    SubtitleFiles, SubtitlesInput, TerminologyInput, TerminologyOutput,
+    CloneVoicesInput, CloneVoicesOutput, SentencesOutput, SpeakersInput, SpeakersOutput,
+    SplitMeaningInput, SplitSentencesInput, SubtitleFiles, SubtitlesInput, TerminologyInput,
+    TerminologyOutput,
 };
 use temporalio_macros::activity_definitions;
 use temporalio_sdk::activities::ActivityError;
@@ -64,6 +65,11 @@ impl DubbingActivities {
 
     #[activity(name = activity::SPEAKERS)]
     pub fn speakers(input: SpeakersInput) -> Result<SpeakersOutput, ActivityError> {
+        unimplemented!()
+    }
+
+    #[activity(name = activity::CLONE_VOICES)]
+    pub fn clone_voices(input: CloneVoicesInput) -> Result<CloneVoicesOutput, ActivityError> {
         unimplemented!()
     }
 

@@ -10,12 +10,12 @@ use crate::activities::{DubbingActivities, SupportActivities};
 use crate::options;
 use crate::reasons;
 use onevoice_shared::contracts::{
-    BurnSubtitlesInput, DubbingInput, DubbingOutput, DubbingProgress, ExtractAudioInput,
-    ExtractAudioOutput, FinishJobInput, JobOutcome, LoadTranscriptInput, MixInput, MuxInput,
-    PlanTimingInput, ProgressReport, PublishInput, SendEmailInput, SpeakersInput,
-    SplitMeaningInput, SplitSentencesInput, SubtitleFiles, SubtitlesInput, SynthesizeInput,
-    TerminologyInput, TranscribeInput, TranscriptOutput, TranscriptSource, TranslateInput,
-    TranslateOutput, search_attribute,
+    BurnSubtitlesInput, CloneVoicesInput, DubbingInput, DubbingOutput, DubbingProgress,
+    ExtractAudioInput, ExtractAudioOutput, FinishJobInput, JobOutcome, LoadTranscriptInput,
+    MixInput, MuxInput, PlanTimingInput, ProgressReport, PublishInput, SendEmailInput,
+    SpeakersInput, SplitMeaningInput, SplitSentencesInput, SubtitleFiles, SubtitlesInput,
+    SynthesizeInput, TerminologyInput, TranscribeInput, TranscriptOutput, TranscriptSource,
+    TranslateInput, TranslateOutput, search_attribute,
 };
 use onevoice_shared::failure;
 use onevoice_shared::keys::{JobOutputs, VideoKeys};
@@ -401,9 +401,12 @@ const TEXT_STAGES_PATCH: &str = "text-stages";
 const QUEUED_CANCEL_PATCH: &str = "queued-cancel";
 /// Marks histories that run the speakers step (extract_reference_audio) before synthesis.
 const SPEAKERS_PATCH: &str = "speakers";
+/// Marks histories of jobs that clone their speakers' voices in the speakers step.
+const CLONE_VOICES_PATCH: &str = "clone-voices";
 
-/// The speakers step: measured from the source audio, each gets a voice. A transcript that
-/// names nobody has no speakers: the step is reported skipped and one voice speaks every line.
+/// The speakers step: measured from the source audio, each gets a voice (cloned from them when
+/// the job asks). A transcript that names nobody has no speakers: the step is reported skipped
+/// and one voice speaks every line.
 async fn speakers(
     ctx: &mut WorkflowContext<DubbingWorkflow>,
     input: &DubbingInput,
@@ -421,6 +424,7 @@ async fn speakers(
                 target_language: input.target_language,
                 voice_id: input.options.voice_id.clone(),
                 voices: input.options.voices.clone(),
+                references: input.options.clone_voices.is_some(),
             },
             options::long_running(budget(ctx)),
         )
@@ -428,10 +432,28 @@ async fn speakers(
     if found.speakers == 0 {
         ctx.state_mut(|s| s.progress.current_step = None);
         skip(ctx, &[Step::ExtractReferenceAudio]);
-    } else {
-        finish(ctx, Step::ExtractReferenceAudio);
+        return Ok(found.voices);
     }
-    Ok(found.voices)
+    let mut voices = found.voices;
+    // Only jobs asking for clones (none before this change) take the marker.
+    if let Some(provider) = input.options.clone_voices
+        && ctx.patched(CLONE_VOICES_PATCH)
+    {
+        let cloned = ctx
+            .execute_activity(
+                DubbingActivities::clone_voices,
+                CloneVoicesInput {
+                    job_id: input.job_id,
+                    user_id: input.user_id,
+                    provider,
+                },
+                options::long_running(budget(ctx)),
+            )
+            .await?;
+        voices.extend(cloned.voices);
+    }
+    finish(ctx, Step::ExtractReferenceAudio);
+    Ok(voices)
 }
 
 /// Sentences, lines split by meaning, terminology, translation and display subtitles.

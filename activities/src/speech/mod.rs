@@ -100,6 +100,7 @@ impl SpeechActivities {
                         segments,
                         words: timed,
                         language: heard,
+                        ..
                     } = recognized;
                     words.extend(timed.into_iter().map(|w| Word {
                         start_ms: offset_ms + w.start_ms,

@@ -37,6 +37,7 @@ pub(super) fn configured(
             Box::new(OpenAiTranscription {
                 name: "OpenAI transcription",
                 model: speech.transcription_model.clone(),
+                diarize: false,
             }),
             speech.openai.as_ref(),
         ),
@@ -49,6 +50,8 @@ pub(super) fn configured(
                     .as_ref()
                     .map(|p| p.model.clone())
                     .unwrap_or_default(),
+                // Ours: a speaker per segment and word, and each speaker's voiceprint.
+                diarize: true,
             }),
             speech.local_asr.as_ref(),
         ),
@@ -65,14 +68,15 @@ pub(super) fn configured(
     Ok((transcriber, provider))
 }
 
-/// OpenAI's transcription model that tells speakers apart.
-pub(super) const OPENAI_DIARIZE_MODEL: &str = "gpt-4o-transcribe-diarize";
+pub(super) use onevoice_shared::settings::OPENAI_DIARIZE_MODEL;
 
 /// `POST {base}/audio/transcriptions` (OpenAI or a compatible server): `verbose_json` with
 /// segment and word times, or `diarized_json` with a speaker per segment.
 struct OpenAiTranscription {
     name: &'static str,
     model: String,
+    /// Ask for speakers with `diarize=true` (the local service's extension of the protocol).
+    diarize: bool,
 }
 
 impl Transcriber for OpenAiTranscription {
@@ -101,6 +105,11 @@ impl Transcriber for OpenAiTranscription {
             form.text("response_format", "verbose_json")
                 .text("timestamp_granularities[]", "segment")
                 .text("timestamp_granularities[]", "word")
+        };
+        let form = if self.diarize {
+            form.text("diarize", "true")
+        } else {
+            form
         };
         with_language(form, "language", language)
     }
@@ -184,10 +193,7 @@ fn with_language(form: Form, field: &'static str, language: Option<&str>) -> For
 }
 
 fn wav_part(wav: &[u8]) -> Part {
-    Part::bytes(wav.to_vec())
-        .file_name("audio.wav")
-        .mime_str("audio/wav")
-        .expect("a valid MIME type")
+    crate::voice::http::wav_part(wav, "audio.wav")
 }
 
 /// A segment of a chunk's transcription, relative to the chunk.
@@ -277,6 +283,7 @@ fn parse_scribe(body: &[u8]) -> Result<Recognized, ActivityError> {
             .collect(),
         words,
         language: doc["language_code"].as_str().map(str::to_string),
+        voiceprints: Default::default(),
     })
 }
 
@@ -289,6 +296,10 @@ pub(super) struct Recognized {
     pub words: Vec<Word>,
     /// The language it reports (`english`, `en`, `eng`: each provider has its own form).
     pub language: Option<String>,
+    /// Each speaker's voiceprint (a unit speaker embedding), when the recognizer gives them
+    /// (the local service), by its label in this chunk.
+    #[serde(default)]
+    pub voiceprints: std::collections::BTreeMap<String, Vec<f32>>,
 }
 
 /// `verbose_json`: segments with times in seconds (the words are there too; segments are the
@@ -338,7 +349,8 @@ fn parse_verbose(body: &[u8]) -> Result<Recognized, ActivityError> {
                 start_ms: ms(&w["start"]),
                 end_ms: ms(&w["end"]).max(ms(&w["start"])),
                 text: text.to_string(),
-                speaker: None,
+                // The local service diarizes words too.
+                speaker: w["speaker"].as_str().map(str::to_string),
             })
         })
         .collect();
@@ -349,6 +361,21 @@ fn parse_verbose(body: &[u8]) -> Result<Recognized, ActivityError> {
             .collect(),
         words,
         language: doc["language"].as_str().map(str::to_string),
+        // The local service's voiceprints: `speakers: [{id, embedding}]`.
+        voiceprints: doc["speakers"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(|s| {
+                let id = s["id"].as_str()?.to_string();
+                let embedding: Vec<f32> = s["embedding"]
+                    .as_array()?
+                    .iter()
+                    .filter_map(|x| x.as_f64().map(|x| x as f32))
+                    .collect();
+                (!embedding.is_empty()).then_some((id, embedding))
+            })
+            .collect(),
     })
 }
 

@@ -63,12 +63,24 @@ pub(crate) async fn send(
     make: impl Fn() -> RequestBuilder,
     classify: fn(StatusCode, &[u8]) -> Refusal,
 ) -> Result<Vec<u8>, ActivityError> {
+    let body = send_or_gone(provider, make, classify, |_, _| false).await?;
+    Ok(body.unwrap_or_default())
+}
+
+/// [`send`] of a request about something that may be gone already (deleting a voice): an error
+/// answer `gone` recognises is `None`, not a failure.
+pub(crate) async fn send_or_gone(
+    provider: &str,
+    make: impl Fn() -> RequestBuilder,
+    classify: fn(StatusCode, &[u8]) -> Refusal,
+    gone: fn(StatusCode, &[u8]) -> bool,
+) -> Result<Option<Vec<u8>>, ActivityError> {
     let mut backoff = Duration::from_millis(500);
     let mut attempt = 1;
     loop {
         let (refusal, retry_after) = match make().send().await {
             Ok(res) if res.status().is_success() => match res.bytes().await {
-                Ok(body) => return Ok(body.to_vec()),
+                Ok(body) => return Ok(Some(body.to_vec())),
                 Err(e) => (
                     Refusal {
                         retryable: true,
@@ -81,6 +93,9 @@ pub(crate) async fn send(
                 let status = res.status();
                 let retry_after = retry_after(res.headers());
                 let body = res.bytes().await.unwrap_or_default();
+                if gone(status, &body) {
+                    return Ok(None);
+                }
                 (classify(status, &body), retry_after)
             }
             Err(e) => (
@@ -135,6 +150,14 @@ pub(crate) fn transient_status(status: StatusCode) -> bool {
     status == StatusCode::TOO_MANY_REQUESTS
         || status == StatusCode::REQUEST_TIMEOUT
         || status.is_server_error()
+}
+
+/// A WAV file as a multipart part.
+pub(crate) fn wav_part(wav: &[u8], filename: &str) -> reqwest::multipart::Part {
+    reqwest::multipart::Part::bytes(wav.to_vec())
+        .file_name(filename.to_string())
+        .mime_str("audio/wav")
+        .expect("a valid MIME type")
 }
 
 /// Wraps 16-bit little-endian mono PCM in a WAV header.

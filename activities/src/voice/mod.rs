@@ -8,6 +8,7 @@
 //! lines; a line that cannot be synthesized fails the step with the provider's reason (never
 //! silence in its place). Cancellation stops between lines.
 
+pub mod clones;
 mod elevenlabs;
 mod fish;
 pub(crate) mod http;
@@ -18,7 +19,10 @@ use crate::deps::Deps;
 use crate::scratch::Scratch;
 use crate::{error, heartbeat, memo, process};
 use futures::StreamExt;
-use onevoice_shared::contracts::{SynthesizeInput, SynthesizeOutput, SynthesizedLine, activity};
+use onevoice_shared::contracts::{
+    CloneVoicesInput, CloneVoicesOutput, SynthesizeInput, SynthesizeOutput, SynthesizedLine,
+    activity,
+};
 use onevoice_shared::keys::JobKeys;
 use onevoice_shared::pipeline::Step;
 use onevoice_shared::srt::Cue;
@@ -61,6 +65,18 @@ impl VoiceActivities {
 
 #[activities]
 impl VoiceActivities {
+    /// Clones each speaker's voice from their reference audio (part of the speakers step; the
+    /// user attested consent). A provider's refusal fails the step with its reason: the job
+    /// never falls back to a stock voice silently.
+    #[activity(name = activity::CLONE_VOICES)]
+    pub async fn clone_voices(
+        self: Arc<Self>,
+        ctx: ActivityContext,
+        input: CloneVoicesInput,
+    ) -> Result<CloneVoicesOutput, ActivityError> {
+        heartbeat::beating(&ctx, clones::clone_speakers(&self.deps, &self.http, &input)).await
+    }
+
     #[activity(name = activity::SYNTHESIZE)]
     pub async fn synthesize(
         self: Arc<Self>,

@@ -3,7 +3,7 @@
 
 use crate::auth::AuthUser;
 use crate::error::ApiError;
-use crate::extract::{ApiJson, ApiPath, ApiQuery};
+use crate::extract::{ApiJson, ApiPath, ApiQuery, ClientInfo};
 use crate::services::dubs::{self, DubRequest};
 use crate::state::AppState;
 use crate::views::MessageResponse;
@@ -99,6 +99,11 @@ pub struct SpeakerView {
     /// Guessed from the pitch: `male` or `female`.
     gender: Option<&'static str>,
     voice_id: String,
+    /// Whether `voice_id` was cloned from this speaker (`clone_voices`).
+    cloned: bool,
+    /// Why a job that clones voices kept a catalogue voice for this speaker.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    clone_note: Option<String>,
     /// A short clip of the speaker alone (WAV), valid for an hour.
     sample_url: Option<String>,
 }
@@ -114,6 +119,8 @@ impl From<dubs::JobSpeaker> for SpeakerView {
             pitch_hz: sp.pitch_hz,
             gender: sp.gender.map(|g| g.as_str()),
             voice_id: sp.voice_id,
+            cloned: sp.cloned,
+            clone_note: s.clone_note,
             sample_url: s.sample_url,
         }
     }
@@ -245,6 +252,7 @@ pub struct DubResponse {
 async fn start_dub(
     State(state): State<AppState>,
     user: AuthUser,
+    client: ClientInfo,
     headers: HeaderMap,
     ApiPath(video_id): ApiPath<VideoId>,
     ApiJson(req): ApiJson<DubRequest>,
@@ -255,7 +263,7 @@ async fn start_dub(
         })?),
         None => None,
     };
-    let started = dubs::start(&state, user.id, video_id, &req, key).await?;
+    let started = dubs::start(&state, user.id, video_id, &req, key, client.ip).await?;
     Ok((StatusCode::ACCEPTED, Json(DubResponse::from(started))))
 }
 
@@ -425,7 +433,7 @@ async fn get_job(
     ApiPath(id): ApiPath<JobId>,
 ) -> Result<Json<JobView>, ApiError> {
     let (job, steps) = dubs::job_with_steps(&state, user.id, id).await?;
-    let speakers = dubs::speakers(&state, job.id).await?;
+    let speakers = dubs::speakers(&state, &job).await?;
     let mut view = JobView::build(&job, Some(steps));
     view.speakers = Some(speakers.into_iter().map(SpeakerView::from).collect());
     Ok(Json(view))

@@ -6,4 +6,5 @@ pub mod dubs;
 pub mod health;
 pub mod users;
 pub mod videos;
+pub mod voices;
 pub mod webhooks;

@@ -1,15 +1,20 @@
 //! The voice catalogue of a language, with a link to each voice's preview sample where one has
-//! been generated (the local voices': a worker makes them once, `voice::previews`).
+//! been generated (the local voices': a worker makes them once, `voice::previews`); and the
+//! user's library of voices cloned from their videos' speakers.
 
+use super::{Result, ServiceError};
 use crate::state::AppState;
+use onevoice_shared::ids::UserId;
 use onevoice_shared::keys::{VOICE_PREVIEWS, voice_preview};
 use onevoice_shared::language::Language;
+use onevoice_shared::repo::cloned_voices::{self, ClonedVoice};
 use onevoice_shared::storage::Storage;
 use onevoice_shared::voices::{self, Provider, Voice};
 use std::collections::HashSet;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tokio::sync::Mutex;
+use uuid::Uuid;
 
 /// How long a listing of the stored previews is reused: the catalogue is public, so a flood of
 /// requests must not become a flood of S3 listings.
@@ -66,4 +71,58 @@ pub async fn catalogue(state: &AppState, language: Language) -> Vec<(Voice, Opti
         out.push((voice, url));
     }
     out
+}
+
+/// The user's cloned voices: saved to their library, or of their jobs (until deleted with the
+/// video or at the end of the retention period).
+pub async fn library(state: &AppState, user: UserId) -> Result<Vec<ClonedVoice>> {
+    Ok(cloned_voices::of_user(&state.db, user).await?)
+}
+
+/// Renames one of the user's voices and/or saves it to the library (kept until the user deletes
+/// it) or takes it out (deleted with its job's video or at the end of the retention period).
+/// Neither given: the voice as it is.
+pub async fn update(
+    state: &AppState,
+    user: UserId,
+    id: Uuid,
+    name: Option<&str>,
+    saved: Option<bool>,
+) -> Result<ClonedVoice> {
+    let name = name
+        .map(|n| crate::text::nonblank_line("name", n, MAX_NAME_CHARS))
+        .transpose()?;
+    if !cloned_voices::update(&state.db, user, id, name, saved).await? {
+        return Err(not_found());
+    }
+    cloned_voices::find_owned(&state.db, user, id)
+        .await?
+        .ok_or_else(not_found)
+}
+
+/// Deletes one of the user's voices: it leaves the library at once, and the provider deletes it
+/// within a maintenance round. Jobs already dubbed keep their audio.
+pub async fn delete(state: &AppState, user: UserId, id: Uuid) -> Result<()> {
+    if cloned_voices::find_owned(&state.db, user, id)
+        .await?
+        .is_none()
+    {
+        return Err(not_found());
+    }
+    if cloned_voices::in_use(&state.db, id).await? {
+        return Err(ServiceError::Conflict(
+            "the voice is dubbing a job that is still running; delete it once the job ends".into(),
+        ));
+    }
+    if !cloned_voices::request_delete(&state.db, user, id).await? {
+        return Err(not_found());
+    }
+    Ok(())
+}
+
+/// Longest name of a voice in the library.
+pub const MAX_NAME_CHARS: usize = 100;
+
+fn not_found() -> ServiceError {
+    ServiceError::NotFound("voice not found".into())
 }

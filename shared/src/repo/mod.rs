@@ -4,6 +4,7 @@
 pub mod activity;
 pub mod auth_tokens;
 pub mod billing;
+pub mod cloned_voices;
 pub mod credits;
 pub mod emails;
 pub mod former_accounts;

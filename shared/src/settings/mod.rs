@@ -60,7 +60,35 @@ pub struct SpeechSettings {
     /// Longest piece of audio sent to a recognizer at once (`ASR_CHUNK_SECS`, 600; tests
     /// shorten it to cross chunk boundaries in a short sample).
     pub chunk_secs: u64,
+    pub cloning: CloneSettings,
 }
+
+/// Voice cloning: how much of a speaker alone a clone is made from, and how long an unsaved
+/// clone is kept at the provider.
+#[derive(Clone, Debug)]
+pub struct CloneSettings {
+    /// A speaker with less speech alone keeps a catalogue voice (`CLONE_MIN_SECS`, 10; tests
+    /// shorten it for their short samples).
+    pub min_reference: Duration,
+    /// The reference stops here (`CLONE_MAX_SECS`, 60; more adds little, the providers say).
+    pub max_reference: Duration,
+    /// An unsaved clone is deleted at the provider this long after its job ends
+    /// (`CLONE_RETENTION_DAYS`, 30: the time a job can be re-rendered), or with its video.
+    pub retention: Duration,
+}
+
+impl Default for CloneSettings {
+    fn default() -> Self {
+        CloneSettings {
+            min_reference: Duration::from_secs(10),
+            max_reference: Duration::from_secs(60),
+            retention: Duration::from_secs(30 * 86_400),
+        }
+    }
+}
+
+/// OpenAI's transcription model that names a speaker per segment (`diarized_json`).
+pub const OPENAI_DIARIZE_MODEL: &str = "gpt-4o-transcribe-diarize";
 
 /// A speech recognizer, by the name jobs and `ASR_PROVIDER` use.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
@@ -95,6 +123,16 @@ impl Recognizer {
             Recognizer::ElevenLabs => speech.elevenlabs.is_some(),
             Recognizer::WhisperX => speech.whisperx.is_some(),
             Recognizer::Local => speech.local_asr.is_some(),
+        }
+    }
+
+    /// Whether it tells speakers apart: Scribe and the local service always, OpenAI with its
+    /// diarizing model. (The WhisperX host documents no diarization.)
+    pub fn diarizes(self, speech: &SpeechSettings) -> bool {
+        match self {
+            Recognizer::ElevenLabs | Recognizer::Local => true,
+            Recognizer::OpenAi => speech.transcription_model == OPENAI_DIARIZE_MODEL,
+            Recognizer::WhisperX => false,
         }
     }
 

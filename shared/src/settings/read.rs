@@ -565,6 +565,39 @@ fn read_speech<F: Fn(&str) -> Option<String>>(r: &mut Reader<'_, F>) -> SpeechSe
                 "expected 4 to 1200 seconds (10 minutes of 16 kHz audio is 19 MB, under the 25 MB upload limit)",
             )
             .unwrap_or(600),
+        cloning: read_cloning(r),
+    }
+}
+
+fn read_cloning<F: Fn(&str) -> Option<String>>(r: &mut Reader<'_, F>) -> CloneSettings {
+    let min = r
+        .checked::<f64>(
+            "CLONE_MIN_SECS",
+            "10",
+            |n| (1.0..=60.0).contains(&n),
+            "expected 1 to 60 seconds",
+        )
+        .unwrap_or(10.0);
+    let max = r
+        .checked::<f64>(
+            "CLONE_MAX_SECS",
+            "60",
+            |n| (1.0..=300.0).contains(&n),
+            "expected 1 to 300 seconds",
+        )
+        .unwrap_or(60.0);
+    let days = r
+        .checked::<f64>(
+            "CLONE_RETENTION_DAYS",
+            "30",
+            |n| n > 0.0 && n <= 3650.0,
+            "expected more than 0 and at most 3650 days",
+        )
+        .unwrap_or(30.0);
+    CloneSettings {
+        min_reference: Duration::from_secs_f64(min),
+        max_reference: Duration::from_secs_f64(max.max(min)),
+        retention: Duration::from_secs_f64(days * 86_400.0),
     }
 }
 

@@ -27,9 +27,10 @@ use temporalio_client::{
 };
 
 const DEADLINE: Duration = Duration::from_secs(180);
-const SCENARIOS: [&str; 10] = [
+const SCENARIOS: [&str; 11] = [
     "dubbing-recognized",
     "dubbing-speakers",
+    "dubbing-cloned",
     "dubbing-failed",
     "dubbing-resumed",
     "dubbing-cancelled-queued",
@@ -67,6 +68,7 @@ async fn record(name: &str) -> anyhow::Result<Vec<u8>> {
     match name {
         "dubbing-recognized" => recognized().await,
         "dubbing-speakers" => speakers().await,
+        "dubbing-cloned" => cloned().await,
         "dubbing-failed" => failed_then_resumed(false).await,
         "dubbing-resumed" => failed_then_resumed(true).await,
         "dubbing-cancelled-queued" => cancelled_queued().await,
@@ -161,6 +163,36 @@ async fn speakers_on(app: &TestApp) -> anyhow::Result<Vec<u8>> {
         done["speakers"].as_array().map(Vec::len) == Some(2),
         "two speakers: {done}"
     );
+    history(app, &format!("dub-{job}"), true).await
+}
+
+/// The dialogue dubbed with its speakers' voices cloned (at the ElevenLabs fake).
+async fn cloned() -> anyhow::Result<Vec<u8>> {
+    let fake = FakeTts::start().await?;
+    let mut settings = fake.settings();
+    settings.push(("CLONE_MIN_SECS", "1".into()));
+    let overrides: Vec<(&str, &str)> = settings.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    let app = TestApp::spawn_with(&overrides).await?;
+    let out = cloned_on(&app, &fake).await;
+    finish(app, out).await
+}
+
+async fn cloned_on(app: &TestApp, fake: &FakeTts) -> anyhow::Result<Vec<u8>> {
+    let (_, token) = app.user("record-cloned@example.com").await?;
+    let dir = tempfile::tempdir()?;
+    let sample = onevoice_tests::sample::make_dialogue(dir.path()).await?;
+    let bytes = tokio::fs::read(&sample.video).await?;
+    let video = onevoice_tests::flows::ready_video(app, &token, "dialogue.mp4", bytes).await?;
+    let mut body = request(Some(&sample.transcript));
+    body["voice_id"] = json!("elevenlabs-21m00Tcm4TlvDq8ikWAM");
+    body["clone_voices"] = json!(true);
+    body["voice_consent"] = json!({"confirmed": true, "name": "Recorder"});
+    let (status, started) = dub(app, &token, &video, body, None).await?;
+    anyhow::ensure!(status == 202, "{started}");
+    let job = started["job_id"].as_str().context("job")?;
+    let done = finished_job(app, &token, job, DEADLINE).await?;
+    anyhow::ensure!(done["status"] == "completed", "{done}");
+    anyhow::ensure!(fake.clones().len() == 2, "two clones: {:?}", fake.clones());
     history(app, &format!("dub-{job}"), true).await
 }
 

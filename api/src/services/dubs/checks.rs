@@ -2,6 +2,7 @@
 //! the user may spend, a configured recognizer, a clean glossary.
 
 use super::*;
+use onevoice_shared::voices::{CloneProvider, Provider, VoiceChoice};
 
 /// Why a suspended customer cannot start dubbing, and how to get going again.
 const OVERDUE: &str = "dubbing is suspended: your subscription payment is overdue; update your payment method to continue";
@@ -129,8 +130,9 @@ pub(super) fn check_glossary(entries: &[GlossaryEntry]) -> Result<Vec<GlossaryTe
 
 /// The request's voices by speaker: each label one of the uploaded transcript's speakers, each
 /// voice one of the catalogue's for the target language.
-pub(super) fn check_speaker_voices(
+pub(super) async fn check_speaker_voices(
     state: &AppState,
+    user: UserId,
     requested: &BTreeMap<String, String>,
     cues: Option<&[Cue]>,
     target: Language,
@@ -160,12 +162,84 @@ pub(super) fn check_speaker_voices(
                 "no line of source_transcript is spoken by this speaker",
             ));
         }
-        if !onevoice_shared::voices::is_available(voice, target, &state.settings.speech) {
+        if !voice_usable(state, user, voice, target).await? {
             return Err(ServiceError::invalid(
                 &field,
-                format!("not a voice for {target}; see /api/videos/voices"),
+                format!("not a voice for {target}; see /api/videos/voices and /api/voices"),
             ));
         }
     }
     Ok(requested.clone())
+}
+
+/// Whether `voice` may dub into `target` for `user`: a voice of the catalogue, or a clone the
+/// user saved to their library (never another user's), at a provider configured here.
+pub(super) async fn voice_usable(
+    state: &AppState,
+    user: UserId,
+    voice: &str,
+    target: Language,
+) -> Result<bool> {
+    let speech = &state.settings.speech;
+    if onevoice_shared::voices::is_available(voice, target, speech) {
+        return Ok(true);
+    }
+    let configured = match VoiceChoice::parse(voice).map(|v| v.provider()) {
+        Some(Provider::ElevenLabs) => speech.elevenlabs.is_some(),
+        Some(Provider::Fish) => speech.fish.is_some(),
+        _ => false,
+    };
+    Ok(configured && cloned_voices::is_saved_by(&state.db, user, voice).await?)
+}
+
+/// A request to clone voices: only with a consent attestation, at a provider that clones, and
+/// for speakers the job can tell apart. Returns the provider and who attested.
+pub(super) fn check_cloning(
+    state: &AppState,
+    req: &DubRequest,
+    voice_id: Option<&str>,
+    cues: Option<&[Cue]>,
+    recognizer: Option<Recognizer>,
+) -> Result<Option<(CloneProvider, String)>> {
+    if !req.clone_voices {
+        if req.voice_consent.is_some() {
+            return Err(ServiceError::invalid(
+                "voice_consent",
+                "only with clone_voices: true",
+            ));
+        }
+        return Ok(None);
+    }
+    let Some(consent) = &req.voice_consent else {
+        return Err(ServiceError::invalid(
+            "voice_consent",
+            "required to clone voices: confirm that everyone heard in the video consented",
+        ));
+    };
+    if !consent.confirmed {
+        return Err(ServiceError::invalid(
+            "voice_consent.confirmed",
+            "must be true to clone voices",
+        ));
+    }
+    let name = text::nonblank_line("voice_consent.name", &consent.name, 200)?;
+    let speech = &state.settings.speech;
+    let provider = CloneProvider::for_job(voice_id, speech).ok_or_else(|| {
+        ServiceError::invalid(
+            "clone_voices",
+            "voice cloning is not available on this server (it needs ElevenLabs or Fish Audio)",
+        )
+    })?;
+    let knows_speakers = match cues {
+        Some(cues) => cues.iter().any(|c| c.speaker.is_some()),
+        None => recognizer.is_some_and(|r| r.diarizes(speech)),
+    };
+    if !knows_speakers {
+        return Err(ServiceError::invalid(
+            "clone_voices",
+            "cloning needs the speakers: name them in source_transcript (WebVTT `<v Name>` or \
+             `Name:` lines), or use a recognizer that tells them apart",
+        ));
+    }
+    Ok(Some((provider, name.to_string())))
 }

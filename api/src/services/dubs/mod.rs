@@ -9,7 +9,8 @@ use crate::state::AppState;
 use crate::temporal;
 use crate::text;
 use checks::{
-    check_glossary, check_speaker_voices, may_spend, price, ready_video, requested_recognizer,
+    check_cloning, check_glossary, check_speaker_voices, may_spend, price, ready_video,
+    requested_recognizer, voice_usable,
 };
 use chrono::Utc;
 use onevoice_shared::contracts::{
@@ -22,7 +23,7 @@ use onevoice_shared::language::{Language, UnsupportedLanguage};
 use onevoice_shared::legacy::{self, JobMessage};
 use onevoice_shared::pipeline::credit_cost;
 use onevoice_shared::repo::videos::VideoDetail;
-use onevoice_shared::repo::{activity, billing, jobs, ledger, media, videos};
+use onevoice_shared::repo::{activity, billing, cloned_voices, jobs, ledger, media, videos};
 use onevoice_shared::settings::{Dispatch, Recognizer};
 use onevoice_shared::speakers::MAX_REQUESTED;
 use onevoice_shared::srt::MAX_SPEAKER_CHARS;
@@ -83,7 +84,34 @@ pub struct DubRequest {
     /// distinct voice of the catalogue matching their measured gender; see the job's `speakers`.
     #[serde(default)]
     pub voices: BTreeMap<String, String>,
+    /// Clone each speaker's voice from the video (at ElevenLabs or Fish Audio, whichever the
+    /// server has; the job voice's provider first) and dub them with it. Needs `voice_consent`,
+    /// and speakers the job can tell apart (named in `source_transcript`, or a recognizer that
+    /// diarizes). A speaker with too little speech alone keeps a catalogue voice. The clones
+    /// appear in `/api/voices`, and are deleted with the video or after the retention period
+    /// unless saved there.
+    #[serde(default)]
+    pub clone_voices: bool,
+    /// The caller's attestation that everyone heard in the video consented to being cloned
+    /// (recorded with the time and the caller's address).
+    #[serde(default)]
+    pub voice_consent: Option<VoiceConsent>,
 }
+
+/// What a caller attests before voices are cloned: they confirm [`CONSENT_STATEMENT`] and sign it
+/// with their name.
+#[derive(Deserialize, Serialize, ToSchema)]
+pub struct VoiceConsent {
+    /// Must be `true`: "I confirm that every person whose voice is heard in this video has
+    /// given their permission for it to be cloned to dub this video, and that I may give it."
+    pub confirmed: bool,
+    /// The name of the person attesting.
+    #[schema(format = "nonblank-line", min_length = 1, max_length = 200)]
+    pub name: String,
+}
+
+/// The statement a consent confirms, versioned: the record keeps the text that was confirmed.
+pub const CONSENT_STATEMENT: &str = "v1: I confirm that every person whose voice is heard in this video has given their      permission for it to be cloned to dub this video, and that I may give it.";
 
 /// A term and its translation: one line each, 1 to 100 characters, without `[` or `]`.
 #[derive(Clone, Deserialize, Serialize, ToSchema)]
@@ -141,6 +169,7 @@ pub async fn start(
     video: VideoId,
     req: &DubRequest,
     idempotency_key: Option<&str>,
+    ip: Option<std::net::IpAddr>,
 ) -> Result<Started> {
     let idempotency_key = idempotency_key
         .map(|k| text::nonblank_line("Idempotency-Key", k, 200))
@@ -173,6 +202,7 @@ pub async fn start(
         plan: &plan,
         idempotency_key,
         request_hash: &request_hash,
+        ip,
     };
     if let Err(e) = record(state, &new).await {
         return match e {
@@ -234,6 +264,8 @@ struct Plan {
     priced_duration_ms: Option<u64>,
     credits: i64,
     estimate_secs: u64,
+    /// Who attested consent to clone voices, when the job clones them.
+    consent_by: Option<String>,
 }
 
 async fn plan(state: &AppState, user: UserId, video: VideoId, req: &DubRequest) -> Result<Plan> {
@@ -272,11 +304,11 @@ async fn plan(state: &AppState, user: UserId, video: VideoId, req: &DubRequest) 
             ServiceError::invalid("source_language", e.to_string())
         })?;
     if let Some(voice) = &req.voice_id
-        && !onevoice_shared::voices::is_available(voice, target, &state.settings.speech)
+        && !voice_usable(state, user, voice, target).await?
     {
         return Err(ServiceError::invalid(
             "voice_id",
-            format!("not a voice for {target}; see /api/videos/voices"),
+            format!("not a voice for {target}; see /api/videos/voices and /api/voices"),
         ));
     }
     let voice_id = req
@@ -299,7 +331,8 @@ async fn plan(state: &AppState, user: UserId, video: VideoId, req: &DubRequest) 
         }
     };
     let glossary = check_glossary(&req.glossary)?;
-    let voices = check_speaker_voices(state, &req.voices, cues.as_deref(), target)?;
+    let voices = check_speaker_voices(state, user, &req.voices, cues.as_deref(), target).await?;
+    let cloning = check_cloning(state, req, voice_id.as_deref(), cues.as_deref(), recognizer)?;
     let original = media::newest(&state.db, video, FileType::Original, None, None)
         .await?
         .ok_or_else(|| ServiceError::Conflict("the video has no uploaded file".into()))?;
@@ -318,6 +351,7 @@ async fn plan(state: &AppState, user: UserId, video: VideoId, req: &DubRequest) 
             burn_subtitles: req.burn_subtitles,
             glossary,
             voices,
+            clone_voices: cloning.as_ref().map(|(provider, _)| *provider),
         },
         cues,
         title: v.title,
@@ -325,6 +359,7 @@ async fn plan(state: &AppState, user: UserId, video: VideoId, req: &DubRequest) 
         priced_duration_ms: original.duration.map(|s| (s * 1000.0).round() as u64),
         credits,
         estimate_secs,
+        consent_by: cloning.map(|(_, name)| name),
     })
 }
 
@@ -334,6 +369,7 @@ struct NewDub<'a> {
     plan: &'a Plan,
     idempotency_key: Option<&'a str>,
     request_hash: &'a [u8],
+    ip: Option<std::net::IpAddr>,
 }
 
 /// Why a new dub's rows were not written.
@@ -412,6 +448,21 @@ async fn record(state: &AppState, new: &NewDub<'_>) -> Result<(), Recorded> {
                 size: None,
                 duration_secs: None,
                 language: Some(plan.config.source_language.code()),
+            },
+        )
+        .await
+        .map_err(ServiceError::from)?;
+    }
+    if let Some(signed_by) = &plan.consent_by {
+        cloned_voices::record_consent(
+            &mut *tx,
+            &cloned_voices::Consent {
+                job: job_id,
+                user,
+                video,
+                signed_by,
+                statement: CONSENT_STATEMENT,
+                ip: new.ip,
             },
         )
         .await
@@ -516,11 +567,15 @@ pub async fn job_with_steps(
 pub struct JobSpeaker {
     pub speaker: onevoice_shared::speakers::Speaker,
     pub sample_url: Option<String>,
+    /// Why a job that clones voices did not clone this speaker's.
+    pub clone_note: Option<String>,
 }
 
 /// The speakers of one of the caller's jobs (found by `job_with_steps` first).
-pub async fn speakers(state: &AppState, job: JobId) -> Result<Vec<JobSpeaker>> {
-    let speakers = onevoice_shared::repo::speakers::of_job(&state.db, job).await?;
+pub async fn speakers(state: &AppState, job: &jobs::JobRow) -> Result<Vec<JobSpeaker>> {
+    let speakers = onevoice_shared::repo::speakers::of_job(&state.db, job.id).await?;
+    let clones = job.config().is_some_and(|c| c.clone_voices.is_some());
+    let min = state.settings.speech.cloning.min_reference.as_secs_f64();
     let mut out = Vec::with_capacity(speakers.len());
     for speaker in speakers {
         let sample_url = match &speaker.sample_key {
@@ -530,9 +585,16 @@ pub async fn speakers(state: &AppState, job: JobId) -> Result<Vec<JobSpeaker>> {
             }
             None => None,
         };
+        let clone_note = (clones && speaker.reference_key.is_none()).then(|| {
+            format!(
+                "not cloned: {:.1} s of speech alone, {min:.0} s needed; a catalogue voice dubs them",
+                speaker.reference_ms as f64 / 1000.0
+            )
+        });
         out.push(JobSpeaker {
             speaker,
             sample_url,
+            clone_note,
         });
     }
     Ok(out)

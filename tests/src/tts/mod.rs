@@ -5,6 +5,10 @@
 //! to fail the next requests with a provider's own error answers (429 with `Retry-After`, 500,
 //! 401, 402, quota).
 
+mod clones;
+
+pub use clones::FakeClone;
+
 use crate::chat::{self, ChatFault};
 use crate::served::{Served, serve};
 use axum::Router;
@@ -18,6 +22,8 @@ use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
 pub const KEY: &str = "sk-test-tts-key-never-logged";
+/// The Fish voice offered (`FISH_VOICES`).
+const FISH_STOCK_VOICE: &str = "0123456789abcdef";
 
 #[derive(Clone, Debug)]
 struct Fault {
@@ -40,6 +46,8 @@ struct Inner {
     slow: VecDeque<(String, std::time::Duration)>,
     /// Every line synthesized: (the provider's voice, the text).
     spoken: Vec<(String, String)>,
+    /// Voices cloned at the fakes, deleted ones too.
+    clones: Vec<FakeClone>,
 }
 
 /// One request: its path, what it asked for (the text to speak, the model...), what identifies a
@@ -114,7 +122,7 @@ impl FakeTts {
             ("ELEVENLABS_API_KEY", KEY.into()),
             ("FISH_BASE_URL", self.url.clone()),
             ("FISH_API_KEY", KEY.into()),
-            ("FISH_VOICES", "0123456789abcdef=Narrator".into()),
+            ("FISH_VOICES", format!("{FISH_STOCK_VOICE}=Narrator")),
             ("WHISPERX_BASE_URL", self.url.clone()),
             ("WHISPERX_API_KEY", KEY.into()),
         ]
@@ -152,6 +160,11 @@ impl FakeTts {
     /// Every line synthesized, as (the provider's voice, the text).
     pub fn spoken(&self) -> Vec<(String, String)> {
         self.inner.lock().unwrap().spoken.clone()
+    }
+
+    /// Every voice cloned at the fakes (deleted ones marked so).
+    pub fn clones(&self) -> Vec<FakeClone> {
+        self.inner.lock().unwrap().clones.clone()
     }
 
     /// The language each transcription request named (empty when it asked for detection).
@@ -235,6 +248,9 @@ fn json_error(status: u16, body: Value) -> Response {
 }
 
 async fn handle(State(inner): State<Arc<Mutex<Inner>>>, req: Request) -> Response {
+    if clones::is_clone_request(req.method(), req.uri().path()) {
+        return clones::handle(inner, req).await;
+    }
     if matches!(
         req.uri().path(),
         "/v1/audio/transcriptions" | "/v1/speech-to-text" | "/302/whisperx"
@@ -316,6 +332,30 @@ async fn handle(State(inner): State<Arc<Mutex<Inner>>>, req: Request) -> Respons
             .unwrap_or_default()
             .to_string()
     };
+    // The voice must be one the provider has: a stock voice, or a clone not deleted.
+    let provider = if path.starts_with("/v1/text-to-speech/") {
+        Some("elevenlabs")
+    } else {
+        (path == "/v1/tts").then_some("fish")
+    };
+    let clone_hz = match provider {
+        None => None,
+        Some(p) => match clones::voice(&inner, p, &voice) {
+            Some(hz) => hz,
+            None if p == "elevenlabs" => {
+                return json_error(
+                    400,
+                    json!({"detail": {"status": "voice_not_found", "message": "A voice with this id was not found."}}),
+                );
+            }
+            None => {
+                return json_error(
+                    400,
+                    json!({"status": 400, "message": "Reference not found"}),
+                );
+            }
+        },
+    };
     inner.spoken.push((voice, text.clone()));
     if path.starts_with("/v1/audio/speech") {
         if input["response_format"] != "pcm" {
@@ -333,7 +373,8 @@ async fn handle(State(inner): State<Arc<Mutex<Inner>>>, req: Request) -> Respons
                 json!({"detail": [{"loc": ["query", "output_format"], "msg": "unexpected format", "type": "value_error"}]}),
             );
         }
-        return (StatusCode::OK, speech(&text, ELEVENLABS_HZ)).into_response();
+        let hz = clone_hz.unwrap_or(ELEVENLABS_HZ);
+        return (StatusCode::OK, speech(&text, hz)).into_response();
     }
     if input["format"] != "wav" {
         return json_error(
@@ -341,7 +382,8 @@ async fn handle(State(inner): State<Arc<Mutex<Inner>>>, req: Request) -> Respons
             json!([{"loc": ["body", "format"], "type": "value_error", "msg": "the fake answers format wav only"}]),
         );
     }
-    (StatusCode::OK, wav(&speech(&text, FISH_HZ))).into_response()
+    let hz = clone_hz.unwrap_or(FISH_HZ);
+    (StatusCode::OK, wav(&speech(&text, hz))).into_response()
 }
 
 /// The JSON fields each synthesis API knows (provider-contracts.md §1.3, §2.2, §3.1) and the
