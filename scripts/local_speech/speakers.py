@@ -226,7 +226,8 @@ def diarize(embedder, pcm, segments, threshold):
     for _, g, _ in pieces:
         if g is not None and g not in names:
             names[g] = f"speaker_{len(names)}"
-    first = next(iter(names.values()), None)
+    # Too little speech to embed anywhere: one speaker (the caller matches them by pitch).
+    first = next(iter(names.values()), "speaker_0")
     out = []
     for seg, g, ws in pieces:
         name = names.get(g, first)

@@ -5,6 +5,7 @@
 //! the audio, gives each a voice of their own, and the dub sounds like two people.
 
 use anyhow::Context;
+use onevoice_activities::audio::engine::plan::Plan;
 use onevoice_activities::audio::pitch;
 use onevoice_shared::contracts::SynthesizedLine;
 use onevoice_shared::srt;
@@ -103,7 +104,9 @@ fn assert_lines_follow_speakers(
 ) {
     for line in lines {
         let speaker = line.speaker.as_deref().unwrap_or("nobody");
-        let (_, voice, _) = &found[speaker];
+        let (_, voice, _) = found
+            .get(speaker)
+            .unwrap_or_else(|| panic!("{line:?} is spoken by someone found: {lines:#?}"));
         assert_eq!(line.voice_id.as_deref(), Some(voice.as_str()), "{line:?}");
     }
     for label in found.keys() {
@@ -319,8 +322,32 @@ async fn speakers_named_by_the_transcript_take_the_voices_asked_for() -> anyhow:
     assert_eq!(found[ana].1, "espeak-es-f", "{found:?}");
     assert_eq!(found[kim].1, "espeak-es-m", "{found:?}");
     assert_eq!(found[kim].0, "male", "{found:?}");
-    let lines = manifest(&app, job["id"].as_str().context("id")?).await?;
+    let job_id = job["id"].as_str().context("id")?;
+    let lines = manifest(&app, job_id).await?;
     assert_lines_follow_speakers(&lines, &found);
+
+    // Ana cuts in before Kim's third line ends: each is planned on their own speaker's track,
+    // so Kim's line keeps the room after its slot (as a line followed by silence does) instead
+    // of being squeezed into it, neither is cut, and they overlap in the dub as in the video.
+    let plan: Plan = app
+        .state
+        .storage
+        .get_json(&keys::job(job_id).timing_plan())
+        .await?;
+    let (his, hers) = (&plan.placements[2], &plan.placements[3]);
+    assert_eq!(lines[2].speaker.as_deref(), Some(kim));
+    assert_eq!(lines[3].speaker.as_deref(), Some(ana));
+    assert!(lines[3].start_ms < lines[2].end_ms, "the sample overlaps");
+    assert!(
+        his.window > his.slot,
+        "Kim's line is not held to its slot: {his:?}"
+    );
+    assert_eq!((his.overrun(), hers.overrun()), (0, 0), "{his:?} {hers:?}");
+    assert!(
+        hers.start < his.start + his.placed,
+        "both play at once: {his:?} {hers:?}"
+    );
+    assert!(job["job_result"]["unfit_lines"] == json!([]), "{job}");
     app.shutdown().await
 }
 
@@ -679,17 +706,19 @@ async fn the_offline_diarizer_tells_the_two_voices_apart_across_chunks() -> anyh
     let job = dub_to_end(&app, &token, &video, body, DEADLINE).await?;
     assert_eq!(job["status"], "completed", "{job}");
     assert_eq!(job["job_config"]["speech_recognition"], "local", "{job}");
-    let found = assert_two_voices(&job)?;
     let job_id = job["id"].as_str().context("id")?;
-    let lines = manifest(&app, job_id).await?;
-    assert_lines_follow_speakers(&lines, &found);
-    // Every recognized line of a speaker is in that speaker's voice.
     let keys = keys::job(job_id);
     let cues: Vec<srt::Cue> = app
         .state
         .storage
         .get_json(&keys.text_json("source_cues"))
         .await?;
+    let named = job["speakers"].as_array().map(Vec::len);
+    assert_eq!(named, Some(2), "two speakers in {cues:#?}");
+    let found = assert_two_voices(&job)?;
+    let lines = manifest(&app, job_id).await?;
+    assert_lines_follow_speakers(&lines, &found);
+    // Every recognized line of a speaker is in that speaker's voice.
     let source = dir.path().join("source.flac");
     app.state
         .storage

@@ -14,7 +14,7 @@ use crate::deps::Deps;
 use crate::scratch::Scratch;
 use crate::{blocking, error, heartbeat, memo};
 use engine::mix::{self as mixer, MixSpec};
-use engine::plan::{Cue, DubRules, Plan, plan_dub};
+use engine::plan::{Cue, DubRules, Plan, plan_tracks};
 use onevoice_shared::contracts::{
     MixInput, MixOutput, PlanTimingInput, PlanTimingOutput, SpeakerFit, SynthesizedLine, UnfitLine,
     activity,
@@ -107,7 +107,19 @@ impl AudioActivities {
                 ramp: engine::RAMP,
                 ..DubRules::default()
             };
-            let timeline = plan_dub(input.duration_ms as f64 / 1000.0, &cues, rules);
+            // One track per speaker: people talking over each other are dubbed over each other.
+            let mut speakers: Vec<Option<&str>> = Vec::new();
+            let tracks: Vec<usize> = lines
+                .iter()
+                .map(|l| {
+                    let who = l.speaker.as_deref();
+                    speakers.iter().position(|s| *s == who).unwrap_or_else(|| {
+                        speakers.push(who);
+                        speakers.len() - 1
+                    })
+                })
+                .collect();
+            let timeline = plan_tracks(input.duration_ms as f64 / 1000.0, &cues, &tracks, rules);
             let dub_cues: Vec<srt::Cue> = timeline
                 .placements
                 .iter()

@@ -11,7 +11,7 @@
 use super::decode::AudioReader;
 use super::duck::Ducker;
 use super::limit::Limiter;
-use super::plan::Plan;
+use super::plan::{Placement, Plan};
 use super::resample::{StreamResampler, resample_mono};
 use super::stretch::stretch;
 use super::{EngineError, wav};
@@ -92,7 +92,11 @@ pub fn mix(
         });
         scope.spawn(move || {
             let mut resamplers = Resamplers::default();
-            for (path, p) in spec.clips.iter().zip(&plan.placements) {
+            // In order of start: two speakers' lines may be placed out of line order.
+            let mut order: Vec<(&PathBuf, &Placement)> =
+                spec.clips.iter().zip(&plan.placements).collect();
+            order.sort_by_key(|(_, p)| p.start);
+            for (path, p) in order {
                 let clip =
                     prepare_clip(path, p, rate, &mut resamplers).map(|samples| (p.start, samples));
                 let failed = clip.is_err();

@@ -140,16 +140,73 @@ impl Default for DubRules {
     }
 }
 
-/// Plans a dub with the seed's rules. Lines are grouped (at most `max_group`) while a line is
-/// shorter than `min_duration_s` or would need more than `accept` to fit its own room; each group
-/// gets one speed factor, chosen in the seed's order: keep the gaps within the group's span, drop
-/// them, keep them using the tolerance after the group, or drop them using it, never past
-/// `max_speed`; what still does not fit is cut at the end of the group's room and reported.
-/// Without a speed-up every line starts at its own subtitle; sped-up groups are packed from the
-/// group's start (with the gaps scaled when kept).
+/// Plans a dub with the seed's rules, one voice: [`plan_tracks`] with every line on one track.
 pub fn plan_dub(duration_s: f64, cues: &[Cue], rules: DubRules) -> Plan {
+    plan_tracks(duration_s, cues, &vec![0; cues.len()], rules)
+}
+
+/// Plans a dub whose lines (sorted by start) are spoken on `tracks` (one per speaker: line `k`
+/// is on `tracks[k]`). Each track is planned on its own with the seed's rules: lines are grouped
+/// (at most `max_group`) while a line is shorter than `min_duration_s` or would need more than
+/// `accept` to fit its own room; each group gets one speed factor, chosen in the seed's order:
+/// keep the gaps within the group's span, drop them, keep them using the tolerance after the
+/// group, or drop them using it, never past `max_speed`; what still does not fit is cut at the
+/// end of the group's room and reported. Without a speed-up every line starts at its own
+/// subtitle; sped-up groups are packed from the group's start (with the gaps scaled when kept).
+///
+/// Across tracks, a line's room also ends where another speaker's next line begins after it —
+/// the dub does not talk over the next turn — but a line of someone else that starts inside
+/// its slot (people talking over each other in the original) limits nothing: both are placed,
+/// whole, and the mixer plays them together.
+pub fn plan_tracks(duration_s: f64, cues: &[Cue], tracks: &[usize], rules: DubRules) -> Plan {
     let rate = rules.rate as f64;
     let frames = (duration_s * rate).round() as u64;
+    let at = |s: f64| ((s * rate).round() as u64).min(frames);
+    let starts: Vec<u64> = cues.iter().map(|c| at(c.start_s)).collect();
+    let ends: Vec<u64> = cues
+        .iter()
+        .zip(&starts)
+        .map(|(c, s)| at(c.end_s).max(*s))
+        .collect();
+    // Where another track's next turn begins after each line's slot (lines are sorted by
+    // start: the first such line after the slot's end).
+    let fences: Vec<u64> = (0..cues.len())
+        .map(|k| {
+            let after = starts.partition_point(|&s| s < ends[k]);
+            (after..cues.len())
+                .find(|&m| tracks.get(m) != tracks.get(k))
+                .map_or(frames, |m| starts[m])
+        })
+        .collect();
+    let mut placements: Vec<Option<Placement>> = vec![None; cues.len()];
+    let mut names: Vec<usize> = tracks.to_vec();
+    names.sort_unstable();
+    names.dedup();
+    for track in names {
+        let lines: Vec<usize> = (0..cues.len())
+            .filter(|&k| tracks.get(k) == Some(&track))
+            .collect();
+        let track_cues: Vec<Cue> = lines.iter().map(|&k| cues[k].clone()).collect();
+        let track_fences: Vec<u64> = lines.iter().map(|&k| fences[k]).collect();
+        for (k, p) in lines
+            .into_iter()
+            .zip(plan_track(frames, &track_cues, &track_fences, rules))
+        {
+            placements[k] = Some(p);
+        }
+    }
+    let placements: Vec<Placement> = placements.into_iter().flatten().collect();
+    let windows = duck_windows(&placements, rules.ramp);
+    Plan {
+        frames,
+        placements,
+        windows,
+    }
+}
+
+/// The placements of one track's lines; `fences[k]`: where line `k`'s room ends at the latest.
+fn plan_track(frames: u64, cues: &[Cue], fences: &[u64], rules: DubRules) -> Vec<Placement> {
+    let rate = rules.rate as f64;
     let at = |s: f64| ((s * rate).round() as u64).min(frames);
     let starts: Vec<u64> = cues.iter().map(|c| at(c.start_s)).collect();
     let ends: Vec<u64> = cues
@@ -163,7 +220,14 @@ pub fn plan_dub(duration_s: f64, cues: &[Cue], rules: DubRules) -> Plan {
         .collect();
     let tolerance = (rules.tolerance_s * rate).round() as u64;
     let min_duration = (rules.min_duration_s * rate).round() as u64;
-    let next_start = |k: usize| starts.get(k + 1).copied().unwrap_or(frames).max(ends[k]);
+    let next_start = |k: usize| {
+        starts
+            .get(k + 1)
+            .copied()
+            .unwrap_or(frames)
+            .max(ends[k])
+            .min(fences[k].max(ends[k]))
+    };
     // The room of a group `i..=j`: from its first start to its last end plus the tolerance.
     let room = |i: usize, j: usize| ends[j] - starts[i] + (next_start(j) - ends[j]).min(tolerance);
 
@@ -229,19 +293,20 @@ pub fn plan_dub(duration_s: f64, cues: &[Cue], rules: DubRules) -> Plan {
         }
         i = j + 1;
     }
-    let windows = duck_windows(&placements, rules.ramp);
-    Plan {
-        frames,
-        placements,
-        windows,
-    }
+    placements
 }
 
 /// Placed spans merged into ducking windows (spans closer than two ramps share one).
 fn duck_windows(placements: &[Placement], ramp: u64) -> Vec<(u64, u64)> {
+    let mut spans: Vec<(u64, u64)> = placements
+        .iter()
+        .filter(|p| p.placed > 0)
+        .map(|p| (p.start, p.start + p.placed))
+        .collect();
+    // Two speakers' lines interleave out of line order.
+    spans.sort_unstable();
     let mut windows: Vec<(u64, u64)> = Vec::new();
-    for p in placements.iter().filter(|p| p.placed > 0) {
-        let (a, b) = (p.start, p.start + p.placed);
+    for (a, b) in spans {
         match windows.last_mut() {
             Some(last) if a < last.1 + 2 * ramp => last.1 = last.1.max(b),
             _ => windows.push((a, b)),
@@ -327,5 +392,37 @@ mod tests {
         for w in p.placements.windows(2) {
             assert!(w[0].start + w[0].placed <= w[1].start);
         }
+    }
+
+    #[test]
+    fn speakers_talking_over_each_other_are_both_placed_whole() {
+        let rules = DubRules::default();
+        let s = |x: f64| (x * 48_000.0) as u64;
+        // A talks from 0 to 3 s; B cuts in at 2 s. Each dubbed line takes 3.8 s.
+        let cues = [dub_cue(0.0, 3.0, 3.8), dub_cue(2.0, 5.0, 3.8)];
+        // One voice: A's room ends with its slot (B's line follows at once), so it is hurried.
+        let one = plan_dub(10.0, &cues, rules);
+        assert!(one.placements[0].speed > 1.0, "{:?}", one.placements[0]);
+        // Two speakers: A runs into the gap after its slot as any line does, B is not in its
+        // way; both at their own starts, overlapping as in the original.
+        let two = plan_tracks(10.0, &cues, &[0, 1], rules);
+        for (p, start) in two.placements.iter().zip([0.0, 2.0]) {
+            assert_eq!((p.start, p.speed, p.overrun()), (s(start), 1.0, 0), "{p:?}");
+        }
+        // One ducking window under both.
+        assert_eq!(two.windows, [(0, s(5.8))]);
+    }
+
+    #[test]
+    fn a_speaker_does_not_talk_over_the_next_turn() {
+        let rules = DubRules::default();
+        // A's line (0–2 s) needs 3 s; B answers at 2.5 s. A's room ends at B's turn: sped up
+        // and cut there; B's own line starts on time.
+        let cues = [dub_cue(0.0, 2.0, 3.0), dub_cue(2.5, 5.0, 2.0)];
+        let two = plan_tracks(10.0, &cues, &[0, 1], rules);
+        let a = &two.placements[0];
+        assert!(a.start + a.placed <= (2.5 * 48_000.0) as u64, "{a:?}");
+        assert!(a.speed > 1.0 && a.speed <= rules.max_speed, "{a:?}");
+        assert_eq!(two.placements[1].start, (2.5 * 48_000.0) as u64);
     }
 }
