@@ -99,12 +99,17 @@ pub struct NewClone<'a> {
     pub expires_at: DateTime<Utc>,
 }
 
-/// The row of the job speaker's clone: the one written by an earlier attempt, or a new one.
+/// The row of the job speaker's clone: the one written by an earlier attempt, or a new one. A
+/// row already asked to be deleted (its job failed and expired, and is now resumed) is taken
+/// back while its voice still exists; once deleted at the provider the row is gone and a new
+/// one is made.
 pub async fn begin(db: &PgPool, c: &NewClone<'_>) -> sqlx::Result<ClonedVoice> {
     sqlx::query(
         "INSERT INTO cloned_voices (id, user_id, job_id, speaker_id, provider, name, expires_at)
          VALUES ($1, $2, $3, $4, $5, $6, $7)
-         ON CONFLICT (job_id, speaker_id) DO NOTHING",
+         ON CONFLICT (job_id, speaker_id) DO UPDATE
+           SET delete_requested_at = NULL, expires_at = EXCLUDED.expires_at
+           WHERE cloned_voices.delete_requested_at IS NOT NULL",
     )
     .bind(Uuid::new_v4())
     .bind(c.user)
