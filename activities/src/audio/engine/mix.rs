@@ -160,7 +160,7 @@ pub fn mix(
 /// Decodes `path`, resamples to `rate` and makes it stereo, handing over blocks of about
 /// `BLOCK` frames until `send` returns false or the file ends. Decoding runs on a thread of its
 /// own, so decoding and resampling overlap.
-fn background_blocks(
+pub(super) fn background_blocks(
     path: &Path,
     rate: u32,
     mut send: impl FnMut(Vec<f32>) -> bool,

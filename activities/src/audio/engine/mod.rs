@@ -11,6 +11,7 @@ pub mod mix;
 pub mod mp4;
 pub mod plan;
 pub mod resample;
+pub mod separate;
 pub mod stretch;
 pub mod wav;
 
