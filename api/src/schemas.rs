@@ -94,6 +94,15 @@ pub fn optional_recognizer() -> RefOr<Schema> {
     ))
 }
 
+/// What plays under a dub.
+pub fn optional_background() -> RefOr<Schema> {
+    use onevoice_shared::contracts::BackgroundMode;
+    nullable(string_enum(
+        BackgroundMode::ALL.into_iter().map(BackgroundMode::as_str),
+        "what plays under the dub",
+    ))
+}
+
 /// The language of emails: `ko` or `en`.
 pub fn locale() -> Object {
     string_enum(["ko", "en"], "language of emails")

@@ -31,6 +31,7 @@ pub mod activity {
     pub const SPEAKERS: &str = "speakers.profile";
     pub const CLONE_VOICES: &str = "voice.clone";
     pub const MIX: &str = "audio.mix";
+    pub const SEPARATE: &str = "audio.separate";
     pub const PLAN_TIMING: &str = "audio.plan_timing";
     pub const MUX: &str = "media.mux";
     pub const BURN_SUBTITLES: &str = "media.burn_subtitles";
@@ -354,6 +355,50 @@ pub struct DubOptions {
     /// Clone every speaker's voice at this provider (the user attested consent).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub clone_voices: Option<crate::voices::CloneProvider>,
+    /// What plays under the dub; none (jobs from before the modes): the original ducked, or
+    /// nothing without `preserve_background_music`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub background: Option<BackgroundMode>,
+}
+
+/// What plays under the dub.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum BackgroundMode {
+    /// The original track without its voices (a separation stage), at full level.
+    Separated,
+    /// The original track, lowered under speech by `AUDIO_DUCK_DB`.
+    Ducked,
+    /// Nothing: the dub alone.
+    None,
+}
+
+impl BackgroundMode {
+    pub const ALL: [BackgroundMode; 3] = [Self::Separated, Self::Ducked, Self::None];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Separated => "separated",
+            Self::Ducked => "ducked",
+            Self::None => "none",
+        }
+    }
+
+    pub fn parse(name: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|m| m.as_str() == name)
+    }
+}
+
+impl DubOptions {
+    /// The job's background mode: the one asked for, or what jobs did before there were modes.
+    pub fn background_mode(&self) -> BackgroundMode {
+        self.background
+            .unwrap_or(if self.preserve_background_music {
+                BackgroundMode::Ducked
+            } else {
+                BackgroundMode::None
+            })
+    }
 }
 
 impl Default for DubOptions {
@@ -367,6 +412,7 @@ impl Default for DubOptions {
             recognizer: None,
             voices: Default::default(),
             clone_voices: None,
+            background: None,
         }
     }
 }
@@ -417,6 +463,37 @@ pub struct DubbingOutput {
     /// How each speaker's lines fit: voice, speed-ups, overruns.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub speaker_fit: Vec<SpeakerFit>,
+    /// What played under the dub, and how the voices were taken out when separated.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub background: Option<BackgroundReport>,
+}
+
+/// What played under the dub.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct BackgroundReport {
+    pub mode: BackgroundMode,
+    /// How the voices were taken out (`separated`): `centre` (a stereo track's centre removed
+    /// under speech) or `speech_band` (a mono track's speech band lowered under speech).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub method: Option<String>,
+}
+
+/// Takes the original voices out of the source track under the source's speech.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct SeparateInput {
+    pub job_id: JobId,
+    pub source_audio_key: String,
+    /// The source cues (`TranscriptOutput::cues_key`): where the original speech is.
+    pub cues_key: String,
+    pub duration_ms: u64,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct SeparateOutput {
+    /// The background stem (WAV), for `MixInput::background_stem_key`.
+    pub stem_key: String,
+    /// `centre` or `speech_band` (see `BackgroundReport::method`).
+    pub method: String,
 }
 
 /// Answer of the `progress` query.
@@ -663,9 +740,9 @@ pub struct MixInput {
     /// The timing plan (`PlanTimingOutput::plan_key`).
     #[serde(default)]
     pub plan_key: String,
-    /// A separated background stem (music and effects without the original voices): mixed
-    /// under the dub at full level instead of ducking the original track. Nothing in this
-    /// deployment separates stems yet (it needs a separation model such as Demucs).
+    /// A separated background stem (music and effects without the original voices,
+    /// `SeparateOutput::stem_key`): mixed under the dub at full level instead of ducking the
+    /// original track.
     #[serde(default)]
     pub background_stem_key: Option<String>,
 }

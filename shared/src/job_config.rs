@@ -40,6 +40,10 @@ pub struct JobConfig {
     /// Where each speaker's voice is cloned (the user attested consent; see `voice_consents`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub clone_voices: Option<crate::voices::CloneProvider>,
+    /// What plays under the dub (`separated`, `ducked`, `none`); rows from before the modes
+    /// have none and follow `preserve_background_music`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub background: Option<crate::contracts::BackgroundMode>,
 }
 
 fn yes() -> bool {
@@ -85,6 +89,7 @@ impl JobConfig {
             recognizer: self.asr_provider,
             voices: self.voices.clone(),
             clone_voices: self.clone_voices,
+            background: self.background,
         }
     }
 
@@ -153,6 +158,7 @@ mod tests {
             glossary: vec![],
             voices: Default::default(),
             clone_voices: None,
+            background: None,
         };
         let value = serde_json::to_value(&config).unwrap();
         assert_eq!(value["speech_recognition"], "transcript");

@@ -207,6 +207,15 @@ impl JobKeys {
         format!("{}audio/mix.wav", self.prefix())
     }
 
+    /// The source track without its voices (the separation stage), and its memo.
+    pub fn background_stem(&self) -> String {
+        format!("{}audio/background.wav", self.prefix())
+    }
+
+    pub fn separation(&self) -> String {
+        format!("{}steps/separate.json", self.prefix())
+    }
+
     /// Where each line is placed and how much it is sped up.
     pub fn timing_plan(&self) -> String {
         format!("{}audio/plan.json", self.prefix())

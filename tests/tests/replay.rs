@@ -17,7 +17,7 @@ use temporalio_sdk::workflow_replayer::{WorkflowReplayer, WorkflowReplayerOption
 
 /// Every file the directory must hold: a recorded history is never dropped (it stands for
 /// workflows that ran that way).
-const RECORDED: [&str; 13] = [
+const RECORDED: [&str; 14] = [
     "billing.json",
     "dubbing-before-text-stages.json",
     "dubbing-cancelled-queued.json",
@@ -25,6 +25,7 @@ const RECORDED: [&str; 13] = [
     "dubbing-failed.json",
     "dubbing-recognized.json",
     "dubbing-resumed.json",
+    "dubbing-separated.json",
     "dubbing-speakers.json",
     "dubbing-text-stages.json",
     "email.json",

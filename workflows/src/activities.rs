@@ -11,9 +11,9 @@ use onevoice_shared::contracts::{
     TranscribeInput, TranscriptOutput, TranslateInput, TranslateOutput, activity,
 };
 use onevoice_shared::contracts::{
-    CloneVoicesInput, CloneVoicesOutput, SentencesOutput, SpeakersInput, SpeakersOutput,
-    SplitMeaningInput, SplitSentencesInput, SubtitleFiles, SubtitlesInput, TerminologyInput,
-    TerminologyOutput,
+    CloneVoicesInput, CloneVoicesOutput, SentencesOutput, SeparateInput, SeparateOutput,
+    SpeakersInput, SpeakersOutput, SplitMeaningInput, SplitSentencesInput, SubtitleFiles,
+    SubtitlesInput, TerminologyInput, TerminologyOutput,
 };
 use temporalio_macros::activity_definitions;
 use temporalio_sdk::activities::ActivityError;
@@ -65,6 +65,11 @@ impl DubbingActivities {
 
     #[activity(name = activity::SPEAKERS)]
     pub fn speakers(input: SpeakersInput) -> Result<SpeakersOutput, ActivityError> {
+        unimplemented!()
+    }
+
+    #[activity(name = activity::SEPARATE)]
+    pub fn separate(input: SeparateInput) -> Result<SeparateOutput, ActivityError> {
         unimplemented!()
     }
 

@@ -10,12 +10,13 @@ use crate::activities::{DubbingActivities, SupportActivities};
 use crate::options;
 use crate::reasons;
 use onevoice_shared::contracts::{
-    BurnSubtitlesInput, CloneVoicesInput, DubbingInput, DubbingOutput, DubbingProgress,
-    ExtractAudioInput, ExtractAudioOutput, FinishJobInput, JobOutcome, LoadTranscriptInput,
-    MixInput, MuxInput, PlanTimingInput, ProgressReport, PublishInput, SendEmailInput,
-    SpeakersInput, SplitMeaningInput, SplitSentencesInput, SubtitleFiles, SubtitlesInput,
-    SynthesizeInput, TerminologyInput, TranscribeInput, TranscriptOutput, TranscriptSource,
-    TranslateInput, TranslateOutput, search_attribute,
+    BackgroundMode, BackgroundReport, BurnSubtitlesInput, CloneVoicesInput, DubbingInput,
+    DubbingOutput, DubbingProgress, ExtractAudioInput, ExtractAudioOutput, FinishJobInput,
+    JobOutcome, LoadTranscriptInput, MixInput, MuxInput, PlanTimingInput, ProgressReport,
+    PublishInput, SendEmailInput, SeparateInput, SpeakersInput, SplitMeaningInput,
+    SplitSentencesInput, SubtitleFiles, SubtitlesInput, SynthesizeInput, TerminologyInput,
+    TranscribeInput, TranscriptOutput, TranscriptSource, TranslateInput, TranslateOutput,
+    search_attribute,
 };
 use onevoice_shared::failure;
 use onevoice_shared::keys::{JobOutputs, VideoKeys};
@@ -347,6 +348,25 @@ async fn pipeline(
     finish(ctx, Step::DubChunks);
 
     begin(ctx, Step::MergeAudio).await?;
+    // Jobs that ask for the separated background (none before the modes) take the marker.
+    let mode = input.options.background_mode();
+    let separated = if mode == BackgroundMode::Separated && ctx.patched(SEPARATION_PATCH) {
+        Some(
+            ctx.execute_activity(
+                DubbingActivities::separate,
+                SeparateInput {
+                    job_id,
+                    source_audio_key: audio.audio_key.clone(),
+                    cues_key: speakers_cues.clone(),
+                    duration_ms: audio.duration_ms,
+                },
+                options::long_running(budget(ctx)),
+            )
+            .await?,
+        )
+    } else {
+        None
+    };
     let mixed = ctx
         .execute_activity(
             DubbingActivities::mix,
@@ -355,9 +375,9 @@ async fn pipeline(
                 source_audio_key: audio.audio_key,
                 manifest_key: speech.manifest_key,
                 duration_ms: audio.duration_ms,
-                preserve_background: input.options.preserve_background_music,
+                preserve_background: mode != BackgroundMode::None,
                 plan_key: timing.plan_key,
-                background_stem_key: None,
+                background_stem_key: separated.as_ref().map(|s| s.stem_key.clone()),
             },
             options::long_running(budget(ctx)),
         )
@@ -390,6 +410,10 @@ async fn pipeline(
         dubbed_audio_key: video.audio_only_key,
         unfit_lines: timing.unfit,
         speaker_fit: timing.speakers,
+        background: input.options.background.map(|mode| BackgroundReport {
+            mode,
+            method: separated.map(|s| s.method),
+        }),
         source_language: detected,
         subtitles,
     })
@@ -403,6 +427,8 @@ const QUEUED_CANCEL_PATCH: &str = "queued-cancel";
 const SPEAKERS_PATCH: &str = "speakers";
 /// Marks histories of jobs that clone their speakers' voices in the speakers step.
 const CLONE_VOICES_PATCH: &str = "clone-voices";
+/// Marks histories of jobs that take the original voices out of the background before mixing.
+const SEPARATION_PATCH: &str = "separation";
 
 /// The speakers step: measured from the source audio, each gets a voice (cloned from them when
 /// the job asks). A transcript that names nobody has no speakers: the step is reported skipped

@@ -4,8 +4,11 @@
 //!   lines grouped (up to three) under one speed factor, gaps kept or dropped, never faster than
 //!   `DUB_MAX_SPEED`, what still does not fit cut and reported (not fatal) — plus the ducking
 //!   windows and the dub's subtitles with the spoken times;
-//! * `mix` (merge_audio): the original track ducked under the placed lines (or silenced), one
-//!   gain to the loudness target under a true-peak ceiling, as a 48 kHz stereo WAV.
+//! * `separate` (merge_audio, before the mix): the original track without its voices under the
+//!   original speech (`engine::separate`), stored as the background stem;
+//! * `mix` (merge_audio): the background stem at full level, or the original track ducked under
+//!   the placed lines (or silenced), one gain to the loudness target under a true-peak ceiling,
+//!   as a 48 kHz stereo WAV.
 
 pub mod engine;
 pub mod pitch;
@@ -16,8 +19,8 @@ use crate::{blocking, error, heartbeat, memo};
 use engine::mix::{self as mixer, MixSpec};
 use engine::plan::{Cue, DubRules, Plan, plan_tracks};
 use onevoice_shared::contracts::{
-    MixInput, MixOutput, PlanTimingInput, PlanTimingOutput, SpeakerFit, SynthesizedLine, UnfitLine,
-    activity,
+    MixInput, MixOutput, PlanTimingInput, PlanTimingOutput, SeparateInput, SeparateOutput,
+    SpeakerFit, SynthesizedLine, UnfitLine, activity,
 };
 use onevoice_shared::keys::JobKeys;
 use onevoice_shared::pipeline::Step;
@@ -161,6 +164,57 @@ impl AudioActivities {
                 stretched: timeline.placements.iter().filter(|p| p.speed > 1.0).count() as u32,
                 unfit,
                 speakers: fit_by_speaker(&lines, &timeline.placements),
+            })
+        }))
+        .await
+    }
+
+    /// The background stem: the source track with the original voices taken out under the
+    /// source cues (offline, in the engine; memoised, so a retry or resume reuses it).
+    #[activity(name = activity::SEPARATE)]
+    pub async fn separate(
+        self: Arc<Self>,
+        ctx: ActivityContext,
+        input: SeparateInput,
+    ) -> Result<SeparateOutput, ActivityError> {
+        let deps = &self.deps;
+        let keys = JobKeys(input.job_id);
+        heartbeat::beating(&ctx, memo::once(&deps.storage, &keys.separation(), || async {
+            let cues: Vec<srt::Cue> = deps
+                .storage
+                .get_json(&input.cues_key)
+                .await
+                .map_err(error::storage)?;
+            let at = |ms: u64| ms * u64::from(RATE) / 1000;
+            let speech: Vec<(u64, u64)> = cues
+                .iter()
+                .map(|c| (at(c.start_ms), at(c.end_ms.max(c.start_ms))))
+                .collect();
+            let scratch = Scratch::new(&deps.tools.work_dir, "separate")?;
+            let (source, stem) = (scratch.path("source.audio"), scratch.path("background.wav"));
+            deps.storage
+                .download_to(&input.source_audio_key, &source)
+                .await
+                .map_err(error::storage)?;
+            let cancel = Arc::new(std::sync::atomic::AtomicBool::new(false));
+            let flag = cancel.clone();
+            let out = stem.clone();
+            let stereo = blocking::run(&ctx, cancel, move || {
+                let track = engine::separate::measure(&source, RATE, &flag)?;
+                engine::separate::suppress_voices(&source, RATE, track, &speech, &out, &flag)?;
+                Ok(track.stereo)
+            })
+            .await?;
+            let stem_key = keys.background_stem();
+            deps.storage
+                .put_file(&stem_key, &stem, "audio/wav")
+                .await
+                .map_err(error::storage)?;
+            let method = if stereo { "centre" } else { "speech_band" };
+            tracing::info!(job = %input.job_id, method, "original voices taken out of the background");
+            Ok(SeparateOutput {
+                stem_key,
+                method: method.into(),
             })
         }))
         .await

@@ -27,10 +27,11 @@ use temporalio_client::{
 };
 
 const DEADLINE: Duration = Duration::from_secs(180);
-const SCENARIOS: [&str; 11] = [
+const SCENARIOS: [&str; 12] = [
     "dubbing-recognized",
     "dubbing-speakers",
     "dubbing-cloned",
+    "dubbing-separated",
     "dubbing-failed",
     "dubbing-resumed",
     "dubbing-cancelled-queued",
@@ -69,6 +70,7 @@ async fn record(name: &str) -> anyhow::Result<Vec<u8>> {
         "dubbing-recognized" => recognized().await,
         "dubbing-speakers" => speakers().await,
         "dubbing-cloned" => cloned().await,
+        "dubbing-separated" => separated().await,
         "dubbing-failed" => failed_then_resumed(false).await,
         "dubbing-resumed" => failed_then_resumed(true).await,
         "dubbing-cancelled-queued" => cancelled_queued().await,
@@ -162,6 +164,29 @@ async fn speakers_on(app: &TestApp) -> anyhow::Result<Vec<u8>> {
     anyhow::ensure!(
         done["speakers"].as_array().map(Vec::len) == Some(2),
         "two speakers: {done}"
+    );
+    history(app, &format!("dub-{job}"), true).await
+}
+
+/// A dub with the default background: the original voices taken out before the mix.
+async fn separated() -> anyhow::Result<Vec<u8>> {
+    let app = TestApp::spawn().await?;
+    let out = separated_on(&app).await;
+    finish(app, out).await
+}
+
+async fn separated_on(app: &TestApp) -> anyhow::Result<Vec<u8>> {
+    let (_, token) = app.user("record-separated@example.com").await?;
+    let (_dir, sample, video) = sample_video(app, &token, "separated.mp4").await?;
+    let (status, started) =
+        dub(app, &token, &video, request(Some(&sample.transcript)), None).await?;
+    anyhow::ensure!(status == 202, "{started}");
+    let job = started["job_id"].as_str().context("job")?;
+    let done = finished_job(app, &token, job, DEADLINE).await?;
+    anyhow::ensure!(done["status"] == "completed", "{done}");
+    anyhow::ensure!(
+        done["job_result"]["background"]["mode"] == "separated",
+        "separated: {done}"
     );
     history(app, &format!("dub-{job}"), true).await
 }

@@ -243,3 +243,25 @@ pub(super) fn check_cloning(
     }
     Ok(Some((provider, name.to_string())))
 }
+
+/// The background mode a request asks for: `background` when given (it must agree with
+/// `preserve_background_music: false`), else none without the background, else separated.
+pub(super) fn check_background(req: &DubRequest) -> Result<BackgroundMode> {
+    let Some(name) = req.background.as_deref() else {
+        return Ok(if req.preserve_background_music {
+            BackgroundMode::Separated
+        } else {
+            BackgroundMode::None
+        });
+    };
+    let mode = BackgroundMode::parse(name).ok_or_else(|| {
+        ServiceError::invalid("background", "must be `separated`, `ducked` or `none`")
+    })?;
+    if !req.preserve_background_music && mode != BackgroundMode::None {
+        return Err(ServiceError::invalid(
+            "background",
+            "contradicts preserve_background_music: false (which is `none`)",
+        ));
+    }
+    Ok(mode)
+}

@@ -9,12 +9,12 @@ use crate::state::AppState;
 use crate::temporal;
 use crate::text;
 use checks::{
-    check_cloning, check_glossary, check_speaker_voices, may_spend, price, ready_video,
-    requested_recognizer, voice_usable,
+    check_background, check_cloning, check_glossary, check_speaker_voices, may_spend, price,
+    ready_video, requested_recognizer, voice_usable,
 };
 use chrono::Utc;
 use onevoice_shared::contracts::{
-    DubbingInput, GlossaryTerm, TranscriptSource, dubbing_workflow_id,
+    BackgroundMode, DubbingInput, GlossaryTerm, TranscriptSource, dubbing_workflow_id,
 };
 use onevoice_shared::ids::{JobId, UserId, VideoId};
 use onevoice_shared::job_config::{JobConfig, SpeechSource};
@@ -56,9 +56,15 @@ pub struct DubRequest {
     #[serde(default)]
     #[schema(format = "nonblank-line", max_length = 200)]
     pub voice_id: Option<String>,
-    /// Keep the original background under the dub.
+    /// Keep the original background under the dub (`false` is `background: "none"`).
     #[serde(default = "default_true")]
     pub preserve_background_music: bool,
+    /// What plays under the dub: `separated` (the default: the original track with its voices
+    /// taken out under the original speech), `ducked` (the original track lowered under speech)
+    /// or `none` (the dub alone).
+    #[serde(default)]
+    #[schema(schema_with = crate::schemas::optional_background)]
+    pub background: Option<String>,
     /// Language spoken in the video; defaults to the video's `original_language`. `auto` has
     /// speech recognition detect it.
     #[serde(default)]
@@ -330,6 +336,7 @@ async fn plan(state: &AppState, user: UserId, video: VideoId, req: &DubRequest) 
             ));
         }
     };
+    let background = check_background(req)?;
     let glossary = check_glossary(&req.glossary)?;
     let voices = check_speaker_voices(state, user, &req.voices, cues.as_deref(), target).await?;
     let cloning = check_cloning(state, req, voice_id.as_deref(), cues.as_deref(), recognizer)?;
@@ -344,7 +351,7 @@ async fn plan(state: &AppState, user: UserId, video: VideoId, req: &DubRequest) 
             source_language: source,
             tts_method: Some(JobConfig::tts_method_of(voice_id.as_deref()).into()),
             voice_id,
-            preserve_background_music: req.preserve_background_music,
+            preserve_background_music: background != BackgroundMode::None,
             detect_language,
             speech_recognition: speech,
             asr_provider: requested,
@@ -352,6 +359,7 @@ async fn plan(state: &AppState, user: UserId, video: VideoId, req: &DubRequest) 
             glossary,
             voices,
             clone_voices: cloning.as_ref().map(|(provider, _)| *provider),
+            background: Some(background),
         },
         cues,
         title: v.title,

@@ -1,0 +1,147 @@
+//! What plays under the dub: `separated` (the default: the original track with its voices taken
+//! out under the original speech), `ducked` (the original lowered under speech) or `none`. The
+//! same video is dubbed in each mode and the original's share of the mix is measured inside the
+//! dubbed lines against the gaps between them.
+
+use anyhow::Context;
+use onevoice_tests::flows::{dub, dub_to_end, sample_video};
+use onevoice_tests::harness::TestApp;
+use onevoice_tests::{keys, media};
+use serde_json::{Value, json};
+use std::time::Duration;
+
+const DEADLINE: Duration = Duration::from_secs(180);
+
+/// How far the original is lowered inside the dubbed lines against the gaps between them (dB,
+/// the mean over lines), measured by least squares on the job's mix.
+async fn original_under_lines(
+    app: &TestApp,
+    job: &Value,
+    dir: &std::path::Path,
+) -> anyhow::Result<f64> {
+    let id = job["id"].as_str().context("id")?;
+    let keys = keys::job(id);
+    let (mix_file, source_file) = (dir.join(format!("{id}.wav")), dir.join("source.flac"));
+    app.state
+        .storage
+        .download_to(&keys.mix(), &mix_file)
+        .await?;
+    app.state
+        .storage
+        .download_to(&keys.source_audio(), &source_file)
+        .await?;
+    let mix = media::decode_audio(&mix_file).await?;
+    let source = media::decode_audio(&source_file).await?;
+    let cues: Vec<onevoice_shared::srt::Cue> = app
+        .state
+        .storage
+        .get_json(&keys.text_json("source_cues"))
+        .await?;
+    let mut gaps = Vec::new();
+    let mut last = 0;
+    for cue in &cues {
+        if cue.start_ms > last + 800 {
+            gaps.push(media::share_of(&mix, &source, last + 300, cue.start_ms - 300).0);
+        }
+        last = cue.end_ms;
+    }
+    anyhow::ensure!(!gaps.is_empty(), "the sample has gaps");
+    let gap = gaps.iter().sum::<f64>() / gaps.len() as f64;
+    let under: Vec<f64> = cues
+        .iter()
+        .map(|c| {
+            let (gain, _) = media::share_of(&mix, &source, c.start_ms + 80, c.end_ms - 80);
+            20.0 * (gain / gap).abs().max(1e-6).log10()
+        })
+        .collect();
+    Ok(under.iter().sum::<f64>() / under.len() as f64)
+}
+
+#[tokio::test]
+async fn the_separated_background_keeps_far_less_of_the_original_voices_than_ducking()
+-> anyhow::Result<()> {
+    let app = TestApp::spawn().await?;
+    let (_, token) = app.user("background@example.test").await?;
+    let (dir, sample, video) = sample_video(&app, &token, "background.mp4").await?;
+    let request = |extra: Value| {
+        let mut body = json!({"target_language": "es", "source_language": "en",
+            "source_transcript": sample.transcript});
+        for (k, v) in extra.as_object().into_iter().flatten() {
+            body[k] = v.clone();
+        }
+        body
+    };
+    for (extra, why) in [
+        (json!({"background": "loud"}), "not a mode"),
+        (
+            json!({"background": "separated", "preserve_background_music": false}),
+            "contradicts",
+        ),
+    ] {
+        let (status, refused) = dub(&app, &token, &video, request(extra.clone()), None).await?;
+        assert_eq!(status, 422, "{extra}: {refused}");
+        assert!(
+            refused.to_string().contains("background"),
+            "{why}: {refused}"
+        );
+    }
+
+    let ducked = dub_to_end(
+        &app,
+        &token,
+        &video,
+        request(json!({"background": "ducked"})),
+        DEADLINE,
+    )
+    .await?;
+    let separated = dub_to_end(&app, &token, &video, request(json!({})), DEADLINE).await?;
+    let none = dub_to_end(
+        &app,
+        &token,
+        &video,
+        request(json!({"preserve_background_music": false})),
+        DEADLINE,
+    )
+    .await?;
+    for (job, mode) in [
+        (&ducked, "ducked"),
+        (&separated, "separated"),
+        (&none, "none"),
+    ] {
+        assert_eq!(job["status"], "completed", "{job}");
+        assert_eq!(job["job_config"]["background"], mode, "{job}");
+        assert_eq!(job["job_result"]["background"]["mode"], mode, "{job}");
+    }
+    // The sample's track is mono: its speech band went under speech.
+    assert_eq!(
+        separated["job_result"]["background"]["method"],
+        "speech_band"
+    );
+    let id = separated["id"].as_str().context("id")?;
+    let stem = app
+        .state
+        .storage
+        .size_of(&keys::job(id).background_stem())
+        .await?;
+    assert!(
+        stem.is_some_and(|n| n > 44),
+        "the background stem is stored"
+    );
+    assert!(ducked["job_result"]["background"]["method"].is_null());
+
+    let lowered_ducked = original_under_lines(&app, &ducked, dir.path()).await?;
+    let lowered_separated = original_under_lines(&app, &separated, dir.path()).await?;
+    println!(
+        "the original under the dubbed lines: ducked {lowered_ducked:.1} dB, separated {lowered_separated:.1} dB"
+    );
+    let duck_db = app.state.settings.audio.duck_db;
+    assert!(
+        (lowered_ducked - duck_db).abs() < 2.0,
+        "ducking lowers by the setting: {lowered_ducked:.1} dB"
+    );
+    assert!(
+        lowered_separated < lowered_ducked - 8.0,
+        "separated {lowered_separated:.1} dB, ducked {lowered_ducked:.1} dB"
+    );
+    app.shutdown().await
+}
