@@ -2,6 +2,20 @@
 //! samples placed just outside each window, 1 elsewhere. Windows are at least two ramps apart
 //! (the plan merges closer ones), so ramps never overlap.
 
+/// Spans (in any order) as the windows a [`Ducker`] takes: sorted, and merged where closer than
+/// two ramps (their ramps would overlap).
+pub fn windows(mut spans: Vec<(u64, u64)>, ramp: u64) -> Vec<(u64, u64)> {
+    spans.sort_unstable();
+    let mut out: Vec<(u64, u64)> = Vec::new();
+    for (a, b) in spans {
+        match out.last_mut() {
+            Some(last) if a < last.1 + 2 * ramp => last.1 = last.1.max(b),
+            _ => out.push((a, b)),
+        }
+    }
+    out
+}
+
 pub struct Ducker<'a> {
     windows: &'a [(u64, u64)],
     gain: f32,
@@ -52,6 +66,14 @@ impl<'a> Ducker<'a> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn spans_closer_than_two_ramps_merge_in_any_order() {
+        assert_eq!(
+            windows(vec![(500, 600), (0, 100), (150, 200)], 30),
+            [(0, 200), (500, 600)]
+        );
+    }
 
     #[test]
     fn trapezoid_with_ramps_outside_the_window_across_blocks() {

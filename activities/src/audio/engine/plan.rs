@@ -298,21 +298,12 @@ fn plan_track(frames: u64, cues: &[Cue], fences: &[u64], rules: DubRules) -> Vec
 
 /// Placed spans merged into ducking windows (spans closer than two ramps share one).
 fn duck_windows(placements: &[Placement], ramp: u64) -> Vec<(u64, u64)> {
-    let mut spans: Vec<(u64, u64)> = placements
+    let spans: Vec<(u64, u64)> = placements
         .iter()
         .filter(|p| p.placed > 0)
         .map(|p| (p.start, p.start + p.placed))
         .collect();
-    // Two speakers' lines interleave out of line order.
-    spans.sort_unstable();
-    let mut windows: Vec<(u64, u64)> = Vec::new();
-    for (a, b) in spans {
-        match windows.last_mut() {
-            Some(last) if a < last.1 + 2 * ramp => last.1 = last.1.max(b),
-            _ => windows.push((a, b)),
-        }
-    }
-    windows
+    super::duck::windows(spans, ramp)
 }
 
 #[cfg(test)]

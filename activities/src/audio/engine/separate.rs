@@ -74,7 +74,7 @@ pub fn suppress_voices(
     cancel: &AtomicBool,
 ) -> Result<(), EngineError> {
     let stereo = track.stereo;
-    let windows = merged(speech, super::RAMP);
+    let windows = super::duck::windows(speech.to_vec(), super::RAMP);
     // The envelope: 1 outside speech, 0 under it (ramps outside the spans).
     let mut envelope = Ducker::new(&windows, 0.0, super::RAMP);
     let mut writer = wav::Writer::create(out, rate, 2, track.frames)?;
@@ -126,20 +126,6 @@ pub fn suppress_voices(
         return Err(e);
     }
     writer.finish()
-}
-
-/// Spans closer than two ramps merged (the envelope's ramps must not overlap).
-fn merged(spans: &[(u64, u64)], ramp: u64) -> Vec<(u64, u64)> {
-    let mut sorted = spans.to_vec();
-    sorted.sort_unstable();
-    let mut out: Vec<(u64, u64)> = Vec::new();
-    for (a, b) in sorted {
-        match out.last_mut() {
-            Some(last) if a < last.1 + 2 * ramp => last.1 = last.1.max(b),
-            _ => out.push((a, b)),
-        }
-    }
-    out
 }
 
 /// A second-order section (RBJ's cookbook), transposed direct form II.
@@ -277,6 +263,17 @@ mod tests {
         v
     }
 
+    /// [`voice`] in both channels between frames `a` and `b`, silence elsewhere.
+    fn centred_voice(n: usize, a: usize, b: usize) -> Vec<f32> {
+        let v = voice(n);
+        (0..n)
+            .flat_map(|i| {
+                let x = if (a..b).contains(&i) { v[i] } else { 0.0 };
+                [x, x]
+            })
+            .collect()
+    }
+
     /// Runs the suppressor on `stereo` with speech over `span` (frames), as a stereo track or
     /// a mono one; returns the output.
     fn run(dir: &Path, name: &str, stereo: &[f32], span: (u64, u64), wide: bool) -> Vec<f32> {
@@ -307,13 +304,7 @@ mod tests {
         let (a, b) = (RATE as usize, 2 * RATE as usize);
         // The voice in the centre during the middle second; music with different notes left and
         // right (wide) and a centred 30 Hz bass throughout.
-        let v = voice(n);
-        let voice_st: Vec<f32> = (0..n)
-            .flat_map(|i| {
-                let x = if (a..b).contains(&i) { v[i] } else { 0.0 };
-                [x, x]
-            })
-            .collect();
+        let voice_st = centred_voice(n, a, b);
         let (l, r, bass) = (tone(220.0, n, 0.2), tone(277.0, n, 0.2), tone(30.0, n, 0.2));
         let music: Vec<f32> = (0..n)
             .flat_map(|i| [l[i] + bass[i], r[i] + bass[i]])
@@ -350,13 +341,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let n = RATE as usize * 3;
         let (a, b) = (RATE as usize, 2 * RATE as usize);
-        let v = voice(n);
-        let voice_st: Vec<f32> = (0..n)
-            .flat_map(|i| {
-                let x = if (a..b).contains(&i) { v[i] } else { 0.0 };
-                [x, x]
-            })
-            .collect();
+        let voice_st = centred_voice(n, a, b);
         let span = (a as u64, b as u64);
         let input = dir.path().join("in.wav");
         write(&input, &voice_st);
@@ -367,13 +352,5 @@ mod tests {
         let residual = db(energy(&out, from, to) / energy(&voice_st, from, to));
         println!("mono: voice residual {residual:.1} dB (ducking: -12 dB)");
         assert!(residual < -22.0, "voice residual {residual:.1} dB");
-    }
-
-    #[test]
-    fn spans_closer_than_two_ramps_merge() {
-        assert_eq!(
-            merged(&[(500, 600), (0, 100), (150, 200)], 30),
-            [(0, 200), (500, 600)]
-        );
     }
 }
