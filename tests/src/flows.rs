@@ -13,7 +13,12 @@ pub async fn upload(
     filename: &str,
     bytes: Vec<u8>,
 ) -> anyhow::Result<String> {
-    let request = json!({"filename": filename, "content_type": "video/mp4", "size": bytes.len()});
+    let content_type = if filename.ends_with(".mkv") {
+        "video/x-matroska"
+    } else {
+        "video/mp4"
+    };
+    let request = json!({"filename": filename, "content_type": content_type, "size": bytes.len()});
     let body = app
         .post_json("/api/videos/upload-url", Some(token), &request)
         .await?

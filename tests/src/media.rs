@@ -62,6 +62,11 @@ pub async fn decode_audio(file: &Path) -> anyhow::Result<Vec<f32>> {
     decode(file, 1).await
 }
 
+/// Decodes the first audio track to interleaved stereo f32 samples at [`MEASURE_RATE`].
+pub async fn decode_stereo(file: &Path) -> anyhow::Result<Vec<f32>> {
+    decode(file, 2).await
+}
+
 /// Integrated loudness (EBU R128, LUFS) and sample peak (dBFS) of the first audio track, in
 /// stereo as it is delivered.
 pub async fn loudness(file: &Path) -> anyhow::Result<(f64, f64)> {

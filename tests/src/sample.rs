@@ -167,6 +167,33 @@ pub async fn make_spoken(
     make_voiced(dir, &voiced).await
 }
 
+/// What a sample's lines are spoken over, and how it is stored.
+#[derive(Clone, Copy, Debug)]
+pub enum Bed {
+    /// Quiet pink noise; AAC in MP4, as videos usually come.
+    Noise,
+    /// A music bed — a chord on the left, two higher notes on the right, a bass in the centre — or
+    /// its mono copy, with or without the voices; PCM in Matroska, so tracks add up exactly
+    /// (a test can take the music-only sample from the full one and find the voices).
+    Music { stereo: bool, voices: bool },
+}
+
+/// [`DIALOGUE`] over `bed`; the transcript names the speakers ([`DIALOGUE_NAMES`]).
+pub async fn make_dialogue_over(dir: &Path, bed: Bed) -> anyhow::Result<Sample> {
+    let voiced: Vec<(u64, &str, Speaker, Option<&str>)> = DIALOGUE
+        .iter()
+        .map(|(at, who, text)| {
+            (
+                *at,
+                *text,
+                DIALOGUE_VOICES[*who],
+                Some(DIALOGUE_NAMES[*who]),
+            )
+        })
+        .collect();
+    make_voiced_over(dir, &voiced, bed).await
+}
+
 /// [`DIALOGUE`] as a sample video; its transcript names the speakers ([`DIALOGUE_NAMES`]).
 pub async fn make_dialogue(dir: &Path) -> anyhow::Result<Sample> {
     let voiced: Vec<(u64, &str, Speaker, Option<&str>)> = DIALOGUE
@@ -188,7 +215,16 @@ async fn make_voiced(
     dir: &Path,
     lines: &[(u64, &str, Speaker<'_>, Option<&str>)],
 ) -> anyhow::Result<Sample> {
+    make_voiced_over(dir, lines, Bed::Noise).await
+}
+
+async fn make_voiced_over(
+    dir: &Path,
+    lines: &[(u64, &str, Speaker<'_>, Option<&str>)],
+    bed: Bed,
+) -> anyhow::Result<Sample> {
     tokio::fs::create_dir_all(dir).await?;
+    let voices = !matches!(bed, Bed::Music { voices: false, .. });
     let mut cues = Vec::new();
     let mut graph = String::new();
     let mut inputs = Vec::new();
@@ -202,31 +238,53 @@ async fn make_voiced(
             text: text.to_string(),
             speaker: name.map(str::to_string),
         });
-        graph.push_str(&format!(
-            "[{}:a]aresample=48000,adelay={start_ms}:all=1[l{n}];",
-            n + 1
-        ));
+        if voices {
+            graph.push_str(&format!(
+                "[{}:a]aresample=48000,adelay={start_ms}:all=1[l{n}];",
+                n + 1
+            ));
+        }
         inputs.push(wav);
     }
     let secs = format!("{:.3}", DURATION_MS as f64 / 1000.0);
-    // Input 0 is a quiet noise bed, so the track is never digital silence and sets the length.
+    // Input 0 is the bed, which sets the length (never digital silence).
+    let heard = if voices { lines.len() } else { 0 };
     graph.push_str("[0:a]");
-    for n in 0..lines.len() {
+    for n in 0..heard {
         graph.push_str(&format!("[l{n}]"));
     }
     graph.push_str(&format!(
         "amix=inputs={}:duration=first:normalize=0[a]",
-        lines.len() + 1
+        heard + 1
     ));
-    let video = dir.join("sample.mp4");
+    let (bed_source, container, codec) = match bed {
+        Bed::Noise => (
+            format!("anoisesrc=c=pink:r=48000:a=0.003:d={secs}"),
+            "mp4",
+            ["-c:a", "aac", "-b:a", "128k"],
+        ),
+        Bed::Music { stereo, .. } => {
+            let left = "0.12*sin(2*PI*220*t)+0.09*sin(2*PI*277.2*t)+0.07*sin(2*PI*329.6*t)";
+            let right = "0.1*sin(2*PI*440*t)+0.06*sin(2*PI*554.4*t)";
+            let centre = "0.12*sin(2*PI*55*t)";
+            let expr = if stereo {
+                format!("{left}+{centre}|{right}+{centre}")
+            } else {
+                let mono = format!("0.5*({left})+0.5*({right})+{centre}");
+                format!("{mono}|{mono}")
+            };
+            (
+                format!("aevalsrc={expr}:s=48000:d={secs}"),
+                "mkv",
+                ["-c:a", "pcm_s16le", "-ar", "48000"],
+            )
+        }
+    };
+    let video = dir.join(format!("sample.{container}"));
     let mut cmd = Command::new("ffmpeg");
-    cmd.args(["-nostdin", "-v", "error", "-y"]).args([
-        "-f",
-        "lavfi",
-        "-i",
-        &format!("anoisesrc=c=pink:r=48000:a=0.003:d={secs}"),
-    ]);
-    for wav in &inputs {
+    cmd.args(["-nostdin", "-v", "error", "-y"])
+        .args(["-f", "lavfi", "-i", &bed_source]);
+    for wav in &inputs[..heard] {
         cmd.arg("-i").arg(wav);
     }
     cmd.args([
@@ -236,7 +294,7 @@ async fn make_voiced(
         &format!("testsrc2=size=640x360:rate=25:duration={secs}"),
     ])
     .args(["-filter_complex", &graph])
-    .args(["-map", &format!("{}:v", lines.len() + 1), "-map", "[a]"])
+    .args(["-map", &format!("{}:v", heard + 1), "-map", "[a]"])
     .args([
         "-c:v",
         "libx264",
@@ -245,16 +303,8 @@ async fn make_voiced(
         "-pix_fmt",
         "yuv420p",
     ])
-    .args([
-        "-c:a",
-        "aac",
-        "-b:a",
-        "128k",
-        "-t",
-        &secs,
-        "-movflags",
-        "+faststart",
-    ])
+    .args(codec)
+    .args(["-t", &secs, "-movflags", "+faststart"])
     .arg(&video);
     run(&mut cmd).await?;
     for wav in &inputs {
