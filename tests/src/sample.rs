@@ -194,20 +194,10 @@ pub async fn make_dialogue_over(dir: &Path, bed: Bed) -> anyhow::Result<Sample> 
     make_voiced_over(dir, &voiced, bed).await
 }
 
-/// [`DIALOGUE`] as a sample video; its transcript names the speakers ([`DIALOGUE_NAMES`]).
+/// [`DIALOGUE`] as a sample video (over quiet noise, AAC in MP4); its transcript names the
+/// speakers ([`DIALOGUE_NAMES`]).
 pub async fn make_dialogue(dir: &Path) -> anyhow::Result<Sample> {
-    let voiced: Vec<(u64, &str, Speaker, Option<&str>)> = DIALOGUE
-        .iter()
-        .map(|(at, who, text)| {
-            (
-                *at,
-                *text,
-                DIALOGUE_VOICES[*who],
-                Some(DIALOGUE_NAMES[*who]),
-            )
-        })
-        .collect();
-    make_voiced(dir, &voiced).await
+    make_dialogue_over(dir, Bed::Noise).await
 }
 
 /// A sample of lines (start, text, voice, speaker's name), which may overlap.

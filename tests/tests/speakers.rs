@@ -97,6 +97,34 @@ async fn manifest(app: &TestApp, job: &str) -> anyhow::Result<Vec<SynthesizedLin
         .await?)
 }
 
+/// The job's recognized lines, each with the median pitch of the source audio under it.
+async fn recognized_lines(
+    app: &TestApp,
+    job_id: &str,
+    dir: &std::path::Path,
+) -> anyhow::Result<Vec<(srt::Cue, Option<f64>)>> {
+    let keys = keys::job(job_id);
+    let cues: Vec<srt::Cue> = app
+        .state
+        .storage
+        .get_json(&keys.text_json("source_cues"))
+        .await?;
+    let source = dir.join(format!("{job_id}.flac"));
+    app.state
+        .storage
+        .download_to(&keys.source_audio(), &source)
+        .await?;
+    let audio = media::decode_audio(&source).await?;
+    let at = |ms: u64| ((ms * u64::from(MEASURE_RATE) / 1000) as usize).min(audio.len());
+    Ok(cues
+        .into_iter()
+        .map(|c| {
+            let hz = pitch::median_hz(&audio[at(c.start_ms)..at(c.end_ms)], MEASURE_RATE);
+            (c, hz)
+        })
+        .collect())
+}
+
 /// Every line is spoken by its speaker's voice, and both speakers have lines.
 fn assert_lines_follow_speakers(
     lines: &[SynthesizedLine],
@@ -367,24 +395,11 @@ async fn a_speaker_keeps_their_label_across_recognition_chunks() -> anyhow::Resu
     assert_two_voices(&job)?;
     // Every recognized line of a speaker is in that speaker's voice.
     let job_id = job["id"].as_str().context("id")?;
-    let keys = keys::job(job_id);
-    let cues: Vec<srt::Cue> = app
-        .state
-        .storage
-        .get_json(&keys.text_json("source_cues"))
-        .await?;
-    let source = dir.path().join("source.flac");
-    app.state
-        .storage
-        .download_to(&keys.source_audio(), &source)
-        .await?;
-    let audio = media::decode_audio(&source).await?;
     let mut heard: BTreeMap<String, Vec<f64>> = BTreeMap::new();
-    for cue in &cues {
-        let at = |ms: u64| ((ms * u64::from(MEASURE_RATE) / 1000) as usize).min(audio.len());
-        if let Some(hz) = pitch::median_hz(&audio[at(cue.start_ms)..at(cue.end_ms)], MEASURE_RATE) {
+    for (cue, hz) in recognized_lines(&app, job_id, dir.path()).await? {
+        if let Some(hz) = hz {
             heard
-                .entry(cue.speaker.clone().unwrap_or_default())
+                .entry(cue.speaker.unwrap_or_default())
                 .or_default()
                 .push(hz);
         }
@@ -720,28 +735,15 @@ async fn the_offline_diarizer_tells_the_two_voices_apart_across_chunks() -> anyh
     assert_eq!(job["status"], "completed", "{job}");
     assert_eq!(job["job_config"]["speech_recognition"], "local", "{job}");
     let job_id = job["id"].as_str().context("id")?;
-    let keys = keys::job(job_id);
-    let cues: Vec<srt::Cue> = app
-        .state
-        .storage
-        .get_json(&keys.text_json("source_cues"))
-        .await?;
+    let heard = recognized_lines(&app, job_id, dir.path()).await?;
     let named = job["speakers"].as_array().map(Vec::len);
-    assert_eq!(named, Some(2), "two speakers in {cues:#?}");
+    assert_eq!(named, Some(2), "two speakers in {heard:#?}");
     let found = assert_two_voices(&job)?;
     let lines = manifest(&app, job_id).await?;
     assert_lines_follow_speakers(&lines, &found);
     // Every recognized line of a speaker is in that speaker's voice.
-    let source = dir.path().join("source.flac");
-    app.state
-        .storage
-        .download_to(&keys.source_audio(), &source)
-        .await?;
-    let audio = media::decode_audio(&source).await?;
-    for cue in &cues {
-        let at = |ms: u64| ((ms * u64::from(MEASURE_RATE) / 1000) as usize).min(audio.len());
-        let hz = pitch::median_hz(&audio[at(cue.start_ms)..at(cue.end_ms)], MEASURE_RATE)
-            .context("a voiced line")?;
+    for (cue, hz) in &heard {
+        let hz = hz.context("a voiced line")?;
         let speaker = cue.speaker.as_deref().context("every line has a speaker")?;
         let (gender, _, _) = &found[speaker];
         let expected = if hz < 165.0 { "male" } else { "female" };

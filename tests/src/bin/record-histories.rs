@@ -120,6 +120,21 @@ fn request(transcript: Option<&str>) -> Value {
     }
 }
 
+/// Starts a dub (it must be accepted) and waits for it to complete: the job id and the job.
+async fn dub_completed(
+    app: &TestApp,
+    token: &str,
+    video: &str,
+    body: Value,
+) -> anyhow::Result<(String, Value)> {
+    let (status, started) = dub(app, token, video, body, None).await?;
+    anyhow::ensure!(status == 202, "{started}");
+    let job = started["job_id"].as_str().context("job")?.to_string();
+    let done = finished_job(app, token, &job, DEADLINE).await?;
+    anyhow::ensure!(done["status"] == "completed", "{done}");
+    Ok((job, done))
+}
+
 /// A dub without a transcript: recognized by the OpenAI-compatible fake.
 async fn recognized() -> anyhow::Result<Vec<u8>> {
     let fake = FakeTts::start().await?;
@@ -133,11 +148,7 @@ async fn recognized() -> anyhow::Result<Vec<u8>> {
 async fn recognized_on(app: &TestApp) -> anyhow::Result<Vec<u8>> {
     let (_, token) = app.user("record-asr@example.com").await?;
     let (_dir, _sample, video) = sample_video(app, &token, "asr.mp4").await?;
-    let (status, started) = dub(app, &token, &video, request(None), None).await?;
-    anyhow::ensure!(status == 202, "{started}");
-    let job = started["job_id"].as_str().context("job")?;
-    let done = finished_job(app, &token, job, DEADLINE).await?;
-    anyhow::ensure!(done["status"] == "completed", "{done}");
+    let (job, _) = dub_completed(app, &token, &video, request(None)).await?;
     history(app, &format!("dub-{job}"), true).await
 }
 
@@ -155,12 +166,7 @@ async fn speakers_on(app: &TestApp) -> anyhow::Result<Vec<u8>> {
     let sample = onevoice_tests::sample::make_dialogue(dir.path()).await?;
     let bytes = tokio::fs::read(&sample.video).await?;
     let video = onevoice_tests::flows::ready_video(app, &token, "dialogue.mp4", bytes).await?;
-    let (status, started) =
-        dub(app, &token, &video, request(Some(&sample.transcript)), None).await?;
-    anyhow::ensure!(status == 202, "{started}");
-    let job = started["job_id"].as_str().context("job")?;
-    let done = finished_job(app, &token, job, DEADLINE).await?;
-    anyhow::ensure!(done["status"] == "completed", "{done}");
+    let (job, done) = dub_completed(app, &token, &video, request(Some(&sample.transcript))).await?;
     anyhow::ensure!(
         done["speakers"].as_array().map(Vec::len) == Some(2),
         "two speakers: {done}"
@@ -178,12 +184,7 @@ async fn separated() -> anyhow::Result<Vec<u8>> {
 async fn separated_on(app: &TestApp) -> anyhow::Result<Vec<u8>> {
     let (_, token) = app.user("record-separated@example.com").await?;
     let (_dir, sample, video) = sample_video(app, &token, "separated.mp4").await?;
-    let (status, started) =
-        dub(app, &token, &video, request(Some(&sample.transcript)), None).await?;
-    anyhow::ensure!(status == 202, "{started}");
-    let job = started["job_id"].as_str().context("job")?;
-    let done = finished_job(app, &token, job, DEADLINE).await?;
-    anyhow::ensure!(done["status"] == "completed", "{done}");
+    let (job, done) = dub_completed(app, &token, &video, request(Some(&sample.transcript))).await?;
     anyhow::ensure!(
         done["job_result"]["background"]["mode"] == "separated",
         "separated: {done}"
@@ -212,11 +213,7 @@ async fn cloned_on(app: &TestApp, fake: &FakeTts) -> anyhow::Result<Vec<u8>> {
     body["voice_id"] = json!("elevenlabs-21m00Tcm4TlvDq8ikWAM");
     body["clone_voices"] = json!(true);
     body["voice_consent"] = json!({"confirmed": true, "name": "Recorder"});
-    let (status, started) = dub(app, &token, &video, body, None).await?;
-    anyhow::ensure!(status == 202, "{started}");
-    let job = started["job_id"].as_str().context("job")?;
-    let done = finished_job(app, &token, job, DEADLINE).await?;
-    anyhow::ensure!(done["status"] == "completed", "{done}");
+    let (job, _) = dub_completed(app, &token, &video, body).await?;
     anyhow::ensure!(fake.clones().len() == 2, "two clones: {:?}", fake.clones());
     history(app, &format!("dub-{job}"), true).await
 }
