@@ -59,10 +59,18 @@ pub(crate) fn refusal_for_user(
     err: ActivityError,
     say: impl FnOnce(&str) -> String,
 ) -> ActivityError {
-    match &err {
+    match refused(&err) {
+        Some(reason) => invalid_input(say(&reason)),
+        None => err,
+    }
+}
+
+/// The message of a provider's final refusal (a [`fatal`] error); none for other errors.
+pub(crate) fn refused(err: &ActivityError) -> Option<String> {
+    match err {
         ActivityError::Application(f) if f.is_non_retryable() && f.type_name() == Some(FATAL) => {
-            invalid_input(say(&f.source_error().to_string()))
+            Some(f.source_error().to_string())
         }
-        _ => err,
+        _ => None,
     }
 }

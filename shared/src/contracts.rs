@@ -473,9 +473,13 @@ pub struct DubbingOutput {
 pub struct BackgroundReport {
     pub mode: BackgroundMode,
     /// How the voices were taken out (`separated`): `centre` (a stereo track's centre removed
-    /// under speech) or `speech_band` (a mono track's speech band lowered under speech).
+    /// under speech), `speech_band` (a mono track's speech band lowered under speech) or
+    /// `lalalai` (the separation service's track without voices).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub method: Option<String>,
+    /// Why the separation service was not used when it was configured (it refused the track).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub note: Option<String>,
 }
 
 /// Takes the original voices out of the source track under the source's speech.
@@ -492,8 +496,11 @@ pub struct SeparateInput {
 pub struct SeparateOutput {
     /// The background stem (WAV), for `MixInput::background_stem_key`.
     pub stem_key: String,
-    /// `centre` or `speech_band` (see `BackgroundReport::method`).
+    /// `centre`, `speech_band` or `lalalai` (see `BackgroundReport::method`).
     pub method: String,
+    /// Why the separation service was not used when it was configured.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub note: Option<String>,
 }
 
 /// Answer of the `progress` query.

@@ -216,6 +216,11 @@ impl JobKeys {
         format!("{}steps/separate.json", self.prefix())
     }
 
+    /// The separation service's upload and task while the step runs.
+    pub fn separation_task(&self) -> String {
+        format!("{}steps/separate-task.json", self.prefix())
+    }
+
     /// Where each line is placed and how much it is sped up.
     pub fn timing_plan(&self) -> String {
         format!("{}audio/plan.json", self.prefix())

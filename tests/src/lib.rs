@@ -7,6 +7,7 @@ pub mod chat;
 pub mod flows;
 pub mod harness;
 pub mod keys;
+pub mod lalalai;
 pub mod local_speech;
 pub mod mail;
 pub mod media;

@@ -244,3 +244,118 @@ async fn over_music_the_original_voices_go_and_the_music_stays() -> anyhow::Resu
     }
     app.shutdown().await
 }
+
+/// The separation service (LALAL.AI's API, faked): its track without voices is the stem when it
+/// delivers, through queued and running checks and a rate-limited and a failing check; when it
+/// refuses the track or its task fails, the job is separated offline and says why; a lost answer
+/// to the split starts over rather than paying twice for an unknown task.
+#[tokio::test]
+async fn the_separation_service_makes_the_stem_and_its_refusals_fall_back_offline()
+-> anyhow::Result<()> {
+    use onevoice_tests::lalalai::{self, Failure, FakeLalalAi};
+    let fake = FakeLalalAi::start().await?;
+    let settings = fake.settings();
+    let overrides: Vec<(&str, &str)> = settings.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    let app = TestApp::spawn_with(&overrides).await?;
+    let (_, token) = app.user("separation-service@example.test").await?;
+    let (dir, sample, video) = sample_video(&app, &token, "service.mp4").await?;
+    let body = json!({"target_language": "es", "source_language": "en",
+        "source_transcript": sample.transcript});
+
+    // Delivered: one upload of the track, one split of the vocals, checked until done.
+    fake.fail(Failure::BusyChecks(1));
+    let job = dub_to_end(&app, &token, &video, body.clone(), DEADLINE).await?;
+    assert_eq!(job["status"], "completed", "{job}");
+    assert_eq!(
+        job["job_result"]["background"]["method"], "lalalai",
+        "{job}"
+    );
+    assert!(job["job_result"]["background"]["note"].is_null(), "{job}");
+    let calls = fake.calls();
+    assert_eq!(calls.uploads.len(), 1, "{calls:?}");
+    assert_eq!(calls.uploads[0].0, "source.flac");
+    assert_eq!(calls.splits.len(), 1, "{calls:?}");
+    let split = &calls.splits[0];
+    assert_eq!(split["presets"]["stem"], "vocals");
+    assert_eq!(split["presets"]["encoder_format"], "wav");
+    assert!(
+        split["idempotency_key"]
+            .as_str()
+            .is_some_and(|k| k.len() == 36)
+    );
+    assert_eq!(calls.refused_checks, 2, "a 429 and a 500 were retried");
+    assert_eq!(calls.checks, ["progress", "progress", "success"]);
+    assert!(
+        calls
+            .downloads
+            .iter()
+            .all(|d| d.ends_with("-no_vocals.wav"))
+    );
+    assert_eq!(calls.downloads.len(), 1);
+    assert_eq!(
+        calls.deleted.len(),
+        1,
+        "the upload is deleted at the provider"
+    );
+    let id = job["id"].as_str().context("id")?;
+    assert_eq!(
+        app.state
+            .storage
+            .size_of(&keys::job(id).separation_task())
+            .await?,
+        None,
+        "the task record goes once the stem is stored"
+    );
+    // The stem is the service's track (the fake's: the track at half amplitude), conformed to
+    // the source's rate and length.
+    let (stem, source) = stem_and_source(&app, &job, dir.path()).await?;
+    assert_eq!(stem.len(), source.len(), "as long as the source");
+    let (gain, _) = media::share_of(&stem, &source, 0, 9_000);
+    assert!(
+        (gain - 0.5).abs() < 0.05,
+        "the service's stem: gain {gain:.3}"
+    );
+
+    // Refused: the upload (a licence limit) or the task; the offline suppressor steps in.
+    for (failure, reason) in [
+        (
+            Failure::Upload("exceeded_duration"),
+            "400 exceeded_duration",
+        ),
+        (Failure::Task("inference_error"), "inference_error"),
+        (Failure::Cancelled, "cancelled"),
+    ] {
+        fake.fail(failure.clone());
+        let job = dub_to_end(&app, &token, &video, body.clone(), DEADLINE).await?;
+        assert_eq!(job["status"], "completed", "{failure:?}: {job}");
+        let background = &job["job_result"]["background"];
+        assert_eq!(background["method"], "speech_band", "{failure:?}: {job}");
+        let note = background["note"].as_str().unwrap_or_default();
+        assert!(
+            note.contains(reason) && note.contains("offline"),
+            "{failure:?}: {note}"
+        );
+        assert!(
+            !note.contains(lalalai::KEY) && !note.contains("127.0.0.1"),
+            "{note}"
+        );
+    }
+
+    // The split's answer lost: the retry with the same key is refused as used, and the step
+    // starts over with a new upload instead of waiting on a task it cannot name.
+    let before = fake.calls();
+    fake.fail(Failure::LostSplit);
+    let job = dub_to_end(&app, &token, &video, body.clone(), DEADLINE).await?;
+    assert_eq!(job["status"], "completed", "{job}");
+    assert_eq!(
+        job["job_result"]["background"]["method"], "lalalai",
+        "{job}"
+    );
+    let calls = fake.calls();
+    assert_eq!(calls.uploads.len() - before.uploads.len(), 2, "{calls:?}");
+    let splits = &calls.splits[before.splits.len()..];
+    assert_eq!(splits.len(), 3, "lost, refused as used, new: {splits:?}");
+    assert_eq!(splits[0]["idempotency_key"], splits[1]["idempotency_key"]);
+    assert_ne!(splits[1]["idempotency_key"], splits[2]["idempotency_key"]);
+    app.shutdown().await
+}

@@ -412,6 +412,7 @@ async fn pipeline(
         speaker_fit: timing.speakers,
         background: input.options.background.map(|mode| BackgroundReport {
             mode,
+            note: separated.as_ref().and_then(|s| s.note.clone()),
             method: separated.map(|s| s.method),
         }),
         source_language: detected,

@@ -4,20 +4,23 @@
 //!   lines grouped (up to three) under one speed factor, gaps kept or dropped, never faster than
 //!   `DUB_MAX_SPEED`, what still does not fit cut and reported (not fatal) — plus the ducking
 //!   windows and the dub's subtitles with the spoken times;
-//! * `separate` (merge_audio, before the mix): the original track without its voices under the
-//!   original speech (`engine::separate`), stored as the background stem;
+//! * `separate` (merge_audio, before the mix): the original track without its voices, from the
+//!   separation service or the engine's suppressor (`separation`), stored as the background stem;
 //! * `mix` (merge_audio): the background stem at full level, or the original track ducked under
 //!   the placed lines (or silenced), one gain to the loudness target under a true-peak ceiling,
 //!   as a 48 kHz stereo WAV.
 
 pub mod engine;
+mod lalalai;
 pub mod pitch;
+mod separation;
 
 use crate::deps::Deps;
 use crate::scratch::Scratch;
 use crate::{blocking, error, heartbeat, memo};
 use engine::mix::{self as mixer, MixSpec};
 use engine::plan::{Cue, DubRules, Plan, plan_tracks};
+use lalalai::LalalAi;
 use onevoice_shared::contracts::{
     MixInput, MixOutput, PlanTimingInput, PlanTimingOutput, SeparateInput, SeparateOutput,
     SpeakerFit, SynthesizedLine, UnfitLine, activity,
@@ -25,6 +28,7 @@ use onevoice_shared::contracts::{
 use onevoice_shared::keys::JobKeys;
 use onevoice_shared::pipeline::Step;
 use onevoice_shared::srt;
+use separation::{Offline, Separator};
 use std::path::PathBuf;
 use std::sync::Arc;
 use temporalio_macros::activities;
@@ -35,11 +39,19 @@ pub const RATE: u32 = 48_000;
 
 pub struct AudioActivities {
     deps: Deps,
+    /// For the separation service. No limit on a whole request: an hour's track takes a while
+    /// to upload; a stalled read still ends it.
+    http: reqwest::Client,
 }
 
 impl AudioActivities {
     pub fn new(deps: Deps) -> Self {
-        Self { deps }
+        let http = reqwest::Client::builder()
+            .connect_timeout(std::time::Duration::from_secs(10))
+            .read_timeout(deps.speech.timeout)
+            .build()
+            .unwrap_or_default();
+        Self { deps, http }
     }
 
     /// Downloads every line's clip into `scratch`, in order.
@@ -169,8 +181,9 @@ impl AudioActivities {
         .await
     }
 
-    /// The background stem: the source track with the original voices taken out under the
-    /// source cues (offline, in the engine; memoised, so a retry or resume reuses it).
+    /// The background stem: the source track without its original voices, from the separation
+    /// service when one is configured, else (or when it refuses the track) offline, in the
+    /// engine. Memoised, so a retry or resume reuses it.
     #[activity(name = activity::SEPARATE)]
     pub async fn separate(
         self: Arc<Self>,
@@ -191,30 +204,49 @@ impl AudioActivities {
                 .map(|c| (at(c.start_ms), at(c.end_ms.max(c.start_ms))))
                 .collect();
             let scratch = Scratch::new(&deps.tools.work_dir, "separate")?;
-            let (source, stem) = (scratch.path("source.audio"), scratch.path("background.wav"));
+            let (source, stem) = (scratch.path("source.flac"), scratch.path("background.wav"));
             deps.storage
                 .download_to(&input.source_audio_key, &source)
                 .await
                 .map_err(error::storage)?;
-            let cancel = Arc::new(std::sync::atomic::AtomicBool::new(false));
-            let flag = cancel.clone();
-            let out = stem.clone();
-            let stereo = blocking::run(&ctx, cancel, move || {
-                let track = engine::separate::measure(&source, RATE, &flag)?;
-                engine::separate::suppress_voices(&source, RATE, track, &speech, &out, &flag)?;
-                Ok(track.stereo)
-            })
-            .await?;
+            let track = separation::Track {
+                source: &source,
+                speech: &speech,
+                out: &stem,
+            };
+            let (method, note) = match &deps.audio.separator {
+                None => (Offline.separate(&ctx, &track).await?, None),
+                Some(provider) => {
+                    let service = LalalAi {
+                        http: &self.http,
+                        provider,
+                        storage: &deps.storage,
+                        task_key: keys.separation_task(),
+                        poll: deps.audio.separation_poll,
+                    };
+                    match service.separate(&ctx, &track).await {
+                        Ok(method) => (method, None),
+                        Err(e) => {
+                            let Some(reason) = error::refused(&e) else {
+                                return Err(e);
+                            };
+                            tracing::warn!(job = %input.job_id, %reason, "the separation service refused the track; separating offline");
+                            let method = Offline.separate(&ctx, &track).await?;
+                            (method, Some(format!("the separation service could not take this track ({reason}); the voices were taken out offline")))
+                        }
+                    }
+                }
+            };
             let stem_key = keys.background_stem();
             deps.storage
                 .put_file(&stem_key, &stem, "audio/wav")
                 .await
                 .map_err(error::storage)?;
-            let method = if stereo { "centre" } else { "speech_band" };
             tracing::info!(job = %input.job_id, method, "original voices taken out of the background");
             Ok(SeparateOutput {
                 stem_key,
                 method: method.into(),
+                note,
             })
         }))
         .await

@@ -114,13 +114,13 @@ pub(crate) async fn send_or_gone(
         if !refusal.retryable {
             // A refused key, an exhausted quota, a refused text: the provider's answer is for
             // operators (the user reads a plain sentence; see onevoice_shared::failure).
-            tracing::error!(provider, reason = %refusal.message, "speech provider refused for good");
+            tracing::error!(provider, reason = %refusal.message, "provider refused for good");
             return Err(error::fatal(message));
         }
         let Some(wait) = RETRIES.next_wait(attempt, retry_after, backoff) else {
             return Err(error::transient(message));
         };
-        tracing::warn!(provider, attempt, wait_ms = wait.as_millis() as u64, reason = %refusal.message, "speech request failed; retrying");
+        tracing::warn!(provider, attempt, wait_ms = wait.as_millis() as u64, reason = %refusal.message, "provider request failed; retrying");
         tokio::time::sleep(wait).await;
         backoff = (backoff * 2).min(Duration::from_secs(8));
         attempt += 1;

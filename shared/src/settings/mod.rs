@@ -205,6 +205,12 @@ pub enum Translator {
 /// How the dub is timed, mixed and encoded.
 #[derive(Clone, Debug)]
 pub struct AudioSettings {
+    /// The separation service that makes the background stem (LALAL.AI: `LALALAI_API_KEY`,
+    /// `SEPARATOR`); none: the offline voice suppressor.
+    pub separator: Option<HttpProvider>,
+    /// How often a separation task is checked (`LALALAI_POLL_MS`, 5000: the API allows 30
+    /// checks a minute; tests shorten it).
+    pub separation_poll: Duration,
     /// Largest speed-up applied to a line that is longer than its slot (the seed's `max`).
     pub max_speed: f64,
     /// How far a line may run into the gap after its slot (the seed's `tolerance`).

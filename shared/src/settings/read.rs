@@ -378,7 +378,37 @@ fn read_tools<F: Fn(&str) -> Option<String>>(r: &mut Reader<'_, F>) -> ToolSetti
 }
 
 fn read_audio<F: Fn(&str) -> Option<String>>(r: &mut Reader<'_, F>) -> AudioSettings {
+    // LALAL.AI's splitter goes in the model's place (empty: its latest).
+    let lalalai = provider(
+        r,
+        "LALALAI_API_KEY",
+        "LALALAI_BASE_URL",
+        "https://www.lalal.ai/",
+        "LALALAI_SPLITTER",
+        "",
+        false,
+    );
+    // `auto`: the separation service when it has a key, else the offline suppressor.
+    let separator = r
+        .parse_with("SEPARATOR", Some("auto"), |v| match v {
+            "auto" => Ok(lalalai.clone()),
+            "offline" => Ok(None),
+            "lalalai" if lalalai.is_some() => Ok(lalalai.clone()),
+            "lalalai" => Err("LALAL.AI is not configured (no LALALAI_API_KEY)".into()),
+            _ => Err("expected auto, offline or lalalai".into()),
+        })
+        .flatten();
     AudioSettings {
+        separator,
+        separation_poll: Duration::from_millis(
+            r.checked::<u64>(
+                "LALALAI_POLL_MS",
+                "5000",
+                |ms| (10..=60_000).contains(&ms),
+                "expected 10 to 60000 ms",
+            )
+            .unwrap_or(5000),
+        ),
         max_speed: r
             .checked::<f64>(
                 "DUB_MAX_SPEED",
@@ -420,35 +450,45 @@ fn read_audio<F: Fn(&str) -> Option<String>>(r: &mut Reader<'_, F>) -> AudioSett
     }
 }
 
-fn read_speech<F: Fn(&str) -> Option<String>>(r: &mut Reader<'_, F>) -> SpeechSettings {
-    let mut provider = |key_var: &str,
-                        url_var: &str,
-                        default_url: &str,
-                        model_var: &str,
-                        default_model: &str,
-                        keyless: bool| {
-        let key = r.string(key_var, Some(""));
-        let explicit_url = (r.lookup)(url_var).filter(|u| !u.trim().is_empty());
-        let url = r
-            .parse_with(url_var, Some(default_url), |v| {
-                let v = if v.ends_with('/') {
-                    v.to_string()
-                } else {
-                    format!("{v}/")
-                };
-                Url::parse(&v).map_err(|e| e.to_string())
-            })
-            .unwrap_or_else(placeholder_url);
-        let model = r.string(model_var, Some(default_model));
-        // On with a key, or (self-hosted servers without keys) with an explicit URL.
-        let on = !key.trim().is_empty() || (keyless && explicit_url.is_some());
-        on.then(|| HttpProvider {
-            base_url: url,
-            api_key: Secret::new(key.trim()),
-            model: model.trim().to_string(),
-        })
+/// A provider's base URL, ending with a slash so relative paths join under it.
+fn base_url(v: &str) -> Result<Url, String> {
+    let v = if v.ends_with('/') {
+        v.to_string()
+    } else {
+        format!("{v}/")
     };
+    Url::parse(&v).map_err(|e| e.to_string())
+}
+
+/// An HTTP provider: on with a key, or (self-hosted servers without keys, when `keyless`) with
+/// an explicit URL.
+fn provider<F: Fn(&str) -> Option<String>>(
+    r: &mut Reader<'_, F>,
+    key_var: &str,
+    url_var: &str,
+    default_url: &str,
+    model_var: &str,
+    default_model: &str,
+    keyless: bool,
+) -> Option<HttpProvider> {
+    let key = r.string(key_var, Some(""));
+    let explicit_url = (r.lookup)(url_var).filter(|u| !u.trim().is_empty());
+    let url = r
+        .parse_with(url_var, Some(default_url), base_url)
+        .unwrap_or_else(placeholder_url);
+    let model = r.string(model_var, Some(default_model));
+    // On with a key, or (self-hosted servers without keys) with an explicit URL.
+    let on = !key.trim().is_empty() || (keyless && explicit_url.is_some());
+    on.then(|| HttpProvider {
+        base_url: url,
+        api_key: Secret::new(key.trim()),
+        model: model.trim().to_string(),
+    })
+}
+
+fn read_speech<F: Fn(&str) -> Option<String>>(r: &mut Reader<'_, F>) -> SpeechSettings {
     let openai = provider(
+        r,
         "OPENAI_API_KEY",
         "OPENAI_BASE_URL",
         "https://api.openai.com/v1/",
@@ -457,6 +497,7 @@ fn read_speech<F: Fn(&str) -> Option<String>>(r: &mut Reader<'_, F>) -> SpeechSe
         true,
     );
     let elevenlabs = provider(
+        r,
         "ELEVENLABS_API_KEY",
         "ELEVENLABS_BASE_URL",
         "https://api.elevenlabs.io/",
@@ -465,6 +506,7 @@ fn read_speech<F: Fn(&str) -> Option<String>>(r: &mut Reader<'_, F>) -> SpeechSe
         false,
     );
     let fish = provider(
+        r,
         "FISH_API_KEY",
         "FISH_BASE_URL",
         "https://api.fish.audio/",
@@ -473,6 +515,7 @@ fn read_speech<F: Fn(&str) -> Option<String>>(r: &mut Reader<'_, F>) -> SpeechSe
         true,
     );
     let whisperx = provider(
+        r,
         "WHISPERX_API_KEY",
         "WHISPERX_BASE_URL",
         "https://api.302.ai/",
@@ -486,12 +529,7 @@ fn read_speech<F: Fn(&str) -> Option<String>>(r: &mut Reader<'_, F>) -> SpeechSe
             if v.trim().is_empty() {
                 return Ok(None);
             }
-            let v = if v.ends_with('/') {
-                v.to_string()
-            } else {
-                format!("{v}/")
-            };
-            Url::parse(&v).map(Some).map_err(|e| e.to_string())
+            base_url(v).map(Some)
         })
         .flatten()
         .map(|base_url| HttpProvider {
@@ -699,15 +737,7 @@ fn read_billing<F: Fn(&str) -> Option<String>>(
         })
         .unwrap_or("https://sandbox-api.paddle.com/");
     let api_url: Url = r
-        .parse_with("PADDLE_API_URL", Some(api_url), |v| {
-            // A trailing slash makes relative paths join under it.
-            let v = if v.ends_with('/') {
-                v.to_string()
-            } else {
-                format!("{v}/")
-            };
-            Url::parse(&v).map_err(|e| e.to_string())
-        })
+        .parse_with("PADDLE_API_URL", Some(api_url), base_url)
         .unwrap_or_else(placeholder_url);
     let api_key = r.string("PADDLE_API_KEY", Some(""));
     let timeout = Duration::from_secs(r.parse("PADDLE_TIMEOUT_SECS", Some("10")).unwrap_or(10));

@@ -158,6 +158,36 @@ fn speech_recognition_follows_the_configured_providers() {
 }
 
 #[test]
+fn the_separator_is_the_service_with_a_key_unless_told_offline() {
+    let mut vars = base();
+    assert!(
+        load(&vars).unwrap().audio.separator.is_none(),
+        "offline by default"
+    );
+    vars.insert("SEPARATOR", "lalalai");
+    assert!(load(&vars).unwrap_err().to_string().contains("SEPARATOR"));
+    vars.insert("LALALAI_API_KEY", "license");
+    let audio = load(&vars).unwrap().audio;
+    let service = audio.separator.expect("LALAL.AI");
+    assert_eq!(service.base_url.as_str(), "https://www.lalal.ai/");
+    assert_eq!(audio.separation_poll, std::time::Duration::from_secs(5));
+    vars.insert("SEPARATOR", "auto");
+    assert!(load(&vars).unwrap().audio.separator.is_some());
+    vars.insert("SEPARATOR", "offline");
+    assert!(load(&vars).unwrap().audio.separator.is_none());
+    vars.insert("SEPARATOR", "demucs");
+    assert!(load(&vars).is_err());
+    vars.insert("SEPARATOR", "auto");
+    vars.insert("LALALAI_POLL_MS", "1");
+    assert!(
+        load(&vars)
+            .unwrap_err()
+            .to_string()
+            .contains("LALALAI_POLL_MS")
+    );
+}
+
+#[test]
 fn cors_star_means_any() {
     let mut vars = base();
     vars.insert("CORS_ALLOWED_ORIGINS", "*");

@@ -3,6 +3,7 @@
 //! loudness normalization under a peak ceiling, and the parallel AAC encode of the final video.
 //! It streams in blocks, so memory stays flat as the media grows.
 
+pub mod centre;
 pub mod decode;
 pub mod duck;
 pub mod encode;
