@@ -75,8 +75,11 @@ impl SpeakerActivities {
                 }
                 let scratch = Scratch::new(&deps.tools.work_dir, "speakers")?;
                 let source = scratch.path("source.audio");
+                // The voices alone when a separator gave them: cleaner pitch, samples and
+                // references than over the music.
+                let track = input.vocals_key.as_ref().unwrap_or(&input.audio_key);
                 deps.storage
-                    .download_to(&input.audio_key, &source)
+                    .download_to(track, &source)
                     .await
                     .map_err(error::storage)?;
                 let labels: Vec<String> = speakers.iter().map(|s| s.label.clone()).collect();

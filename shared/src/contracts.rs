@@ -490,6 +490,9 @@ pub struct SeparateInput {
     /// The source cues (`TranscriptOutput::cues_key`): where the original speech is.
     pub cues_key: String,
     pub duration_ms: u64,
+    /// Also keep the voices alone when the separator gives them (for the speakers step).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub vocals: bool,
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -501,6 +504,10 @@ pub struct SeparateOutput {
     /// Why the separation service was not used when it was configured.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub note: Option<String>,
+    /// The original voices alone (WAV, the source's timeline), when the separator gives them:
+    /// the speakers step cuts its references from them.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub vocals_key: Option<String>,
 }
 
 /// Answer of the `progress` query.
@@ -689,6 +696,10 @@ pub struct SpeakersInput {
     /// Also cut each speaker's reference audio, to clone their voice from.
     #[serde(default)]
     pub references: bool,
+    /// The original voices alone (`SeparateOutput::vocals_key`): measured and cut instead of the
+    /// source track, which has the music under them.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub vocals_key: Option<String>,
 }
 
 /// Clones the voice of every speaker of a job with a reference (`Speaker::reference_key`).

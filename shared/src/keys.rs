@@ -212,6 +212,11 @@ impl JobKeys {
         format!("{}audio/background.wav", self.prefix())
     }
 
+    /// The original voices alone, when the separator gives them.
+    pub fn vocals_stem(&self) -> String {
+        format!("{}audio/vocals.wav", self.prefix())
+    }
+
     pub fn separation(&self) -> String {
         format!("{}steps/separate.json", self.prefix())
     }

@@ -6,7 +6,8 @@
 //!
 //! It does not separate anything: its `back` track (`no_vocals`) is the upload at half amplitude
 //! and 44.1 kHz (another rate than the source's, as a real stem may have), so a test can tell the
-//! service's stem from the offline suppressor's in the job's mix.
+//! service's stem from the offline suppressor's in the job's mix; its `stem` track (`vocals`) is
+//! the upload with a `VOCALS_MARKER_HZ` tone added, so a test can tell what was cut from it.
 
 use crate::served::{Served, serve};
 use axum::Router;
@@ -20,6 +21,8 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
 pub const KEY: &str = "lalal-test-license-never-logged";
+/// The tone the fake's vocals carry and the upload does not.
+pub const VOCALS_MARKER_HZ: f64 = 3_000.0;
 
 /// How the next task (or request) goes wrong.
 #[derive(Clone, Debug, PartialEq)]
@@ -224,7 +227,7 @@ async fn split(State(inner): Shared, headers: HeaderMap, body: Bytes) -> Respons
             "Input should be a stem",
         );
     }
-    let (upload, outcome, back, id) = {
+    let (upload, outcome, back, vocals, id) = {
         let mut inner = inner.lock().expect("fake");
         inner.calls.splits.push(body.clone());
         let Some(upload) = inner.sources.get(&source).cloned() else {
@@ -246,17 +249,35 @@ async fn split(State(inner): Shared, headers: HeaderMap, body: Bytes) -> Respons
             inner.keys.insert(key.to_string(), id.clone());
         }
         let dir = inner.dir.as_ref().expect("dir").path().to_path_buf();
-        (upload, outcome, dir.join(format!("{id}-no_vocals.wav")), id)
+        let (back, vocals) = (
+            dir.join(format!("{id}-no_vocals.wav")),
+            dir.join(format!("{id}-vocals.wav")),
+        );
+        (upload, outcome, back, vocals, id)
     };
-    // The stem is made now; the checks reveal it after two rounds of progress.
-    let made = tokio::process::Command::new("ffmpeg")
+    // The stems are made now; the checks reveal them after two rounds of progress.
+    let back_made = tokio::process::Command::new("ffmpeg")
         .args(["-nostdin", "-v", "error", "-y", "-i"])
         .arg(&upload)
         .args(["-af", "volume=0.5", "-ar", "44100", "-c:a", "pcm_s16le"])
         .arg(&back)
         .status()
         .await;
-    if !made.is_ok_and(|s| s.success()) {
+    let marker = format!("sine=frequency={VOCALS_MARKER_HZ}:sample_rate=44100");
+    let vocals_made = tokio::process::Command::new("ffmpeg")
+        .args(["-nostdin", "-v", "error", "-y", "-i"])
+        .arg(&upload)
+        .args(["-f", "lavfi", "-i", &marker])
+        .args([
+            "-filter_complex",
+            "[0:a]aresample=44100[a];[a][1:a]amix=inputs=2:duration=first:normalize=0",
+            "-c:a",
+            "pcm_s16le",
+        ])
+        .arg(&vocals)
+        .status()
+        .await;
+    if !back_made.is_ok_and(|s| s.success()) || !vocals_made.is_ok_and(|s| s.success()) {
         return error(400, "The file is not audio", "inference_error");
     }
     let lost = outcome == Some(Failure::LostSplit);

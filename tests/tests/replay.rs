@@ -17,10 +17,11 @@ use temporalio_sdk::workflow_replayer::{WorkflowReplayer, WorkflowReplayerOption
 
 /// Every file the directory must hold: a recorded history is never dropped (it stands for
 /// workflows that ran that way).
-const RECORDED: [&str; 14] = [
+const RECORDED: [&str; 15] = [
     "billing.json",
     "dubbing-before-text-stages.json",
     "dubbing-cancelled-queued.json",
+    "dubbing-cloned-from-vocals.json",
     "dubbing-cloned.json",
     "dubbing-failed.json",
     "dubbing-recognized.json",

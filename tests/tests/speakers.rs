@@ -641,6 +641,15 @@ async fn cloning_with_consent_makes_one_voice_per_speaker_and_deletes_them_in_ti
         "preserve_background_music": false});
     let (status, started) = dub(&app, &token, &video2, body.clone(), None).await?;
     assert_eq!(status, 202, "{started}");
+    // While that job runs, the voice it speaks with cannot be deleted from under it.
+    let refused = app
+        .call(reqwest::Method::DELETE, &path, Some(&token), None)
+        .await?;
+    assert_eq!(
+        refused.status, 409,
+        "in use by a running job: {}",
+        refused.body
+    );
     let (_dir3, _sample3, stranger_video) = dialogue(&app, &stranger).await?;
     let (status, refused) = dub(&app, &stranger, &stranger_video, body, None).await?;
     assert_eq!(status, 422, "{refused}");
@@ -751,6 +760,73 @@ async fn the_offline_diarizer_tells_the_two_voices_apart_across_chunks() -> anyh
             gender, expected,
             "`{}` at {hz:.0} Hz is {speaker}'s",
             cue.text
+        );
+    }
+    app.shutdown().await
+}
+
+/// With a separator that gives the voices alone (LALAL.AI's fake), a cloning job separates first
+/// and measures and clones its speakers from the voices, not from the voices over the music: the
+/// fake's vocals carry a marker tone the source does not, and every reference has it.
+#[tokio::test]
+async fn clones_are_made_from_the_separated_voices_when_the_separator_gives_them()
+-> anyhow::Result<()> {
+    use onevoice_tests::lalalai::{FakeLalalAi, KEY, VOCALS_MARKER_HZ};
+    let separator = FakeLalalAi::start().await?;
+    let (app, fake) = start(&[
+        ("CLONE_MIN_SECS", "1"),
+        ("LALALAI_BASE_URL", &separator.url),
+        ("LALALAI_API_KEY", KEY),
+        ("LALALAI_POLL_MS", "20"),
+    ])
+    .await?;
+    let (_, token) = app.user("speakers-clone-vocals@example.test").await?;
+    let (dir, sample, video) = dialogue(&app, &token).await?;
+    let body = json!({"target_language": "es", "source_language": "en",
+        "source_transcript": sample.transcript, "voice_id": "elevenlabs-21m00Tcm4TlvDq8ikWAM",
+        "clone_voices": true, "voice_consent": consent()});
+    let job = dub_to_end(&app, &token, &video, body, DEADLINE).await?;
+    assert_eq!(job["status"], "completed", "{job}");
+    assert_eq!(
+        job["job_result"]["background"]["method"], "lalalai",
+        "{job}"
+    );
+    let calls = separator.calls();
+    assert_eq!(
+        calls.splits.len(),
+        1,
+        "separated once, before the speakers: {calls:?}"
+    );
+    assert!(
+        calls.downloads.iter().any(|d| d.ends_with("-vocals.wav")),
+        "{calls:?}"
+    );
+    assert_eq!(fake.clones().len(), 2, "{:?}", fake.clones());
+    let id = job["id"].as_str().context("id")?;
+    let keys = keys::job(id);
+    let source = dir.path().join("source.flac");
+    app.state
+        .storage
+        .download_to(&keys.source_audio(), &source)
+        .await?;
+    let source = media::decode_audio(&source).await?;
+    let whole = source.len() as u64 * 1000 / u64::from(MEASURE_RATE);
+    let unmarked = media::tone_share(&source, 0, whole, VOCALS_MARKER_HZ);
+    assert!(unmarked < 0.01, "the source has no marker: {unmarked:.3}");
+    for speaker in job["speakers"].as_array().context("speakers")? {
+        assert_eq!(speaker["cloned"], true, "{speaker}");
+        let label = speaker["id"].as_str().context("speaker id")?;
+        let file = dir.path().join(format!("{label}.wav"));
+        app.state
+            .storage
+            .download_to(&keys.speaker(label, "reference.wav"), &file)
+            .await?;
+        let reference = media::decode_audio(&file).await?;
+        let ms = reference.len() as u64 * 1000 / u64::from(MEASURE_RATE);
+        let marked = media::tone_share(&reference, 0, ms, VOCALS_MARKER_HZ);
+        assert!(
+            marked > 0.1,
+            "{label}: cut from the vocals, marker share {marked:.3}"
         );
     }
     app.shutdown().await

@@ -13,7 +13,7 @@ use onevoice_shared::contracts::{
     BackgroundMode, BackgroundReport, BurnSubtitlesInput, CloneVoicesInput, DubbingInput,
     DubbingOutput, DubbingProgress, ExtractAudioInput, ExtractAudioOutput, FinishJobInput,
     JobOutcome, LoadTranscriptInput, MixInput, MuxInput, PlanTimingInput, ProgressReport,
-    PublishInput, SendEmailInput, SeparateInput, SpeakersInput, SplitMeaningInput,
+    PublishInput, SendEmailInput, SeparateInput, SeparateOutput, SpeakersInput, SplitMeaningInput,
     SplitSentencesInput, SubtitleFiles, SubtitlesInput, SynthesizeInput, TerminologyInput,
     TranscribeInput, TranscriptOutput, TranscriptSource, TranslateInput, TranslateOutput,
     search_attribute,
@@ -308,7 +308,7 @@ async fn pipeline(
         None
     };
     // Who speaks, and the voice of each (histories from before the speakers step skip it).
-    let voices = if ctx.patched(SPEAKERS_PATCH) {
+    let (voices, separated_first) = if ctx.patched(SPEAKERS_PATCH) {
         speakers(ctx, &input, &audio, &speakers_cues).await?
     } else {
         skip(ctx, &[Step::ExtractReferenceAudio]);
@@ -348,24 +348,15 @@ async fn pipeline(
     finish(ctx, Step::DubChunks);
 
     begin(ctx, Step::MergeAudio).await?;
-    // Jobs that ask for the separated background (none before the modes) take the marker.
+    // Jobs that ask for the separated background (none before the modes) take the marker,
+    // unless the speakers step separated already.
     let mode = input.options.background_mode();
-    let separated = if mode == BackgroundMode::Separated && ctx.patched(SEPARATION_PATCH) {
-        Some(
-            ctx.execute_activity(
-                DubbingActivities::separate,
-                SeparateInput {
-                    job_id,
-                    source_audio_key: audio.audio_key.clone(),
-                    cues_key: speakers_cues.clone(),
-                    duration_ms: audio.duration_ms,
-                },
-                options::long_running(budget(ctx)),
-            )
-            .await?,
-        )
-    } else {
-        None
+    let separated = match separated_first {
+        Some(done) => Some(done),
+        None if mode == BackgroundMode::Separated && ctx.patched(SEPARATION_PATCH) => {
+            Some(separate(ctx, &input, &audio, &speakers_cues, false).await?)
+        }
+        None => None,
     };
     let mixed = ctx
         .execute_activity(
@@ -430,17 +421,51 @@ const SPEAKERS_PATCH: &str = "speakers";
 const CLONE_VOICES_PATCH: &str = "clone-voices";
 /// Marks histories of jobs that take the original voices out of the background before mixing.
 const SEPARATION_PATCH: &str = "separation";
+/// Marks histories of cloning jobs that separate before the speakers step, so its references
+/// are cut from the voices alone when the separator gives them.
+const SEPARATE_FIRST_PATCH: &str = "separate-before-speakers";
+
+/// The background stem (and, with `vocals`, the voices alone when the separator gives them).
+async fn separate(
+    ctx: &mut WorkflowContext<DubbingWorkflow>,
+    input: &DubbingInput,
+    audio: &ExtractAudioOutput,
+    cues_key: &str,
+    vocals: bool,
+) -> Result<SeparateOutput, ActivityExecutionError> {
+    ctx.execute_activity(
+        DubbingActivities::separate,
+        SeparateInput {
+            job_id: input.job_id,
+            source_audio_key: audio.audio_key.clone(),
+            cues_key: cues_key.to_string(),
+            duration_ms: audio.duration_ms,
+            vocals,
+        },
+        options::long_running(budget(ctx)),
+    )
+    .await
+}
 
 /// The speakers step: measured from the source audio, each gets a voice (cloned from them when
 /// the job asks). A transcript that names nobody has no speakers: the step is reported skipped
-/// and one voice speaks every line.
+/// and one voice speaks every line. A cloning job with a separated background separates here
+/// first (returned for the mix), to measure the voices alone when the separator gives them.
 async fn speakers(
     ctx: &mut WorkflowContext<DubbingWorkflow>,
     input: &DubbingInput,
     audio: &ExtractAudioOutput,
     cues_key: &str,
-) -> Result<BTreeMap<String, String>, ActivityExecutionError> {
+) -> Result<(BTreeMap<String, String>, Option<SeparateOutput>), ActivityExecutionError> {
     begin(ctx, Step::ExtractReferenceAudio).await?;
+    let separated = if input.options.clone_voices.is_some()
+        && input.options.background_mode() == BackgroundMode::Separated
+        && ctx.patched(SEPARATE_FIRST_PATCH)
+    {
+        Some(separate(ctx, input, audio, cues_key, true).await?)
+    } else {
+        None
+    };
     let found = ctx
         .execute_activity(
             DubbingActivities::speakers,
@@ -452,6 +477,7 @@ async fn speakers(
                 voice_id: input.options.voice_id.clone(),
                 voices: input.options.voices.clone(),
                 references: input.options.clone_voices.is_some(),
+                vocals_key: separated.as_ref().and_then(|s| s.vocals_key.clone()),
             },
             options::long_running(budget(ctx)),
         )
@@ -459,7 +485,7 @@ async fn speakers(
     if found.speakers == 0 {
         ctx.state_mut(|s| s.progress.current_step = None);
         skip(ctx, &[Step::ExtractReferenceAudio]);
-        return Ok(found.voices);
+        return Ok((found.voices, separated));
     }
     let mut voices = found.voices;
     // Only jobs asking for clones (none before this change) take the marker.
@@ -480,7 +506,7 @@ async fn speakers(
         voices.extend(cloned.voices);
     }
     finish(ctx, Step::ExtractReferenceAudio);
-    Ok(voices)
+    Ok((voices, separated))
 }
 
 /// Sentences, lines split by meaning, terminology, translation and display subtitles.

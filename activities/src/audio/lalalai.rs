@@ -1,6 +1,7 @@
 //! LALAL.AI's source separation (API v1, provider-contracts-speakers.md): the track uploaded as
 //! raw bytes, a `stem_separator` task for `vocals`, checked until it is done, its `back` track
-//! (`no_vocals`: everything but the voices) downloaded, and the upload deleted at LALAL.AI.
+//! (`no_vocals`: everything but the voices) and its `stem` track (the voices alone) downloaded,
+//! and the upload deleted at LALAL.AI.
 //!
 //! The upload and the task are remembered in storage as soon as the provider names them, so a
 //! retried or resumed attempt checks the task it started instead of paying for another. A lost
@@ -41,9 +42,15 @@ pub(crate) struct LalalAi<'a> {
 }
 
 impl LalalAi<'_> {
-    /// Writes the track without its voices (WAV) to `out`. A final refusal (the provider's
-    /// error, a failed or cancelled task) is a fatal error; see `error::refused`.
-    pub(crate) async fn background(&self, source: &Path, out: &Path) -> Result<(), ActivityError> {
+    /// Writes the track without its voices to `out` and, when asked and the task gave them,
+    /// the voices alone to `vocals` (returns whether it did). A final refusal (the provider's error, a
+    /// failed or cancelled task) is a fatal error; see `error::refused`.
+    pub(crate) async fn background(
+        &self,
+        source: &Path,
+        out: &Path,
+        vocals: Option<&Path>,
+    ) -> Result<bool, ActivityError> {
         let task = match self.storage.get_json::<Task>(&self.task_key).await {
             Ok(task) => task,
             Err(StorageError::NotFound(_) | StorageError::Json { .. }) => Task::default(),
@@ -51,17 +58,12 @@ impl LalalAi<'_> {
         };
         let task = self.started(task, source).await?;
         let task_id = task.task_id.clone().unwrap_or_default();
-        let url = self.finished(&task_id).await?;
-        let stem = http::send(
-            NAME,
-            // The official client downloads without the key: the link is the credential.
-            || self.http.get(url.clone()),
-            classify,
-        )
-        .await?;
-        tokio::fs::write(out, stem)
-            .await
-            .map_err(|e| error::transient(format!("writing the stem: {e}")))?;
+        let (back, voices) = self.finished(&task_id).await?;
+        self.download(&back, out).await?;
+        let voices = voices.zip(vocals);
+        if let Some((url, to)) = &voices {
+            self.download(url, to).await?;
+        }
         // The user's audio goes from the provider as soon as it is not needed; a failure here
         // only leaves it to expire there (`expires`, a day).
         let forget = http::send(
@@ -76,7 +78,21 @@ impl LalalAi<'_> {
         self.storage
             .delete(&self.task_key)
             .await
-            .map_err(error::storage)
+            .map_err(error::storage)?;
+        Ok(voices.is_some())
+    }
+
+    async fn download(&self, url: &str, to: &Path) -> Result<(), ActivityError> {
+        let track = http::send(
+            NAME,
+            // The official client downloads without the key: the link is the credential.
+            || self.http.get(url),
+            classify,
+        )
+        .await?;
+        tokio::fs::write(to, track)
+            .await
+            .map_err(|e| error::transient(format!("writing a stem: {e}")))
     }
 
     /// The task of `task`, uploading and splitting what it does not have yet.
@@ -144,8 +160,9 @@ impl LalalAi<'_> {
         Ok(task)
     }
 
-    /// Checks the task every `poll` until it is done; the URL of its `back` track.
-    async fn finished(&self, task_id: &str) -> Result<String, ActivityError> {
+    /// Checks the task every `poll` until it is done; the URLs of its `back` track and of its
+    /// `stem` track when it has one.
+    async fn finished(&self, task_id: &str) -> Result<(String, Option<String>), ActivityError> {
         let check = json!({"task_ids": [task_id]});
         let mut last = None;
         loop {
@@ -168,13 +185,17 @@ impl LalalAi<'_> {
                         .as_array()
                         .cloned()
                         .unwrap_or_default();
-                    let back = tracks
-                        .iter()
-                        .find(|t| t["type"] == "back")
-                        .and_then(|t| t["url"].as_str());
-                    return back.map(str::to_string).ok_or_else(|| {
+                    let url = |kind: &str| {
+                        tracks
+                            .iter()
+                            .find(|t| t["type"] == kind)
+                            .and_then(|t| t["url"].as_str())
+                            .map(str::to_string)
+                    };
+                    let back = url("back").ok_or_else(|| {
                         error::fatal(format!("{NAME}: the task returned no background track"))
-                    });
+                    })?;
+                    return Ok((back, url("stem")));
                 }
                 Some("error") => {
                     let code = item["error"]["code"].as_str().unwrap_or("error");

@@ -204,7 +204,11 @@ impl AudioActivities {
                 .map(|c| (at(c.start_ms), at(c.end_ms.max(c.start_ms))))
                 .collect();
             let scratch = Scratch::new(&deps.tools.work_dir, "separate")?;
-            let (source, stem) = (scratch.path("source.flac"), scratch.path("background.wav"));
+            let (source, stem, vocals) = (
+                scratch.path("source.flac"),
+                scratch.path("background.wav"),
+                scratch.path("vocals.wav"),
+            );
             deps.storage
                 .download_to(&input.source_audio_key, &source)
                 .await
@@ -213,8 +217,9 @@ impl AudioActivities {
                 source: &source,
                 speech: &speech,
                 out: &stem,
+                vocals: input.vocals.then_some(vocals.as_path()),
             };
-            let (method, note) = match &deps.audio.separator {
+            let (separated, note) = match &deps.audio.separator {
                 None => (Offline.separate(&ctx, &track).await?, None),
                 Some(provider) => {
                     let service = LalalAi {
@@ -225,14 +230,14 @@ impl AudioActivities {
                         poll: deps.audio.separation_poll,
                     };
                     match service.separate(&ctx, &track).await {
-                        Ok(method) => (method, None),
+                        Ok(separated) => (separated, None),
                         Err(e) => {
                             let Some(reason) = error::refused(&e) else {
                                 return Err(e);
                             };
                             tracing::warn!(job = %input.job_id, %reason, "the separation service refused the track; separating offline");
-                            let method = Offline.separate(&ctx, &track).await?;
-                            (method, Some(format!("the separation service could not take this track ({reason}); the voices were taken out offline")))
+                            let separated = Offline.separate(&ctx, &track).await?;
+                            (separated, Some(format!("the separation service could not take this track ({reason}); the voices were taken out offline")))
                         }
                     }
                 }
@@ -242,11 +247,23 @@ impl AudioActivities {
                 .put_file(&stem_key, &stem, "audio/wav")
                 .await
                 .map_err(error::storage)?;
-            tracing::info!(job = %input.job_id, method, "original voices taken out of the background");
+            let vocals_key = if separated.vocals {
+                let key = keys.vocals_stem();
+                deps.storage
+                    .put_file(&key, &vocals, "audio/wav")
+                    .await
+                    .map_err(error::storage)?;
+                Some(key)
+            } else {
+                None
+            };
+            let method = separated.method;
+            tracing::info!(job = %input.job_id, method, vocals = vocals_key.is_some(), "original voices taken out of the background");
             Ok(SeparateOutput {
                 stem_key,
                 method: method.into(),
                 note,
+                vocals_key,
             })
         }))
         .await

@@ -20,19 +20,30 @@ pub(crate) struct Track<'a> {
     pub speech: &'a [(u64, u64)],
     /// Where the stem goes: 16-bit stereo WAV at `RATE`, as long as the source.
     pub out: &'a Path,
+    /// Where the voices alone go, as the stem, when asked for and the separator gives them.
+    pub vocals: Option<&'a Path>,
+}
+
+/// What a separator did.
+pub(crate) struct Separated {
+    /// How the voices went (`BackgroundReport::method`).
+    pub method: &'static str,
+    /// Whether it wrote `Track::vocals`.
+    pub vocals: bool,
 }
 
 pub(crate) trait Separator {
-    /// Writes `track.out`; returns how the voices went (`BackgroundReport::method`).
+    /// Writes `track.out` (and `track.vocals` when it can).
     async fn separate(
         &self,
         ctx: &ActivityContext,
         track: &Track<'_>,
-    ) -> Result<&'static str, ActivityError>;
+    ) -> Result<Separated, ActivityError>;
 }
 
 /// The engine's voice suppressor (`engine::separate`): the centre of a stereo track, the speech
-/// band of a mono one, under the original speech only.
+/// band of a mono one, under the original speech only. It has no voices alone to give (what it
+/// takes out of a stereo track's centre is the centred music too).
 pub(crate) struct Offline;
 
 impl Separator for Offline {
@@ -40,7 +51,7 @@ impl Separator for Offline {
         &self,
         ctx: &ActivityContext,
         track: &Track<'_>,
-    ) -> Result<&'static str, ActivityError> {
+    ) -> Result<Separated, ActivityError> {
         let (source, out, speech) = (
             track.source.to_owned(),
             track.out.to_owned(),
@@ -54,26 +65,43 @@ impl Separator for Offline {
             Ok(layout.stereo)
         })
         .await?;
-        Ok(if stereo { "centre" } else { "speech_band" })
+        Ok(Separated {
+            method: if stereo { "centre" } else { "speech_band" },
+            vocals: false,
+        })
     }
 }
 
-/// The service's `back` track, conformed to the source: the mix reads it frame for frame
-/// against the source's timeline. Its voices are gone everywhere, not only under speech.
+/// The service's `back` and `stem` tracks, conformed to the source: the mix and the speakers
+/// step read them frame for frame against the source's timeline. Its voices are gone
+/// everywhere, not only under speech.
 impl Separator for LalalAi<'_> {
     async fn separate(
         &self,
         ctx: &ActivityContext,
         track: &Track<'_>,
-    ) -> Result<&'static str, ActivityError> {
+    ) -> Result<Separated, ActivityError> {
         let stem = track.out.with_extension("provider");
-        self.background(track.source, &stem).await?;
+        let voices = track
+            .vocals
+            .map(|v| (v.with_extension("provider"), v.to_owned()));
+        let vocals = self
+            .background(
+                track.source,
+                &stem,
+                voices.as_ref().map(|(v, _)| v.as_path()),
+            )
+            .await?;
         let (source, out) = (track.source.to_owned(), track.out.to_owned());
         let cancel = Arc::new(AtomicBool::new(false));
         let flag = cancel.clone();
         blocking::run(ctx, cancel, move || {
             let frames = engine::separate::measure(&source, RATE, &flag)?.frames;
-            engine::separate::conform(&stem, RATE, frames, &out, &flag)
+            engine::separate::conform(&stem, RATE, frames, &out, &flag)?;
+            if let (true, Some((voices, vocals_out))) = (vocals, &voices) {
+                engine::separate::conform(voices, RATE, frames, vocals_out, &flag)?;
+            }
+            Ok(())
         })
         .await
         // A stem that does not decode is the service's failure, like a refusal (and the
@@ -82,6 +110,9 @@ impl Separator for LalalAi<'_> {
             Some(_) => error::fatal(format!("{}: an unreadable stem", super::lalalai::NAME)),
             None => e,
         })?;
-        Ok("lalalai")
+        Ok(Separated {
+            method: "lalalai",
+            vocals,
+        })
     }
 }

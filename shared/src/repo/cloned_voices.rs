@@ -203,11 +203,18 @@ pub async fn update(
     Ok(done.rows_affected() == 1)
 }
 
-/// Whether the job that cloned the voice is still running (it may yet speak with it).
+/// Whether a running job may yet speak with the voice: the job that cloned it, or another job
+/// of its owner that chose it (as its voice or a speaker's, `JobConfig`).
 pub async fn in_use(db: &PgPool, id: Uuid) -> sqlx::Result<bool> {
     sqlx::query_scalar(
-        "SELECT EXISTS (SELECT 1 FROM cloned_voices c JOIN jobs j ON j.id = c.job_id
-         WHERE c.id = $1 AND j.status IN ('pending', 'processing'))",
+        "SELECT EXISTS (
+           SELECT 1 FROM cloned_voices c
+           JOIN jobs j ON j.id = c.job_id OR j.user_id = c.user_id
+           WHERE c.id = $1 AND j.status IN ('pending', 'processing')
+             AND (j.id = c.job_id
+                  OR j.job_config->>'voice_id' = c.provider || '-' || c.provider_voice_id
+                  OR EXISTS (SELECT 1 FROM jsonb_path_query(j.job_config, '$.voices.*') v
+                             WHERE v #>> '{}' = c.provider || '-' || c.provider_voice_id)))",
     )
     .bind(id)
     .fetch_one(db)

@@ -27,10 +27,11 @@ use temporalio_client::{
 };
 
 const DEADLINE: Duration = Duration::from_secs(180);
-const SCENARIOS: [&str; 12] = [
+const SCENARIOS: [&str; 13] = [
     "dubbing-recognized",
     "dubbing-speakers",
     "dubbing-cloned",
+    "dubbing-cloned-from-vocals",
     "dubbing-separated",
     "dubbing-failed",
     "dubbing-resumed",
@@ -70,6 +71,7 @@ async fn record(name: &str) -> anyhow::Result<Vec<u8>> {
         "dubbing-recognized" => recognized().await,
         "dubbing-speakers" => speakers().await,
         "dubbing-cloned" => cloned().await,
+        "dubbing-cloned-from-vocals" => cloned_from_vocals().await,
         "dubbing-separated" => separated().await,
         "dubbing-failed" => failed_then_resumed(false).await,
         "dubbing-resumed" => failed_then_resumed(true).await,
@@ -196,6 +198,20 @@ async fn separated_on(app: &TestApp) -> anyhow::Result<Vec<u8>> {
 async fn cloned() -> anyhow::Result<Vec<u8>> {
     let fake = FakeTts::start().await?;
     let mut settings = fake.settings();
+    settings.push(("CLONE_MIN_SECS", "1".into()));
+    let overrides: Vec<(&str, &str)> = settings.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    let app = TestApp::spawn_with(&overrides).await?;
+    let out = cloned_on(&app, &fake).await;
+    finish(app, out).await
+}
+
+/// The same with LALAL.AI's fake separating: the separation runs first in the speakers step,
+/// whose references are cut from the voices alone.
+async fn cloned_from_vocals() -> anyhow::Result<Vec<u8>> {
+    let fake = FakeTts::start().await?;
+    let separator = onevoice_tests::lalalai::FakeLalalAi::start().await?;
+    let mut settings = fake.settings();
+    settings.extend(separator.settings());
     settings.push(("CLONE_MIN_SECS", "1".into()));
     let overrides: Vec<(&str, &str)> = settings.iter().map(|(k, v)| (*k, v.as_str())).collect();
     let app = TestApp::spawn_with(&overrides).await?;
