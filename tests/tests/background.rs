@@ -196,7 +196,8 @@ async fn over_music_the_original_voices_go_and_the_music_stays() -> anyhow::Resu
     for stereo in [true, false] {
         // The dialogue over the music, and the music alone: both dubbed with the dialogue's
         // transcript, so their stems are made under the same speech. The separation is linear
-        // for a given track layout, so the voices' residual is the difference of the two stems.
+        // for a given track layout and speech, so the voices' residual is the difference of the
+        // two stems.
         let mut stems = Vec::new();
         let mut transcript = String::new();
         for voices in [true, false] {
@@ -234,9 +235,9 @@ async fn over_music_the_original_voices_go_and_the_music_stays() -> anyhow::Resu
         );
         if stereo {
             assert!(voice_left < -30.0, "{layout}: voices {voice_left:.1} dB");
-            // Measured -5.0 dB, short of the -4 dB goal: removing the centre halves a hard-panned
-            // instrument's energy (its left and right both carry it) and takes the centred bass.
-            assert!(music_kept > -6.0, "{layout}: music {music_kept:.1} dB");
+            // Measured -30.5 dB and -1.5 dB: the goals are -30 dB and -4 dB. The hard-panned notes
+            // lose their share of the centre (3 dB), the centred bass nothing.
+            assert!(music_kept > -4.0, "{layout}: music {music_kept:.1} dB");
         } else {
             // Ducking lowers everything by 12 dB: at least 10 dB better.
             assert!(voice_left < -22.0, "{layout}: voices {voice_left:.1} dB");
