@@ -326,9 +326,16 @@ async fn the_separation_service_makes_the_stem_and_its_refusals_fall_back_offlin
         (Failure::Task("inference_error"), "inference_error"),
         (Failure::Cancelled, "cancelled"),
     ] {
+        let deleted = fake.calls().deleted.len();
         fake.fail(failure.clone());
         let job = dub_to_end(&app, &token, &video, body.clone(), DEADLINE).await?;
         assert_eq!(job["status"], "completed", "{failure:?}: {job}");
+        // What was uploaded goes from the provider, and the task is forgotten.
+        let uploaded = !matches!(failure, Failure::Upload(_));
+        assert_eq!(fake.calls().deleted.len() - deleted, usize::from(uploaded));
+        let id = job["id"].as_str().context("id")?;
+        let task = keys::job(id).separation_task();
+        assert_eq!(app.state.storage.size_of(&task).await?, None, "{failure:?}");
         let background = &job["job_result"]["background"];
         assert_eq!(background["method"], "speech_band", "{failure:?}: {job}");
         let note = background["note"].as_str().unwrap_or_default();
@@ -358,5 +365,7 @@ async fn the_separation_service_makes_the_stem_and_its_refusals_fall_back_offlin
     assert_eq!(splits.len(), 3, "lost, refused as used, new: {splits:?}");
     assert_eq!(splits[0]["idempotency_key"], splits[1]["idempotency_key"]);
     assert_ne!(splits[1]["idempotency_key"], splits[2]["idempotency_key"]);
+    // Both uploads go: the first (and the task on it) once its answer is known lost.
+    assert_eq!(calls.deleted.len() - before.deleted.len(), 2, "{calls:?}");
     app.shutdown().await
 }

@@ -3,11 +3,12 @@
 //! (`no_vocals`: everything but the voices) and its `stem` track (the voices alone) downloaded,
 //! and the upload deleted at LALAL.AI.
 //!
-//! The upload and the task are remembered in storage as soon as the provider names them, so a
-//! retried or resumed attempt checks the task it started instead of paying for another. A lost
-//! answer to the split is the one gap: its idempotency key makes the provider refuse a second
-//! split (`idempotency_key_used`) without naming the first task, so the attempt starts over with
-//! a new upload.
+//! The upload and the task are remembered in storage as soon as the provider names them, and
+//! forgotten only once the step's result is stored, so a retried or resumed attempt (even after a
+//! crash between the download and that result) checks the task it started instead of paying for
+//! another. A lost answer to the split is the one gap: its idempotency key makes the provider
+//! refuse a second split (`idempotency_key_used`) without naming the first task, so that upload
+//! is deleted (cancelling the task) and the attempt starts over with a new one.
 
 use crate::error;
 use crate::voice::http::{self, Refusal};
@@ -64,22 +65,40 @@ impl LalalAi<'_> {
         if let Some((url, to)) = &voices {
             self.download(url, to).await?;
         }
-        // The user's audio goes from the provider as soon as it is not needed; a failure here
-        // only leaves it to expire there (`expires`, a day).
-        let forget = http::send(
-            NAME,
-            || self.post("api/v1/delete/", json!({"source_id": task.source_id})),
-            classify,
-        )
-        .await;
-        if let Err(e) = forget {
-            tracing::warn!(error = ?e, "the separation service kept the upload; it expires there");
+        Ok(voices.is_some())
+    }
+
+    /// Deletes the upload at the provider and forgets the task, once the step's result is
+    /// stored (or the service refused): until then a retried attempt still finds the task and
+    /// its links. Nothing to do when there is no task, so it may run again after a crash.
+    pub(crate) async fn forget(&self) -> Result<(), ActivityError> {
+        match self.storage.get_json::<Task>(&self.task_key).await {
+            Ok(task) => self.delete_upload(&task.source_id).await,
+            Err(StorageError::NotFound(_)) => return Ok(()),
+            Err(StorageError::Json { .. }) => {}
+            Err(e) => return Err(error::storage(e)),
         }
         self.storage
             .delete(&self.task_key)
             .await
-            .map_err(error::storage)?;
-        Ok(voices.is_some())
+            .map_err(error::storage)
+    }
+
+    /// The user's audio goes from the provider as soon as it is not needed (this also cancels a
+    /// task still running on it); a failure only leaves it to expire there (`expires`, a day).
+    async fn delete_upload(&self, source_id: &str) {
+        if source_id.is_empty() {
+            return;
+        }
+        let deleted = http::send(
+            NAME,
+            || self.post("api/v1/delete/", json!({"source_id": source_id})),
+            classify,
+        )
+        .await;
+        if let Err(e) = deleted {
+            tracing::warn!(error = ?e, "the separation service kept the upload; it expires there");
+        }
     }
 
     async fn download(&self, url: &str, to: &Path) -> Result<(), ActivityError> {
@@ -145,11 +164,9 @@ impl LalalAi<'_> {
         )
         .await?;
         let Some(body) = started else {
-            // An earlier attempt started a task whose answer was lost: start over.
-            self.storage
-                .delete(&self.task_key)
-                .await
-                .map_err(error::storage)?;
+            // An earlier attempt started a task whose answer was lost: its upload goes (with
+            // the task on it), and the step starts over.
+            self.forget().await?;
             return Err(error::transient(format!(
                 "{NAME}: an earlier split's answer was lost; uploading again"
             )));

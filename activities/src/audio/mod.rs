@@ -192,7 +192,14 @@ impl AudioActivities {
     ) -> Result<SeparateOutput, ActivityError> {
         let deps = &self.deps;
         let keys = JobKeys(input.job_id);
-        heartbeat::beating(&ctx, memo::once(&deps.storage, &keys.separation(), || async {
+        let service = deps.audio.separator.as_ref().map(|provider| LalalAi {
+            http: &self.http,
+            provider,
+            storage: &deps.storage,
+            task_key: keys.separation_task(),
+            poll: deps.audio.separation_poll,
+        });
+        let done = heartbeat::beating(&ctx, memo::once(&deps.storage, &keys.separation(), || async {
             let cues: Vec<srt::Cue> = deps
                 .storage
                 .get_json(&input.cues_key)
@@ -219,16 +226,9 @@ impl AudioActivities {
                 out: &stem,
                 vocals: input.vocals.then_some(vocals.as_path()),
             };
-            let (separated, note) = match &deps.audio.separator {
+            let (separated, note) = match &service {
                 None => (Offline.separate(&ctx, &track).await?, None),
-                Some(provider) => {
-                    let service = LalalAi {
-                        http: &self.http,
-                        provider,
-                        storage: &deps.storage,
-                        task_key: keys.separation_task(),
-                        poll: deps.audio.separation_poll,
-                    };
+                Some(service) => {
                     match service.separate(&ctx, &track).await {
                         Ok(separated) => (separated, None),
                         Err(e) => {
@@ -266,7 +266,12 @@ impl AudioActivities {
                 vocals_key,
             })
         }))
-        .await
+        .await?;
+        // Only now that the result is stored: see `LalalAi::forget`.
+        if let Some(service) = &service {
+            service.forget().await?;
+        }
+        Ok(done)
     }
 
     #[activity(name = activity::MIX)]
