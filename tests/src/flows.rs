@@ -182,3 +182,16 @@ async fn video_action(
         .parts();
     Ok((status.as_u16(), body))
 }
+
+/// A job's stored audio artifact (any format ffmpeg reads), decoded at
+/// [`crate::media::MEASURE_RATE`]: mono, or interleaved stereo.
+pub async fn stored_audio(app: &TestApp, key: &str, stereo: bool) -> anyhow::Result<Vec<f32>> {
+    let dir = tempfile::tempdir()?;
+    let file = dir.path().join(key.rsplit('/').next().unwrap_or("audio"));
+    app.state.storage.download_to(key, &file).await?;
+    if stereo {
+        crate::media::decode_stereo(&file).await
+    } else {
+        crate::media::decode_audio(&file).await
+    }
+}

@@ -4,7 +4,7 @@
 //! dubbed lines against the gaps between them.
 
 use anyhow::Context;
-use onevoice_tests::flows::{dub, dub_to_end, sample_video};
+use onevoice_tests::flows::{dub, dub_to_end, sample_video, stored_audio};
 use onevoice_tests::harness::TestApp;
 use onevoice_tests::{keys, media};
 use serde_json::{Value, json};
@@ -14,24 +14,11 @@ const DEADLINE: Duration = Duration::from_secs(180);
 
 /// How far the original is lowered inside the dubbed lines against the gaps between them (dB,
 /// the mean over lines), measured by least squares on the job's mix.
-async fn original_under_lines(
-    app: &TestApp,
-    job: &Value,
-    dir: &std::path::Path,
-) -> anyhow::Result<f64> {
+async fn original_under_lines(app: &TestApp, job: &Value) -> anyhow::Result<f64> {
     let id = job["id"].as_str().context("id")?;
     let keys = keys::job(id);
-    let (mix_file, source_file) = (dir.join(format!("{id}.wav")), dir.join("source.flac"));
-    app.state
-        .storage
-        .download_to(&keys.mix(), &mix_file)
-        .await?;
-    app.state
-        .storage
-        .download_to(&keys.source_audio(), &source_file)
-        .await?;
-    let mix = media::decode_audio(&mix_file).await?;
-    let source = media::decode_audio(&source_file).await?;
+    let mix = stored_audio(app, &keys.mix(), false).await?;
+    let source = stored_audio(app, &keys.source_audio(), false).await?;
     let cues: Vec<onevoice_shared::srt::Cue> = app
         .state
         .storage
@@ -62,7 +49,7 @@ async fn the_separated_background_keeps_far_less_of_the_original_voices_than_duc
 -> anyhow::Result<()> {
     let app = TestApp::spawn().await?;
     let (_, token) = app.user("background@example.test").await?;
-    let (dir, sample, video) = sample_video(&app, &token, "background.mp4").await?;
+    let (_dir, sample, video) = sample_video(&app, &token, "background.mp4").await?;
     let request = |extra: Value| {
         let mut body = json!({"target_language": "es", "source_language": "en",
             "source_transcript": sample.transcript});
@@ -129,8 +116,8 @@ async fn the_separated_background_keeps_far_less_of_the_original_voices_than_duc
     );
     assert!(ducked["job_result"]["background"]["method"].is_null());
 
-    let lowered_ducked = original_under_lines(&app, &ducked, dir.path()).await?;
-    let lowered_separated = original_under_lines(&app, &separated, dir.path()).await?;
+    let lowered_ducked = original_under_lines(&app, &ducked).await?;
+    let lowered_separated = original_under_lines(&app, &separated).await?;
     println!(
         "the original under the dubbed lines: ducked {lowered_ducked:.1} dB, separated {lowered_separated:.1} dB"
     );
@@ -162,28 +149,11 @@ fn energy_in(stereo: &[f32], spans: &[(u64, u64)], trim_ms: u64) -> f64 {
 }
 
 /// The separated stem and the extracted source of a finished job, as stereo samples.
-async fn stem_and_source(
-    app: &TestApp,
-    job: &Value,
-    dir: &std::path::Path,
-) -> anyhow::Result<(Vec<f32>, Vec<f32>)> {
-    let id = job["id"].as_str().context("id")?;
-    let keys = keys::job(id);
-    let (stem, source) = (
-        dir.join(format!("{id}.stem.wav")),
-        dir.join(format!("{id}.flac")),
-    );
-    app.state
-        .storage
-        .download_to(&keys.background_stem(), &stem)
-        .await?;
-    app.state
-        .storage
-        .download_to(&keys.source_audio(), &source)
-        .await?;
+async fn stem_and_source(app: &TestApp, job: &Value) -> anyhow::Result<(Vec<f32>, Vec<f32>)> {
+    let keys = keys::job(job["id"].as_str().context("id")?);
     Ok((
-        media::decode_stereo(&stem).await?,
-        media::decode_stereo(&source).await?,
+        stored_audio(app, &keys.background_stem(), true).await?,
+        stored_audio(app, &keys.source_audio(), true).await?,
     ))
 }
 
@@ -215,7 +185,7 @@ async fn over_music_the_original_voices_go_and_the_music_stays() -> anyhow::Resu
             assert_eq!(job["status"], "completed", "{job}");
             let method = if stereo { "centre" } else { "speech_band" };
             assert_eq!(job["job_result"]["background"]["method"], method, "{job}");
-            stems.push(stem_and_source(&app, &job, dir.path()).await?);
+            stems.push(stem_and_source(&app, &job).await?);
         }
         let ((stem_all, source_all), (stem_music, source_music)) = (&stems[0], &stems[1]);
         let n = stem_all.len().min(stem_music.len());
@@ -259,7 +229,7 @@ async fn the_separation_service_makes_the_stem_and_its_refusals_fall_back_offlin
     let overrides: Vec<(&str, &str)> = settings.iter().map(|(k, v)| (*k, v.as_str())).collect();
     let app = TestApp::spawn_with(&overrides).await?;
     let (_, token) = app.user("separation-service@example.test").await?;
-    let (dir, sample, video) = sample_video(&app, &token, "service.mp4").await?;
+    let (_dir, sample, video) = sample_video(&app, &token, "service.mp4").await?;
     let body = json!({"target_language": "es", "source_language": "en",
         "source_transcript": sample.transcript});
 
@@ -309,7 +279,7 @@ async fn the_separation_service_makes_the_stem_and_its_refusals_fall_back_offlin
     );
     // The stem is the service's track (the fake's: the track at half amplitude), conformed to
     // the source's rate and length.
-    let (stem, source) = stem_and_source(&app, &job, dir.path()).await?;
+    let (stem, source) = stem_and_source(&app, &job).await?;
     assert_eq!(stem.len(), source.len(), "as long as the source");
     let (gain, _) = media::share_of(&stem, &source, 0, 9_000);
     assert!(

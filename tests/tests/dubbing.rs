@@ -35,7 +35,7 @@ async fn dubs_a_video_end_to_end() -> anyhow::Result<()> {
     let delivered = e2e
         .every_line_is_louder_than_the_lowered_original(&dubbed)
         .await?;
-    let mix = mix_by_content(&app, &job, scratch.path(), &delivered).await?;
+    let mix = mix_by_content(&app, &job, &delivered).await?;
     e2e.the_translation_subtitles_are_spanish(&video).await?;
     let spoken = e2e
         .the_dubs_subtitles_carry_the_spoken_times(&video)
@@ -357,24 +357,10 @@ struct Mix {
     source: Vec<f32>,
 }
 
-async fn mix_by_content(
-    app: &TestApp,
-    job_id: &str,
-    dir: &std::path::Path,
-    delivered: &[f32],
-) -> anyhow::Result<Mix> {
+async fn mix_by_content(app: &TestApp, job_id: &str, delivered: &[f32]) -> anyhow::Result<Mix> {
     let keys = keys::job(job_id);
-    let (mix_file, source_file) = (dir.join("mix.wav"), dir.join("source.flac"));
-    app.state
-        .storage
-        .download_to(&keys.mix(), &mix_file)
-        .await?;
-    app.state
-        .storage
-        .download_to(&keys.source_audio(), &source_file)
-        .await?;
-    let mix = media::decode_audio(&mix_file).await?;
-    let source = media::decode_audio(&source_file).await?;
+    let mix = onevoice_tests::flows::stored_audio(app, &keys.mix(), false).await?;
+    let source = onevoice_tests::flows::stored_audio(app, &keys.source_audio(), false).await?;
     let delivered_is_mix = media::best_correlation(&mix, delivered, 30);
     assert!(
         delivered_is_mix > 0.95,

@@ -9,7 +9,7 @@ use onevoice_activities::audio::engine::plan::Plan;
 use onevoice_activities::audio::pitch;
 use onevoice_shared::contracts::SynthesizedLine;
 use onevoice_shared::srt;
-use onevoice_tests::flows::{download, dub, dub_to_end, ready_video};
+use onevoice_tests::flows::{download, dub, dub_to_end, ready_video, stored_audio};
 use onevoice_tests::harness::{TestApp, eventually};
 use onevoice_tests::keys;
 use onevoice_tests::media::{self, MEASURE_RATE};
@@ -101,7 +101,6 @@ async fn manifest(app: &TestApp, job: &str) -> anyhow::Result<Vec<SynthesizedLin
 async fn recognized_lines(
     app: &TestApp,
     job_id: &str,
-    dir: &std::path::Path,
 ) -> anyhow::Result<Vec<(srt::Cue, Option<f64>)>> {
     let keys = keys::job(job_id);
     let cues: Vec<srt::Cue> = app
@@ -109,12 +108,7 @@ async fn recognized_lines(
         .storage
         .get_json(&keys.text_json("source_cues"))
         .await?;
-    let source = dir.join(format!("{job_id}.flac"));
-    app.state
-        .storage
-        .download_to(&keys.source_audio(), &source)
-        .await?;
-    let audio = media::decode_audio(&source).await?;
+    let audio = stored_audio(app, &keys.source_audio(), false).await?;
     let at = |ms: u64| ((ms * u64::from(MEASURE_RATE) / 1000) as usize).min(audio.len());
     Ok(cues
         .into_iter()
@@ -384,7 +378,7 @@ async fn a_speaker_keeps_their_label_across_recognition_chunks() -> anyhow::Resu
     // Chunks of 4 s: the second one starts with the woman, whom Scribe then calls `speaker_0`.
     let (app, fake) = start(&[("ASR_PROVIDER", "elevenlabs"), ("ASR_CHUNK_SECS", "4")]).await?;
     let (_, token) = app.user("speakers-chunks@example.test").await?;
-    let (dir, _sample, video) = dialogue(&app, &token).await?;
+    let (_dir, _sample, video) = dialogue(&app, &token).await?;
     let body = json!({"target_language": "es", "source_language": "en", "voice_id": "espeak-es-m"});
     let job = dub_to_end(&app, &token, &video, body, DEADLINE).await?;
     assert_eq!(job["status"], "completed", "{job}");
@@ -396,7 +390,7 @@ async fn a_speaker_keeps_their_label_across_recognition_chunks() -> anyhow::Resu
     // Every recognized line of a speaker is in that speaker's voice.
     let job_id = job["id"].as_str().context("id")?;
     let mut heard: BTreeMap<String, Vec<f64>> = BTreeMap::new();
-    for (cue, hz) in recognized_lines(&app, job_id, dir.path()).await? {
+    for (cue, hz) in recognized_lines(&app, job_id).await? {
         if let Some(hz) = hz {
             heard
                 .entry(cue.speaker.unwrap_or_default())
@@ -738,13 +732,13 @@ async fn the_offline_diarizer_tells_the_two_voices_apart_across_chunks() -> anyh
     // embedder; chunks of 5 s put each person in more than one chunk.
     let app = TestApp::spawn_with(&[("ASR_CHUNK_SECS", "5")]).await?;
     let (_, token) = app.user("speakers-offline@example.test").await?;
-    let (dir, _sample, video) = dialogue(&app, &token).await?;
+    let (_dir, _sample, video) = dialogue(&app, &token).await?;
     let body = json!({"target_language": "es", "source_language": "en", "voice_id": "espeak-es-m"});
     let job = dub_to_end(&app, &token, &video, body, DEADLINE).await?;
     assert_eq!(job["status"], "completed", "{job}");
     assert_eq!(job["job_config"]["speech_recognition"], "local", "{job}");
     let job_id = job["id"].as_str().context("id")?;
-    let heard = recognized_lines(&app, job_id, dir.path()).await?;
+    let heard = recognized_lines(&app, job_id).await?;
     let named = job["speakers"].as_array().map(Vec::len);
     assert_eq!(named, Some(2), "two speakers in {heard:#?}");
     let found = assert_two_voices(&job)?;
@@ -781,7 +775,7 @@ async fn clones_are_made_from_the_separated_voices_when_the_separator_gives_them
     ])
     .await?;
     let (_, token) = app.user("speakers-clone-vocals@example.test").await?;
-    let (dir, sample, video) = dialogue(&app, &token).await?;
+    let (_dir, sample, video) = dialogue(&app, &token).await?;
     let body = json!({"target_language": "es", "source_language": "en",
         "source_transcript": sample.transcript, "voice_id": "elevenlabs-21m00Tcm4TlvDq8ikWAM",
         "clone_voices": true, "voice_consent": consent()});
@@ -804,24 +798,14 @@ async fn clones_are_made_from_the_separated_voices_when_the_separator_gives_them
     assert_eq!(fake.clones().len(), 2, "{:?}", fake.clones());
     let id = job["id"].as_str().context("id")?;
     let keys = keys::job(id);
-    let source = dir.path().join("source.flac");
-    app.state
-        .storage
-        .download_to(&keys.source_audio(), &source)
-        .await?;
-    let source = media::decode_audio(&source).await?;
+    let source = stored_audio(&app, &keys.source_audio(), false).await?;
     let whole = source.len() as u64 * 1000 / u64::from(MEASURE_RATE);
     let unmarked = media::tone_share(&source, 0, whole, VOCALS_MARKER_HZ);
     assert!(unmarked < 0.01, "the source has no marker: {unmarked:.3}");
     for speaker in job["speakers"].as_array().context("speakers")? {
         assert_eq!(speaker["cloned"], true, "{speaker}");
         let label = speaker["id"].as_str().context("speaker id")?;
-        let file = dir.path().join(format!("{label}.wav"));
-        app.state
-            .storage
-            .download_to(&keys.speaker(label, "reference.wav"), &file)
-            .await?;
-        let reference = media::decode_audio(&file).await?;
+        let reference = stored_audio(&app, &keys.speaker(label, "reference.wav"), false).await?;
         let ms = reference.len() as u64 * 1000 / u64::from(MEASURE_RATE);
         let marked = media::tone_share(&reference, 0, ms, VOCALS_MARKER_HZ);
         assert!(
