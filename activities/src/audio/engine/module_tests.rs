@@ -5,7 +5,7 @@
 use super::decode::AudioReader;
 use super::encode::{EncodeSpec, encode_aac, mux};
 use super::resample::{StreamResampler, resample_mono};
-use super::tests::write_wav;
+use super::tests::{worst_difference, write_wav};
 use super::wav;
 use std::path::Path;
 use std::process::Command;
@@ -119,11 +119,7 @@ fn resampling_keeps_pitch_length_and_alignment_whether_streamed_or_whole() {
     }
     streamed_r.finish(&mut streamed).unwrap();
     streamed.truncate(whole.len());
-    let worst = streamed
-        .iter()
-        .zip(&whole)
-        .map(|(a, b)| (a - b).abs())
-        .fold(0.0f32, f32::max);
+    let worst = worst_difference(&streamed, &whole);
     assert!(worst < 1e-5, "streamed differs by {worst}");
 }
 
@@ -148,11 +144,7 @@ fn decoding_flac_matches_the_wav_and_aac_in_mp4_starts_at_its_first_real_sample(
     ]);
     let decoded = read_all(&flac);
     assert_eq!(decoded.len(), reference.len(), "lossless length");
-    let worst = decoded
-        .iter()
-        .zip(&reference)
-        .map(|(a, b)| (a - b).abs())
-        .fold(0.0f32, f32::max);
+    let worst = worst_difference(&decoded, &reference);
     assert!(worst < 1e-4, "FLAC differs by {worst}");
 
     // AAC in MP4: the encoder's priming is named by the edit list and trimmed, so the click is

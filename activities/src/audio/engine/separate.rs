@@ -310,13 +310,7 @@ mod tests {
 
     /// Writes interleaved stereo to a WAV file.
     fn write(path: &Path, stereo: &[f32]) {
-        let pcm: Vec<i16> = stereo
-            .iter()
-            .map(|x| (x * 32767.0).round().clamp(-32768.0, 32767.0) as i16)
-            .collect();
-        let mut w = wav::Writer::create(path, RATE, 2, (stereo.len() / 2) as u64).unwrap();
-        w.write(&pcm).unwrap();
-        w.finish().unwrap();
+        super::super::tests::write_wav(path, RATE, 2, stereo);
     }
 
     fn read(path: &Path) -> Vec<f32> {

@@ -20,8 +20,16 @@ pub(super) fn write_wav(path: &Path, rate: u32, channels: u16, samples: &[f32]) 
     w.finish().unwrap();
 }
 
+/// The largest difference between two signals, sample by sample.
+pub(super) fn worst_difference(a: &[f32], b: &[f32]) -> f32 {
+    a.iter()
+        .zip(b)
+        .map(|(a, b)| (a - b).abs())
+        .fold(0.0f32, f32::max)
+}
+
 /// Deterministic noise (xorshift), so the test does not depend on a random seed.
-fn noise(n: usize, level: f32) -> Vec<f32> {
+pub(super) fn noise(n: usize, level: f32) -> Vec<f32> {
     let mut x: u32 = 0x9E37_79B9;
     (0..n)
         .map(|_| {
