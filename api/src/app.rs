@@ -2,7 +2,7 @@
 
 use crate::error;
 use crate::openapi::ApiDoc;
-use crate::routes::{auth, billing, dubs, health, users, videos, voices, webhooks};
+use crate::routes::{auth, billing, dubs, health, review, users, videos, voices, webhooks};
 use crate::state::AppState;
 use axum::extract::DefaultBodyLimit;
 use axum::http::{HeaderName, HeaderValue, Method, Request};
@@ -38,6 +38,7 @@ fn routes(avatar_max_bytes: usize) -> OpenApiRouter<AppState> {
         .merge(users::router(avatar_max_bytes))
         .merge(videos::router())
         .merge(dubs::router())
+        .merge(review::router())
         .merge(voices::router())
         .merge(billing::router())
         .merge(webhooks::router())

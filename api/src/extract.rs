@@ -136,7 +136,22 @@ impl From<JsonRejection> for ApiError {
 
 impl From<PathRejection> for ApiError {
     fn from(r: PathRejection) -> Self {
-        invalid("path", r.body_text())
+        use axum::extract::path::ErrorKind;
+        // A named parameter that does not parse is the field (`index`), as in a body.
+        let key = match &r {
+            PathRejection::FailedToDeserializePathParams(e) => match e.kind() {
+                ErrorKind::ParseErrorAtKey { key, .. }
+                | ErrorKind::InvalidUtf8InPathParam { key }
+                | ErrorKind::DeserializeError { key, .. } => Some(key.clone()),
+                _ => None,
+            },
+            _ => None,
+        };
+        let mut error = invalid("path", r.body_text());
+        if let (Some(key), ApiError::Validation { errors, .. }) = (key, &mut error) {
+            errors[0].field = key;
+        }
+        error
     }
 }
 

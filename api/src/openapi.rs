@@ -25,6 +25,7 @@ use utoipa::{Modify, OpenApi};
         (name = "users", description = "Profile, preferences, activity, account"),
         (name = "videos", description = "Uploads and downloads"),
         (name = "jobs", description = "Dubbing jobs"),
+        (name = "review", description = "A finished dub's lines: segments, edits, fit report"),
         (name = "voices", description = "Voices cloned from speakers (the voice library)"),
         (name = "billing", description = "Plans, subscription and payments (Paddle Billing)"),
         (name = "webhooks", description = "Events from Paddle"),

@@ -236,6 +236,11 @@ impl JobKeys {
         format!("{}text/{name}.json", self.prefix())
     }
 
+    /// Indices of the translated lines the LLM shortened to fit their slot (JSON list).
+    pub fn shortened_lines(&self) -> String {
+        self.text_json("shortened")
+    }
+
     /// The translation as SRT.
     pub fn translation_srt(&self) -> String {
         format!("{}text/translation.srt", self.prefix())

@@ -215,6 +215,27 @@ async fn the_llm_text_pipeline_runs_inside_the_dub_and_every_subtitle_is_served(
         );
     }
 
+    // The job's segments say which lines were shortened: those with fewer words than their
+    // whole translation (the fake's `Spanish:` and the source line; it keeps half the words).
+    let segments = app
+        .get(&format!("/api/jobs/{job}/segments"), &token)
+        .await?
+        .expect(200)?;
+    let segments = segments["segments"].as_array().context("segments")?;
+    assert_eq!(
+        serde_json::json!(segments.len()),
+        done["job_result"]["lines"]
+    );
+    let count = |v: &serde_json::Value| v.as_str().unwrap_or("").split_whitespace().count();
+    for s in segments {
+        let whole = count(&s["source_text"]) + 1;
+        assert_eq!(s["shortened"], count(&s["translation"]) < whole, "{s}");
+    }
+    assert!(
+        segments.iter().any(|s| s["shortened"] == true),
+        "{segments:?}"
+    );
+
     // Another job's subtitles are not this user's to read.
     let (_, stranger) = app.user("text-stranger@example.test").await?;
     let res = app

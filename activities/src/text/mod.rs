@@ -281,6 +281,8 @@ impl TextActivities {
                     Translator::Apertium => None,
                     Translator::Auto | Translator::Llm => self.llm(input.job_id),
                 };
+                // Lines the LLM shortened to fit their slot (served with the job's segments).
+                let mut shortened: Vec<usize> = Vec::new();
                 let translated: Vec<Cue> = if from == to {
                     cues
                 } else if let Some(llm) = &llm {
@@ -296,10 +298,14 @@ impl TextActivities {
                     let mut texts = translation.run(&sources).await?;
                     let slots =
                         translate::slots(&cues, deps.audio.gap_tolerance.as_millis() as u64);
-                    let shortened = translation
+                    shortened = translation
                         .shorten(&sources, &mut texts, &slots, deps.audio.max_speed)
                         .await?;
-                    tracing::info!(lines = cues.len(), shortened, "translated by the LLM");
+                    tracing::info!(
+                        lines = cues.len(),
+                        shortened = shortened.len(),
+                        "translated by the LLM"
+                    );
                     cues.into_iter()
                         .zip(texts)
                         .map(|(cue, text)| Cue { text, ..cue })
@@ -319,6 +325,7 @@ impl TextActivities {
                 let (cues_key, srt_key) =
                     (keys.text_json("translation_cues"), keys.translation_srt());
                 self.write(&cues_key, &translated).await?;
+                self.write(&keys.shortened_lines(), &shortened).await?;
                 self.put_text(&srt_key, srt::write(&translated), "application/x-subrip")
                     .await?;
                 Ok(TranslateOutput {

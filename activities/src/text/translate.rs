@@ -260,14 +260,14 @@ impl Translation<'_> {
     }
 
     /// Translations shortened where the estimated speech overruns `slots` (milliseconds each
-    /// line may take) even at `max_speed`; returns how many were shortened.
+    /// line may take) even at `max_speed`; returns the indices of the lines shortened.
     pub async fn shorten(
         &self,
         sources: &[String],
         translations: &mut [String],
         slots: &[u64],
         max_speed: f64,
-    ) -> Result<usize, ActivityError> {
+    ) -> Result<Vec<usize>, ActivityError> {
         let too_long: Vec<usize> = (0..translations.len())
             .filter(|&i| fits(&translations[i], self.to, slots[i], max_speed).is_none())
             .collect();
@@ -281,11 +281,12 @@ impl Translation<'_> {
             .buffered(self.concurrency.max(1))
             .try_collect()
             .await?;
-        let count = shorter.len();
+        let mut shortened = Vec::with_capacity(shorter.len());
         for (i, text) in shorter {
             translations[i] = text;
+            shortened.push(i);
         }
-        Ok(count)
+        Ok(shortened)
     }
 
     /// The LLM's shorter version of one line, else the line without punctuation (the seed's

@@ -4,6 +4,7 @@ pub mod auth;
 pub mod billing;
 pub mod dubs;
 pub mod health;
+pub mod review;
 pub mod users;
 pub mod videos;
 pub mod voices;

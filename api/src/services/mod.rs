@@ -8,6 +8,7 @@ pub mod dubs;
 pub mod health;
 pub mod operator;
 pub mod paddle_events;
+pub mod review;
 pub mod uploads;
 pub mod videos;
 pub mod voices;

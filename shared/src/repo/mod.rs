@@ -13,6 +13,7 @@ pub mod ledger;
 pub mod media;
 pub mod pending;
 pub mod rate_limits;
+pub mod segment_edits;
 pub mod sessions;
 pub mod speakers;
 pub mod users;

@@ -174,7 +174,7 @@ pub(super) async fn check_speaker_voices(
 
 /// Whether `voice` may dub into `target` for `user`: a voice of the catalogue, or a clone the
 /// user saved to their library (never another user's), at a provider configured here.
-pub(super) async fn voice_usable(
+pub(crate) async fn voice_usable(
     state: &AppState,
     user: UserId,
     voice: &str,

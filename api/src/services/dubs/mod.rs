@@ -2,6 +2,7 @@
 //! the start of a job the legacy queue handed over.
 
 mod checks;
+pub(crate) use checks::voice_usable;
 mod rounds;
 
 use super::{Result, ServiceError};
@@ -10,7 +11,7 @@ use crate::temporal;
 use crate::text;
 use checks::{
     check_background, check_cloning, check_glossary, check_speaker_voices, may_spend, price,
-    ready_video, requested_recognizer, voice_usable,
+    ready_video, requested_recognizer,
 };
 use chrono::Utc;
 use onevoice_shared::contracts::{

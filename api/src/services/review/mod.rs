@@ -1,0 +1,222 @@
+//! Review of a finished dub: its lines as rendered (segments), how they fit their time (the fit
+//! report), and the user's edits of them (`edits`), which the next re-render speaks.
+//!
+//! A job's lines are read from the documents its steps stored: the source lines the translation
+//! was made from, the synthesized lines (text, speaker, voice, original timing), the timing plan
+//! (where each clip was placed, how much it was sped up and cut) and the lines the LLM
+//! shortened. Line `k` of each is the same line.
+
+pub mod edits;
+
+use super::{Result, ServiceError};
+use crate::state::AppState;
+use onevoice_activities::audio::RATE;
+use onevoice_activities::audio::engine::plan::{Placement, Plan};
+use onevoice_shared::contracts::SynthesizedLine;
+use onevoice_shared::ids::{JobId, UserId};
+use onevoice_shared::keys::JobKeys;
+use onevoice_shared::repo::jobs;
+use onevoice_shared::repo::segment_edits::{self, LineState, Revision};
+use onevoice_shared::srt::Cue;
+use onevoice_shared::status::JobStatus;
+use onevoice_shared::storage::StorageError;
+
+/// One line of a rendered dub.
+#[derive(Clone, Debug)]
+pub struct Segment {
+    pub index: u32,
+    /// The speaker's label, when the job knows who speaks.
+    pub speaker: Option<String>,
+    pub source_text: String,
+    /// As rendered: text, voice, original timing (`keep_original` is false for every line of a
+    /// first render).
+    pub rendered: LineState,
+    /// Where the timing plan put the clip: its start and its end before any cut.
+    pub planned_ms: (u64, u64),
+    /// What is heard: start and end after the cut (none when nothing of it fits the video).
+    pub spoken_ms: Option<(u64, u64)>,
+    /// The room the line had (its slot plus the allowed spill into the gap after it).
+    pub room_ms: u64,
+    /// The clip's length as synthesized, before any speed-up.
+    pub natural_ms: u64,
+    pub speed: f64,
+    /// How much of the end was cut for not fitting even at the maximum speed-up.
+    pub overrun_ms: u64,
+    /// Whether the translation was shortened to fit the slot.
+    pub shortened: bool,
+    /// The user's newest edit of this line, when there is one.
+    pub edit: Option<Revision>,
+}
+
+impl Segment {
+    /// What the next render speaks here: the newest edit, else what was rendered.
+    pub fn draft(&self) -> &LineState {
+        self.edit.as_ref().map_or(&self.rendered, |e| &e.state)
+    }
+
+    /// Whether the next render would speak this line differently.
+    pub fn changed(&self) -> bool {
+        self.draft() != &self.rendered
+    }
+
+    /// The line's own time (its subtitle's span).
+    fn slot_ms(&self) -> u64 {
+        self.rendered.end_ms.saturating_sub(self.rendered.start_ms)
+    }
+}
+
+/// A finished job's lines, in order, with the job.
+pub struct Segments {
+    pub job: jobs::JobRow,
+    pub duration_ms: u64,
+    pub lines: Vec<Segment>,
+}
+
+fn ms(samples: u64) -> u64 {
+    samples * 1000 / u64::from(RATE)
+}
+
+/// The caller's finished job (404 for anyone else's, 409 while it has no rendered lines).
+async fn finished_job(state: &AppState, user: UserId, job: JobId) -> Result<jobs::JobRow> {
+    let row = jobs::find_owned(&state.db, user, job)
+        .await?
+        .ok_or_else(|| ServiceError::NotFound("job not found".into()))?;
+    if row.status != JobStatus::Completed {
+        return Err(ServiceError::Conflict(format!(
+            "the job is {}: its lines can be reviewed once it has completed",
+            row.status.as_str()
+        )));
+    }
+    Ok(row)
+}
+
+/// A stored document of the job that may be absent (jobs from before it existed).
+async fn optional<T: serde::de::DeserializeOwned>(
+    state: &AppState,
+    key: &str,
+) -> Result<Option<T>> {
+    match state.storage.get_json(key).await {
+        Ok(doc) => Ok(Some(doc)),
+        Err(StorageError::NotFound(_)) => Ok(None),
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// Every line of one of the caller's finished jobs, with the user's newest edits.
+pub async fn segments(state: &AppState, user: UserId, job: JobId) -> Result<Segments> {
+    let row = finished_job(state, user, job).await?;
+    let keys = JobKeys(job);
+    let synthesized: Vec<SynthesizedLine> = state.storage.get_json(&keys.tts_manifest()).await?;
+    let plan: Plan = state.storage.get_json(&keys.timing_plan()).await?;
+    // The lines the translation was made from: split by meaning, or (jobs from before the text
+    // stages) the transcript's cues.
+    let sources: Vec<Cue> = match optional(state, &keys.text_json("lines")).await? {
+        Some(lines) => lines,
+        None => optional(state, &keys.text_json("source_cues"))
+            .await?
+            .unwrap_or_default(),
+    };
+    let shortened: Vec<usize> = optional(state, &keys.shortened_lines())
+        .await?
+        .unwrap_or_default();
+    let mut edits = segment_edits::newest(&state.db, job)
+        .await?
+        .into_iter()
+        .peekable();
+    let mut lines = Vec::with_capacity(synthesized.len());
+    for (k, line) in synthesized.into_iter().enumerate() {
+        let p = plan.placements.get(k).cloned().unwrap_or(Placement {
+            start: line.start_ms * u64::from(RATE) / 1000,
+            slot: 0,
+            window: 0,
+            natural: 0,
+            speed: 1.0,
+            stretched: 0,
+            placed: 0,
+        });
+        let edit = edits.next_if(|e| e.line as usize == k);
+        lines.push(Segment {
+            index: k as u32,
+            speaker: line.speaker,
+            source_text: sources.get(k).map(|c| c.text.clone()).unwrap_or_default(),
+            rendered: LineState {
+                translation: line.text,
+                voice_id: line.voice_id,
+                start_ms: line.start_ms,
+                end_ms: line.end_ms,
+                keep_original: false,
+            },
+            planned_ms: (ms(p.start), ms(p.start + p.stretched)),
+            spoken_ms: (p.placed > 0).then(|| (ms(p.start), ms(p.start + p.placed))),
+            room_ms: ms(p.window),
+            natural_ms: ms(p.natural),
+            speed: p.speed,
+            overrun_ms: ms(p.overrun()),
+            shortened: shortened.contains(&k),
+            edit,
+        });
+    }
+    Ok(Segments {
+        duration_ms: ms(plan.frames),
+        job: row,
+        lines,
+    })
+}
+
+/// How a dub's lines fit their time, for a client to show which lines to shorten.
+pub struct FitReport {
+    pub lines: u32,
+    /// Lines whose speech, after any speed-up, ends within their own slot.
+    pub within_slot: u32,
+    /// Lines sped up, and the largest and mean speed-up over all lines.
+    pub stretched: u32,
+    pub max_speed: f64,
+    pub mean_speed: f64,
+    /// Lines whose end was cut, and how much was cut in all.
+    pub overruns: u32,
+    pub overrun_ms: u64,
+    /// The lines that fit worst, worst first: cut ones by how much was cut, then by the speed
+    /// they would need to fit their slot.
+    pub worst: Vec<Segment>,
+}
+
+/// The most lines the fit report names.
+pub const WORST_LINES: usize = 10;
+
+/// The speed a line would need to fit its own slot (1 when it fits as synthesized).
+pub fn needed_speed(s: &Segment) -> f64 {
+    let slot = s.slot_ms();
+    if slot == 0 {
+        return 1.0;
+    }
+    (s.natural_ms as f64 / slot as f64).max(1.0)
+}
+
+/// The fit report of one of the caller's finished jobs.
+pub async fn fit(state: &AppState, user: UserId, job: JobId) -> Result<FitReport> {
+    let all = segments(state, user, job).await?.lines;
+    let spoken_ends = |s: &Segment| s.planned_ms.1.saturating_sub(s.rendered.end_ms);
+    let n = all.len().max(1) as f64;
+    let mut worst: Vec<Segment> = all
+        .iter()
+        .filter(|s| s.overrun_ms > 0 || spoken_ends(s) > 0 || s.speed > 1.0)
+        .cloned()
+        .collect();
+    worst.sort_by(|a, b| {
+        b.overrun_ms
+            .cmp(&a.overrun_ms)
+            .then(needed_speed(b).total_cmp(&needed_speed(a)))
+            .then(a.index.cmp(&b.index))
+    });
+    worst.truncate(WORST_LINES);
+    Ok(FitReport {
+        lines: all.len() as u32,
+        within_slot: all.iter().filter(|s| spoken_ends(s) == 0).count() as u32,
+        stretched: all.iter().filter(|s| s.speed > 1.0).count() as u32,
+        max_speed: all.iter().map(|s| s.speed).fold(1.0, f64::max),
+        mean_speed: (all.iter().map(|s| s.speed).sum::<f64>() / n * 1000.0).round() / 1000.0,
+        overruns: all.iter().filter(|s| s.overrun_ms > 0).count() as u32,
+        overrun_ms: all.iter().map(|s| s.overrun_ms).sum(),
+        worst,
+    })
+}
