@@ -179,7 +179,9 @@ impl MediaActivities {
         input: MuxInput,
     ) -> Result<MuxOutput, ActivityError> {
         let deps = &self.deps;
-        let key = JobKeys(input.job_id).step_result(Step::FinalVideo);
+        let key = JobKeys(input.job_id)
+            .render(input.version)
+            .step_result(Step::FinalVideo);
         heartbeat::beating(
             &ctx,
             memo::once(&deps.storage, &key, || async {

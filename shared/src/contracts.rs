@@ -675,6 +675,22 @@ pub struct SynthesizeInput {
     /// line of a speaker not listed (or of nobody) is spoken by `voice_id`.
     #[serde(default, skip_serializing_if = "std::collections::BTreeMap::is_empty")]
     pub voices: std::collections::BTreeMap<String, String>,
+    /// Voices of single lines (by 0-based index), over the speakers' (a re-render's edits).
+    #[serde(default, skip_serializing_if = "std::collections::BTreeMap::is_empty")]
+    pub line_voices: std::collections::BTreeMap<u32, String>,
+    /// The render this is part of (1: the first dub; see `keys::RenderKeys`).
+    #[serde(default = "first_render", skip_serializing_if = "is_first_render")]
+    pub version: u32,
+}
+
+/// Render 1 is the job's first dub; its inputs serialize without `version`, as before versions,
+/// so recorded histories keep their payloads.
+fn first_render() -> u32 {
+    1
+}
+
+fn is_first_render(v: &u32) -> bool {
+    *v <= 1
 }
 
 /// The speakers step (extract_reference_audio): who speaks, measured from the source audio,
@@ -763,6 +779,19 @@ pub struct MixInput {
     /// original track.
     #[serde(default)]
     pub background_stem_key: Option<String>,
+    /// A re-render's gain (its first render's), so what it did not change comes out identical;
+    /// measured when absent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub gain: Option<MixGain>,
+    #[serde(default = "first_render", skip_serializing_if = "is_first_render")]
+    pub version: u32,
+}
+
+/// The one static gain of a mix, and whether the limiter held its ceiling.
+#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
+pub struct MixGain {
+    pub gain_db: f64,
+    pub limited: bool,
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -771,6 +800,8 @@ pub struct PlanTimingInput {
     /// The synthesized lines (`SynthesizeOutput::manifest_key`).
     pub manifest_key: String,
     pub duration_ms: u64,
+    #[serde(default = "first_render", skip_serializing_if = "is_first_render")]
+    pub version: u32,
 }
 
 /// A line that did not fit its slot even at the maximum speed-up: its end was cut.
@@ -824,6 +855,9 @@ pub struct MixOutput {
     pub measured_lufs: f64,
     #[serde(default)]
     pub gain_db: f64,
+    /// Whether the limiter held the ceiling (at that gain).
+    #[serde(default)]
+    pub limited: bool,
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -833,6 +867,8 @@ pub struct MuxInput {
     pub audio_key: String,
     pub duration_ms: u64,
     pub output_key: String,
+    #[serde(default = "first_render", skip_serializing_if = "is_first_render")]
+    pub version: u32,
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]

@@ -17,25 +17,23 @@
 //!   steps/{step}.json                         each step's stored result (its memo)
 //!   audio/…  text/…  tts/…  subtitles/…  llm/…
 //!   speakers/{speaker}/…                      per-speaker artifacts
-//! clips/{user}/{sha256}.wav                   synthesised lines keyed by a hash of their inputs,
-//!                                             shared by every version that speaks them alike
+//!   clips/{sha256}.wav                        synthesised lines keyed by a hash of what shaped
+//!                                             them, shared by every version that speaks them alike
+//!   v{n}/steps/…  v{n}/tts/…  v{n}/audio/…    what render n ≥ 2 (a re-render) writes of its own
 //! asr-cache/{recognizer}/{sha256}.json        recognized speech keyed by a hash of the audio
 //! ```
 //!
-//! Version 1 of a job's outputs keeps the flat layout every job had before versions existed, so
-//! stored keys and recorded workflow histories stay valid.
+//! Version 1 of a job keeps the flat layout every job had before versions existed, so stored
+//! keys and recorded workflow histories stay valid. Clips live under their job, not their user,
+//! so deleting a video or a job deletes every voice it made.
 
 use crate::ids::{JobId, UserId, VideoId};
 use crate::language::Language;
 use crate::pipeline::Step;
 
 /// Everything of a user's, for an account erasure (jobs are listed by id, see [`JobKeys`]).
-pub fn user_prefixes(user: UserId) -> [String; 3] {
-    [
-        format!("videos/{user}/"),
-        avatars(user),
-        format!("clips/{user}/"),
-    ]
+pub fn user_prefixes(user: UserId) -> [String; 2] {
+    [format!("videos/{user}/"), avatars(user)]
 }
 
 /// Every profile picture of a user.
@@ -46,12 +44,6 @@ pub fn avatars(user: UserId) -> String {
 /// A profile picture; a new name per upload, so caches never serve an old one.
 pub fn avatar(user: UserId, name: &str, ext: &str) -> String {
     format!("{}{name}.{ext}", avatars(user))
-}
-
-/// A synthesised line, named by the hash of everything that shaped it (text, voice, language,
-/// timing): two versions of a job that speak a line alike share one clip.
-pub fn clip(user: UserId, sha256_hex: &str) -> String {
-    format!("clips/{user}/{sha256_hex}.wav")
 }
 
 /// Keys of one video.
@@ -198,13 +190,28 @@ impl JobKeys {
         format!("{}steps/{}.json", self.prefix(), step.name())
     }
 
+    /// The keys of render `version` of the job (1: the first dub).
+    pub fn render(&self, version: u32) -> RenderKeys {
+        RenderKeys {
+            job: *self,
+            version: version.max(1),
+        }
+    }
+
+    /// A synthesised line, named by the hash of everything that shaped it (text, voice,
+    /// language, model): the versions of a job that speak a line alike share one clip.
+    pub fn clip(&self, sha256_hex: &str) -> String {
+        format!("{}{sha256_hex}.wav", self.clips())
+    }
+
+    /// Every clip of the job.
+    pub fn clips(&self) -> String {
+        format!("{}clips/", self.prefix())
+    }
+
     /// The source audio extracted from the video.
     pub fn source_audio(&self) -> String {
         format!("{}audio/source.flac", self.prefix())
-    }
-
-    pub fn mix(&self) -> String {
-        format!("{}audio/mix.wav", self.prefix())
     }
 
     /// The source track without its voices (the separation stage), and its memo.
@@ -224,11 +231,6 @@ impl JobKeys {
     /// The separation service's upload and task while the step runs.
     pub fn separation_task(&self) -> String {
         format!("{}steps/separate-task.json", self.prefix())
-    }
-
-    /// Where each line is placed and how much it is sped up.
-    pub fn timing_plan(&self) -> String {
-        format!("{}audio/plan.json", self.prefix())
     }
 
     /// A text document of the pipeline (`source_cues`, `translation_cues`, `terminology`, …).
@@ -262,22 +264,57 @@ impl JobKeys {
         format!("{}llm/", self.prefix())
     }
 
-    /// The synthesised line `n` (0-based).
-    pub fn tts_line(&self, n: usize) -> String {
-        format!("{}tts/{n:05}.wav", self.prefix())
-    }
-
-    pub fn tts_prefix(&self) -> String {
-        format!("{}tts/", self.prefix())
-    }
-
-    pub fn tts_manifest(&self) -> String {
-        format!("{}tts/manifest.json", self.prefix())
-    }
-
     /// Artifacts of one speaker of the video (reference audio, cloned-voice id, …).
     pub fn speaker(&self, speaker: &str, name: &str) -> String {
         format!("{}speakers/{speaker}/{name}", self.prefix())
+    }
+}
+
+/// What one render of a job writes of its own: its step results, spoken lines, timing plan, mix
+/// and dub subtitles. Version 1 is the flat layout of [`JobKeys`]; a re-render `n` writes under
+/// `v{n}/`, so its steps are not answered by the first render's memos.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct RenderKeys {
+    pub job: JobKeys,
+    pub version: u32,
+}
+
+impl RenderKeys {
+    fn under(&self, rest: &str) -> String {
+        match self.version {
+            1 => format!("{}{rest}", self.job.prefix()),
+            n => format!("{}v{n}/{rest}", self.job.prefix()),
+        }
+    }
+
+    /// A render step's stored result (its memo).
+    pub fn step_result(&self, step: Step) -> String {
+        self.under(&format!("steps/{}.json", step.name()))
+    }
+
+    /// The spoken lines (`SynthesizedLine` list).
+    pub fn tts_manifest(&self) -> String {
+        self.under("tts/manifest.json")
+    }
+
+    /// The lines a re-render speaks (cues with their voices), written when it is asked for.
+    pub fn cues(&self) -> String {
+        self.under("text/render_cues.json")
+    }
+
+    /// Where each line is placed and how much it is sped up.
+    pub fn timing_plan(&self) -> String {
+        self.under("audio/plan.json")
+    }
+
+    pub fn mix(&self) -> String {
+        self.under("audio/mix.wav")
+    }
+
+    /// The dub's subtitles with the times the lines are really spoken (`.srt`, `.vtt`).
+    pub fn dub_subtitles(&self) -> (String, String) {
+        let dir = self.under("subtitles/");
+        (format!("{dir}dub.srt"), format!("{dir}dub.vtt"))
     }
 }
 
@@ -353,21 +390,40 @@ mod tests {
         for key in [
             j.step_result(Step::Translate),
             j.source_audio(),
-            j.mix(),
-            j.timing_plan(),
             j.text_json("source_cues"),
-            j.tts_line(3),
-            j.tts_manifest(),
+            j.clip("ab"),
             j.speaker("s1", "reference.wav"),
             srt,
             vtt,
         ] {
             assert!(key.starts_with(&j.prefix()), "{key}");
         }
-        assert!(
-            user_prefixes(user)
-                .iter()
-                .any(|p| clip(user, "ab").starts_with(p.as_str()))
+        // A render's keys: version 1 the flat layout, later ones their own, all under the job.
+        let (one, two) = (j.render(1), j.render(2));
+        let p = j.prefix();
+        assert_eq!(one.tts_manifest(), format!("{p}tts/manifest.json"));
+        assert_eq!(one.timing_plan(), format!("{p}audio/plan.json"));
+        assert_eq!(one.mix(), format!("{p}audio/mix.wav"));
+        assert_eq!(
+            one.step_result(Step::MergeAudio),
+            j.step_result(Step::MergeAudio)
         );
+        assert_eq!(one.dub_subtitles().0, j.subtitles("dub").0);
+        for key in [
+            two.tts_manifest(),
+            two.timing_plan(),
+            two.mix(),
+            two.cues(),
+            two.step_result(Step::MergeAudio),
+            two.dub_subtitles().0,
+            j.clip("ab"),
+        ] {
+            assert!(key.starts_with(&j.prefix()), "{key}");
+        }
+        assert_ne!(
+            two.step_result(Step::MergeAudio),
+            one.step_result(Step::MergeAudio)
+        );
+        assert_ne!(two.tts_manifest(), j.render(3).tts_manifest());
     }
 }

@@ -128,9 +128,26 @@ pub fn credit_cost(duration_ms: u64, per_minute: u32) -> i64 {
     minutes as i64 * i64::from(per_minute)
 }
 
+/// Credits a re-render costs: the seconds of the lines it speaks anew at the per-minute rate,
+/// rounded up, at least one credit.
+pub fn rerender_cost(changed_ms: u64, per_minute: u32) -> i64 {
+    let credits = (u128::from(changed_ms) * u128::from(per_minute)).div_ceil(60_000);
+    i64::try_from(credits).unwrap_or(i64::MAX).max(1)
+}
+
 #[cfg(test)]
 mod cost_tests {
-    use super::credit_cost;
+    use super::{credit_cost, rerender_cost};
+
+    #[test]
+    fn a_rerender_costs_its_changed_seconds_and_at_least_one_credit() {
+        assert_eq!(rerender_cost(0, 10), 1);
+        assert_eq!(rerender_cost(1_500, 10), 1);
+        assert_eq!(rerender_cost(6_000, 10), 1);
+        assert_eq!(rerender_cost(6_001, 10), 2);
+        assert_eq!(rerender_cost(90_000, 10), 15);
+        assert_eq!(rerender_cost(u64::MAX, u32::MAX), i64::MAX);
+    }
 
     #[test]
     fn charges_per_started_minute() {

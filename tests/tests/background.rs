@@ -17,7 +17,7 @@ const DEADLINE: Duration = Duration::from_secs(180);
 async fn original_under_lines(app: &TestApp, job: &Value) -> anyhow::Result<f64> {
     let id = job["id"].as_str().context("id")?;
     let keys = keys::job(id);
-    let mix = stored_audio(app, &keys.mix(), false).await?;
+    let mix = stored_audio(app, &keys.render(1).mix(), false).await?;
     let source = stored_audio(app, &keys.source_audio(), false).await?;
     let cues: Vec<onevoice_shared::srt::Cue> = app
         .state

@@ -359,7 +359,7 @@ struct Mix {
 
 async fn mix_by_content(app: &TestApp, job_id: &str, delivered: &[f32]) -> anyhow::Result<Mix> {
     let keys = keys::job(job_id);
-    let mix = onevoice_tests::flows::stored_audio(app, &keys.mix(), false).await?;
+    let mix = onevoice_tests::flows::stored_audio(app, &keys.render(1).mix(), false).await?;
     let source = onevoice_tests::flows::stored_audio(app, &keys.source_audio(), false).await?;
     let delivered_is_mix = media::best_correlation(&mix, delivered, 30);
     assert!(

@@ -4,6 +4,7 @@
 use anyhow::Context;
 use onevoice_activities::audio::RATE;
 use onevoice_activities::audio::engine::plan::Plan;
+use onevoice_shared::pipeline::rerender_cost;
 use onevoice_tests::flows::{dub, dub_to_end, sample_video};
 use onevoice_tests::harness::TestApp;
 use onevoice_tests::keys;
@@ -70,7 +71,7 @@ async fn a_finished_dub_serves_its_segments_and_fit_and_takes_valid_edits_only()
     let plan: Plan = app
         .state
         .storage
-        .get_json(&keys::job(&id).timing_plan())
+        .get_json(&keys::job(&id).render(1).timing_plan())
         .await?;
     for (k, (line, cue)) in lines.iter().zip(&sample.cues).enumerate() {
         let p = &plan.placements[k];
@@ -136,6 +137,14 @@ async fn a_finished_dub_serves_its_segments_and_fit_and_takes_valid_edits_only()
         let k = u(&worst["index"]) as usize;
         assert_eq!(worst["translation"], lines[k]["translation"]);
     }
+
+    // Nothing edited: nothing to re-render, nothing to pay.
+    let quote_path = format!("/api/jobs/{id}/rerender/quote");
+    let quote = app.get(&quote_path, &token).await?.expect(200)?;
+    assert_eq!(
+        (quote["changed_lines"].clone(), quote["credits"].clone()),
+        (json!(0), json!(0))
+    );
 
     // An edit of the first line's text: a first revision, the line as rendered unchanged.
     let first = format!("{segments_path}/0");
@@ -209,6 +218,21 @@ async fn a_finished_dub_serves_its_segments_and_fit_and_takes_valid_edits_only()
     assert_eq!(both["segments"][1]["edit"]["keep_original"], true);
     let page = app.get(&segments_path, &token).await?.expect(200)?;
     assert_eq!(page["changed"], 2, "{page}");
+    // The quote charges those two lines' time (each its longer span), at least one credit.
+    let quote = app.get(&quote_path, &token).await?.expect(200)?;
+    let span = |l: &Value| u(&l["end_ms"]) - u(&l["start_ms"]);
+    let changed_ms = span(a).max(moved - u(&a["start_ms"])) + span(b).max(u(&b["end_ms"]) - moved);
+    assert_eq!(
+        (u(&quote["changed_lines"]), u(&quote["changed_ms"])),
+        (2, changed_ms),
+        "{quote}"
+    );
+    let per_minute = app.state.settings.credits.cost_per_minute;
+    assert_eq!(
+        quote["credits"],
+        json!(rerender_cost(changed_ms, per_minute))
+    );
+    assert_eq!(quote["sufficient"], true);
     // The rendered lines themselves are untouched.
     assert_eq!(page["segments"][1]["end_ms"], a["end_ms"]);
 
@@ -336,7 +360,11 @@ async fn a_finished_dub_serves_its_segments_and_fit_and_takes_valid_edits_only()
 
     // Another user finds nothing of this job.
     let (_, stranger) = app.user("review-stranger@example.test").await?;
-    for path in [segments_path.clone(), format!("/api/jobs/{id}/fit")] {
+    for path in [
+        segments_path.clone(),
+        format!("/api/jobs/{id}/fit"),
+        quote_path.clone(),
+    ] {
         assert_eq!(app.get(&path, &stranger).await?.status, 404, "{path}");
     }
     let (status, _) = patch(&app, &first, &stranger, json!({"translation": "mine"})).await?;

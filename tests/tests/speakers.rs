@@ -93,7 +93,7 @@ async fn manifest(app: &TestApp, job: &str) -> anyhow::Result<Vec<SynthesizedLin
     Ok(app
         .state
         .storage
-        .get_json(&keys::job(job).tts_manifest())
+        .get_json(&keys::job(job).render(1).tts_manifest())
         .await?)
 }
 
@@ -354,7 +354,7 @@ async fn speakers_named_by_the_transcript_take_the_voices_asked_for() -> anyhow:
     let plan: Plan = app
         .state
         .storage
-        .get_json(&keys::job(job_id).timing_plan())
+        .get_json(&keys::job(job_id).render(1).timing_plan())
         .await?;
     let (his, hers) = (&plan.placements[2], &plan.placements[3]);
     assert_eq!(lines[2].speaker.as_deref(), Some(kim));

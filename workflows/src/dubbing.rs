@@ -325,6 +325,8 @@ async fn pipeline(
                 language: input.target_language,
                 voice_id: input.options.voice_id.clone(),
                 voices,
+                line_voices: BTreeMap::new(),
+                version: 1,
             },
             options::long_running(budget(ctx)),
         )
@@ -340,6 +342,7 @@ async fn pipeline(
                 job_id,
                 manifest_key: speech.manifest_key.clone(),
                 duration_ms: audio.duration_ms,
+                version: 1,
             },
             options::long_running(budget(ctx)),
         )
@@ -369,6 +372,8 @@ async fn pipeline(
                 preserve_background: mode != BackgroundMode::None,
                 plan_key: timing.plan_key,
                 background_stem_key: separated.as_ref().map(|s| s.stem_key.clone()),
+                gain: None,
+                version: 1,
             },
             options::long_running(budget(ctx)),
         )
@@ -385,6 +390,7 @@ async fn pipeline(
                 audio_key: mixed.audio_key,
                 duration_ms: audio.duration_ms,
                 output_key: input.output_key.clone(),
+                version: 1,
             },
             options::long_running(budget(ctx)),
         )

@@ -87,7 +87,8 @@ impl AudioActivities {
         input: PlanTimingInput,
     ) -> Result<PlanTimingOutput, ActivityError> {
         let deps = &self.deps;
-        let key = JobKeys(input.job_id).step_result(Step::AudioTaskSetup);
+        let render = JobKeys(input.job_id).render(input.version);
+        let key = render.step_result(Step::AudioTaskSetup);
         heartbeat::beating(&ctx, memo::once(&deps.storage, &key, || async {
             let lines: Vec<SynthesizedLine> = deps
                 .storage
@@ -157,8 +158,7 @@ impl AudioActivities {
                     overrun_ms: ms(p.overrun()),
                 })
                 .collect();
-            let keys = JobKeys(input.job_id);
-            let (plan_key, (dub_srt_key, _)) = (keys.timing_plan(), keys.subtitles("dub"));
+            let (plan_key, (dub_srt_key, _)) = (render.timing_plan(), render.dub_subtitles());
             deps.storage
                 .put_json(&plan_key, &timeline)
                 .await
@@ -281,7 +281,8 @@ impl AudioActivities {
         input: MixInput,
     ) -> Result<MixOutput, ActivityError> {
         let deps = &self.deps;
-        let key = JobKeys(input.job_id).step_result(Step::MergeAudio);
+        let render = JobKeys(input.job_id).render(input.version);
+        let key = render.step_result(Step::MergeAudio);
         heartbeat::beating(&ctx, memo::once(&deps.storage, &key, || async {
             let lines: Vec<SynthesizedLine> = deps
                 .storage
@@ -314,6 +315,7 @@ impl AudioActivities {
                     (true, None) => 10f32.powf(deps.audio.duck_db as f32 / 20.0),
                 },
                 target_lufs: deps.audio.target_lufs,
+                gain: input.gain,
                 ceiling_db: deps.audio.true_peak_dbtp,
                 true_peak: true,
                 limiter: true,
@@ -328,7 +330,7 @@ impl AudioActivities {
             .await?;
             tracing::info!(job = %input.job_id, measured_lufs = report.measured_lufs, gain_db = report.gain_db,
                 ceiling_bound = report.ceiling_bound, seconds = report.seconds_mixing + report.seconds_writing, "mixed");
-            let audio_key = JobKeys(input.job_id).mix();
+            let audio_key = render.mix();
             deps.storage
                 .put_file(&audio_key, &out, "audio/wav")
                 .await
@@ -337,6 +339,7 @@ impl AudioActivities {
                 audio_key,
                 measured_lufs: report.measured_lufs,
                 gain_db: report.gain_db,
+                limited: report.limited,
             })
         }))
         .await

@@ -74,6 +74,7 @@ fn main() -> anyhow::Result<()> {
 
     let wav = out_dir.join("mix.wav");
     let spec = MixSpec {
+        gain: None,
         background: job.source_mp4.clone(),
         clips: job.segments.iter().map(|s| s.tts_wav.clone()).collect(),
         duck_gain: 10f32.powf(-12.0 / 20.0),

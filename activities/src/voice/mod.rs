@@ -3,10 +3,11 @@
 //! ElevenLabs or Fish Audio over HTTP.
 //!
 //! Lines are synthesized in parallel, at most `TTS_CONCURRENCY` at a time per provider on a
-//! worker (the providers limit concurrency, not request rates). Each clip is stored in S3 under
-//! its line's index as soon as it exists, so a retry or a resume only synthesizes the missing
-//! lines; a line that cannot be synthesized fails the step with the provider's reason (never
-//! silence in its place). Cancellation stops between lines.
+//! worker (the providers limit concurrency, not request rates). Each clip is stored in S3 as soon
+//! as it exists, named by a hash of what shapes it (text, voice, language, model), so a retry, a
+//! resume or a re-render of the job only synthesizes the lines it does not have yet; a line that
+//! cannot be synthesized fails the step with the provider's reason (never silence in its place).
+//! Cancellation stops between lines.
 
 pub mod clones;
 mod elevenlabs;
@@ -84,7 +85,8 @@ impl VoiceActivities {
         input: SynthesizeInput,
     ) -> Result<SynthesizeOutput, ActivityError> {
         let deps = &self.deps;
-        let key = JobKeys(input.job_id).step_result(Step::GenerateAudio);
+        let render = JobKeys(input.job_id).render(input.version);
+        let key = render.step_result(Step::GenerateAudio);
         heartbeat::beating(
             &ctx,
             memo::once(&deps.storage, &key, || async {
@@ -107,6 +109,11 @@ impl VoiceActivities {
                     .iter()
                     .map(|(label, id)| Ok((label.as_str(), (parse(id)?, id.as_str()))))
                     .collect::<Result<_, ActivityError>>()?;
+                let own: HashMap<usize, (VoiceChoice, &str)> = input
+                    .line_voices
+                    .iter()
+                    .map(|(n, id)| Ok((*n as usize, (parse(id)?, id.as_str()))))
+                    .collect::<Result<_, ActivityError>>()?;
                 let default = (choice, input.voice_id.as_deref().unwrap_or("espeak"));
                 let scratch = Scratch::new(&deps.tools.work_dir, "synthesize")?;
                 let keys = JobKeys(input.job_id);
@@ -114,11 +121,12 @@ impl VoiceActivities {
                 let results: Vec<Result<SynthesizedLine, ActivityError>> =
                     futures::stream::iter(cues.into_iter().enumerate())
                         .map(|(n, cue)| {
-                            let (choice, voice_id) = cue
-                                .speaker
-                                .as_deref()
-                                .and_then(|s| speakers.get(s))
-                                .unwrap_or(&default);
+                            let (choice, voice_id) = own.get(&n).unwrap_or_else(|| {
+                                cue.speaker
+                                    .as_deref()
+                                    .and_then(|s| speakers.get(s))
+                                    .unwrap_or(&default)
+                            });
                             let voice = Voice {
                                 choice,
                                 id: voice_id,
@@ -140,7 +148,7 @@ impl VoiceActivities {
                 // The first failure in line order decides: a passing one makes Temporal retry the
                 // step (the lines done so far stay stored), a permanent one fails it with its reason.
                 let lines = results.into_iter().collect::<Result<Vec<_>, _>>()?;
-                let manifest_key = keys.tts_manifest();
+                let manifest_key = render.tts_manifest();
                 deps.storage
                     .put_json(&manifest_key, &lines)
                     .await
@@ -152,6 +160,31 @@ impl VoiceActivities {
             }),
         )
         .await
+    }
+}
+
+impl VoiceActivities {
+    /// What names a clip: everything that shapes its sound (the voice's catalogue id names its
+    /// provider, the provider's configured model its engine). Speed and placement are the
+    /// mixer's, not the clip's.
+    fn clip_hash(
+        &self,
+        language: onevoice_shared::language::Language,
+        voice: Voice<'_>,
+        text: &str,
+    ) -> String {
+        use sha2::{Digest, Sha256};
+        let speech = &self.deps.speech;
+        let model = match voice.choice.provider() {
+            Provider::OpenAi => speech.openai.as_ref(),
+            Provider::Local => speech.local_tts.as_ref(),
+            Provider::ElevenLabs => speech.elevenlabs.as_ref(),
+            Provider::Fish => speech.fish.as_ref(),
+            Provider::Espeak => None,
+        }
+        .map_or("", |p| p.model.as_str());
+        let named = serde_json::json!([voice.id, language.code(), model, text]);
+        format!("{:x}", Sha256::digest(named.to_string().as_bytes()))
     }
 }
 
@@ -179,7 +212,7 @@ impl VoiceActivities {
             return Err(ActivityError::cancelled());
         }
         let deps = &self.deps;
-        let audio_key = keys.tts_line(n);
+        let audio_key = keys.clip(&self.clip_hash(input.language, voice, &cue.text));
         let line = SynthesizedLine {
             start_ms: cue.start_ms,
             end_ms: cue.end_ms,
@@ -283,6 +316,8 @@ mod tests {
             language: Language::Spanish,
             voice_id: None,
             voices: Default::default(),
+            line_voices: Default::default(),
+            version: 1,
         };
         assert_eq!(espeak_voice(&input, Some('f')), "es+f3");
         assert_eq!(espeak_voice(&input, Some('m')), "es+m3");

@@ -21,6 +21,7 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(list_segments, edit_segments))
         .routes(routes!(edit_segment))
         .routes(routes!(fit))
+        .routes(routes!(rerender_quote))
 }
 
 /// A line's pending edit: what the next re-render speaks.
@@ -325,5 +326,41 @@ async fn fit(
                 overrun_ms: s.overrun_ms,
             })
             .collect(),
+    }))
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct RerenderQuoteView {
+    #[schema(value_type = uuid::Uuid)]
+    job_id: JobId,
+    /// Lines a re-render would speak anew (see each segment's `changed`).
+    changed_lines: u32,
+    /// Their time: each line's longer span, before or after its edit.
+    changed_ms: u64,
+    /// max(1, ⌈changed seconds × credits per minute / 60⌉); 0 when nothing changed.
+    credits: i64,
+    /// The caller's spendable balance.
+    available_credits: i64,
+    sufficient: bool,
+}
+
+/// What re-rendering the job's edited lines costs (only the changed lines are charged).
+#[utoipa::path(get, path = "/api/jobs/{id}/rerender/quote", tag = "review", security(("bearer" = [])),
+    params(("id" = uuid::Uuid, Path, description = "job id")),
+    responses((status = 200, body = RerenderQuoteView), (status = 404, body = crate::error::ErrorBody),
+              (status = 409, body = crate::error::ErrorBody)))]
+async fn rerender_quote(
+    State(state): State<AppState>,
+    user: AuthUser,
+    ApiPath(id): ApiPath<JobId>,
+) -> Result<Json<RerenderQuoteView>, ApiError> {
+    let q = review::rerender_quote(&state, user.id, id).await?;
+    Ok(Json(RerenderQuoteView {
+        job_id: id,
+        changed_lines: q.changed_lines,
+        changed_ms: q.changed_ms,
+        credits: q.credits,
+        available_credits: q.available.max(0),
+        sufficient: q.available >= q.credits,
     }))
 }

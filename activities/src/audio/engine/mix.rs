@@ -16,6 +16,7 @@ use super::resample::{StreamResampler, resample_mono};
 use super::stretch::stretch;
 use super::{EngineError, wav};
 use ebur128::{EbuR128, Mode};
+use onevoice_shared::contracts::MixGain;
 use serde::Serialize;
 use std::collections::VecDeque;
 use std::fs::File;
@@ -39,6 +40,9 @@ pub struct MixSpec {
     /// Background gain under speech (linear); 0 silences the original track entirely.
     pub duck_gain: f32,
     pub target_lufs: f64,
+    /// A gain given instead of measured (a re-render keeps its first render's, so what it did
+    /// not change comes out the same).
+    pub gain: Option<MixGain>,
     /// The ceiling of the peak, in dBFS (sample peak) or dBTP (true peak).
     pub ceiling_db: f64,
     /// Measure the true (inter-sample, 4x oversampled) peak rather than the sample peak.
@@ -59,6 +63,8 @@ pub struct MixReport {
     pub gain_db: f64,
     /// Whether the peak ceiling, not the loudness target, set the gain.
     pub ceiling_bound: bool,
+    /// Whether the limiter held the ceiling.
+    pub limited: bool,
     pub seconds_mixing: f64,
     pub seconds_writing: f64,
 }
@@ -118,12 +124,14 @@ pub fn mix(
         0.0
     };
     let to_ceiling = spec.ceiling_db - peak_db;
+    // Inter-sample peaks can rise a little above the limited samples: keep a margin.
+    let margin = if spec.true_peak { 0.5 } else { 0.0 };
+    let limit = 10f64.powf((spec.ceiling_db - margin) / 20.0) as f32;
     // With the limiter, the loudness target sets the gain and the limiter holds the ceiling;
     // without it, the ceiling caps the one static gain.
-    let (gain_db, limit) = if spec.limiter && lufs.is_finite() && to_ceiling < to_target {
-        // Inter-sample peaks can rise a little above the limited samples: keep a margin.
-        let margin = if spec.true_peak { 0.5 } else { 0.0 };
-        let limit = 10f64.powf((spec.ceiling_db - margin) / 20.0) as f32;
+    let (gain_db, limit) = if let Some(given) = spec.gain {
+        (given.gain_db, given.limited.then_some(limit))
+    } else if spec.limiter && lufs.is_finite() && to_ceiling < to_target {
         // Limiting takes some loudness away; measure how much at the target gain and make up
         // for it (bounded, so a pathological input cannot ask for an absurd gain).
         let gain = 10f64.powf(to_target / 20.0) as f32;
@@ -152,6 +160,7 @@ pub fn mix(
         measured_peak_db: peak_db,
         gain_db,
         ceiling_bound: to_ceiling < to_target,
+        limited: limit.is_some(),
         seconds_mixing: mixing,
         seconds_writing: written.elapsed().as_secs_f64(),
     })

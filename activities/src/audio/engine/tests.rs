@@ -87,6 +87,7 @@ fn the_limiter_reaches_a_loud_target_without_passing_the_ceiling() {
     for limiter in [false, true] {
         let out = dir.path().join(format!("mix-{limiter}.wav"));
         let spec = MixSpec {
+            gain: None,
             background: background.clone(),
             clips: vec![clip.clone()],
             duck_gain: 0.25,
@@ -168,6 +169,7 @@ fn places_every_line_at_its_time_within_its_window_at_the_loudness_target() {
 
     let out = dir.path().join("mix.wav");
     let spec = MixSpec {
+        gain: None,
         background,
         clips,
         duck_gain: 10f32.powf(-12.0 / 20.0),

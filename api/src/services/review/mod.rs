@@ -15,7 +15,9 @@ use onevoice_activities::audio::engine::plan::{Placement, Plan};
 use onevoice_shared::contracts::SynthesizedLine;
 use onevoice_shared::ids::{JobId, UserId};
 use onevoice_shared::keys::JobKeys;
+use onevoice_shared::pipeline::rerender_cost;
 use onevoice_shared::repo::jobs;
+use onevoice_shared::repo::ledger;
 use onevoice_shared::repo::segment_edits::{self, LineState, Revision};
 use onevoice_shared::srt::Cue;
 use onevoice_shared::status::JobStatus;
@@ -106,8 +108,14 @@ async fn optional<T: serde::de::DeserializeOwned>(
 pub async fn segments(state: &AppState, user: UserId, job: JobId) -> Result<Segments> {
     let row = finished_job(state, user, job).await?;
     let keys = JobKeys(job);
-    let synthesized: Vec<SynthesizedLine> = state.storage.get_json(&keys.tts_manifest()).await?;
-    let plan: Plan = state.storage.get_json(&keys.timing_plan()).await?;
+    let synthesized: Vec<SynthesizedLine> = state
+        .storage
+        .get_json(&keys.render(1).tts_manifest())
+        .await?;
+    let plan: Plan = state
+        .storage
+        .get_json(&keys.render(1).timing_plan())
+        .await?;
     // The lines the translation was made from: split by meaning, or (jobs from before the text
     // stages) the transcript's cues.
     let sources: Vec<Cue> = match optional(state, &keys.text_json("lines")).await? {
@@ -218,5 +226,40 @@ pub async fn fit(state: &AppState, user: UserId, job: JobId) -> Result<FitReport
         overruns: all.iter().filter(|s| s.overrun_ms > 0).count() as u32,
         overrun_ms: all.iter().map(|s| s.overrun_ms).sum(),
         worst,
+    })
+}
+
+/// What re-rendering a job's edited lines costs.
+pub struct RerenderQuote {
+    /// Lines the re-render would speak anew, and their time (each line's longer span, before or
+    /// after its edit).
+    pub changed_lines: u32,
+    pub changed_ms: u64,
+    /// 0 when nothing changed (there is nothing to re-render).
+    pub credits: i64,
+    /// The caller's balance.
+    pub available: i64,
+}
+
+/// The quote of a re-render of one of the caller's finished jobs, with the function it is
+/// charged with.
+pub async fn rerender_quote(state: &AppState, user: UserId, job: JobId) -> Result<RerenderQuote> {
+    let all = segments(state, user, job).await?;
+    let changed: Vec<&Segment> = all.lines.iter().filter(|s| s.changed()).collect();
+    let span = |l: &LineState| l.end_ms.saturating_sub(l.start_ms);
+    let changed_ms: u64 = changed
+        .iter()
+        .map(|s| span(&s.rendered).max(span(s.draft())))
+        .sum();
+    let credits = if changed.is_empty() {
+        0
+    } else {
+        rerender_cost(changed_ms, state.settings.credits.cost_per_minute)
+    };
+    Ok(RerenderQuote {
+        changed_lines: changed.len() as u32,
+        changed_ms,
+        credits,
+        available: ledger::balance(&state.db, user).await?,
     })
 }
