@@ -4,13 +4,16 @@
 use crate::deps::Deps;
 use crate::error;
 use onevoice_shared::contracts::{
-    DubbingOutput, FinishJobInput, JobOutcome, ProgressReport, activity,
+    DubbingOutput, FinishJobInput, FinishRerenderInput, JobOutcome, ProgressReport,
+    RerenderOutcome, activity,
 };
 use onevoice_shared::email::{self, EmailKind};
 use onevoice_shared::keys::{JobKeys, VideoKeys};
 use onevoice_shared::locale::Locale;
 use onevoice_shared::pipeline::credit_cost;
-use onevoice_shared::repo::{activity as activity_log, emails, jobs, ledger, media, users, videos};
+use onevoice_shared::repo::{
+    activity as activity_log, emails, job_versions, jobs, ledger, media, users, videos,
+};
 use onevoice_shared::status::{FileType, JobStatus, VideoStatus};
 use serde_json::json;
 use std::sync::Arc;
@@ -56,6 +59,60 @@ impl JobActivities {
                 .map_err(error::db)?;
         }
         Ok(())
+    }
+
+    /// Settles a re-render in one transaction: the version's status (a completed one becomes
+    /// the job's current version), its hold released and, on success, the quoted credits
+    /// captured: each entry keyed by the version, so however often this runs it moves the
+    /// credits once.
+    #[activity(name = activity::FINISH_RERENDER)]
+    pub async fn finish_rerender(
+        self: Arc<Self>,
+        _ctx: ActivityContext,
+        input: FinishRerenderInput,
+    ) -> Result<(), ActivityError> {
+        let d = &self.deps;
+        let Some(job) = jobs::get(&d.db, input.job_id).await.map_err(error::db)? else {
+            return Ok(()); // deleted meanwhile, with its ledger entries' job
+        };
+        let (job_id, version) = (input.job_id, input.version);
+        let result = match &input.outcome {
+            RerenderOutcome::Completed { output } => Ok(serde_json::to_value(output)
+                .map_err(|e| error::fatal(format!("re-render output: {e}")))?),
+            RerenderOutcome::Failed { message } => Err(message.as_str()),
+        };
+        let completed = result.is_ok();
+        let mut tx = d.db.begin().await.map_err(error::db)?;
+        let payer = job_versions::Payer {
+            user: job.user_id,
+            video: job.video_id,
+        };
+        let ended = job_versions::settle(&mut tx, payer, job_id, version, result)
+            .await
+            .map_err(error::db)?;
+        if ended {
+            let (action, description) = if completed {
+                (
+                    "rerender_completed",
+                    format!("version {version} of a dub is ready"),
+                )
+            } else {
+                (
+                    "rerender_failed",
+                    format!("version {version} of a dub failed; its credits were released"),
+                )
+            };
+            activity_log::record(
+                &mut *tx,
+                job.user_id,
+                action,
+                &description,
+                Some(json!({ "job_id": job_id, "version": version })),
+            )
+            .await
+            .map_err(error::db)?;
+        }
+        tx.commit().await.map_err(error::db)
     }
 
     /// Ends the job in one transaction: terminal status, credit settlement (release the hold;

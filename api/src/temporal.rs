@@ -5,11 +5,12 @@ use onevoice_shared::contracts::{
     maintenance_workflow_id, search_attribute,
 };
 use onevoice_shared::contracts::{EraseAccountInput, erasure_workflow_id};
+use onevoice_shared::contracts::{RerenderInput, rerender_workflow_id};
 use onevoice_shared::ids::UserId;
 use onevoice_shared::settings::{Settings, TemporalSettings};
 use onevoice_shared::status::JobStatus;
 use onevoice_workflows::{
-    AccountErasureWorkflow, DubbingWorkflow, EmailWorkflow, MaintenanceWorkflow,
+    AccountErasureWorkflow, DubbingWorkflow, EmailWorkflow, MaintenanceWorkflow, RerenderWorkflow,
 };
 use std::time::{Duration, Instant};
 use temporalio_client::{
@@ -122,6 +123,29 @@ pub async fn resume_dubbing(
 
 /// How a dub's workflow starts: its search attributes and memo, and the id policies. A failed
 /// run may be followed by a new one (a resume); a completed one never.
+/// Starts `rerender-{job}-v{n}` (a repeat finds it started and leaves it alone).
+pub async fn start_rerender(
+    client: &Client,
+    task_queue: &str,
+    input: &RerenderInput,
+) -> anyhow::Result<()> {
+    let attrs = SearchAttributes::new([
+        SearchAttributeKey::<String>::keyword(search_attribute::USER_ID)
+            .value_set(input.user_id.to_string()),
+        SearchAttributeKey::<String>::keyword(search_attribute::VIDEO_ID)
+            .value_set(input.video_id.to_string()),
+    ]);
+    let options = WorkflowStartOptions::new(
+        task_queue,
+        rerender_workflow_id(input.job_id, input.version),
+    )
+    .search_attributes(attrs)
+    .id_conflict_policy(WorkflowIdConflictPolicy::UseExisting)
+    .id_reuse_policy(WorkflowIdReusePolicy::RejectDuplicate)
+    .build();
+    start_once(client, RerenderWorkflow::run, input.clone(), options).await
+}
+
 fn dubbing_options(
     task_queue: &str,
     input: &DubbingInput,

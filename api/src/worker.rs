@@ -10,7 +10,7 @@ use onevoice_activities::{
 };
 use onevoice_workflows::{
     AccountErasureWorkflow, BillingWorkflow, DubbingWorkflow, EmailWorkflow, MaintenanceWorkflow,
-    ThumbnailWorkflow, VideoDeletionWorkflow, VideoIngestWorkflow,
+    RerenderWorkflow, ThumbnailWorkflow, VideoDeletionWorkflow, VideoIngestWorkflow,
 };
 use std::sync::mpsc;
 use std::thread::JoinHandle;
@@ -79,6 +79,7 @@ pub fn spawn(client: Client, deps: Deps, config: WorkerConfig) -> anyhow::Result
                         .register_activities(SpeechActivities::new(deps.clone()))
                         .register_activities(SpeakerActivities::new(deps.clone()))
                         .register_workflow::<DubbingWorkflow>()?
+                        .register_workflow::<RerenderWorkflow>()?
                         .register_workflow::<BillingWorkflow>()?
                         .register_workflow::<EmailWorkflow>()?
                         .register_workflow::<MaintenanceWorkflow>()?

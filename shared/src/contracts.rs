@@ -16,6 +16,11 @@ pub fn dubbing_workflow_id(job: JobId) -> String {
     format!("dub-{job}")
 }
 
+/// `RerenderWorkflow` of version `version` of a job (one per version: a repeated start finds it).
+pub fn rerender_workflow_id(job: JobId, version: u32) -> String {
+    format!("rerender-{job}-v{version}")
+}
+
 /// Names of the activities `DubbingWorkflow` schedules. Implementations register under these names
 /// (the activities crate), definitions call them (the workflows crate).
 pub mod activity {
@@ -38,6 +43,7 @@ pub mod activity {
     pub const PUBLISH: &str = "bridge.publish";
     pub const RECORD_PROGRESS: &str = "jobs.record_progress";
     pub const FINISH_JOB: &str = "jobs.finish";
+    pub const FINISH_RERENDER: &str = "jobs.finish_rerender";
     pub const SEND_EMAIL: &str = "notify.send_email";
     pub const CLEANUP: &str = "maintenance.cleanup";
     pub const ERASE_ACCOUNT: &str = "account.erase";
@@ -917,4 +923,54 @@ pub struct PublishInput {
     pub video_id: VideoId,
     /// When the job was requested (the workflow's start time), so retries publish the same body.
     pub requested_at: chrono::DateTime<chrono::Utc>,
+}
+
+/// Start input of `RerenderWorkflow`: version `version` of a finished job, speaking its lines as
+/// edited. Unchanged lines find their clips stored; the mix keeps the first render's gain.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct RerenderInput {
+    pub job_id: JobId,
+    pub user_id: UserId,
+    pub video_id: VideoId,
+    pub version: u32,
+    pub language: Language,
+    /// The lines to speak (`keys::RenderKeys::cues`), and each line's voice.
+    pub cues_key: String,
+    pub line_voices: std::collections::BTreeMap<u32, String>,
+    pub video_key: String,
+    pub source_audio_key: String,
+    pub duration_ms: u64,
+    pub preserve_background: bool,
+    pub background_stem_key: Option<String>,
+    pub gain: Option<MixGain>,
+    /// The version's dubbed video (`keys::JobOutputs::version`).
+    pub output_key: String,
+    #[serde(default)]
+    pub activity_budget: Option<ActivityBudget>,
+}
+
+/// What a re-render produced.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct RerenderOutput {
+    pub output_key: String,
+    pub dubbed_audio_key: Option<String>,
+    pub dub_srt_key: String,
+    pub mix_key: String,
+    pub lines: u32,
+    pub unfit_lines: Vec<UnfitLine>,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub enum RerenderOutcome {
+    Completed { output: RerenderOutput },
+    Failed { message: String },
+}
+
+/// Settles a re-render: its version's status, and its credits (captured on success, released
+/// otherwise), once.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct FinishRerenderInput {
+    pub job_id: JobId,
+    pub version: u32,
+    pub outcome: RerenderOutcome,
 }

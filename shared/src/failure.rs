@@ -17,6 +17,9 @@ pub const FATAL: &str = "Fatal";
 /// What a user reads when a dub failed for a reason on our side or a provider's.
 pub const DUB_FAILED: &str = "the dub could not be finished because of a problem on our side or at one of our providers; \
      the credits held for it were released. Resume the job to try again, or contact support if it keeps failing.";
+/// What a user reads when a re-render failed for a reason on our side or a provider's.
+pub const RERENDER_FAILED: &str = "the new version could not be made because of a problem on our side or at one of our providers; \
+     the credits held for it were released and the current version is unchanged. Try again, or contact support if it keeps failing.";
 /// What a user reads when an upload could not be processed for a reason on our side.
 pub const UPLOAD_FAILED: &str = "the video could not be processed because of a problem on our side; \
      upload it again, or contact support if it keeps failing.";

@@ -402,3 +402,211 @@ async fn a_finished_dub_serves_its_segments_and_fit_and_takes_valid_edits_only()
     assert_eq!(status, 409, "{body}");
     app.shutdown().await
 }
+
+/// Frames (48 kHz stereo s16 after the 44-byte header) where two mixes differ.
+fn differing_frames(a: &[u8], b: &[u8]) -> Vec<u64> {
+    let header = onevoice_activities::audio::engine::wav::HEADER_BYTES as usize;
+    a[header..]
+        .chunks(4)
+        .zip(b[header..].chunks(4))
+        .enumerate()
+        .filter(|(_, (x, y))| x != y)
+        .map(|(i, _)| i as u64)
+        .collect()
+}
+
+#[tokio::test]
+async fn a_rerender_speaks_only_the_edited_lines_and_charges_them_once() -> anyhow::Result<()> {
+    use onevoice_shared::ids::JobId;
+    use onevoice_shared::repo::ledger;
+
+    let app = TestApp::spawn().await?;
+    let (user, token) = app.user("rerender@example.test").await?;
+    let (_dir, sample, video) = sample_video(&app, &token, "rerender.mp4").await?;
+    let job = dub_to_end(
+        &app,
+        &token,
+        &video,
+        json!({"target_language": "es", "source_language": "en", "source_transcript": sample.transcript}),
+        DEADLINE,
+    )
+    .await?;
+    assert_eq!(job["status"], "completed", "{job}");
+    let id = job["id"].as_str().context("id")?.to_string();
+    let job_id = JobId(id.parse()?);
+    let keys = keys::job(&id);
+    let first_video = job["job_result"]["output_key"]
+        .as_str()
+        .context("output_key")?
+        .to_string();
+    let first_bytes = app.state.storage.get_bytes(&first_video).await?;
+    let clips_before = app.state.storage.list(&keys.clips()).await?.len();
+    assert_eq!(clips_before, sample.cues.len());
+
+    // Nothing edited: nothing to re-render.
+    let rerender = format!("/api/jobs/{id}/rerender");
+    let (status, body) = app.post(&rerender, &token).await?.parts();
+    assert_eq!(status, 409, "{body}");
+
+    // Two lines edited; the quote is what is held and then charged.
+    let edits = json!({"edits": [
+        {"index": 0, "translation": "Hola a todos y bienvenidos."},
+        {"index": 2, "translation": "Gracias por mirar este vídeo."},
+    ]});
+    let (status, body) = patch(&app, &format!("/api/jobs/{id}/segments"), &token, edits).await?;
+    assert_eq!(status, 200, "{body}");
+    let quote = app
+        .get(&format!("/api/jobs/{id}/rerender/quote"), &token)
+        .await?
+        .expect(200)?;
+    let credits = quote["credits"].as_i64().context("credits")?;
+    assert!(credits >= 1, "{quote}");
+    let before = ledger::balance(&app.state.db, user).await?;
+
+    // Started once, however often it is asked with the same key; another while it runs is a 409.
+    let post = |key: Option<&'static str>| {
+        let mut req = app.http.post(app.url(&rerender)).bearer_auth(&token);
+        if let Some(k) = key {
+            req = req.header("idempotency-key", k);
+        }
+        async move {
+            let res = req.send().await?;
+            Ok::<_, anyhow::Error>((res.status().as_u16(), res.json::<Value>().await?))
+        }
+    };
+    let (status, started) = post(Some("edit-1")).await?;
+    assert_eq!(status, 202, "{started}");
+    assert_eq!(started["version"], 2);
+    assert_eq!(started["credits"], json!(credits));
+    let (status, again) = post(Some("edit-1")).await?;
+    assert_eq!(
+        (status, again["version"].clone()),
+        (202, json!(2)),
+        "{again}"
+    );
+    let (status, other) = post(None).await?;
+    assert_eq!(status, 409, "{other}");
+
+    let versions_path = format!("/api/jobs/{id}/versions");
+    let versions = onevoice_tests::harness::eventually(DEADLINE, "version 2 to end", || async {
+        let v = app.get(&versions_path, &token).await?.expect(200)?;
+        Ok((v["versions"][1]["status"] != "processing").then_some(v))
+    })
+    .await?;
+    let v2 = &versions["versions"][1];
+    assert_eq!(v2["status"], "completed", "{versions}");
+    assert_eq!(
+        (
+            v2["current"].clone(),
+            versions["versions"][0]["current"].clone()
+        ),
+        (json!(true), json!(false))
+    );
+    assert_eq!(v2["changed_lines"], 2);
+
+    // Only the two edited lines were synthesized again.
+    let clips_after = app.state.storage.list(&keys.clips()).await?.len();
+    assert_eq!(clips_after, clips_before + 2);
+
+    // The new mix differs from the old one only around the edited lines.
+    let (one, two) = (keys.render(1), keys.render(2));
+    let (a, b) = (
+        app.state.storage.get_bytes(&one.mix()).await?,
+        app.state.storage.get_bytes(&two.mix()).await?,
+    );
+    assert_eq!(a.len(), b.len());
+    let plans: Vec<Plan> = vec![
+        app.state.storage.get_json(&one.timing_plan()).await?,
+        app.state.storage.get_json(&two.timing_plan()).await?,
+    ];
+    let ramp = onevoice_activities::audio::engine::RAMP;
+    let windows: Vec<(u64, u64)> = [0usize, 2]
+        .iter()
+        .map(|&k| {
+            let (p, q) = (&plans[0].placements[k], &plans[1].placements[k]);
+            (
+                p.start.min(q.start).saturating_sub(ramp),
+                (p.start + p.placed).max(q.start + q.placed) + ramp,
+            )
+        })
+        .collect();
+    let differing = differing_frames(&a, &b);
+    assert!(!differing.is_empty(), "the edits changed nothing");
+    for f in &differing {
+        assert!(
+            windows.iter().any(|(s, e)| (*s..*e).contains(f)),
+            "frame {f} changed outside the edited lines' windows {windows:?}"
+        );
+    }
+    for (s, e) in &windows {
+        assert!(
+            differing.iter().any(|f| (*s..*e).contains(f)),
+            "nothing changed in {s}..{e}"
+        );
+    }
+
+    // One capture per version: the re-render's is the quote; the balance moved by it alone.
+    assert_eq!(ledger::captures(&app.state.db, job_id).await?, 2);
+    let capture = ledger::rerender_key(job_id, 2, ledger::Kind::Capture);
+    assert_eq!(ledger::amount_of(&app.state.db, &capture).await?, -credits);
+    assert_eq!(
+        ledger::balance(&app.state.db, user).await?,
+        before - credits
+    );
+
+    // The first version is untouched and still downloads as it was; the new one has its own.
+    assert_eq!(
+        app.state.storage.get_bytes(&first_video).await?,
+        first_bytes
+    );
+    let v1_url = versions["versions"][0]["files"]["video_url"]
+        .as_str()
+        .context("v1 url")?;
+    assert_eq!(
+        app.http.get(v1_url).send().await?.bytes().await?.to_vec(),
+        first_bytes
+    );
+    let v2_url = v2["files"]["video_url"].as_str().context("v2 url")?;
+    let v2_bytes = app.http.get(v2_url).send().await?.bytes().await?;
+    assert!(v2_bytes.len() > 1000 && v2_bytes.to_vec() != first_bytes);
+
+    // The segments are version 2's: the edits are what it says, nothing left to re-render.
+    let segments = app
+        .get(&format!("/api/jobs/{id}/segments"), &token)
+        .await?
+        .expect(200)?;
+    assert_eq!(segments["changed"], 0, "{segments}");
+    assert_eq!(
+        segments["segments"][0]["translation"],
+        "Hola a todos y bienvenidos."
+    );
+    let (status, body) = post(Some("edit-2")).await?;
+    assert_eq!(status, 409, "{body}");
+
+    // Version 1 made current again: its lines, and the edits pending against it.
+    let current = |v: &str| format!("/api/jobs/{id}/versions/{v}/current");
+    app.post(&current("1"), &token).await?.expect(200)?;
+    let segments = app
+        .get(&format!("/api/jobs/{id}/segments"), &token)
+        .await?
+        .expect(200)?;
+    assert_eq!(segments["changed"], 2, "{segments}");
+    for (v, status) in [("0", 404), ("3", 404), ("x", 422)] {
+        assert_eq!(
+            app.post(&current(v), &token).await?.status,
+            status,
+            "version {v}"
+        );
+    }
+
+    // Another user finds nothing of it.
+    let (_, stranger) = app.user("rerender-stranger@example.test").await?;
+    assert_eq!(app.get(&versions_path, &stranger).await?.status, 404);
+    assert_eq!(app.post(&rerender, &stranger).await?.status, 404);
+    assert_eq!(app.post(&current("2"), &stranger).await?.status, 404);
+    assert_eq!(
+        ledger::balance(&app.state.db, user).await?,
+        before - credits
+    );
+    app.shutdown().await
+}

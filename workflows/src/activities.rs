@@ -11,9 +11,9 @@ use onevoice_shared::contracts::{
     TranscribeInput, TranscriptOutput, TranslateInput, TranslateOutput, activity,
 };
 use onevoice_shared::contracts::{
-    CloneVoicesInput, CloneVoicesOutput, SentencesOutput, SeparateInput, SeparateOutput,
-    SpeakersInput, SpeakersOutput, SplitMeaningInput, SplitSentencesInput, SubtitleFiles,
-    SubtitlesInput, TerminologyInput, TerminologyOutput,
+    CloneVoicesInput, CloneVoicesOutput, FinishRerenderInput, SentencesOutput, SeparateInput,
+    SeparateOutput, SpeakersInput, SpeakersOutput, SplitMeaningInput, SplitSentencesInput,
+    SubtitleFiles, SubtitlesInput, TerminologyInput, TerminologyOutput,
 };
 use temporalio_macros::activity_definitions;
 use temporalio_sdk::activities::ActivityError;
@@ -115,6 +115,11 @@ impl DubbingActivities {
 
     #[activity(name = activity::FINISH_JOB)]
     pub fn finish_job(input: FinishJobInput) -> Result<Option<uuid::Uuid>, ActivityError> {
+        unimplemented!()
+    }
+
+    #[activity(name = activity::FINISH_RERENDER)]
+    pub fn finish_rerender(input: FinishRerenderInput) -> Result<(), ActivityError> {
         unimplemented!()
     }
 }

@@ -10,6 +10,7 @@ pub mod email;
 pub mod maintenance;
 mod options;
 mod reasons;
+pub mod rerender;
 pub mod video;
 
 pub use account::AccountErasureWorkflow;
@@ -17,4 +18,5 @@ pub use billing::BillingWorkflow;
 pub use dubbing::DubbingWorkflow;
 pub use email::EmailWorkflow;
 pub use maintenance::MaintenanceWorkflow;
+pub use rerender::RerenderWorkflow;
 pub use video::{ThumbnailWorkflow, VideoDeletionWorkflow, VideoIngestWorkflow};

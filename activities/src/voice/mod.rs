@@ -35,6 +35,9 @@ use temporalio_sdk::activities::{ActivityContext, ActivityError};
 use tokio::process::Command;
 use tokio::sync::Semaphore;
 
+/// The voice of a job that names none: espeak-ng's voice of the language.
+const DEFAULT_VOICE: &str = "espeak";
+
 pub struct VoiceActivities {
     deps: Deps,
     http: reqwest::Client,
@@ -96,9 +99,12 @@ impl VoiceActivities {
                     .await
                     .map_err(error::storage)?;
                 // Every voice the job speaks with, checked before any line is spoken.
-                let parse = |id: &str| {
-                    VoiceChoice::parse(id)
-                        .ok_or_else(|| error::invalid_input(format!("unknown voice `{id}`")))
+                // The manifest names the language's plain espeak-ng voice `espeak` (a re-render
+                // gives each line the voice the manifest names).
+                let parse = |id: &str| match id {
+                    DEFAULT_VOICE => Ok(VoiceChoice::Espeak { variant: None }),
+                    _ => VoiceChoice::parse(id)
+                        .ok_or_else(|| error::invalid_input(format!("unknown voice `{id}`"))),
                 };
                 let choice = match input.voice_id.as_deref() {
                     None => VoiceChoice::Espeak { variant: None },
@@ -114,7 +120,7 @@ impl VoiceActivities {
                     .iter()
                     .map(|(n, id)| Ok((*n as usize, (parse(id)?, id.as_str()))))
                     .collect::<Result<_, ActivityError>>()?;
-                let default = (choice, input.voice_id.as_deref().unwrap_or("espeak"));
+                let default = (choice, input.voice_id.as_deref().unwrap_or(DEFAULT_VOICE));
                 let scratch = Scratch::new(&deps.tools.work_dir, "synthesize")?;
                 let keys = JobKeys(input.job_id);
                 let done = std::sync::atomic::AtomicU64::new(0);

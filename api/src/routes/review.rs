@@ -5,10 +5,12 @@ use crate::auth::AuthUser;
 use crate::error::ApiError;
 use crate::extract::{ApiJson, ApiPath, ApiQuery};
 use crate::services::review::edits::{self, Fields, SegmentPatch};
+use crate::services::review::rerender::{self as rerenders, VersionInfo};
 use crate::services::review::{self, Segment};
 use crate::state::AppState;
 use axum::Json;
 use axum::extract::State;
+use axum::http::{HeaderMap, StatusCode};
 use chrono::{DateTime, Utc};
 use onevoice_shared::ids::JobId;
 use serde::{Deserialize, Serialize};
@@ -22,6 +24,9 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(edit_segment))
         .routes(routes!(fit))
         .routes(routes!(rerender_quote))
+        .routes(routes!(rerender))
+        .routes(routes!(list_versions))
+        .routes(routes!(make_current))
 }
 
 /// A line's pending edit: what the next re-render speaks.
@@ -363,4 +368,154 @@ async fn rerender_quote(
         available_credits: q.available.max(0),
         sufficient: q.available >= q.credits,
     }))
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct RerenderResponse {
+    #[schema(value_type = uuid::Uuid)]
+    job_id: JobId,
+    /// The new version's number (2 for the first re-render).
+    version: u32,
+    /// Always `processing` when started; see `/api/jobs/{id}/versions`.
+    status: &'static str,
+    /// Credits held for it (charged when it completes, released if it fails).
+    credits: i64,
+    changed_lines: u32,
+    message: String,
+}
+
+/// Makes a new version of a finished dub that speaks its edited lines: only those are
+/// synthesized again, the rest is reused, and what was not edited sounds the same. The quoted
+/// credits are held at once and charged when the version completes; it then becomes current.
+/// With an `Idempotency-Key`, a repeated request returns the same version.
+#[utoipa::path(post, path = "/api/jobs/{id}/rerender", tag = "review", security(("bearer" = [])),
+    params(("id" = uuid::Uuid, Path, description = "job id"),
+           ("Idempotency-Key" = Option<String>, Header, min_length = 1, max_length = 200, format = "nonblank-line",
+            description = "makes retries of this request safe: the same key gives the same version")),
+    responses((status = 202, body = RerenderResponse), (status = 402, body = crate::error::ErrorBody),
+              (status = 404, body = crate::error::ErrorBody), (status = 409, body = crate::error::ErrorBody),
+              (status = 422, body = crate::error::ErrorBody)))]
+async fn rerender(
+    State(state): State<AppState>,
+    user: AuthUser,
+    headers: HeaderMap,
+    ApiPath(id): ApiPath<JobId>,
+) -> Result<(StatusCode, Json<RerenderResponse>), ApiError> {
+    let key = match headers.get("idempotency-key") {
+        Some(v) => Some(v.to_str().map_err(|_| {
+            ApiError::validation("Idempotency-Key", "must be 1 to 200 visible characters")
+        })?),
+        None => None,
+    };
+    let started = rerenders::start(&state, user.id, id, key).await?;
+    Ok((
+        StatusCode::ACCEPTED,
+        Json(RerenderResponse {
+            job_id: id,
+            version: started.version,
+            status: "processing",
+            credits: started.credits,
+            changed_lines: started.changed_lines,
+            message: started.message.into(),
+        }),
+    ))
+}
+
+/// Links to a version's files, valid for an hour.
+#[derive(Serialize, ToSchema)]
+pub struct VersionFilesView {
+    /// The dubbed video (MP4).
+    video_url: String,
+    /// The dubbed audio alone (M4A).
+    audio_url: Option<String>,
+    /// The dub's subtitles with the times the lines are spoken (SRT).
+    subtitles_url: Option<String>,
+}
+
+/// One version of a dub: 1 is the first render, each re-render the next.
+#[derive(Serialize, ToSchema)]
+pub struct VersionView {
+    version: u32,
+    /// `processing`, `completed` or `failed`.
+    status: String,
+    /// Whether this is the version served by default.
+    current: bool,
+    credits: i64,
+    /// Lines it spoke anew, and their time (the first render: every line, the whole video).
+    changed_lines: u32,
+    changed_ms: u64,
+    created_at: DateTime<Utc>,
+    completed_at: Option<DateTime<Utc>>,
+    error_message: Option<String>,
+    /// Its files, once completed.
+    files: Option<VersionFilesView>,
+}
+
+impl From<VersionInfo> for VersionView {
+    fn from(v: VersionInfo) -> Self {
+        VersionView {
+            version: v.version,
+            status: v.status,
+            current: v.current,
+            credits: v.credits,
+            changed_lines: v.changed_lines,
+            changed_ms: v.changed_ms,
+            created_at: v.created_at,
+            completed_at: v.completed_at,
+            error_message: v.error_message,
+            files: v.files.map(|f| VersionFilesView {
+                video_url: f.video_url,
+                audio_url: f.audio_url,
+                subtitles_url: f.subtitles_url,
+            }),
+        }
+    }
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct VersionsResponse {
+    #[schema(value_type = uuid::Uuid)]
+    job_id: JobId,
+    versions: Vec<VersionView>,
+}
+
+/// Every version of a finished dub, with links to the files of each completed one.
+#[utoipa::path(get, path = "/api/jobs/{id}/versions", tag = "review", security(("bearer" = [])),
+    params(("id" = uuid::Uuid, Path, description = "job id")),
+    responses((status = 200, body = VersionsResponse), (status = 404, body = crate::error::ErrorBody),
+              (status = 409, body = crate::error::ErrorBody)))]
+async fn list_versions(
+    State(state): State<AppState>,
+    user: AuthUser,
+    ApiPath(id): ApiPath<JobId>,
+) -> Result<Json<VersionsResponse>, ApiError> {
+    let versions = rerenders::versions(&state, user.id, id).await?;
+    Ok(Json(VersionsResponse {
+        job_id: id,
+        versions: versions.into_iter().map(VersionView::from).collect(),
+    }))
+}
+
+/// A version of a job, as its path names it.
+#[derive(Deserialize)]
+pub struct VersionPath {
+    id: JobId,
+    version: u32,
+}
+
+/// Makes a completed version the current one: the segments and the next re-render start from it.
+#[utoipa::path(post, path = "/api/jobs/{id}/versions/{version}/current", tag = "review", security(("bearer" = [])),
+    params(("id" = uuid::Uuid, Path, description = "job id"),
+           ("version" = u32, Path, minimum = 1, description = "version number")),
+    responses((status = 200, body = crate::views::MessageResponse), (status = 404, body = crate::error::ErrorBody),
+              (status = 409, body = crate::error::ErrorBody), (status = 422, body = crate::error::ErrorBody)))]
+async fn make_current(
+    State(state): State<AppState>,
+    user: AuthUser,
+    ApiPath(VersionPath { id, version }): ApiPath<VersionPath>,
+) -> Result<Json<crate::views::MessageResponse>, ApiError> {
+    rerenders::make_current(&state, user.id, id, version).await?;
+    Ok(Json(crate::views::MessageResponse::new(format!(
+        "version {version} is now current"
+    ))))
 }

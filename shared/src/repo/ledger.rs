@@ -207,6 +207,23 @@ pub fn release_key(job: JobId, round: i32) -> String {
     format!("job:{job}:r{round}:release")
 }
 
+/// The entry of `kind` (reserve, release, capture) of re-render `version` of a job: one each per
+/// version, however often it is attempted.
+pub fn rerender_key(job: JobId, version: u32, kind: Kind) -> String {
+    format!("job:{job}:v{version}:{}", kind.as_str())
+}
+
+/// What a re-render holds (its reserve entry), 0 when none.
+pub async fn rerender_held(
+    db: impl PgExecutor<'_>,
+    job: JobId,
+    version: u32,
+) -> Result<i64, sqlx::Error> {
+    amount_of(db, &rerender_key(job, version, Kind::Reserve))
+        .await
+        .map(|a| -a)
+}
+
 pub fn capture_key(job: JobId) -> String {
     format!("job:{job}:capture")
 }

@@ -8,6 +8,7 @@ pub mod cloned_voices;
 pub mod credits;
 pub mod emails;
 pub mod former_accounts;
+pub mod job_versions;
 pub mod jobs;
 pub mod ledger;
 pub mod media;

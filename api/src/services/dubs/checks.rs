@@ -48,7 +48,7 @@ pub(super) fn price(state: &AppState, v: &VideoDetail) -> (i64, u64) {
 /// Whether the user may hold `credits` now (inside the transaction that locked their balance):
 /// not while dubbing is suspended, and not beyond the balance (a negative one after a refund
 /// refuses every dub until credits are added).
-pub(super) async fn may_spend(
+pub(crate) async fn may_spend(
     tx: &mut sqlx::PgConnection,
     user: UserId,
     credits: i64,

@@ -2,7 +2,7 @@
 //! the start of a job the legacy queue handed over.
 
 mod checks;
-pub(crate) use checks::voice_usable;
+pub(crate) use checks::{may_spend, voice_usable};
 mod rounds;
 
 use super::{Result, ServiceError};
@@ -10,8 +10,8 @@ use crate::state::AppState;
 use crate::temporal;
 use crate::text;
 use checks::{
-    check_background, check_cloning, check_glossary, check_speaker_voices, may_spend, price,
-    ready_video, requested_recognizer,
+    check_background, check_cloning, check_glossary, check_speaker_voices, price, ready_video,
+    requested_recognizer,
 };
 use chrono::Utc;
 use onevoice_shared::contracts::{

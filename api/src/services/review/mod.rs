@@ -7,6 +7,7 @@
 //! shortened. Line `k` of each is the same line.
 
 pub mod edits;
+pub mod rerender;
 
 use super::{Result, ServiceError};
 use crate::state::AppState;
@@ -16,9 +17,8 @@ use onevoice_shared::contracts::SynthesizedLine;
 use onevoice_shared::ids::{JobId, UserId};
 use onevoice_shared::keys::JobKeys;
 use onevoice_shared::pipeline::rerender_cost;
-use onevoice_shared::repo::jobs;
-use onevoice_shared::repo::ledger;
 use onevoice_shared::repo::segment_edits::{self, LineState, Revision};
+use onevoice_shared::repo::{job_versions, jobs, ledger};
 use onevoice_shared::srt::Cue;
 use onevoice_shared::status::JobStatus;
 use onevoice_shared::storage::StorageError;
@@ -67,9 +67,11 @@ impl Segment {
     }
 }
 
-/// A finished job's lines, in order, with the job.
+/// A finished job's lines as its current version speaks them, in order, with the job.
 pub struct Segments {
     pub job: jobs::JobRow,
+    /// The version the lines are of (`jobs.current_version`).
+    pub version: u32,
     pub duration_ms: u64,
     pub lines: Vec<Segment>,
 }
@@ -93,7 +95,7 @@ async fn finished_job(state: &AppState, user: UserId, job: JobId) -> Result<jobs
 }
 
 /// A stored document of the job that may be absent (jobs from before it existed).
-async fn optional<T: serde::de::DeserializeOwned>(
+pub(super) async fn optional<T: serde::de::DeserializeOwned>(
     state: &AppState,
     key: &str,
 ) -> Result<Option<T>> {
@@ -108,14 +110,10 @@ async fn optional<T: serde::de::DeserializeOwned>(
 pub async fn segments(state: &AppState, user: UserId, job: JobId) -> Result<Segments> {
     let row = finished_job(state, user, job).await?;
     let keys = JobKeys(job);
-    let synthesized: Vec<SynthesizedLine> = state
-        .storage
-        .get_json(&keys.render(1).tts_manifest())
-        .await?;
-    let plan: Plan = state
-        .storage
-        .get_json(&keys.render(1).timing_plan())
-        .await?;
+    let version = job_versions::current(&state.db, job).await?;
+    let render = keys.render(version);
+    let synthesized: Vec<SynthesizedLine> = state.storage.get_json(&render.tts_manifest()).await?;
+    let plan: Plan = state.storage.get_json(&render.timing_plan()).await?;
     // The lines the translation was made from: split by meaning, or (jobs from before the text
     // stages) the transcript's cues.
     let sources: Vec<Cue> = match optional(state, &keys.text_json("lines")).await? {
@@ -165,6 +163,7 @@ pub async fn segments(state: &AppState, user: UserId, job: JobId) -> Result<Segm
         });
     }
     Ok(Segments {
+        version,
         duration_ms: ms(plan.frames),
         job: row,
         lines,
@@ -245,6 +244,13 @@ pub struct RerenderQuote {
 /// charged with.
 pub async fn rerender_quote(state: &AppState, user: UserId, job: JobId) -> Result<RerenderQuote> {
     let all = segments(state, user, job).await?;
+    let mut quote = quote_of(&all, state.settings.credits.cost_per_minute);
+    quote.available = ledger::balance(&state.db, user).await?;
+    Ok(quote)
+}
+
+/// The price of re-rendering what changed in `all` (without the balance).
+pub(super) fn quote_of(all: &Segments, per_minute: u32) -> RerenderQuote {
     let changed: Vec<&Segment> = all.lines.iter().filter(|s| s.changed()).collect();
     let span = |l: &LineState| l.end_ms.saturating_sub(l.start_ms);
     let changed_ms: u64 = changed
@@ -254,12 +260,12 @@ pub async fn rerender_quote(state: &AppState, user: UserId, job: JobId) -> Resul
     let credits = if changed.is_empty() {
         0
     } else {
-        rerender_cost(changed_ms, state.settings.credits.cost_per_minute)
+        rerender_cost(changed_ms, per_minute)
     };
-    Ok(RerenderQuote {
+    RerenderQuote {
         changed_lines: changed.len() as u32,
         changed_ms,
         credits,
-        available: ledger::balance(&state.db, user).await?,
-    })
+        available: 0,
+    }
 }
