@@ -161,6 +161,32 @@ impl From<QueryRejection> for ApiError {
     }
 }
 
+/// The request's `Idempotency-Key` header, checked (`text::idempotency_key`): a value that is
+/// not 1 to 200 visible characters is a 422 naming the header.
+pub struct IdempotencyKey(pub Option<String>);
+
+impl<S: Send + Sync> FromRequestParts<S> for IdempotencyKey {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(
+        parts: &mut axum::http::request::Parts,
+        _state: &S,
+    ) -> Result<Self, Self::Rejection> {
+        let Some(value) = parts.headers.get(crate::text::IDEMPOTENCY_KEY) else {
+            return Ok(IdempotencyKey(None));
+        };
+        let refused = |e: FieldError| ApiError::validation(&e.field, e.message);
+        let value = value.to_str().map_err(|_| {
+            refused(FieldError::new(
+                crate::text::IDEMPOTENCY_KEY,
+                "must be 1 to 200 visible characters",
+            ))
+        })?;
+        let key = crate::text::idempotency_key(value).map_err(refused)?;
+        Ok(IdempotencyKey(Some(key.to_string())))
+    }
+}
+
 /// Who is calling, for sessions and rate limits: the TCP peer, or, when the API runs behind a
 /// trusted proxy (`TRUST_FORWARDED_FOR=true`), the client address that proxy reports in
 /// `X-Forwarded-For` (its last entry: the one the proxy itself appended).

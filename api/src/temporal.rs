@@ -5,12 +5,14 @@ use onevoice_shared::contracts::{
     maintenance_workflow_id, search_attribute,
 };
 use onevoice_shared::contracts::{EraseAccountInput, erasure_workflow_id};
+use onevoice_shared::contracts::{ExportInput, export_workflow_id};
 use onevoice_shared::contracts::{RerenderInput, rerender_workflow_id};
 use onevoice_shared::ids::UserId;
 use onevoice_shared::settings::{Settings, TemporalSettings};
 use onevoice_shared::status::JobStatus;
 use onevoice_workflows::{
-    AccountErasureWorkflow, DubbingWorkflow, EmailWorkflow, MaintenanceWorkflow, RerenderWorkflow,
+    AccountErasureWorkflow, DubbingWorkflow, EmailWorkflow, ExportWorkflow, MaintenanceWorkflow,
+    RerenderWorkflow,
 };
 use std::time::{Duration, Instant};
 use temporalio_client::{
@@ -144,6 +146,51 @@ pub async fn start_rerender(
     .id_reuse_policy(WorkflowIdReusePolicy::RejectDuplicate)
     .build();
     start_once(client, RerenderWorkflow::run, input.clone(), options).await
+}
+
+/// Starts `export-{job}-v{n}`: a running or completed one is left alone, a failed one is
+/// started again.
+pub async fn start_export(
+    client: &Client,
+    task_queue: &str,
+    input: &ExportInput,
+) -> anyhow::Result<()> {
+    let options =
+        WorkflowStartOptions::new(task_queue, export_workflow_id(input.job_id, input.version))
+            .id_conflict_policy(WorkflowIdConflictPolicy::UseExisting)
+            .id_reuse_policy(WorkflowIdReusePolicy::AllowDuplicateFailedOnly)
+            .build();
+    start_once(client, ExportWorkflow::run, input.clone(), options).await
+}
+
+/// How the exports of a version are doing, as far as Temporal knows.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ExportState {
+    /// Never asked for (or forgotten after the retention period).
+    None,
+    Running,
+    Completed,
+    /// Failed, cancelled, terminated or timed out: asking again starts it anew.
+    Failed,
+}
+
+pub async fn export_state(
+    client: &Client,
+    job: onevoice_shared::ids::JobId,
+    version: u32,
+) -> anyhow::Result<ExportState> {
+    use temporalio_client::{WorkflowDescribeOptions, WorkflowExecutionStatus as S};
+    let handle = client.get_workflow_handle::<ExportWorkflow>(export_workflow_id(job, version));
+    match handle.describe(WorkflowDescribeOptions::default()).await {
+        Ok(d) => Ok(match d.status() {
+            S::Completed => ExportState::Completed,
+            S::Failed | S::Canceled | S::Terminated | S::TimedOut => ExportState::Failed,
+            // Running, paused, or a status of a newer server: still going as far as we know.
+            _ => ExportState::Running,
+        }),
+        Err(WorkflowInteractionError::NotFound(_)) => Ok(ExportState::None),
+        Err(e) => Err(e.into()),
+    }
 }
 
 fn dubbing_options(

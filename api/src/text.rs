@@ -86,6 +86,16 @@ pub fn optional_line(
     }
 }
 
+/// The header that makes a retried POST safe.
+pub const IDEMPOTENCY_KEY: &str = "Idempotency-Key";
+
+/// An `Idempotency-Key` value: 1 to 200 visible characters, trimmed. One rule for every route
+/// that honours the header.
+pub fn idempotency_key(value: &str) -> Result<&str, FieldError> {
+    nonblank_line(IDEMPOTENCY_KEY, value, 200)
+        .map_err(|_| FieldError::new(IDEMPOTENCY_KEY, "must be 1 to 200 visible characters"))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

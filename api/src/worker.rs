@@ -9,8 +9,9 @@ use onevoice_activities::{
     TextActivities, VideoActivities, VoiceActivities,
 };
 use onevoice_workflows::{
-    AccountErasureWorkflow, BillingWorkflow, DubbingWorkflow, EmailWorkflow, MaintenanceWorkflow,
-    RerenderWorkflow, ThumbnailWorkflow, VideoDeletionWorkflow, VideoIngestWorkflow,
+    AccountErasureWorkflow, BillingWorkflow, DubbingWorkflow, EmailWorkflow, ExportWorkflow,
+    MaintenanceWorkflow, RerenderWorkflow, ThumbnailWorkflow, VideoDeletionWorkflow,
+    VideoIngestWorkflow,
 };
 use std::sync::mpsc;
 use std::thread::JoinHandle;
@@ -80,6 +81,7 @@ pub fn spawn(client: Client, deps: Deps, config: WorkerConfig) -> anyhow::Result
                         .register_activities(SpeakerActivities::new(deps.clone()))
                         .register_workflow::<DubbingWorkflow>()?
                         .register_workflow::<RerenderWorkflow>()?
+                        .register_workflow::<ExportWorkflow>()?
                         .register_workflow::<BillingWorkflow>()?
                         .register_workflow::<EmailWorkflow>()?
                         .register_workflow::<MaintenanceWorkflow>()?

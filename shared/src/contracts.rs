@@ -21,6 +21,11 @@ pub fn rerender_workflow_id(job: JobId, version: u32) -> String {
     format!("rerender-{job}-v{version}")
 }
 
+/// Workflow id of the editors' exports of version `n` of a dub.
+pub fn export_workflow_id(job: JobId, version: u32) -> String {
+    format!("export-{job}-v{version}")
+}
+
 /// Names of the activities `DubbingWorkflow` schedules. Implementations register under these names
 /// (the activities crate), definitions call them (the workflows crate).
 pub mod activity {
@@ -44,6 +49,7 @@ pub mod activity {
     pub const RECORD_PROGRESS: &str = "jobs.record_progress";
     pub const FINISH_JOB: &str = "jobs.finish";
     pub const FINISH_RERENDER: &str = "jobs.finish_rerender";
+    pub const EXPORT_STEMS: &str = "audio.export_stems";
     pub const SEND_EMAIL: &str = "notify.send_email";
     pub const CLEANUP: &str = "maintenance.cleanup";
     pub const ERASE_ACCOUNT: &str = "account.erase";
@@ -973,4 +979,30 @@ pub struct FinishRerenderInput {
     pub job_id: JobId,
     pub version: u32,
     pub outcome: RerenderOutcome,
+}
+
+/// The exports editors ask for, of one completed version of a dub: its voices and its
+/// background as stems, and every line's clip as heard with a timing sheet. The mix itself is
+/// already a WAV.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ExportInput {
+    pub job_id: JobId,
+    pub version: u32,
+    /// What the version's mix was made of (as in `MixInput`).
+    pub source_audio_key: String,
+    pub preserve_background: bool,
+    pub background_stem_key: Option<String>,
+    #[serde(default)]
+    pub activity_budget: Option<ActivityBudget>,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ExportOutput {
+    /// 48 kHz stereo 16-bit WAVs as long as the video, at the mix's gain, without its limiter.
+    pub voices_key: String,
+    pub background_key: String,
+    /// A zip of one WAV per spoken line (as placed: sped up and cut as in the mix) and
+    /// `timing.csv` saying where each goes.
+    pub clips_key: String,
+    pub lines: u32,
 }

@@ -311,6 +311,12 @@ impl RenderKeys {
         self.under("audio/mix.wav")
     }
 
+    /// An editor's export of this version (`voices.wav`, `background.wav`, `clips.zip`,
+    /// `result.json`: the memo of the activity that makes them).
+    pub fn export(&self, name: &str) -> String {
+        self.under(&format!("exports/{name}"))
+    }
+
     /// The dub's subtitles with the times the lines are really spoken (`.srt`, `.vtt`).
     pub fn dub_subtitles(&self) -> (String, String) {
         let dir = self.under("subtitles/");
@@ -425,5 +431,7 @@ mod tests {
             one.step_result(Step::MergeAudio)
         );
         assert_ne!(two.tts_manifest(), j.render(3).tts_manifest());
+        assert_ne!(one.export("voices.wav"), two.export("voices.wav"));
+        assert!(two.export("clips.zip").starts_with(&p));
     }
 }

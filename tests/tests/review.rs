@@ -570,6 +570,122 @@ async fn a_rerender_speaks_only_the_edited_lines_and_charges_them_once() -> anyh
     let v2_bytes = app.http.get(v2_url).send().await?.bytes().await?;
     assert!(v2_bytes.len() > 1000 && v2_bytes.to_vec() != first_bytes);
 
+    // The video's download serves the current version (2), any other on asking.
+    let download = |query: &str| {
+        let path = format!("/api/videos/{video}/download?{query}");
+        let (app, token) = (&app, &token);
+        async move {
+            let res = app.get(&path, token).await?;
+            if res.status != 200 {
+                return Ok::<_, anyhow::Error>(Err(res.status.as_u16()));
+            }
+            let url = res.body["download_url"]
+                .as_str()
+                .context("url")?
+                .to_string();
+            Ok(Ok(app.http.get(url).send().await?.bytes().await?.to_vec()))
+        }
+    };
+    assert_eq!(download("").await?, Ok(v2_bytes.to_vec()));
+    assert_eq!(download("version=2").await?, Ok(v2_bytes.to_vec()));
+    assert_eq!(download("version=1").await?, Ok(first_bytes.clone()));
+    let v2_srt = download("file_type=dub_subtitles&version=2")
+        .await?
+        .ok()
+        .context("v2 srt")?;
+    assert!(String::from_utf8(v2_srt)?.contains("Hola a todos y bienvenidos."));
+    let v2_vtt = download("file_type=dub_subtitles&format=vtt")
+        .await?
+        .ok()
+        .context("v2 vtt")?;
+    assert!(String::from_utf8(v2_vtt)?.starts_with("WEBVTT"));
+    for (query, status) in [
+        ("version=3", 404),
+        ("version=0", 422),
+        ("version=x", 422),
+        ("file_type=original&version=1", 422),
+    ] {
+        assert_eq!(download(query).await?, Err(status), "{query}");
+    }
+
+    // Exports of version 2: made once in the background, then linked.
+    let exports = format!("/api/jobs/{id}/versions/2/exports");
+    assert_eq!(
+        app.get(&exports, &token).await?.status,
+        404,
+        "none asked yet"
+    );
+    let asked = app.post(&exports, &token).await?;
+    assert!(
+        [200, 202].contains(&asked.status.as_u16()),
+        "{}",
+        asked.body
+    );
+    let ready = onevoice_tests::harness::eventually(DEADLINE, "exports to be ready", || async {
+        let r = app.get(&exports, &token).await?;
+        assert!([200, 202].contains(&r.status.as_u16()), "{}", r.body);
+        assert_ne!(r.body["status"], "failed", "{}", r.body);
+        Ok((r.body["status"] == "ready").then_some(r.body))
+    })
+    .await?;
+    let fetch = |name: &str| {
+        let url = ready["files"][name].as_str().map(str::to_string);
+        let http = app.http.clone();
+        async move {
+            let url = url.context("export url")?;
+            Ok::<_, anyhow::Error>(http.get(url).send().await?.bytes().await?.to_vec())
+        }
+    };
+    let (mix_wav, voices, background, clips) = (
+        fetch("mix_wav_url").await?,
+        fetch("voices_url").await?,
+        fetch("background_url").await?,
+        fetch("clips_url").await?,
+    );
+    assert_eq!(mix_wav, b, "the mix WAV is version 2's mix");
+    assert_eq!((voices.len(), background.len()), (b.len(), b.len()));
+    // The voice stem is silent outside the lines' windows; the background is not all silence.
+    let header = onevoice_activities::audio::engine::wav::HEADER_BYTES as usize;
+    let frame = |wav: &[u8], f: u64| {
+        let at = header + f as usize * 4;
+        i16::from_le_bytes([wav[at], wav[at + 1]])
+    };
+    let spoken = |f: u64| {
+        plans[1]
+            .placements
+            .iter()
+            .any(|p| (p.start..p.start + p.placed).contains(&f))
+    };
+    let frames = ((voices.len() - header) / 4) as u64;
+    assert!(
+        (0..frames)
+            .filter(|f| !spoken(*f))
+            .all(|f| frame(&voices, f) == 0)
+    );
+    assert!((0..frames).any(|f| spoken(f) && frame(&voices, f) != 0));
+    assert!((0..frames).any(|f| frame(&background, f) != 0));
+    // The clips: one WAV per line, and a timing sheet placing each where the plan did.
+    let mut zip = zip::ZipArchive::new(std::io::Cursor::new(clips))?;
+    let mut sheet = String::new();
+    std::io::Read::read_to_string(&mut zip.by_name("timing.csv")?, &mut sheet)?;
+    let rows: Vec<&str> = sheet.lines().skip(1).collect();
+    assert_eq!(rows.len(), plans[1].placements.len(), "{sheet}");
+    for (row, p) in rows.iter().zip(&plans[1].placements) {
+        let cells: Vec<&str> = row.splitn(9, ',').collect();
+        assert_eq!(cells[4].parse::<u64>()?, ms(p.start), "{row}");
+        if p.placed > 0 {
+            let clip = zip.by_name(cells[1])?;
+            assert_eq!(clip.size(), header as u64 + p.placed * 2, "{row}");
+        }
+    }
+    assert!(sheet.contains("\"Hola a todos y bienvenidos.\""), "{sheet}");
+    for (path, status) in [
+        (format!("/api/jobs/{id}/versions/3/exports"), 404),
+        (format!("/api/jobs/{id}/versions/0/exports"), 422),
+    ] {
+        assert_eq!(app.post(&path, &token).await?.status, status, "{path}");
+    }
+
     // The segments are version 2's: the edits are what it says, nothing left to re-render.
     let segments = app
         .get(&format!("/api/jobs/{id}/segments"), &token)
@@ -591,6 +707,7 @@ async fn a_rerender_speaks_only_the_edited_lines_and_charges_them_once() -> anyh
         .await?
         .expect(200)?;
     assert_eq!(segments["changed"], 2, "{segments}");
+    assert_eq!(download("").await?, Ok(first_bytes.clone()));
     for (v, status) in [("0", 404), ("3", 404), ("x", 422)] {
         assert_eq!(
             app.post(&current(v), &token).await?.status,
@@ -604,6 +721,8 @@ async fn a_rerender_speaks_only_the_edited_lines_and_charges_them_once() -> anyh
     assert_eq!(app.get(&versions_path, &stranger).await?.status, 404);
     assert_eq!(app.post(&rerender, &stranger).await?.status, 404);
     assert_eq!(app.post(&current("2"), &stranger).await?.status, 404);
+    assert_eq!(app.get(&exports, &stranger).await?.status, 404);
+    assert_eq!(app.post(&exports, &stranger).await?.status, 404);
     assert_eq!(
         ledger::balance(&app.state.db, user).await?,
         before - credits

@@ -11,9 +11,10 @@ use onevoice_shared::contracts::{
     TranscribeInput, TranscriptOutput, TranslateInput, TranslateOutput, activity,
 };
 use onevoice_shared::contracts::{
-    CloneVoicesInput, CloneVoicesOutput, FinishRerenderInput, SentencesOutput, SeparateInput,
-    SeparateOutput, SpeakersInput, SpeakersOutput, SplitMeaningInput, SplitSentencesInput,
-    SubtitleFiles, SubtitlesInput, TerminologyInput, TerminologyOutput,
+    CloneVoicesInput, CloneVoicesOutput, ExportInput, ExportOutput, FinishRerenderInput,
+    SentencesOutput, SeparateInput, SeparateOutput, SpeakersInput, SpeakersOutput,
+    SplitMeaningInput, SplitSentencesInput, SubtitleFiles, SubtitlesInput, TerminologyInput,
+    TerminologyOutput,
 };
 use temporalio_macros::activity_definitions;
 use temporalio_sdk::activities::ActivityError;
@@ -120,6 +121,11 @@ impl DubbingActivities {
 
     #[activity(name = activity::FINISH_RERENDER)]
     pub fn finish_rerender(input: FinishRerenderInput) -> Result<(), ActivityError> {
+        unimplemented!()
+    }
+
+    #[activity(name = activity::EXPORT_STEMS)]
+    pub fn export_stems(input: ExportInput) -> Result<ExportOutput, ActivityError> {
         unimplemented!()
     }
 }

@@ -18,12 +18,13 @@ mod separation;
 use crate::deps::Deps;
 use crate::scratch::Scratch;
 use crate::{blocking, error, heartbeat, memo};
-use engine::mix::{self as mixer, MixSpec};
+use engine::clips::{ClipArchive, clip_archive};
+use engine::mix::{self as mixer, MixSpec, Stem};
 use engine::plan::{Cue, DubRules, Plan, plan_tracks};
 use lalalai::LalalAi;
 use onevoice_shared::contracts::{
-    MixInput, MixOutput, PlanTimingInput, PlanTimingOutput, SeparateInput, SeparateOutput,
-    SpeakerFit, SynthesizedLine, UnfitLine, activity,
+    ExportInput, ExportOutput, MixGain, MixInput, MixOutput, PlanTimingInput, PlanTimingOutput,
+    SeparateInput, SeparateOutput, SpeakerFit, SynthesizedLine, UnfitLine, activity,
 };
 use onevoice_shared::keys::JobKeys;
 use onevoice_shared::pipeline::Step;
@@ -71,6 +72,20 @@ impl AudioActivities {
             paths.push(path);
         }
         Ok(paths)
+    }
+}
+
+/// The background's gain under speech: a separated stem has no voices to duck; the original
+/// track does; without background, none.
+fn duck_gain(
+    audio: &onevoice_shared::settings::AudioSettings,
+    preserve: bool,
+    separated: bool,
+) -> f32 {
+    match (preserve, separated) {
+        (false, _) => 0.0,
+        (true, true) => 1.0,
+        (true, false) => 10f32.powf(audio.duck_db as f32 / 20.0),
     }
 }
 
@@ -158,13 +173,18 @@ impl AudioActivities {
                     overrun_ms: ms(p.overrun()),
                 })
                 .collect();
-            let (plan_key, (dub_srt_key, _)) = (render.timing_plan(), render.dub_subtitles());
+            let (plan_key, (dub_srt_key, dub_vtt_key)) =
+                (render.timing_plan(), render.dub_subtitles());
             deps.storage
                 .put_json(&plan_key, &timeline)
                 .await
                 .map_err(error::storage)?;
             deps.storage
                 .put_bytes(&dub_srt_key, srt::write(&dub_cues).into_bytes(), "application/x-subrip")
+                .await
+                .map_err(error::storage)?;
+            deps.storage
+                .put_bytes(&dub_vtt_key, srt::write_vtt(&dub_cues).into_bytes(), "text/vtt")
                 .await
                 .map_err(error::storage)?;
             if !unfit.is_empty() {
@@ -309,17 +329,18 @@ impl AudioActivities {
                 background: source,
                 clips,
                 // A separated stem has no voices to duck; the original track does.
-                duck_gain: match (input.preserve_background, &input.background_stem_key) {
-                    (false, _) => 0.0,
-                    (true, Some(_)) => 1.0,
-                    (true, None) => 10f32.powf(deps.audio.duck_db as f32 / 20.0),
-                },
+                duck_gain: duck_gain(
+                    &deps.audio,
+                    input.preserve_background,
+                    input.background_stem_key.is_some(),
+                ),
                 target_lufs: deps.audio.target_lufs,
                 gain: input.gain,
                 ceiling_db: deps.audio.true_peak_dbtp,
                 true_peak: true,
                 limiter: true,
                 cancel: Default::default(),
+                only: None,
             };
             let (out, dir) = (scratch.path("mix.wav"), scratch.path(""));
             let cancel = spec.cancel.clone();
@@ -341,6 +362,92 @@ impl AudioActivities {
                 gain_db: report.gain_db,
                 limited: report.limited,
             })
+        }))
+        .await
+    }
+
+    /// The exports editors ask for of one completed version: the voice stem, the background
+    /// stem (both at the version's mix gain, without its limiter: together they are the mix)
+    /// and the zip of every line's clip with its timing sheet. Memoised per version.
+    #[activity(name = activity::EXPORT_STEMS)]
+    pub async fn export_stems(
+        self: Arc<Self>,
+        ctx: ActivityContext,
+        input: ExportInput,
+    ) -> Result<ExportOutput, ActivityError> {
+        let deps = &self.deps;
+        let render = JobKeys(input.job_id).render(input.version);
+        heartbeat::beating(&ctx, memo::once(&deps.storage, &render.export("result.json"), || async {
+            let storage = &deps.storage;
+            let lines: Vec<SynthesizedLine> =
+                storage.get_json(&render.tts_manifest()).await.map_err(error::storage)?;
+            let timeline: Plan =
+                storage.get_json(&render.timing_plan()).await.map_err(error::storage)?;
+            let mixed: MixOutput = storage
+                .get_json(&render.step_result(Step::MergeAudio))
+                .await
+                .map_err(error::storage)?;
+            let scratch = Scratch::new(&deps.tools.work_dir, "export")?;
+            let source = scratch.path("source.audio");
+            let background = input
+                .background_stem_key
+                .as_ref()
+                .unwrap_or(&input.source_audio_key);
+            storage.download_to(background, &source).await.map_err(error::storage)?;
+            let clips = self.clips(&lines, &scratch).await?;
+            let spec = MixSpec {
+                background: source,
+                clips: clips.clone(),
+                duck_gain: duck_gain(&deps.audio, input.preserve_background, input.background_stem_key.is_some()),
+                target_lufs: deps.audio.target_lufs,
+                gain: Some(MixGain { gain_db: mixed.gain_db, limited: false }),
+                ceiling_db: deps.audio.true_peak_dbtp,
+                true_peak: true,
+                limiter: false,
+                cancel: Default::default(),
+                only: None,
+            };
+            let (voices, rest, zip, dir) = (
+                scratch.path("voices.wav"),
+                scratch.path("background.wav"),
+                scratch.path("clips.zip"),
+                scratch.path(""),
+            );
+            let cancel = spec.cancel.clone();
+            let written = {
+                let (voices, rest, zip, cancel) = (voices.clone(), rest.clone(), zip.clone(), cancel.clone());
+                blocking::run(&ctx, cancel.clone(), move || {
+                    for (stem, out) in [(Stem::Voices, &voices), (Stem::Background, &rest)] {
+                        let spec = MixSpec { only: Some(stem), ..spec.clone() };
+                        mixer::mix(&spec, &timeline, RATE, out, &dir)?;
+                    }
+                    let archive = ClipArchive {
+                        lines: &lines,
+                        clips: &clips,
+                        plan: &timeline,
+                        rate: RATE,
+                        gain: 10f64.powf(mixed.gain_db / 20.0) as f32,
+                    };
+                    let written = clip_archive(&archive, &zip, &dir, &cancel)?;
+                    Ok((written, lines.len() as u32))
+                })
+                .await?
+            };
+            let output = ExportOutput {
+                voices_key: render.export("voices.wav"),
+                background_key: render.export("background.wav"),
+                clips_key: render.export("clips.zip"),
+                lines: written.1,
+            };
+            for (key, path, kind) in [
+                (&output.voices_key, &voices, "audio/wav"),
+                (&output.background_key, &rest, "audio/wav"),
+                (&output.clips_key, &zip, "application/zip"),
+            ] {
+                storage.put_file(key, path, kind).await.map_err(error::storage)?;
+            }
+            tracing::info!(job = %input.job_id, version = input.version, clips = written.0, "exports written");
+            Ok(output)
         }))
         .await
     }

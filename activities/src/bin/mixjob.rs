@@ -85,6 +85,7 @@ fn main() -> anyhow::Result<()> {
         // The bench's normalization is one static gain (README §2, step 5).
         limiter: false,
         cancel: Default::default(),
+        only: None,
     };
     let report = mix::mix(&spec, &timeline, RATE, &wav, &out_dir)?;
     let mixed = started.elapsed().as_secs_f64();

@@ -3,13 +3,13 @@
 
 use crate::auth::AuthUser;
 use crate::error::ApiError;
-use crate::extract::{ApiJson, ApiPath, ApiQuery, ClientInfo};
+use crate::extract::{ApiJson, ApiPath, ApiQuery, ClientInfo, IdempotencyKey};
 use crate::services::dubs::{self, DubRequest};
 use crate::state::AppState;
 use crate::views::MessageResponse;
 use axum::Json;
 use axum::extract::State;
-use axum::http::{HeaderMap, StatusCode};
+use axum::http::StatusCode;
 use chrono::{DateTime, Utc};
 use onevoice_shared::ids::{JobId, VideoId};
 use onevoice_shared::repo::jobs;
@@ -253,17 +253,11 @@ async fn start_dub(
     State(state): State<AppState>,
     user: AuthUser,
     client: ClientInfo,
-    headers: HeaderMap,
+    IdempotencyKey(key): IdempotencyKey,
     ApiPath(video_id): ApiPath<VideoId>,
     ApiJson(req): ApiJson<DubRequest>,
 ) -> Result<(StatusCode, Json<DubResponse>), ApiError> {
-    let key = match headers.get("idempotency-key") {
-        Some(v) => Some(v.to_str().map_err(|_| {
-            ApiError::validation("Idempotency-Key", "must be 1 to 200 visible characters")
-        })?),
-        None => None,
-    };
-    let started = dubs::start(&state, user.id, video_id, &req, key, client.ip).await?;
+    let started = dubs::start(&state, user.id, video_id, &req, key.as_deref(), client.ip).await?;
     Ok((StatusCode::ACCEPTED, Json(DubResponse::from(started))))
 }
 

@@ -1,16 +1,17 @@
-//! Review of a finished dub: its lines (`/api/jobs/{id}/segments`), edits of them, and the fit
-//! report (`/api/jobs/{id}/fit`).
+//! Review of a finished dub: its lines (`/api/jobs/{id}/segments`), edits of them, the fit
+//! report (`/api/jobs/{id}/fit`), re-renders, versions and their exports.
 
 use crate::auth::AuthUser;
 use crate::error::ApiError;
-use crate::extract::{ApiJson, ApiPath, ApiQuery};
+use crate::extract::{ApiJson, ApiPath, ApiQuery, IdempotencyKey};
 use crate::services::review::edits::{self, Fields, SegmentPatch};
+use crate::services::review::exports::{self, Exports};
 use crate::services::review::rerender::{self as rerenders, VersionInfo};
 use crate::services::review::{self, Segment};
 use crate::state::AppState;
 use axum::Json;
 use axum::extract::State;
-use axum::http::{HeaderMap, StatusCode};
+use axum::http::StatusCode;
 use chrono::{DateTime, Utc};
 use onevoice_shared::ids::JobId;
 use serde::{Deserialize, Serialize};
@@ -27,6 +28,7 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(rerender))
         .routes(routes!(list_versions))
         .routes(routes!(make_current))
+        .routes(routes!(request_exports, export_status))
 }
 
 /// A line's pending edit: what the next re-render speaks.
@@ -303,35 +305,33 @@ async fn fit(
     user: AuthUser,
     ApiPath(id): ApiPath<JobId>,
 ) -> Result<Json<FitView>, ApiError> {
-    let r = review::fit(&state, user.id, id).await?;
+    let r = review::fit::fit(&state, user.id, id).await?;
     Ok(Json(FitView {
         job_id: id,
         lines: r.lines,
         within_slot: r.within_slot,
-        within_slot_share: if r.lines == 0 {
-            1.0
-        } else {
-            (f64::from(r.within_slot) / f64::from(r.lines) * 1000.0).round() / 1000.0
-        },
+        within_slot_share: r.within_slot_share,
         stretched: r.stretched,
         max_speed: r.max_speed,
         mean_speed: r.mean_speed,
         overruns: r.overruns,
         overrun_ms: r.overrun_ms,
-        worst: r
-            .worst
-            .iter()
-            .map(|s| UnfitSegment {
-                index: s.index,
-                translation: s.rendered.translation.clone(),
-                slot_ms: s.rendered.end_ms.saturating_sub(s.rendered.start_ms),
-                natural_ms: s.natural_ms,
-                speed: s.speed,
-                needed_speed: (review::needed_speed(s) * 1000.0).round() / 1000.0,
-                overrun_ms: s.overrun_ms,
-            })
-            .collect(),
+        worst: r.worst.into_iter().map(UnfitSegment::from).collect(),
     }))
+}
+
+impl From<review::fit::UnfitLine> for UnfitSegment {
+    fn from(l: review::fit::UnfitLine) -> Self {
+        UnfitSegment {
+            index: l.index,
+            translation: l.translation,
+            slot_ms: l.slot_ms,
+            natural_ms: l.natural_ms,
+            speed: l.speed,
+            needed_speed: l.needed_speed,
+            overrun_ms: l.overrun_ms,
+        }
+    }
 }
 
 #[derive(Serialize, ToSchema)]
@@ -398,16 +398,10 @@ pub struct RerenderResponse {
 async fn rerender(
     State(state): State<AppState>,
     user: AuthUser,
-    headers: HeaderMap,
+    IdempotencyKey(key): IdempotencyKey,
     ApiPath(id): ApiPath<JobId>,
 ) -> Result<(StatusCode, Json<RerenderResponse>), ApiError> {
-    let key = match headers.get("idempotency-key") {
-        Some(v) => Some(v.to_str().map_err(|_| {
-            ApiError::validation("Idempotency-Key", "must be 1 to 200 visible characters")
-        })?),
-        None => None,
-    };
-    let started = rerenders::start(&state, user.id, id, key).await?;
+    let started = rerenders::start(&state, user.id, id, key.as_deref()).await?;
     Ok((
         StatusCode::ACCEPTED,
         Json(RerenderResponse {
@@ -518,4 +512,102 @@ async fn make_current(
     Ok(Json(crate::views::MessageResponse::new(format!(
         "version {version} is now current"
     ))))
+}
+
+/// Links to a version's exports, valid for an hour.
+#[derive(Serialize, ToSchema)]
+pub struct ExportFilesView {
+    /// The mix (48 kHz stereo 16-bit WAV).
+    mix_wav_url: String,
+    /// The dubbed voices alone, and the background alone: WAVs as long as the video at the
+    /// mix's gain (without its limiter), which add up to the mix.
+    voices_url: String,
+    background_url: String,
+    /// A zip of one WAV per spoken line as heard in the mix, and `timing.csv` (line, file,
+    /// speaker, voice, start and end in ms, speed, cut ms, text) saying where each goes.
+    clips_url: String,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct ExportsResponse {
+    #[schema(value_type = uuid::Uuid)]
+    job_id: JobId,
+    version: u32,
+    /// `processing`, `ready` or `failed` (asking again starts anew).
+    status: &'static str,
+    files: Option<ExportFilesView>,
+    message: String,
+}
+
+impl ExportsResponse {
+    fn new(job_id: JobId, version: u32, exports: Exports) -> (StatusCode, Json<Self>) {
+        let (code, status, files, message) = match exports {
+            Exports::Processing => (
+                StatusCode::ACCEPTED,
+                "processing",
+                None,
+                "the exports are being made; ask again in a moment",
+            ),
+            Exports::Failed => (
+                StatusCode::OK,
+                "failed",
+                None,
+                "the exports could not be made; ask for them again",
+            ),
+            Exports::Ready(f) => (
+                StatusCode::OK,
+                "ready",
+                Some(ExportFilesView {
+                    mix_wav_url: f.mix_wav_url,
+                    voices_url: f.voices_url,
+                    background_url: f.background_url,
+                    clips_url: f.clips_url,
+                }),
+                "the exports are ready",
+            ),
+        };
+        (
+            code,
+            Json(ExportsResponse {
+                job_id,
+                version,
+                status,
+                files,
+                message: message.into(),
+            }),
+        )
+    }
+}
+
+/// Asks for the exports of a completed version (free): the stems and the clips are made once,
+/// in the background (202 until then); the mix WAV is always there.
+#[utoipa::path(post, path = "/api/jobs/{id}/versions/{version}/exports", tag = "review", security(("bearer" = [])),
+    params(("id" = uuid::Uuid, Path, description = "job id"),
+           ("version" = u32, Path, minimum = 1, description = "version number")),
+    responses((status = 200, body = ExportsResponse), (status = 202, body = ExportsResponse),
+              (status = 404, body = crate::error::ErrorBody), (status = 409, body = crate::error::ErrorBody),
+              (status = 422, body = crate::error::ErrorBody)))]
+async fn request_exports(
+    State(state): State<AppState>,
+    user: AuthUser,
+    ApiPath(VersionPath { id, version }): ApiPath<VersionPath>,
+) -> Result<(StatusCode, Json<ExportsResponse>), ApiError> {
+    let exports = exports::request(&state, user.id, id, version).await?;
+    Ok(ExportsResponse::new(id, version, exports))
+}
+
+/// Where the exports of a version stand, with their links once ready (202 while being made).
+#[utoipa::path(get, path = "/api/jobs/{id}/versions/{version}/exports", tag = "review", security(("bearer" = [])),
+    params(("id" = uuid::Uuid, Path, description = "job id"),
+           ("version" = u32, Path, minimum = 1, description = "version number")),
+    responses((status = 200, body = ExportsResponse), (status = 202, body = ExportsResponse),
+              (status = 404, body = crate::error::ErrorBody), (status = 409, body = crate::error::ErrorBody),
+              (status = 422, body = crate::error::ErrorBody)))]
+async fn export_status(
+    State(state): State<AppState>,
+    user: AuthUser,
+    ApiPath(VersionPath { id, version }): ApiPath<VersionPath>,
+) -> Result<(StatusCode, Json<ExportsResponse>), ApiError> {
+    let exports = exports::status(&state, user.id, id, version).await?;
+    Ok(ExportsResponse::new(id, version, exports))
 }

@@ -1,6 +1,7 @@
 //! Videos: create, change, list, delete, duplicate, thumbnails and downloads. Uploads are in
 //! [`super::uploads`].
 
+use super::review::files as review;
 use super::{Result, ServiceError};
 use crate::image::ImageKind;
 use crate::state::AppState;
@@ -290,6 +291,8 @@ pub struct FileRequest<'a> {
     pub language: Option<&'a str>,
     /// `vtt` or `srt` for subtitles (default `srt`); ignored for other files.
     pub vtt: bool,
+    /// Which version of a dub's rendered files (default: the job's current one).
+    pub version: Option<u32>,
 }
 
 /// A presigned download URL for one of the caller's video's files.
@@ -316,13 +319,28 @@ pub async fn download_url(
             | FileType::SourceSubtitles
             | FileType::BilingualSubtitles
     );
-    let format = subtitles.then_some(if req.vtt { "vtt" } else { "srt" });
+    // A dub's own subtitles are found by their SRT; the version's files give either format.
+    let format = subtitles.then_some(if req.vtt && req.file_type != FileType::DubSubtitles {
+        "vtt"
+    } else {
+        "srt"
+    });
     let file_type = req.file_type;
+    let rendered = review::versioned(file_type);
+    if req.version.is_some() && !rendered {
+        return Err(ServiceError::invalid(
+            "version",
+            "only the dubbed video, the dubbed audio and the dub subtitles have versions",
+        ));
+    }
     let file = media::newest(&state.db, id, file_type, language, format)
         .await?
         .ok_or_else(|| ServiceError::NotFound(format!("no {file_type} file for this video yet")))?;
-    Ok(state
-        .storage
-        .presign_get(&file.s3_key, &file.filename)
-        .await?)
+    let (key, filename) = match (rendered, file.job_id) {
+        (true, Some(job)) => {
+            review::rendered_file(state, job, req.version, file_type, req.vtt, &file).await?
+        }
+        _ => (file.s3_key, file.filename),
+    };
+    Ok(state.storage.presign_get(&key, &filename).await?)
 }

@@ -4,6 +4,8 @@ use sqlx::{PgPool, Postgres, Transaction};
 
 #[derive(Clone, Debug, sqlx::FromRow)]
 pub struct MediaFileRow {
+    /// The job that made it (none for the original upload).
+    pub job_id: Option<JobId>,
     pub filename: String,
     pub file_format: String,
     pub s3_key: String,
@@ -99,7 +101,7 @@ pub async fn newest(
     format: Option<&str>,
 ) -> Result<Option<MediaFileRow>, sqlx::Error> {
     sqlx::query_as(
-        "SELECT filename, file_format, s3_key, file_size, duration, language_code FROM media_files
+        "SELECT job_id, filename, file_format, s3_key, file_size, duration, language_code FROM media_files
          WHERE video_id = $1 AND file_type = $2 AND is_active AND ($3::text IS NULL OR language_code = $3)
            AND ($4::text IS NULL OR file_format = $4)
          ORDER BY created_at DESC LIMIT 1",

@@ -52,6 +52,18 @@ pub struct MixSpec {
     pub limiter: bool,
     /// Set from outside to stop the mix between blocks (a cancelled activity).
     pub cancel: Arc<AtomicBool>,
+    /// One part of the mix alone (an editor's stem); `None` mixes both.
+    pub only: Option<Stem>,
+}
+
+/// A part of the mix. With the mix's gain and no limiter, the two add up to the mix as it was
+/// before its limiter.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Stem {
+    /// The dubbed lines alone, placed as in the mix.
+    Voices,
+    /// The background alone, ducked as in the mix.
+    Background,
 }
 
 #[derive(Clone, Debug, Serialize)]
@@ -96,7 +108,11 @@ pub fn mix(
                 let _ = bg_tx.send(Err(e));
             }
         });
+        let voices = spec.only != Some(Stem::Background);
         scope.spawn(move || {
+            if !voices {
+                return; // the summing thread finds no clips
+            }
             let mut resamplers = Resamplers::default();
             // In order of start: two speakers' lines may be placed out of line order.
             let mut order: Vec<(&PathBuf, &Placement)> =
@@ -319,7 +335,7 @@ fn sum(
     let mut active: VecDeque<(u64, Vec<f32>)> = VecDeque::new();
     let mut clips_done = false;
     let mut position = 0u64;
-    let silent = spec.duck_gain == 0.0;
+    let silent = spec.duck_gain == 0.0 || spec.only == Some(Stem::Voices);
     while position < plan.frames {
         if spec.cancel.load(Ordering::Relaxed) {
             return Err(EngineError::Cancelled);

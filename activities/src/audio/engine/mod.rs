@@ -4,6 +4,7 @@
 //! It streams in blocks, so memory stays flat as the media grows.
 
 pub mod centre;
+pub mod clips;
 pub mod decode;
 pub mod duck;
 pub mod encode;

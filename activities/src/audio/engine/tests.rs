@@ -96,6 +96,7 @@ fn the_limiter_reaches_a_loud_target_without_passing_the_ceiling() {
             true_peak: true,
             limiter,
             cancel: Default::default(),
+            only: None,
         };
         let report = mix(&spec, &timeline, 48_000, &out, dir.path()).unwrap();
         assert!(
@@ -178,6 +179,7 @@ fn places_every_line_at_its_time_within_its_window_at_the_loudness_target() {
         true_peak: true,
         limiter: false,
         cancel: Default::default(),
+        only: None,
     };
     let report = mix(&spec, &timeline, 48_000, &out, dir.path()).unwrap();
     assert!(!report.ceiling_bound);
@@ -229,4 +231,74 @@ fn places_every_line_at_its_time_within_its_window_at_the_loudness_target() {
             p.start
         );
     }
+}
+
+#[test]
+fn the_voice_and_background_stems_add_up_to_the_mix() {
+    use super::mix::Stem;
+    use onevoice_shared::contracts::MixGain;
+    let dir = tempfile::tempdir().unwrap();
+    let duration = 6.0;
+    let background = dir.path().join("bg.wav");
+    write_wav(
+        &background,
+        44_100,
+        2,
+        &noise((duration * 44_100.0) as usize * 2, 0.05),
+    );
+    let mut cues = Vec::new();
+    let mut clips = Vec::new();
+    for (i, (start, end)) in [(0.5, 2.0), (3.0, 5.0)].iter().enumerate() {
+        let path = dir.path().join(format!("{i}.wav"));
+        let samples = tone(250.0 + 150.0 * i as f32, 24_000, 1.2);
+        write_wav(&path, 24_000, 1, &samples);
+        cues.push(Cue {
+            start_s: *start,
+            end_s: *end,
+            clip_frames: samples.len() as u64,
+            clip_rate: 24_000,
+        });
+        clips.push(path);
+    }
+    let timeline = plan(duration, &cues, Rules::default());
+    let spec = |only| MixSpec {
+        gain: Some(MixGain {
+            gain_db: -3.0,
+            limited: false,
+        }),
+        background: background.clone(),
+        clips: clips.clone(),
+        duck_gain: 10f32.powf(-12.0 / 20.0),
+        target_lufs: -20.0,
+        ceiling_db: -1.0,
+        true_peak: true,
+        limiter: false,
+        cancel: Default::default(),
+        only,
+    };
+    let render = |only, name: &str| {
+        let out = dir.path().join(name);
+        let scratch = dir.path().join(format!("{name}.d"));
+        std::fs::create_dir_all(&scratch).unwrap();
+        let report = mix(&spec(only), &timeline, 48_000, &out, &scratch).unwrap();
+        assert_eq!(report.gain_db, -3.0, "the given gain");
+        measure(&out).0
+    };
+    let (whole, voices, rest) = (
+        render(None, "mix.wav"),
+        render(Some(Stem::Voices), "voices.wav"),
+        render(Some(Stem::Background), "background.wav"),
+    );
+    assert_eq!(whole.len(), voices.len());
+    assert_eq!(whole.len(), rest.len());
+    let summed: Vec<f32> = voices.iter().zip(&rest).map(|(a, b)| a + b).collect();
+    // Three roundings to 16 bits: at most a couple of steps apart.
+    assert!(worst_difference(&whole, &summed) < 3.0 / 32768.0);
+    // Each stem holds its own part: no tone in the background, no noise between the lines.
+    let between = 48_000 * 2 * 5 / 2..48_000 * 2 * 29 / 10; // 2.5 s to 2.9 s
+    assert!(voices[between.clone()].iter().all(|s| s.abs() < 1e-4));
+    assert!(rest[between].iter().any(|s| s.abs() > 1e-3));
+    let in_line = 48_000 * 2..48_000 * 2 * 3 / 2; // 1.0 s to 1.5 s
+    let loudest = |x: &[f32]| x.iter().fold(0.0f32, |m, s| m.max(s.abs()));
+    assert!(loudest(&voices[in_line.clone()]) > 10.0 * loudest(&rest[in_line]));
 }

@@ -62,6 +62,10 @@ pub struct DownloadQuery {
     /// Format of a subtitle file (default `srt`); ignored for videos and audio.
     #[param(inline)]
     format: Option<SubtitleFormat>,
+    /// Which version of a re-rendered dub (`dubbed_video`, `dubbed_audio`, `dub_subtitles`);
+    /// default: the job's current version.
+    #[param(minimum = 1)]
+    version: Option<u32>,
 }
 
 #[derive(Serialize, ToSchema)]
@@ -70,7 +74,9 @@ pub struct DownloadResponse {
     expires_at: DateTime<Utc>,
 }
 
-/// A presigned download URL for one of the video's files.
+/// A presigned download URL for one of the video's files. A dub's rendered files come from its
+/// current version (see `POST /api/jobs/{id}/versions/{version}/current`) unless `version` names
+/// another.
 #[utoipa::path(get, path = "/api/videos/{id}/download", tag = "videos", security(("bearer" = [])),
     params(("id" = uuid::Uuid, Path, description = "video id"), DownloadQuery),
     responses((status = 200, body = DownloadResponse), (status = 404, body = crate::error::ErrorBody)))]
@@ -84,6 +90,7 @@ pub(super) async fn download(
         file_type: q.file_type.unwrap_or(DownloadFileType::DubbedVideo).into(),
         language: q.language.as_deref(),
         vtt: matches!(q.format, Some(SubtitleFormat::Vtt)),
+        version: q.version,
     };
     let download_url = videos::download_url(&state, user.id, video_id, request).await?;
     Ok(Json(DownloadResponse {

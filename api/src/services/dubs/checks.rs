@@ -2,6 +2,7 @@
 //! the user may spend, a configured recognizer, a clean glossary.
 
 use super::*;
+use crate::text;
 use onevoice_shared::voices::{CloneProvider, Provider, VoiceChoice};
 
 /// Why a suspended customer cannot start dubbing, and how to get going again.

@@ -8,7 +8,6 @@ mod rounds;
 use super::{Result, ServiceError};
 use crate::state::AppState;
 use crate::temporal;
-use crate::text;
 use checks::{
     check_background, check_cloning, check_glossary, check_speaker_voices, price, ready_video,
     requested_recognizer,
@@ -178,12 +177,6 @@ pub async fn start(
     idempotency_key: Option<&str>,
     ip: Option<std::net::IpAddr>,
 ) -> Result<Started> {
-    let idempotency_key = idempotency_key
-        .map(|k| text::nonblank_line("Idempotency-Key", k, 200))
-        .transpose()
-        .map_err(|_| {
-            ServiceError::invalid("Idempotency-Key", "must be 1 to 200 visible characters")
-        })?;
     let request_hash =
         Sha256::digest(serde_json::to_vec(&(video, req)).unwrap_or_default()).to_vec();
     if let Some(key) = idempotency_key

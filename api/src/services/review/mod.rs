@@ -7,6 +7,9 @@
 //! shortened. Line `k` of each is the same line.
 
 pub mod edits;
+pub mod exports;
+pub mod files;
+pub mod fit;
 pub mod rerender;
 
 use super::{Result, ServiceError};
@@ -62,7 +65,7 @@ impl Segment {
     }
 
     /// The line's own time (its subtitle's span).
-    fn slot_ms(&self) -> u64 {
+    pub(crate) fn slot_ms(&self) -> u64 {
         self.rendered.end_ms.saturating_sub(self.rendered.start_ms)
     }
 }
@@ -167,64 +170,6 @@ pub async fn segments(state: &AppState, user: UserId, job: JobId) -> Result<Segm
         duration_ms: ms(plan.frames),
         job: row,
         lines,
-    })
-}
-
-/// How a dub's lines fit their time, for a client to show which lines to shorten.
-pub struct FitReport {
-    pub lines: u32,
-    /// Lines whose speech, after any speed-up, ends within their own slot.
-    pub within_slot: u32,
-    /// Lines sped up, and the largest and mean speed-up over all lines.
-    pub stretched: u32,
-    pub max_speed: f64,
-    pub mean_speed: f64,
-    /// Lines whose end was cut, and how much was cut in all.
-    pub overruns: u32,
-    pub overrun_ms: u64,
-    /// The lines that fit worst, worst first: cut ones by how much was cut, then by the speed
-    /// they would need to fit their slot.
-    pub worst: Vec<Segment>,
-}
-
-/// The most lines the fit report names.
-pub const WORST_LINES: usize = 10;
-
-/// The speed a line would need to fit its own slot (1 when it fits as synthesized).
-pub fn needed_speed(s: &Segment) -> f64 {
-    let slot = s.slot_ms();
-    if slot == 0 {
-        return 1.0;
-    }
-    (s.natural_ms as f64 / slot as f64).max(1.0)
-}
-
-/// The fit report of one of the caller's finished jobs.
-pub async fn fit(state: &AppState, user: UserId, job: JobId) -> Result<FitReport> {
-    let all = segments(state, user, job).await?.lines;
-    let spoken_ends = |s: &Segment| s.planned_ms.1.saturating_sub(s.rendered.end_ms);
-    let n = all.len().max(1) as f64;
-    let mut worst: Vec<Segment> = all
-        .iter()
-        .filter(|s| s.overrun_ms > 0 || spoken_ends(s) > 0 || s.speed > 1.0)
-        .cloned()
-        .collect();
-    worst.sort_by(|a, b| {
-        b.overrun_ms
-            .cmp(&a.overrun_ms)
-            .then(needed_speed(b).total_cmp(&needed_speed(a)))
-            .then(a.index.cmp(&b.index))
-    });
-    worst.truncate(WORST_LINES);
-    Ok(FitReport {
-        lines: all.len() as u32,
-        within_slot: all.iter().filter(|s| spoken_ends(s) == 0).count() as u32,
-        stretched: all.iter().filter(|s| s.speed > 1.0).count() as u32,
-        max_speed: all.iter().map(|s| s.speed).fold(1.0, f64::max),
-        mean_speed: (all.iter().map(|s| s.speed).sum::<f64>() / n * 1000.0).round() / 1000.0,
-        overruns: all.iter().filter(|s| s.overrun_ms > 0).count() as u32,
-        overrun_ms: all.iter().map(|s| s.overrun_ms).sum(),
-        worst,
     })
 }
 

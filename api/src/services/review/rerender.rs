@@ -8,7 +8,7 @@ use super::{Segments, optional, quote_of, segments};
 use crate::services::dubs::may_spend;
 use crate::services::{Result, ServiceError};
 use crate::state::AppState;
-use crate::{temporal, text};
+use crate::temporal;
 use onevoice_shared::contracts::{
     BackgroundMode, DubOptions, MixGain, MixOutput, RerenderInput, SeparateOutput,
 };
@@ -38,12 +38,6 @@ pub async fn start(
     job: JobId,
     idempotency_key: Option<&str>,
 ) -> Result<RerenderStarted> {
-    let idempotency_key = idempotency_key
-        .map(|k| text::nonblank_line("Idempotency-Key", k, 200))
-        .transpose()
-        .map_err(|_| {
-            ServiceError::invalid("Idempotency-Key", "must be 1 to 200 visible characters")
-        })?;
     let all = segments(state, user, job).await?;
     if let Some(key) = idempotency_key
         && let Some(found) = job_versions::find_by_idempotency_key(&state.db, job, key).await?
@@ -178,15 +172,15 @@ pub async fn start(
 }
 
 /// What a re-render takes from the job's first render.
-struct FirstRender {
+pub(super) struct FirstRender {
     language: Language,
     video_key: String,
-    preserve_background: bool,
-    background_stem_key: Option<String>,
+    pub(super) preserve_background: bool,
+    pub(super) background_stem_key: Option<String>,
     gain: Option<MixGain>,
 }
 
-async fn render_input(state: &AppState, all: &Segments) -> Result<FirstRender> {
+pub(super) async fn render_input(state: &AppState, all: &Segments) -> Result<FirstRender> {
     let unreadable = || ServiceError::Conflict("the job's configuration is unreadable".into());
     let config = all.job.config().ok_or_else(unreadable)?;
     let video = all.job.video_id.ok_or_else(unreadable)?;
