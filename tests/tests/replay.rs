@@ -3,13 +3,14 @@
 //! fails here first and gets gated with `ctx.patched`. Every `tests/histories/*.json` is replayed:
 //! the dubbing paths (text stages before and after their patch, recognition, failure, resume, a
 //! cancel in the queue, the speakers step) and every other workflow (billing with signals and its grace timer,
-//! ingest, erasure, email, the maintenance loop). They are recorded with
+//! ingest, erasure, email, the maintenance loop, a re-render, a version's exports). They are recorded with
 //! `cargo run -p onevoice-tests --bin record-histories` (or `onevoice export-history <id>`).
 
 use anyhow::Context;
 use onevoice_workflows::{
-    AccountErasureWorkflow, BillingWorkflow, DubbingWorkflow, EmailWorkflow, MaintenanceWorkflow,
-    ThumbnailWorkflow, VideoDeletionWorkflow, VideoIngestWorkflow,
+    AccountErasureWorkflow, BillingWorkflow, DubbingWorkflow, EmailWorkflow, ExportWorkflow,
+    MaintenanceWorkflow, RerenderWorkflow, ThumbnailWorkflow, VideoDeletionWorkflow,
+    VideoIngestWorkflow,
 };
 use std::path::Path;
 use temporalio_client::WorkflowHistory;
@@ -17,7 +18,7 @@ use temporalio_sdk::workflow_replayer::{WorkflowReplayer, WorkflowReplayerOption
 
 /// Every file the directory must hold: a recorded history is never dropped (it stands for
 /// workflows that ran that way).
-const RECORDED: [&str; 15] = [
+const RECORDED: [&str; 17] = [
     "billing.json",
     "dubbing-before-text-stages.json",
     "dubbing-cancelled-queued.json",
@@ -31,8 +32,10 @@ const RECORDED: [&str; 15] = [
     "dubbing-text-stages.json",
     "email.json",
     "erasure.json",
+    "export.json",
     "ingest.json",
     "maintenance.json",
+    "rerender.json",
 ];
 
 #[tokio::test]
@@ -52,6 +55,8 @@ async fn every_recorded_history_replays_on_todays_code() -> anyhow::Result<()> {
         let replayer = WorkflowReplayer::new(
             WorkflowReplayerOptions::new()
                 .register_workflow::<DubbingWorkflow>()?
+                .register_workflow::<RerenderWorkflow>()?
+                .register_workflow::<ExportWorkflow>()?
                 .register_workflow::<BillingWorkflow>()?
                 .register_workflow::<EmailWorkflow>()?
                 .register_workflow::<AccountErasureWorkflow>()?

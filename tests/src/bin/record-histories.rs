@@ -27,7 +27,7 @@ use temporalio_client::{
 };
 
 const DEADLINE: Duration = Duration::from_secs(180);
-const SCENARIOS: [&str; 13] = [
+const SCENARIOS: [&str; 15] = [
     "dubbing-recognized",
     "dubbing-speakers",
     "dubbing-cloned",
@@ -41,6 +41,8 @@ const SCENARIOS: [&str; 13] = [
     "erasure",
     "maintenance",
     "billing",
+    "rerender",
+    "export",
 ];
 
 #[tokio::main]
@@ -81,6 +83,8 @@ async fn record(name: &str) -> anyhow::Result<Vec<u8>> {
         "erasure" => erasure().await,
         "maintenance" => maintenance().await,
         "billing" => billing().await,
+        "rerender" => rerender().await,
+        "export" => export().await,
         other => anyhow::bail!("no scenario {other}"),
     }
 }
@@ -174,6 +178,49 @@ async fn speakers_on(app: &TestApp) -> anyhow::Result<Vec<u8>> {
         "two speakers: {done}"
     );
     history(app, &format!("dub-{job}"), true).await
+}
+
+/// A finished dub with one line edited and re-rendered: `RerenderWorkflow` (version 2).
+async fn rerender() -> anyhow::Result<Vec<u8>> {
+    let app = TestApp::spawn().await?;
+    let out = rerender_on(&app).await;
+    finish(app, out).await
+}
+
+async fn rerender_on(app: &TestApp) -> anyhow::Result<Vec<u8>> {
+    let (_, token) = app.user("record-rerender@example.com").await?;
+    let (_dir, sample, video) = sample_video(app, &token, "rerender.mp4").await?;
+    let (job, _) = dub_completed(app, &token, &video, request(Some(&sample.transcript))).await?;
+    let edit = json!({"edits": [{"index": 0, "translation": "Hola de nuevo a todos."}]});
+    app.call(
+        reqwest::Method::PATCH,
+        &format!("/api/jobs/{job}/segments"),
+        Some(&token),
+        Some(&edit),
+    )
+    .await?
+    .expect(200)?;
+    app.post(&format!("/api/jobs/{job}/rerender"), &token)
+        .await?
+        .expect(202)?;
+    history(app, &format!("rerender-{job}-v2"), true).await
+}
+
+/// The exports of a finished dub's first version: `ExportWorkflow`.
+async fn export() -> anyhow::Result<Vec<u8>> {
+    let app = TestApp::spawn().await?;
+    let out = export_on(&app).await;
+    finish(app, out).await
+}
+
+async fn export_on(app: &TestApp) -> anyhow::Result<Vec<u8>> {
+    let (_, token) = app.user("record-export@example.com").await?;
+    let (_dir, sample, video) = sample_video(app, &token, "export.mp4").await?;
+    let (job, _) = dub_completed(app, &token, &video, request(Some(&sample.transcript))).await?;
+    app.post(&format!("/api/jobs/{job}/versions/1/exports"), &token)
+        .await?
+        .expect(202)?;
+    history(app, &format!("export-{job}-v1"), true).await
 }
 
 /// A dub with the default background: the original voices taken out before the mix.
