@@ -48,9 +48,15 @@ impl JobActivities {
                 report.job_id
             )));
         };
-        jobs::record_progress(&self.deps.db, report.job_id, report.percent, &report.steps)
-            .await
-            .map_err(error::db)?;
+        jobs::record_progress(
+            &self.deps.db,
+            report.job_id,
+            report.percent,
+            &report.steps,
+            report.review.as_ref(),
+        )
+        .await
+        .map_err(error::db)?;
         if job.status != JobStatus::Processing
             && let Some(video) = job.video_id
         {

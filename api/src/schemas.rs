@@ -103,6 +103,14 @@ pub fn optional_background() -> RefOr<Schema> {
     ))
 }
 
+/// Where a dub stops for review: `translation`.
+pub fn optional_review() -> RefOr<Schema> {
+    nullable(string_enum(
+        ["translation"],
+        "where the dub stops for review",
+    ))
+}
+
 /// The language of emails: `ko` or `en`.
 pub fn locale() -> Object {
     string_enum(["ko", "en"], "language of emails")

@@ -380,6 +380,24 @@ pub async fn cancel_dubbing(
     }
 }
 
+/// Hands the user's approval to a dub waiting at its review checkpoint.
+pub async fn approve_dubbing(
+    client: &Client,
+    job: onevoice_shared::ids::JobId,
+    approval: onevoice_shared::contracts::Approval,
+) -> anyhow::Result<()> {
+    use temporalio_client::WorkflowSignalOptions;
+    client
+        .get_workflow_handle::<DubbingWorkflow>(dubbing_workflow_id(job))
+        .signal(
+            DubbingWorkflow::approve,
+            approval,
+            WorkflowSignalOptions::default(),
+        )
+        .await?;
+    Ok(())
+}
+
 /// Hands a stored Paddle event to the customer's `BillingWorkflow`, starting it if it does not
 /// run (signal-with-start is atomic: the signal is never lost between the two).
 pub async fn signal_billing(

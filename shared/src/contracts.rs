@@ -284,6 +284,14 @@ pub struct DubbingInput {
     pub activity_budget: Option<ActivityBudget>,
     #[serde(default)]
     pub options: DubOptions,
+    /// How long a review checkpoint waits for the user's approval before the job is given up
+    /// (`REVIEW_TIMEOUT`); set on jobs that asked for a review.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub review_timeout_secs: Option<u64>,
+    /// The user's approval, when a resumed job's review was approved before: the checkpoint
+    /// does not wait again.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub approval: Option<Approval>,
 }
 
 /// Where a job's source text comes from.
@@ -371,7 +379,31 @@ pub struct DubOptions {
     /// nothing without `preserve_background_music`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub background: Option<BackgroundMode>,
+    /// Stop after this stage for the user's review, and go on when they approve it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub review: Option<ReviewStage>,
 }
+
+/// Where a dub stops for the user's review.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ReviewStage {
+    /// After the text stages, before any voice is synthesized: the user edits the translation
+    /// (`PATCH /api/jobs/{id}/segments`) and approves it.
+    Translation,
+}
+
+/// What the user approved at the review checkpoint: the lines to speak (`srt::Cue` list, the
+/// translation as edited) and the voices the user gave single lines.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Approval {
+    pub cues_key: String,
+    #[serde(default)]
+    pub line_voices: std::collections::BTreeMap<u32, String>,
+}
+
+/// Name of `DubbingWorkflow`'s approval signal.
+pub const APPROVE_SIGNAL: &str = "approve";
 
 /// What plays under the dub.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -425,6 +457,7 @@ impl Default for DubOptions {
             voices: Default::default(),
             clone_voices: None,
             background: None,
+            review: None,
         }
     }
 }
@@ -899,6 +932,20 @@ pub struct ProgressReport {
     pub job_id: JobId,
     pub percent: f64,
     pub steps: Vec<(Step, StepStatus)>,
+    /// The job's review checkpoint, when it reached one (absent otherwise, and in every report
+    /// from before checkpoints).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub review: Option<ReviewMark>,
+}
+
+/// Where a job's review stands, for the read model.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub enum ReviewMark {
+    /// Waiting for the user's approval until `deadline`.
+    Awaiting {
+        deadline: chrono::DateTime<chrono::Utc>,
+    },
+    Approved,
 }
 
 /// How a job ended.

@@ -33,6 +33,10 @@ pub fn for_user(type_name: Option<&str>, message: &str, fallback: &str) -> Strin
     }
 }
 
+/// What a user reads when a dub that stopped for their review was not approved in time.
+pub const REVIEW_EXPIRED: &str = "the translation was not approved in time, so the dub stopped before any voice was made; \
+     the credits held for it were released. Resume the job to review it again.";
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -44,6 +44,9 @@ pub struct JobConfig {
     /// have none and follow `preserve_background_music`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub background: Option<crate::contracts::BackgroundMode>,
+    /// Where the dub stops for the user's review (none: it runs through).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub review: Option<crate::contracts::ReviewStage>,
 }
 
 fn yes() -> bool {
@@ -90,6 +93,7 @@ impl JobConfig {
             voices: self.voices.clone(),
             clone_voices: self.clone_voices,
             background: self.background,
+            review: self.review,
         }
     }
 
@@ -159,6 +163,7 @@ mod tests {
             voices: Default::default(),
             clone_voices: None,
             background: None,
+            review: None,
         };
         let value = serde_json::to_value(&config).unwrap();
         assert_eq!(value["speech_recognition"], "transcript");

@@ -238,6 +238,16 @@ impl JobKeys {
         format!("{}text/{name}.json", self.prefix())
     }
 
+    /// What the user approved at the review checkpoint (`contracts::Approval`), and the lines
+    /// it names (the translation as edited).
+    pub fn approval(&self) -> String {
+        self.text_json("approval")
+    }
+
+    pub fn approved_cues(&self) -> String {
+        self.text_json("approved_cues")
+    }
+
     /// Indices of the translated lines the LLM shortened to fit their slot (JSON list).
     pub fn shortened_lines(&self) -> String {
         self.text_json("shortened")

@@ -729,3 +729,180 @@ async fn a_rerender_speaks_only_the_edited_lines_and_charges_them_once() -> anyh
     );
     app.shutdown().await
 }
+
+/// Starts a dub that stops for review and waits until it does: the job id and the job.
+async fn dub_to_review(
+    app: &TestApp,
+    token: &str,
+    video: &str,
+    transcript: &str,
+) -> anyhow::Result<(String, Value)> {
+    let body = json!({"target_language": "es", "source_language": "en",
+        "source_transcript": transcript, "review": "translation"});
+    let (status, started) = dub(app, token, video, body, None).await?;
+    anyhow::ensure!(status == 202, "{started}");
+    let id = started["job_id"].as_str().context("job")?.to_string();
+    let path = format!("/api/jobs/{id}");
+    let job = onevoice_tests::harness::eventually(DEADLINE, "the review checkpoint", || async {
+        let j = app.get(&path, token).await?.expect(200)?;
+        anyhow::ensure!(
+            j["status"] == "processing" || j["status"] == "pending",
+            "{j}"
+        );
+        Ok((j["review"]["state"] == "awaiting_approval").then_some(j))
+    })
+    .await?;
+    Ok((id, job))
+}
+
+#[tokio::test]
+async fn a_review_checkpoint_waits_across_a_worker_restart_and_speaks_the_approved_edits()
+-> anyhow::Result<()> {
+    use onevoice_shared::contracts::SynthesizedLine;
+    use onevoice_shared::ids::JobId;
+    use onevoice_shared::repo::ledger;
+
+    let mut app = TestApp::spawn().await?;
+    let (user, token) = app.user("reviewer@example.test").await?;
+    let (_dir, sample, video) = sample_video(&app, &token, "review-checkpoint.mp4").await?;
+    let before = ledger::balance(&app.state.db, user).await?;
+    let (id, job) = dub_to_review(&app, &token, &video, &sample.transcript).await?;
+    assert!(job["review"]["deadline"].is_string(), "{job}");
+    let keys = keys::job(&id);
+    // Waiting: the credits are held, and nothing is spoken yet.
+    let held = ledger::balance(&app.state.db, user).await?;
+    assert!(held < before, "the hold covers the whole dub");
+    assert!(app.state.storage.list(&keys.clips()).await?.is_empty());
+
+    // The translation is there to read and edit; a bad edit is refused.
+    let segments_path = format!("/api/jobs/{id}/segments");
+    let segments = app.get(&segments_path, &token).await?.expect(200)?;
+    assert_eq!(
+        segments["pagination"]["total"],
+        json!(sample.cues.len()),
+        "{segments}"
+    );
+    assert!(segments["segments"][0]["spoken_start_ms"].is_null());
+    assert!(
+        !segments["segments"][0]["translation"]
+            .as_str()
+            .unwrap_or("")
+            .is_empty()
+    );
+    let edited = "Bienvenidos todos a esta revisión.";
+    let edits = json!({"edits": [{"index": 0, "translation": edited}]});
+    let (status, body) = patch(&app, &segments_path, &token, edits).await?;
+    assert_eq!(status, 200, "{body}");
+    let (status, body) = patch(
+        &app,
+        &segments_path,
+        &token,
+        json!({"edits": [{"index": 1, "translation": "  "}]}),
+    )
+    .await?;
+    assert_eq!(
+        (status, field(&body)),
+        (422, "edits[0].translation".into()),
+        "{body}"
+    );
+    // Not a finished dub: nothing to re-render or export yet.
+    assert_eq!(
+        app.get(&format!("/api/jobs/{id}/rerender/quote"), &token)
+            .await?
+            .status,
+        409
+    );
+
+    // The wait is durable: a new worker takes it over.
+    app.stop_worker().await?;
+    app.start_worker().await?;
+
+    let approve = format!("/api/jobs/{id}/approve");
+    let (_, stranger) = app.user("review-stranger@example.test").await?;
+    assert_eq!(app.post(&approve, &stranger).await?.status, 404);
+    let approved = app.post(&approve, &token).await?.expect(202)?;
+    assert_eq!(approved["changed_lines"], 1, "{approved}");
+    assert_eq!(
+        app.post(&approve, &token).await?.status,
+        409,
+        "approved once"
+    );
+
+    let done = onevoice_tests::flows::finished_job(&app, &token, &id, DEADLINE).await?;
+    assert_eq!(done["status"], "completed", "{done}");
+    assert_eq!(done["review"]["state"], "approved", "{done}");
+    // The edited line is what was spoken and subtitled; nothing is left to re-render.
+    let spoken: Vec<SynthesizedLine> = app
+        .state
+        .storage
+        .get_json(&keys.render(1).tts_manifest())
+        .await?;
+    assert_eq!(spoken[0].text, edited);
+    let display = done["job_result"]["translation_srt_key"]
+        .as_str()
+        .context("translation_srt_key")?;
+    let srt = String::from_utf8(app.state.storage.get_bytes(display).await?)?;
+    assert!(
+        srt.contains("revisión"),
+        "the subtitles say the approved text: {srt}"
+    );
+    let segments = app.get(&segments_path, &token).await?.expect(200)?;
+    assert_eq!(segments["changed"], 0, "{segments}");
+    assert_eq!(segments["segments"][0]["translation"], edited);
+    // Charged once, the held amount.
+    let job_id = JobId(id.parse()?);
+    assert_eq!(ledger::captures(&app.state.db, job_id).await?, 1);
+    assert_eq!(ledger::balance(&app.state.db, user).await?, held);
+    app.shutdown().await
+}
+
+#[tokio::test]
+async fn an_abandoned_review_releases_the_hold_on_timeout_and_on_cancel() -> anyhow::Result<()> {
+    use onevoice_shared::repo::ledger;
+
+    let app = TestApp::spawn_with(&[("REVIEW_TIMEOUT_SECS", "6")]).await?;
+    let (user, token) = app.user("review-timeout@example.test").await?;
+    let (_dir, sample, video) = sample_video(&app, &token, "review-timeout.mp4").await?;
+    let before = ledger::balance(&app.state.db, user).await?;
+    let (id, waiting) = dub_to_review(&app, &token, &video, &sample.transcript).await?;
+    let ended = onevoice_tests::flows::finished_job(&app, &token, &id, DEADLINE).await?;
+    assert_eq!(ended["status"], "failed", "{ended}");
+    assert_eq!(
+        ended["error_message"],
+        onevoice_shared::failure::REVIEW_EXPIRED,
+        "{ended}"
+    );
+    assert_eq!(ledger::balance(&app.state.db, user).await?, before);
+    assert_eq!(
+        app.post(&format!("/api/jobs/{id}/approve"), &token)
+            .await?
+            .status,
+        409
+    );
+    assert!(
+        app.state
+            .storage
+            .list(&keys::job(&id).clips())
+            .await?
+            .is_empty()
+    );
+
+    // Resumed, it waits for a review again (holding the credits again); cancelled while it
+    // waits: cancelled, released.
+    let (status, body) = onevoice_tests::flows::resume(&app, &token, &video).await?;
+    assert_eq!(status, 202, "{body}");
+    let path = format!("/api/jobs/{id}");
+    onevoice_tests::harness::eventually(DEADLINE, "the review again", || async {
+        let j = app.get(&path, &token).await?.expect(200)?;
+        let again = j["review"]["deadline"] != waiting["review"]["deadline"];
+        Ok((j["status"] == "processing" && again).then_some(()))
+    })
+    .await?;
+    assert!(ledger::balance(&app.state.db, user).await? < before);
+    let (status, body) = onevoice_tests::flows::cancel(&app, &token, &video).await?;
+    assert!([200, 202].contains(&status), "{body}");
+    let ended = onevoice_tests::flows::finished_job(&app, &token, &id, DEADLINE).await?;
+    assert_eq!(ended["status"], "cancelled", "{ended}");
+    assert_eq!(ledger::balance(&app.state.db, user).await?, before);
+    app.shutdown().await
+}

@@ -10,13 +10,13 @@ use crate::activities::{DubbingActivities, SupportActivities};
 use crate::options;
 use crate::reasons;
 use onevoice_shared::contracts::{
-    BackgroundMode, BackgroundReport, BurnSubtitlesInput, CloneVoicesInput, DubbingInput,
-    DubbingOutput, DubbingProgress, ExtractAudioInput, ExtractAudioOutput, FinishJobInput,
-    JobOutcome, LoadTranscriptInput, MixInput, MuxInput, PlanTimingInput, ProgressReport,
-    PublishInput, SendEmailInput, SeparateInput, SeparateOutput, SpeakersInput, SplitMeaningInput,
-    SplitSentencesInput, SubtitleFiles, SubtitlesInput, SynthesizeInput, TerminologyInput,
-    TranscribeInput, TranscriptOutput, TranscriptSource, TranslateInput, TranslateOutput,
-    search_attribute,
+    APPROVE_SIGNAL, Approval, BackgroundMode, BackgroundReport, BurnSubtitlesInput,
+    CloneVoicesInput, DubbingInput, DubbingOutput, DubbingProgress, ExtractAudioInput,
+    ExtractAudioOutput, FinishJobInput, JobOutcome, LoadTranscriptInput, MixInput, MuxInput,
+    PlanTimingInput, ProgressReport, PublishInput, ReviewMark, ReviewStage, SendEmailInput,
+    SeparateInput, SeparateOutput, SpeakersInput, SplitMeaningInput, SplitSentencesInput,
+    SubtitleFiles, SubtitlesInput, SynthesizeInput, TerminologyInput, TranscribeInput,
+    TranscriptOutput, TranscriptSource, TranslateInput, TranslateOutput, search_attribute,
 };
 use onevoice_shared::failure;
 use onevoice_shared::keys::{JobOutputs, VideoKeys};
@@ -28,8 +28,8 @@ use std::collections::BTreeMap;
 use temporalio_common::search_attributes::SearchAttributeKey;
 use temporalio_macros::{workflow, workflow_methods};
 use temporalio_sdk::{
-    ActivityExecutionError, WorkflowContext, WorkflowContextView, WorkflowResult,
-    WorkflowTermination,
+    ActivityExecutionError, ApplicationFailure, SyncWorkflowContext, WorkflowContext,
+    WorkflowContextView, WorkflowResult, WorkflowTermination,
 };
 
 pub const JOB_STATUS: SearchAttributeKey<String> =
@@ -41,6 +41,10 @@ pub struct DubbingWorkflow {
     progress: DubbingProgress,
     /// Step transitions not yet written to the job row.
     unreported: Vec<(Step, StepStatus)>,
+    /// Where the review checkpoint stands, not yet written to the job row.
+    unreported_review: Option<ReviewMark>,
+    /// The user's approval at the review checkpoint (the first one counts).
+    approval: Option<Approval>,
 }
 
 #[workflow_methods]
@@ -51,6 +55,8 @@ impl DubbingWorkflow {
             input,
             progress: DubbingProgress::default(),
             unreported: Vec::new(),
+            unreported_review: None,
+            approval: None,
         }
     }
 
@@ -66,11 +72,21 @@ impl DubbingWorkflow {
             // cancel below (job cancelled, hold released). Before this patch such a job stayed
             // `pending` with its hold until the stranded-job sweep failed it.
             Err(e @ ActivityExecutionError::Cancelled(_)) if ctx.patched(QUEUED_CANCEL_PATCH) => {
-                Err(e)
+                Err(Stop::Activity(e))
             }
             Err(e) => return Err(e.into()),
         };
         let (status, outcome) = match &result {
+            Err(Stop::Cancelled | Stop::Activity(ActivityExecutionError::Cancelled(_))) => {
+                (JobStatus::Cancelled, JobOutcome::Cancelled)
+            }
+            // Not approved in time: failed, so its hold is released and a resume waits again.
+            Err(Stop::ReviewExpired) => (
+                JobStatus::Failed,
+                JobOutcome::Failed {
+                    message: failure::REVIEW_EXPIRED.into(),
+                },
+            ),
             Ok(output) => {
                 report(ctx).await?;
                 (
@@ -80,10 +96,7 @@ impl DubbingWorkflow {
                     },
                 )
             }
-            Err(ActivityExecutionError::Cancelled(_)) => {
-                (JobStatus::Cancelled, JobOutcome::Cancelled)
-            }
-            Err(e) => (
+            Err(Stop::Activity(e)) => (
                 JobStatus::Failed,
                 JobOutcome::Failed {
                     message: reasons::for_user(e, failure::DUB_FAILED),
@@ -126,8 +139,22 @@ impl DubbingWorkflow {
         set_status(ctx, status);
         match result {
             Ok(output) => Ok(output),
-            Err(ActivityExecutionError::Cancelled(_)) => Err(WorkflowTermination::cancelled()),
-            Err(e) => Err(e.into()),
+            Err(Stop::Cancelled | Stop::Activity(ActivityExecutionError::Cancelled(_))) => {
+                Err(WorkflowTermination::cancelled())
+            }
+            Err(Stop::ReviewExpired) => {
+                Err(ApplicationFailure::non_retryable(failure::REVIEW_EXPIRED).into())
+            }
+            Err(Stop::Activity(e)) => Err(e.into()),
+        }
+    }
+
+    /// The user approved the translation at the review checkpoint (`POST /api/jobs/{id}/approve`
+    /// sends it). A repeat, or one that comes when nothing waits for it, changes nothing.
+    #[signal(name = APPROVE_SIGNAL)]
+    pub fn approve(&mut self, _ctx: &mut SyncWorkflowContext<Self>, approval: Approval) {
+        if self.approval.is_none() {
+            self.approval = Some(approval);
         }
     }
 
@@ -180,6 +207,7 @@ async fn report(ctx: &mut WorkflowContext<DubbingWorkflow>) -> Result<(), Activi
         job_id: s.input.job_id,
         percent: s.progress.percent,
         steps: std::mem::take(&mut s.unreported),
+        review: s.unreported_review.take(),
     });
     ctx.execute_activity(
         DubbingActivities::record_progress,
@@ -217,9 +245,23 @@ fn percent(p: &DubbingProgress) -> f64 {
     progress_percent(&done)
 }
 
-async fn pipeline(
-    ctx: &mut WorkflowContext<DubbingWorkflow>,
-) -> Result<DubbingOutput, ActivityExecutionError> {
+/// Why the pipeline stopped short of a dub.
+enum Stop {
+    /// An activity failed or was cancelled (the job was cancelled).
+    Activity(ActivityExecutionError),
+    /// The job was cancelled while it waited for nothing but the user (its review).
+    Cancelled,
+    /// The review checkpoint was not approved in time.
+    ReviewExpired,
+}
+
+impl From<ActivityExecutionError> for Stop {
+    fn from(e: ActivityExecutionError) -> Self {
+        Stop::Activity(e)
+    }
+}
+
+async fn pipeline(ctx: &mut WorkflowContext<DubbingWorkflow>) -> Result<DubbingOutput, Stop> {
     let input = ctx.state(|s| s.input.clone());
     let job_id = input.job_id;
 
@@ -273,14 +315,15 @@ async fn pipeline(
     let source_language = detected.unwrap_or(input.source_language);
 
     // Histories from before the text stages (no marker) replay the translation they ran then.
-    let (translation, subtitles) = if ctx.patched(TEXT_STAGES_PATCH) {
-        let (translation, subtitles) =
+    let (translation, subtitles, line_voices) = if ctx.patched(TEXT_STAGES_PATCH) {
+        let (translation, subtitles, line_voices) =
             text_stages(ctx, &input, transcript, source_language).await?;
-        (translation, Some(subtitles))
+        (translation, Some(subtitles), line_voices)
     } else {
         (
             translation_only(ctx, &input, transcript, source_language).await?,
             None,
+            BTreeMap::new(),
         )
     };
     let display_srt = subtitles.as_ref().map_or_else(
@@ -325,7 +368,7 @@ async fn pipeline(
                 language: input.target_language,
                 voice_id: input.options.voice_id.clone(),
                 voices,
-                line_voices: BTreeMap::new(),
+                line_voices,
                 version: 1,
             },
             options::long_running(budget(ctx)),
@@ -427,6 +470,8 @@ const SPEAKERS_PATCH: &str = "speakers";
 const CLONE_VOICES_PATCH: &str = "clone-voices";
 /// Marks histories of jobs that take the original voices out of the background before mixing.
 const SEPARATION_PATCH: &str = "separation";
+/// Marks histories of jobs that stop for the user's review of the translation.
+const REVIEW_PATCH: &str = "review-translation";
 /// Marks histories of cloning jobs that separate before the speakers step, so its references
 /// are cut from the voices alone when the separator gives them.
 const SEPARATE_FIRST_PATCH: &str = "separate-before-speakers";
@@ -521,7 +566,7 @@ async fn text_stages(
     input: &DubbingInput,
     transcript: TranscriptOutput,
     source_language: Language,
-) -> Result<(TranslateOutput, SubtitleFiles), ActivityExecutionError> {
+) -> Result<(TranslateOutput, SubtitleFiles, BTreeMap<u32, String>), Stop> {
     let job_id = input.job_id;
     begin(ctx, Step::NlpSplit).await?;
     let sentences = ctx
@@ -585,6 +630,15 @@ async fn text_stages(
         .await?;
     finish(ctx, Step::Translate);
 
+    // The user reviews the translation before anything is spoken (jobs that asked for it).
+    let mut translation = translation;
+    let mut line_voices = BTreeMap::new();
+    if input.options.review == Some(ReviewStage::Translation) && ctx.patched(REVIEW_PATCH) {
+        let approval = review_checkpoint(ctx, input).await?;
+        translation.cues_key = approval.cues_key;
+        line_voices = approval.line_voices;
+    }
+
     // One activity splits the lines for display and writes the files.
     begin(ctx, Step::SplitSubtitles).await?;
     let subtitles = ctx
@@ -602,7 +656,38 @@ async fn text_stages(
         .await?;
     finish(ctx, Step::SplitSubtitles);
     finish(ctx, Step::GenerateSubtitles);
-    Ok((translation, subtitles))
+    Ok((translation, subtitles, line_voices))
+}
+
+/// Waits, durably, for the user's approval of the translation, until the job's review timeout
+/// (from the moment it starts waiting). The job row says it waits, and until when.
+async fn review_checkpoint(
+    ctx: &mut WorkflowContext<DubbingWorkflow>,
+    input: &DubbingInput,
+) -> Result<Approval, Stop> {
+    if let Some(approval) = &input.approval {
+        return Ok(approval.clone()); // a resumed job, approved in an earlier run
+    }
+    let timeout = std::time::Duration::from_secs(input.review_timeout_secs.unwrap_or(7 * 86_400));
+    let now: chrono::DateTime<chrono::Utc> =
+        ctx.workflow_time().map(Into::into).unwrap_or_default();
+    let deadline = now + chrono::Duration::from_std(timeout).unwrap_or_default();
+    ctx.state_mut(|s| s.unreported_review = Some(ReviewMark::Awaiting { deadline }));
+    report(ctx).await?;
+    // Some(true): approved; Some(false): cancelled meanwhile; None: the time ran out.
+    let waited = temporalio_sdk::workflows::select! {
+        waited = ctx.wait_condition(|s| s.approval.is_some()) => Some(waited.is_ok()),
+        _ = ctx.timer(timeout) => None,
+    };
+    let approval = ctx.state(|s| s.approval.clone());
+    let approval = match (waited, approval) {
+        (Some(true), Some(approval)) => approval,
+        (None, _) => return Err(Stop::ReviewExpired),
+        _ => return Err(Stop::Cancelled),
+    };
+    ctx.state_mut(|s| s.unreported_review = Some(ReviewMark::Approved));
+    report(ctx).await?;
+    Ok(approval)
 }
 
 /// The pipeline before the text stages: the transcript's cues translated as they are.

@@ -83,6 +83,20 @@ pub struct JobView {
     /// until the speakers step has run, and when the transcript names nobody).
     #[serde(skip_serializing_if = "Option::is_none")]
     speakers: Option<Vec<SpeakerView>>,
+    /// The review checkpoint of a job started with `review`, once it reached it.
+    review: Option<ReviewView>,
+}
+
+/// Where a dub's review stands.
+#[derive(Serialize, ToSchema)]
+pub struct ReviewView {
+    /// `translation`.
+    stage: &'static str,
+    /// `awaiting_approval` (edit `/api/jobs/{id}/segments`, then `POST /api/jobs/{id}/approve`)
+    /// or `approved`.
+    state: String,
+    /// Until when an approval is awaited; after it the job is given up and its credits released.
+    deadline: Option<DateTime<Utc>>,
 }
 
 /// A speaker of a job, measured from the source audio.
@@ -191,6 +205,11 @@ impl JobView {
                     .collect()
             }),
             speakers: None,
+            review: j.review_state.clone().map(|state| ReviewView {
+                stage: "translation",
+                state,
+                deadline: j.review_deadline,
+            }),
         }
     }
 }

@@ -29,6 +29,7 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(list_versions))
         .routes(routes!(make_current))
         .routes(routes!(request_exports, export_status))
+        .routes(routes!(approve))
 }
 
 /// A line's pending edit: what the next re-render speaks.
@@ -166,7 +167,7 @@ async fn list_segments(
     if offset < 0 {
         return Err(ApiError::validation("offset", "must be at least 0"));
     }
-    let all = review::segments(&state, user.id, id).await?;
+    let all = review::checkpoint::reviewable(&state, user.id, id).await?;
     let segments: Vec<SegmentView> = all
         .lines
         .iter()
@@ -610,4 +611,39 @@ async fn export_status(
 ) -> Result<(StatusCode, Json<ExportsResponse>), ApiError> {
     let exports = exports::status(&state, user.id, id, version).await?;
     Ok(ExportsResponse::new(id, version, exports))
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct ApproveResponse {
+    #[schema(value_type = uuid::Uuid)]
+    job_id: JobId,
+    /// The dub goes on: `processing`.
+    status: &'static str,
+    /// Lines the user edited before approving.
+    changed_lines: u32,
+    message: String,
+}
+
+/// Approves the translation of a dub waiting at its review checkpoint (`review: "translation"`):
+/// the lines as edited (`PATCH /api/jobs/{id}/segments`) are spoken, and the dub goes on. 409
+/// when the job is not waiting for it (no review asked, approved already, ended).
+#[utoipa::path(post, path = "/api/jobs/{id}/approve", tag = "review", security(("bearer" = [])),
+    params(("id" = uuid::Uuid, Path, description = "job id")),
+    responses((status = 202, body = ApproveResponse), (status = 404, body = crate::error::ErrorBody),
+              (status = 409, body = crate::error::ErrorBody), (status = 422, body = crate::error::ErrorBody)))]
+async fn approve(
+    State(state): State<AppState>,
+    user: AuthUser,
+    ApiPath(id): ApiPath<JobId>,
+) -> Result<(StatusCode, Json<ApproveResponse>), ApiError> {
+    let changed_lines = review::checkpoint::approve(&state, user.id, id).await?;
+    Ok((
+        StatusCode::ACCEPTED,
+        Json(ApproveResponse {
+            job_id: id,
+            status: "processing",
+            changed_lines,
+            message: "translation approved; the voices are being made".into(),
+        }),
+    ))
 }

@@ -1,4 +1,5 @@
 use super::ledger;
+use crate::contracts::ReviewMark;
 use crate::ids::{JobId, UserId, VideoId};
 use crate::job_config::JobConfig;
 use crate::pipeline::Step;
@@ -30,12 +31,18 @@ pub struct JobRow {
     pub job_config: Option<serde_json::Value>,
     pub updated_at: DateTime<Utc>,
     pub request_hash: Option<Vec<u8>>,
+    /// The review checkpoint: `awaiting_approval` until `review_deadline`, then `approved`.
+    pub review_state: Option<String>,
+    pub review_deadline: Option<DateTime<Utc>>,
 }
+
+/// `jobs.review_state` while the job waits for the user's approval.
+pub const AWAITING_APPROVAL: &str = "awaiting_approval";
 
 const COLUMNS: &str =
     "id, user_id, video_id, status, progress, source_language, target_language, workflow_id,
     started_at, completed_at, estimated_completion, error_message, job_result, created_at, retry_count, credits_cost,
-    voice_id, preserve_background_music, job_config, updated_at, request_hash";
+    voice_id, preserve_background_music, job_config, updated_at, request_hash, review_state, review_deadline";
 
 pub struct NewJob<'a> {
     pub id: JobId,
@@ -148,8 +155,24 @@ pub async fn record_progress(
     id: JobId,
     percent: f64,
     steps: &[(Step, StepStatus)],
+    review: Option<&ReviewMark>,
 ) -> Result<(), sqlx::Error> {
     let mut tx = db.begin().await?;
+    if let Some(review) = review {
+        let (state, deadline) = match review {
+            ReviewMark::Awaiting { deadline } => (AWAITING_APPROVAL, Some(*deadline)),
+            ReviewMark::Approved => ("approved", None),
+        };
+        sqlx::query(
+            "UPDATE jobs SET review_state = $2, review_deadline = coalesce($3, review_deadline)
+             WHERE id = $1",
+        )
+        .bind(id)
+        .bind(state)
+        .bind(deadline)
+        .execute(&mut *tx)
+        .await?;
+    }
     sqlx::query(
         "UPDATE jobs SET status = 'processing', progress = greatest(progress, $2),
                 started_at = coalesce(started_at, now()), error_message = NULL, completed_at = NULL
@@ -434,4 +457,25 @@ pub async fn ids_of_video(db: &PgPool, video: VideoId) -> Result<Vec<JobId>, sql
         .bind(video)
         .fetch_all(db)
         .await
+}
+
+/// Marks a job waiting at its review checkpoint as approved; false when it was not waiting
+/// (approved already, or never asked for one). `undo` puts it back to waiting (the approval
+/// could not be delivered).
+pub async fn mark_approved(db: &PgPool, id: JobId, undo: bool) -> Result<bool, sqlx::Error> {
+    let (from, to) = if undo {
+        ("approved", AWAITING_APPROVAL)
+    } else {
+        (AWAITING_APPROVAL, "approved")
+    };
+    let done = sqlx::query(
+        "UPDATE jobs SET review_state = $3, updated_at = now()
+         WHERE id = $1 AND review_state = $2 AND status = 'processing'",
+    )
+    .bind(id)
+    .bind(from)
+    .bind(to)
+    .execute(db)
+    .await?;
+    Ok(done.rows_affected() == 1)
 }

@@ -392,6 +392,9 @@ pub struct TemporalSettings {
     /// crash between its commit and its start): the maintenance workflow fails it and releases
     /// its hold.
     pub stranded_grace: Duration,
+    /// How long a dub stopped for the user's review waits for their approval before it is given
+    /// up and its hold released (`REVIEW_TIMEOUT_SECS`, a week by default).
+    pub review_timeout: Duration,
 }
 
 #[derive(Clone, Debug)]

@@ -177,6 +177,15 @@ fn read_temporal<F: Fn(&str) -> Option<String>>(r: &mut Reader<'_, F>) -> Tempor
             r.parse("JOB_STRANDED_AFTER_SECS", Some("900"))
                 .unwrap_or(900),
         ),
+        review_timeout: Duration::from_secs(
+            r.checked::<u64>(
+                "REVIEW_TIMEOUT_SECS",
+                "604800",
+                |n| n >= 1,
+                "must be a number of seconds of at least 1",
+            )
+            .unwrap_or(604_800),
+        ),
         activity_budget: crate::contracts::ActivityBudget {
             total_secs: r
                 .parse("ACTIVITY_BUDGET_SECS", Some("21600"))

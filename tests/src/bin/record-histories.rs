@@ -27,7 +27,7 @@ use temporalio_client::{
 };
 
 const DEADLINE: Duration = Duration::from_secs(180);
-const SCENARIOS: [&str; 15] = [
+const SCENARIOS: [&str; 16] = [
     "dubbing-recognized",
     "dubbing-speakers",
     "dubbing-cloned",
@@ -43,6 +43,7 @@ const SCENARIOS: [&str; 15] = [
     "billing",
     "rerender",
     "export",
+    "dubbing-reviewed",
 ];
 
 #[tokio::main]
@@ -85,6 +86,7 @@ async fn record(name: &str) -> anyhow::Result<Vec<u8>> {
         "billing" => billing().await,
         "rerender" => rerender().await,
         "export" => export().await,
+        "dubbing-reviewed" => reviewed().await,
         other => anyhow::bail!("no scenario {other}"),
     }
 }
@@ -204,6 +206,44 @@ async fn rerender_on(app: &TestApp) -> anyhow::Result<Vec<u8>> {
         .await?
         .expect(202)?;
     history(app, &format!("rerender-{job}-v2"), true).await
+}
+
+/// A dub that stops for the review of its translation (the `review-translation` patch), one
+/// line edited and approved.
+async fn reviewed() -> anyhow::Result<Vec<u8>> {
+    let app = TestApp::spawn().await?;
+    let out = reviewed_on(&app).await;
+    finish(app, out).await
+}
+
+async fn reviewed_on(app: &TestApp) -> anyhow::Result<Vec<u8>> {
+    let (_, token) = app.user("record-review@example.com").await?;
+    let (_dir, sample, video) = sample_video(app, &token, "review.mp4").await?;
+    let mut body = request(Some(&sample.transcript));
+    body["review"] = json!("translation");
+    let (status, started) = dub(app, &token, &video, body, None).await?;
+    anyhow::ensure!(status == 202, "{started}");
+    let job = started["job_id"].as_str().context("job")?.to_string();
+    eventually(DEADLINE, "the review checkpoint", || async {
+        let j = app.get(&format!("/api/jobs/{job}"), &token).await?.body;
+        Ok((j["review"]["state"] == "awaiting_approval").then_some(()))
+    })
+    .await?;
+    let edit = json!({"edits": [{"index": 0, "translation": "Bienvenidos, revisado."}]});
+    app.call(
+        reqwest::Method::PATCH,
+        &format!("/api/jobs/{job}/segments"),
+        Some(&token),
+        Some(&edit),
+    )
+    .await?
+    .expect(200)?;
+    app.post(&format!("/api/jobs/{job}/approve"), &token)
+        .await?
+        .expect(202)?;
+    let done = finished_job(app, &token, &job, DEADLINE).await?;
+    anyhow::ensure!(done["status"] == "completed", "{done}");
+    history(app, &format!("dub-{job}"), true).await
 }
 
 /// The exports of a finished dub's first version: `ExportWorkflow`.

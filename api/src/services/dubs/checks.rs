@@ -266,3 +266,12 @@ pub(super) fn check_background(req: &DubRequest) -> Result<BackgroundMode> {
     }
     Ok(mode)
 }
+
+/// Where the dub stops for the caller's review, if anywhere.
+pub(super) fn check_review(req: &DubRequest) -> Result<Option<ReviewStage>> {
+    match req.review.as_deref() {
+        None => Ok(None),
+        Some("translation") => Ok(Some(ReviewStage::Translation)),
+        Some(_) => Err(ServiceError::invalid("review", "must be `translation`")),
+    }
+}

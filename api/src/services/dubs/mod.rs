@@ -9,12 +9,12 @@ use super::{Result, ServiceError};
 use crate::state::AppState;
 use crate::temporal;
 use checks::{
-    check_background, check_cloning, check_glossary, check_speaker_voices, price, ready_video,
-    requested_recognizer,
+    check_background, check_cloning, check_glossary, check_review, check_speaker_voices, price,
+    ready_video, requested_recognizer,
 };
 use chrono::Utc;
 use onevoice_shared::contracts::{
-    BackgroundMode, DubbingInput, GlossaryTerm, TranscriptSource, dubbing_workflow_id,
+    BackgroundMode, DubbingInput, GlossaryTerm, ReviewStage, TranscriptSource, dubbing_workflow_id,
 };
 use onevoice_shared::ids::{JobId, UserId, VideoId};
 use onevoice_shared::job_config::{JobConfig, SpeechSource};
@@ -102,6 +102,21 @@ pub struct DubRequest {
     /// (recorded with the time and the caller's address).
     #[serde(default)]
     pub voice_consent: Option<VoiceConsent>,
+    /// `translation`: stop once the translation is made, before any voice is synthesized, for
+    /// the caller to review and edit it (`/api/jobs/{id}/segments`), and go on when they
+    /// approve it (`POST /api/jobs/{id}/approve`). The job stays `processing` meanwhile, with
+    /// `review.state` `awaiting_approval`; not approved in time (`REVIEW_TIMEOUT_SECS`), it is
+    /// cancelled and its credits released.
+    #[serde(default)]
+    #[schema(schema_with = crate::schemas::optional_review)]
+    pub review: Option<String>,
+}
+
+/// The review timeout a job carries, when it asked for a review.
+pub(crate) fn review_timeout(state: &AppState, config: &JobConfig) -> Option<u64> {
+    config
+        .review
+        .map(|_| state.settings.temporal.review_timeout.as_secs())
 }
 
 /// What a caller attests before voices are cloned: they confirm [`CONSENT_STATEMENT`] and sign it
@@ -237,6 +252,8 @@ pub async fn start(
         output_key: outputs.dubbed(plan.config.target_language),
         credits_per_minute: state.settings.credits.cost_per_minute,
         options: plan.config.options(),
+        review_timeout_secs: review_timeout(state, &plan.config),
+        approval: None,
     };
     if let Err(e) = dispatch(state, &input, &plan.title).await {
         tracing::error!(error = %e, %job_id, "could not start the dubbing workflow");
@@ -331,6 +348,7 @@ async fn plan(state: &AppState, user: UserId, video: VideoId, req: &DubRequest) 
         }
     };
     let background = check_background(req)?;
+    let review = check_review(req)?;
     let glossary = check_glossary(&req.glossary)?;
     let voices = check_speaker_voices(state, user, &req.voices, cues.as_deref(), target).await?;
     let cloning = check_cloning(state, req, voice_id.as_deref(), cues.as_deref(), recognizer)?;
@@ -354,6 +372,7 @@ async fn plan(state: &AppState, user: UserId, video: VideoId, req: &DubRequest) 
             voices,
             clone_voices: cloning.as_ref().map(|(provider, _)| *provider),
             background: Some(background),
+            review,
         },
         cues,
         title: v.title,

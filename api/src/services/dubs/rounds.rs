@@ -2,6 +2,8 @@
 //! handed over.
 
 use super::*;
+use onevoice_shared::contracts::Approval;
+use onevoice_shared::keys::JobKeys;
 
 /// How long a resume waits for the failed run to close (it sends the failure notice last).
 const CLOSING_PATIENCE: std::time::Duration = std::time::Duration::from_secs(30);
@@ -140,7 +142,19 @@ async fn rebuild_input(
         output_key: outputs.dubbed(config.target_language),
         credits_per_minute: state.settings.credits.cost_per_minute,
         options: config.options(),
+        review_timeout_secs: super::review_timeout(state, &config),
+        approval: approved(state, job).await?,
     })
+}
+
+/// The approval of a job whose review was approved before (a resume does not ask again).
+async fn approved(state: &AppState, job: &jobs::JobRow) -> Result<Option<Approval>> {
+    if job.review_state.as_deref() != Some("approved") {
+        return Ok(None);
+    }
+    Ok(Some(
+        state.storage.get_json(&JobKeys(job.id).approval()).await?,
+    ))
 }
 
 async fn start_workflow(state: &AppState, input: &DubbingInput, title: &str) -> Result<()> {

@@ -3,7 +3,7 @@
 //! whole wanted state (`segment_edits`): the text before it stays, and the newest revision is
 //! what the next re-render speaks. A batch is validated whole and stored all or nothing.
 
-use super::{Segment, segments};
+use super::Segment;
 use crate::services::dubs::voice_usable;
 use crate::services::{Result, ServiceError};
 use crate::state::AppState;
@@ -101,7 +101,7 @@ pub async fn apply(
             format!("at most {MAX_BATCH} lines per request"),
         ));
     }
-    let all = segments(state, user, job).await?;
+    let all = super::checkpoint::reviewable(state, user, job).await?;
     let target: Option<Language> = all.job.config().map(|c| c.target_language);
     let mut lines = all.lines;
     let count = lines.len();

@@ -6,6 +6,7 @@
 //! (where each clip was placed, how much it was sped up and cut) and the lines the LLM
 //! shortened. Line `k` of each is the same line.
 
+pub mod checkpoint;
 pub mod edits;
 pub mod exports;
 pub mod files;
@@ -59,9 +60,14 @@ impl Segment {
         self.edit.as_ref().map_or(&self.rendered, |e| &e.state)
     }
 
-    /// Whether the next render would speak this line differently.
+    /// Whether the next render would speak this line differently. An edit that names no voice
+    /// keeps the one the line was rendered with (edits made at the review checkpoint, before
+    /// any voice was chosen, name none).
     pub fn changed(&self) -> bool {
-        self.draft() != &self.rendered
+        let (d, r) = (self.draft(), &self.rendered);
+        d.translation != r.translation
+            || (d.start_ms, d.end_ms, d.keep_original) != (r.start_ms, r.end_ms, r.keep_original)
+            || (d.voice_id.is_some() && d.voice_id != r.voice_id)
     }
 
     /// The line's own time (its subtitle's span).
