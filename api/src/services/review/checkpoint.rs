@@ -15,7 +15,6 @@ use onevoice_shared::repo::media;
 use onevoice_shared::repo::segment_edits::{self, LineState};
 use onevoice_shared::srt::Cue;
 use onevoice_shared::status::{FileType, JobStatus};
-use std::collections::BTreeMap;
 
 /// The lines a user reviews: a finished dub's, or those of one waiting at its checkpoint.
 pub async fn reviewable(state: &AppState, user: UserId, job: JobId) -> Result<Segments> {
@@ -106,24 +105,7 @@ pub async fn approve(state: &AppState, user: UserId, job: JobId) -> Result<u32> 
         )));
     }
     let keys = JobKeys(job);
-    let cues: Vec<Cue> = all
-        .lines
-        .iter()
-        .map(|s| {
-            let d = s.draft();
-            Cue {
-                start_ms: d.start_ms,
-                end_ms: d.end_ms,
-                text: d.translation.clone(),
-                speaker: s.speaker.clone(),
-            }
-        })
-        .collect();
-    let line_voices: BTreeMap<u32, String> = all
-        .lines
-        .iter()
-        .filter_map(|s| s.draft().voice_id.clone().map(|v| (s.index, v)))
-        .collect();
+    let (cues, line_voices) = all.drafts();
     let approval = Approval {
         cues_key: keys.approved_cues(),
         line_voices,

@@ -85,6 +85,32 @@ pub struct Segments {
     pub lines: Vec<Segment>,
 }
 
+impl Segments {
+    /// What the next render speaks: every line as drafted (its newest edit, else as rendered),
+    /// and the voices the user gave single lines.
+    pub fn drafts(&self) -> (Vec<Cue>, std::collections::BTreeMap<u32, String>) {
+        let cues = self
+            .lines
+            .iter()
+            .map(|s| {
+                let d = s.draft();
+                Cue {
+                    start_ms: d.start_ms,
+                    end_ms: d.end_ms,
+                    text: d.translation.clone(),
+                    speaker: s.speaker.clone(),
+                }
+            })
+            .collect();
+        let voices = self
+            .lines
+            .iter()
+            .filter_map(|s| s.draft().voice_id.clone().map(|v| (s.index, v)))
+            .collect();
+        (cues, voices)
+    }
+}
+
 fn ms(samples: u64) -> u64 {
     samples * 1000 / u64::from(RATE)
 }

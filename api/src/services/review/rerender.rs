@@ -18,9 +18,7 @@ use onevoice_shared::language::Language;
 use onevoice_shared::pipeline::Step;
 use onevoice_shared::repo::job_versions::{self, NewVersion, Payer};
 use onevoice_shared::repo::{ledger, media};
-use onevoice_shared::srt::Cue;
 use onevoice_shared::status::FileType;
-use std::collections::BTreeMap;
 
 /// A re-render that was started, or found again by its idempotency key.
 pub struct RerenderStarted {
@@ -106,24 +104,7 @@ pub async fn start(
 
     // The lines as edited, for the workflow (written before it starts).
     let keys = JobKeys(job).render(version);
-    let cues: Vec<Cue> = all
-        .lines
-        .iter()
-        .map(|s| {
-            let d = s.draft();
-            Cue {
-                start_ms: d.start_ms,
-                end_ms: d.end_ms,
-                text: d.translation.clone(),
-                speaker: s.speaker.clone(),
-            }
-        })
-        .collect();
-    let line_voices: BTreeMap<u32, String> = all
-        .lines
-        .iter()
-        .filter_map(|s| s.draft().voice_id.clone().map(|v| (s.index, v)))
-        .collect();
+    let (cues, line_voices) = all.drafts();
     let input = RerenderInput {
         job_id: job,
         user_id: user,
