@@ -2,7 +2,9 @@
 
 use crate::error;
 use crate::openapi::ApiDoc;
-use crate::routes::{auth, billing, dubs, health, review, users, videos, voices, webhooks};
+use crate::routes::{
+    auth, billing, dubs, health, review, users, versions, videos, voices, webhooks,
+};
 use crate::state::AppState;
 use axum::extract::DefaultBodyLimit;
 use axum::http::{HeaderName, HeaderValue, Method, Request};
@@ -39,6 +41,7 @@ fn routes(avatar_max_bytes: usize) -> OpenApiRouter<AppState> {
         .merge(videos::router())
         .merge(dubs::router())
         .merge(review::router())
+        .merge(versions::router())
         .merge(voices::router())
         .merge(billing::router())
         .merge(webhooks::router())

@@ -6,6 +6,7 @@ pub mod dubs;
 pub mod health;
 pub mod review;
 pub mod users;
+pub mod versions;
 pub mod videos;
 pub mod voices;
 pub mod webhooks;

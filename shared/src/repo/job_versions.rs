@@ -169,36 +169,52 @@ pub async fn settle(
     let ended = finish(&mut *conn, job, version, result).await?;
     let held = ledger::rerender_held(&mut *conn, job, version).await?;
     if held > 0 {
-        let release = ledger::rerender_key(job, version, ledger::Kind::Release);
-        ledger::append(
-            &mut *conn,
-            ledger::Entry {
-                user: payer.user,
-                job: Some(job),
-                video: payer.video,
-                kind: ledger::Kind::Release,
-                amount: held,
-                key: &release,
-                description: "hold released",
-            },
-        )
-        .await?;
-        if completed {
-            let capture = ledger::rerender_key(job, version, ledger::Kind::Capture);
-            ledger::append(
-                &mut *conn,
-                ledger::Entry {
-                    user: payer.user,
-                    job: Some(job),
-                    video: payer.video,
-                    kind: ledger::Kind::Capture,
-                    amount: -held,
-                    key: &capture,
-                    description: &format!("re-rendering edited lines (version {version})"),
-                },
-            )
+        let post = Posting {
+            payer,
+            job,
+            version,
+        };
+        post.append(conn, ledger::Kind::Release, held, "hold released")
             .await?;
+        if completed {
+            let description = format!("re-rendering edited lines (version {version})");
+            post.append(conn, ledger::Kind::Capture, -held, &description)
+                .await?;
         }
     }
     Ok(ended)
+}
+
+/// Ledger entries of one version, each keyed by the version and its kind (so a repeat posts
+/// nothing new).
+struct Posting {
+    payer: Payer,
+    job: JobId,
+    version: u32,
+}
+
+impl Posting {
+    async fn append(
+        &self,
+        conn: &mut PgConnection,
+        kind: ledger::Kind,
+        amount: i64,
+        description: &str,
+    ) -> sqlx::Result<()> {
+        let key = ledger::rerender_key(self.job, self.version, kind);
+        ledger::append(
+            &mut *conn,
+            ledger::Entry {
+                user: self.payer.user,
+                job: Some(self.job),
+                video: self.payer.video,
+                kind,
+                amount,
+                key: &key,
+                description,
+            },
+        )
+        .await?;
+        Ok(())
+    }
 }

@@ -21,6 +21,23 @@ pub enum Exports {
     Failed,
 }
 
+impl Exports {
+    /// `processing`, `ready` or `failed`, and what that means for the caller.
+    pub fn describe(&self) -> (&'static str, &'static str) {
+        match self {
+            Exports::Processing => (
+                "processing",
+                "the exports are being made; ask again in a moment",
+            ),
+            Exports::Ready(_) => ("ready", "the exports are ready"),
+            Exports::Failed => (
+                "failed",
+                "the exports could not be made; ask for them again",
+            ),
+        }
+    }
+}
+
 pub struct ExportFiles {
     pub mix_wav_url: String,
     pub voices_url: String,
