@@ -36,6 +36,7 @@ pub mod activity {
     pub const SPLIT_MEANING: &str = "text.split_meaning";
     pub const TERMINOLOGY: &str = "text.terminology";
     pub const TRANSLATE: &str = "text.translate";
+    pub const OWN_TRANSLATION: &str = "text.own_translation";
     pub const SUBTITLES: &str = "text.subtitles";
     pub const SYNTHESIZE: &str = "voice.synthesize";
     pub const SPEAKERS: &str = "speakers.profile";
@@ -292,6 +293,11 @@ pub struct DubbingInput {
     /// does not wait again.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub approval: Option<Approval>,
+    /// The user's own translation (SRT, stored at this key): it replaces the text stages. With
+    /// it, `transcript` `Recognize` means the job has no source text at all: nothing is
+    /// recognized, the translation's timing makes the lines.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub own_translation_key: Option<String>,
 }
 
 /// Where a job's source text comes from.
@@ -697,6 +703,19 @@ pub struct TranslateInput {
     /// The terminology stage's theme and glossary (supersedes `glossary`).
     #[serde(default)]
     pub terminology_key: Option<String>,
+}
+
+/// The user's translation made the job's lines: its cues as they are, each with the source text
+/// it overlaps most when there is a source transcript.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct OwnTranslationInput {
+    pub job_id: JobId,
+    /// The user's translation (SRT with speaker labels, as the API stored it).
+    pub translation_key: String,
+    /// The source transcript's cues (`TranscriptOutput::cues_key`), when there is one.
+    #[serde(default)]
+    pub source_cues_key: Option<String>,
+    pub source_language: Language,
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]

@@ -47,6 +47,10 @@ pub struct JobConfig {
     /// Where the dub stops for the user's review (none: it runs through).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub review: Option<crate::contracts::ReviewStage>,
+    /// The request carried its own translation (`JobOutputs::own_translation`): it is spoken
+    /// as given, not made.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub own_translation: bool,
 }
 
 fn yes() -> bool {
@@ -54,31 +58,40 @@ fn yes() -> bool {
 }
 
 /// Where a job's source text comes from, as `job_config.speech_recognition` names it:
-/// `transcript` (the user's) or the recognizer that produces it.
+/// `transcript` (the user's), the recognizer that produces it, or `none` (a job dubbing the
+/// user's own translation without its source).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(untagged)]
 pub enum SpeechSource {
     #[default]
     #[serde(with = "transcript_name")]
     Transcript,
+    #[serde(with = "none_name")]
+    None,
     Recognizer(Recognizer),
 }
 
-/// `SpeechSource::Transcript` is the string `transcript`.
-mod transcript_name {
-    use serde::{Deserialize, Deserializer, Serializer, de::Error};
+/// A unit variant of [`SpeechSource`] written as one fixed word.
+macro_rules! fixed_name {
+    ($module:ident, $word:literal) => {
+        mod $module {
+            use serde::{Deserialize, Deserializer, Serializer, de::Error};
 
-    pub fn serialize<S: Serializer>(s: S) -> Result<S::Ok, S::Error> {
-        s.serialize_str("transcript")
-    }
+            pub fn serialize<S: Serializer>(s: S) -> Result<S::Ok, S::Error> {
+                s.serialize_str($word)
+            }
 
-    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<(), D::Error> {
-        match String::deserialize(d)?.as_str() {
-            "transcript" => Ok(()),
-            other => Err(D::Error::custom(format!("not `transcript`: {other}"))),
+            pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<(), D::Error> {
+                match String::deserialize(d)?.as_str() {
+                    $word => Ok(()),
+                    other => Err(D::Error::custom(format!("not `{}`: {other}", $word))),
+                }
+            }
         }
-    }
+    };
 }
+fixed_name!(transcript_name, "transcript");
+fixed_name!(none_name, "none");
 
 impl JobConfig {
     /// The options the workflow carries.
@@ -164,6 +177,7 @@ mod tests {
             clone_voices: None,
             background: None,
             review: None,
+            own_translation: false,
         };
         let value = serde_json::to_value(&config).unwrap();
         assert_eq!(value["speech_recognition"], "transcript");
@@ -171,5 +185,16 @@ mod tests {
         assert_eq!(value["target_language"], "es");
         assert_eq!(serde_json::from_value::<JobConfig>(value).unwrap(), config);
         assert_eq!(JobConfig::tts_method_of(None), "espeak-ng");
+
+        // A dub of the user's own translation without its source has no source text.
+        let own = JobConfig {
+            speech_recognition: SpeechSource::None,
+            own_translation: true,
+            ..config
+        };
+        let value = serde_json::to_value(&own).unwrap();
+        assert_eq!(value["speech_recognition"], "none");
+        assert_eq!(value["own_translation"], true);
+        assert_eq!(serde_json::from_value::<JobConfig>(value).unwrap(), own);
     }
 }

@@ -161,6 +161,16 @@ impl JobOutputs {
         format!("{}transcripts/{}.srt", self.video.prefix(), self.job)
     }
 
+    /// The user's own translation, when the dub request carried one (kept beside the source
+    /// transcript; one per job).
+    pub fn own_translation(&self) -> String {
+        format!(
+            "{}transcripts/{}.translation.srt",
+            self.video.prefix(),
+            self.job
+        )
+    }
+
     /// Every key of these outputs, of every version, starts with one of these (a cancelled
     /// job's are deleted).
     pub fn prefixes(&self) -> [String; 5] {

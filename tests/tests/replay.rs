@@ -18,13 +18,14 @@ use temporalio_sdk::workflow_replayer::{WorkflowReplayer, WorkflowReplayerOption
 
 /// Every file the directory must hold: a recorded history is never dropped (it stands for
 /// workflows that ran that way).
-const RECORDED: [&str; 18] = [
+const RECORDED: [&str; 19] = [
     "billing.json",
     "dubbing-before-text-stages.json",
     "dubbing-cancelled-queued.json",
     "dubbing-cloned-from-vocals.json",
     "dubbing-cloned.json",
     "dubbing-failed.json",
+    "dubbing-own-translation.json",
     "dubbing-recognized.json",
     "dubbing-resumed.json",
     "dubbing-reviewed.json",

@@ -906,3 +906,137 @@ async fn an_abandoned_review_releases_the_hold_on_timeout_and_on_cancel() -> any
     assert_eq!(ledger::balance(&app.state.db, user).await?, before);
     app.shutdown().await
 }
+
+/// The sample's lines in Spanish, as the user would bring them: the sample's timing, new text.
+fn own_translation(cues: &[onevoice_shared::srt::Cue]) -> (Vec<String>, String) {
+    let texts: Vec<String> = (0..cues.len())
+        .map(|k| format!("Mi propia traducción, línea {}.", k + 1))
+        .collect();
+    let translated: Vec<onevoice_shared::srt::Cue> = cues
+        .iter()
+        .zip(&texts)
+        .map(|(c, text)| onevoice_shared::srt::Cue {
+            text: text.clone(),
+            speaker: None,
+            ..c.clone()
+        })
+        .collect();
+    (texts, onevoice_shared::srt::write(&translated))
+}
+
+#[tokio::test]
+async fn a_dub_of_the_users_own_translation_speaks_it_as_given() -> anyhow::Result<()> {
+    use onevoice_shared::contracts::SynthesizedLine;
+
+    let app = TestApp::spawn().await?;
+    let (_, token) = app.user("own-translation@example.test").await?;
+    let (_dir, sample, video) = sample_video(&app, &token, "own.mp4").await?;
+    let (_dir2, _, bare) = sample_video(&app, &token, "own-bare.mp4").await?;
+    let (texts, translated) = own_translation(&sample.cues);
+
+    // Hostile and contradictory requests: 422 naming the field, and no job.
+    let refused = [
+        (
+            json!({"translated_transcript": "1\n00:00:02,000 --> 00:00:01,000\nAl revés.\n"}),
+            "translated_transcript",
+        ),
+        (
+            json!({"translated_transcript": "no es un SRT"}),
+            "translated_transcript",
+        ),
+        (
+            json!({"translated_transcript": translated, "source_language": "auto"}),
+            "source_language",
+        ),
+        (
+            json!({"translated_transcript": translated,
+                "glossary": [{"source": "OneVoice", "target": "OneVoice"}]}),
+            "glossary",
+        ),
+    ];
+    for (extra, name) in refused {
+        let mut body = json!({"target_language": "es", "source_language": "en"});
+        for (k, v) in extra.as_object().context("object")? {
+            body[k] = v.clone();
+        }
+        let (status, answer) = dub(&app, &token, &video, body, None).await?;
+        assert_eq!((status, field(&answer)), (422, name.into()), "{answer}");
+    }
+    let jobs = app.get("/api/jobs", &token).await?.expect(200)?;
+    assert_eq!(jobs["pagination"]["total"], 0, "{jobs}");
+
+    // With the source transcript, and without any source text; both at once.
+    let with_source = json!({"target_language": "es", "source_language": "en",
+        "source_transcript": sample.transcript, "translated_transcript": translated});
+    let alone = json!({"target_language": "es", "source_language": "en",
+        "translated_transcript": translated});
+    let mut ids = Vec::new();
+    for (v, body) in [(&video, with_source), (&bare, alone)] {
+        let (status, started) = dub(&app, &token, v, body, None).await?;
+        assert_eq!(status, 202, "{started}");
+        ids.push(started["job_id"].as_str().context("job")?.to_string());
+    }
+    for (id, has_source) in ids.iter().zip([true, false]) {
+        let done = onevoice_tests::flows::finished_job(&app, &token, id, DEADLINE).await?;
+        assert_eq!(done["status"], "completed", "{done}");
+        let step = |name: &str| {
+            done["job_steps"]
+                .as_array()
+                .and_then(|s| s.iter().find(|x| x["step_name"] == name))
+                .map(|x| x["status"].clone())
+                .unwrap_or_default()
+        };
+        // Nothing translated, split or summarized; recognized only when there was nothing.
+        assert_eq!(step("translate"), "completed", "{done}");
+        for skipped in ["nlp_split", "meaning_split", "summarize"] {
+            assert_eq!(step(skipped), "skipped", "{skipped}: {done}");
+        }
+        let recognition = if has_source { "completed" } else { "skipped" };
+        assert_eq!(step("speech_recognition"), recognition, "{done}");
+        assert_eq!(
+            done["job_config"]["speech_recognition"],
+            if has_source { "transcript" } else { "none" }
+        );
+        assert_eq!(done["job_config"]["own_translation"], true);
+
+        // Spoken as given, each line in its own cue's time.
+        let keys = keys::job(id);
+        let spoken: Vec<SynthesizedLine> = app
+            .state
+            .storage
+            .get_json(&keys.render(1).tts_manifest())
+            .await?;
+        let said: Vec<&str> = spoken.iter().map(|l| l.text.as_str()).collect();
+        assert_eq!(said, texts, "{id}");
+        for (line, cue) in spoken.iter().zip(&sample.cues) {
+            assert_eq!((line.start_ms, line.end_ms), (cue.start_ms, cue.end_ms));
+        }
+        let display = done["job_result"]["translation_srt_key"]
+            .as_str()
+            .context("translation_srt_key")?;
+        let srt = String::from_utf8(app.state.storage.get_bytes(display).await?)?;
+        assert!(srt.contains(&texts[0]), "{srt}");
+
+        // The segments show the user's lines, with the source they translate when known.
+        let segments = app
+            .get(&format!("/api/jobs/{id}/segments"), &token)
+            .await?
+            .expect(200)?;
+        for (k, line) in segments["segments"]
+            .as_array()
+            .context("segments")?
+            .iter()
+            .enumerate()
+        {
+            assert_eq!(line["translation"], texts[k].as_str(), "{line}");
+            let source = if has_source {
+                sample.cues[k].text.as_str()
+            } else {
+                ""
+            };
+            assert_eq!(line["source_text"], source, "{line}");
+            assert_eq!(line["shortened"], false);
+        }
+    }
+    app.shutdown().await
+}

@@ -12,9 +12,9 @@ use onevoice_shared::contracts::{
 };
 use onevoice_shared::contracts::{
     CloneVoicesInput, CloneVoicesOutput, ExportInput, ExportOutput, FinishRerenderInput,
-    SentencesOutput, SeparateInput, SeparateOutput, SpeakersInput, SpeakersOutput,
-    SplitMeaningInput, SplitSentencesInput, SubtitleFiles, SubtitlesInput, TerminologyInput,
-    TerminologyOutput,
+    OwnTranslationInput, SentencesOutput, SeparateInput, SeparateOutput, SpeakersInput,
+    SpeakersOutput, SplitMeaningInput, SplitSentencesInput, SubtitleFiles, SubtitlesInput,
+    TerminologyInput, TerminologyOutput,
 };
 use temporalio_macros::activity_definitions;
 use temporalio_sdk::activities::ActivityError;
@@ -56,6 +56,11 @@ impl DubbingActivities {
 
     #[activity(name = activity::TRANSLATE)]
     pub fn translate(input: TranslateInput) -> Result<TranslateOutput, ActivityError> {
+        unimplemented!()
+    }
+
+    #[activity(name = activity::OWN_TRANSLATION)]
+    pub fn own_translation(input: OwnTranslationInput) -> Result<TranslateOutput, ActivityError> {
         unimplemented!()
     }
 

@@ -13,10 +13,11 @@ use onevoice_shared::contracts::{
     APPROVE_SIGNAL, Approval, BackgroundMode, BackgroundReport, BurnSubtitlesInput,
     CloneVoicesInput, DubbingInput, DubbingOutput, DubbingProgress, ExtractAudioInput,
     ExtractAudioOutput, FinishJobInput, JobOutcome, LoadTranscriptInput, MixInput, MuxInput,
-    PlanTimingInput, ProgressReport, PublishInput, ReviewMark, ReviewStage, SendEmailInput,
-    SeparateInput, SeparateOutput, SpeakersInput, SplitMeaningInput, SplitSentencesInput,
-    SubtitleFiles, SubtitlesInput, SynthesizeInput, TerminologyInput, TranscribeInput,
-    TranscriptOutput, TranscriptSource, TranslateInput, TranslateOutput, search_attribute,
+    OwnTranslationInput, PlanTimingInput, ProgressReport, PublishInput, ReviewMark, ReviewStage,
+    SendEmailInput, SeparateInput, SeparateOutput, SpeakersInput, SplitMeaningInput,
+    SplitSentencesInput, SubtitleFiles, SubtitlesInput, SynthesizeInput, TerminologyInput,
+    TranscribeInput, TranscriptOutput, TranscriptSource, TranslateInput, TranslateOutput,
+    search_attribute,
 };
 use onevoice_shared::failure;
 use onevoice_shared::keys::{JobOutputs, VideoKeys};
@@ -279,52 +280,20 @@ async fn pipeline(ctx: &mut WorkflowContext<DubbingWorkflow>) -> Result<DubbingO
         .await?;
     finish(ctx, Step::PrepareVideo);
 
-    begin(ctx, Step::SpeechRecognition).await?;
-    // The user's transcript when there is one, else speech recognition.
-    let transcript = match &input.transcript {
-        TranscriptSource::Recognize => {
-            ctx.execute_activity(
-                DubbingActivities::transcribe,
-                TranscribeInput {
-                    job_id,
-                    audio_key: audio.audio_key.clone(),
-                    language: input.source_language,
-                    transcript_key: outputs(&input).transcript(),
-                    detect: input.options.detect_language,
-                    recognizer: input.options.recognizer,
-                },
-                options::long_running(budget(ctx)),
-            )
-            .await?
-        }
-        TranscriptSource::Uploaded(key) => {
-            ctx.execute_activity(
-                DubbingActivities::load_transcript,
-                LoadTranscriptInput {
-                    job_id,
-                    transcript_key: key.clone(),
-                },
-                options::quick(),
-            )
-            .await?
-        }
+    // The user's own translation replaces the text stages (jobs carrying one take the marker).
+    let own_translation = match &input.own_translation_key {
+        Some(key) if ctx.patched(OWN_TRANSLATION_PATCH) => Some(key.clone()),
+        _ => None,
     };
-    finish(ctx, Step::SpeechRecognition);
-    let speakers_cues = transcript.cues_key.clone();
-    let detected = transcript.language;
-    let source_language = detected.unwrap_or(input.source_language);
-
-    // Histories from before the text stages (no marker) replay the translation they ran then.
-    let (translation, subtitles, line_voices) = if ctx.patched(TEXT_STAGES_PATCH) {
-        let (translation, subtitles, line_voices) =
-            text_stages(ctx, &input, transcript, source_language).await?;
-        (translation, Some(subtitles), line_voices)
-    } else {
-        (
-            translation_only(ctx, &input, transcript, source_language).await?,
-            None,
-            BTreeMap::new(),
-        )
+    let Lines {
+        translation,
+        subtitles,
+        line_voices,
+        speakers_cues,
+        detected,
+    } = match own_translation {
+        Some(key) => own_lines(ctx, &input, &audio, key).await?,
+        None => made_lines(ctx, &input, &audio).await?,
     };
     let display_srt = subtitles.as_ref().map_or_else(
         || translation.srt_key.clone(),
@@ -470,6 +439,8 @@ const SPEAKERS_PATCH: &str = "speakers";
 const CLONE_VOICES_PATCH: &str = "clone-voices";
 /// Marks histories of jobs that take the original voices out of the background before mixing.
 const SEPARATION_PATCH: &str = "separation";
+/// Marks histories of jobs that dub the user's own translation.
+const OWN_TRANSLATION_PATCH: &str = "own-translation";
 /// Marks histories of jobs that stop for the user's review of the translation.
 const REVIEW_PATCH: &str = "review-translation";
 /// Marks histories of cloning jobs that separate before the speakers step, so its references
@@ -560,6 +531,152 @@ async fn speakers(
     Ok((voices, separated))
 }
 
+/// The job's lines in the target language, and what they were made from.
+struct Lines {
+    translation: TranslateOutput,
+    /// Display subtitles (none before the text stages, nor for the user's own translation).
+    subtitles: Option<SubtitleFiles>,
+    /// The voices the user gave single lines at the review checkpoint.
+    line_voices: BTreeMap<u32, String>,
+    /// The cues that say who speaks when: the transcript's, else the translation's.
+    speakers_cues: String,
+    /// The source language, when the recognizer detected it.
+    detected: Option<Language>,
+}
+
+/// The source text (the user's transcript, else recognized), then the text stages translate it.
+async fn made_lines(
+    ctx: &mut WorkflowContext<DubbingWorkflow>,
+    input: &DubbingInput,
+    audio: &ExtractAudioOutput,
+) -> Result<Lines, Stop> {
+    begin(ctx, Step::SpeechRecognition).await?;
+    let transcript = source_text(ctx, input, audio).await?;
+    finish(ctx, Step::SpeechRecognition);
+    let speakers_cues = transcript.cues_key.clone();
+    let detected = transcript.language;
+    let source_language = detected.unwrap_or(input.source_language);
+
+    // Histories from before the text stages (no marker) replay the translation they ran then.
+    let (translation, subtitles, line_voices) = if ctx.patched(TEXT_STAGES_PATCH) {
+        let (translation, subtitles, line_voices) =
+            text_stages(ctx, input, transcript, source_language).await?;
+        (translation, Some(subtitles), line_voices)
+    } else {
+        (
+            translation_only(ctx, input, transcript, source_language).await?,
+            None,
+            BTreeMap::new(),
+        )
+    };
+    Ok(Lines {
+        translation,
+        subtitles,
+        line_voices,
+        speakers_cues,
+        detected,
+    })
+}
+
+/// The user's own translation as the lines: nothing is recognized, split or translated. With a
+/// source transcript, each line is matched to the source text it translates.
+async fn own_lines(
+    ctx: &mut WorkflowContext<DubbingWorkflow>,
+    input: &DubbingInput,
+    audio: &ExtractAudioOutput,
+    translation_key: String,
+) -> Result<Lines, Stop> {
+    let transcript = match &input.transcript {
+        TranscriptSource::Recognize => {
+            skip(ctx, &[Step::SpeechRecognition]);
+            None
+        }
+        TranscriptSource::Uploaded(_) => {
+            begin(ctx, Step::SpeechRecognition).await?;
+            let transcript = source_text(ctx, input, audio).await?;
+            finish(ctx, Step::SpeechRecognition);
+            Some(transcript)
+        }
+    };
+    skip(ctx, &[Step::NlpSplit, Step::MeaningSplit, Step::Summarize]);
+    begin(ctx, Step::Translate).await?;
+    let translation = ctx
+        .execute_activity(
+            DubbingActivities::own_translation,
+            OwnTranslationInput {
+                job_id: input.job_id,
+                translation_key,
+                source_cues_key: transcript.as_ref().map(|t| t.cues_key.clone()),
+                source_language: input.source_language,
+            },
+            options::quick(),
+        )
+        .await?;
+    finish(ctx, Step::Translate);
+    let (translation, line_voices) = reviewed(ctx, input, translation).await?;
+    // The user's translation is the display subtitle track as it is.
+    skip(ctx, &[Step::SplitSubtitles, Step::GenerateSubtitles]);
+    Ok(Lines {
+        speakers_cues: transcript.map_or_else(|| translation.cues_key.clone(), |t| t.cues_key),
+        translation,
+        subtitles: None,
+        line_voices,
+        detected: None,
+    })
+}
+
+/// The source text: the user's transcript when there is one, else speech recognition.
+async fn source_text(
+    ctx: &mut WorkflowContext<DubbingWorkflow>,
+    input: &DubbingInput,
+    audio: &ExtractAudioOutput,
+) -> Result<TranscriptOutput, ActivityExecutionError> {
+    match &input.transcript {
+        TranscriptSource::Recognize => {
+            ctx.execute_activity(
+                DubbingActivities::transcribe,
+                TranscribeInput {
+                    job_id: input.job_id,
+                    audio_key: audio.audio_key.clone(),
+                    language: input.source_language,
+                    transcript_key: outputs(input).transcript(),
+                    detect: input.options.detect_language,
+                    recognizer: input.options.recognizer,
+                },
+                options::long_running(budget(ctx)),
+            )
+            .await
+        }
+        TranscriptSource::Uploaded(key) => {
+            ctx.execute_activity(
+                DubbingActivities::load_transcript,
+                LoadTranscriptInput {
+                    job_id: input.job_id,
+                    transcript_key: key.clone(),
+                },
+                options::quick(),
+            )
+            .await
+        }
+    }
+}
+
+/// The translation as the user approved it at the review checkpoint (jobs that asked for one),
+/// with the voices they gave single lines.
+async fn reviewed(
+    ctx: &mut WorkflowContext<DubbingWorkflow>,
+    input: &DubbingInput,
+    mut translation: TranslateOutput,
+) -> Result<(TranslateOutput, BTreeMap<u32, String>), Stop> {
+    let mut line_voices = BTreeMap::new();
+    if input.options.review == Some(ReviewStage::Translation) && ctx.patched(REVIEW_PATCH) {
+        let approval = review_checkpoint(ctx, input).await?;
+        translation.cues_key = approval.cues_key;
+        line_voices = approval.line_voices;
+    }
+    Ok((translation, line_voices))
+}
+
 /// Sentences, lines split by meaning, terminology, translation and display subtitles.
 async fn text_stages(
     ctx: &mut WorkflowContext<DubbingWorkflow>,
@@ -631,13 +748,7 @@ async fn text_stages(
     finish(ctx, Step::Translate);
 
     // The user reviews the translation before anything is spoken (jobs that asked for it).
-    let mut translation = translation;
-    let mut line_voices = BTreeMap::new();
-    if input.options.review == Some(ReviewStage::Translation) && ctx.patched(REVIEW_PATCH) {
-        let approval = review_checkpoint(ctx, input).await?;
-        translation.cues_key = approval.cues_key;
-        line_voices = approval.line_voices;
-    }
+    let (translation, line_voices) = reviewed(ctx, input, translation).await?;
 
     // One activity splits the lines for display and writes the files.
     begin(ctx, Step::SplitSubtitles).await?;

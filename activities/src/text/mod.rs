@@ -7,6 +7,7 @@ mod apertium;
 mod estimate;
 mod llm;
 mod meaning;
+mod own;
 pub(crate) mod script;
 mod sentences;
 mod subtitles;
@@ -18,9 +19,9 @@ use crate::deps::Deps;
 use crate::{error, heartbeat, memo};
 use llm::Llm;
 use onevoice_shared::contracts::{
-    LoadTranscriptInput, SentencesOutput, SplitMeaningInput, SplitSentencesInput, SubtitleFiles,
-    SubtitlesInput, TerminologyInput, TerminologyOutput, TranscriptOutput, TranslateInput,
-    TranslateOutput, activity,
+    LoadTranscriptInput, OwnTranslationInput, SentencesOutput, SplitMeaningInput,
+    SplitSentencesInput, SubtitleFiles, SubtitlesInput, TerminologyInput, TerminologyOutput,
+    TranscriptOutput, TranslateInput, TranslateOutput, activity,
 };
 use onevoice_shared::ids::JobId;
 use onevoice_shared::keys::JobKeys;
@@ -326,6 +327,56 @@ impl TextActivities {
                     (keys.text_json("translation_cues"), keys.translation_srt());
                 self.write(&cues_key, &translated).await?;
                 self.write(&keys.shortened_lines(), &shortened).await?;
+                self.put_text(&srt_key, srt::write(&translated), "application/x-subrip")
+                    .await?;
+                Ok(TranslateOutput {
+                    cues_key,
+                    srt_key,
+                    lines: translated.len() as u32,
+                })
+            }),
+        )
+        .await
+    }
+
+    /// The user's own translation as the job's lines, spoken as given: stored where the
+    /// translation goes (nothing shortened), with the source text of each line when the job has
+    /// a transcript (the lines the segments show).
+    #[activity(name = activity::OWN_TRANSLATION)]
+    pub async fn own_translation(
+        self: Arc<Self>,
+        ctx: ActivityContext,
+        input: OwnTranslationInput,
+    ) -> Result<TranslateOutput, ActivityError> {
+        let storage = &self.deps.storage;
+        let keys = JobKeys(input.job_id);
+        heartbeat::beating(
+            &ctx,
+            memo::once(storage, &keys.step_result(Step::Translate), || async {
+                let bytes = storage
+                    .get_bytes(&input.translation_key)
+                    .await
+                    .map_err(error::storage)?;
+                let text = String::from_utf8(bytes)
+                    .map_err(|_| error::invalid_input("the translation is not UTF-8 text"))?;
+                let translated = srt::parse_transcript(&text).map_err(|e| {
+                    error::invalid_input(format!("the translation is not valid SRT or WebVTT: {e}"))
+                })?;
+                let translated = match &input.source_cues_key {
+                    Some(k) => {
+                        let sources: Vec<Cue> = self.read(k).await?;
+                        let joiner = script::joiner(input.source_language);
+                        let (lines, spoken) = own::match_sources(&translated, &sources, joiner);
+                        self.write(&keys.text_json("lines"), &lines).await?;
+                        spoken
+                    }
+                    None => translated,
+                };
+                let (cues_key, srt_key) =
+                    (keys.text_json("translation_cues"), keys.translation_srt());
+                self.write(&cues_key, &translated).await?;
+                self.write(&keys.shortened_lines(), &Vec::<usize>::new())
+                    .await?;
                 self.put_text(&srt_key, srt::write(&translated), "application/x-subrip")
                     .await?;
                 Ok(TranslateOutput {

@@ -27,7 +27,7 @@ use temporalio_client::{
 };
 
 const DEADLINE: Duration = Duration::from_secs(180);
-const SCENARIOS: [&str; 16] = [
+const SCENARIOS: [&str; 17] = [
     "dubbing-recognized",
     "dubbing-speakers",
     "dubbing-cloned",
@@ -44,6 +44,7 @@ const SCENARIOS: [&str; 16] = [
     "rerender",
     "export",
     "dubbing-reviewed",
+    "dubbing-own-translation",
 ];
 
 #[tokio::main]
@@ -87,6 +88,7 @@ async fn record(name: &str) -> anyhow::Result<Vec<u8>> {
         "rerender" => rerender().await,
         "export" => export().await,
         "dubbing-reviewed" => reviewed().await,
+        "dubbing-own-translation" => own_translation().await,
         other => anyhow::bail!("no scenario {other}"),
     }
 }
@@ -243,6 +245,31 @@ async fn reviewed_on(app: &TestApp) -> anyhow::Result<Vec<u8>> {
         .expect(202)?;
     let done = finished_job(app, &token, &job, DEADLINE).await?;
     anyhow::ensure!(done["status"] == "completed", "{done}");
+    history(app, &format!("dub-{job}"), true).await
+}
+
+/// A dub of the user's own translation with its source transcript (the `own-translation`
+/// patch): nothing translated, each line matched to its source.
+async fn own_translation() -> anyhow::Result<Vec<u8>> {
+    let app = TestApp::spawn().await?;
+    let out = own_translation_on(&app).await;
+    finish(app, out).await
+}
+
+async fn own_translation_on(app: &TestApp) -> anyhow::Result<Vec<u8>> {
+    let (_, token) = app.user("record-own@example.com").await?;
+    let (_dir, sample, video) = sample_video(app, &token, "own.mp4").await?;
+    let translated: Vec<onevoice_shared::srt::Cue> = sample
+        .cues
+        .iter()
+        .map(|c| onevoice_shared::srt::Cue {
+            text: format!("Traducción propia: {}", c.text),
+            ..c.clone()
+        })
+        .collect();
+    let mut body = request(Some(&sample.transcript));
+    body["translated_transcript"] = json!(onevoice_shared::srt::write(&translated));
+    let (job, _) = dub_completed(app, &token, &video, body).await?;
     history(app, &format!("dub-{job}"), true).await
 }
 

@@ -96,10 +96,11 @@ pub(super) fn requested_recognizer(
                 ),
             )
         })?;
-    if req.source_transcript.is_some() {
+    if req.source_transcript.is_some() || req.translated_transcript.is_some() {
         return Err(ServiceError::invalid(
             "asr_provider",
-            "a job with source_transcript recognizes no speech: omit one of them",
+            "a job with source_transcript or translated_transcript recognizes no speech: omit \
+             one of them",
         ));
     }
     Ok(Some(recognizer))

@@ -73,6 +73,12 @@ pub struct DubRequest {
     /// Transcript of the video as SRT or WebVTT text. Without one, the speech is recognized.
     #[serde(default)]
     pub source_transcript: Option<String>,
+    /// Your own translation of the video, as SRT or WebVTT text in `target_language` (speakers
+    /// named as in `source_transcript`): it is spoken as given, each cue timed like any
+    /// translated line, instead of translating. With `source_transcript`, each line shows the
+    /// source text it overlaps; without, no speech is recognized at all.
+    #[serde(default)]
+    pub translated_transcript: Option<String>,
     /// Speech recognizer for this job (one configured on the server); the server's default
     /// when omitted.
     #[serde(default)]
@@ -202,14 +208,19 @@ pub async fn start(
     let plan = plan(state, user, video, req).await?;
     let job_id = JobId::new();
     let outputs = VideoKeys::new(user, video).job(job_id);
-    if let Some(cues) = &plan.cues {
-        // With the speakers' names, which the job reads back (`load_transcript`).
-        let body = srt::write_with_speakers(cues).into_bytes();
-        let key = outputs.transcript();
-        state
-            .storage
-            .put_bytes(&key, body, "application/x-subrip")
-            .await?;
+    // With the speakers' names, which the job reads back (`load_transcript`).
+    let uploads = [
+        (&plan.cues, outputs.transcript()),
+        (&plan.own_translation, outputs.own_translation()),
+    ];
+    for (cues, key) in uploads {
+        if let Some(cues) = cues {
+            let body = srt::write_with_speakers(cues).into_bytes();
+            state
+                .storage
+                .put_bytes(&key, body, "application/x-subrip")
+                .await?;
+        }
     }
     let new = NewDub {
         job_id,
@@ -254,6 +265,10 @@ pub async fn start(
         options: plan.config.options(),
         review_timeout_secs: review_timeout(state, &plan.config),
         approval: None,
+        own_translation_key: plan
+            .own_translation
+            .as_ref()
+            .map(|_| outputs.own_translation()),
     };
     if let Err(e) = dispatch(state, &input, &plan.title).await {
         tracing::error!(error = %e, %job_id, "could not start the dubbing workflow");
@@ -274,8 +289,11 @@ pub async fn start(
 struct Plan {
     video: VideoId,
     config: JobConfig,
-    /// The user's transcript, parsed; `None`: the speech is recognized.
+    /// The user's transcript, parsed; `None`: the speech is recognized (unless the user brought
+    /// their translation).
     cues: Option<Vec<Cue>>,
+    /// The user's own translation, parsed.
+    own_translation: Option<Vec<Cue>>,
     title: String,
     video_key: String,
     priced_duration_ms: Option<u64>,
@@ -298,10 +316,25 @@ async fn plan(state: &AppState, user: UserId, video: VideoId, req: &DubRequest) 
     // `auto`: speech recognition detects it (the video's language, or English, is only a
     // fallback for the record until then).
     let detect_language = req.source_language.as_deref() == Some("auto");
-    if detect_language && (req.source_transcript.is_some() || recognizer.is_none()) {
+    let own_translation = req
+        .translated_transcript
+        .as_deref()
+        .map(srt::parse_transcript)
+        .transpose()
+        .map_err(|e| ServiceError::invalid("translated_transcript", e.to_string()))?;
+    if detect_language
+        && (req.source_transcript.is_some() || own_translation.is_some() || recognizer.is_none())
+    {
         return Err(ServiceError::invalid(
             "source_language",
-            "`auto` needs speech recognition: omit source_transcript (and configure a recognizer)",
+            "`auto` needs speech recognition: omit source_transcript and translated_transcript \
+             (and configure a recognizer)",
+        ));
+    }
+    if own_translation.is_some() && !req.glossary.is_empty() {
+        return Err(ServiceError::invalid(
+            "glossary",
+            "a job with translated_transcript translates nothing: omit the glossary",
         ));
     }
     let source: Language = req
@@ -332,13 +365,15 @@ async fn plan(state: &AppState, user: UserId, video: VideoId, req: &DubRequest) 
         .voice_id
         .clone()
         .or_else(|| onevoice_shared::voices::default_voice(target, &state.settings.speech));
-    // Without a transcript, the speech is recognized (when a recognizer is configured).
+    // Without a transcript, the speech is recognized (when a recognizer is configured), unless
+    // the user brought their translation: then there is no source text.
     let (cues, speech) = match (req.source_transcript.as_deref(), recognizer) {
         (Some(transcript), _) => {
             let cues = srt::parse_transcript(transcript)
                 .map_err(|e| ServiceError::invalid("source_transcript", e.to_string()))?;
             (Some(cues), SpeechSource::Transcript)
         }
+        (None, _) if own_translation.is_some() => (None, SpeechSource::None),
         (None, Some(r)) => (None, SpeechSource::Recognizer(r)),
         (None, None) => {
             return Err(ServiceError::invalid(
@@ -350,8 +385,11 @@ async fn plan(state: &AppState, user: UserId, video: VideoId, req: &DubRequest) 
     let background = check_background(req)?;
     let review = check_review(req)?;
     let glossary = check_glossary(&req.glossary)?;
-    let voices = check_speaker_voices(state, user, &req.voices, cues.as_deref(), target).await?;
-    let cloning = check_cloning(state, req, voice_id.as_deref(), cues.as_deref(), recognizer)?;
+    // Who speaks is told by the source transcript, else by the user's translation.
+    let speaker_cues = cues.as_deref().or(own_translation.as_deref());
+    let voices = check_speaker_voices(state, user, &req.voices, speaker_cues, target).await?;
+    let recognizer = recognizer.filter(|_| speech != SpeechSource::None);
+    let cloning = check_cloning(state, req, voice_id.as_deref(), speaker_cues, recognizer)?;
     let original = media::newest(&state.db, video, FileType::Original, None, None)
         .await?
         .ok_or_else(|| ServiceError::Conflict("the video has no uploaded file".into()))?;
@@ -373,8 +411,10 @@ async fn plan(state: &AppState, user: UserId, video: VideoId, req: &DubRequest) 
             clone_voices: cloning.as_ref().map(|(provider, _)| *provider),
             background: Some(background),
             review,
+            own_translation: own_translation.is_some(),
         },
         cues,
+        own_translation,
         title: v.title,
         video_key: original.s3_key,
         priced_duration_ms: original.duration.map(|s| (s * 1000.0).round() as u64),

@@ -131,11 +131,10 @@ async fn rebuild_input(
         activity_budget: Some(state.settings.temporal.activity_budget),
         video_key: original.s3_key,
         // Recognized jobs recognize again on resume (the step's stored result is reused if it
-        // had finished).
-        transcript: if config.recognizes() {
-            TranscriptSource::Recognize
-        } else {
-            TranscriptSource::Uploaded(outputs.transcript())
+        // had finished); a job of the user's own translation without its source has none.
+        transcript: match config.speech_recognition {
+            SpeechSource::Transcript => TranscriptSource::Uploaded(outputs.transcript()),
+            SpeechSource::Recognizer(_) | SpeechSource::None => TranscriptSource::Recognize,
         },
         source_language: parse(job.source_language.as_deref()).unwrap_or(config.source_language),
         target_language: parse(job.target_language.as_deref()).unwrap_or(config.target_language),
@@ -144,6 +143,7 @@ async fn rebuild_input(
         options: config.options(),
         review_timeout_secs: super::review_timeout(state, &config),
         approval: approved(state, job).await?,
+        own_translation_key: config.own_translation.then(|| outputs.own_translation()),
     })
 }
 
