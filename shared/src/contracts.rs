@@ -400,12 +400,15 @@ pub enum ReviewStage {
 }
 
 /// What the user approved at the review checkpoint: the lines to speak (`srt::Cue` list, the
-/// translation as edited) and the voices the user gave single lines.
+/// translation as edited), the voices the user gave single lines and the lines they keep
+/// undubbed.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Approval {
     pub cues_key: String,
     #[serde(default)]
     pub line_voices: std::collections::BTreeMap<u32, String>,
+    #[serde(default, skip_serializing_if = "std::collections::BTreeSet::is_empty")]
+    pub kept: std::collections::BTreeSet<u32>,
 }
 
 /// Name of `DubbingWorkflow`'s approval signal.
@@ -742,6 +745,9 @@ pub struct SynthesizeInput {
     /// Voices of single lines (by 0-based index), over the speakers' (a re-render's edits).
     #[serde(default, skip_serializing_if = "std::collections::BTreeMap::is_empty")]
     pub line_voices: std::collections::BTreeMap<u32, String>,
+    /// Lines (0-based) that keep the original audio: nothing is synthesized for them.
+    #[serde(default, skip_serializing_if = "std::collections::BTreeSet::is_empty")]
+    pub kept: std::collections::BTreeSet<u32>,
     /// The render this is part of (1: the first dub; see `keys::RenderKeys`).
     #[serde(default = "first_render", skip_serializing_if = "is_first_render")]
     pub version: u32,
@@ -815,9 +821,12 @@ pub struct SynthesizedLine {
     /// Who says it (a label of the job's speakers).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub speaker: Option<String>,
-    /// The voice that spoke it.
+    /// The voice that spoke it (for a line kept undubbed, the one that would have).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub voice_id: Option<String>,
+    /// The line keeps the original audio: it has no clip (`audio_key` is empty).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub keep_original: bool,
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -1009,6 +1018,9 @@ pub struct RerenderInput {
     /// The lines to speak (`keys::RenderKeys::cues`), and each line's voice.
     pub cues_key: String,
     pub line_voices: std::collections::BTreeMap<u32, String>,
+    /// Lines that keep the original audio.
+    #[serde(default, skip_serializing_if = "std::collections::BTreeSet::is_empty")]
+    pub kept: std::collections::BTreeSet<u32>,
     pub video_key: String,
     pub source_audio_key: String,
     pub duration_ms: u64,

@@ -1040,3 +1040,94 @@ async fn a_dub_of_the_users_own_translation_speaks_it_as_given() -> anyhow::Resu
     }
     app.shutdown().await
 }
+
+#[tokio::test]
+async fn a_line_kept_undubbed_plays_the_original_audio_after_a_rerender() -> anyhow::Result<()> {
+    use onevoice_shared::contracts::SynthesizedLine;
+
+    let app = TestApp::spawn().await?;
+    let (_, token) = app.user("keep-original@example.test").await?;
+    let (_dir, sample, video) = sample_video(&app, &token, "keep.mp4").await?;
+    let job = dub_to_end(
+        &app,
+        &token,
+        &video,
+        json!({"target_language": "es", "source_language": "en", "source_transcript": sample.transcript}),
+        DEADLINE,
+    )
+    .await?;
+    assert_eq!(job["status"], "completed", "{job}");
+    let id = job["id"].as_str().context("id")?.to_string();
+    let keys = keys::job(&id);
+    let clips_before = app.state.storage.list(&keys.clips()).await?.len();
+
+    let segments_path = format!("/api/jobs/{id}/segments");
+    let edit = json!({"edits": [{"index": 1, "keep_original": true}]});
+    let (status, body) = patch(&app, &segments_path, &token, edit).await?;
+    assert_eq!(status, 200, "{body}");
+    let started = app
+        .post(&format!("/api/jobs/{id}/rerender"), &token)
+        .await?
+        .expect(202)?;
+    assert_eq!(started["version"], 2, "{started}");
+    let versions_path = format!("/api/jobs/{id}/versions");
+    let versions = onevoice_tests::harness::eventually(DEADLINE, "version 2 to end", || async {
+        let v = app.get(&versions_path, &token).await?.expect(200)?;
+        Ok((v["versions"][1]["status"] != "processing").then_some(v))
+    })
+    .await?;
+    assert_eq!(versions["versions"][1]["status"], "completed", "{versions}");
+
+    // Nothing was synthesized; the line has no clip and the plan keeps its time.
+    assert_eq!(
+        app.state.storage.list(&keys.clips()).await?.len(),
+        clips_before
+    );
+    let (one, two) = (keys.render(1), keys.render(2));
+    let spoken: Vec<SynthesizedLine> = app.state.storage.get_json(&two.tts_manifest()).await?;
+    assert!(spoken[1].keep_original && spoken[1].audio_key.is_empty());
+    assert!(!spoken[0].keep_original && !spoken[2].keep_original);
+    let plans: Vec<Plan> = vec![
+        app.state.storage.get_json(&one.timing_plan()).await?,
+        app.state.storage.get_json(&two.timing_plan()).await?,
+    ];
+    let cue = &sample.cues[1];
+    let samples = |ms: u64| ms * u64::from(RATE) / 1000;
+    assert_eq!(
+        plans[1].kept,
+        vec![(samples(cue.start_ms), samples(cue.end_ms))]
+    );
+    assert_eq!(plans[1].placements[1].placed, 0);
+
+    // The mix changed only around that line: its clip is gone, the original plays there (at
+    // full level, so the limiter may still be recovering from it for a moment after).
+    let ramp = onevoice_activities::audio::engine::RAMP;
+    let recovery = onevoice_activities::audio::engine::limit::Limiter::WARM_UP;
+    let p = &plans[0].placements[1];
+    let window = (
+        p.start.min(samples(cue.start_ms)).saturating_sub(ramp),
+        (p.start + p.placed).max(samples(cue.end_ms)) + 2 * ramp + recovery,
+    );
+    let (a, b) = (
+        app.state.storage.get_bytes(&one.mix()).await?,
+        app.state.storage.get_bytes(&two.mix()).await?,
+    );
+    let differing = differing_frames(&a, &b);
+    assert!(
+        !differing.is_empty(),
+        "keeping the original changed nothing"
+    );
+    assert!(
+        differing.iter().all(|f| (window.0..window.1).contains(f)),
+        "changed outside {window:?}: {:?} .. {:?}",
+        differing.first(),
+        differing.last(),
+    );
+
+    // The segments say so, with nothing left to re-render.
+    let page = app.get(&segments_path, &token).await?.expect(200)?;
+    assert_eq!(page["changed"], 0, "{page}");
+    assert_eq!(page["segments"][1]["keep_original"], true, "{page}");
+    assert_eq!(page["segments"][0]["keep_original"], false);
+    app.shutdown().await
+}

@@ -25,7 +25,7 @@ use onevoice_shared::language::Language;
 use onevoice_shared::legacy;
 use onevoice_shared::pipeline::{Step, progress_percent};
 use onevoice_shared::status::{JobStatus, StepStatus};
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use temporalio_common::search_attributes::SearchAttributeKey;
 use temporalio_macros::{workflow, workflow_methods};
 use temporalio_sdk::{
@@ -288,7 +288,7 @@ async fn pipeline(ctx: &mut WorkflowContext<DubbingWorkflow>) -> Result<DubbingO
     let Lines {
         translation,
         subtitles,
-        line_voices,
+        choices,
         speakers_cues,
         detected,
     } = match own_translation {
@@ -337,7 +337,8 @@ async fn pipeline(ctx: &mut WorkflowContext<DubbingWorkflow>) -> Result<DubbingO
                 language: input.target_language,
                 voice_id: input.options.voice_id.clone(),
                 voices,
-                line_voices,
+                line_voices: choices.voices,
+                kept: choices.kept,
                 version: 1,
             },
             options::long_running(budget(ctx)),
@@ -536,8 +537,8 @@ struct Lines {
     translation: TranslateOutput,
     /// Display subtitles (none before the text stages, nor for the user's own translation).
     subtitles: Option<SubtitleFiles>,
-    /// The voices the user gave single lines at the review checkpoint.
-    line_voices: BTreeMap<u32, String>,
+    /// What the user chose line by line at the review checkpoint.
+    choices: Choices,
     /// The cues that say who speaks when: the transcript's, else the translation's.
     speakers_cues: String,
     /// The source language, when the recognizer detected it.
@@ -558,21 +559,21 @@ async fn made_lines(
     let source_language = detected.unwrap_or(input.source_language);
 
     // Histories from before the text stages (no marker) replay the translation they ran then.
-    let (translation, subtitles, line_voices) = if ctx.patched(TEXT_STAGES_PATCH) {
-        let (translation, subtitles, line_voices) =
+    let (translation, subtitles, choices) = if ctx.patched(TEXT_STAGES_PATCH) {
+        let (translation, subtitles, choices) =
             text_stages(ctx, input, transcript, source_language).await?;
-        (translation, Some(subtitles), line_voices)
+        (translation, Some(subtitles), choices)
     } else {
         (
             translation_only(ctx, input, transcript, source_language).await?,
             None,
-            BTreeMap::new(),
+            Choices::default(),
         )
     };
     Ok(Lines {
         translation,
         subtitles,
-        line_voices,
+        choices,
         speakers_cues,
         detected,
     })
@@ -613,14 +614,14 @@ async fn own_lines(
         )
         .await?;
     finish(ctx, Step::Translate);
-    let (translation, line_voices) = reviewed(ctx, input, translation).await?;
+    let (translation, choices) = reviewed(ctx, input, translation).await?;
     // The user's translation is the display subtitle track as it is.
     skip(ctx, &[Step::SplitSubtitles, Step::GenerateSubtitles]);
     Ok(Lines {
         speakers_cues: transcript.map_or_else(|| translation.cues_key.clone(), |t| t.cues_key),
         translation,
         subtitles: None,
-        line_voices,
+        choices,
         detected: None,
     })
 }
@@ -661,20 +662,31 @@ async fn source_text(
     }
 }
 
+/// What the user chose line by line at the review checkpoint: voices of single lines, and the
+/// lines they keep undubbed.
+#[derive(Default)]
+struct Choices {
+    voices: BTreeMap<u32, String>,
+    kept: BTreeSet<u32>,
+}
+
 /// The translation as the user approved it at the review checkpoint (jobs that asked for one),
-/// with the voices they gave single lines.
+/// with their choices line by line.
 async fn reviewed(
     ctx: &mut WorkflowContext<DubbingWorkflow>,
     input: &DubbingInput,
     mut translation: TranslateOutput,
-) -> Result<(TranslateOutput, BTreeMap<u32, String>), Stop> {
-    let mut line_voices = BTreeMap::new();
+) -> Result<(TranslateOutput, Choices), Stop> {
+    let mut choices = Choices::default();
     if input.options.review == Some(ReviewStage::Translation) && ctx.patched(REVIEW_PATCH) {
         let approval = review_checkpoint(ctx, input).await?;
         translation.cues_key = approval.cues_key;
-        line_voices = approval.line_voices;
+        choices = Choices {
+            voices: approval.line_voices,
+            kept: approval.kept,
+        };
     }
-    Ok((translation, line_voices))
+    Ok((translation, choices))
 }
 
 /// Sentences, lines split by meaning, terminology, translation and display subtitles.
@@ -683,7 +695,7 @@ async fn text_stages(
     input: &DubbingInput,
     transcript: TranscriptOutput,
     source_language: Language,
-) -> Result<(TranslateOutput, SubtitleFiles, BTreeMap<u32, String>), Stop> {
+) -> Result<(TranslateOutput, SubtitleFiles, Choices), Stop> {
     let job_id = input.job_id;
     begin(ctx, Step::NlpSplit).await?;
     let sentences = ctx
@@ -748,7 +760,7 @@ async fn text_stages(
     finish(ctx, Step::Translate);
 
     // The user reviews the translation before anything is spoken (jobs that asked for it).
-    let (translation, line_voices) = reviewed(ctx, input, translation).await?;
+    let (translation, choices) = reviewed(ctx, input, translation).await?;
 
     // One activity splits the lines for display and writes the files.
     begin(ctx, Step::SplitSubtitles).await?;
@@ -767,7 +779,7 @@ async fn text_stages(
         .await?;
     finish(ctx, Step::SplitSubtitles);
     finish(ctx, Step::GenerateSubtitles);
-    Ok((translation, subtitles, line_voices))
+    Ok((translation, subtitles, choices))
 }
 
 /// Waits, durably, for the user's approval of the translation, until the job's review timeout

@@ -75,6 +75,7 @@ async fn render(
                 voice_id: None,
                 voices: BTreeMap::new(),
                 line_voices: input.line_voices.clone(),
+                kept: input.kept.clone(),
                 version,
             },
             budget.clone(),

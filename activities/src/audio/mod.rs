@@ -63,6 +63,10 @@ impl AudioActivities {
     ) -> Result<Vec<PathBuf>, ActivityError> {
         let mut paths = Vec::with_capacity(lines.len());
         for (n, line) in lines.iter().enumerate() {
+            if line.keep_original {
+                paths.push(PathBuf::new()); // no clip: the plan places nothing there
+                continue;
+            }
             let path = scratch.path(&format!("{n:05}.clip"));
             self.deps
                 .storage
@@ -72,6 +76,29 @@ impl AudioActivities {
             paths.push(path);
         }
         Ok(paths)
+    }
+}
+
+impl AudioActivities {
+    /// The original track, downloaded when the background is another file (a separated stem)
+    /// and the plan keeps some of the original audio.
+    async fn original(
+        &self,
+        source_audio_key: &str,
+        separated: bool,
+        plan: &Plan,
+        scratch: &Scratch,
+    ) -> Result<Option<PathBuf>, ActivityError> {
+        if !separated || plan.kept.is_empty() {
+            return Ok(None);
+        }
+        let path = scratch.path("original.audio");
+        self.deps
+            .storage
+            .download_to(source_audio_key, &path)
+            .await
+            .map_err(error::storage)?;
+        Ok(Some(path))
     }
 }
 
@@ -115,7 +142,7 @@ impl AudioActivities {
             let lengths = tokio::task::spawn_blocking(move || {
                 clips
                     .iter()
-                    .map(|c| engine::decode::probe_length(c))
+                    .map(|c| if c.as_os_str().is_empty() { Ok((0, RATE)) } else { engine::decode::probe_length(c) })
                     .collect::<Result<Vec<_>, _>>()
             })
             .await
@@ -150,17 +177,32 @@ impl AudioActivities {
                     })
                 })
                 .collect();
-            let timeline = plan_tracks(input.duration_ms as f64 / 1000.0, &cues, &tracks, rules);
+            let mut timeline = plan_tracks(input.duration_ms as f64 / 1000.0, &cues, &tracks, rules);
+            let samples = |ms: u64| (ms * u64::from(RATE) / 1000).min(timeline.frames);
+            let kept: Vec<(u64, u64)> = lines
+                .iter()
+                .filter(|l| l.keep_original)
+                .map(|l| (samples(l.start_ms), samples(l.end_ms)))
+                .collect();
+            timeline.keep_original(kept, engine::RAMP);
+            // The dub's subtitles: what each clip says while it plays; a line kept undubbed
+            // shows its translation over the original, in its own time.
             let dub_cues: Vec<srt::Cue> = timeline
                 .placements
                 .iter()
                 .zip(&lines)
-                .filter(|(p, _)| p.placed > 0)
-                .map(|(p, l)| srt::Cue {
-                    start_ms: ms(p.start),
-                    end_ms: ms(p.start + p.placed),
-                    text: l.text.clone(),
-                    speaker: l.speaker.clone(),
+                .filter_map(|(p, l)| {
+                    let (start_ms, end_ms) = if l.keep_original {
+                        (l.start_ms, l.end_ms)
+                    } else {
+                        (ms(p.start), ms(p.start + p.placed))
+                    };
+                    (end_ms > start_ms).then(|| srt::Cue {
+                        start_ms,
+                        end_ms,
+                        text: l.text.clone(),
+                        speaker: l.speaker.clone(),
+                    })
                 })
                 .collect();
             let unfit: Vec<UnfitLine> = timeline
@@ -324,9 +366,11 @@ impl AudioActivities {
                 .download_to(background, &source)
                 .await
                 .map_err(error::storage)?;
+            let original = self.original(&input.source_audio_key, input.background_stem_key.is_some(), &timeline, &scratch).await?;
             let clips = self.clips(&lines, &scratch).await?;
             let spec = MixSpec {
                 background: source,
+                original,
                 clips,
                 // A separated stem has no voices to duck; the original track does.
                 duck_gain: duck_gain(
@@ -394,9 +438,11 @@ impl AudioActivities {
                 .as_ref()
                 .unwrap_or(&input.source_audio_key);
             storage.download_to(background, &source).await.map_err(error::storage)?;
+            let original = self.original(&input.source_audio_key, input.background_stem_key.is_some(), &timeline, &scratch).await?;
             let clips = self.clips(&lines, &scratch).await?;
             let spec = MixSpec {
                 background: source,
+                original,
                 clips: clips.clone(),
                 duck_gain: duck_gain(&deps.audio, input.preserve_background, input.background_stem_key.is_some()),
                 target_lufs: deps.audio.target_lufs,

@@ -86,6 +86,7 @@ fn main() -> anyhow::Result<()> {
         limiter: false,
         cancel: Default::default(),
         only: None,
+        original: None,
     };
     let report = mix::mix(&spec, &timeline, RATE, &wav, &out_dir)?;
     let mixed = started.elapsed().as_secs_f64();

@@ -140,8 +140,11 @@ impl VoiceActivities {
                             let (this, scratch, input, ctx, done) =
                                 (&*self, &scratch, &input, &ctx, &done);
                             async move {
-                                let line =
-                                    this.line(ctx, input, voice, scratch, keys, n, &cue).await?;
+                                let line = if input.kept.contains(&(n as u32)) {
+                                    kept_line(voice, cue)
+                                } else {
+                                    this.line(ctx, input, voice, scratch, keys, n, &cue).await?
+                                };
                                 let finished =
                                     done.fetch_add(1, std::sync::atomic::Ordering::Relaxed) + 1;
                                 crate::heartbeat::progress(ctx, finished).await;
@@ -194,6 +197,20 @@ impl VoiceActivities {
     }
 }
 
+/// A line the user keeps undubbed: the original audio plays there, nothing is synthesized. It
+/// names the voice it would have had, so an edit that keeps that voice changes nothing.
+fn kept_line(voice: Voice<'_>, cue: Cue) -> SynthesizedLine {
+    SynthesizedLine {
+        start_ms: cue.start_ms,
+        end_ms: cue.end_ms,
+        audio_key: String::new(),
+        text: cue.text,
+        speaker: cue.speaker,
+        voice_id: Some(voice.id.to_string()),
+        keep_original: true,
+    }
+}
+
 /// The voice a line is spoken with, and its catalogue id.
 #[derive(Clone, Copy)]
 struct Voice<'a> {
@@ -226,6 +243,7 @@ impl VoiceActivities {
             text: cue.text.clone(),
             speaker: cue.speaker.clone(),
             voice_id: Some(voice.id.to_string()),
+            keep_original: false,
         };
         let choice = voice.choice;
         let stored = deps
@@ -323,6 +341,7 @@ mod tests {
             voice_id: None,
             voices: Default::default(),
             line_voices: Default::default(),
+            kept: Default::default(),
             version: 1,
         };
         assert_eq!(espeak_voice(&input, Some('f')), "es+f3");

@@ -73,6 +73,8 @@ pub struct SegmentView {
     overrun_ms: u64,
     /// Whether the translation was shortened to fit the time.
     shortened: bool,
+    /// The line plays the original audio (the user kept it undubbed): nothing is spoken.
+    keep_original: bool,
     /// The newest edit of the line, if any.
     edit: Option<EditView>,
     /// Whether the next re-render speaks this line differently from this version.
@@ -98,6 +100,7 @@ impl From<&Segment> for SegmentView {
             speed: s.speed,
             overrun_ms: s.overrun_ms,
             shortened: s.shortened,
+            keep_original: s.rendered.keep_original,
             edit: s.edit.as_ref().map(|e| EditView {
                 revision: e.revision,
                 translation: e.state.translation.clone(),

@@ -54,6 +54,9 @@ pub struct MixSpec {
     pub cancel: Arc<AtomicBool>,
     /// One part of the mix alone (an editor's stem); `None` mixes both.
     pub only: Option<Stem>,
+    /// The original track, when `background` is something else (a separated stem): it plays
+    /// over the plan's kept spans. `None`: `background` is the original track.
+    pub original: Option<PathBuf>,
 }
 
 /// A part of the mix. With the mix's gain and no limiter, the two add up to the mix as it was
@@ -99,15 +102,20 @@ pub fn mix(
     let raw_path = scratch.join("mix.f32");
     let (bg_tx, bg_rx) = sync_channel::<Result<Vec<f32>, EngineError>>(DEPTH);
     let (clip_tx, clip_rx) = sync_channel::<Result<(u64, Vec<f32>), EngineError>>(16);
+    // The original track, decoded beside the background only where the plan keeps some of it.
+    let keeping = !plan.kept.is_empty() && spec.only != Some(Stem::Voices);
+    let original = spec.original.as_ref().filter(|_| keeping);
+    let (orig_tx, orig_rx) = sync_channel::<Result<Vec<f32>, EngineError>>(DEPTH);
     let measured = std::thread::scope(|scope| {
-        let background = spec.background.clone();
-        scope.spawn(move || {
-            if let Err(e) =
-                background_blocks(&background, rate, |block| bg_tx.send(Ok(block)).is_ok())
-            {
-                let _ = bg_tx.send(Err(e));
-            }
-        });
+        let streams = [(Some(&spec.background), bg_tx), (original, orig_tx)];
+        for (path, tx) in streams {
+            let Some(path) = path else { continue };
+            scope.spawn(move || {
+                if let Err(e) = background_blocks(path, rate, |block| tx.send(Ok(block)).is_ok()) {
+                    let _ = tx.send(Err(e));
+                }
+            });
+        }
         let voices = spec.only != Some(Stem::Background);
         scope.spawn(move || {
             if !voices {
@@ -118,7 +126,8 @@ pub fn mix(
             let mut order: Vec<(&PathBuf, &Placement)> =
                 spec.clips.iter().zip(&plan.placements).collect();
             order.sort_by_key(|(_, p)| p.start);
-            for (path, p) in order {
+            // Lines kept undubbed have no clip.
+            for (path, p) in order.into_iter().filter(|(_, p)| p.placed > 0) {
                 let clip =
                     prepare_clip(path, p, rate, &mut resamplers).map(|samples| (p.start, samples));
                 let failed = clip.is_err();
@@ -127,7 +136,12 @@ pub fn mix(
                 }
             }
         });
-        sum_and_measure(spec, plan, rate, bg_rx, clip_rx, &raw_path)
+        let sources = Sources {
+            background: bg_rx,
+            original: original.map(|_| orig_rx),
+            clips: clip_rx,
+        };
+        sum_and_measure(spec, plan, rate, sources, &raw_path)
     })?;
     let mixing = started.elapsed().as_secs_f64();
 
@@ -288,14 +302,21 @@ pub fn prepare_clip(
     Ok(placed)
 }
 
+/// What the summing thread receives: blocks of the background (and of the original track when
+/// it is another file), and the clips in order of start.
+struct Sources {
+    background: Receiver<Result<Vec<f32>, EngineError>>,
+    original: Option<Receiver<Result<Vec<f32>, EngineError>>>,
+    clips: Receiver<Result<(u64, Vec<f32>), EngineError>>,
+}
+
 /// Ducks and sums block by block; a meter thread measures loudness and peak while a writer
 /// thread spills the floats to `raw_path` (both see every block, so neither holds the sum up).
 fn sum_and_measure(
     spec: &MixSpec,
     plan: &Plan,
     rate: u32,
-    bg: Receiver<Result<Vec<f32>, EngineError>>,
-    clips: Receiver<Result<(u64, Vec<f32>), EngineError>>,
+    sources: Sources,
     raw_path: &Path,
 ) -> Result<(f64, f32), EngineError> {
     let (meter_tx, meter_rx) = sync_channel::<Arc<Vec<f32>>>(DEPTH);
@@ -303,7 +324,7 @@ fn sum_and_measure(
     std::thread::scope(|scope| {
         let meter = scope.spawn(move || measure(meter_rx, rate, spec.true_peak));
         let writer = scope.spawn(move || spill(write_rx, raw_path));
-        let summed = sum(spec, plan, bg, clips, |block| {
+        let summed = sum(spec, plan, sources, |block| {
             let block = Arc::new(block);
             meter_tx.send(block.clone()).is_ok() && write_tx.send(block).is_ok()
         });
@@ -326,12 +347,20 @@ const DEPTH: usize = 16;
 fn sum(
     spec: &MixSpec,
     plan: &Plan,
-    bg: Receiver<Result<Vec<f32>, EngineError>>,
-    clips: Receiver<Result<(u64, Vec<f32>), EngineError>>,
+    sources: Sources,
     mut emit: impl FnMut(Vec<f32>) -> bool,
 ) -> Result<(), EngineError> {
+    let Sources {
+        background: bg,
+        original,
+        clips,
+    } = sources;
     let mut ducker = Ducker::new(&plan.windows, spec.duck_gain, super::RAMP);
     let mut gains = vec![0.0f32; BLOCK];
+    // 1 - the share of the original track: 0 over kept spans, ramped at their edges.
+    let mut keeper = Ducker::new(&plan.kept, 0.0, super::RAMP);
+    let mut dubbed = vec![1.0f32; BLOCK];
+    let keeping = !plan.kept.is_empty() && spec.only != Some(Stem::Voices);
     let mut active: VecDeque<(u64, Vec<f32>)> = VecDeque::new();
     let mut clips_done = false;
     let mut position = 0u64;
@@ -349,12 +378,48 @@ fn sum(
         block.truncate(frames * CHANNELS);
         let end = position + frames as u64;
         if silent {
-            block.fill(0.0);
+            gains[..frames].fill(0.0);
         } else {
             ducker.fill(position, &mut gains[..frames]);
-            for (frame, g) in block.chunks_exact_mut(CHANNELS).zip(&gains[..frames]) {
-                frame[0] *= g;
-                frame[1] *= g;
+        }
+        if keeping {
+            keeper.fill(position, &mut dubbed[..frames]);
+        }
+        match (&original, keeping) {
+            // The original track is another file: the background gives way to it.
+            (Some(original), true) => {
+                let mut kept = match original.recv() {
+                    Ok(block) => block?,
+                    Err(_) => Vec::new(), // it ended early: silence
+                };
+                kept.resize(frames * CHANNELS, 0.0);
+                for (((frame, o), g), d) in block
+                    .chunks_exact_mut(CHANNELS)
+                    .zip(kept.chunks_exact(CHANNELS))
+                    .zip(&gains[..frames])
+                    .zip(&dubbed[..frames])
+                {
+                    frame[0] = frame[0] * g * d + o[0] * (1.0 - d);
+                    frame[1] = frame[1] * g * d + o[1] * (1.0 - d);
+                }
+            }
+            // The background is the original: it rises to full level over kept spans.
+            (None, true) => {
+                for ((frame, g), d) in block
+                    .chunks_exact_mut(CHANNELS)
+                    .zip(&gains[..frames])
+                    .zip(&dubbed[..frames])
+                {
+                    let g = g * d + (1.0 - d);
+                    frame[0] *= g;
+                    frame[1] *= g;
+                }
+            }
+            (_, false) => {
+                for (frame, g) in block.chunks_exact_mut(CHANNELS).zip(&gains[..frames]) {
+                    frame[0] *= g;
+                    frame[1] *= g;
+                }
             }
         }
         // Clips that start before this block ends join the active set (they arrive in order).

@@ -65,6 +65,18 @@ pub struct Plan {
     pub placements: Vec<Placement>,
     /// Merged spans `[a, b)` under which the background is ducked.
     pub windows: Vec<(u64, u64)>,
+    /// Merged spans `[a, b)` where the original audio plays as it was, voices and all: lines
+    /// the user kept undubbed (plans from before have none).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub kept: Vec<(u64, u64)>,
+}
+
+impl Plan {
+    /// Plays the original audio over `spans` (lines left undubbed, which have no clip), with
+    /// ramps of `ramp` samples just outside them.
+    pub fn keep_original(&mut self, spans: Vec<(u64, u64)>, ramp: u64) {
+        self.kept = super::duck::windows(spans, ramp);
+    }
 }
 
 /// Plans `cues` (sorted by start, not overlapping) on a timeline of `duration_s`.
@@ -106,6 +118,7 @@ pub fn plan(duration_s: f64, cues: &[Cue], rules: Rules) -> Plan {
         frames,
         placements,
         windows,
+        kept: Vec::new(),
     }
 }
 
@@ -201,6 +214,7 @@ pub fn plan_tracks(duration_s: f64, cues: &[Cue], tracks: &[usize], rules: DubRu
         frames,
         placements,
         windows,
+        kept: Vec::new(),
     }
 }
 

@@ -97,6 +97,7 @@ fn the_limiter_reaches_a_loud_target_without_passing_the_ceiling() {
             limiter,
             cancel: Default::default(),
             only: None,
+            original: None,
         };
         let report = mix(&spec, &timeline, 48_000, &out, dir.path()).unwrap();
         assert!(
@@ -180,6 +181,7 @@ fn places_every_line_at_its_time_within_its_window_at_the_loudness_target() {
         limiter: false,
         cancel: Default::default(),
         only: None,
+        original: None,
     };
     let report = mix(&spec, &timeline, 48_000, &out, dir.path()).unwrap();
     assert!(!report.ceiling_bound);
@@ -275,6 +277,7 @@ fn the_voice_and_background_stems_add_up_to_the_mix() {
         limiter: false,
         cancel: Default::default(),
         only,
+        original: None,
     };
     let render = |only, name: &str| {
         let out = dir.path().join(name);
@@ -301,4 +304,91 @@ fn the_voice_and_background_stems_add_up_to_the_mix() {
     let in_line = 48_000 * 2..48_000 * 2 * 3 / 2; // 1.0 s to 1.5 s
     let loudest = |x: &[f32]| x.iter().fold(0.0f32, |m, s| m.max(s.abs()));
     assert!(loudest(&voices[in_line.clone()]) > 10.0 * loudest(&rest[in_line]));
+}
+
+#[test]
+fn a_kept_line_plays_the_original_audio_and_the_rest_is_mixed_as_before() {
+    use onevoice_shared::contracts::MixGain;
+    let dir = tempfile::tempdir().unwrap();
+    let (duration, rate) = (6.0, 48_000u32);
+    let frames = (duration * rate as f64) as usize;
+    // The original (speech stands for a tone) and a separated stem without it, both at the
+    // output rate so the mix can be compared sample by sample.
+    let original: Vec<f32> = tone(440.0, rate, duration)
+        .iter()
+        .flat_map(|s| [s * 0.5, s * 0.5])
+        .collect();
+    let stem = noise(frames * 2, 0.05);
+    let (original_path, stem_path) = (dir.path().join("orig.wav"), dir.path().join("stem.wav"));
+    write_wav(&original_path, rate, 2, &original);
+    write_wav(&stem_path, rate, 2, &stem);
+    let clip = dir.path().join("clip.wav");
+    let spoken = tone(250.0, 24_000, 1.2);
+    write_wav(&clip, 24_000, 1, &spoken);
+    // Line 0 dubbed, line 1 (3 s to 5 s) kept: it has no clip.
+    let cues = [
+        Cue {
+            start_s: 0.5,
+            end_s: 2.0,
+            clip_frames: spoken.len() as u64,
+            clip_rate: 24_000,
+        },
+        Cue {
+            start_s: 3.0,
+            end_s: 5.0,
+            clip_frames: 0,
+            clip_rate: 24_000,
+        },
+    ];
+    let mut timeline = plan(duration, &cues, Rules::default());
+    assert_eq!(timeline.placements[1].placed, 0);
+    let ramp = super::RAMP;
+    timeline.keep_original(vec![(3 * 48_000, 5 * 48_000)], ramp);
+    let at = |s: f64| (s * rate as f64) as usize * 2;
+    let (inside, between) = (
+        at(3.0)..at(5.0),
+        at(2.0) + ramp as usize * 2..at(3.0) - ramp as usize * 2,
+    );
+    let render = |background: &Path, original: Option<&Path>, duck_gain: f32, name: &str| {
+        let spec = MixSpec {
+            gain: Some(MixGain {
+                gain_db: 0.0,
+                limited: false,
+            }),
+            background: background.to_path_buf(),
+            clips: vec![clip.clone(), std::path::PathBuf::new()],
+            duck_gain,
+            target_lufs: -20.0,
+            ceiling_db: 0.0,
+            true_peak: false,
+            limiter: false,
+            cancel: Default::default(),
+            only: None,
+            original: original.map(Path::to_path_buf),
+        };
+        let (out, scratch) = (dir.path().join(name), dir.path().join(format!("{name}.d")));
+        std::fs::create_dir_all(&scratch).unwrap();
+        mix(&spec, &timeline, rate, &out, &scratch).unwrap();
+        measure(&out).0
+    };
+    let step = 2.0 / 32768.0;
+    // Over a separated stem: the original replaces it over the kept line, nowhere else.
+    let separated = render(&stem_path, Some(&original_path), 1.0, "separated.wav");
+    assert_eq!(separated.len(), frames * 2);
+    assert!(worst_difference(&separated[inside.clone()], &original[inside.clone()]) < step);
+    assert!(worst_difference(&separated[between.clone()], &stem[between.clone()]) < step);
+    // Over the original itself (ducked under the dub): at full level over the kept line.
+    let ducked = render(&original_path, None, 0.25, "ducked.wav");
+    assert!(worst_difference(&ducked[inside.clone()], &original[inside.clone()]) < step);
+    assert!(worst_difference(&ducked[between.clone()], &original[between.clone()]) < step);
+    let line = at(0.7)..at(1.5);
+    let quiet: Vec<f32> = original[line.clone()].iter().map(|s| s * 0.25).collect();
+    assert!(
+        worst_difference(&ducked[line], &quiet) > 0.1,
+        "the dubbed line is heard over the ducked original"
+    );
+    // Without any background (`none`): the kept line is still the original.
+    let bare = render(&original_path, None, 0.0, "bare.wav");
+    assert!(worst_difference(&bare[inside.clone()], &original[inside]) < step);
+    assert!(bare[between].iter().all(|s| s.abs() < step));
 }

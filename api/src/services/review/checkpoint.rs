@@ -98,17 +98,12 @@ pub async fn approve(state: &AppState, user: UserId, job: JobId) -> Result<u32> 
             "the job is not waiting for a review: only a dub started with `review` can be approved, once".into(),
         ));
     }
-    if let Some(line) = all.lines.iter().find(|s| s.draft().keep_original) {
-        return Err(ServiceError::Conflict(format!(
-            "line {} keeps the original audio, which a first render cannot do yet; undo that edit",
-            line.index
-        )));
-    }
     let keys = JobKeys(job);
-    let (cues, line_voices) = all.drafts();
+    let drafts = all.drafts();
     let approval = Approval {
         cues_key: keys.approved_cues(),
-        line_voices,
+        line_voices: drafts.voices,
+        kept: drafts.kept,
     };
     // One approval wins (the row is the lock); its lines are stored before the workflow hears
     // of them, so a resume of the job finds them.
@@ -118,7 +113,10 @@ pub async fn approve(state: &AppState, user: UserId, job: JobId) -> Result<u32> 
         ));
     }
     let delivered = async {
-        state.storage.put_json(&approval.cues_key, &cues).await?;
+        state
+            .storage
+            .put_json(&approval.cues_key, &drafts.cues)
+            .await?;
         state.storage.put_json(&keys.approval(), &approval).await?;
         temporal::approve_dubbing(&state.temporal, job, approval).await
     }

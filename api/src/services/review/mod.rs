@@ -34,8 +34,7 @@ pub struct Segment {
     /// The speaker's label, when the job knows who speaks.
     pub speaker: Option<String>,
     pub source_text: String,
-    /// As rendered: text, voice, original timing (`keep_original` is false for every line of a
-    /// first render).
+    /// As rendered: text, voice, original timing, whether the original audio was kept.
     pub rendered: LineState,
     /// Where the timing plan put the clip: its start and its end before any cut.
     pub planned_ms: (u64, u64),
@@ -87,28 +86,34 @@ pub struct Segments {
 
 impl Segments {
     /// What the next render speaks: every line as drafted (its newest edit, else as rendered),
-    /// and the voices the user gave single lines.
-    pub fn drafts(&self) -> (Vec<Cue>, std::collections::BTreeMap<u32, String>) {
-        let cues = self
-            .lines
-            .iter()
-            .map(|s| {
-                let d = s.draft();
-                Cue {
-                    start_ms: d.start_ms,
-                    end_ms: d.end_ms,
-                    text: d.translation.clone(),
-                    speaker: s.speaker.clone(),
-                }
-            })
-            .collect();
-        let voices = self
-            .lines
-            .iter()
-            .filter_map(|s| s.draft().voice_id.clone().map(|v| (s.index, v)))
-            .collect();
-        (cues, voices)
+    /// the voices the user gave single lines, and the lines kept undubbed.
+    pub fn drafts(&self) -> Drafts {
+        let mut drafts = Drafts::default();
+        for s in &self.lines {
+            let d = s.draft();
+            drafts.cues.push(Cue {
+                start_ms: d.start_ms,
+                end_ms: d.end_ms,
+                text: d.translation.clone(),
+                speaker: s.speaker.clone(),
+            });
+            if let Some(voice) = &d.voice_id {
+                drafts.voices.insert(s.index, voice.clone());
+            }
+            if d.keep_original {
+                drafts.kept.insert(s.index);
+            }
+        }
+        drafts
     }
+}
+
+/// The lines as the next render speaks them (`Segments::drafts`).
+#[derive(Default)]
+pub struct Drafts {
+    pub cues: Vec<Cue>,
+    pub voices: std::collections::BTreeMap<u32, String>,
+    pub kept: std::collections::BTreeSet<u32>,
 }
 
 fn ms(samples: u64) -> u64 {
@@ -185,7 +190,7 @@ pub async fn segments(state: &AppState, user: UserId, job: JobId) -> Result<Segm
                 voice_id: line.voice_id,
                 start_ms: line.start_ms,
                 end_ms: line.end_ms,
-                keep_original: false,
+                keep_original: line.keep_original,
             },
             planned_ms: (ms(p.start), ms(p.start + p.stretched)),
             spoken_ms: (p.placed > 0).then(|| (ms(p.start), ms(p.start + p.placed))),

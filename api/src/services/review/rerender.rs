@@ -53,15 +53,6 @@ pub async fn start(
             "no line was edited since the current version: edit lines first".into(),
         ));
     }
-    if all
-        .lines
-        .iter()
-        .any(|s| s.changed() && s.draft().keep_original)
-    {
-        return Err(ServiceError::Conflict(
-            "keeping the original audio of a line cannot be rendered yet; undo keep_original to re-render".into(),
-        ));
-    }
     let render = render_input(state, &all).await?;
     let video = all
         .job
@@ -104,7 +95,7 @@ pub async fn start(
 
     // The lines as edited, for the workflow (written before it starts).
     let keys = JobKeys(job).render(version);
-    let (cues, line_voices) = all.drafts();
+    let drafts = all.drafts();
     let input = RerenderInput {
         job_id: job,
         user_id: user,
@@ -112,7 +103,8 @@ pub async fn start(
         version,
         language: render.language,
         cues_key: keys.cues(),
-        line_voices,
+        line_voices: drafts.voices,
+        kept: drafts.kept,
         video_key: render.video_key,
         source_audio_key: JobKeys(job).source_audio(),
         duration_ms: all.duration_ms,
@@ -126,7 +118,10 @@ pub async fn start(
         activity_budget: Some(state.settings.temporal.activity_budget),
     };
     let started = async {
-        state.storage.put_json(&input.cues_key, &cues).await?;
+        state
+            .storage
+            .put_json(&input.cues_key, &drafts.cues)
+            .await?;
         temporal::start_rerender(&state.temporal, &state.settings.temporal.task_queue, &input).await
     }
     .await;
