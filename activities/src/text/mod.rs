@@ -130,15 +130,9 @@ impl TextActivities {
         heartbeat::beating(
             &ctx,
             memo::once(storage, &key, || async {
-                let bytes = storage
-                    .get_bytes(&input.transcript_key)
-                    .await
-                    .map_err(error::storage)?;
-                let text = String::from_utf8(bytes)
-                    .map_err(|_| error::invalid_input("the transcript is not UTF-8 text"))?;
-                let cues = srt::parse_transcript(&text).map_err(|e| {
-                    error::invalid_input(format!("the transcript is not valid SRT or WebVTT: {e}"))
-                })?;
+                let cues = self
+                    .read_subtitles(&input.transcript_key, "transcript")
+                    .await?;
                 let cues_key = JobKeys(input.job_id).text_json("source_cues");
                 self.write(&cues_key, &cues).await?;
                 Ok(TranscriptOutput {
@@ -322,18 +316,8 @@ impl TextActivities {
                     )
                     .await?
                 };
-                let keys = JobKeys(input.job_id);
-                let (cues_key, srt_key) =
-                    (keys.text_json("translation_cues"), keys.translation_srt());
-                self.write(&cues_key, &translated).await?;
-                self.write(&keys.shortened_lines(), &shortened).await?;
-                self.put_text(&srt_key, srt::write(&translated), "application/x-subrip")
-                    .await?;
-                Ok(TranslateOutput {
-                    cues_key,
-                    srt_key,
-                    lines: translated.len() as u32,
-                })
+                self.store_translation(input.job_id, &translated, &shortened)
+                    .await
             }),
         )
         .await
@@ -353,15 +337,9 @@ impl TextActivities {
         heartbeat::beating(
             &ctx,
             memo::once(storage, &keys.step_result(Step::Translate), || async {
-                let bytes = storage
-                    .get_bytes(&input.translation_key)
-                    .await
-                    .map_err(error::storage)?;
-                let text = String::from_utf8(bytes)
-                    .map_err(|_| error::invalid_input("the translation is not UTF-8 text"))?;
-                let translated = srt::parse_transcript(&text).map_err(|e| {
-                    error::invalid_input(format!("the translation is not valid SRT or WebVTT: {e}"))
-                })?;
+                let translated = self
+                    .read_subtitles(&input.translation_key, "translation")
+                    .await?;
                 let translated = match &input.source_cues_key {
                     Some(k) => {
                         let sources: Vec<Cue> = self.read(k).await?;
@@ -372,18 +350,7 @@ impl TextActivities {
                     }
                     None => translated,
                 };
-                let (cues_key, srt_key) =
-                    (keys.text_json("translation_cues"), keys.translation_srt());
-                self.write(&cues_key, &translated).await?;
-                self.write(&keys.shortened_lines(), &Vec::<usize>::new())
-                    .await?;
-                self.put_text(&srt_key, srt::write(&translated), "application/x-subrip")
-                    .await?;
-                Ok(TranslateOutput {
-                    cues_key,
-                    srt_key,
-                    lines: translated.len() as u32,
-                })
+                self.store_translation(input.job_id, &translated, &[]).await
             }),
         )
         .await
@@ -446,6 +413,41 @@ impl TextActivities {
 }
 
 impl TextActivities {
+    /// The user's SRT or WebVTT file (`what` names it in the error), parsed strictly.
+    async fn read_subtitles(&self, key: &str, what: &str) -> Result<Vec<Cue>, ActivityError> {
+        let bytes = self
+            .deps
+            .storage
+            .get_bytes(key)
+            .await
+            .map_err(error::storage)?;
+        let text = String::from_utf8(bytes)
+            .map_err(|_| error::invalid_input(format!("the {what} is not UTF-8 text")))?;
+        srt::parse_transcript(&text).map_err(|e| {
+            error::invalid_input(format!("the {what} is not valid SRT or WebVTT: {e}"))
+        })
+    }
+
+    /// Stores the job's translated lines (JSON and SRT) and which of them were shortened.
+    async fn store_translation(
+        &self,
+        job: JobId,
+        translated: &[Cue],
+        shortened: &[usize],
+    ) -> Result<TranslateOutput, ActivityError> {
+        let keys = JobKeys(job);
+        let (cues_key, srt_key) = (keys.text_json("translation_cues"), keys.translation_srt());
+        self.write(&cues_key, &translated).await?;
+        self.write(&keys.shortened_lines(), &shortened).await?;
+        self.put_text(&srt_key, srt::write(translated), "application/x-subrip")
+            .await?;
+        Ok(TranslateOutput {
+            cues_key,
+            srt_key,
+            lines: translated.len() as u32,
+        })
+    }
+
     /// Stores timed lines as `text/{name}.json`.
     async fn store_sentences(
         &self,
