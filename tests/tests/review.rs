@@ -43,22 +43,43 @@ fn field(body: &Value) -> String {
         .to_string()
 }
 
+/// Dubs the sample with its transcript into Spanish to the end: the completed job and its id.
+async fn dubbed(
+    app: &TestApp,
+    token: &str,
+    video: &str,
+    transcript: &str,
+) -> anyhow::Result<(Value, String)> {
+    let body =
+        json!({"target_language": "es", "source_language": "en", "source_transcript": transcript});
+    let job = dub_to_end(app, token, video, body, DEADLINE).await?;
+    anyhow::ensure!(job["status"] == "completed", "{job}");
+    let id = job["id"].as_str().context("id")?.to_string();
+    Ok((job, id))
+}
+
+/// The job's versions (`versions_path`) once version `n` has stopped processing.
+async fn version_ended(
+    app: &TestApp,
+    token: &str,
+    versions_path: &str,
+    n: usize,
+) -> anyhow::Result<Value> {
+    onevoice_tests::harness::eventually(DEADLINE, "the version to end", || async {
+        let v = app.get(versions_path, token).await?.expect(200)?;
+        let status = &v["versions"][n - 1]["status"];
+        Ok((!status.is_null() && status != "processing").then_some(v))
+    })
+    .await
+}
+
 #[tokio::test]
 async fn a_finished_dub_serves_its_segments_and_fit_and_takes_valid_edits_only()
 -> anyhow::Result<()> {
     let mut app = TestApp::spawn().await?;
     let (_, token) = app.user("review@example.test").await?;
     let (_dir, sample, video) = sample_video(&app, &token, "review.mp4").await?;
-    let job = dub_to_end(
-        &app,
-        &token,
-        &video,
-        json!({"target_language": "es", "source_language": "en", "source_transcript": sample.transcript}),
-        DEADLINE,
-    )
-    .await?;
-    assert_eq!(job["status"], "completed", "{job}");
-    let id = job["id"].as_str().context("id")?.to_string();
+    let (job, id) = dubbed(&app, &token, &video, &sample.transcript).await?;
     let segments_path = format!("/api/jobs/{id}/segments");
 
     // Every line, with what the stored plan says of it.
@@ -423,16 +444,7 @@ async fn a_rerender_speaks_only_the_edited_lines_and_charges_them_once() -> anyh
     let app = TestApp::spawn().await?;
     let (user, token) = app.user("rerender@example.test").await?;
     let (_dir, sample, video) = sample_video(&app, &token, "rerender.mp4").await?;
-    let job = dub_to_end(
-        &app,
-        &token,
-        &video,
-        json!({"target_language": "es", "source_language": "en", "source_transcript": sample.transcript}),
-        DEADLINE,
-    )
-    .await?;
-    assert_eq!(job["status"], "completed", "{job}");
-    let id = job["id"].as_str().context("id")?.to_string();
+    let (job, id) = dubbed(&app, &token, &video, &sample.transcript).await?;
     let job_id = JobId(id.parse()?);
     let keys = keys::job(&id);
     let first_video = job["job_result"]["output_key"]
@@ -488,11 +500,7 @@ async fn a_rerender_speaks_only_the_edited_lines_and_charges_them_once() -> anyh
     assert_eq!(status, 409, "{other}");
 
     let versions_path = format!("/api/jobs/{id}/versions");
-    let versions = onevoice_tests::harness::eventually(DEADLINE, "version 2 to end", || async {
-        let v = app.get(&versions_path, &token).await?.expect(200)?;
-        Ok((v["versions"][1]["status"] != "processing").then_some(v))
-    })
-    .await?;
+    let versions = version_ended(&app, &token, &versions_path, 2).await?;
     let v2 = &versions["versions"][1];
     assert_eq!(v2["status"], "completed", "{versions}");
     assert_eq!(
@@ -1048,16 +1056,7 @@ async fn a_line_kept_undubbed_plays_the_original_audio_after_a_rerender() -> any
     let app = TestApp::spawn().await?;
     let (_, token) = app.user("keep-original@example.test").await?;
     let (_dir, sample, video) = sample_video(&app, &token, "keep.mp4").await?;
-    let job = dub_to_end(
-        &app,
-        &token,
-        &video,
-        json!({"target_language": "es", "source_language": "en", "source_transcript": sample.transcript}),
-        DEADLINE,
-    )
-    .await?;
-    assert_eq!(job["status"], "completed", "{job}");
-    let id = job["id"].as_str().context("id")?.to_string();
+    let (_, id) = dubbed(&app, &token, &video, &sample.transcript).await?;
     let keys = keys::job(&id);
     let clips_before = app.state.storage.list(&keys.clips()).await?.len();
 
@@ -1071,11 +1070,7 @@ async fn a_line_kept_undubbed_plays_the_original_audio_after_a_rerender() -> any
         .expect(202)?;
     assert_eq!(started["version"], 2, "{started}");
     let versions_path = format!("/api/jobs/{id}/versions");
-    let versions = onevoice_tests::harness::eventually(DEADLINE, "version 2 to end", || async {
-        let v = app.get(&versions_path, &token).await?.expect(200)?;
-        Ok((v["versions"][1]["status"] != "processing").then_some(v))
-    })
-    .await?;
+    let versions = version_ended(&app, &token, &versions_path, 2).await?;
     assert_eq!(versions["versions"][1]["status"], "completed", "{versions}");
 
     // Nothing was synthesized; the line has no clip and the plan keeps its time.
