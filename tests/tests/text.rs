@@ -236,6 +236,50 @@ async fn the_llm_text_pipeline_runs_inside_the_dub_and_every_subtitle_is_served(
         "{segments:?}"
     );
 
+    // A shortened line the user rewrites is theirs once re-rendered: no longer "shortened";
+    // the other lines say what they said.
+    let edited = segments
+        .iter()
+        .position(|s| s["shortened"] == true)
+        .context("a shortened line")?;
+    let (status, body) = app
+        .call(
+            reqwest::Method::PATCH,
+            &format!("/api/jobs/{job}/segments/{edited}"),
+            Some(&token),
+            Some(&json!({"translation": "Hola."})),
+        )
+        .await?
+        .parts();
+    assert_eq!(status, 200, "{body}");
+    app.post(&format!("/api/jobs/{job}/rerender"), &token)
+        .await?
+        .expect(202)?;
+    let versions_path = format!("/api/jobs/{job}/versions");
+    let versions = onevoice_tests::harness::eventually(DEADLINE, "version 2 to end", || async {
+        let v = app.get(&versions_path, &token).await?.expect(200)?;
+        let status = &v["versions"][1]["status"];
+        Ok((!status.is_null() && status != "processing").then_some(v))
+    })
+    .await?;
+    assert_eq!(versions["versions"][1]["status"], "completed", "{versions}");
+    let after = app
+        .get(&format!("/api/jobs/{job}/segments"), &token)
+        .await?
+        .expect(200)?;
+    let after = after["segments"].as_array().context("segments")?;
+    for (k, (was, now)) in segments.iter().zip(after).enumerate() {
+        if k == edited {
+            assert_eq!(
+                (now["translation"].clone(), now["shortened"].clone()),
+                (json!("Hola."), json!(false)),
+                "{now}"
+            );
+        } else {
+            assert_eq!(now["shortened"], was["shortened"], "{now}");
+        }
+    }
+
     // Another job's subtitles are not this user's to read.
     let (_, stranger) = app.user("text-stranger@example.test").await?;
     let res = app

@@ -29,6 +29,7 @@ use onevoice_shared::contracts::{
 use onevoice_shared::keys::JobKeys;
 use onevoice_shared::pipeline::Step;
 use onevoice_shared::srt;
+use onevoice_shared::storage::StorageError;
 use separation::{Offline, Separator};
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -80,6 +81,83 @@ impl AudioActivities {
 }
 
 impl AudioActivities {
+    /// Every line's clip length (frames, rate); a kept line has none. A re-render learns each
+    /// clip it shares with an earlier version from that version's plan (clips are named by what
+    /// shapes them, so the same key is the same audio): only the new clips are fetched and
+    /// probed.
+    async fn clip_lengths(
+        &self,
+        input: &PlanTimingInput,
+        lines: &[SynthesizedLine],
+    ) -> Result<Vec<(u64, u32)>, ActivityError> {
+        let known = self.known_lengths(input).await?;
+        let unknown: Vec<SynthesizedLine> = lines
+            .iter()
+            .filter(|l| !l.keep_original && !known.contains_key(&l.audio_key))
+            .cloned()
+            .collect();
+        let scratch = Scratch::new(&self.deps.tools.work_dir, "plan")?;
+        let clips = self.clips(&unknown, &scratch).await?;
+        let probed = tokio::task::spawn_blocking(move || {
+            clips
+                .iter()
+                .map(|c| engine::decode::probe_length(c))
+                .collect::<Result<Vec<_>, _>>()
+        })
+        .await
+        .map_err(|e| error::transient(format!("probing clips: {e}")))?
+        .map_err(|e| error::fatal(format!("a synthesized line is not playable audio: {e}")))?;
+        let probed: std::collections::HashMap<&str, (u64, u32)> = unknown
+            .iter()
+            .map(|l| l.audio_key.as_str())
+            .zip(probed)
+            .collect();
+        Ok(lines
+            .iter()
+            .map(|l| match (l.keep_original, known.get(&l.audio_key)) {
+                (true, _) => (0, RATE),
+                (false, Some(frames)) => (*frames, RATE),
+                (false, None) => probed
+                    .get(l.audio_key.as_str())
+                    .copied()
+                    .unwrap_or((0, RATE)),
+            })
+            .collect())
+    }
+
+    /// The clip lengths (at [`RATE`]) the newest earlier version of a re-render planned: its
+    /// lines' clips by key. None for a first render.
+    async fn known_lengths(
+        &self,
+        input: &PlanTimingInput,
+    ) -> Result<std::collections::HashMap<String, u64>, ActivityError> {
+        let keys = JobKeys(input.job_id);
+        for version in (1..input.version).rev() {
+            let render = keys.render(version);
+            let storage = &self.deps.storage;
+            let (manifest, plan) = match (
+                storage
+                    .get_json::<Vec<SynthesizedLine>>(&render.tts_manifest())
+                    .await,
+                storage.get_json::<Plan>(&render.timing_plan()).await,
+            ) {
+                (Ok(manifest), Ok(plan)) => (manifest, plan),
+                // A version that failed before planning has no plan: look further back.
+                (Err(StorageError::NotFound(_)), _) | (_, Err(StorageError::NotFound(_))) => {
+                    continue;
+                }
+                (Err(e), _) | (_, Err(e)) => return Err(error::storage(e)),
+            };
+            return Ok(manifest
+                .into_iter()
+                .zip(plan.placements)
+                .filter(|(l, _)| !l.keep_original)
+                .map(|(l, p)| (l.audio_key, p.natural))
+                .collect());
+        }
+        Ok(Default::default())
+    }
+
     /// The original track, downloaded when the background is another file (a separated stem)
     /// and the plan keeps some of the original audio.
     async fn original(
@@ -137,17 +215,7 @@ impl AudioActivities {
                 .get_json(&input.manifest_key)
                 .await
                 .map_err(error::storage)?;
-            let scratch = Scratch::new(&deps.tools.work_dir, "plan")?;
-            let clips = self.clips(&lines, &scratch).await?;
-            let lengths = tokio::task::spawn_blocking(move || {
-                clips
-                    .iter()
-                    .map(|c| if c.as_os_str().is_empty() { Ok((0, RATE)) } else { engine::decode::probe_length(c) })
-                    .collect::<Result<Vec<_>, _>>()
-            })
-            .await
-            .map_err(|e| error::transient(format!("probing clips: {e}")))?
-            .map_err(|e| error::fatal(format!("a synthesized line is not playable audio: {e}")))?;
+            let lengths = self.clip_lengths(&input, &lines).await?;
             let cues: Vec<Cue> = lines
                 .iter()
                 .zip(&lengths)

@@ -399,6 +399,57 @@ mod tests {
         }
     }
 
+    /// A re-render re-plans the whole timeline from the clips' lengths; what keeps the
+    /// unchanged stretches identical is that the grouping looks only forward from a group's
+    /// first line, a few lines deep: one line's new length changes only the groups that could
+    /// reach it and those after it until a group starts on the same line again.
+    #[test]
+    fn one_lines_new_length_moves_only_its_neighbourhood() {
+        let rules = DubRules::default();
+        // A busy minute-long stretch, repeated: lines of 1 to 5 s, gaps of 0.1 to 2 s, clips
+        // from 0.6 to 1.6 times their slot (many lines grouped and sped up).
+        let mut seed = 7u64;
+        let mut next = |lo: f64, hi: f64| {
+            seed = seed
+                .wrapping_mul(6364136223846793005)
+                .wrapping_add(1442695040888963407);
+            lo + (hi - lo) * ((seed >> 33) as f64 / (1u64 << 31) as f64)
+        };
+        let mut cues = Vec::new();
+        let mut at = 0.5;
+        while at < 300.0 {
+            let slot = next(1.0, 5.0);
+            let clip = slot * next(0.6, 1.6);
+            cues.push(dub_cue(at, at + slot, clip));
+            at += slot + next(0.1, 2.0);
+        }
+        let before = plan_dub(310.0, &cues, rules);
+        let mut widest = 0;
+        for k in 0..cues.len() {
+            for factor in [0.5, 1.5] {
+                let mut edited = cues.clone();
+                edited[k].clip_frames = (edited[k].clip_frames as f64 * factor) as u64;
+                let after = plan_dub(310.0, &edited, rules);
+                let moved: Vec<usize> = (0..cues.len())
+                    .filter(|&i| before.placements[i] != after.placements[i])
+                    .collect();
+                let (Some(&first), Some(&last)) = (moved.first(), moved.last()) else {
+                    continue;
+                };
+                assert!(
+                    first + rules.max_group > k,
+                    "line {first} moved, before the group that could reach line {k}"
+                );
+                widest = widest.max(last - first + 1);
+            }
+        }
+        assert!(
+            widest <= 3 * rules.max_group,
+            "a new length moved {widest} lines of {}",
+            cues.len()
+        );
+    }
+
     #[test]
     fn speakers_talking_over_each_other_are_both_placed_whole() {
         let rules = DubRules::default();

@@ -146,6 +146,34 @@ pub(super) async fn optional<T: serde::de::DeserializeOwned>(
     }
 }
 
+/// The lines the LLM shortened to fit their slot, and what it made of them: a line says
+/// "shortened" only while it speaks those words (a user's rewrite of it is not).
+pub(super) struct Shortened {
+    lines: Vec<usize>,
+    translation: Vec<Cue>,
+}
+
+impl Shortened {
+    pub(super) async fn read(state: &AppState, keys: &JobKeys) -> Result<Self> {
+        let lines: Vec<usize> = optional(state, &keys.shortened_lines())
+            .await?
+            .unwrap_or_default();
+        let translation = if lines.is_empty() {
+            Vec::new()
+        } else {
+            optional(state, &keys.text_json("translation_cues"))
+                .await?
+                .unwrap_or_default()
+        };
+        Ok(Self { lines, translation })
+    }
+
+    /// Whether line `k`, saying `text`, is the LLM's shortening.
+    pub(super) fn of(&self, k: usize, text: &str) -> bool {
+        self.lines.contains(&k) && self.translation.get(k).is_some_and(|c| c.text == text)
+    }
+}
+
 /// Every line of one of the caller's finished jobs, with the user's newest edits.
 pub async fn segments(state: &AppState, user: UserId, job: JobId) -> Result<Segments> {
     let row = finished_job(state, user, job).await?;
@@ -162,9 +190,7 @@ pub async fn segments(state: &AppState, user: UserId, job: JobId) -> Result<Segm
             .await?
             .unwrap_or_default(),
     };
-    let shortened: Vec<usize> = optional(state, &keys.shortened_lines())
-        .await?
-        .unwrap_or_default();
+    let shortened = Shortened::read(state, &keys).await?;
     let mut edits = segment_edits::newest(&state.db, job)
         .await?
         .into_iter()
@@ -186,7 +212,7 @@ pub async fn segments(state: &AppState, user: UserId, job: JobId) -> Result<Segm
             speaker: line.speaker,
             source_text: sources.get(k).map(|c| c.text.clone()).unwrap_or_default(),
             rendered: LineState {
-                translation: line.text,
+                translation: line.text.clone(),
                 voice_id: line.voice_id,
                 start_ms: line.start_ms,
                 end_ms: line.end_ms,
@@ -198,7 +224,7 @@ pub async fn segments(state: &AppState, user: UserId, job: JobId) -> Result<Segm
             natural_ms: ms(p.natural),
             speed: p.speed,
             overrun_ms: ms(p.overrun()),
-            shortened: shortened.contains(&k),
+            shortened: shortened.of(k, &line.text),
             edit,
         });
     }

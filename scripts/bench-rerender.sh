@@ -1,0 +1,17 @@
+#!/usr/bin/env bash
+# The re-render benchmark (issue 23): a one-line re-render of a 10-minute video against its first
+# dub, through the real REST API on the local stack, server built in release mode. Not part of the
+# test command. Prints each run and the medians.
+#
+#   scripts/bench-rerender.sh
+#   env: RUNS=3  MINUTES=10  VOICE=<voice id> (default: the default voice; e.g. local-joe for the
+#        offline profile's neural voice)
+set -euo pipefail
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+cd "$ROOT"
+export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-/var/tmp/onevoice-target}"
+scripts/stack.sh up
+eval "$(scripts/stack.sh env)"
+export RUST_LOG="${RUST_LOG:-warn}"
+cargo build -q --release -p onevoice-tests --bin bench-rerender
+"$CARGO_TARGET_DIR/release/bench-rerender"
