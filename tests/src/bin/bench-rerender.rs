@@ -3,9 +3,9 @@
 //! stack, with the server (API and worker, in this process) built in release mode.
 //!
 //! Each run uploads a new 10-minute video (the sample looped: a line every few seconds, with its
-//! transcript), dubs it to the end, edits one line's translation and re-renders it. Times are the
-//! server's: the job's `created_at` to `completed_at`, the version's likewise. Prints every run
-//! and the medians.
+//! transcript, every line's text its own so no clip is shared), dubs it to the end, edits one
+//! line's translation and re-renders it. Times are the server's: the job's `created_at` to
+//! `completed_at`, the version's likewise. Prints every run and the medians.
 //!
 //! ```sh
 //! scripts/bench-rerender.sh                     # RUNS=3 MINUTES=10 VOICE=<voice id> (default: the default voice)
@@ -67,9 +67,11 @@ async fn long_sample(dir: &Path, minutes: u64) -> anyhow::Result<(Vec<u8>, Strin
     );
     let cues: Vec<Cue> = (0..loops)
         .flat_map(|n| {
+            // Every line says something of its own (clips are shared by identical lines).
             short.cues.iter().map(move |c| Cue {
                 start_ms: c.start_ms + n * DURATION_MS,
                 end_ms: c.end_ms + n * DURATION_MS,
+                text: format!("{} Part {}.", c.text, n + 1),
                 ..c.clone()
             })
         })
