@@ -16,5 +16,6 @@ pub mod proxy;
 pub mod sample;
 pub mod served;
 pub mod smtp;
+pub mod stats;
 pub mod tts;
 pub mod wer;

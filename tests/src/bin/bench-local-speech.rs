@@ -10,6 +10,7 @@
 
 use anyhow::Context;
 use onevoice_tests::local_speech::{synthesize, transcribe};
+use onevoice_tests::stats::median;
 use onevoice_tests::wer::{cer, wer};
 use std::time::Instant;
 
@@ -46,19 +47,6 @@ const VOICES: [(&str, &[&str]); 6] = [
     ("jf_tebukuro", &["ja", "es", "en"]),
     ("jm_kumo", &["ja", "es", "en"]),
 ];
-
-fn median(mut v: Vec<f64>) -> f64 {
-    v.sort_by(f64::total_cmp);
-    if v.is_empty() {
-        return f64::NAN;
-    }
-    let n = v.len();
-    if n % 2 == 1 {
-        v[n / 2]
-    } else {
-        (v[n / 2 - 1] + v[n / 2]) / 2.0
-    }
-}
 
 /// Seconds of audio in a 16-bit mono WAV file (44-byte header, as the service writes it).
 fn seconds(wav: &[u8]) -> anyhow::Result<f64> {

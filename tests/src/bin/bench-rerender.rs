@@ -17,6 +17,7 @@ use onevoice_shared::srt::{self, Cue};
 use onevoice_tests::flows::{dub, ready_video};
 use onevoice_tests::harness::TestApp;
 use onevoice_tests::sample::{self, DURATION_MS};
+use onevoice_tests::stats::median;
 use reqwest::Method;
 use serde_json::{Value, json};
 use std::path::Path;
@@ -29,15 +30,6 @@ fn env_or<T: std::str::FromStr>(key: &str, default: T) -> T {
         .ok()
         .and_then(|v| v.parse().ok())
         .unwrap_or(default)
-}
-
-fn median(mut v: Vec<f64>) -> f64 {
-    v.sort_by(f64::total_cmp);
-    match v.len() {
-        0 => f64::NAN,
-        n if n % 2 == 1 => v[n / 2],
-        n => (v[n / 2 - 1] + v[n / 2]) / 2.0,
-    }
 }
 
 /// The sample looped to `minutes` (streams copied), with its lines repeated at every loop.
