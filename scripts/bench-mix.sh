@@ -44,7 +44,7 @@ for d in "${DURATIONS[@]}"; do
 done
 
 log "building mixjob (release)"
-(cd "$ROOT" && cargo build -q --release -p onevoice-activities --bin mixjob)
+(cd "$ROOT" && cargo build -q --release -p onevoice-engine --bin mixjob)
 MIXJOB="$CARGO_TARGET_DIR/release/mixjob"
 
 # run_bench.sh knows the Rust engine as its `custom` case.

@@ -10,7 +10,7 @@
 //!   the placed lines (or silenced), one gain to the loudness target under a true-peak ceiling,
 //!   as a 48 kHz stereo WAV.
 
-pub mod engine;
+pub use onevoice_engine as engine;
 mod lalalai;
 pub mod pitch;
 mod separation;

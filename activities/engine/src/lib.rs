@@ -37,11 +37,11 @@ pub enum EngineError {
 }
 
 impl EngineError {
-    pub(crate) fn io(path: &Path, e: std::io::Error) -> Self {
+    pub fn io(path: &Path, e: std::io::Error) -> Self {
         EngineError::Io(format!("{}: {e}", path.display()))
     }
 
-    pub(crate) fn media(path: &Path, e: impl std::fmt::Display) -> Self {
+    pub fn media(path: &Path, e: impl std::fmt::Display) -> Self {
         EngineError::Media(format!("{}: {e}", path.display()))
     }
 }

@@ -8,7 +8,7 @@
 //! each pass, the real-time factor, and the layout found. Peak memory: run under
 //! `/usr/bin/time -v`.
 
-use onevoice_activities::audio::engine::separate::{measure, suppress_voices};
+use onevoice_engine::separate::{measure, suppress_voices};
 use std::path::PathBuf;
 use std::sync::atomic::AtomicBool;
 use std::time::Instant;

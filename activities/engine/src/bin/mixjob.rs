@@ -5,10 +5,10 @@
 //! writes OUT_DIR/mix.wav and OUT_DIR/out.mp4 and prints one JSON line of stage timings, as the
 //! bench harness (`run_bench.sh`, `CASES=custom`) expects.
 
-use onevoice_activities::audio::engine::encode::{EncodeSpec, encode_and_mux};
-use onevoice_activities::audio::engine::mix::{self, MixSpec};
-use onevoice_activities::audio::engine::plan::{Cue, Rules, plan};
-use onevoice_activities::audio::engine::{RAMP, decode};
+use onevoice_engine::encode::{EncodeSpec, encode_and_mux};
+use onevoice_engine::mix::{self, MixSpec};
+use onevoice_engine::plan::{Cue, Rules, plan};
+use onevoice_engine::{RAMP, decode};
 use serde::Deserialize;
 use std::path::PathBuf;
 use std::time::Instant;
