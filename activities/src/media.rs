@@ -1,7 +1,9 @@
 //! Media activities built on ffprobe/ffmpeg: probing and audio extraction (prepare_video), and
 //! muxing the dubbed audio into the final video (final_video).
 
-use crate::audio::engine::encode::{EncodeSpec, encode_aac, mux as engine_mux, wav_frames};
+use crate::audio::engine::encode::{
+    EncodeSheet, EncodeSpec, Previous, encode_aac, mux as engine_mux, wav_frames,
+};
 use crate::deps::Deps;
 use crate::scratch::Scratch;
 use crate::text::script;
@@ -11,8 +13,9 @@ use onevoice_shared::contracts::{
 };
 use onevoice_shared::keys::JobKeys;
 use onevoice_shared::pipeline::Step;
+use onevoice_shared::storage::StorageError;
 use serde::Deserialize;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use temporalio_macros::activities;
 use temporalio_sdk::activities::{ActivityContext, ActivityError};
@@ -215,13 +218,34 @@ impl MediaActivities {
                     scratch: scratch.path(""),
                 };
                 let (aac, audio_only) = (scratch.path("dub.aac"), scratch.path("dub.m4a"));
+                let previous = self.previous_encode(&input, &scratch).await?;
                 let (mp4, aac_in, m4a) = (out.clone(), aac.clone(), audio_only.clone());
-                blocking::run(&ctx, Default::default(), move || {
-                    encode_aac(&spec, &aac_in)?;
+                let sheet = blocking::run(&ctx, Default::default(), move || {
+                    let previous = previous
+                        .as_ref()
+                        .map(|(aac, sheet)| Previous { aac, sheet });
+                    let sheet = encode_aac(&spec, &aac_in, previous)?;
                     engine_mux(&spec, Some(&spec.video), &aac_in, &mp4)?;
-                    engine_mux(&spec, None, &aac_in, &m4a)
+                    engine_mux(&spec, None, &aac_in, &m4a)?;
+                    Ok(sheet)
                 })
                 .await?;
+                tracing::info!(
+                    chunks = sheet.chunks.len(),
+                    reused = sheet.reused(),
+                    "dubbed track encoded"
+                );
+                // The stream, then its sheet: a sheet is only ever read beside its whole stream.
+                let (aac_key, sheet_key) =
+                    JobKeys(input.job_id).render(input.version).encoded_mix();
+                deps.storage
+                    .put_file(&aac_key, &aac, "audio/aac")
+                    .await
+                    .map_err(error::storage)?;
+                deps.storage
+                    .put_json(&sheet_key, &sheet)
+                    .await
+                    .map_err(error::storage)?;
                 let size_bytes = deps
                     .storage
                     .put_file(&input.output_key, &out, "video/mp4")
@@ -240,6 +264,34 @@ impl MediaActivities {
             }),
         )
         .await
+    }
+}
+
+impl MediaActivities {
+    /// The newest earlier version's encode of the mix (its stream downloaded into `scratch`, and
+    /// its sheet), whose unchanged chunks this version's encode copies; none for a first render
+    /// or when no earlier version got as far as its encode.
+    async fn previous_encode(
+        &self,
+        input: &MuxInput,
+        scratch: &Scratch,
+    ) -> Result<Option<(PathBuf, EncodeSheet)>, ActivityError> {
+        let storage = &self.deps.storage;
+        for version in (1..input.version).rev() {
+            let (aac_key, sheet_key) = JobKeys(input.job_id).render(version).encoded_mix();
+            let sheet = match storage.get_json::<EncodeSheet>(&sheet_key).await {
+                Ok(sheet) => sheet,
+                Err(StorageError::NotFound(_)) => continue,
+                Err(e) => return Err(error::storage(e)),
+            };
+            let aac = scratch.path("previous.aac");
+            storage
+                .download_to(&aac_key, &aac)
+                .await
+                .map_err(error::storage)?;
+            return Ok(Some((aac, sheet)));
+        }
+        Ok(None)
     }
 }
 

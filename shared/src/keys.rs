@@ -331,6 +331,13 @@ impl RenderKeys {
         self.under("audio/mix.wav")
     }
 
+    /// The mix encoded (ADTS) and its chunk sheet (`.json`), from which the next version copies
+    /// the chunks whose audio did not change.
+    pub fn encoded_mix(&self) -> (String, String) {
+        let aac = self.under("audio/mix.aac");
+        (aac.clone(), format!("{aac}.json"))
+    }
+
     /// An editor's export of this version (`voices.wav`, `background.wav`, `clips.zip`,
     /// `result.json`: the memo of the activity that makes them).
     pub fn export(&self, name: &str) -> String {

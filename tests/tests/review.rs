@@ -1119,6 +1119,22 @@ async fn a_line_kept_undubbed_plays_the_original_audio_after_a_rerender() -> any
         differing.last(),
     );
 
+    // Its encode copied every chunk of the AAC stream whose audio did not change from v1's.
+    let sheet: onevoice_activities::audio::engine::encode::EncodeSheet =
+        app.state.storage.get_json(&two.encoded_mix().1).await?;
+    let header = onevoice_activities::audio::engine::wav::HEADER_BYTES as usize;
+    let windows =
+        onevoice_activities::audio::engine::encode::chunk_windows(((a.len() - header) / 4) as u64);
+    assert_eq!(sheet.chunks.len(), windows.len());
+    for (chunk, (from, to)) in sheet.chunks.iter().zip(windows) {
+        let changed = differing.iter().any(|f| (from..to).contains(f));
+        assert_eq!(chunk.reused, !changed, "chunk {from}..{to}");
+    }
+    assert!(
+        sheet.reused() > 0,
+        "the sample spans more than the edit's chunk"
+    );
+
     // The segments say so, with nothing left to re-render.
     let page = app.get(&segments_path, &token).await?.expect(200)?;
     assert_eq!(page["changed"], 0, "{page}");

@@ -11,6 +11,8 @@
 //! muxed with the video stream copied.
 
 use super::EngineError;
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
 use std::fs::File;
 use std::io::{Read, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
@@ -49,7 +51,7 @@ pub struct EncodeSpec {
 /// Encodes the WAV to AAC and muxes it with the video into `out` (MP4, faststart).
 pub fn encode_and_mux(spec: &EncodeSpec, out: &Path) -> Result<(), EngineError> {
     let aac = spec.scratch.join("audio.aac");
-    encode_aac(spec, &aac)?;
+    encode_aac(spec, &aac, None)?;
     let muxed = mux(spec, Some(&spec.video), &aac, out);
     let _ = std::fs::remove_file(&aac);
     muxed
@@ -106,58 +108,270 @@ pub fn wav_frames(path: &Path, channels: u16) -> Result<u64, EngineError> {
     Ok(u64::from(data) / (u64::from(channels) * 2))
 }
 
-/// The chunks' sample ranges: cuts at multiples of the AAC frame.
-fn cuts(frames: u64, jobs: usize) -> Vec<(u64, u64)> {
-    let jobs = jobs.max(1) as u64;
-    let per = frames.div_ceil(jobs).div_ceil(AAC_FRAME) * AAC_FRAME;
-    // Chunks shorter than a few seconds are not worth an encoder of their own.
-    let per = per.max(AAC_FRAME * 256);
-    let mut out = Vec::new();
-    let mut start = 0;
-    while start < frames {
-        out.push((start, (start + per).min(frames)));
-        start += per;
+/// AAC frames per chunk of the encode grid (5.5 s at 48 kHz). The grid depends only on the
+/// mix's length, so two versions of a dub cut their mixes at the same places, and a re-render
+/// encodes only the chunks whose audio changed and copies the others from the previous stream.
+pub const CHUNK_FRAMES: u64 = 256;
+
+/// What an encode produced, chunk by chunk; stored beside the ADTS stream so the next version
+/// can reuse its unchanged chunks.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct EncodeSheet {
+    pub chunks: Vec<EncodedChunk>,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct EncodedChunk {
+    /// SHA-256 of everything that shapes the chunk's frames: the encoder's settings, the
+    /// chunk's place, and the samples it and its pre- and post-roll cover.
+    pub hash: String,
+    /// Bytes of its ADTS frames in the stream.
+    pub bytes: u64,
+    /// Copied from the previous stream rather than encoded.
+    #[serde(default)]
+    pub reused: bool,
+}
+
+impl EncodeSheet {
+    pub fn reused(&self) -> usize {
+        self.chunks.iter().filter(|c| c.reused).count()
     }
+}
+
+/// A run's index and the bytes of each of its chunks.
+type EncodedRun = (usize, Result<Vec<u64>, EngineError>);
+
+/// A previous encode of a mix as long as this one: its ADTS stream and its sheet.
+#[derive(Clone, Copy, Debug)]
+pub struct Previous<'a> {
+    pub aac: &'a Path,
+    pub sheet: &'a EncodeSheet,
+}
+
+/// The chunks' sample ranges: the grid of [`CHUNK_FRAMES`], the last one shorter.
+fn grid(frames: u64) -> Vec<(u64, u64)> {
+    let per = CHUNK_FRAMES * AAC_FRAME;
+    let mut out: Vec<(u64, u64)> = (0..frames.div_ceil(per))
+        .map(|k| (k * per, ((k + 1) * per).min(frames)))
+        .collect();
     if out.is_empty() {
         out.push((0, 0));
     }
     out
 }
 
-/// Encodes the WAV into the ADTS stream `aac`, one encoder per chunk in parallel.
-pub fn encode_aac(spec: &EncodeSpec, aac: &Path) -> Result<(), EngineError> {
-    let chunks = cuts(spec.frames, spec.jobs);
-    let count = chunks.len();
-    let parts: Vec<PathBuf> = (0..count)
-        .map(|k| spec.scratch.join(format!("chunk{k}.aac")))
+/// The samples each chunk's frames are made from (the chunk with its pre- and post-roll): what
+/// its hash covers, so a chunk is reused exactly when none of these samples changed.
+pub fn chunk_windows(frames: u64) -> Vec<(u64, u64)> {
+    grid(frames)
+        .into_iter()
+        .map(|(start, end)| fed(frames, start, end))
+        .collect()
+}
+
+/// The samples an encoder is fed for the chunks `[start, end)`: a few frames of pre-roll
+/// before (none at the start) and of post-roll after (none at the end).
+fn fed(frames: u64, start: u64, end: u64) -> (u64, u64) {
+    let preroll = (PREROLL_FRAMES * AAC_FRAME).min(start);
+    let postroll = if end == frames {
+        0
+    } else {
+        (POSTROLL_FRAMES * AAC_FRAME).min(frames - end)
+    };
+    (start - preroll, end + postroll)
+}
+
+/// Encodes the WAV into the ADTS stream `aac`: the chunks whose hash matches `previous`'s are
+/// copied from its stream, the others are encoded in runs of consecutive chunks, one ffmpeg
+/// per run, `spec.jobs` at a time (a first encode is `jobs` runs of about equal length).
+pub fn encode_aac(
+    spec: &EncodeSpec,
+    aac: &Path,
+    previous: Option<Previous<'_>>,
+) -> Result<EncodeSheet, EngineError> {
+    let chunks = grid(spec.frames);
+    let hashes = hash_chunks(spec, &chunks)?;
+    let reusable = reusable(&hashes, previous);
+    let runs = runs(&reusable, spec.jobs);
+    let parts: Vec<PathBuf> = (0..runs.len())
+        .map(|k| spec.scratch.join(format!("run{k}.aac")))
         .collect();
-    let results: Vec<Result<(), EngineError>> = std::thread::scope(|scope| {
-        let handles: Vec<_> = chunks
-            .iter()
-            .zip(&parts)
-            .enumerate()
-            .map(|(k, (&(start, end), part))| {
+    let next = std::sync::atomic::AtomicUsize::new(0);
+    let encoded: Vec<Vec<EncodedRun>> = std::thread::scope(|scope| {
+        let handles: Vec<_> = (0..spec.jobs.clamp(1, runs.len().max(1)))
+            .map(|_| {
+                scope.spawn(|| {
+                    let mut done = Vec::new();
+                    loop {
+                        let k = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                        let Some(run) = runs.get(k) else { break };
+                        done.push((k, encode_run(spec, &chunks, run.clone(), &parts[k])));
+                    }
+                    done
+                })
+            })
+            .collect();
+        handles
+            .into_iter()
+            .map(|h| {
+                h.join().unwrap_or_else(|_| {
+                    vec![(0, Err(EngineError::Tool("encoder thread panicked".into())))]
+                })
+            })
+            .collect()
+    });
+    let mut sizes: Vec<Vec<u64>> = vec![Vec::new(); runs.len()];
+    for (k, result) in encoded.into_iter().flatten() {
+        sizes[k] = result?;
+    }
+    // Stitch: each chunk from its run's part or from the previous stream.
+    let mut out = std::io::BufWriter::new(File::create(aac).map_err(|e| EngineError::io(aac, e))?);
+    let mut old = match previous {
+        Some(p) if reusable.iter().any(Option::is_some) => {
+            Some(File::open(p.aac).map_err(|e| EngineError::io(p.aac, e))?)
+        }
+        _ => None,
+    };
+    let mut sheet = EncodeSheet::default();
+    let mut open_run: Option<(usize, File)> = None;
+    for (c, hash) in hashes.into_iter().enumerate() {
+        let (bytes, reused) = match (reusable[c], old.as_mut()) {
+            (Some((offset, bytes)), Some(old)) => {
+                old.seek(SeekFrom::Start(offset))
+                    .map_err(|e| EngineError::io(aac, e))?;
+                copy_exactly(&mut old.take(bytes), &mut out, bytes, aac)?;
+                (bytes, true)
+            }
+            _ => {
+                let k = runs
+                    .iter()
+                    .position(|r| r.contains(&c))
+                    .expect("every fresh chunk is in a run");
+                if open_run.as_ref().is_none_or(|(open, _)| *open != k) {
+                    let file = File::open(&parts[k]).map_err(|e| EngineError::io(&parts[k], e))?;
+                    open_run = Some((k, file));
+                }
+                let bytes = sizes[k][c - runs[k].start];
+                let (_, part) = open_run.as_mut().expect("opened above");
+                copy_exactly(&mut part.take(bytes), &mut out, bytes, aac)?;
+                (bytes, false)
+            }
+        };
+        sheet.chunks.push(EncodedChunk {
+            hash,
+            bytes,
+            reused,
+        });
+    }
+    out.flush().map_err(|e| EngineError::io(aac, e))?;
+    for part in &parts {
+        let _ = std::fs::remove_file(part);
+    }
+    Ok(sheet)
+}
+
+fn copy_exactly(
+    from: &mut impl Read,
+    to: &mut impl Write,
+    bytes: u64,
+    path: &Path,
+) -> Result<(), EngineError> {
+    let copied = std::io::copy(from, to).map_err(|e| EngineError::io(path, e))?;
+    if copied != bytes {
+        return Err(EngineError::Tool(format!(
+            "a chunk of the AAC stream is {copied} bytes, not {bytes}"
+        )));
+    }
+    Ok(())
+}
+
+/// Where each chunk's frames lie in the previous stream (offset, bytes), if they can be reused:
+/// same hash at the same index of a grid as long as this one, from a stream as long as its sheet
+/// says.
+fn reusable(hashes: &[String], previous: Option<Previous<'_>>) -> Vec<Option<(u64, u64)>> {
+    let none = vec![None; hashes.len()];
+    let Some(previous) = previous else {
+        return none;
+    };
+    let old = &previous.sheet.chunks;
+    let total: u64 = old.iter().map(|c| c.bytes).sum();
+    let on_disk = std::fs::metadata(previous.aac).map(|m| m.len()).ok();
+    if old.len() != hashes.len() || on_disk != Some(total) {
+        return none;
+    }
+    let mut offset = 0;
+    old.iter()
+        .zip(hashes)
+        .map(|(chunk, hash)| {
+            let at = offset;
+            offset += chunk.bytes;
+            (chunk.hash == *hash).then_some((at, chunk.bytes))
+        })
+        .collect()
+}
+
+/// The fresh chunks grouped into runs of consecutive indices, none longer than an equal share of
+/// all fresh chunks across `jobs` encoders.
+fn runs(reusable: &[Option<(u64, u64)>], jobs: usize) -> Vec<std::ops::Range<usize>> {
+    let fresh = reusable.iter().filter(|r| r.is_none()).count();
+    let most = fresh.div_ceil(jobs.max(1)).max(1);
+    let mut out: Vec<std::ops::Range<usize>> = Vec::new();
+    for (c, r) in reusable.iter().enumerate() {
+        if r.is_some() {
+            continue;
+        }
+        match out.last_mut() {
+            Some(run) if run.end == c && run.len() < most => run.end += 1,
+            _ => out.push(c..c + 1),
+        }
+    }
+    out
+}
+
+/// Encodes the chunks of `run` with one ffmpeg into `part`, returning each chunk's bytes.
+fn encode_run(
+    spec: &EncodeSpec,
+    chunks: &[(u64, u64)],
+    run: std::ops::Range<usize>,
+    part: &Path,
+) -> Result<Vec<u64>, EngineError> {
+    let (start, end) = (chunks[run.start].0, chunks[run.end - 1].1);
+    let (from, to) = fed(spec.frames, start, end);
+    // Packet i decodes to input samples [(i-1)*1024, i*1024): skip the pre-roll and, after
+    // the first chunk, the priming packet.
+    let first = if start == 0 {
+        0
+    } else {
+        ((start - from) / AAC_FRAME + 1) as usize
+    };
+    let last = chunks.len() - 1;
+    let counts: Vec<Option<usize>> = run
+        .map(|c| {
+            let (s, e) = chunks[c];
+            (c != last).then(|| ((e - s) / AAC_FRAME) as usize + usize::from(c == 0))
+        })
+        .collect();
+    encode_range(spec, from, to, first, &counts, part)
+}
+
+/// Each chunk's hash, computed on `spec.jobs` threads.
+fn hash_chunks(spec: &EncodeSpec, chunks: &[(u64, u64)]) -> Result<Vec<String>, EngineError> {
+    let threads = spec.jobs.clamp(1, chunks.len());
+    let mut hashes = vec![String::new(); chunks.len()];
+    let results: Vec<Result<Vec<(usize, String)>, EngineError>> = std::thread::scope(|scope| {
+        let handles: Vec<_> = (0..threads)
+            .map(|t| {
                 scope.spawn(move || {
-                    let preroll = if k == 0 {
-                        0
-                    } else {
-                        (PREROLL_FRAMES * AAC_FRAME).min(start)
-                    };
-                    // Packet i decodes to input samples [(i-1)*1024, i*1024): skip the
-                    // pre-roll (and, after the first chunk, the priming packet).
-                    let first = if k == 0 {
-                        0
-                    } else {
-                        (preroll / AAC_FRAME + 1) as usize
-                    };
-                    let keep = (k + 1 < count)
-                        .then(|| ((end - start) / AAC_FRAME) as usize + usize::from(k == 0));
-                    let postroll = if k + 1 < count {
-                        (POSTROLL_FRAMES * AAC_FRAME).min(spec.frames - end)
-                    } else {
-                        0
-                    };
-                    encode_range(spec, start - preroll, end + postroll, first, keep, part)
+                    let mut file =
+                        File::open(&spec.wav).map_err(|e| EngineError::io(&spec.wav, e))?;
+                    let mut buf = vec![0u8; 1 << 20];
+                    (t..chunks.len())
+                        .step_by(threads)
+                        .map(|c| {
+                            let hash = hash_chunk(spec, chunks, c, &mut file, &mut buf)?;
+                            Ok((c, hash))
+                        })
+                        .collect()
                 })
             })
             .collect();
@@ -165,30 +379,58 @@ pub fn encode_aac(spec: &EncodeSpec, aac: &Path) -> Result<(), EngineError> {
             .into_iter()
             .map(|h| {
                 h.join()
-                    .unwrap_or_else(|_| Err(EngineError::Tool("encoder thread panicked".into())))
+                    .unwrap_or_else(|_| Err(EngineError::Tool("hashing thread panicked".into())))
             })
             .collect()
     });
-    let mut file = File::create(aac).map_err(|e| EngineError::io(aac, e))?;
-    for (r, part) in results.into_iter().zip(&parts) {
-        r?;
-        let mut chunk = File::open(part).map_err(|e| EngineError::io(part, e))?;
-        std::io::copy(&mut chunk, &mut file).map_err(|e| EngineError::io(aac, e))?;
-        let _ = std::fs::remove_file(part);
+    for result in results {
+        for (c, hash) in result? {
+            hashes[c] = hash;
+        }
     }
-    Ok(())
+    Ok(hashes)
 }
 
-/// Encodes samples `[start, end)` of the WAV with one ffmpeg and writes ADTS frames `first ..
-/// first + keep` (all from `first` when `keep` is none) to `part`, as they stream out.
+fn hash_chunk(
+    spec: &EncodeSpec,
+    chunks: &[(u64, u64)],
+    c: usize,
+    file: &mut File,
+    buf: &mut [u8],
+) -> Result<String, EngineError> {
+    let (start, end) = chunks[c];
+    let (from, to) = fed(spec.frames, start, end);
+    let mut hasher = Sha256::new();
+    let settings = format!(
+        "aac v1 rate={} channels={} bitrate={} coder={} frames={} chunk={start}..{end}\n",
+        spec.rate, spec.channels, spec.bitrate, spec.coder, spec.frames
+    );
+    hasher.update(settings.as_bytes());
+    let frame_bytes = u64::from(spec.channels) * 2;
+    file.seek(SeekFrom::Start(WAV_HEADER + from * frame_bytes))
+        .map_err(|e| EngineError::io(&spec.wav, e))?;
+    let mut left = (to - from) * frame_bytes;
+    while left > 0 {
+        let n = (left as usize).min(buf.len());
+        file.read_exact(&mut buf[..n])
+            .map_err(|e| EngineError::io(&spec.wav, e))?;
+        hasher.update(&buf[..n]);
+        left -= n as u64;
+    }
+    Ok(hex::encode(hasher.finalize()))
+}
+
+/// Encodes samples `[start, end)` of the WAV with one ffmpeg and writes its ADTS frames from
+/// `first` on to `part`, as they stream out: `counts[k]` frames for the k-th chunk (all that
+/// remain when none). Returns each chunk's bytes.
 fn encode_range(
     spec: &EncodeSpec,
     start: u64,
     end: u64,
     first: usize,
-    keep: Option<usize>,
+    counts: &[Option<usize>],
     part: &Path,
-) -> Result<(), EngineError> {
+) -> Result<Vec<u64>, EngineError> {
     let mut child = Command::new(&spec.ffmpeg)
         .args(["-nostdin", "-v", "error", "-f", "s16le", "-ar"])
         .arg(spec.rate.to_string())
@@ -234,7 +476,7 @@ fn encode_range(
         }
         Ok(())
     });
-    let copied = copy_frames(stdout, part, first, keep);
+    let copied = copy_frames(stdout, part, first, counts);
     let fed = feeder
         .join()
         .unwrap_or_else(|_| Err(EngineError::Tool("feeder panicked".into())));
@@ -250,17 +492,21 @@ fn encode_range(
     copied
 }
 
-/// Reads ADTS frames from `input` one by one and writes frames `first .. first + keep` to `part`.
+/// Reads ADTS frames from `input` one by one, skips `first`, then writes `counts[k]` frames
+/// for chunk k (the rest for a none) to `part` and drops what follows. Returns each chunk's bytes.
 fn copy_frames(
     input: impl Read,
     part: &Path,
     first: usize,
-    keep: Option<usize>,
-) -> Result<(), EngineError> {
+    counts: &[Option<usize>],
+) -> Result<Vec<u64>, EngineError> {
     let mut input = std::io::BufReader::with_capacity(1 << 16, input);
     let file = File::create(part).map_err(|e| EngineError::io(part, e))?;
     let mut out = std::io::BufWriter::with_capacity(1 << 16, file);
     let mut frame = vec![0u8; 8192];
+    let mut bytes = vec![0u64; counts.len()];
+    // (chunk, frames it has so far)
+    let (mut chunk, mut taken) = (0usize, 0usize);
     let mut index = 0usize;
     loop {
         let mut header = [0u8; 7];
@@ -275,14 +521,25 @@ fn copy_frames(
         input
             .read_exact(&mut frame[7..len])
             .map_err(|_| EngineError::Tool("truncated ADTS frame".into()))?;
-        let wanted = index >= first && keep.is_none_or(|k| index < first + k);
-        if wanted {
-            out.write_all(&frame[..len])
-                .map_err(|e| EngineError::io(part, e))?;
-        }
         index += 1;
+        if index <= first {
+            continue;
+        }
+        while chunk < counts.len() && counts[chunk].is_some_and(|n| taken == n) {
+            chunk += 1;
+            taken = 0;
+        }
+        if chunk == counts.len() {
+            // Post-roll: frames the next chunk's encoder makes.
+            continue;
+        }
+        out.write_all(&frame[..len])
+            .map_err(|e| EngineError::io(part, e))?;
+        bytes[chunk] += len as u64;
+        taken += 1;
     }
-    out.flush().map_err(|e| EngineError::io(part, e))
+    out.flush().map_err(|e| EngineError::io(part, e))?;
+    Ok(bytes)
 }
 
 /// The length of the ADTS frame whose 7-byte header is `h`.
@@ -303,13 +560,33 @@ mod tests {
     use super::*;
 
     #[test]
-    fn cuts_fall_on_aac_frames_and_cover_everything() {
-        let c = cuts(10_000_000, 2);
-        assert_eq!(c.len(), 2);
-        assert_eq!(c[0].0, 0);
-        assert_eq!(c[0].1 % AAC_FRAME, 0);
-        assert_eq!(c[0].1, c[1].0);
-        assert_eq!(c[1].1, 10_000_000);
-        assert_eq!(cuts(1000, 4), vec![(0, 1000)], "short audio is one chunk");
+    fn the_grid_falls_on_aac_frames_covers_everything_and_depends_only_on_the_length() {
+        let per = CHUNK_FRAMES * AAC_FRAME;
+        let g = grid(10 * per + 5);
+        assert_eq!(g.len(), 11);
+        assert!(
+            g.windows(2)
+                .all(|w| w[0].1 == w[1].0 && w[0].1 % AAC_FRAME == 0)
+        );
+        assert_eq!((g[0].0, g[10].1), (0, 10 * per + 5));
+        assert_eq!(grid(1000), vec![(0, 1000)], "short audio is one chunk");
+        assert_eq!(grid(0), vec![(0, 0)]);
+    }
+
+    #[test]
+    fn fresh_chunks_run_together_in_equal_shares() {
+        let fresh = vec![None; 10];
+        assert_eq!(
+            runs(&fresh, 2),
+            vec![0..5, 5..10],
+            "a first encode: one run per encoder"
+        );
+        assert_eq!(runs(&fresh, 3), vec![0..4, 4..8, 8..10]);
+        let mut edited = vec![Some((0, 1)); 10];
+        edited[3] = None;
+        edited[4] = None;
+        edited[8] = None;
+        assert_eq!(runs(&edited, 2), vec![3..5, 8..9]);
+        assert!(runs(&[Some((0, 1))], 2).is_empty(), "nothing to encode");
     }
 }
