@@ -5,7 +5,8 @@
 #
 #   scripts/bench-rerender.sh
 #   env: RUNS=3  MINUTES=10  VOICE=<voice id> (default: the default voice; e.g. local-joe for the
-#        offline profile's neural voice)
+#        offline profile's neural voice)  PROFILE=release (or dev: the build the main job and the
+#        tests use, with the engine optimised)
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$ROOT"
@@ -13,5 +14,10 @@ export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-/var/tmp/onevoice-target}"
 scripts/stack.sh up
 eval "$(scripts/stack.sh env)"
 export RUST_LOG="${RUST_LOG:-warn}"
-cargo build -q --release -p onevoice-tests --bin bench-rerender
-"$CARGO_TARGET_DIR/release/bench-rerender"
+PROFILE="${PROFILE:-release}"
+case "$PROFILE" in
+  release) cargo build -q --release -p onevoice-tests --bin bench-rerender ;;
+  dev) cargo build -q -p onevoice-tests --bin bench-rerender; PROFILE=debug ;;
+  *) echo "PROFILE is release or dev" >&2; exit 2 ;;
+esac
+"$CARGO_TARGET_DIR/$PROFILE/bench-rerender"

@@ -6,7 +6,7 @@ use crate::temporal;
 use onevoice_activities::Deps;
 use onevoice_shared::paddle::PaddleClient;
 use onevoice_shared::settings::Settings;
-use onevoice_shared::storage::Storage;
+use onevoice_shared::storage::{FileCache, Storage};
 use onevoice_shared::{db, mail};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -52,7 +52,7 @@ pub fn deps(state: &AppState) -> anyhow::Result<Deps> {
     let settings = &state.settings;
     Ok(Deps {
         db: db::pool(&settings.database)?,
-        storage: Storage::new(&settings.s3),
+        storage: worker_storage(settings),
         mailer: mail::mailer(&settings.smtp)?,
         email_from: settings.smtp.from.clone(),
         frontend_url: settings.auth.frontend_url.to_string(),
@@ -67,4 +67,20 @@ pub fn deps(state: &AppState) -> anyhow::Result<Deps> {
             .sqs
             .stranded_after(settings.temporal.stranded_grace),
     })
+}
+
+/// The worker's storage, with its local copies of what it uploaded when there is room for them.
+fn worker_storage(settings: &Settings) -> Storage {
+    let storage = Storage::new(&settings.s3);
+    let tools = &settings.tools;
+    if tools.file_cache_bytes == 0 {
+        return storage;
+    }
+    match FileCache::open(&tools.work_dir.join("cache"), tools.file_cache_bytes) {
+        Ok(cache) => storage.with_cache(cache),
+        Err(e) => {
+            tracing::warn!(error = %e, "file cache unavailable; every download goes to S3");
+            storage
+        }
+    }
 }

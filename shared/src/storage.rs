@@ -4,6 +4,10 @@
 //! path-style addressing. Credentials come from settings, not the AWS default chain, so the
 //! process never probes instance metadata or shared config files.
 
+mod cache;
+
+pub use cache::FileCache;
+
 use crate::settings::S3Settings;
 use aws_sdk_s3::Client;
 use aws_sdk_s3::config::{BehaviorVersion, Credentials, Region};
@@ -11,6 +15,7 @@ use aws_sdk_s3::error::{ProvideErrorMetadata, SdkError};
 use aws_sdk_s3::presigning::PresigningConfig;
 use aws_sdk_s3::primitives::ByteStream;
 use std::path::Path;
+use std::sync::Arc;
 use std::time::Duration;
 use tokio::io::AsyncWriteExt;
 
@@ -20,6 +25,8 @@ pub struct Storage {
     bucket: String,
     presign_ttl: Duration,
     upload_url_ttl: Duration,
+    /// The worker's copies of what it uploaded (none for the API).
+    cache: Option<Arc<FileCache>>,
 }
 
 /// What `stat` tells of an object.
@@ -104,7 +111,15 @@ impl Storage {
             bucket: settings.bucket.clone(),
             presign_ttl: settings.presign_ttl,
             upload_url_ttl: settings.upload_url_ttl,
+            cache: None,
         }
+    }
+
+    /// Keeps a local copy of every file this handle uploads and serves downloads of it from
+    /// there while the object is unchanged (see [`FileCache`]).
+    pub fn with_cache(mut self, cache: FileCache) -> Self {
+        self.cache = Some(Arc::new(cache));
+        self
     }
 
     pub fn bucket(&self) -> &str {
@@ -193,7 +208,8 @@ impl Storage {
                 key: key.to_string(),
                 source: std::io::Error::other(e),
             })?;
-        self.client
+        let put = self
+            .client
             .put_object()
             .bucket(&self.bucket)
             .key(key)
@@ -202,11 +218,42 @@ impl Storage {
             .send()
             .await
             .map_err(|e| service_error("put", key, e))?;
+        if let (Some(cache), Some(etag)) = (&self.cache, put.e_tag()) {
+            let (cache, key, etag, path) = (
+                cache.clone(),
+                key.to_string(),
+                etag.to_string(),
+                path.to_path_buf(),
+            );
+            let kept = tokio::task::spawn_blocking(move || cache.insert(&key, &etag, &path)).await;
+            if let Ok(Err(e)) = kept {
+                tracing::debug!(error = %e, "file cache: not kept");
+            }
+        }
         Ok(size)
+    }
+
+    /// The cache's copy of `key` written to `path`, if it holds the object's current version.
+    async fn cached(&self, key: &str, path: &Path) -> Option<u64> {
+        let cache = self.cache.as_ref().filter(|c| c.may_hold(key))?.clone();
+        let stat = self.stat(key).await.ok().flatten()?;
+        let etag = stat.etag?;
+        let (key, path) = (key.to_string(), path.to_path_buf());
+        match tokio::task::spawn_blocking(move || cache.copy_out(&key, &etag, &path)).await {
+            Ok(Ok(size)) => size.filter(|&size| size == stat.size),
+            Ok(Err(e)) => {
+                tracing::debug!(error = %e, "file cache: not read");
+                None
+            }
+            Err(_) => None,
+        }
     }
 
     /// Streams an object into a local file; returns its size.
     pub async fn download_to(&self, key: &str, path: &Path) -> Result<u64, StorageError> {
+        if let Some(size) = self.cached(key, path).await {
+            return Ok(size);
+        }
         let io = |source| StorageError::Io {
             key: key.to_string(),
             source,

@@ -815,3 +815,40 @@ async fn thumbnail_upload_and_video_without_audio() -> anyhow::Result<()> {
     assert_eq!(listed.headers()["content-type"], "image/png");
     app.shutdown().await
 }
+
+/// The worker's file cache: a download of what this worker uploaded comes from its copy, and
+/// only while the object is unchanged; once it is rewritten elsewhere S3's bytes win.
+#[tokio::test]
+async fn the_workers_file_cache_serves_its_uploads_and_never_a_stale_copy() -> anyhow::Result<()> {
+    use onevoice_shared::storage::{FileCache, Storage};
+    let settings = onevoice_tests::harness::settings_with(&[])?;
+    let dir = tempfile::tempdir()?;
+    let storage =
+        Storage::new(&settings.s3).with_cache(FileCache::open(&dir.path().join("cache"), 1 << 30)?);
+    let key = format!("jobs/{}/audio/mix.wav", uuid::Uuid::new_v4());
+    let (file, out) = (dir.path().join("mix.wav"), dir.path().join("out.wav"));
+    std::fs::write(&file, vec![1u8; 100_000])?;
+    storage.put_file(&key, &file, "audio/wav").await?;
+
+    // Served from the copy: mark the copy (same length) and the download carries the mark.
+    let copies: Vec<_> = std::fs::read_dir(dir.path().join("cache"))?
+        .map(|e| e.map(|e| e.path()))
+        .collect::<Result<_, _>>()?;
+    assert_eq!(copies.len(), 1, "{copies:?}");
+    std::fs::write(&copies[0], vec![2u8; 100_000])?;
+    assert_eq!(storage.download_to(&key, &out).await?, 100_000);
+    assert_eq!(
+        std::fs::read(&out)?,
+        vec![2u8; 100_000],
+        "not from the copy"
+    );
+
+    // Rewritten by someone else (another worker, an operator): S3's bytes.
+    storage
+        .put_bytes(&key, vec![3u8; 100_000], "audio/wav")
+        .await?;
+    storage.download_to(&key, &out).await?;
+    assert_eq!(std::fs::read(&out)?, vec![3u8; 100_000], "a stale copy");
+    storage.delete(&key).await?;
+    Ok(())
+}

@@ -438,6 +438,8 @@ pub struct ToolSettings {
     pub espeak: PathBuf,
     pub apertium: PathBuf,
     pub work_dir: PathBuf,
+    /// Bytes of the worker's copies of what it uploaded (`{work_dir}/cache`); 0 turns it off.
+    pub file_cache_bytes: u64,
 }
 
 /// Start-up configuration errors: each names the variable and says what is wrong with it.

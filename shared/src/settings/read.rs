@@ -383,6 +383,10 @@ fn read_tools<F: Fn(&str) -> Option<String>>(r: &mut Reader<'_, F>) -> ToolSetti
         espeak: r.string("ESPEAK_BIN", Some("espeak-ng")).into(),
         apertium: r.string("APERTIUM_BIN", Some("apertium")).into(),
         work_dir: r.string("WORK_DIR", Some("/tmp/onevoice-work")).into(),
+        file_cache_bytes: r
+            .parse::<u64>("FILE_CACHE_MB", Some("2048"))
+            .unwrap_or(2048)
+            .saturating_mul(1 << 20),
     }
 }
 
