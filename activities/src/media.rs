@@ -1,6 +1,7 @@
 //! Media activities built on ffprobe/ffmpeg: probing and audio extraction (prepare_video), and
 //! muxing the dubbed audio into the final video (final_video).
 
+use crate::audio::engine::EngineError;
 use crate::audio::engine::encode::{
     EncodeSheet, EncodeSpec, Previous, encode_aac, mux as engine_mux, wav_frames,
 };
@@ -100,7 +101,7 @@ impl MediaActivities {
                 }
                 let audio_key = JobKeys(input.job_id).source_audio();
                 deps.storage
-                    .put_file(&audio_key, &wav, "audio/flac")
+                    .put_file_kept(&audio_key, &wav, "audio/flac")
                     .await
                     .map_err(error::storage)?;
                 Ok(ExtractAudioOutput {
@@ -189,6 +190,7 @@ impl MediaActivities {
             &ctx,
             memo::once(&deps.storage, &key, || async {
                 let scratch = Scratch::new(&deps.tools.work_dir, "mux")?;
+                let started = std::time::Instant::now();
                 let (video, audio, out) = (
                     scratch.path("source"),
                     scratch.path("dub.wav"),
@@ -219,43 +221,50 @@ impl MediaActivities {
                 };
                 let (aac, audio_only) = (scratch.path("dub.aac"), scratch.path("dub.m4a"));
                 let previous = self.previous_encode(&input, &scratch).await?;
+                let fetched = started.elapsed().as_secs_f64();
                 let (mp4, aac_in, m4a) = (out.clone(), aac.clone(), audio_only.clone());
                 let sheet = blocking::run(&ctx, Default::default(), move || {
                     let previous = previous
                         .as_ref()
                         .map(|(aac, sheet)| Previous { aac, sheet });
                     let sheet = encode_aac(&spec, &aac_in, previous)?;
-                    engine_mux(&spec, Some(&spec.video), &aac_in, &mp4)?;
-                    engine_mux(&spec, None, &aac_in, &m4a)?;
+                    // Both containers at once: each is mostly copying.
+                    std::thread::scope(|scope| {
+                        let video =
+                            scope.spawn(|| engine_mux(&spec, Some(&spec.video), &aac_in, &mp4));
+                        let audio = engine_mux(&spec, None, &aac_in, &m4a);
+                        video.join().unwrap_or_else(|_| {
+                            Err(EngineError::Tool("mux thread panicked".into()))
+                        })?;
+                        audio
+                    })?;
                     Ok(sheet)
                 })
                 .await?;
-                tracing::info!(
-                    chunks = sheet.chunks.len(),
-                    reused = sheet.reused(),
-                    "dubbed track encoded"
-                );
+                let encoded = started.elapsed().as_secs_f64() - fetched;
                 // The stream, then its sheet: a sheet is only ever read beside its whole stream.
                 let (aac_key, sheet_key) =
                     JobKeys(input.job_id).render(input.version).encoded_mix();
-                deps.storage
-                    .put_file(&aac_key, &aac, "audio/aac")
-                    .await
-                    .map_err(error::storage)?;
-                deps.storage
-                    .put_json(&sheet_key, &sheet)
-                    .await
-                    .map_err(error::storage)?;
-                let size_bytes = deps
-                    .storage
-                    .put_file(&input.output_key, &out, "video/mp4")
-                    .await
-                    .map_err(error::storage)?;
                 let audio_only_key = onevoice_shared::keys::audio_only_of(&input.output_key);
-                deps.storage
-                    .put_file(&audio_only_key, &audio_only, "audio/mp4")
-                    .await
-                    .map_err(error::storage)?;
+                let storage = &deps.storage;
+                let (_, size_bytes, _) = tokio::try_join!(
+                    async {
+                        storage.put_file_kept(&aac_key, &aac, "audio/aac").await?;
+                        storage.put_json(&sheet_key, &sheet).await
+                    },
+                    storage.put_file(&input.output_key, &out, "video/mp4"),
+                    storage.put_file(&audio_only_key, &audio_only, "audio/mp4"),
+                )
+                .map_err(error::storage)?;
+                tracing::info!(
+                    job = %input.job_id,
+                    chunks = sheet.chunks.len(),
+                    reused = sheet.reused(),
+                    fetch_seconds = fetched,
+                    encode_seconds = encoded,
+                    store_seconds = started.elapsed().as_secs_f64() - fetched - encoded,
+                    "dubbed track encoded"
+                );
                 Ok(MuxOutput {
                     output_key: input.output_key.clone(),
                     size_bytes,

@@ -197,6 +197,28 @@ impl Storage {
         path: &Path,
         content_type: &str,
     ) -> Result<u64, StorageError> {
+        self.upload(key, path, content_type, false).await
+    }
+
+    /// [`Storage::put_file`], keeping a local copy for a later activity on this worker that
+    /// reads the object back (intermediate tracks; see [`FileCache`]). Final outputs, read only
+    /// by clients, are not worth the disk.
+    pub async fn put_file_kept(
+        &self,
+        key: &str,
+        path: &Path,
+        content_type: &str,
+    ) -> Result<u64, StorageError> {
+        self.upload(key, path, content_type, true).await
+    }
+
+    async fn upload(
+        &self,
+        key: &str,
+        path: &Path,
+        content_type: &str,
+        keep: bool,
+    ) -> Result<u64, StorageError> {
         let io = |source| StorageError::Io {
             key: key.to_string(),
             source,
@@ -218,7 +240,7 @@ impl Storage {
             .send()
             .await
             .map_err(|e| service_error("put", key, e))?;
-        if let (Some(cache), Some(etag)) = (&self.cache, put.e_tag()) {
+        if let (true, Some(cache), Some(etag)) = (keep, &self.cache, put.e_tag()) {
             let (cache, key, etag, path) = (
                 cache.clone(),
                 key.to_string(),

@@ -62,23 +62,41 @@ impl AudioActivities {
         lines: &[SynthesizedLine],
         scratch: &Scratch,
     ) -> Result<Vec<PathBuf>, ActivityError> {
-        let mut paths = Vec::with_capacity(lines.len());
-        for (n, line) in lines.iter().enumerate() {
-            if line.keep_original {
-                paths.push(PathBuf::new()); // no clip: the plan places nothing there
-                continue;
-            }
-            let path = scratch.path(&format!("{n:05}.clip"));
-            self.deps
-                .storage
-                .download_to(&line.audio_key, &path)
-                .await
-                .map_err(error::storage)?;
-            paths.push(path);
-        }
-        Ok(paths)
+        use futures::StreamExt;
+        // Several at a time: a long dub has a thousand small clips, and one request after
+        // another would spend most of the step waiting.
+        let storage = &self.deps.storage;
+        let fetches: Vec<(String, PathBuf)> = lines
+            .iter()
+            .enumerate()
+            // No clip for a kept line: the plan places nothing there.
+            .map(|(n, line)| match line.keep_original {
+                true => (String::new(), PathBuf::new()),
+                false => (
+                    line.audio_key.clone(),
+                    scratch.path(&format!("{n:05}.clip")),
+                ),
+            })
+            .collect();
+        let fetched: Vec<Result<PathBuf, ActivityError>> = futures::stream::iter(fetches)
+            .map(|(key, path)| async move {
+                if !key.is_empty() {
+                    storage
+                        .download_to(&key, &path)
+                        .await
+                        .map_err(error::storage)?;
+                }
+                Ok(path)
+            })
+            .buffered(CLIP_FETCHES)
+            .collect()
+            .await;
+        fetched.into_iter().collect()
     }
 }
+
+/// Clips downloaded at once.
+const CLIP_FETCHES: usize = 8;
 
 impl AudioActivities {
     /// Every line's clip length (frames, rate); a kept line has none. A re-render learns each
@@ -374,13 +392,13 @@ impl AudioActivities {
             };
             let stem_key = keys.background_stem();
             deps.storage
-                .put_file(&stem_key, &stem, "audio/wav")
+                .put_file_kept(&stem_key, &stem, "audio/wav")
                 .await
                 .map_err(error::storage)?;
             let vocals_key = if separated.vocals {
                 let key = keys.vocals_stem();
                 deps.storage
-                    .put_file(&key, &vocals, "audio/wav")
+                    .put_file_kept(&key, &vocals, "audio/wav")
                     .await
                     .map_err(error::storage)?;
                 Some(key)
@@ -425,6 +443,7 @@ impl AudioActivities {
                 .await
                 .map_err(error::storage)?;
             let scratch = Scratch::new(&deps.tools.work_dir, "mix")?;
+            let started = std::time::Instant::now();
             let source = scratch.path("source.audio");
             let background = input
                 .background_stem_key
@@ -436,6 +455,7 @@ impl AudioActivities {
                 .map_err(error::storage)?;
             let original = self.original(&input.source_audio_key, input.background_stem_key.is_some(), &timeline, &scratch).await?;
             let clips = self.clips(&lines, &scratch).await?;
+            let fetched = started.elapsed().as_secs_f64();
             let spec = MixSpec {
                 background: source,
                 original,
@@ -461,13 +481,15 @@ impl AudioActivities {
                 mixer::mix(&spec, &timeline, RATE, &wav, &dir)
             })
             .await?;
-            tracing::info!(job = %input.job_id, measured_lufs = report.measured_lufs, gain_db = report.gain_db,
-                ceiling_bound = report.ceiling_bound, seconds = report.seconds_mixing + report.seconds_writing, "mixed");
             let audio_key = render.mix();
+            let storing = std::time::Instant::now();
             deps.storage
-                .put_file(&audio_key, &out, "audio/wav")
+                .put_file_kept(&audio_key, &out, "audio/wav")
                 .await
                 .map_err(error::storage)?;
+            tracing::info!(job = %input.job_id, measured_lufs = report.measured_lufs, gain_db = report.gain_db,
+                ceiling_bound = report.ceiling_bound, seconds = report.seconds_mixing + report.seconds_writing,
+                fetch_seconds = fetched, store_seconds = storing.elapsed().as_secs_f64(), "mixed");
             Ok(MixOutput {
                 audio_key,
                 measured_lufs: report.measured_lufs,
