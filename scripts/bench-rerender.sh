@@ -4,9 +4,10 @@
 # test command. Prints each run and the medians.
 #
 #   scripts/bench-rerender.sh
-#   env: RUNS=3  MINUTES=10  VOICE=<voice id> (default: the default voice; e.g. local-joe for the
-#        offline profile's neural voice)  PROFILE=release (or dev: the build the main job and the
-#        tests use, with the engine optimised)
+#   env: RUNS=3  MINUTES=10
+#        VOICE=<voice id>  the default voice (espeak-ng) unless set; local-jf_alpha is a neural
+#                          (Kokoro) voice that speaks the benchmark's Spanish
+#        PROFILE=release   or dev: the build the main job and the tests use (engine optimised)
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$ROOT"
