@@ -51,6 +51,52 @@ fn peak_at(samples: &[f32]) -> usize {
         .map_or(0, |(i, _)| i)
 }
 
+/// An encode of `wav` (48 kHz stereo, `frames` long) by `jobs` encoders, at 128 kbit/s.
+fn encode_spec(wav: &Path, scratch: &Path, frames: usize, jobs: usize) -> EncodeSpec {
+    EncodeSpec {
+        ffmpeg: "ffmpeg".into(),
+        video: wav.to_path_buf(),
+        wav: wav.to_path_buf(),
+        rate: RATE,
+        channels: 2,
+        frames: frames as u64,
+        bitrate: "128k".into(),
+        coder: "twoloop".into(),
+        jobs,
+        scratch: scratch.to_path_buf(),
+    }
+}
+
+/// The coding error of `decoded` against `source` (left channel) in the 20 ms around `at`, in dB.
+fn error_db(decoded: &[f32], source: &[f32], at: usize) -> f64 {
+    let window = (RATE / 50) as usize;
+    let frames = source.len() / 2;
+    let (from, to) = (at.saturating_sub(window / 2), (at + window / 2).min(frames));
+    let e: f64 = (from..to)
+        .map(|i| f64::from(decoded[2 * i] - source[2 * i]).powi(2))
+        .sum::<f64>()
+        / (to - from) as f64;
+    10.0 * e.max(1e-20).log10()
+}
+
+/// `error_db` of every 20 ms window but the first and last, sorted.
+fn errors_everywhere(decoded: &[f32], source: &[f32]) -> Vec<f64> {
+    let window = (RATE / 50) as usize;
+    let mut all: Vec<f64> = (1..source.len() / 2 / window - 1)
+        .map(|w| error_db(decoded, source, w * window))
+        .collect();
+    all.sort_by(f64::total_cmp);
+    all
+}
+
+/// The largest step between neighbouring samples near `at` that the source does not have.
+fn worst_jump(decoded: &[f32], source: &[f32], at: usize) -> f32 {
+    let jump = |s: &[f32], i: usize| (s[2 * i] - s[2 * (i - 1)]).abs();
+    (at - 64..at + 64)
+        .map(|i| jump(decoded, i) - jump(source, i))
+        .fold(f32::MIN, f32::max)
+}
+
 #[test]
 fn the_wav_writer_writes_what_is_read_back_and_no_more_than_announced() {
     let dir = tempfile::tempdir().unwrap();
@@ -194,18 +240,7 @@ fn parallel_aac_chunks_join_without_a_gap_or_a_click() {
     let encode = |jobs: usize| {
         let scratch = dir.path().join(format!("scratch{jobs}"));
         std::fs::create_dir_all(&scratch).unwrap();
-        let spec = EncodeSpec {
-            ffmpeg: "ffmpeg".into(),
-            video: wav_path.clone(),
-            wav: wav_path.clone(),
-            rate: RATE,
-            channels: 2,
-            frames: frames as u64,
-            bitrate: "128k".into(),
-            coder: "twoloop".into(),
-            jobs,
-            scratch: scratch.clone(),
-        };
+        let spec = encode_spec(&wav_path, &scratch, frames, jobs);
         let aac = scratch.join("out.aac");
         encode_aac(&spec, &aac, None).unwrap();
         let m4a = scratch.join("out.m4a");
@@ -219,22 +254,9 @@ fn parallel_aac_chunks_join_without_a_gap_or_a_click() {
     assert_eq!(parallel.len(), single.len(), "as long as one encoder's");
     let whole_frames = (frames as u64).div_ceil(1024) as usize * 1024 * 2;
     assert_eq!(parallel.len(), whole_frames);
-    // Error of 20 ms windows against the source (left channel), in dB.
-    let window = (RATE / 50) as usize;
-    let error_db = |decoded: &[f32], at: usize| {
-        let (from, to) = (at.saturating_sub(window / 2), (at + window / 2).min(frames));
-        let e: f64 = (from..to)
-            .map(|i| f64::from(decoded[2 * i] - source[2 * i]).powi(2))
-            .sum::<f64>()
-            / (to - from) as f64;
-        10.0 * e.max(1e-20).log10()
-    };
-    // The chunks' cuts (see encode::cuts): 262 144 frames apart for this length.
+    // The chunks' cuts (see encode::CHUNK_FRAMES): 262 144 frames apart.
     let cuts = [262_144usize, 524_288];
-    let mut elsewhere: Vec<f64> = (1..frames / window - 1)
-        .map(|w| error_db(&parallel, w * window))
-        .collect();
-    elsewhere.sort_by(f64::total_cmp);
+    let elsewhere = errors_everywhere(&parallel, &source);
     let typical = elsewhere[elsewhere.len() / 2];
     let worst_elsewhere = elsewhere[elsewhere.len() * 95 / 100];
     assert!(
@@ -242,30 +264,19 @@ fn parallel_aac_chunks_join_without_a_gap_or_a_click() {
         "the encode follows the source: {typical:.1} dB"
     );
     for cut in cuts {
-        let at_cut = error_db(&parallel, cut);
+        let at_cut = error_db(&parallel, &source, cut);
         assert!(
             at_cut <= worst_elsewhere + 3.0,
             "cut at {cut}: {at_cut:.1} dB against {typical:.1} dB typical, {worst_elsewhere:.1} dB at the 95th percentile"
         );
         // And sample by sample, no jump the source does not have.
-        let jump = |s: &[f32], i: usize| (s[2 * i] - s[2 * (i - 1)]).abs();
-        let worst_jump = (cut - 64..cut + 64)
-            .map(|i| jump(&parallel, i) - jump(&source, i))
-            .fold(f32::MIN, f32::max);
-        assert!(
-            worst_jump < 0.05,
-            "click at {cut}: a jump {worst_jump:.3} larger"
-        );
+        let jump = worst_jump(&parallel, &source, cut);
+        assert!(jump < 0.05, "click at {cut}: a jump {jump:.3} larger");
     }
     // Away from the cuts both encodes follow the source closely (the chunks' own rate control
     // lands a few dB from one continuous encoder's; both are far below audibility here).
-    let single_typical = {
-        let mut v: Vec<f64> = (1..frames / window - 1)
-            .map(|w| error_db(&single, w * window))
-            .collect();
-        v.sort_by(f64::total_cmp);
-        v[v.len() / 2]
-    };
+    let single = errors_everywhere(&single, &source);
+    let single_typical = single[single.len() / 2];
     assert!(
         typical < -45.0 && single_typical < -45.0,
         "parallel {typical:.1} dB, single {single_typical:.1} dB"
@@ -296,18 +307,7 @@ fn a_second_encode_reuses_every_unchanged_chunk_without_a_seam() {
         std::fs::create_dir_all(&scratch).unwrap();
         let wav_path = scratch.join("mix.wav");
         write_wav(&wav_path, RATE, 2, samples);
-        let spec = EncodeSpec {
-            ffmpeg: "ffmpeg".into(),
-            video: wav_path.clone(),
-            wav: wav_path.clone(),
-            rate: RATE,
-            channels: 2,
-            frames: frames as u64,
-            bitrate: "128k".into(),
-            coder: "twoloop".into(),
-            jobs: 2,
-            scratch: scratch.clone(),
-        };
+        let spec = encode_spec(&wav_path, &scratch, frames, 2);
         let aac = scratch.join("out.aac");
         let sheet = encode_aac(&spec, &aac, previous).unwrap();
         let m4a = scratch.join("out.m4a");
@@ -341,30 +341,15 @@ fn a_second_encode_reuses_every_unchanged_chunk_without_a_seam() {
     // closely at the seams around the re-encoded chunk as anywhere else.
     let (_, _, fresh_decode, _) = encode("fresh", &new, None);
     assert_eq!(stitched.len(), fresh_decode.len());
-    let window = (RATE / 50) as usize;
-    let error_db = |at: usize| {
-        let (from, to) = (at.saturating_sub(window / 2), (at + window / 2).min(frames));
-        let e: f64 = (from..to)
-            .map(|i| f64::from(stitched[2 * i] - source[2 * i]).powi(2))
-            .sum::<f64>()
-            / (to - from) as f64;
-        10.0 * e.max(1e-20).log10()
-    };
-    let mut elsewhere: Vec<f64> = (1..frames / window - 1)
-        .map(|w| error_db(w * window))
-        .collect();
-    elsewhere.sort_by(f64::total_cmp);
+    let elsewhere = errors_everywhere(&stitched, &source);
     let worst_elsewhere = elsewhere[elsewhere.len() * 95 / 100];
     for seam in [2 * per, 3 * per] {
-        let at_seam = error_db(seam);
+        let at_seam = error_db(&stitched, &source, seam);
         assert!(
             at_seam <= worst_elsewhere + 3.0,
             "seam at {seam}: {at_seam:.1} dB against {worst_elsewhere:.1} dB"
         );
-        let jump = |s: &[f32], i: usize| (s[2 * i] - s[2 * (i - 1)]).abs();
-        let worst_jump = (seam - 64..seam + 64)
-            .map(|i| jump(&stitched, i) - jump(&source, i))
-            .fold(f32::MIN, f32::max);
-        assert!(worst_jump < 0.05, "click at {seam}: {worst_jump:.3}");
+        let jump = worst_jump(&stitched, &source, seam);
+        assert!(jump < 0.05, "click at {seam}: {jump:.3}");
     }
 }
