@@ -251,13 +251,25 @@ async fn handle(State(inner): State<Arc<Mutex<Inner>>>, req: Request) -> Respons
     if clones::is_clone_request(req.method(), req.uri().path()) {
         return clones::handle(inner, req).await;
     }
+    let path = req.uri().path().to_string();
+    let delay = {
+        let mut inner = inner.lock().unwrap();
+        let i = inner
+            .slow
+            .iter()
+            .position(|(p, _)| path.starts_with(p.as_str()));
+        i.and_then(|i| inner.slow.remove(i)).map(|(_, d)| d)
+    };
+    if let Some(d) = delay {
+        // The slowness this fake exists to play.
+        tokio::time::sleep(d).await;
+    }
     if matches!(
-        req.uri().path(),
+        path.as_str(),
         "/v1/audio/transcriptions" | "/v1/speech-to-text" | "/302/whisperx"
     ) {
         return transcribe(inner, req).await;
     }
-    let path = req.uri().path().to_string();
     let query = req.uri().query().unwrap_or("").to_string();
     let headers = req.headers().clone();
     let body: Bytes = axum::body::to_bytes(req.into_body(), 1 << 20)
@@ -271,18 +283,6 @@ async fn handle(State(inner): State<Arc<Mutex<Inner>>>, req: Request) -> Respons
             .unwrap_or("")
     };
     let bearer = header("authorization") == format!("Bearer {KEY}");
-    let delay = {
-        let mut inner = inner.lock().unwrap();
-        let i = inner
-            .slow
-            .iter()
-            .position(|(p, _)| path.starts_with(p.as_str()));
-        i.and_then(|i| inner.slow.remove(i)).map(|(_, d)| d)
-    };
-    if let Some(d) = delay {
-        // The slowness this fake exists to play.
-        tokio::time::sleep(d).await;
-    }
     if path == "/v1/chat/completions" {
         return chat_reply(&inner, bearer, &path, &input).await;
     }
