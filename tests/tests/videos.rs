@@ -816,8 +816,9 @@ async fn thumbnail_upload_and_video_without_audio() -> anyhow::Result<()> {
     app.shutdown().await
 }
 
-/// The worker's file cache: a download of what this worker uploaded comes from its copy, and
-/// only while the object is unchanged; once it is rewritten elsewhere S3's bytes win.
+/// The worker's file cache: a download of an intermediate track this worker uploaded comes from
+/// its copy, and only while the object is unchanged; once it is rewritten elsewhere S3's bytes
+/// win. Final outputs are not kept.
 #[tokio::test]
 async fn the_workers_file_cache_serves_its_uploads_and_never_a_stale_copy() -> anyhow::Result<()> {
     use onevoice_shared::storage::{FileCache, Storage};
@@ -828,7 +829,10 @@ async fn the_workers_file_cache_serves_its_uploads_and_never_a_stale_copy() -> a
     let key = format!("jobs/{}/audio/mix.wav", uuid::Uuid::new_v4());
     let (file, out) = (dir.path().join("mix.wav"), dir.path().join("out.wav"));
     std::fs::write(&file, vec![1u8; 100_000])?;
-    storage.put_file(&key, &file, "audio/wav").await?;
+    // A final output is not kept; an intermediate track is.
+    let output = format!("{key}.mp4");
+    storage.put_file(&output, &file, "video/mp4").await?;
+    storage.put_file_kept(&key, &file, "audio/wav").await?;
 
     // Served from the copy: mark the copy (same length) and the download carries the mark.
     let copies: Vec<_> = std::fs::read_dir(dir.path().join("cache"))?
@@ -850,5 +854,6 @@ async fn the_workers_file_cache_serves_its_uploads_and_never_a_stale_copy() -> a
     storage.download_to(&key, &out).await?;
     assert_eq!(std::fs::read(&out)?, vec![3u8; 100_000], "a stale copy");
     storage.delete(&key).await?;
+    storage.delete(&output).await?;
     Ok(())
 }
