@@ -211,8 +211,8 @@ impl MediaActivities {
                     wav: audio,
                     rate: crate::audio::RATE,
                     channels: 2,
-                    bitrate: deps.audio.aac_bitrate.clone(),
-                    coder: "twoloop".into(),
+                    bitrate: deps.audio.aac_bitrate,
+                    encoder: deps.audio.aac_encoder,
                     jobs: match deps.audio.encoder_jobs {
                         0 => std::thread::available_parallelism().map_or(2, |n| n.get()),
                         n => n,

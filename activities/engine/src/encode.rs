@@ -1,16 +1,17 @@
 //! The final AAC encode and mux, in parallel.
 //!
-//! ffmpeg's AAC encoder is single-threaded and, at 30-35x realtime, the slowest part of a dub.
-//! The mix is cut at AAC frame boundaries (1024 samples) into one chunk per core; each chunk is
-//! encoded by its own ffmpeg with a few frames of the preceding audio as pre-roll, so its
-//! encoder state at the cut matches a continuous encode, and a few frames of the following
-//! audio as post-roll, so its last block (which reaches past the cut) is made of the audio that
-//! really follows; and the frames covering each chunk are concatenated into one ADTS stream. The
-//! decoder's overlap-add across a cut then combines frames from two encoders that saw the same
-//! audio, which leaves no seam (`module_tests`: the error at a cut is that of anywhere else). The stream is
-//! muxed with the video stream copied.
+//! The mix is cut at AAC frame boundaries (1024 samples) on a fixed grid of chunks; runs of
+//! chunks are encoded by separate encoders at once (the Fraunhofer FDK encoder in this process,
+//! or ffmpeg's native one, a process each), each with a few frames of the preceding audio as
+//! pre-roll, so its encoder state at the cut matches a continuous encode, and a few frames of the
+//! following audio as post-roll, so its last block (which reaches past the cut) is made of the
+//! audio that really follows; and the frames covering each chunk are concatenated into one
+//! ADTS stream. The decoder's overlap-add across a cut then combines frames from two encoders
+//! that saw the same audio, which leaves no seam (`module_tests`: the error at a cut is that of
+//! anywhere else). The stream is muxed with the video stream copied.
 
 use super::EngineError;
+pub use onevoice_shared::settings::AacEncoder;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use std::fs::File;
@@ -40,9 +41,9 @@ pub struct EncodeSpec {
     pub channels: u16,
     /// Frames of the WAV (see [`wav_frames`]).
     pub frames: u64,
-    pub bitrate: String,
-    /// ffmpeg's `-aac_coder` (`twoloop`, its default, or the faster `fast`).
-    pub coder: String,
+    /// Bits per second.
+    pub bitrate: u32,
+    pub encoder: AacEncoder,
     /// Parallel encoders.
     pub jobs: usize,
     pub scratch: PathBuf,
@@ -70,11 +71,12 @@ pub fn mux(
     if let Some(video) = video {
         cmd.arg("-i").arg(video);
     }
-    // The ADTS stream starts with the encoder's 1024 priming samples; this offset puts the
-    // first real sample at zero, as a single encode's edit list would.
+    // The ADTS stream starts with the encoder's priming samples; this offset puts the first
+    // real sample at zero, as a single encode's edit list would.
+    let priming = priming_frames(spec.encoder) * AAC_FRAME;
     cmd.args([
         "-itsoffset",
-        &format!("-{}", AAC_FRAME as f64 / spec.rate as f64),
+        &format!("-{}", priming as f64 / spec.rate as f64),
     ])
     .args(["-f", "aac", "-i"])
     .arg(aac);
@@ -90,6 +92,16 @@ pub fn mux(
         return Err(EngineError::Tool(format!("ffmpeg mux failed ({status})")));
     }
     Ok(())
+}
+
+/// AAC frames an encoder emits before the one that decodes to the first input sample:
+/// ffmpeg's native encoder primes with one (1024 samples), FDK with two (its reported delay,
+/// checked whenever it opens).
+fn priming_frames(encoder: AacEncoder) -> u64 {
+    match encoder {
+        AacEncoder::Fdk => 2,
+        AacEncoder::Ffmpeg | AacEncoder::FfmpegFast => 1,
+    }
 }
 
 /// Frames of a WAV this engine wrote (its 44-byte header's data size).
@@ -337,18 +349,19 @@ fn encode_run(
 ) -> Result<Vec<u64>, EngineError> {
     let (start, end) = (chunks[run.start].0, chunks[run.end - 1].1);
     let (from, to) = fed(spec.frames, start, end);
-    // Packet i decodes to input samples [(i-1)*1024, i*1024): skip the pre-roll and, after
-    // the first chunk, the priming packet.
+    // Packet i decodes to input samples [(i-p)*1024, (i-p+1)*1024), p the encoder's priming
+    // frames: skip the pre-roll and, after the first chunk, the priming packets; the first
+    // chunk keeps them (the mux's offset removes them).
+    let priming = priming_frames(spec.encoder);
     let first = if start == 0 {
         0
     } else {
-        ((start - from) / AAC_FRAME + 1) as usize
+        ((start - from) / AAC_FRAME + priming) as usize
     };
-    let last = chunks.len() - 1;
-    let counts: Vec<Option<usize>> = run
+    let counts: Vec<usize> = run
         .map(|c| {
             let (s, e) = chunks[c];
-            (c != last).then(|| ((e - s) / AAC_FRAME) as usize + usize::from(c == 0))
+            ((e - s).div_ceil(AAC_FRAME) + if c == 0 { priming } else { 0 }) as usize
         })
         .collect();
     encode_range(spec, from, to, first, &counts, part)
@@ -402,8 +415,12 @@ fn hash_chunk(
     let (from, to) = fed(spec.frames, start, end);
     let mut hasher = Sha256::new();
     let settings = format!(
-        "aac v1 rate={} channels={} bitrate={} coder={} frames={} chunk={start}..{end}\n",
-        spec.rate, spec.channels, spec.bitrate, spec.coder, spec.frames
+        "aac v2 rate={} channels={} bitrate={} encoder={} frames={} chunk={start}..{end}\n",
+        spec.rate,
+        spec.channels,
+        spec.bitrate,
+        spec.encoder.name(),
+        spec.frames
     );
     hasher.update(settings.as_bytes());
     let frame_bytes = u64::from(spec.channels) * 2;
@@ -420,17 +437,119 @@ fn hash_chunk(
     Ok(hex::encode(hasher.finalize()))
 }
 
-/// Encodes samples `[start, end)` of the WAV with one ffmpeg and writes its ADTS frames from
-/// `first` on to `part`, as they stream out: `counts[k]` frames for the k-th chunk (all that
-/// remain when none). Returns each chunk's bytes.
+/// Encodes samples `[start, end)` of the WAV with one encoder and writes its ADTS frames from
+/// `first` on to `part`: `counts[k]` frames for the k-th chunk. Returns each chunk's bytes.
 fn encode_range(
     spec: &EncodeSpec,
     start: u64,
     end: u64,
     first: usize,
-    counts: &[Option<usize>],
+    counts: &[usize],
     part: &Path,
 ) -> Result<Vec<u64>, EngineError> {
+    let mut sink = FrameSink::create(part, first, counts)?;
+    match spec.encoder {
+        AacEncoder::Fdk => encode_fdk(spec, start, end, &mut sink)?,
+        AacEncoder::Ffmpeg => encode_ffmpeg(spec, start, end, "twoloop", &mut sink)?,
+        AacEncoder::FfmpegFast => encode_ffmpeg(spec, start, end, "fast", &mut sink)?,
+    }
+    sink.finish()
+}
+
+/// The FDK encoder in this thread: the WAV's samples in, one ADTS frame out per 1024 of them.
+fn encode_fdk(
+    spec: &EncodeSpec,
+    start: u64,
+    end: u64,
+    sink: &mut FrameSink,
+) -> Result<(), EngineError> {
+    use fdk_aac::enc::{AudioObjectType, BitRate, ChannelMode, Encoder, EncoderParams, Transport};
+    let fail = |what: &str, e: fdk_aac::enc::EncoderError| {
+        EngineError::Tool(format!("FDK AAC encoder {what}: {e}"))
+    };
+    let channels = match spec.channels {
+        1 => ChannelMode::Mono,
+        2 => ChannelMode::Stereo,
+        n => {
+            return Err(EngineError::Media(format!(
+                "cannot encode {n} channels to AAC"
+            )));
+        }
+    };
+    let encoder = Encoder::new(EncoderParams {
+        bit_rate: BitRate::Cbr(spec.bitrate),
+        sample_rate: spec.rate,
+        transport: Transport::Adts,
+        channels,
+        audio_object_type: AudioObjectType::Mpeg4LowComplexity,
+    })
+    .map_err(|e| fail("setup", e))?;
+    // The stitching and the mux's offset count on a delay of whole frames.
+    let delay = encoder.info().map_err(|e| fail("info", e))?.nDelay;
+    if u64::from(delay) != priming_frames(AacEncoder::Fdk) * AAC_FRAME {
+        return Err(EngineError::Tool(format!(
+            "the FDK AAC encoder delays by {delay} samples, not two frames"
+        )));
+    }
+    let mut packet = vec![0u8; 8192];
+    let mut feed = |pcm: &[i16], sink: &mut FrameSink| -> Result<(), EngineError> {
+        let mut at = 0;
+        while at < pcm.len() {
+            let done = encoder
+                .encode(&pcm[at..], &mut packet)
+                .map_err(|e| fail("encode", e))?;
+            if done.input_consumed == 0 && done.output_size == 0 {
+                return Err(EngineError::Tool("the FDK AAC encoder stalled".into()));
+            }
+            at += done.input_consumed;
+            if done.output_size > 0 {
+                sink.push(&packet[..done.output_size])?;
+            }
+        }
+        Ok(())
+    };
+    let frame_bytes = u64::from(spec.channels) * 2;
+    let mut file = File::open(&spec.wav).map_err(|e| EngineError::io(&spec.wav, e))?;
+    file.seek(SeekFrom::Start(WAV_HEADER + start * frame_bytes))
+        .map_err(|e| EngineError::io(&spec.wav, e))?;
+    // Whole sample frames per read, so every block ends between frames.
+    let block = (1 << 18) / frame_bytes as usize * frame_bytes as usize;
+    let mut bytes = vec![0u8; block];
+    let mut pcm: Vec<i16> = Vec::with_capacity(block / 2);
+    let mut left = (end - start) * frame_bytes;
+    while left > 0 {
+        let n = (left as usize).min(block);
+        file.read_exact(&mut bytes[..n])
+            .map_err(|e| EngineError::io(&spec.wav, e))?;
+        pcm.clear();
+        pcm.extend(
+            bytes[..n]
+                .chunks_exact(2)
+                .map(|b| i16::from_le_bytes([b[0], b[1]])),
+        );
+        feed(&pcm, sink)?;
+        left -= n as u64;
+    }
+    // At the end of the mix (or within a post-roll of it) the encoder holds its last frames
+    // back: silence pushes them out, as ffmpeg's flush does.
+    let silence = vec![0i16; AAC_FRAME as usize * usize::from(spec.channels)];
+    for _ in 0..=priming_frames(AacEncoder::Fdk) {
+        if !sink.wants_more() {
+            break;
+        }
+        feed(&silence, sink)?;
+    }
+    Ok(())
+}
+
+/// ffmpeg's native encoder with `coder`, fed through a pipe by a second thread.
+fn encode_ffmpeg(
+    spec: &EncodeSpec,
+    start: u64,
+    end: u64,
+    coder: &str,
+    sink: &mut FrameSink,
+) -> Result<(), EngineError> {
     let mut child = Command::new(&spec.ffmpeg)
         .args(["-nostdin", "-v", "error", "-f", "s16le", "-ar"])
         .arg(spec.rate.to_string())
@@ -442,15 +561,9 @@ fn encode_range(
             "-c:a",
             "aac",
         ])
-        .args([
-            "-aac_coder",
-            &spec.coder,
-            "-b:a",
-            &spec.bitrate,
-            "-f",
-            "adts",
-            "pipe:1",
-        ])
+        .args(["-aac_coder", coder, "-b:a"])
+        .arg(spec.bitrate.to_string())
+        .args(["-f", "adts", "pipe:1"])
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .spawn()
@@ -476,7 +589,7 @@ fn encode_range(
         }
         Ok(())
     });
-    let copied = copy_frames(stdout, part, first, counts);
+    let read = read_adts(stdout, sink);
     let fed = feeder
         .join()
         .unwrap_or_else(|_| Err(EngineError::Tool("feeder panicked".into())));
@@ -489,30 +602,18 @@ fn encode_range(
             "ffmpeg AAC encode failed ({status})"
         )));
     }
-    copied
+    read
 }
 
-/// Reads ADTS frames from `input` one by one, skips `first`, then writes `counts[k]` frames
-/// for chunk k (the rest for a none) to `part` and drops what follows. Returns each chunk's bytes.
-fn copy_frames(
-    input: impl Read,
-    part: &Path,
-    first: usize,
-    counts: &[Option<usize>],
-) -> Result<Vec<u64>, EngineError> {
+/// Reads ADTS frames from `input` to its end, one by one, into `sink`.
+fn read_adts(input: impl Read, sink: &mut FrameSink) -> Result<(), EngineError> {
     let mut input = std::io::BufReader::with_capacity(1 << 16, input);
-    let file = File::create(part).map_err(|e| EngineError::io(part, e))?;
-    let mut out = std::io::BufWriter::with_capacity(1 << 16, file);
     let mut frame = vec![0u8; 8192];
-    let mut bytes = vec![0u64; counts.len()];
-    // (chunk, frames it has so far)
-    let (mut chunk, mut taken) = (0usize, 0usize);
-    let mut index = 0usize;
     loop {
         let mut header = [0u8; 7];
         match input.read_exact(&mut header) {
             Ok(()) => {}
-            Err(e) if e.kind() == std::io::ErrorKind::UnexpectedEof => break,
+            Err(e) if e.kind() == std::io::ErrorKind::UnexpectedEof => return Ok(()),
             Err(e) => return Err(EngineError::Tool(format!("reading ffmpeg: {e}"))),
         }
         let len = adts_length(&header)?;
@@ -521,25 +622,79 @@ fn copy_frames(
         input
             .read_exact(&mut frame[7..len])
             .map_err(|_| EngineError::Tool("truncated ADTS frame".into()))?;
-        index += 1;
-        if index <= first {
-            continue;
-        }
-        while chunk < counts.len() && counts[chunk].is_some_and(|n| taken == n) {
-            chunk += 1;
-            taken = 0;
-        }
-        if chunk == counts.len() {
-            // Post-roll: frames the next chunk's encoder makes.
-            continue;
-        }
-        out.write_all(&frame[..len])
-            .map_err(|e| EngineError::io(part, e))?;
-        bytes[chunk] += len as u64;
-        taken += 1;
+        sink.push(&frame[..len])?;
     }
-    out.flush().map_err(|e| EngineError::io(part, e))?;
-    Ok(bytes)
+}
+
+/// Takes an encoder's ADTS frames in order: skips the first `skip` (pre-roll, priming),
+/// writes `counts[k]` frames for the k-th chunk to the run's part, and drops what follows
+/// (post-roll: frames the next run's encoder makes).
+struct FrameSink {
+    out: std::io::BufWriter<File>,
+    path: PathBuf,
+    skip: usize,
+    counts: Vec<usize>,
+    bytes: Vec<u64>,
+    /// The chunk being filled and the frames it has.
+    chunk: usize,
+    taken: usize,
+}
+
+impl FrameSink {
+    fn create(part: &Path, skip: usize, counts: &[usize]) -> Result<Self, EngineError> {
+        let file = File::create(part).map_err(|e| EngineError::io(part, e))?;
+        Ok(Self {
+            out: std::io::BufWriter::with_capacity(1 << 16, file),
+            path: part.to_path_buf(),
+            skip,
+            counts: counts.to_vec(),
+            bytes: vec![0; counts.len()],
+            chunk: 0,
+            taken: 0,
+        })
+    }
+
+    fn push(&mut self, frame: &[u8]) -> Result<(), EngineError> {
+        if self.skip > 0 {
+            self.skip -= 1;
+            return Ok(());
+        }
+        while self.chunk < self.counts.len() && self.taken == self.counts[self.chunk] {
+            self.chunk += 1;
+            self.taken = 0;
+        }
+        if self.chunk == self.counts.len() {
+            return Ok(());
+        }
+        self.out
+            .write_all(frame)
+            .map_err(|e| EngineError::io(&self.path, e))?;
+        self.bytes[self.chunk] += frame.len() as u64;
+        self.taken += 1;
+        Ok(())
+    }
+
+    /// Whether a chunk still lacks frames.
+    fn wants_more(&self) -> bool {
+        self.skip > 0
+            || self.counts[self.chunk.min(self.counts.len())..]
+                .iter()
+                .enumerate()
+                .any(|(k, &n)| if k == 0 { self.taken < n } else { n > 0 })
+    }
+
+    /// Each chunk's bytes; an error if the encoder stopped short of any chunk's frames.
+    fn finish(mut self) -> Result<Vec<u64>, EngineError> {
+        if self.wants_more() {
+            return Err(EngineError::Tool(
+                "the AAC encoder made fewer frames than the audio needs".into(),
+            ));
+        }
+        self.out
+            .flush()
+            .map_err(|e| EngineError::io(&self.path, e))?;
+        Ok(self.bytes)
+    }
 }
 
 /// The length of the ADTS frame whose 7-byte header is `h`.

@@ -3,7 +3,7 @@
 //! parallel AAC encode, whose chunk seams must leave no gap and no click.
 
 use super::decode::AudioReader;
-use super::encode::{CHUNK_FRAMES, EncodeSpec, Previous, encode_aac, mux};
+use super::encode::{AacEncoder, CHUNK_FRAMES, EncodeSpec, Previous, encode_aac, mux};
 use super::resample::{StreamResampler, resample_mono};
 use super::tests::{worst_difference, write_wav};
 use super::wav;
@@ -51,7 +51,7 @@ fn peak_at(samples: &[f32]) -> usize {
         .map_or(0, |(i, _)| i)
 }
 
-/// An encode of `wav` (48 kHz stereo, `frames` long) by `jobs` encoders, at 128 kbit/s.
+/// An encode of `wav` (48 kHz stereo, `frames` long) by `jobs` FDK encoders, at 128 kbit/s.
 fn encode_spec(wav: &Path, scratch: &Path, frames: usize, jobs: usize) -> EncodeSpec {
     EncodeSpec {
         ffmpeg: "ffmpeg".into(),
@@ -60,8 +60,8 @@ fn encode_spec(wav: &Path, scratch: &Path, frames: usize, jobs: usize) -> Encode
         rate: RATE,
         channels: 2,
         frames: frames as u64,
-        bitrate: "128k".into(),
-        coder: "twoloop".into(),
+        bitrate: 128_000,
+        encoder: AacEncoder::Fdk,
         jobs,
         scratch: scratch.to_path_buf(),
     }
@@ -237,10 +237,24 @@ fn parallel_aac_chunks_join_without_a_gap_or_a_click() {
     let wav_path = dir.path().join("mix.wav");
     write_wav(&wav_path, RATE, 2, &samples);
     let source = read_all(&wav_path);
+    for encoder in [AacEncoder::Fdk, AacEncoder::Ffmpeg] {
+        chunks_join_without_a_gap_or_a_click(dir.path(), &wav_path, &source, frames, encoder);
+    }
+}
+
+fn chunks_join_without_a_gap_or_a_click(
+    dir: &Path,
+    wav_path: &Path,
+    source: &[f32],
+    frames: usize,
+    encoder: AacEncoder,
+) {
+    let name = encoder.name();
     let encode = |jobs: usize| {
-        let scratch = dir.path().join(format!("scratch{jobs}"));
+        let scratch = dir.join(format!("{name}{jobs}"));
         std::fs::create_dir_all(&scratch).unwrap();
-        let spec = encode_spec(&wav_path, &scratch, frames, jobs);
+        let mut spec = encode_spec(wav_path, &scratch, frames, jobs);
+        spec.encoder = encoder;
         let aac = scratch.join("out.aac");
         encode_aac(&spec, &aac, None).unwrap();
         let m4a = scratch.join("out.m4a");
@@ -251,35 +265,42 @@ fn parallel_aac_chunks_join_without_a_gap_or_a_click() {
     let single = encode(1);
     // No gap: as long as one continuous encode, which is the mix rounded up to whole AAC
     // frames (the last frame's padding; ADTS records no end trim).
-    assert_eq!(parallel.len(), single.len(), "as long as one encoder's");
+    assert_eq!(
+        parallel.len(),
+        single.len(),
+        "{name}: as long as one encoder's"
+    );
     let whole_frames = (frames as u64).div_ceil(1024) as usize * 1024 * 2;
-    assert_eq!(parallel.len(), whole_frames);
+    assert_eq!(parallel.len(), whole_frames, "{name}");
     // The chunks' cuts (see encode::CHUNK_FRAMES): 262 144 frames apart.
     let cuts = [262_144usize, 524_288];
-    let elsewhere = errors_everywhere(&parallel, &source);
+    let elsewhere = errors_everywhere(&parallel, source);
     let typical = elsewhere[elsewhere.len() / 2];
     let worst_elsewhere = elsewhere[elsewhere.len() * 95 / 100];
     assert!(
         typical < -40.0,
-        "the encode follows the source: {typical:.1} dB"
+        "{name}: the encode follows the source: {typical:.1} dB"
     );
     for cut in cuts {
-        let at_cut = error_db(&parallel, &source, cut);
+        let at_cut = error_db(&parallel, source, cut);
         assert!(
             at_cut <= worst_elsewhere + 3.0,
-            "cut at {cut}: {at_cut:.1} dB against {typical:.1} dB typical, {worst_elsewhere:.1} dB at the 95th percentile"
+            "{name}: cut at {cut}: {at_cut:.1} dB against {typical:.1} dB typical, {worst_elsewhere:.1} dB at the 95th percentile"
         );
         // And sample by sample, no jump the source does not have.
-        let jump = worst_jump(&parallel, &source, cut);
-        assert!(jump < 0.05, "click at {cut}: a jump {jump:.3} larger");
+        let jump = worst_jump(&parallel, source, cut);
+        assert!(
+            jump < 0.05,
+            "{name}: click at {cut}: a jump {jump:.3} larger"
+        );
     }
     // Away from the cuts both encodes follow the source closely (the chunks' own rate control
     // lands a few dB from one continuous encoder's; both are far below audibility here).
-    let single = errors_everywhere(&single, &source);
+    let single = errors_everywhere(&single, source);
     let single_typical = single[single.len() / 2];
     assert!(
         typical < -45.0 && single_typical < -45.0,
-        "parallel {typical:.1} dB, single {single_typical:.1} dB"
+        "{name}: parallel {typical:.1} dB, single {single_typical:.1} dB"
     );
 }
 

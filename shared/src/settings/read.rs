@@ -458,7 +458,12 @@ fn read_audio<F: Fn(&str) -> Option<String>>(r: &mut Reader<'_, F>) -> AudioSett
                 "expected a ceiling between -20 and 0 dBTP",
             )
             .unwrap_or(-1.0),
-        aac_bitrate: r.string("AUDIO_AAC_BITRATE", Some("128k")),
+        aac_bitrate: r
+            .parse_with("AUDIO_AAC_BITRATE", Some("128k"), parse_bitrate)
+            .unwrap_or(128_000),
+        aac_encoder: r
+            .parse("AAC_ENCODER", Some("fdk"))
+            .unwrap_or(AacEncoder::Fdk),
         encoder_jobs: r.parse("AAC_ENCODER_JOBS", Some("0")).unwrap_or(0),
     }
 }

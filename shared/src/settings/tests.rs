@@ -201,3 +201,23 @@ fn cors_star_means_any() {
         2
     );
 }
+
+#[test]
+fn the_aac_encoder_and_bitrate_are_checked_at_start() {
+    let s = load(&base()).unwrap();
+    assert_eq!(s.audio.aac_encoder, AacEncoder::Fdk);
+    assert_eq!(s.audio.aac_bitrate, 128_000);
+    let mut vars = base();
+    vars.insert("AAC_ENCODER", "ffmpeg-fast");
+    vars.insert("AUDIO_AAC_BITRATE", "96000");
+    let s = load(&vars).unwrap();
+    assert_eq!(s.audio.aac_encoder, AacEncoder::FfmpegFast);
+    assert_eq!(s.audio.aac_bitrate, 96_000);
+    vars.insert("AAC_ENCODER", "lame");
+    vars.insert("AUDIO_AAC_BITRATE", "9000k");
+    let err = load(&vars).unwrap_err().to_string();
+    assert!(
+        err.contains("AAC_ENCODER") && err.contains("AUDIO_AAC_BITRATE"),
+        "{err}"
+    );
+}

@@ -1,11 +1,11 @@
 //! The benchmark's "mix job" (../shared/bench/README.md §2) run by the Rust audio engine:
 //!
-//!     mixjob SEGMENTS_JSON OUT_DIR [--jobs N] [--coder twoloop|fast]
+//!     mixjob SEGMENTS_JSON OUT_DIR [--jobs N] [--encoder fdk|ffmpeg|ffmpeg-fast] [--bitrate 96k]
 //!
 //! writes OUT_DIR/mix.wav and OUT_DIR/out.mp4 and prints one JSON line of stage timings, as the
 //! bench harness (`run_bench.sh`, `CASES=custom`) expects.
 
-use onevoice_engine::encode::{EncodeSpec, encode_and_mux};
+use onevoice_engine::encode::{AacEncoder, EncodeSpec, encode_and_mux};
 use onevoice_engine::mix::{self, MixSpec};
 use onevoice_engine::plan::{Cue, Rules, plan};
 use onevoice_engine::{RAMP, decode};
@@ -33,17 +33,31 @@ fn main() -> anyhow::Result<()> {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let mut positional = Vec::new();
     let mut jobs = std::thread::available_parallelism().map_or(2, |n| n.get());
-    let mut coder = "twoloop".to_string();
+    let mut encoder = AacEncoder::Fdk;
+    // The bench's mux encodes at 96 kbit/s.
+    let mut bitrate = 96_000;
     let mut it = args.into_iter();
     while let Some(a) = it.next() {
         match a.as_str() {
             "--jobs" => jobs = it.next().unwrap_or_default().parse()?,
-            "--coder" => coder = it.next().unwrap_or_default(),
+            "--bitrate" => {
+                bitrate = onevoice_shared::settings::parse_bitrate(&it.next().unwrap_or_default())
+                    .map_err(anyhow::Error::msg)?
+            }
+            "--encoder" => {
+                encoder = it
+                    .next()
+                    .unwrap_or_default()
+                    .parse()
+                    .map_err(anyhow::Error::msg)?
+            }
             _ => positional.push(a),
         }
     }
     let [segments, out_dir] = positional.as_slice() else {
-        anyhow::bail!("usage: mixjob SEGMENTS_JSON OUT_DIR [--jobs N] [--coder twoloop|fast]");
+        anyhow::bail!(
+            "usage: mixjob SEGMENTS_JSON OUT_DIR [--jobs N] [--encoder fdk|ffmpeg|ffmpeg-fast] [--bitrate 96k]"
+        );
     };
     let out_dir = PathBuf::from(out_dir);
     std::fs::create_dir_all(&out_dir)?;
@@ -99,8 +113,8 @@ fn main() -> anyhow::Result<()> {
             rate: RATE,
             channels: 2,
             frames: timeline.frames,
-            bitrate: "96k".into(),
-            coder,
+            bitrate,
+            encoder,
             jobs,
             scratch: out_dir.clone(),
         },
