@@ -1,11 +1,12 @@
 #!/usr/bin/env bash
 # The system benchmark (issue 25): whole offline dubs (espeak-ng and Apertium unless VOICE names a
 # neural voice) of the audio bench's 10- and 60-minute videos through the real REST API on the
-# local stack, server built in release mode (tests/src/bin/bench-dub.rs). Not part of the test
-# command. Prints per-step times, the share of lines inside their slot and the server's peak memory.
+# local stack (tests/src/bin/bench-dub.rs). Not part of the test command. Prints per-step times,
+# the share of lines inside their slot and the server's peak memory.
 #
 #   scripts/bench-dub.sh [MINUTES ...]     default: 10 60
 #   env: RUNS=3  VOICE=<voice id> (e.g. local-jf_alpha)  DUBBENCH_DIR=/tmp/dubbench
+#        PROFILE=dev (default: the build the main job and the tests use, engine optimised) or release
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$ROOT"
@@ -17,8 +18,13 @@ bench_fixtures "${MINUTES[@]}"
 scripts/stack.sh up
 eval "$(scripts/stack.sh env)"
 export RUST_LOG="${RUST_LOG:-warn}"
-cargo build -q --release -p onevoice-tests --bin bench-dub
+PROFILE="${PROFILE:-dev}"
+case "$PROFILE" in
+  release) cargo build -q --release -p onevoice-tests --bin bench-dub; dir=release ;;
+  dev) cargo build -q -p onevoice-tests --bin bench-dub; dir=debug ;;
+  *) echo "PROFILE is dev or release" >&2; exit 2 ;;
+esac
 for m in "${MINUTES[@]}"; do
   # One process per duration, so each peak memory is its own.
-  MINUTES="$m" "$CARGO_TARGET_DIR/release/bench-dub"
+  MINUTES="$m" "$CARGO_TARGET_DIR/$dir/bench-dub"
 done

@@ -1,6 +1,7 @@
 //! The system benchmark (issue 25; not part of the test command): a whole offline dub of a long
-//! video through the real REST API on the local stack, server (API and worker, in this process)
-//! built in release mode.
+//! video through the real REST API on the local stack, the server (API and worker) in this
+//! process, built as `scripts/bench-dub.sh`'s `PROFILE` says (dev by default: the build the main
+//! job and the tests use).
 //!
 //! The video is the audio bench's `source_{MINUTES}.mp4` (../shared/bench/make_fixtures.sh) and
 //! its transcript the fixture's segments, each line numbered so that no two lines share a clip
