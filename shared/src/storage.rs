@@ -10,7 +10,7 @@ pub use cache::FileCache;
 
 use crate::settings::S3Settings;
 use aws_sdk_s3::Client;
-use aws_sdk_s3::config::{BehaviorVersion, Credentials, Region};
+use aws_sdk_s3::config::{BehaviorVersion, Credentials, Region, RequestChecksumCalculation};
 use aws_sdk_s3::error::{ProvideErrorMetadata, SdkError};
 use aws_sdk_s3::presigning::PresigningConfig;
 use aws_sdk_s3::primitives::ByteStream;
@@ -102,7 +102,12 @@ impl Storage {
             .behavior_version(BehaviorVersion::latest())
             .region(Region::new(settings.region.clone()))
             .credentials_provider(credentials)
-            .force_path_style(settings.force_path_style);
+            .force_path_style(settings.force_path_style)
+            // No CRC32 trailer on uploads unless an operation requires one: computing it (and the
+            // aws-chunked framing it needs) halved the upload speed of the tracks of hundreds of MB a long
+            // dub stores (700 MB: 10.5 s with it, 5.6 s without, on the local stack). TLS already
+            // protects the bytes in transit to S3.
+            .request_checksum_calculation(RequestChecksumCalculation::WhenRequired);
         if let Some(endpoint) = &settings.endpoint_url {
             config = config.endpoint_url(endpoint.as_str().trim_end_matches('/'));
         }
@@ -224,7 +229,11 @@ impl Storage {
             source,
         };
         let size = tokio::fs::metadata(path).await.map_err(io)?.len();
-        let body = ByteStream::from_path(path)
+        // Large reads: with the default 4 KiB ones a big upload spends most of its time per chunk.
+        let body = ByteStream::read_from()
+            .path(path)
+            .buffer_size(1 << 20)
+            .build()
             .await
             .map_err(|e| StorageError::Io {
                 key: key.to_string(),

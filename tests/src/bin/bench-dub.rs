@@ -139,7 +139,7 @@ async fn main() -> anyhow::Result<()> {
             at(&job, "created_at").context("created_at")?,
             at(&job, "completed_at").context("completed_at")?,
         );
-        for step in job["steps"].as_array().context("steps")? {
+        for step in job["job_steps"].as_array().context("job_steps")? {
             if let (Some(from), Some(to)) = (at(step, "started_at"), at(step, "completed_at")) {
                 let name = step["step_name"].as_str().unwrap_or("?").to_string();
                 let order = step["step_order"].as_i64().unwrap_or(0);

@@ -120,7 +120,9 @@ fn main() -> anyhow::Result<()> {
     println!(
         "open loop at {rate} requests/s for {seconds} s per route ({videos} videos); latency from the scheduled send, ms\n"
     );
-    println!("| route | sent | failed | p50 | p90 | p99 | max | achieved req/s |\n|---|---|---|---|---|---|---|---|");
+    println!(
+        "| route | sent | failed | p50 | p90 | p99 | max | achieved req/s |\n|---|---|---|---|---|---|---|---|"
+    );
     let app = Arc::new(app);
     for (name, path) in &routes {
         let (url, token) = (app.url(path), token.clone());
