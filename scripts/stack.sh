@@ -82,7 +82,8 @@ cmd_install() {
   # protoc builds the Temporal SDK; ffmpeg, espeak-ng and Apertium (en->es) are the offline media and
   # language engines; fonts cover CJK and Hangul for burned-in subtitles.
   # libprotobuf-dev carries the well-known .proto files (field_mask.proto) the Temporal SDK's build imports.
-  apt_install protobuf-compiler libprotobuf-dev ffmpeg espeak-ng apertium apertium-en-es fonts-noto-cjk ca-certificates curl
+  # g++ compiles the FDK AAC encoder (fdk-aac-sys builds it from source).
+  apt_install g++ protobuf-compiler libprotobuf-dev ffmpeg espeak-ng apertium apertium-en-es fonts-noto-cjk ca-certificates curl
   # Static validation of docker-compose.yml in the tests (no Docker engine runs on this machine).
   apt_install docker-compose
   # The test that loads /docs offline in a headless browser.

@@ -21,8 +21,7 @@ use onevoice_tests::flows::{dub_to_end, ready_video};
 use onevoice_tests::harness::TestApp;
 use onevoice_tests::sample;
 use serde_json::json;
-use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 fn env_or<T: std::str::FromStr>(key: &str, default: T) -> T {
     std::env::var(key)
@@ -123,7 +122,6 @@ fn main() -> anyhow::Result<()> {
     println!(
         "| route | sent | failed | p50 | p90 | p99 | max | achieved req/s |\n|---|---|---|---|---|---|---|---|"
     );
-    let app = Arc::new(app);
     for (name, path) in &routes {
         let (url, token) = (app.url(path), token.clone());
         // The generator: its own thread and single-threaded runtime, so it does not take turns
@@ -152,6 +150,5 @@ fn main() -> anyhow::Result<()> {
             l.len() as f64 / outcome.wall.as_secs_f64()
         );
     }
-    let app = Arc::try_unwrap(app).map_err(|_| anyhow::anyhow!("app still shared"))?;
     server.block_on(app.shutdown())
 }
