@@ -15,9 +15,7 @@ MINUTES=("$@")
 [ $# -eq 0 ] && MINUTES=(10 60)
 bench_setup
 bench_fixtures "${MINUTES[@]}"
-scripts/stack.sh up
-eval "$(scripts/stack.sh env)"
-export RUST_LOG="${RUST_LOG:-warn}"
+bench_stack
 PROFILE="${PROFILE:-dev}"
 case "$PROFILE" in
   release) cargo build -q --release -p onevoice-tests --bin bench-dub; dir=release ;;

@@ -8,9 +8,7 @@
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$ROOT"
-export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-/var/tmp/onevoice-target}"
-scripts/stack.sh up
-eval "$(scripts/stack.sh env)"
-export RUST_LOG="${RUST_LOG:-warn}"
+source "$ROOT/scripts/bench-lib.sh"
+bench_stack
 cargo build -q --release -p onevoice-tests --bin bench-http
 "$CARGO_TARGET_DIR/release/bench-http"

@@ -2,7 +2,8 @@
 # Needs ROOT (the repository) set; sets BENCH, DUBBENCH_DIR, CARGO_TARGET_DIR and puts the
 # benchmark's Python environment first on PATH.
 BENCH="${BENCH:-$ROOT/../shared/bench}"
-BENCH="$(cd "$BENCH" && pwd)"
+# (Only the audio benchmarks need it to exist.)
+BENCH="$(cd "$BENCH" 2>/dev/null && pwd || echo "$BENCH")"
 export DUBBENCH_DIR="${DUBBENCH_DIR:-/tmp/dubbench}"
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-/var/tmp/onevoice-target}"
 BENCH_VENV="${BENCH_VENV:-/var/tmp/onevoice-bench-venv}"
@@ -46,4 +47,12 @@ bench_mixjob() {
   log "building mixjob (release)"
   (cd "$ROOT" && cargo build -q --release -p onevoice-engine --bin mixjob)
   echo "$CARGO_TARGET_DIR/release/mixjob"
+}
+
+# The local stack up and its environment exported, as the tests have it (for the benchmarks that
+# drive the real API).
+bench_stack() {
+  (cd "$ROOT" && scripts/stack.sh up)
+  eval "$(cd "$ROOT" && scripts/stack.sh env)"
+  export RUST_LOG="${RUST_LOG:-warn}"
 }

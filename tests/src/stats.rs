@@ -10,6 +10,15 @@ pub fn median(mut v: Vec<f64>) -> f64 {
     }
 }
 
+/// A benchmark's setting: the environment variable `key` parsed, or `default` when unset or
+/// unparsable.
+pub fn env_or<T: std::str::FromStr>(key: &str, default: T) -> T {
+    std::env::var(key)
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
+}
+
 #[cfg(test)]
 mod tests {
     use super::median;

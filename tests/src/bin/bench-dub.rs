@@ -19,7 +19,7 @@ use chrono::{DateTime, Utc};
 use onevoice_shared::srt::{self, Cue};
 use onevoice_tests::flows::{dub, ready_video};
 use onevoice_tests::harness::TestApp;
-use onevoice_tests::stats::median;
+use onevoice_tests::stats::{env_or, median};
 use serde::Deserialize;
 use serde_json::{Value, json};
 use std::collections::BTreeMap;
@@ -39,13 +39,6 @@ struct Segment {
     start: f64,
     end: f64,
     text: String,
-}
-
-fn env_or<T: std::str::FromStr>(key: &str, default: T) -> T {
-    std::env::var(key)
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(default)
 }
 
 /// The fixture's segments as an SRT, every line numbered so each is its own clip.

@@ -20,15 +20,9 @@ use onevoice_shared::srt;
 use onevoice_tests::flows::{dub_to_end, ready_video};
 use onevoice_tests::harness::TestApp;
 use onevoice_tests::sample;
+use onevoice_tests::stats::env_or;
 use serde_json::json;
 use std::time::Duration;
-
-fn env_or<T: std::str::FromStr>(key: &str, default: T) -> T {
-    std::env::var(key)
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(default)
-}
 
 /// What one route's load produced.
 struct Outcome {

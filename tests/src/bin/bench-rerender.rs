@@ -17,20 +17,13 @@ use onevoice_shared::srt::{self, Cue};
 use onevoice_tests::flows::{dub, ready_video};
 use onevoice_tests::harness::TestApp;
 use onevoice_tests::sample::{self, DURATION_MS};
-use onevoice_tests::stats::median;
+use onevoice_tests::stats::{env_or, median};
 use reqwest::Method;
 use serde_json::{Value, json};
 use std::path::Path;
 use std::time::{Duration, Instant};
 
 const DEADLINE: Duration = Duration::from_secs(3600);
-
-fn env_or<T: std::str::FromStr>(key: &str, default: T) -> T {
-    std::env::var(key)
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(default)
-}
 
 /// The sample looped to `minutes` (streams copied), with its lines repeated at every loop.
 async fn long_sample(dir: &Path, minutes: u64) -> anyhow::Result<(Vec<u8>, String, usize)> {
