@@ -6,6 +6,8 @@
 #
 #   scripts/bench-dub.sh [MINUTES ...]     default: 10 60
 #   env: RUNS=3  VOICE=<voice id> (e.g. local-jf_alpha)  DUBBENCH_DIR=/tmp/dubbench
+#        WORKERS=n: the work on n `onevoice worker` processes, one core each (PIN=0: any core)
+#        FAKE_TTS_MS=t: a fake provider voice answering every line in t ms
 #        PROFILE=dev (default: the build the main job and the tests use, engine optimised) or release
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -18,8 +20,8 @@ bench_fixtures "${MINUTES[@]}"
 bench_stack
 PROFILE="${PROFILE:-dev}"
 case "$PROFILE" in
-  release) cargo build -q --release -p onevoice-tests --bin bench-dub; dir=release ;;
-  dev) cargo build -q -p onevoice-tests --bin bench-dub; dir=debug ;;
+  release) cargo build -q --release -p onevoice-tests --bin bench-dub -p onevoice-api --bin onevoice; dir=release ;;
+  dev) cargo build -q -p onevoice-tests --bin bench-dub -p onevoice-api --bin onevoice; dir=debug ;;
   *) echo "PROFILE is dev or release" >&2; exit 2 ;;
 esac
 for m in "${MINUTES[@]}"; do

@@ -11,10 +11,23 @@ use onevoice_shared::{db, mail};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+/// `role pid@host`, the form Temporal's own SDKs use after the role.
+fn process_identity(role: &str) -> String {
+    let host = std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .map(|h| h.trim().to_string())
+        .ok()
+        .filter(|h| !h.is_empty())
+        .unwrap_or_else(|| "localhost".into());
+    format!("{role} {}@{host}", std::process::id())
+}
+
 /// How long start-up waits for Temporal before giving up.
 const TEMPORAL_PATIENCE: Duration = Duration::from_secs(30);
 
-pub async fn app_state(settings: Arc<Settings>, identity: &str) -> anyhow::Result<AppState> {
+/// `role` names the process kind; the Temporal identity adds its pid and host, so the Web UI
+/// tells which of several workers ran an activity.
+pub async fn app_state(settings: Arc<Settings>, role: &str) -> anyhow::Result<AppState> {
+    let identity = &process_identity(role);
     let db = db::pool(&settings.database)?;
     let storage = Storage::new(&settings.s3);
     let mailer = mail::mailer(&settings.smtp)?;

@@ -39,6 +39,7 @@ pub mod activity {
     pub const OWN_TRANSLATION: &str = "text.own_translation";
     pub const SUBTITLES: &str = "text.subtitles";
     pub const SYNTHESIZE: &str = "voice.synthesize";
+    pub const JOIN_SPEECH: &str = "voice.join_speech";
     pub const SPEAKERS: &str = "speakers.profile";
     pub const CLONE_VOICES: &str = "voice.clone";
     pub const MIX: &str = "audio.mix";
@@ -298,6 +299,10 @@ pub struct DubbingInput {
     /// recognized, the translation's timing makes the lines.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub own_translation_key: Option<String>,
+    /// Lines per synthesis batch (`SPEECH_BATCH_LINES`): the batches are activities of their
+    /// own, so several workers speak one job's lines. Absent in jobs started before batches.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub speech_batch_lines: Option<u32>,
 }
 
 /// Where a job's source text comes from.
@@ -751,6 +756,42 @@ pub struct SynthesizeInput {
     /// The render this is part of (1: the first dub; see `keys::RenderKeys`).
     #[serde(default = "first_render", skip_serializing_if = "is_first_render")]
     pub version: u32,
+    /// Only these lines, a batch of the job's (absent: every line, as before batches). A batch
+    /// writes its own part of the manifest; `JoinSpeechInput` puts the parts together.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub lines: Option<LineBatch>,
+}
+
+/// A batch of a job's lines: `first..end` (0-based, `end` excluded).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LineBatch {
+    pub first: u32,
+    pub end: u32,
+}
+
+impl LineBatch {
+    /// `lines` cut into batches of at most `size` (at least one line each), in order.
+    pub fn split(lines: u32, size: u32) -> Vec<LineBatch> {
+        let size = size.max(1);
+        (0..lines)
+            .step_by(size as usize)
+            .map(|first| LineBatch {
+                first,
+                end: (first + size).min(lines),
+            })
+            .collect()
+    }
+}
+
+/// The spoken lines of a job's batches (their manifests, in line order), made one manifest.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct JoinSpeechInput {
+    pub job_id: JobId,
+    /// The job's lines (every batch's `cues_key`): the parts must hold each once.
+    pub cues_key: String,
+    pub parts: Vec<String>,
+    #[serde(default = "first_render", skip_serializing_if = "is_first_render")]
+    pub version: u32,
 }
 
 /// Render 1 is the job's first dub; its inputs serialize without `version`, as before versions,
@@ -1083,4 +1124,20 @@ pub struct ExportOutput {
     /// `timing.csv` saying where each goes.
     pub clips_key: String,
     pub lines: u32,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::LineBatch;
+
+    #[test]
+    fn batches_cover_every_line_once_in_order() {
+        let batches = LineBatch::split(70, 32);
+        let spans: Vec<(u32, u32)> = batches.iter().map(|b| (b.first, b.end)).collect();
+        assert_eq!(spans, [(0, 32), (32, 64), (64, 70)]);
+        assert_eq!(LineBatch::split(32, 32).len(), 1);
+        assert!(LineBatch::split(0, 32).is_empty());
+        // A size of 0 (never configured, but not trusted) still makes progress.
+        assert_eq!(LineBatch::split(3, 0).len(), 3);
+    }
 }

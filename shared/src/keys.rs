@@ -27,6 +27,7 @@
 //! keys and recorded workflow histories stay valid. Clips live under their job, not their user,
 //! so deleting a video or a job deletes every voice it made.
 
+use crate::contracts::LineBatch;
 use crate::ids::{JobId, UserId, VideoId};
 use crate::language::Language;
 use crate::pipeline::Step;
@@ -315,6 +316,25 @@ impl RenderKeys {
     /// The spoken lines (`SynthesizedLine` list).
     pub fn tts_manifest(&self) -> String {
         self.under("tts/manifest.json")
+    }
+
+    /// The spoken lines of a batch (named by its bounds: a job resumed with another batch
+    /// size does not mistake one batch's lines for another's).
+    pub fn tts_part(&self, batch: LineBatch) -> String {
+        self.under(&format!(
+            "tts/part-{:06}-{:06}.json",
+            batch.first, batch.end
+        ))
+    }
+
+    /// The stored result of one batch of a step done in batches.
+    pub fn batch_result(&self, step: Step, batch: LineBatch) -> String {
+        self.under(&format!(
+            "steps/{}-{:06}-{:06}.json",
+            step.name(),
+            batch.first,
+            batch.end
+        ))
     }
 
     /// The lines a re-render speaks (cues with their voices), written when it is asked for.

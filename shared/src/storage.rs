@@ -5,6 +5,7 @@
 //! process never probes instance metadata or shared config files.
 
 mod cache;
+mod signed;
 
 pub use cache::FileCache;
 
@@ -27,6 +28,8 @@ pub struct Storage {
     upload_url_ttl: Duration,
     /// The worker's copies of what it uploaded (none for the API).
     cache: Option<Arc<FileCache>>,
+    /// Download URLs that listings reuse (see [`Storage::listed_url`]).
+    signed: Arc<signed::SignedUrls>,
 }
 
 /// What `stat` tells of an object.
@@ -117,6 +120,7 @@ impl Storage {
             presign_ttl: settings.presign_ttl,
             upload_url_ttl: settings.upload_url_ttl,
             cache: None,
+            signed: Default::default(),
         }
     }
 
@@ -171,6 +175,19 @@ impl Storage {
             .await
             .map_err(|e| service_error("presign get", key, e))?;
         Ok(req.uri().to_string())
+    }
+
+    /// [`Storage::presign_get`] for listings and views polled often (video list, video): a URL
+    /// signed for the same object and name less than half of `PRESIGN_TTL` ago is reused. Where
+    /// the response states when the URL expires, use `presign_get`.
+    pub async fn listed_url(&self, key: &str, filename: &str) -> Result<String, StorageError> {
+        let now = std::time::Instant::now();
+        if let Some(url) = self.signed.fresh(key, filename, self.presign_ttl, now) {
+            return Ok(url);
+        }
+        let url = self.presign_get(key, filename).await?;
+        self.signed.keep(key, filename, &url, self.presign_ttl, now);
+        Ok(url)
     }
 
     fn presigning_config(&self, key: &str) -> Result<PresigningConfig, StorageError> {

@@ -111,15 +111,20 @@ impl TestApp {
     /// A worker in a separate `onevoice worker` process on this app's database and task queue,
     /// for tests that kill it. The binary is the one `scripts/test.sh` builds (via `stack.sh`).
     pub fn worker_process(&self) -> anyhow::Result<tokio::process::Child> {
+        Ok(self.worker_command()?.spawn()?)
+    }
+
+    /// The command of [`TestApp::worker_process`], to add settings before spawning it.
+    pub fn worker_command(&self) -> anyhow::Result<tokio::process::Command> {
         let settings = &self.state.settings;
-        Ok(tokio::process::Command::new(onevoice_binary()?)
-            .arg("worker")
+        let mut cmd = tokio::process::Command::new(onevoice_binary()?);
+        cmd.arg("worker")
             .env("DATABASE_URL", settings.database.url.expose())
             .env("TEMPORAL_TASK_QUEUE", &settings.temporal.task_queue)
             .env("RUST_LOG", "warn")
             .stdout(std::process::Stdio::null())
-            .kill_on_drop(true)
-            .spawn()?)
+            .kill_on_drop(true);
+        Ok(cmd)
     }
 
     /// Runs an `onevoice` subcommand (an operator tool) against this app's database; returns
@@ -188,6 +193,18 @@ impl TestApp {
         Ok((id, pair.access_token))
     }
 
+    /// A workflow's history as it stands, in the JSON form `tests/histories/` keeps.
+    pub async fn history(&self, workflow_id: &str) -> anyhow::Result<Vec<u8>> {
+        use temporalio_client::{UntypedWorkflow, WorkflowFetchHistoryOptions};
+        Ok(self
+            .state
+            .temporal
+            .get_workflow_handle::<UntypedWorkflow>(workflow_id.to_string())
+            .fetch_history(WorkflowFetchHistoryOptions::builder().build())
+            .to_json()
+            .await?)
+    }
+
     /// Stops server and worker and drops the database. Call at the end of every test.
     pub async fn shutdown(mut self) -> anyhow::Result<()> {
         if let Some(tx) = self.stop_server.take() {
@@ -237,13 +254,15 @@ impl TestApp {
     }
 }
 
-/// The `onevoice` binary that `scripts/test.sh` builds (via `stack.sh`), beside the test binaries.
+/// The `onevoice` binary of this build: beside a binary of the workspace, or one level up from
+/// a test binary (`target/debug/deps/`).
 fn onevoice_binary() -> anyhow::Result<std::path::PathBuf> {
     let exe = std::env::current_exe()?;
-    exe.parent()
-        .and_then(|deps| deps.parent())
+    exe.ancestors()
+        .skip(1)
+        .take(2)
         .map(|dir| dir.join("onevoice"))
-        .filter(|p| p.exists())
+        .find(|p| p.exists())
         .context("the onevoice binary is not built (run the tests through scripts/test.sh)")
 }
 

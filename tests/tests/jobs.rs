@@ -645,6 +645,89 @@ async fn the_job_survives_its_worker_process_being_killed_mid_activity() -> anyh
     app.shutdown().await
 }
 
+/// A long dub's lines are spoken in batches, each an activity of its own scheduled at once, so
+/// every worker of the task queue speaks some of them: here the API's worker (one activity at a
+/// time) and an `onevoice worker` process. The job's manifest holds every line once, in order.
+#[tokio::test]
+async fn a_long_dubs_lines_are_spoken_in_batches_by_every_worker() -> anyhow::Result<()> {
+    let app = TestApp::spawn_with(&[
+        ("SPEECH_BATCH_LINES", "25"),
+        ("WORKER_MAX_CONCURRENT_ACTIVITIES", "1"),
+    ])
+    .await?;
+    let (_, token) = app.user("batches@example.com").await?;
+    let (_dir, _sample, video) = sample_video(&app, &token, "batches.mp4").await?;
+    // One activity at a time each: neither worker can take every batch while the other waits.
+    let _second = app
+        .worker_command()?
+        .env("WORKER_MAX_CONCURRENT_ACTIVITIES", "1")
+        .spawn()?;
+    let (status, body) = dub(
+        &app,
+        &token,
+        &video,
+        request(&long_transcript(), "es"),
+        None,
+    )
+    .await?;
+    assert_eq!(status, 202, "{body}");
+    let job = body["job_id"].as_str().context("job")?.to_string();
+    let done = finished_job(&app, &token, &job, DUB_DEADLINE).await?;
+    assert_eq!(done["status"], "completed", "{done}");
+
+    let history: Value = serde_json::from_slice(&app.history(&format!("dub-{job}")).await?)?;
+    let events = history["events"].as_array().context("events")?;
+    let attributes = |kind: &str| -> Vec<(usize, &Value)> {
+        events
+            .iter()
+            .enumerate()
+            .filter_map(|(at, e)| Some((at, e["attributes"].get(kind)?)))
+            .collect()
+    };
+    let scheduled = |name: &str| -> Vec<(usize, u64)> {
+        attributes("ActivityTaskScheduledEventAttributes")
+            .into_iter()
+            .filter(|(_, a)| a["activity_type"]["name"] == name)
+            .filter_map(|(at, _)| Some((at, events[at]["event_id"].as_u64()?)))
+            .collect()
+    };
+    let batches = scheduled("voice.synthesize");
+    assert_eq!(batches.len(), 16, "400 lines in batches of 25");
+    assert_eq!(scheduled("voice.join_speech").len(), 1);
+    let of_a_batch = |a: &Value| {
+        a["scheduled_event_id"]
+            .as_u64()
+            .is_some_and(|id| batches.iter().any(|(_, b)| *b == id))
+    };
+    // The batches are scheduled together: none ends before the last is scheduled.
+    let last_scheduled = batches.iter().map(|(at, _)| *at).max();
+    let first_done = attributes("ActivityTaskCompletedEventAttributes")
+        .into_iter()
+        .find(|(_, a)| of_a_batch(a))
+        .map(|(at, _)| at);
+    assert!(
+        last_scheduled < first_done,
+        "batches scheduled one after another"
+    );
+    let workers: std::collections::BTreeSet<&str> =
+        attributes("ActivityTaskStartedEventAttributes")
+            .into_iter()
+            .filter(|(_, a)| of_a_batch(a))
+            .filter_map(|(_, a)| a["identity"].as_str())
+            .collect();
+    assert_eq!(workers.len(), 2, "both workers speak lines: {workers:?}");
+
+    let manifest: Vec<onevoice_shared::contracts::SynthesizedLine> = app
+        .state
+        .storage
+        .get_json(&keys::job(&job).render(1).tts_manifest())
+        .await?;
+    let starts: Vec<u64> = manifest.iter().map(|l| l.start_ms).collect();
+    let expected: Vec<u64> = (0..400).map(|n| n * 25).collect();
+    assert_eq!(starts, expected, "every line once, in order");
+    app.shutdown().await
+}
+
 /// The dub's options reach the steps they affect: a glossary term is kept as given, the
 /// translation is burned into a subtitled copy, and without background the dub plays alone.
 #[tokio::test]

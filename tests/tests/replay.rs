@@ -2,8 +2,8 @@
 //! that would break workflows already running (a new step, a reordered activity, a timer moved)
 //! fails here first and gets gated with `ctx.patched`. Every `tests/histories/*.json` is replayed:
 //! the dubbing paths (text stages before and after their patch, recognition, failure, resume, a
-//! cancel in the queue, the speakers step, a review checkpoint) and every other workflow (billing with signals and its grace timer,
-//! ingest, erasure, email, the maintenance loop, a re-render, a version's exports). They are recorded with
+//! cancel in the queue, the speakers step, a review checkpoint, lines spoken in batches) and every
+//! other workflow (billing with signals and its grace timer, ingest, erasure, email, the maintenance loop, a re-render, a version's exports). They are recorded with
 //! `cargo run -p onevoice-tests --bin record-histories` (or `onevoice export-history <id>`).
 
 use anyhow::Context;
@@ -18,7 +18,7 @@ use temporalio_sdk::workflow_replayer::{WorkflowReplayer, WorkflowReplayerOption
 
 /// Every file the directory must hold: a recorded history is never dropped (it stands for
 /// workflows that ran that way).
-const RECORDED: [&str; 19] = [
+const RECORDED: [&str; 20] = [
     "billing.json",
     "dubbing-before-text-stages.json",
     "dubbing-cancelled-queued.json",
@@ -31,6 +31,7 @@ const RECORDED: [&str; 19] = [
     "dubbing-reviewed.json",
     "dubbing-separated.json",
     "dubbing-speakers.json",
+    "dubbing-speech-batches.json",
     "dubbing-text-stages.json",
     "email.json",
     "erasure.json",

@@ -94,6 +94,15 @@ impl Library<'_> {
             .bytes()
             .await?;
         assert_eq!(&thumb[..3], &[0xFF, 0xD8, 0xFF], "not a JPEG");
+        // A view polled again reuses the URLs it signed (signing is most of a list's work).
+        let again = app
+            .get(&format!("/api/videos/{id}"), token)
+            .await?
+            .expect(200)?;
+        for url in ["thumbnail_url", "video_url"] {
+            assert!(video[url].is_string(), "{video}");
+            assert_eq!(again[url], video[url], "{url} signed again");
+        }
         // Completing again is harmless.
         let (status, again) = app
             .post(&format!("/api/videos/{id}/complete"), token)

@@ -12,9 +12,9 @@ use onevoice_shared::contracts::{
 };
 use onevoice_shared::contracts::{
     CloneVoicesInput, CloneVoicesOutput, ExportInput, ExportOutput, FinishRerenderInput,
-    OwnTranslationInput, SentencesOutput, SeparateInput, SeparateOutput, SpeakersInput,
-    SpeakersOutput, SplitMeaningInput, SplitSentencesInput, SubtitleFiles, SubtitlesInput,
-    TerminologyInput, TerminologyOutput,
+    JoinSpeechInput, OwnTranslationInput, SentencesOutput, SeparateInput, SeparateOutput,
+    SpeakersInput, SpeakersOutput, SplitMeaningInput, SplitSentencesInput, SubtitleFiles,
+    SubtitlesInput, TerminologyInput, TerminologyOutput,
 };
 use temporalio_macros::activity_definitions;
 use temporalio_sdk::activities::ActivityError;
@@ -86,6 +86,11 @@ impl DubbingActivities {
 
     #[activity(name = activity::SYNTHESIZE)]
     pub fn synthesize(input: SynthesizeInput) -> Result<SynthesizeOutput, ActivityError> {
+        unimplemented!()
+    }
+
+    #[activity(name = activity::JOIN_SPEECH)]
+    pub fn join_speech(input: JoinSpeechInput) -> Result<SynthesizeOutput, ActivityError> {
         unimplemented!()
     }
 

@@ -12,12 +12,12 @@ use crate::reasons;
 use onevoice_shared::contracts::{
     APPROVE_SIGNAL, Approval, BackgroundMode, BackgroundReport, BurnSubtitlesInput,
     CloneVoicesInput, DubbingInput, DubbingOutput, DubbingProgress, ExtractAudioInput,
-    ExtractAudioOutput, FinishJobInput, JobOutcome, LoadTranscriptInput, MixInput, MuxInput,
-    OwnTranslationInput, PlanTimingInput, ProgressReport, PublishInput, ReviewMark, ReviewStage,
-    SendEmailInput, SeparateInput, SeparateOutput, SpeakersInput, SplitMeaningInput,
-    SplitSentencesInput, SubtitleFiles, SubtitlesInput, SynthesizeInput, TerminologyInput,
-    TranscribeInput, TranscriptOutput, TranscriptSource, TranslateInput, TranslateOutput,
-    search_attribute,
+    ExtractAudioOutput, FinishJobInput, JobOutcome, JoinSpeechInput, LineBatch,
+    LoadTranscriptInput, MixInput, MuxInput, OwnTranslationInput, PlanTimingInput, ProgressReport,
+    PublishInput, ReviewMark, ReviewStage, SendEmailInput, SeparateInput, SeparateOutput,
+    SpeakersInput, SplitMeaningInput, SplitSentencesInput, SubtitleFiles, SubtitlesInput,
+    SynthesizeInput, SynthesizeOutput, TerminologyInput, TranscribeInput, TranscriptOutput,
+    TranscriptSource, TranslateInput, TranslateOutput, search_attribute,
 };
 use onevoice_shared::failure;
 use onevoice_shared::keys::{JobOutputs, VideoKeys};
@@ -328,22 +328,31 @@ async fn pipeline(ctx: &mut WorkflowContext<DubbingWorkflow>) -> Result<DubbingO
     };
 
     begin(ctx, Step::GenerateAudio).await?;
-    let speech = ctx
-        .execute_activity(
-            DubbingActivities::synthesize,
-            SynthesizeInput {
-                job_id,
-                cues_key: translation.cues_key.clone(),
-                language: input.target_language,
-                voice_id: input.options.voice_id.clone(),
-                voices,
-                line_voices: choices.voices,
-                kept: choices.kept,
-                version: 1,
-            },
-            options::long_running(budget(ctx)),
-        )
-        .await?;
+    let speak = SynthesizeInput {
+        job_id,
+        cues_key: translation.cues_key.clone(),
+        language: input.target_language,
+        voice_id: input.options.voice_id.clone(),
+        voices,
+        line_voices: choices.voices,
+        kept: choices.kept,
+        version: 1,
+        lines: None,
+    };
+    // Jobs started before batches (no batch size in their input) speak in one activity.
+    let speech = match input.speech_batch_lines {
+        Some(size) if ctx.patched(SPEECH_BATCHES_PATCH) => {
+            speak_in_batches(ctx, speak, translation.lines, size).await?
+        }
+        _ => {
+            ctx.execute_activity(
+                DubbingActivities::synthesize,
+                speak,
+                options::long_running(budget(ctx)),
+            )
+            .await?
+        }
+    };
     finish(ctx, Step::GenerateAudio);
 
     // The timing plan needs the real length of every clip, so it follows synthesis.
@@ -447,6 +456,48 @@ const REVIEW_PATCH: &str = "review-translation";
 /// Marks histories of cloning jobs that separate before the speakers step, so its references
 /// are cut from the voices alone when the separator gives them.
 const SEPARATE_FIRST_PATCH: &str = "separate-before-speakers";
+
+/// Marks histories of jobs whose lines are spoken in batches, one activity each.
+const SPEECH_BATCHES_PATCH: &str = "speech-batches";
+
+/// The job's lines spoken in batches of `size`, all scheduled at once so that every worker of
+/// the task queue takes some (each worker still speaks at most `TTS_CONCURRENCY` lines at a time
+/// per provider), then joined into the job's manifest in line order.
+async fn speak_in_batches(
+    ctx: &mut WorkflowContext<DubbingWorkflow>,
+    speak: SynthesizeInput,
+    lines: u32,
+    size: u32,
+) -> Result<SynthesizeOutput, ActivityExecutionError> {
+    let budget = options::long_running(budget(ctx));
+    let batches = LineBatch::split(lines, size).into_iter().map(|batch| {
+        ctx.execute_activity(
+            DubbingActivities::synthesize,
+            SynthesizeInput {
+                lines: Some(batch),
+                ..speak.clone()
+            },
+            budget.clone(),
+        )
+    });
+    // Every batch runs to its end (a failed one's siblings keep their clips for the retry);
+    // the first failure in line order decides.
+    let spoken = temporalio_sdk::workflows::join_all(batches)
+        .await
+        .into_iter()
+        .collect::<Result<Vec<_>, _>>()?;
+    ctx.execute_activity(
+        DubbingActivities::join_speech,
+        JoinSpeechInput {
+            job_id: speak.job_id,
+            cues_key: speak.cues_key,
+            parts: spoken.into_iter().map(|s| s.manifest_key).collect(),
+            version: speak.version,
+        },
+        budget,
+    )
+    .await
+}
 
 /// The background stem (and, with `vocals`, the voices alone when the separator gives them).
 async fn separate(

@@ -77,6 +77,7 @@ async fn render(
                 line_voices: input.line_voices.clone(),
                 kept: input.kept.clone(),
                 version,
+                lines: None,
             },
             budget.clone(),
         )

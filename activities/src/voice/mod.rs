@@ -3,8 +3,9 @@
 //! ElevenLabs or Fish Audio over HTTP.
 //!
 //! Lines are synthesized in parallel, at most `TTS_CONCURRENCY` at a time per provider on a
-//! worker (the providers limit concurrency, not request rates). Each clip is stored in S3 as soon
-//! as it exists, named by a hash of what shapes it (text, voice, language, model), so a retry, a
+//! worker (the providers limit concurrency, not request rates). A job's lines come in batches,
+//! each an activity any worker can take, joined into one manifest at the end (`join_speech`).
+//! Each clip is stored in S3 as soon as it exists, named by a hash of what shapes it (text, voice, language, model), so a retry, a
 //! resume or a re-render of the job only synthesizes the lines it does not have yet; a line that
 //! cannot be synthesized fails the step with the provider's reason (never silence in its place).
 //! Cancellation stops between lines.
@@ -21,8 +22,8 @@ use crate::scratch::Scratch;
 use crate::{error, heartbeat, memo, process};
 use futures::StreamExt;
 use onevoice_shared::contracts::{
-    CloneVoicesInput, CloneVoicesOutput, SynthesizeInput, SynthesizeOutput, SynthesizedLine,
-    activity,
+    CloneVoicesInput, CloneVoicesOutput, JoinSpeechInput, SynthesizeInput, SynthesizeOutput,
+    SynthesizedLine, activity,
 };
 use onevoice_shared::keys::JobKeys;
 use onevoice_shared::pipeline::Step;
@@ -81,94 +82,171 @@ impl VoiceActivities {
         heartbeat::beating(&ctx, clones::clone_speakers(&self.deps, &self.http, &input)).await
     }
 
+    /// Speaks the job's lines (or one batch of them, `input.lines`) and stores their manifest.
     #[activity(name = activity::SYNTHESIZE)]
     pub async fn synthesize(
         self: Arc<Self>,
         ctx: ActivityContext,
         input: SynthesizeInput,
     ) -> Result<SynthesizeOutput, ActivityError> {
-        let deps = &self.deps;
+        let render = JobKeys(input.job_id).render(input.version);
+        // A batch keeps its own result and manifest, beside the job's.
+        let (key, manifest_key) = match input.lines {
+            None => (
+                render.step_result(Step::GenerateAudio),
+                render.tts_manifest(),
+            ),
+            Some(batch) => (
+                render.batch_result(Step::GenerateAudio, batch),
+                render.tts_part(batch),
+            ),
+        };
+        let this = &*self;
+        heartbeat::beating(
+            &ctx,
+            memo::once(&self.deps.storage, &key, || async {
+                let lines = this.speak(&ctx, &input).await?;
+                store_manifest(&this.deps.storage, manifest_key, &lines).await
+            }),
+        )
+        .await
+    }
+
+    /// The manifests of a job's batches (in line order) made the job's manifest.
+    #[activity(name = activity::JOIN_SPEECH)]
+    pub async fn join_speech(
+        self: Arc<Self>,
+        ctx: ActivityContext,
+        input: JoinSpeechInput,
+    ) -> Result<SynthesizeOutput, ActivityError> {
+        let storage = &self.deps.storage;
         let render = JobKeys(input.job_id).render(input.version);
         let key = render.step_result(Step::GenerateAudio);
         heartbeat::beating(
             &ctx,
-            memo::once(&deps.storage, &key, || async {
-                let cues: Vec<Cue> = deps
-                    .storage
+            memo::once(storage, &key, || async {
+                let mut lines: Vec<SynthesizedLine> = Vec::new();
+                for part in &input.parts {
+                    let batch: Vec<SynthesizedLine> =
+                        storage.get_json(part).await.map_err(error::storage)?;
+                    lines.extend(batch);
+                }
+                // The batches cover every line once: anything else is a bug, never a dub
+                // with lines missing.
+                let cues: Vec<Cue> = storage
                     .get_json(&input.cues_key)
                     .await
                     .map_err(error::storage)?;
-                // Every voice the job speaks with, checked before any line is spoken.
-                // The manifest names the language's plain espeak-ng voice `espeak` (a re-render
-                // gives each line the voice the manifest names).
-                let parse = |id: &str| match id {
-                    DEFAULT_VOICE => Ok(VoiceChoice::Espeak { variant: None }),
-                    _ => VoiceChoice::parse(id)
-                        .ok_or_else(|| error::invalid_input(format!("unknown voice `{id}`"))),
-                };
-                let choice = match input.voice_id.as_deref() {
-                    None => VoiceChoice::Espeak { variant: None },
-                    Some(id) => parse(id)?,
-                };
-                let speakers: HashMap<&str, (VoiceChoice, &str)> = input
-                    .voices
-                    .iter()
-                    .map(|(label, id)| Ok((label.as_str(), (parse(id)?, id.as_str()))))
-                    .collect::<Result<_, ActivityError>>()?;
-                let own: HashMap<usize, (VoiceChoice, &str)> = input
-                    .line_voices
-                    .iter()
-                    .map(|(n, id)| Ok((*n as usize, (parse(id)?, id.as_str()))))
-                    .collect::<Result<_, ActivityError>>()?;
-                let default = (choice, input.voice_id.as_deref().unwrap_or(DEFAULT_VOICE));
-                let scratch = Scratch::new(&deps.tools.work_dir, "synthesize")?;
-                let keys = JobKeys(input.job_id);
-                let done = std::sync::atomic::AtomicU64::new(0);
-                let results: Vec<Result<SynthesizedLine, ActivityError>> =
-                    futures::stream::iter(cues.into_iter().enumerate())
-                        .map(|(n, cue)| {
-                            let (choice, voice_id) = own.get(&n).unwrap_or_else(|| {
-                                cue.speaker
-                                    .as_deref()
-                                    .and_then(|s| speakers.get(s))
-                                    .unwrap_or(&default)
-                            });
-                            let voice = Voice {
-                                choice,
-                                id: voice_id,
-                            };
-                            let (this, scratch, input, ctx, done) =
-                                (&*self, &scratch, &input, &ctx, &done);
-                            async move {
-                                let line = if input.kept.contains(&(n as u32)) {
-                                    kept_line(voice, cue)
-                                } else {
-                                    this.line(ctx, input, voice, scratch, keys, n, &cue).await?
-                                };
-                                let finished =
-                                    done.fetch_add(1, std::sync::atomic::Ordering::Relaxed) + 1;
-                                crate::heartbeat::progress(ctx, finished).await;
-                                Ok(line)
-                            }
-                        })
-                        .buffered(deps.speech.concurrency.max(1))
-                        .collect()
-                        .await;
-                // The first failure in line order decides: a passing one makes Temporal retry the
-                // step (the lines done so far stay stored), a permanent one fails it with its reason.
-                let lines = results.into_iter().collect::<Result<Vec<_>, _>>()?;
-                let manifest_key = render.tts_manifest();
-                deps.storage
-                    .put_json(&manifest_key, &lines)
-                    .await
-                    .map_err(error::storage)?;
-                Ok(SynthesizeOutput {
-                    manifest_key,
-                    lines: lines.len() as u32,
-                })
+                if lines.len() != cues.len() {
+                    return Err(error::fatal(format!(
+                        "the batches hold {} lines of {}",
+                        lines.len(),
+                        cues.len()
+                    )));
+                }
+                store_manifest(storage, render.tts_manifest(), &lines).await
             }),
         )
         .await
+    }
+}
+
+/// Stores the spoken lines' manifest at `manifest_key` and says where it is.
+async fn store_manifest(
+    storage: &onevoice_shared::storage::Storage,
+    manifest_key: String,
+    lines: &[SynthesizedLine],
+) -> Result<SynthesizeOutput, ActivityError> {
+    storage
+        .put_json(&manifest_key, &lines)
+        .await
+        .map_err(error::storage)?;
+    Ok(SynthesizeOutput {
+        manifest_key,
+        lines: lines.len() as u32,
+    })
+}
+
+impl VoiceActivities {
+    /// Every line of `input` (its batch, or all), spoken and stored, in line order.
+    async fn speak(
+        &self,
+        ctx: &ActivityContext,
+        input: &SynthesizeInput,
+    ) -> Result<Vec<SynthesizedLine>, ActivityError> {
+        let deps = &self.deps;
+        let cues: Vec<Cue> = deps
+            .storage
+            .get_json(&input.cues_key)
+            .await
+            .map_err(error::storage)?;
+        let (first, end) = match input.lines {
+            None => (0, cues.len()),
+            Some(b) => (b.first as usize, b.end as usize),
+        };
+        if first > end || end > cues.len() {
+            return Err(error::fatal(format!(
+                "lines {first}..{end} of a translation of {} lines",
+                cues.len()
+            )));
+        }
+        // Every voice the job speaks with, checked before any line is spoken.
+        // The manifest names the language's plain espeak-ng voice `espeak` (a re-render
+        // gives each line the voice the manifest names).
+        let parse = |id: &str| match id {
+            DEFAULT_VOICE => Ok(VoiceChoice::Espeak { variant: None }),
+            _ => VoiceChoice::parse(id)
+                .ok_or_else(|| error::invalid_input(format!("unknown voice `{id}`"))),
+        };
+        let choice = match input.voice_id.as_deref() {
+            None => VoiceChoice::Espeak { variant: None },
+            Some(id) => parse(id)?,
+        };
+        let speakers: HashMap<&str, (VoiceChoice, &str)> = input
+            .voices
+            .iter()
+            .map(|(label, id)| Ok((label.as_str(), (parse(id)?, id.as_str()))))
+            .collect::<Result<_, ActivityError>>()?;
+        let own: HashMap<usize, (VoiceChoice, &str)> = input
+            .line_voices
+            .iter()
+            .map(|(n, id)| Ok((*n as usize, (parse(id)?, id.as_str()))))
+            .collect::<Result<_, ActivityError>>()?;
+        let default = (choice, input.voice_id.as_deref().unwrap_or(DEFAULT_VOICE));
+        let scratch = Scratch::new(&deps.tools.work_dir, "synthesize")?;
+        let keys = JobKeys(input.job_id);
+        let done = std::sync::atomic::AtomicU64::new(0);
+        let results: Vec<Result<SynthesizedLine, ActivityError>> =
+            futures::stream::iter(cues.into_iter().enumerate().skip(first).take(end - first))
+                .map(|(n, cue)| {
+                    let (choice, voice_id) = own.get(&n).unwrap_or_else(|| {
+                        cue.speaker
+                            .as_deref()
+                            .and_then(|s| speakers.get(s))
+                            .unwrap_or(&default)
+                    });
+                    let voice = Voice {
+                        choice,
+                        id: voice_id,
+                    };
+                    let (scratch, done) = (&scratch, &done);
+                    async move {
+                        let line = if input.kept.contains(&(n as u32)) {
+                            kept_line(voice, cue)
+                        } else {
+                            self.line(ctx, input, voice, scratch, keys, n, &cue).await?
+                        };
+                        let finished = done.fetch_add(1, std::sync::atomic::Ordering::Relaxed) + 1;
+                        crate::heartbeat::progress(ctx, finished).await;
+                        Ok(line)
+                    }
+                })
+                .buffered(deps.speech.concurrency.max(1))
+                .collect()
+                .await;
+        // The first failure in line order decides: a passing one makes Temporal retry the
+        // step (the lines done so far stay stored), a permanent one fails it with its reason.
+        results.into_iter().collect()
     }
 }
 
@@ -343,6 +421,7 @@ mod tests {
             line_voices: Default::default(),
             kept: Default::default(),
             version: 1,
+            lines: None,
         };
         assert_eq!(espeak_voice(&input, Some('f')), "es+f3");
         assert_eq!(espeak_voice(&input, Some('m')), "es+m3");

@@ -446,6 +446,9 @@ pub struct TemporalSettings {
     /// How long a dub stopped for the user's review waits for their approval before it is given
     /// up and its hold released (`REVIEW_TIMEOUT_SECS`, a week by default).
     pub review_timeout: Duration,
+    /// Lines per synthesis activity of a job (`SPEECH_BATCH_LINES`): a long dub's lines are
+    /// spoken by as many workers as take its batches.
+    pub speech_batch_lines: u32,
 }
 
 #[derive(Clone, Debug)]

@@ -177,6 +177,14 @@ fn read_temporal<F: Fn(&str) -> Option<String>>(r: &mut Reader<'_, F>) -> Tempor
             r.parse("JOB_STRANDED_AFTER_SECS", Some("900"))
                 .unwrap_or(900),
         ),
+        speech_batch_lines: r
+            .checked::<u32>(
+                "SPEECH_BATCH_LINES",
+                "32",
+                |n| (1..=10_000).contains(&n),
+                "expected 1 to 10000 lines",
+            )
+            .unwrap_or(32),
         review_timeout: Duration::from_secs(
             r.checked::<u64>(
                 "REVIEW_TIMEOUT_SECS",

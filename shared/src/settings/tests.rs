@@ -221,3 +221,16 @@ fn the_aac_encoder_and_bitrate_are_checked_at_start() {
         "{err}"
     );
 }
+
+#[test]
+fn speech_batches_hold_at_least_one_line() {
+    assert_eq!(load(&base()).unwrap().temporal.speech_batch_lines, 32);
+    let mut vars = base();
+    vars.insert("SPEECH_BATCH_LINES", "8");
+    assert_eq!(load(&vars).unwrap().temporal.speech_batch_lines, 8);
+    for bad in ["0", "-3", "many"] {
+        vars.insert("SPEECH_BATCH_LINES", bad);
+        let err = load(&vars).unwrap_err().to_string();
+        assert!(err.contains("SPEECH_BATCH_LINES"), "{bad}: {err}");
+    }
+}

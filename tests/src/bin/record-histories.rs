@@ -27,7 +27,7 @@ use temporalio_client::{
 };
 
 const DEADLINE: Duration = Duration::from_secs(180);
-const SCENARIOS: [&str; 17] = [
+const SCENARIOS: [&str; 18] = [
     "dubbing-recognized",
     "dubbing-speakers",
     "dubbing-cloned",
@@ -45,6 +45,7 @@ const SCENARIOS: [&str; 17] = [
     "export",
     "dubbing-reviewed",
     "dubbing-own-translation",
+    "dubbing-speech-batches",
 ];
 
 #[tokio::main]
@@ -89,6 +90,7 @@ async fn record(name: &str) -> anyhow::Result<Vec<u8>> {
         "export" => export().await,
         "dubbing-reviewed" => reviewed().await,
         "dubbing-own-translation" => own_translation().await,
+        "dubbing-speech-batches" => speech_batches().await,
         other => anyhow::bail!("no scenario {other}"),
     }
 }
@@ -107,10 +109,7 @@ async fn history(app: &TestApp, workflow_id: &str, wait_closed: bool) -> anyhow:
         })
         .await?;
     }
-    Ok(handle
-        .fetch_history(WorkflowFetchHistoryOptions::builder().build())
-        .to_json()
-        .await?)
+    app.history(workflow_id).await
 }
 
 /// Shuts the app down whatever the scenario's outcome, then returns that outcome.
@@ -245,6 +244,20 @@ async fn reviewed_on(app: &TestApp) -> anyhow::Result<Vec<u8>> {
         .expect(202)?;
     let done = finished_job(app, &token, &job, DEADLINE).await?;
     anyhow::ensure!(done["status"] == "completed", "{done}");
+    history(app, &format!("dub-{job}"), true).await
+}
+
+/// A dub whose three lines are spoken in two batches (the `speech-batches` patch), joined.
+async fn speech_batches() -> anyhow::Result<Vec<u8>> {
+    let app = TestApp::spawn_with(&[("SPEECH_BATCH_LINES", "2")]).await?;
+    let out = speech_batches_on(&app).await;
+    finish(app, out).await
+}
+
+async fn speech_batches_on(app: &TestApp) -> anyhow::Result<Vec<u8>> {
+    let (_, token) = app.user("record-batches@example.com").await?;
+    let (_dir, sample, video) = sample_video(app, &token, "batches.mp4").await?;
+    let (job, _) = dub_completed(app, &token, &video, request(Some(&sample.transcript))).await?;
     history(app, &format!("dub-{job}"), true).await
 }
 

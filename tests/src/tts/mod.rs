@@ -44,6 +44,9 @@ struct Inner {
     chat_faults: VecDeque<(String, ChatFault)>,
     /// Requests to answer late: (path prefix, delay), each used once.
     slow: VecDeque<(String, std::time::Duration)>,
+    /// Every request to a path with this prefix is answered after this long (a provider's
+    /// steady latency, for benchmarks).
+    latency: Option<(String, std::time::Duration)>,
     /// Every line synthesized: (the provider's voice, the text).
     spoken: Vec<(String, String)>,
     /// Voices cloned at the fakes, deleted ones too.
@@ -146,6 +149,11 @@ impl FakeTts {
             .unwrap()
             .slow
             .push_back((path_prefix.into(), delay));
+    }
+
+    /// Every request whose path starts with `path_prefix` is answered after `delay` from now on.
+    pub fn answer_after(&self, path_prefix: &str, delay: std::time::Duration) {
+        self.inner.lock().unwrap().latency = Some((path_prefix.into(), delay));
     }
 
     /// The next chat completion asking for `schema` answers with `fault`.
@@ -258,7 +266,14 @@ async fn handle(State(inner): State<Arc<Mutex<Inner>>>, req: Request) -> Respons
             .slow
             .iter()
             .position(|(p, _)| path.starts_with(p.as_str()));
-        i.and_then(|i| inner.slow.remove(i)).map(|(_, d)| d)
+        let steady = inner
+            .latency
+            .as_ref()
+            .filter(|(p, _)| path.starts_with(p.as_str()))
+            .map(|(_, d)| *d);
+        i.and_then(|i| inner.slow.remove(i))
+            .map(|(_, d)| d)
+            .or(steady)
     };
     if let Some(d) = delay {
         // The slowness this fake exists to play.

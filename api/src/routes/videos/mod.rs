@@ -80,13 +80,13 @@ impl VideoView {
     async fn build(state: &AppState, v: VideoDetail) -> Self {
         let probed = v.duration.is_some();
         let thumbnail_url = match &v.thumbnail_key {
-            Some(k) => state.storage.presign_get(k, "thumbnail.jpg").await.ok(),
+            Some(k) => state.storage.listed_url(k, "thumbnail.jpg").await.ok(),
             None => None,
         };
         let video_url = match (&v.original_key, probed) {
             (Some(k), true) => state
                 .storage
-                .presign_get(k, v.original_filename.as_deref().unwrap_or("video"))
+                .listed_url(k, v.original_filename.as_deref().unwrap_or("video"))
                 .await
                 .ok(),
             _ => None,

@@ -253,6 +253,7 @@ pub async fn start(
         video_id: video,
         priced_duration_ms: plan.priced_duration_ms,
         activity_budget: Some(state.settings.temporal.activity_budget),
+        speech_batch_lines: Some(state.settings.temporal.speech_batch_lines),
         video_key: plan.video_key.clone(),
         transcript: match plan.cues {
             Some(_) => TranscriptSource::Uploaded(outputs.transcript()),

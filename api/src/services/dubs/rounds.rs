@@ -129,6 +129,7 @@ async fn rebuild_input(
         video_id: video,
         priced_duration_ms: original.duration.map(|s| (s * 1000.0).round() as u64),
         activity_budget: Some(state.settings.temporal.activity_budget),
+        speech_batch_lines: Some(state.settings.temporal.speech_batch_lines),
         video_key: original.s3_key,
         // Recognized jobs recognize again on resume (the step's stored result is reused if it
         // had finished); a job of the user's own translation without its source has none.
