@@ -258,6 +258,13 @@ cmd_env() {
   printf 'export MAILDIR=%q\n' "$STACK/maildir"
   printf 'export LOCAL_SPEECH_PYTHON=%q\n' "$SPEECH_VENV/bin/python"
   printf 'export LOCAL_SPEECH_MODELS=%q\n' "$SPEECH_MODELS"
+  # The operator commands of the README (`temporal workflow …`) use the virtualenv's CLI, which
+  # reads TEMPORAL_ADDRESS and TEMPORAL_NAMESPACE as exported above; appended, so the system's
+  # tools still come first.
+  case ":$PATH:" in
+    *":$VENV/bin:"*) ;;
+    *) printf 'export PATH=%q\n' "$PATH:$VENV/bin" ;;
+  esac
 }
 
 case "${1:-}" in

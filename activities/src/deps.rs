@@ -1,7 +1,9 @@
 use onevoice_shared::billing::Catalog;
 use onevoice_shared::mail::Mailer;
 use onevoice_shared::queue::Queue;
-use onevoice_shared::settings::{AudioSettings, SpeechSettings, TextSettings, ToolSettings};
+use onevoice_shared::settings::{
+    AudioSettings, OutboundSettings, SpeechSettings, TextSettings, ToolSettings,
+};
 use onevoice_shared::storage::Storage;
 use sqlx::PgPool;
 
@@ -26,4 +28,8 @@ pub struct Deps {
     pub text: TextSettings,
     /// After how long a pending job with no workflow is failed as stranded.
     pub stranded_after: std::time::Duration,
+    /// Where imports may connect, and how long they may take.
+    pub outbound: OutboundSettings,
+    /// Largest video accepted (uploads and imports alike).
+    pub max_upload_bytes: u64,
 }

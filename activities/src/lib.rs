@@ -6,6 +6,7 @@ mod blocking;
 mod deps;
 mod error;
 mod heartbeat;
+mod import;
 mod memo;
 mod process;
 mod scratch;

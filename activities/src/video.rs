@@ -3,17 +3,20 @@
 use crate::deps::Deps;
 use crate::scratch::Scratch;
 use crate::voice::clones;
-use crate::{error, heartbeat, process};
+use crate::{error, heartbeat, import, process};
 use onevoice_shared::contracts::{
     CompletedUpload, DeleteVideoInput, IngestInput, IngestOutcome, MediaInfo, RecordIngestInput,
     ThumbnailInput, activity,
 };
+use onevoice_shared::keys;
 use onevoice_shared::keys::{JobKeys, VideoKeys};
+use onevoice_shared::outbound::AddressRule;
 use onevoice_shared::repo::{cloned_voices, jobs, media, videos};
 use onevoice_shared::status::VideoStatus;
 use onevoice_shared::storage::StorageError;
 use serde::Deserialize;
 use std::sync::Arc;
+use std::time::Duration;
 use temporalio_macros::activities;
 use temporalio_sdk::activities::{ActivityContext, ActivityError};
 use tokio::process::Command;
@@ -111,6 +114,60 @@ impl VideoActivities {
         let mut info = parse_media_info(&out.stdout)?;
         info.size_bytes = size_bytes;
         Ok(info)
+    }
+
+    /// Fetches an imported video from its URL to the video's upload key (see `crate::import`);
+    /// returns the upload as `complete` would have checked it. A retried attempt that finds the
+    /// upload stored uses it.
+    #[activity(name = activity::IMPORT_URL)]
+    pub async fn import_url(
+        self: Arc<Self>,
+        ctx: ActivityContext,
+        input: IngestInput,
+    ) -> Result<CompletedUpload, ActivityError> {
+        let d = &self.deps;
+        let source = input
+            .import
+            .as_ref()
+            .ok_or_else(|| error::fatal("import_url without an import source"))?;
+        let upload = keys::upload_of(&input.key);
+        if let Some(stat) = d.storage.stat(&upload).await.map_err(error::storage)? {
+            return Ok(CompletedUpload {
+                key: upload,
+                size: stat.size,
+                etag: stat.etag,
+            });
+        }
+        let scratch = Scratch::new(&d.tools.work_dir, "import")?;
+        let file = scratch.path("download");
+        let fetch = import::Fetch {
+            url: &source.url,
+            rule: AddressRule {
+                allow_private: d.outbound.allow_private,
+            },
+            max_bytes: d.max_upload_bytes,
+            timeout: Duration::from_secs(source.timeout_secs.max(1)),
+        };
+        let size = import::download(&ctx, fetch, &file).await?;
+        heartbeat::beating(&ctx, async {
+            d.storage
+                .put_file(&upload, &file, "application/octet-stream")
+                .await
+                .map_err(error::storage)
+        })
+        .await?;
+        let stat = d
+            .storage
+            .stat(&upload)
+            .await
+            .map_err(error::storage)?
+            .ok_or_else(|| error::transient("the imported file is not in storage yet"))?;
+        tracing::info!(video = %input.video_id, size, "video imported");
+        Ok(CompletedUpload {
+            key: upload,
+            size: stat.size,
+            etag: stat.etag,
+        })
     }
 
     /// Extracts one frame as a JPEG (at most 1280 px wide): at `at_ms`, or a representative frame

@@ -3,7 +3,7 @@
 use crate::error;
 use crate::openapi::ApiDoc;
 use crate::routes::{
-    auth, billing, dubs, health, review, users, versions, videos, voices, webhooks,
+    api_keys, auth, billing, dubs, health, review, users, versions, videos, voices, webhooks,
 };
 use crate::state::AppState;
 use axum::extract::DefaultBodyLimit;
@@ -38,6 +38,7 @@ fn routes(avatar_max_bytes: usize) -> OpenApiRouter<AppState> {
         .merge(health::router())
         .merge(auth::router())
         .merge(users::router(avatar_max_bytes))
+        .merge(api_keys::router())
         .merge(videos::router())
         .merge(dubs::router())
         .merge(review::router())

@@ -79,6 +79,8 @@ pub fn deps(state: &AppState) -> anyhow::Result<Deps> {
         stranded_after: settings
             .sqs
             .stranded_after(settings.temporal.stranded_grace),
+        outbound: settings.outbound.clone(),
+        max_upload_bytes: settings.uploads.max_bytes,
     })
 }
 

@@ -7,22 +7,26 @@
 //!   document lists every status the API can send without repeating it on sixty handlers;
 //! - the characters text fields take ([`document_text_patterns`]), the rule of `crate::text`.
 
+use axum::http::Method;
 use serde_json::{Map, Value, json};
 use utoipa::openapi::path::Operation;
 use utoipa::openapi::response::ResponseBuilder;
-use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
+use utoipa::openapi::security::{
+    ApiKey, ApiKeyValue, HttpAuthScheme, HttpBuilder, SecurityRequirement, SecurityScheme,
+};
 use utoipa::openapi::{ContentBuilder, Ref, RefOr};
 use utoipa::{Modify, OpenApi};
 
 #[derive(OpenApi)]
 #[openapi(
-    info(title = "OneVoice API", description = "AI video dubbing: upload a video, dub it into another language, download the result.\n\nEvery error answers with the envelope `{\"error\", \"message\", \"details\"}` (`ErrorBody`). A request that does not match this document gets 422 (`VALIDATION_ERROR`, `details.errors` naming each field), 413 when its body is too large and 415 without `Content-Type: application/json`; 401 means a missing, invalid or expired access token; 503 means a dependency is unavailable for a moment and the request may be repeated."),
+    info(title = "OneVoice API", description = "AI video dubbing: upload a video, dub it into another language, download the result.\n\nEvery error answers with the envelope `{\"error\", \"message\", \"details\"}` (`ErrorBody`). A request that does not match this document gets 422 (`VALIDATION_ERROR`, `details.errors` naming each field), 413 when its body is too large and 415 without `Content-Type: application/json`; 401 means a missing, invalid or expired access token or API key; 403 means an API key without the scope the route needs (`read`, `dub`, `billing`), a route for signed-in sessions only (keys, sign-in, account changes), or a plan without API access; 503 means a dependency is unavailable for a moment and the request may be repeated."),
     modifiers(&BearerAuth),
     components(schemas(crate::error::ErrorBody, crate::error::FieldError)),
     tags(
         (name = "health", description = "Liveness and readiness"),
         (name = "auth", description = "Signup, login, tokens, password reset"),
         (name = "users", description = "Profile, preferences, activity, account"),
+        (name = "keys", description = "API keys for integrations (plans with API access)"),
         (name = "videos", description = "Uploads and downloads"),
         (name = "jobs", description = "Dubbing jobs"),
         (name = "review", description = "A finished dub's lines: segments, edits, fit report"),
@@ -35,6 +39,8 @@ pub struct ApiDoc;
 
 struct BearerAuth;
 
+const API_KEY_SCHEME: &str = "api_key";
+
 impl Modify for BearerAuth {
     fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
         let components = openapi.components.get_or_insert_with(Default::default);
@@ -43,15 +49,24 @@ impl Modify for BearerAuth {
             SecurityScheme::Http(
                 HttpBuilder::new()
                     .scheme(HttpAuthScheme::Bearer)
-                    .bearer_format("JWT")
+                    .description(Some(
+                        "An access token from /api/auth/login, or an API key (`ov_…`) from /api/keys",
+                    ))
                     .build(),
             ),
+        );
+        components.add_security_scheme(
+            API_KEY_SCHEME,
+            SecurityScheme::ApiKey(ApiKey::Header(ApiKeyValue::with_description(
+                "X-API-Key",
+                "An API key (`ov_…`) from /api/keys, instead of `Authorization: Bearer`",
+            ))),
         );
     }
 }
 
 /// Adds the answers that follow from what a route is rather than what it does:
-/// - 401 on every route that needs an access token;
+/// - 401 and 403 on every route that needs an access token or an API key;
 /// - 422 on every route with parameters or a body (a request that does not match this document);
 /// - 413 and 415 on every route with a body;
 /// - 404 on every route naming a resource in its path (one of another user's is not found either);
@@ -60,19 +75,21 @@ impl Modify for BearerAuth {
 fn document_common_answers(openapi: &mut utoipa::openapi::OpenApi) {
     for (path, item) in openapi.paths.paths.iter_mut() {
         let operations = [
-            &mut item.get,
-            &mut item.put,
-            &mut item.post,
-            &mut item.delete,
-            &mut item.patch,
+            (Method::GET, &mut item.get),
+            (Method::PUT, &mut item.put),
+            (Method::POST, &mut item.post),
+            (Method::DELETE, &mut item.delete),
+            (Method::PATCH, &mut item.patch),
         ];
-        for op in operations.into_iter().flatten() {
-            document_operation(path, op);
+        for (method, op) in operations {
+            if let Some(op) = op {
+                document_operation(&method, path, op);
+            }
         }
     }
 }
 
-fn document_operation(path: &str, op: &mut Operation) {
+fn document_operation(method: &Method, path: &str, op: &mut Operation) {
     let secured = op.security.as_ref().is_some_and(|s| !s.is_empty());
     let has_input =
         op.parameters.as_ref().is_some_and(|p| !p.is_empty()) || op.request_body.is_some();
@@ -84,7 +101,22 @@ fn document_operation(path: &str, op: &mut Operation) {
         .is_some_and(|t| t.iter().any(|t| t == "billing"))
         || path == "/api/users/delete-account";
     if secured {
-        add(op, 401, "missing, invalid or expired access token");
+        add(
+            op,
+            401,
+            "missing, invalid or expired access token or API key",
+        );
+        add(
+            op,
+            403,
+            "an API key without this route's scope, on a session-only route, or of a plan without API access",
+        );
+        // A route a key may use takes it in `X-API-Key` too, and says which scope it needs.
+        if let Some(scope) = crate::auth::api_keys::required_scope(method, path)
+            && let Some(security) = op.security.as_mut()
+        {
+            security.push(SecurityRequirement::new(API_KEY_SCHEME, [scope.as_str()]));
+        }
     }
     if has_input {
         add(op, 422, "the request does not match this document");

@@ -19,6 +19,9 @@ pub struct Plan {
     pub paddle_price_id: String,
     #[serde(default)]
     pub features: Vec<String>,
+    /// Whether subscribers may create and use API keys (the "API access" the plan sells).
+    #[serde(default)]
+    pub api_access: bool,
 }
 
 #[derive(Clone, Debug, Default, PartialEq)]
@@ -34,10 +37,12 @@ pub const DEFAULT_PLANS: &str = r#"[
    "features": ["HD quality", "5 languages", "Standard support"]},
   {"id": "pro_monthly", "name": "Pro (monthly)", "price": 29.99, "currency": "USD",
    "billing_period": "monthly", "credits_included": 2000, "paddle_price_id": "pri_01onevoicepro00000000000000",
-   "features": ["4K quality", "20 languages", "Priority support", "API access"]},
+   "features": ["4K quality", "20 languages", "Priority support", "API access"],
+   "api_access": true},
   {"id": "enterprise_monthly", "name": "Enterprise (monthly)", "price": 99.99, "currency": "USD",
    "billing_period": "monthly", "credits_included": 10000, "paddle_price_id": "pri_01onevoiceenterprise000000",
-   "features": ["4K quality", "All languages", "Dedicated support", "API access", "Custom integrations"]}
+   "features": ["4K quality", "All languages", "Dedicated support", "API access", "Custom integrations"],
+   "api_access": true}
 ]"#;
 
 impl Catalog {
@@ -104,6 +109,7 @@ mod tests {
         let pro = c.by_id("pro_monthly").unwrap();
         assert_eq!(pro.credits_included, 2000);
         assert_eq!(c.by_price(&pro.paddle_price_id).unwrap().id, "pro_monthly");
+        assert!(pro.api_access && !c.by_id("starter_monthly").unwrap().api_access);
     }
 
     #[test]

@@ -56,6 +56,7 @@ pub mod activity {
     pub const CLEANUP: &str = "maintenance.cleanup";
     pub const ERASE_ACCOUNT: &str = "account.erase";
     pub const PROBE_VIDEO: &str = "media.probe_video";
+    pub const IMPORT_URL: &str = "media.import_url";
     pub const EXTRACT_THUMBNAIL: &str = "media.extract_thumbnail";
     pub const RECORD_INGEST: &str = "videos.record_ingest";
     pub const DELETE_VIDEO: &str = "videos.delete";
@@ -83,6 +84,18 @@ pub struct IngestInput {
     /// uploads were frozen, which probed `key` as uploaded).
     #[serde(default)]
     pub upload: Option<CompletedUpload>,
+    /// For a video imported by URL: where to fetch it from, first (absent for uploads, and in
+    /// every ingest started before imports).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub import: Option<ImportSource>,
+}
+
+/// A video to fetch from the web (`POST /api/videos/import`).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ImportSource {
+    pub url: String,
+    /// The longest the download may take (`IMPORT_TIMEOUT_SECS`).
+    pub timeout_secs: u64,
 }
 
 /// An upload as `complete` checked it.

@@ -24,6 +24,11 @@ pub const RERENDER_FAILED: &str = "the new version could not be made because of 
 pub const UPLOAD_FAILED: &str = "the video could not be processed because of a problem on our side; \
      upload it again, or contact support if it keeps failing.";
 
+/// What a user reads when a video could not be fetched from its URL (the server could not be
+/// reached, or kept failing).
+pub const IMPORT_FAILED: &str = "the video could not be fetched from its URL: the server could not be reached or kept failing; \
+     check the URL and import it again.";
+
 /// The message a user reads for a failure of type `type_name` with `message`: the message itself
 /// when it was written for them, else `fallback`.
 pub fn for_user(type_name: Option<&str>, message: &str, fallback: &str) -> String {

@@ -31,6 +31,8 @@ pub mod db;
 #[cfg(feature = "io")]
 pub mod mail;
 #[cfg(feature = "io")]
+pub mod outbound;
+#[cfg(feature = "io")]
 pub mod queue;
 #[cfg(feature = "io")]
 pub mod repo;

@@ -3,6 +3,7 @@
 //! the spot with espeak-ng and ffmpeg, and media assertions that decode with real ffmpeg.
 
 pub mod api;
+pub mod billing;
 pub mod chat;
 pub mod flows;
 pub mod harness;

@@ -11,10 +11,10 @@ use onevoice_shared::contracts::{
     TranscribeInput, TranscriptOutput, TranslateInput, TranslateOutput, activity,
 };
 use onevoice_shared::contracts::{
-    CloneVoicesInput, CloneVoicesOutput, ExportInput, ExportOutput, FinishRerenderInput,
-    JoinSpeechInput, OwnTranslationInput, SentencesOutput, SeparateInput, SeparateOutput,
-    SpeakersInput, SpeakersOutput, SplitMeaningInput, SplitSentencesInput, SubtitleFiles,
-    SubtitlesInput, TerminologyInput, TerminologyOutput,
+    CloneVoicesInput, CloneVoicesOutput, CompletedUpload, ExportInput, ExportOutput,
+    FinishRerenderInput, JoinSpeechInput, OwnTranslationInput, SentencesOutput, SeparateInput,
+    SeparateOutput, SpeakersInput, SpeakersOutput, SplitMeaningInput, SplitSentencesInput,
+    SubtitleFiles, SubtitlesInput, TerminologyInput, TerminologyOutput,
 };
 use temporalio_macros::activity_definitions;
 use temporalio_sdk::activities::ActivityError;
@@ -168,6 +168,11 @@ pub struct VideoActivities;
 impl VideoActivities {
     #[activity(name = activity::PROBE_VIDEO)]
     pub fn probe_video(input: IngestInput) -> Result<MediaInfo, ActivityError> {
+        unimplemented!()
+    }
+
+    #[activity(name = activity::IMPORT_URL)]
+    pub fn import_url(input: IngestInput) -> Result<CompletedUpload, ActivityError> {
         unimplemented!()
     }
 

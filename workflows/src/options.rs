@@ -49,6 +49,23 @@ pub(crate) fn long_running(budget: ActivityBudget) -> ActivityOptions {
     .build()
 }
 
+/// Fetching an imported video: one attempt may take `timeout_secs` (it heartbeats as bytes
+/// arrive); a server that cannot be reached or keeps failing is tried four times in all.
+/// Refusals (an address that is not allowed, a 4xx, a file over the limit) are not retried.
+pub(crate) fn import(timeout_secs: u64) -> ActivityOptions {
+    ActivityOptions::with_start_to_close_timeout(Duration::from_secs(timeout_secs.max(1) + 60))
+        .heartbeat_timeout(Duration::from_secs(60))
+        .retry_policy(
+            RetryPolicy::builder()
+                .initial_interval(Duration::from_secs(2))
+                .backoff_coefficient(2.0)
+                .maximum_interval(Duration::from_secs(60))
+                .maximum_attempts(4)
+                .build(),
+        )
+        .build()
+}
+
 /// Bookkeeping in the database (the API's read model). A database outage must not fail the job,
 /// so these retry for as long as a day; `detached` ones also run after the workflow was
 /// cancelled, so a cancelled job is still recorded as such.

@@ -27,6 +27,26 @@ impl VideoIngestWorkflow {
         ctx: &mut WorkflowContext<Self>,
         input: IngestInput,
     ) -> WorkflowResult<IngestOutcome> {
+        // An imported video is fetched first, then ingested like a completed upload. Only inputs
+        // that carry `import` (none before imports existed) schedule this activity, so the
+        // histories of earlier ingests replay unchanged.
+        let mut input = input;
+        if let Some(source) = input.import.clone() {
+            let options = options::import(source.timeout_secs);
+            match ctx
+                .execute_activity(VideoActivities::import_url, input.clone(), options)
+                .await
+            {
+                Ok(upload) => input.upload = Some(upload),
+                Err(e @ ActivityExecutionError::Failed(_)) => {
+                    let outcome = IngestOutcome::Rejected {
+                        reason: reasons::for_user(&e, failure::IMPORT_FAILED),
+                    };
+                    return record(ctx, &input, outcome).await;
+                }
+                Err(e) => return Err(e.into()),
+            }
+        }
         let outcome = match ctx
             .execute_activity(
                 VideoActivities::probe_video,
@@ -64,17 +84,26 @@ impl VideoIngestWorkflow {
             },
             Err(e) => return Err(e.into()),
         };
-        ctx.execute_activity(
-            VideoActivities::record_ingest,
-            RecordIngestInput {
-                video_id: input.video_id,
-                outcome: outcome.clone(),
-            },
-            options::bookkeeping(false),
-        )
-        .await?;
-        Ok(outcome)
+        record(ctx, &input, outcome).await
     }
+}
+
+/// Records how the ingest ended (the video `uploaded` or `failed` with its reason).
+async fn record(
+    ctx: &mut WorkflowContext<VideoIngestWorkflow>,
+    input: &IngestInput,
+    outcome: IngestOutcome,
+) -> WorkflowResult<IngestOutcome> {
+    ctx.execute_activity(
+        VideoActivities::record_ingest,
+        RecordIngestInput {
+            video_id: input.video_id,
+            outcome: outcome.clone(),
+        },
+        options::bookkeeping(false),
+    )
+    .await?;
+    Ok(outcome)
 }
 
 #[workflow]

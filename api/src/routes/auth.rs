@@ -315,7 +315,7 @@ async fn logout(
     State(state): State<AppState>,
     user: AuthUser,
 ) -> Result<Json<MessageResponse>, ApiError> {
-    sessions::revoke_family(&state.db, user.session_family).await?;
+    sessions::revoke_family(&state.db, user.session_family()?).await?;
     Ok(Json(MessageResponse::new("signed out")))
 }
 

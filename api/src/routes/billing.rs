@@ -62,6 +62,8 @@ pub struct PlanView {
     billing_period: String,
     credits_included: i64,
     features: Vec<String>,
+    /// Whether subscribers may create and use API keys (`/api/keys`).
+    api_access: bool,
 }
 
 impl From<&Plan> for PlanView {
@@ -74,6 +76,7 @@ impl From<&Plan> for PlanView {
             billing_period: p.billing_period.clone(),
             credits_included: p.credits_included,
             features: p.features.clone(),
+            api_access: p.api_access,
         }
     }
 }

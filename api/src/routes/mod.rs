@@ -1,5 +1,6 @@
 //! HTTP routes, one module per resource.
 
+pub mod api_keys;
 pub mod auth;
 pub mod billing;
 pub mod dubs;

@@ -42,12 +42,12 @@ async fn me(state: &AppState, user: AuthUser) -> Result<users::UserRow, ApiError
     Ok(accounts::me(state, user.id).await?)
 }
 
-fn caller(user: &AuthUser, client: &ClientInfo) -> Caller {
-    Caller {
+fn caller(user: &AuthUser, client: &ClientInfo) -> Result<Caller, ApiError> {
+    Ok(Caller {
         user: user.id,
-        session_family: user.session_family,
+        session_family: user.session_family()?,
         ip: client.ip,
-    }
+    })
 }
 
 /// The caller's profile.
@@ -101,7 +101,7 @@ async fn update_profile(
         current_password: req.current_password.as_deref(),
         locale: req.locale.as_deref(),
     };
-    let row = accounts::update_profile(&state, &caller(&user, &client), &change).await?;
+    let row = accounts::update_profile(&state, &caller(&user, &client)?, &change).await?;
     Ok(Json(UserView::build(&state, row).await))
 }
 
@@ -142,7 +142,7 @@ async fn change_password(
     client: ClientInfo,
     ApiJson(req): ApiJson<PasswordChange>,
 ) -> Result<Json<MessageResponse>, ApiError> {
-    let caller = caller(&user, &client);
+    let caller = caller(&user, &client)?;
     accounts::change_password(&state, &caller, &req.current_password, &req.new_password).await?;
     Ok(Json(MessageResponse::new(
         "your password was changed; sign in again",
@@ -439,7 +439,7 @@ async fn delete_account(
     client: ClientInfo,
     ApiJson(req): ApiJson<DeleteAccountRequest>,
 ) -> Result<(StatusCode, Json<MessageResponse>), ApiError> {
-    accounts::delete_account(&state, &caller(&user, &client), &req.password).await?;
+    accounts::delete_account(&state, &caller(&user, &client)?, &req.password).await?;
     Ok((
         StatusCode::ACCEPTED,
         Json(MessageResponse::new(

@@ -3,6 +3,7 @@
 //! never a route. Each returns [`ServiceError`], which becomes an HTTP answer in one place.
 
 pub mod accounts;
+pub mod api_keys;
 pub mod billing;
 pub mod dubs;
 pub mod health;
@@ -38,6 +39,9 @@ pub enum ServiceError {
     /// Understood and refused (a wrong current password, a used link).
     #[error("{0}")]
     Refused(String),
+    /// The caller may not do this (its plan has no API access, its key lacks the scope).
+    #[error("{0}")]
+    Forbidden(String),
     /// The caller's account is gone (its token outlived it).
     #[error("{0}")]
     Unauthenticated(String),
@@ -90,6 +94,7 @@ impl From<ServiceError> for ApiError {
             ServiceError::Suspended(m) => ApiError::Suspended(m),
             ServiceError::Refused(m) => ApiError::BadRequest(m),
             ServiceError::Unauthenticated(m) => ApiError::Unauthorized(m),
+            ServiceError::Forbidden(m) => ApiError::Forbidden(m),
             ServiceError::RateLimited { retry_after } => ApiError::TooManyRequests { retry_after },
             ServiceError::Unavailable(m) => ApiError::ServiceUnavailable(m),
             ServiceError::Internal(e) => ApiError::Internal(e),

@@ -375,7 +375,7 @@ pub async fn complete(state: &AppState, user: UserId, id: VideoId) -> Result<Vid
                 "the file has not been uploaded yet".into(),
             ));
         }
-        return start_ingest(state, user, id, key, None).await;
+        return start_ingest(state, user, id, key, None, None).await;
     };
     let (size, max) = (stat.size, state.settings.uploads.max_bytes);
     let declared = v.expected_size.map(|s| s as u64);
@@ -404,7 +404,80 @@ pub async fn complete(state: &AppState, user: UserId, id: VideoId) -> Result<Vid
         size,
         etag: stat.etag,
     };
-    start_ingest(state, user, id, key, Some(checked)).await
+    start_ingest(state, user, id, key, Some(checked), None).await
+}
+
+/// Longest URL an import takes.
+const MAX_URL_CHARS: usize = 2048;
+
+/// Creates a video to be fetched from `url` and starts its ingest, which downloads it first
+/// (see `onevoice_activities::import`). The URL is checked here as far as it can be without
+/// resolving it (scheme, credentials, a literal address); the worker checks every address it
+/// connects to. The file's name is `filename`, or the last segment of the URL's path.
+#[tracing::instrument(skip_all, fields(%user))]
+pub async fn import(
+    state: &AppState,
+    user: UserId,
+    url: &str,
+    filename: Option<&str>,
+) -> Result<VideoDetail> {
+    let url = text::line("url", url, MAX_URL_CHARS)?;
+    let parsed =
+        url::Url::parse(url.trim()).map_err(|_| ServiceError::invalid("url", "not a valid URL"))?;
+    let rule = onevoice_shared::outbound::AddressRule {
+        allow_private: state.settings.outbound.allow_private,
+    };
+    rule.check_url(&parsed)
+        .map_err(|refusal| ServiceError::invalid("url", refusal.to_string()))?;
+    let from_url = parsed
+        .path_segments()
+        .and_then(|mut segments| segments.next_back())
+        .map(|last| {
+            percent_encoding::percent_decode_str(last)
+                .decode_utf8_lossy()
+                .into_owned()
+        })
+        .unwrap_or_default();
+    let filename = filename.map(str::to_string).unwrap_or(from_url);
+    let ext = std::path::Path::new(&filename)
+        .extension()
+        .and_then(|e| e.to_str())
+        .map(str::to_ascii_lowercase)
+        .unwrap_or_default();
+    let Some(content_type) = default_mime(&ext) else {
+        let allowed = state.settings.uploads.extensions.join(", .");
+        return Err(ServiceError::invalid(
+            "filename",
+            format!(
+                "the URL does not end in a video file name: give `filename` ending in one of .{allowed}"
+            ),
+        ));
+    };
+    let file = FileDescription {
+        filename: &filename,
+        content_type,
+        size: None,
+    };
+    let c = check(state, &file)?;
+    let (id, key) = create(state, user, &file, &c).await?;
+    let import = onevoice_shared::contracts::ImportSource {
+        url: parsed.to_string(),
+        timeout_secs: state.settings.outbound.import_timeout.as_secs(),
+    };
+    start_ingest(state, user, id, key, None, Some(import)).await
+}
+
+/// The MIME type an upload of this extension would be sent with.
+fn default_mime(ext: &str) -> Option<&'static str> {
+    Some(match ext {
+        "mp4" => "video/mp4",
+        "m4v" => "video/x-m4v",
+        "mov" => "video/quicktime",
+        "mkv" => "video/x-matroska",
+        "webm" => "video/webm",
+        "avi" => "video/x-msvideo",
+        _ => return None,
+    })
 }
 
 /// Hands the upload to its ingest workflow (one per video: a repeated call joins it).
@@ -414,12 +487,14 @@ async fn start_ingest(
     id: VideoId,
     key: String,
     upload: Option<CompletedUpload>,
+    import: Option<onevoice_shared::contracts::ImportSource>,
 ) -> Result<VideoDetail> {
     let input = IngestInput {
         video_id: id,
         user_id: user,
         key,
         upload,
+        import,
     };
     temporal::ingest(&state.temporal, &state.settings.temporal.task_queue, input)
         .await

@@ -287,6 +287,29 @@ pub async fn by_paddle_id(
     .await
 }
 
+/// SQL for the plan of a user's live, unsuspended subscription (`user` is an SQL expression):
+/// what entitlements such as API access follow. A past-due subscription is live in its grace.
+pub fn live_plan_sql(user: &str) -> String {
+    format!(
+        "SELECT s.plan_id FROM subscriptions s
+          WHERE s.user_id = {user} AND s.suspended_at IS NULL
+            AND s.status IN ('active', 'trialing', 'past_due')
+          ORDER BY s.created_at DESC LIMIT 1"
+    )
+}
+
+/// The plan of the user's live, unsuspended subscription, if any.
+#[tracing::instrument(level = "debug", skip_all)]
+pub async fn live_plan(
+    db: impl PgExecutor<'_>,
+    user: UserId,
+) -> Result<Option<String>, sqlx::Error> {
+    sqlx::query_scalar(&live_plan_sql("$1"))
+        .bind(user)
+        .fetch_optional(db)
+        .await
+}
+
 /// Why a user's dubbing is suspended.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Suspension {

@@ -2,6 +2,7 @@
 //! needed to build), and the end-to-end tests exercise them.
 
 pub mod activity;
+pub mod api_keys;
 pub mod auth_tokens;
 pub mod billing;
 pub mod cloned_voices;

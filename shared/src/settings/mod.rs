@@ -24,6 +24,7 @@ pub struct Settings {
     pub jwt_secret: Secret,
     pub auth: AuthSettings,
     pub uploads: UploadSettings,
+    pub outbound: OutboundSettings,
     pub credits: CreditSettings,
     pub sqs: SqsSettings,
     pub tools: ToolSettings,
@@ -363,6 +364,16 @@ pub struct UploadSettings {
     pub abandon_after: Duration,
 }
 
+/// Requests to addresses users give (video imports): see `crate::outbound`.
+#[derive(Clone, Debug)]
+pub struct OutboundSettings {
+    /// Loopback and private addresses may be reached too: local development and tests only
+    /// (refused in production).
+    pub allow_private: bool,
+    /// The longest an import may take to download, body included.
+    pub import_timeout: Duration,
+}
+
 #[derive(Clone, Debug)]
 pub struct AuthSettings {
     /// Base URL of the web app; email links point there (`/verify-email?token=…`).
@@ -387,6 +398,9 @@ pub struct AuthSettings {
     /// Account emails (verification, reset) sent to one address per window, whoever asks;
     /// past it the request is answered as usual and nothing is sent.
     pub mail_per_address: u32,
+    /// Requests per minute an API key may make: the default of a new key and the most one can
+    /// be given.
+    pub api_key_rate_limit_per_minute: u32,
     /// Password hashes computed at once (Argon2id, 19 MiB each): the ceiling of the memory a
     /// flood of sign-ins can take.
     pub password_hash_concurrency: usize,

@@ -48,6 +48,20 @@ impl Settings {
         );
         let auth = read_auth(&mut r);
         let uploads = read_uploads(&mut r);
+        let outbound = OutboundSettings {
+            allow_private: r
+                .parse("OUTBOUND_ALLOW_PRIVATE", Some("false"))
+                .unwrap_or(false),
+            import_timeout: Duration::from_secs(
+                r.checked::<u64>(
+                    "IMPORT_TIMEOUT_SECS",
+                    "1800",
+                    |n| n >= 1,
+                    "must be at least 1 second",
+                )
+                .unwrap_or(1800),
+            ),
+        };
         let credits = read_credits(&mut r);
         let sqs = read_sqs(&mut r);
         if sqs.dispatch == Dispatch::Sqs && sqs.queue_url.is_none() {
@@ -69,6 +83,12 @@ impl Settings {
                 r.errors
                     .push("SMTP_SECURITY: `plain` is only for a local sink, not production".into());
             }
+            if outbound.allow_private {
+                r.errors.push(
+                    "OUTBOUND_ALLOW_PRIVATE: imports may not reach private addresses in production"
+                        .into(),
+                );
+            }
         }
         if !r.errors.is_empty() {
             return Err(SettingsError(r.errors));
@@ -84,6 +104,7 @@ impl Settings {
             jwt_secret,
             auth,
             uploads,
+            outbound,
             credits,
             sqs,
             tools,
@@ -159,7 +180,7 @@ fn read_database<F: Fn(&str) -> Option<String>>(r: &mut Reader<'_, F>) -> Databa
 fn read_temporal<F: Fn(&str) -> Option<String>>(r: &mut Reader<'_, F>) -> TemporalSettings {
     TemporalSettings {
         address: r
-            .parse("TEMPORAL_ADDRESS", Some("http://127.0.0.1:7233"))
+            .parse_with("TEMPORAL_ADDRESS", Some("127.0.0.1:7233"), temporal_address)
             .unwrap_or_else(placeholder_url),
         namespace: r.string("TEMPORAL_NAMESPACE", Some("default")),
         task_queue: r.string("TEMPORAL_TASK_QUEUE", Some("onevoice-main")),
@@ -310,6 +331,14 @@ fn read_auth<F: Fn(&str) -> Option<String>>(r: &mut Reader<'_, F>) -> AuthSettin
                 .unwrap_or(30),
         ),
         mail_per_address: r.parse("AUTH_MAIL_PER_ADDRESS", Some("5")).unwrap_or(5),
+        api_key_rate_limit_per_minute: r
+            .checked::<u32>(
+                "API_KEY_RATE_LIMIT_PER_MINUTE",
+                "600",
+                |n| (1..=1_000_000).contains(&n),
+                "expected 1 to 1000000 requests per minute",
+            )
+            .unwrap_or(600),
         password_hash_concurrency: r
             .checked::<usize>(
                 "PASSWORD_HASH_CONCURRENCY",
@@ -473,6 +502,28 @@ fn read_audio<F: Fn(&str) -> Option<String>>(r: &mut Reader<'_, F>) -> AudioSett
             .parse("AAC_ENCODER", Some("fdk"))
             .unwrap_or(AacEncoder::Fdk),
         encoder_jobs: r.parse("AAC_ENCODER_JOBS", Some("0")).unwrap_or(0),
+    }
+}
+
+/// The Temporal frontend: `host:port`, the form the `temporal` CLI reads from the same variable
+/// (so one exported value serves the service and operators), or an `http(s)://` URL, which the
+/// CLI refuses but older configurations used.
+fn temporal_address(v: &str) -> Result<Url, String> {
+    let url = if v.contains("://") {
+        Url::parse(v).map_err(|e| e.to_string())?
+    } else {
+        Url::parse(&format!("http://{v}")).map_err(|e| e.to_string())?
+    };
+    let bare = matches!(url.scheme(), "http" | "https")
+        && url.host_str().is_some()
+        && url.port().is_some()
+        && matches!(url.path(), "" | "/")
+        && url.query().is_none()
+        && url.username().is_empty();
+    if bare {
+        Ok(url)
+    } else {
+        Err("expected host:port (e.g. 127.0.0.1:7233)".into())
     }
 }
 

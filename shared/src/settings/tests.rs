@@ -25,6 +25,30 @@ fn minimal_environment_is_enough() {
 }
 
 #[test]
+fn temporal_address_takes_the_clis_form_and_a_url() {
+    let s = load(&base()).unwrap();
+    assert_eq!(s.temporal.address.as_str(), "http://127.0.0.1:7233/");
+    for (given, expected) in [
+        ("temporal.internal:7233", "http://temporal.internal:7233/"),
+        ("http://127.0.0.1:7233", "http://127.0.0.1:7233/"),
+        (
+            "https://ns.tmprl.cloud:7233",
+            "https://ns.tmprl.cloud:7233/",
+        ),
+    ] {
+        let mut vars = base();
+        vars.insert("TEMPORAL_ADDRESS", given);
+        assert_eq!(load(&vars).unwrap().temporal.address.as_str(), expected);
+    }
+    for bad in ["temporal", "127.0.0.1:7233/ns", "ftp://h:1", "h:notaport"] {
+        let mut vars = base();
+        vars.insert("TEMPORAL_ADDRESS", bad);
+        let err = load(&vars).unwrap_err().to_string();
+        assert!(err.contains("TEMPORAL_ADDRESS"), "{bad}: {err}");
+    }
+}
+
+#[test]
 fn names_every_bad_variable_without_echoing_values() {
     let mut vars = base();
     vars.insert("API_BIND", "not-an-address");

@@ -36,6 +36,7 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(uploads::multipart_complete))
         .routes(routes!(uploads::multipart_abort))
         .routes(routes!(uploads::complete_upload))
+        .routes(routes!(uploads::import))
         .routes(routes!(get_video, update_video, delete_video))
         .routes(routes!(duplicate))
         .routes(routes!(downloads::download))

@@ -220,3 +220,38 @@ pub(super) async fn complete_upload(
         Json(VideoView::build(&state, v).await),
     ))
 }
+
+#[derive(Deserialize, Serialize, ToSchema)]
+pub struct ImportRequest {
+    /// An http(s) URL of the video file. It must reach a public address (never a private,
+    /// loopback or link-local one, whatever its name resolves to, redirects included).
+    #[schema(
+        format = "line",
+        min_length = 1,
+        max_length = 2048,
+        example = "https://example.com/talk.mp4"
+    )]
+    url: String,
+    /// The file's name, when the URL's path does not end in it; its extension must be an
+    /// accepted video container.
+    #[schema(format = "nonblank-line", max_length = 255, example = "talk.mp4")]
+    filename: Option<String>,
+}
+
+/// Imports a video from a URL: the video is created at once (`pending`); the worker downloads
+/// the file (within the upload size limit, `IMPORT_TIMEOUT_SECS`, at most 5 redirects) and
+/// ingests it exactly like an upload, so it turns `uploaded` or `failed` with a reason.
+#[utoipa::path(post, path = "/api/videos/import", tag = "videos", security(("bearer" = [])),
+    request_body = ImportRequest,
+    responses((status = 202, body = VideoView), (status = 422, body = crate::error::ErrorBody)))]
+pub(super) async fn import(
+    State(state): State<AppState>,
+    user: AuthUser,
+    ApiJson(req): ApiJson<ImportRequest>,
+) -> Result<(StatusCode, Json<VideoView>), ApiError> {
+    let v = uploads::import(&state, user.id, &req.url, req.filename.as_deref()).await?;
+    Ok((
+        StatusCode::ACCEPTED,
+        Json(VideoView::build(&state, v).await),
+    ))
+}
