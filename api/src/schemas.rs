@@ -67,6 +67,22 @@ pub fn optional_language() -> RefOr<Schema> {
 }
 
 /// An optional source language code, or `auto` (absent or `null`).
+/// The target languages of a batch: 2 to 10 different supported languages.
+pub fn target_languages() -> RefOr<Schema> {
+    let array = utoipa::openapi::schema::ArrayBuilder::new()
+        .items(language())
+        .min_items(Some(2))
+        .max_items(Some(crate::services::dubs::MAX_BATCH_LANGUAGES))
+        .unique_items(true)
+        .description(Some(
+            "languages to dub into, one job each, held and started together (all or nothing)",
+        ))
+        .build();
+    let mut array = array;
+    array.schema_type = utoipa::openapi::schema::SchemaType::from_iter([Type::Array, Type::Null]);
+    RefOr::T(Schema::Array(array))
+}
+
 pub fn optional_source_language() -> RefOr<Schema> {
     nullable(source_language())
 }

@@ -29,6 +29,33 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(resume))
         .routes(routes!(list_jobs))
         .routes(routes!(get_job))
+        .routes(routes!(get_batch))
+}
+
+/// Which of the video's jobs a per-video route means (several languages can be dubbed at once):
+/// one by id, else the newest into `language`, else the newest.
+#[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct WhichJob {
+    /// A job of this video.
+    #[param(value_type = Option<uuid::Uuid>)]
+    job_id: Option<JobId>,
+    /// The newest job into this language.
+    #[param(schema_with = crate::schemas::optional_language)]
+    language: Option<String>,
+}
+
+impl WhichJob {
+    fn choice(&self) -> Result<jobs::Choice<'_>, ApiError> {
+        if let Some(code) = &self.language {
+            code.parse::<onevoice_shared::language::Language>()
+                .map_err(|e| ApiError::validation("language", e.to_string()))?;
+        }
+        Ok(jobs::Choice {
+            job: self.job_id,
+            language: self.language.as_deref(),
+        })
+    }
 }
 
 /// A dubbing job as clients see it (the seed's `Job`, with its steps on `GET /api/jobs/{id}`).
@@ -66,6 +93,8 @@ pub struct JobView {
     max_retries: i32,
     /// The seed's constant 5.
     priority: i32,
+    /// The batch of a request for several languages (`/api/batches/{id}`); null otherwise.
+    batch_id: Option<uuid::Uuid>,
     /// Credits held when the job started (charged on success).
     credits_cost: Option<i32>,
     /// The options the job was started with.
@@ -182,6 +211,7 @@ impl JobView {
             retry_count: j.retry_count,
             max_retries: 3,
             priority: 5,
+            batch_id: j.batch_id,
             credits_cost: j.credits_cost,
             job_config: j.job_config.clone(),
             job_result: j.job_result.clone(),
@@ -252,9 +282,29 @@ pub struct DubResponse {
     job_id: JobId,
     #[schema(schema_with = crate::schemas::job_status)]
     status: JobStatus,
-    /// Credits held for the job (charged on success, released on failure or cancel).
+    /// Credits held for the job (charged on success, released on failure or cancel); for a
+    /// batch, for all its jobs.
     credits: i64,
     message: String,
+    /// The batch of a request with `target_languages` (`/api/batches/{id}`); `job_id` is then
+    /// its first job.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    batch_id: Option<uuid::Uuid>,
+    /// The batch's jobs, one per language.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    jobs: Option<Vec<BatchJob>>,
+}
+
+/// One job of a batch.
+#[derive(Serialize, ToSchema)]
+pub struct BatchJob {
+    #[schema(value_type = uuid::Uuid)]
+    job_id: JobId,
+    #[schema(schema_with = crate::schemas::language)]
+    target_language: String,
+    #[schema(schema_with = crate::schemas::job_status)]
+    status: JobStatus,
+    credits: i64,
 }
 
 /// Starts dubbing a video into a language (one job per request). The quoted credits are held at
@@ -276,8 +326,65 @@ async fn start_dub(
     ApiPath(video_id): ApiPath<VideoId>,
     ApiJson(req): ApiJson<DubRequest>,
 ) -> Result<(StatusCode, Json<DubResponse>), ApiError> {
+    if req.target_languages.is_some() {
+        let batch =
+            dubs::start_batch(&state, user.id, video_id, &req, key.as_deref(), client.ip).await?;
+        return Ok((StatusCode::ACCEPTED, Json(DubResponse::from(batch))));
+    }
     let started = dubs::start(&state, user.id, video_id, &req, key.as_deref(), client.ip).await?;
     Ok((StatusCode::ACCEPTED, Json(DubResponse::from(started))))
+}
+
+impl From<dubs::StartedBatch> for DubResponse {
+    fn from(b: dubs::StartedBatch) -> Self {
+        let first = b.jobs.first().map(|(_, s)| (s.job_id, s.status, s.message));
+        let (job_id, status, message) = first.unwrap_or((
+            JobId(uuid::Uuid::nil()),
+            JobStatus::Pending,
+            "dubbing batch started",
+        ));
+        DubResponse {
+            job_id,
+            status,
+            credits: b.jobs.iter().map(|(_, s)| s.credits).sum(),
+            message: message.replace("job", "batch"),
+            batch_id: Some(b.batch_id),
+            jobs: Some(
+                b.jobs
+                    .into_iter()
+                    .map(|(language, s)| BatchJob {
+                        job_id: s.job_id,
+                        target_language: language.code().to_string(),
+                        status: s.status,
+                        credits: s.credits,
+                    })
+                    .collect(),
+            ),
+        }
+    }
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct BatchResponse {
+    batch_id: uuid::Uuid,
+    /// The batch's jobs, in the order their languages were requested.
+    jobs: Vec<JobView>,
+}
+
+/// A batch of jobs (one request with `target_languages`), to follow its languages together.
+#[utoipa::path(get, path = "/api/batches/{id}", tag = "jobs", security(("bearer" = [])),
+    params(("id" = uuid::Uuid, Path, description = "batch id")),
+    responses((status = 200, body = BatchResponse), (status = 404, body = crate::error::ErrorBody)))]
+async fn get_batch(
+    State(state): State<AppState>,
+    user: AuthUser,
+    ApiPath(id): ApiPath<uuid::Uuid>,
+) -> Result<Json<BatchResponse>, ApiError> {
+    let jobs = dubs::batch_jobs(&state, user.id, id).await?;
+    Ok(Json(BatchResponse {
+        batch_id: id,
+        jobs: jobs.iter().map(|j| JobView::build(j, None)).collect(),
+    }))
 }
 
 impl From<dubs::Started> for DubResponse {
@@ -287,6 +394,8 @@ impl From<dubs::Started> for DubResponse {
             status: s.status,
             credits: s.credits,
             message: s.message.into(),
+            batch_id: None,
+            jobs: None,
         }
     }
 }
@@ -303,16 +412,17 @@ pub struct JobStatusResponse {
     error_message: Option<String>,
 }
 
-/// Status of the video's newest job.
+/// Status of the video's newest job (or the one `job_id` or `language` names).
 #[utoipa::path(get, path = "/api/videos/{id}/status", tag = "jobs", security(("bearer" = [])),
-    params(("id" = uuid::Uuid, Path, description = "video id")),
+    params(("id" = uuid::Uuid, Path, description = "video id"), WhichJob),
     responses((status = 200, body = JobStatusResponse), (status = 404, body = crate::error::ErrorBody)))]
 async fn status(
     State(state): State<AppState>,
     user: AuthUser,
     ApiPath(video_id): ApiPath<VideoId>,
+    ApiQuery(which): ApiQuery<WhichJob>,
 ) -> Result<Json<JobStatusResponse>, ApiError> {
-    let job = dubs::newest_job(&state, user.id, video_id).await?;
+    let job = dubs::newest_job(&state, user.id, video_id, which.choice()?).await?;
     Ok(Json(JobStatusResponse {
         job_id: job.id,
         status: job.status,
@@ -322,18 +432,20 @@ async fn status(
     }))
 }
 
-/// Cancels the video's running dub: its activities stop, its artifacts are deleted and its
-/// credits released; the job ends `cancelled`.
+/// Cancels the video's running dub (the newest, or the one `job_id` or `language` names): its
+/// activities stop, its artifacts are deleted and its credits released; the job ends
+/// `cancelled`. The other jobs of its batch go on.
 #[utoipa::path(post, path = "/api/videos/{id}/cancel", tag = "jobs", operation_id = "cancel_dub", security(("bearer" = [])),
-    params(("id" = uuid::Uuid, Path, description = "video id")),
+    params(("id" = uuid::Uuid, Path, description = "video id"), WhichJob),
     responses((status = 202, body = MessageResponse), (status = 404, body = crate::error::ErrorBody),
               (status = 409, body = crate::error::ErrorBody)))]
 async fn cancel(
     State(state): State<AppState>,
     user: AuthUser,
     ApiPath(video_id): ApiPath<VideoId>,
+    ApiQuery(which): ApiQuery<WhichJob>,
 ) -> Result<(StatusCode, Json<MessageResponse>), ApiError> {
-    dubs::cancel(&state, user.id, video_id).await?;
+    dubs::cancel(&state, user.id, video_id, which.choice()?).await?;
     Ok((
         StatusCode::ACCEPTED,
         Json(MessageResponse::new("the dub is being cancelled")),
@@ -343,15 +455,16 @@ async fn cancel(
 /// Resumes the video's failed dub from the step that failed: finished steps are reused, not
 /// recomputed or charged again. Credits are held again for the new attempt.
 #[utoipa::path(post, path = "/api/videos/{id}/resume", tag = "jobs", operation_id = "resume_dub", security(("bearer" = [])),
-    params(("id" = uuid::Uuid, Path, description = "video id")),
+    params(("id" = uuid::Uuid, Path, description = "video id"), WhichJob),
     responses((status = 202, body = DubResponse), (status = 402, body = crate::error::ErrorBody),
               (status = 404, body = crate::error::ErrorBody), (status = 409, body = crate::error::ErrorBody)))]
 async fn resume(
     State(state): State<AppState>,
     user: AuthUser,
     ApiPath(video_id): ApiPath<VideoId>,
+    ApiQuery(which): ApiQuery<WhichJob>,
 ) -> Result<(StatusCode, Json<DubResponse>), ApiError> {
-    let resumed = dubs::resume(&state, user.id, video_id).await?;
+    let resumed = dubs::resume(&state, user.id, video_id, which.choice()?).await?;
     Ok((StatusCode::ACCEPTED, Json(DubResponse::from(resumed))))
 }
 

@@ -6,6 +6,7 @@ use crate::pipeline::Step;
 use crate::status::{JobStatus, StepStatus};
 use chrono::{DateTime, Utc};
 use sqlx::{PgPool, Postgres, Transaction};
+use uuid::Uuid;
 
 #[derive(Clone, Debug, sqlx::FromRow)]
 pub struct JobRow {
@@ -34,6 +35,8 @@ pub struct JobRow {
     /// The review checkpoint: `awaiting_approval` until `review_deadline`, then `approved`.
     pub review_state: Option<String>,
     pub review_deadline: Option<DateTime<Utc>>,
+    /// The batch of a request for several languages at once.
+    pub batch_id: Option<Uuid>,
 }
 
 /// `jobs.review_state` while the job waits for the user's approval.
@@ -42,7 +45,8 @@ pub const AWAITING_APPROVAL: &str = "awaiting_approval";
 const COLUMNS: &str =
     "id, user_id, video_id, status, progress, source_language, target_language, workflow_id,
     started_at, completed_at, estimated_completion, error_message, job_result, created_at, retry_count, credits_cost,
-    voice_id, preserve_background_music, job_config, updated_at, request_hash, review_state, review_deadline";
+    voice_id, preserve_background_music, job_config, updated_at, request_hash, review_state, review_deadline,
+    batch_id";
 
 pub struct NewJob<'a> {
     pub id: JobId,
@@ -54,6 +58,7 @@ pub struct NewJob<'a> {
     pub estimated_completion: DateTime<Utc>,
     pub idempotency_key: Option<&'a str>,
     pub request_hash: &'a [u8],
+    pub batch_id: Option<Uuid>,
 }
 
 impl JobRow {
@@ -75,8 +80,8 @@ pub async fn insert(
     sqlx::query(
         "INSERT INTO jobs (id, user_id, video_id, source_language, target_language, voice_id, workflow_id,
                 job_config, preserve_background_music, credits_cost, estimated_completion, idempotency_key,
-                request_hash)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)",
+                request_hash, batch_id)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)",
     )
     .bind(job.id)
     .bind(job.user_id)
@@ -91,6 +96,7 @@ pub async fn insert(
     .bind(job.estimated_completion)
     .bind(job.idempotency_key)
     .bind(job.request_hash)
+    .bind(job.batch_id)
     .execute(&mut **tx)
     .await?;
     let names: Vec<&str> = Step::ALL.iter().map(|s| s.name()).collect();
@@ -124,18 +130,44 @@ pub async fn find_owned(
     .await
 }
 
+/// Which of a video's jobs a request means: one by id, the newest into a language, or (neither
+/// given) the newest.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Choice<'a> {
+    pub job: Option<JobId>,
+    pub language: Option<&'a str>,
+}
+
+/// The video's newest job that `choice` names.
 #[tracing::instrument(level = "debug", skip_all)]
 pub async fn newest_for_video(
     db: &PgPool,
     user: UserId,
     video: VideoId,
+    choice: Choice<'_>,
 ) -> Result<Option<JobRow>, sqlx::Error> {
     sqlx::query_as(&format!(
-        "SELECT {COLUMNS} FROM jobs WHERE video_id = $1 AND user_id = $2 ORDER BY created_at DESC LIMIT 1"
+        "SELECT {COLUMNS} FROM jobs WHERE video_id = $1 AND user_id = $2
+           AND ($3::uuid IS NULL OR id = $3) AND ($4::text IS NULL OR target_language = $4)
+         ORDER BY created_at DESC LIMIT 1"
     ))
     .bind(video)
     .bind(user)
+    .bind(choice.job)
+    .bind(choice.language)
     .fetch_optional(db)
+    .await
+}
+
+/// The jobs of one of the user's batches, in the order they were requested.
+#[tracing::instrument(level = "debug", skip_all)]
+pub async fn in_batch(db: &PgPool, user: UserId, batch: Uuid) -> Result<Vec<JobRow>, sqlx::Error> {
+    sqlx::query_as(&format!(
+        "SELECT {COLUMNS} FROM jobs WHERE user_id = $1 AND batch_id = $2 ORDER BY created_at, id"
+    ))
+    .bind(user)
+    .bind(batch)
+    .fetch_all(db)
     .await
 }
 
@@ -355,13 +387,17 @@ pub async fn newest_active_for_video(
     db: &PgPool,
     user: UserId,
     video: VideoId,
+    choice: Choice<'_>,
 ) -> Result<Option<JobRow>, sqlx::Error> {
     sqlx::query_as(&format!(
         "SELECT {COLUMNS} FROM jobs WHERE video_id = $1 AND user_id = $2 AND status IN ('pending', 'processing')
+           AND ($3::uuid IS NULL OR id = $3) AND ($4::text IS NULL OR target_language = $4)
          ORDER BY created_at DESC LIMIT 1"
     ))
     .bind(video)
     .bind(user)
+    .bind(choice.job)
+    .bind(choice.language)
     .fetch_optional(db)
     .await
 }

@@ -1,6 +1,7 @@
 //! Dubbing jobs: quote, start (credits held atomically, idempotent by key), resume, cancel, and
 //! the start of a job the legacy queue handed over.
 
+mod batch;
 mod checks;
 pub(crate) use checks::{may_spend, voice_usable};
 mod rounds;
@@ -8,6 +9,7 @@ mod rounds;
 use super::{Result, ServiceError};
 use crate::state::AppState;
 use crate::temporal;
+pub use batch::{MAX_BATCH_LANGUAGES, StartedBatch, batch_jobs, start_batch};
 use checks::{
     check_background, check_cloning, check_glossary, check_review, check_speaker_voices, price,
     ready_video, requested_recognizer,
@@ -47,9 +49,18 @@ fn default_true() -> bool {
     "source_transcript": "1\n00:00:01,000 --> 00:00:03,500\nHello and welcome.\n",
     "glossary": [{"source": "OneVoice", "target": "OneVoice"}]}))]
 pub struct DubRequest {
-    /// Language to dub into (ISO 639-1, e.g. `es`).
-    #[schema(schema_with = crate::schemas::language)]
-    pub target_language: String,
+    /// Language to dub into (ISO 639-1, e.g. `es`); or, for several at once, `target_languages`
+    /// (exactly one of the two).
+    #[serde(default)]
+    #[schema(schema_with = crate::schemas::optional_language)]
+    pub target_language: Option<String>,
+    /// Several languages to dub into: one job each under a `batch_id`, quoted and held together
+    /// (all or nothing: 402 when the credits do not cover every one, and nothing starts),
+    /// followed at `/api/batches/{id}`. Not with `voice_id`, `voices` or
+    /// `translated_transcript`, which belong to one language.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(schema_with = crate::schemas::target_languages)]
+    pub target_languages: Option<Vec<String>>,
     /// Voice to speak with (see `/api/videos/voices`). When omitted: a local neural voice of
     /// the target language where the server has one (`local-joe` for English, `local-jf_alpha`
     /// for Japanese), else espeak-ng's.
@@ -205,23 +216,15 @@ pub async fn start(
     {
         return replay(existing, &request_hash);
     }
-    let plan = plan(state, user, video, req).await?;
-    let job_id = JobId::new();
-    let outputs = VideoKeys::new(user, video).job(job_id);
-    // With the speakers' names, which the job reads back (`load_transcript`).
-    let uploads = [
-        (&plan.cues, outputs.transcript()),
-        (&plan.own_translation, outputs.own_translation()),
-    ];
-    for (cues, key) in uploads {
-        if let Some(cues) = cues {
-            let body = srt::write_with_speakers(cues).into_bytes();
-            state
-                .storage
-                .put_bytes(&key, body, "application/x-subrip")
-                .await?;
-        }
+    if req.target_languages.is_some() {
+        return Err(ServiceError::invalid(
+            "target_languages",
+            "a request for several languages starts a batch (see start_batch)",
+        ));
     }
+    let plan = plan(state, user, video, req, req.target_language.as_deref()).await?;
+    let job_id = JobId::new();
+    store_texts(state, user, job_id, &plan).await?;
     let new = NewDub {
         job_id,
         user,
@@ -229,6 +232,7 @@ pub async fn start(
         idempotency_key,
         request_hash: &request_hash,
         ip,
+        batch_id: None,
     };
     if let Err(e) = record(state, &new).await {
         return match e {
@@ -247,10 +251,29 @@ pub async fn start(
             Recorded::Failed(e) => Err(e),
         };
     }
-    let input = DubbingInput {
+    let input = input_of(state, job_id, user, &plan);
+    if let Err(e) = dispatch(state, &input, &plan.title).await {
+        tracing::error!(error = %e, %job_id, "could not start the dubbing workflow");
+        abort_start(state, job_id, user, video, 0).await?;
+        return Err(ServiceError::Unavailable(
+            "the job could not be started; please retry".into(),
+        ));
+    }
+    Ok(Started {
+        job_id,
+        status: JobStatus::Pending,
+        credits: plan.credits,
+        message: "dubbing job started",
+    })
+}
+
+/// The workflow input of a new job.
+fn input_of(state: &AppState, job_id: JobId, user: UserId, plan: &Plan) -> DubbingInput {
+    let outputs = VideoKeys::new(user, plan.video).job(job_id);
+    DubbingInput {
         job_id,
         user_id: user,
-        video_id: video,
+        video_id: plan.video,
         priced_duration_ms: plan.priced_duration_ms,
         activity_budget: Some(state.settings.temporal.activity_budget),
         speech_batch_lines: Some(state.settings.temporal.speech_batch_lines),
@@ -270,20 +293,27 @@ pub async fn start(
             .own_translation
             .as_ref()
             .map(|_| outputs.own_translation()),
-    };
-    if let Err(e) = dispatch(state, &input, &plan.title).await {
-        tracing::error!(error = %e, %job_id, "could not start the dubbing workflow");
-        abort_start(state, job_id, user, video, 0).await?;
-        return Err(ServiceError::Unavailable(
-            "the job could not be started; please retry".into(),
-        ));
     }
-    Ok(Started {
-        job_id,
-        status: JobStatus::Pending,
-        credits: plan.credits,
-        message: "dubbing job started",
-    })
+}
+
+/// Stores the texts the user gave with the request (with the speakers' names, which the job
+/// reads back: `load_transcript`).
+async fn store_texts(state: &AppState, user: UserId, job_id: JobId, plan: &Plan) -> Result<()> {
+    let outputs = VideoKeys::new(user, plan.video).job(job_id);
+    let uploads = [
+        (&plan.cues, outputs.transcript()),
+        (&plan.own_translation, outputs.own_translation()),
+    ];
+    for (cues, key) in uploads {
+        if let Some(cues) = cues {
+            let body = srt::write_with_speakers(cues).into_bytes();
+            state
+                .storage
+                .put_bytes(&key, body, "application/x-subrip")
+                .await?;
+        }
+    }
+    Ok(())
 }
 
 /// A checked request: everything the job needs, before anything is written.
@@ -304,9 +334,18 @@ struct Plan {
     consent_by: Option<String>,
 }
 
-async fn plan(state: &AppState, user: UserId, video: VideoId, req: &DubRequest) -> Result<Plan> {
-    let target: Language = req
-        .target_language
+/// Checks a request into `target` (the request's `target_language`, or one of a batch's).
+async fn plan(
+    state: &AppState,
+    user: UserId,
+    video: VideoId,
+    req: &DubRequest,
+    target: Option<&str>,
+) -> Result<Plan> {
+    let target: Language = target
+        .ok_or_else(|| {
+            ServiceError::invalid("target_language", "required (or `target_languages`)")
+        })?
         .parse()
         .map_err(|e: UnsupportedLanguage| {
             ServiceError::invalid("target_language", e.to_string())
@@ -432,6 +471,7 @@ struct NewDub<'a> {
     idempotency_key: Option<&'a str>,
     request_hash: &'a [u8],
     ip: Option<std::net::IpAddr>,
+    batch_id: Option<uuid::Uuid>,
 }
 
 /// Why a new dub's rows were not written.
@@ -449,15 +489,27 @@ impl<E: Into<ServiceError>> From<E> for Recorded {
 
 /// The job, its hold and its record, in one transaction that holds the user's balance lock.
 async fn record(state: &AppState, new: &NewDub<'_>) -> Result<(), Recorded> {
-    let (plan, user, job_id) = (new.plan, new.user, new.job_id);
-    let video = plan.video;
     let mut tx = state.db.begin().await.map_err(ServiceError::from)?;
-    ledger::lock_user(&mut tx, user)
+    ledger::lock_user(&mut tx, new.user)
         .await
         .map_err(ServiceError::from)?;
-    may_spend(&mut tx, user, plan.credits).await?;
+    may_spend(&mut tx, new.user, new.plan.credits).await?;
+    write_job(state, &mut tx, new).await?;
+    tx.commit().await.map_err(ServiceError::from)?;
+    Ok(())
+}
+
+/// A new job's rows: the job, its hold, its transcript's record, the consent, the activity.
+/// The caller holds the user's balance lock and checked the balance.
+async fn write_job(
+    state: &AppState,
+    tx: &mut sqlx::Transaction<'_, sqlx::Postgres>,
+    new: &NewDub<'_>,
+) -> Result<(), Recorded> {
+    let (plan, user, job_id) = (new.plan, new.user, new.job_id);
+    let video = plan.video;
     let inserted = jobs::insert(
-        &mut tx,
+        tx,
         jobs::NewJob {
             id: job_id,
             user_id: user,
@@ -468,6 +520,7 @@ async fn record(state: &AppState, new: &NewDub<'_>) -> Result<(), Recorded> {
             estimated_completion: Utc::now() + chrono::Duration::seconds(plan.estimate_secs as i64),
             idempotency_key: new.idempotency_key,
             request_hash: new.request_hash,
+            batch_id: new.batch_id,
         },
     )
     .await;
@@ -480,7 +533,7 @@ async fn record(state: &AppState, new: &NewDub<'_>) -> Result<(), Recorded> {
         other => other.map_err(ServiceError::from)?,
     }
     ledger::append(
-        &mut *tx,
+        &mut **tx,
         ledger::Entry {
             user,
             job: Some(job_id),
@@ -497,7 +550,7 @@ async fn record(state: &AppState, new: &NewDub<'_>) -> Result<(), Recorded> {
     if plan.cues.is_some() {
         let key = VideoKeys::new(user, video).job(job_id).transcript();
         media::insert(
-            &mut tx,
+            tx,
             &media::NewMediaFile {
                 video_id: video,
                 job_id: Some(job_id),
@@ -517,7 +570,7 @@ async fn record(state: &AppState, new: &NewDub<'_>) -> Result<(), Recorded> {
     }
     if let Some(signed_by) = &plan.consent_by {
         cloned_voices::record_consent(
-            &mut *tx,
+            &mut **tx,
             &cloned_voices::Consent {
                 job: job_id,
                 user,
@@ -532,7 +585,7 @@ async fn record(state: &AppState, new: &NewDub<'_>) -> Result<(), Recorded> {
     }
     let target = plan.config.target_language;
     activity::record(
-        &mut *tx,
+        &mut **tx,
         user,
         "dub_started",
         &format!("dubbing '{}' into {}", plan.title, target.english_name()),
@@ -540,7 +593,6 @@ async fn record(state: &AppState, new: &NewDub<'_>) -> Result<(), Recorded> {
     )
     .await
     .map_err(ServiceError::from)?;
-    tx.commit().await.map_err(ServiceError::from)?;
     Ok(())
 }
 
@@ -606,9 +658,14 @@ async fn abort_start(
     Ok(())
 }
 
-/// The newest job of the caller's video.
-pub async fn newest_job(state: &AppState, user: UserId, video: VideoId) -> Result<jobs::JobRow> {
-    jobs::newest_for_video(&state.db, user, video)
+/// The caller's video's newest job that `choice` names.
+pub async fn newest_job(
+    state: &AppState,
+    user: UserId,
+    video: VideoId,
+    choice: jobs::Choice<'_>,
+) -> Result<jobs::JobRow> {
+    jobs::newest_for_video(&state.db, user, video, choice)
         .await?
         .ok_or_else(|| ServiceError::NotFound("no job found for this video".into()))
 }

@@ -12,11 +12,16 @@ const CLOSING_PATIENCE: std::time::Duration = std::time::Duration::from_secs(30)
 /// recomputed or charged again. Credits are held again for the new round, and given back if
 /// the round cannot be started.
 #[tracing::instrument(skip_all, fields(%user, %video))]
-pub async fn resume(state: &AppState, user: UserId, video: VideoId) -> Result<Started> {
+pub async fn resume(
+    state: &AppState,
+    user: UserId,
+    video: VideoId,
+    choice: jobs::Choice<'_>,
+) -> Result<Started> {
     let v = videos::find_owned(&state.db, user, video)
         .await?
         .ok_or_else(|| ServiceError::NotFound("video not found".into()))?;
-    let job = jobs::newest_for_video(&state.db, user, video)
+    let job = jobs::newest_for_video(&state.db, user, video, choice)
         .await?
         .ok_or_else(|| ServiceError::NotFound("no job found for this video".into()))?;
     if job.status != JobStatus::Failed {
@@ -82,11 +87,16 @@ pub async fn resume(state: &AppState, user: UserId, video: VideoId) -> Result<St
 /// Cancels the video's running dub: its activities stop, its artifacts are deleted and its
 /// credits released; the job ends `cancelled`.
 #[tracing::instrument(skip_all, fields(%user, %video))]
-pub async fn cancel(state: &AppState, user: UserId, video: VideoId) -> Result<()> {
+pub async fn cancel(
+    state: &AppState,
+    user: UserId,
+    video: VideoId,
+    choice: jobs::Choice<'_>,
+) -> Result<()> {
     videos::find_owned(&state.db, user, video)
         .await?
         .ok_or_else(|| ServiceError::NotFound("video not found".into()))?;
-    let job = jobs::newest_active_for_video(&state.db, user, video)
+    let job = jobs::newest_active_for_video(&state.db, user, video, choice)
         .await?
         .ok_or_else(|| ServiceError::Conflict("no dub of this video is running".into()))?;
     temporal::cancel_dubbing(&state.temporal, job.id, "cancelled by the user")
