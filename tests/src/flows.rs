@@ -195,3 +195,34 @@ pub async fn stored_audio(app: &TestApp, key: &str, stereo: bool) -> anyhow::Res
         crate::media::decode_audio(&file).await
     }
 }
+
+/// Starts a Spanish dub of `video` whose uploaded transcript is broken after the job starts and
+/// before the worker reaches it (the worker is stopped meanwhile), so the job fails at speech
+/// recognition through no fault of the request; returns the job id and the transcript's key (to
+/// fix the cause). The job has not ended yet.
+pub async fn dub_with_broken_transcript(
+    app: &mut TestApp,
+    token: &str,
+    user: onevoice_shared::ids::UserId,
+    video: &str,
+    transcript: &str,
+) -> anyhow::Result<(String, String)> {
+    app.stop_worker().await?;
+    let request = serde_json::json!({
+        "target_language": "es", "source_language": "en", "source_transcript": transcript,
+    });
+    let (status, body) = dub(app, token, video, request, None).await?;
+    anyhow::ensure!(status == 202, "dub refused with {status}: {body}");
+    let job = body["job_id"].as_str().context("job_id")?.to_string();
+    let transcript_key = crate::keys::outputs(user, video, &job).transcript();
+    app.state
+        .storage
+        .put_bytes(
+            &transcript_key,
+            b"not an srt".to_vec(),
+            "application/x-subrip",
+        )
+        .await?;
+    app.start_worker().await?;
+    Ok((job, transcript_key))
+}

@@ -495,27 +495,14 @@ async fn a_failed_dub_refunds_notifies_once_and_resumes_from_the_failed_step() -
     let email = format!("resume-{}@example.com", uuid::Uuid::new_v4().simple());
     let (user, token) = app.user(&email).await?;
     let (dir, sample, video) = sample_video(&app, &token, "resume.mp4").await?;
-    // The transcript is broken after the job starts and before the worker reaches it.
-    app.stop_worker().await?;
-    let (_, body) = dub(
-        &app,
+    let (job, transcript_key) = onevoice_tests::flows::dub_with_broken_transcript(
+        &mut app,
         &token,
+        user,
         &video,
-        request(&sample.transcript, "es"),
-        None,
+        &sample.transcript,
     )
     .await?;
-    let job = body["job_id"].as_str().context("job")?.to_string();
-    let transcript_key = keys::outputs(user, &video, &job).transcript();
-    app.state
-        .storage
-        .put_bytes(
-            &transcript_key,
-            b"not an srt".to_vec(),
-            "application/x-subrip",
-        )
-        .await?;
-    app.start_worker().await?;
     let failed = finished_job(&app, &token, &job, DUB_DEADLINE).await?;
     assert_eq!(failed["status"], "failed", "{failed}");
     assert!(

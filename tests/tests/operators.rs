@@ -5,10 +5,8 @@
 use anyhow::Context;
 use onevoice_shared::ids::JobId;
 use onevoice_shared::repo::ledger;
-use onevoice_tests::flows::{dub, finished_job, sample_video};
+use onevoice_tests::flows::{self, finished_job, sample_video};
 use onevoice_tests::harness::{TestApp, eventually};
-use onevoice_tests::keys;
-use serde_json::json;
 use std::time::Duration;
 
 const DUB_DEADLINE: Duration = Duration::from_secs(180);
@@ -77,24 +75,9 @@ async fn the_readmes_operator_commands_list_query_and_reset_a_failed_dub() -> an
     let email = format!("operator-{}@example.com", uuid::Uuid::new_v4().simple());
     let (user, token) = app.user(&email).await?;
     let (_dir, sample, video) = sample_video(&app, &token, "operator.mp4").await?;
-    // The transcript is broken after the job starts and before the worker reaches it.
-    app.stop_worker().await?;
-    let request = json!({
-        "target_language": "es", "source_language": "en", "source_transcript": sample.transcript,
-    });
-    let (status, body) = dub(&app, &token, &video, request, None).await?;
-    assert_eq!(status, 202, "{body}");
-    let job = body["job_id"].as_str().context("job_id")?.to_string();
-    let transcript_key = keys::outputs(user, &video, &job).transcript();
-    app.state
-        .storage
-        .put_bytes(
-            &transcript_key,
-            b"not an srt".to_vec(),
-            "application/x-subrip",
-        )
-        .await?;
-    app.start_worker().await?;
+    let (job, transcript_key) =
+        flows::dub_with_broken_transcript(&mut app, &token, user, &video, &sample.transcript)
+            .await?;
     let failed = finished_job(&app, &token, &job, DUB_DEADLINE).await?;
     assert_eq!(failed["status"], "failed", "{failed}");
     let balance = || ledger::balance(&app.state.db, user);

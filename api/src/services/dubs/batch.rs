@@ -61,14 +61,7 @@ pub async fn start_batch(
     match record_batch(state, &news).await {
         Ok(()) => {}
         Err(Recorded::Replay) => {
-            let key = idempotency_key.unwrap_or_default();
-            let existing = jobs::find_by_idempotency_key(&state.db, user, key)
-                .await?
-                .ok_or_else(|| {
-                    ServiceError::Conflict(
-                        "a request with this Idempotency-Key is in progress".into(),
-                    )
-                })?;
+            let existing = race_winner(state, user, idempotency_key).await?;
             return replay_batch(state, user, existing, &request_hash).await;
         }
         Err(Recorded::Failed(e)) => return Err(e),

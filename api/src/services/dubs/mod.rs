@@ -236,18 +236,10 @@ pub async fn start(
     };
     if let Err(e) = record(state, &new).await {
         return match e {
-            Recorded::Replay => {
-                // A concurrent request with the same key won the race: answer as it did.
-                let key = idempotency_key.unwrap_or_default();
-                let existing = jobs::find_by_idempotency_key(&state.db, user, key)
-                    .await?
-                    .ok_or_else(|| {
-                        ServiceError::Conflict(
-                            "a request with this Idempotency-Key is in progress".into(),
-                        )
-                    })?;
-                replay(existing, &request_hash)
-            }
+            Recorded::Replay => replay(
+                race_winner(state, user, idempotency_key).await?,
+                &request_hash,
+            ),
             Recorded::Failed(e) => Err(e),
         };
     }
@@ -621,6 +613,21 @@ async fn dispatch(state: &AppState, input: &DubbingInput, title: &str) -> anyhow
             Ok(state.queue.send_job(url.as_str(), &message).await?)
         }
     }
+}
+
+/// The job of the concurrent request with the same idempotency key that was recorded first (its
+/// answer is ours).
+async fn race_winner(
+    state: &AppState,
+    user: UserId,
+    idempotency_key: Option<&str>,
+) -> Result<jobs::JobRow> {
+    let key = idempotency_key.unwrap_or_default();
+    jobs::find_by_idempotency_key(&state.db, user, key)
+        .await?
+        .ok_or_else(|| {
+            ServiceError::Conflict("a request with this Idempotency-Key is in progress".into())
+        })
 }
 
 /// The answer to a repeated request: the same job, unless the body differs.
