@@ -2,7 +2,7 @@ use onevoice_shared::billing::Catalog;
 use onevoice_shared::mail::Mailer;
 use onevoice_shared::queue::Queue;
 use onevoice_shared::settings::{
-    AudioSettings, OutboundSettings, SpeechSettings, TextSettings, ToolSettings,
+    AudioSettings, OutboundSettings, SpeechSettings, TextSettings, ToolSettings, WebhookSettings,
 };
 use onevoice_shared::storage::Storage;
 use sqlx::PgPool;
@@ -30,6 +30,8 @@ pub struct Deps {
     pub stranded_after: std::time::Duration,
     /// Where imports may connect, and how long they may take.
     pub outbound: OutboundSettings,
+    /// How webhooks are delivered.
+    pub webhooks: WebhookSettings,
     /// Largest video accepted (uploads and imports alike).
     pub max_upload_bytes: u64,
 }

@@ -3,6 +3,7 @@
 
 use crate::deps::Deps;
 use crate::error;
+use crate::webhooks;
 use onevoice_shared::contracts::{
     DubbingOutput, FinishJobInput, FinishRerenderInput, JobOutcome, ProgressReport,
     RerenderOutcome, activity,
@@ -15,6 +16,7 @@ use onevoice_shared::repo::{
     activity as activity_log, emails, job_versions, jobs, ledger, media, users, videos,
 };
 use onevoice_shared::status::{FileType, JobStatus, VideoStatus};
+use onevoice_shared::webhook::EventType;
 use serde_json::json;
 use std::sync::Arc;
 use temporalio_macros::activities;
@@ -48,8 +50,9 @@ impl JobActivities {
                 report.job_id
             )));
         };
-        jobs::record_progress(
-            &self.deps.db,
+        let mut tx = self.deps.db.begin().await.map_err(error::db)?;
+        let progressed = jobs::record_progress(
+            &mut tx,
             report.job_id,
             report.percent,
             &report.steps,
@@ -57,6 +60,30 @@ impl JobActivities {
         )
         .await
         .map_err(error::db)?;
+        let round = job.retry_count;
+        if progressed.started {
+            webhooks::job_event(
+                &mut tx,
+                &job,
+                EventType::JobStarted,
+                &format!("r{round}:started"),
+                json!({ "status": JobStatus::Processing.as_str() }),
+            )
+            .await
+            .map_err(error::db)?;
+        }
+        for step in progressed.completed {
+            webhooks::job_event(
+                &mut tx,
+                &job,
+                EventType::JobStepCompleted,
+                &format!("r{round}:step:{}", step.name()),
+                json!({ "step": step.name(), "progress": report.percent.clamp(0.0, 100.0) }),
+            )
+            .await
+            .map_err(error::db)?;
+        }
+        tx.commit().await.map_err(error::db)?;
         if job.status != JobStatus::Processing
             && let Some(video) = job.video_id
         {
@@ -209,10 +236,12 @@ impl JobActivities {
             .await
             .map_err(error::db)?;
         }
+        let mut captured = 0;
         if let JobOutcome::Completed { output } = &input.outcome {
             // Never more than quoted: the hold is the price the user agreed to.
             let cost = credit_cost(output.duration_ms, input.credits_per_minute);
             let cost = if held > 0 { cost.min(held) } else { cost };
+            captured = cost;
             ledger::append(
                 &mut *tx,
                 ledger::Entry {
@@ -254,6 +283,7 @@ impl JobActivities {
             )
             .await
             .map_err(error::db)?;
+            self.finish_events(&mut tx, &job, &input, captured).await?;
         }
         tx.commit().await.map_err(error::db)?;
         videos::settle_after_job(&d.db, input.video_id)
@@ -306,6 +336,58 @@ impl JobActivities {
 }
 
 impl JobActivities {
+    /// The webhook events of a job's end, in its transaction: how it ended and, when its charge
+    /// took the balance below the threshold, `credits.low`.
+    async fn finish_events(
+        &self,
+        tx: &mut sqlx::PgConnection,
+        job: &jobs::JobRow,
+        input: &FinishJobInput,
+        captured: i64,
+    ) -> Result<(), ActivityError> {
+        let round = job.retry_count;
+        let (event, cause, extra) = match &input.outcome {
+            JobOutcome::Completed { output } => (
+                EventType::JobCompleted,
+                "completed".to_string(),
+                json!({ "status": JobStatus::Completed.as_str(),
+                        "duration_secs": output.duration_ms as f64 / 1000.0,
+                        "credits_charged": captured }),
+            ),
+            JobOutcome::Failed { message } => (
+                EventType::JobFailed,
+                format!("r{round}:failed"),
+                json!({ "status": JobStatus::Failed.as_str(), "error": message }),
+            ),
+            JobOutcome::Cancelled => (
+                EventType::JobCancelled,
+                "cancelled".to_string(),
+                json!({ "status": JobStatus::Cancelled.as_str() }),
+            ),
+        };
+        webhooks::job_event(tx, job, event, &cause, extra)
+            .await
+            .map_err(error::db)?;
+        let threshold = self.deps.webhooks.credits_low_threshold;
+        if captured > 0 {
+            let balance = ledger::balance(&mut *tx, job.user_id)
+                .await
+                .map_err(error::db)?;
+            if balance < threshold && balance + captured >= threshold {
+                webhooks::job_event(
+                    tx,
+                    job,
+                    EventType::CreditsLow,
+                    "credits_low",
+                    json!({ "balance": balance, "threshold": threshold }),
+                )
+                .await
+                .map_err(error::db)?;
+            }
+        }
+        Ok(())
+    }
+
     /// Registers the dubbed video and the translation subtitles as the video's media files.
     async fn register_outputs(
         &self,

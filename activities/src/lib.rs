@@ -24,6 +24,7 @@ pub mod speech;
 pub mod text;
 pub mod video;
 pub mod voice;
+pub mod webhooks;
 
 pub use account::AccountActivities;
 pub use audio::AudioActivities;
@@ -39,3 +40,4 @@ pub use speech::SpeechActivities;
 pub use text::TextActivities;
 pub use video::VideoActivities;
 pub use voice::VoiceActivities;
+pub use webhooks::WebhookActivities;

@@ -11,9 +11,10 @@ use onevoice_shared::contracts::{
 use onevoice_shared::keys;
 use onevoice_shared::keys::{JobKeys, VideoKeys};
 use onevoice_shared::outbound::AddressRule;
-use onevoice_shared::repo::{cloned_voices, jobs, media, videos};
+use onevoice_shared::repo::{cloned_voices, jobs, media, videos, webhooks};
 use onevoice_shared::status::VideoStatus;
 use onevoice_shared::storage::StorageError;
+use onevoice_shared::webhook::EventType;
 use serde::Deserialize;
 use std::sync::Arc;
 use std::time::Duration;
@@ -245,9 +246,30 @@ impl VideoActivities {
                         .await
                         .map_err(error::db)?;
                 }
-                videos::set_status_reason(&d.db, input.video_id, VideoStatus::Uploaded, None)
+                let video = videos::find_by_id(&d.db, input.video_id)
                     .await
                     .map_err(error::db)?;
+                let mut tx = d.db.begin().await.map_err(error::db)?;
+                videos::set_status_reason(&mut *tx, input.video_id, VideoStatus::Uploaded, None)
+                    .await
+                    .map_err(error::db)?;
+                if let Some(video) = video {
+                    let event = webhooks::NewEvent {
+                        user: video.user_id,
+                        event_type: EventType::VideoReady,
+                        subject: webhooks::Subject::Video(video.id),
+                        dedupe_key: &format!("video:{}:ready", video.id),
+                        data: serde_json::json!({
+                            "video_id": video.id,
+                            "title": video.title,
+                            "duration_secs": info.duration_ms as f64 / 1000.0,
+                            "width": info.width,
+                            "height": info.height,
+                        }),
+                    };
+                    webhooks::emit(&mut tx, event).await.map_err(error::db)?;
+                }
+                tx.commit().await.map_err(error::db)?;
             }
             IngestOutcome::Rejected { reason } => {
                 videos::set_status_reason(&d.db, input.video_id, VideoStatus::Failed, Some(reason))

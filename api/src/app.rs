@@ -3,7 +3,8 @@
 use crate::error;
 use crate::openapi::ApiDoc;
 use crate::routes::{
-    api_keys, auth, billing, dubs, health, review, users, versions, videos, voices, webhooks,
+    api_keys, auth, billing, dubs, health, review, users, versions, videos, voices,
+    webhook_endpoints, webhooks,
 };
 use crate::state::AppState;
 use axum::extract::DefaultBodyLimit;
@@ -39,6 +40,7 @@ fn routes(avatar_max_bytes: usize) -> OpenApiRouter<AppState> {
         .merge(auth::router())
         .merge(users::router(avatar_max_bytes))
         .merge(api_keys::router())
+        .merge(webhook_endpoints::router())
         .merge(videos::router())
         .merge(dubs::router())
         .merge(review::router())

@@ -80,6 +80,7 @@ pub fn deps(state: &AppState) -> anyhow::Result<Deps> {
             .sqs
             .stranded_after(settings.temporal.stranded_grace),
         outbound: settings.outbound.clone(),
+        webhooks: settings.webhooks.clone(),
         max_upload_bytes: settings.uploads.max_bytes,
     })
 }

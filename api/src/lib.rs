@@ -19,4 +19,5 @@ pub mod telemetry;
 pub mod temporal;
 pub mod text;
 pub mod views;
+pub mod webhook_relay;
 pub mod worker;

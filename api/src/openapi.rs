@@ -32,7 +32,7 @@ use utoipa::{Modify, OpenApi};
         (name = "review", description = "A finished dub's lines: segments, edits, fit report"),
         (name = "voices", description = "Voices cloned from speakers (the voice library)"),
         (name = "billing", description = "Plans, subscription and payments (Paddle Billing)"),
-        (name = "webhooks", description = "Events from Paddle"),
+        (name = "webhooks", description = "Signed webhooks: endpoints that receive your jobs' and videos' events, and their delivery logs; and the events Paddle sends us"),
     )
 )]
 pub struct ApiDoc;

@@ -1,5 +1,6 @@
 //! The Temporal connection and typed workflow starts.
 
+use onevoice_shared::contracts::{DeliverWebhookInput, webhook_delivery_workflow_id};
 use onevoice_shared::contracts::{
     DubbingInput, MaintenanceInput, SendEmailInput, dubbing_workflow_id, email_workflow_id,
     maintenance_workflow_id, search_attribute,
@@ -12,7 +13,7 @@ use onevoice_shared::settings::{Settings, TemporalSettings};
 use onevoice_shared::status::JobStatus;
 use onevoice_workflows::{
     AccountErasureWorkflow, DubbingWorkflow, EmailWorkflow, ExportWorkflow, MaintenanceWorkflow,
-    RerenderWorkflow,
+    RerenderWorkflow, WebhookDeliveryWorkflow,
 };
 use std::time::{Duration, Instant};
 use temporalio_client::{
@@ -242,6 +243,20 @@ pub async fn send_email(
         options,
     )
     .await
+}
+
+/// Starts the delivery of one webhook (`webhook-{id}`); starting it twice delivers once.
+pub async fn deliver_webhook(
+    client: &Client,
+    task_queue: &str,
+    input: DeliverWebhookInput,
+) -> anyhow::Result<()> {
+    let options =
+        WorkflowStartOptions::new(task_queue, webhook_delivery_workflow_id(input.delivery_id))
+            .id_conflict_policy(WorkflowIdConflictPolicy::UseExisting)
+            .id_reuse_policy(WorkflowIdReusePolicy::RejectDuplicate)
+            .build();
+    start_once(client, WebhookDeliveryWorkflow::run, input, options).await
 }
 
 /// Makes sure the cleanup loop of this task queue runs (workers call it at start-up; all but the

@@ -6,12 +6,12 @@
 use onevoice_activities::{
     AccountActivities, AudioActivities, BillingActivities, BridgeActivities, Deps, JobActivities,
     MaintenanceActivities, MediaActivities, NotifyActivities, SpeakerActivities, SpeechActivities,
-    TextActivities, VideoActivities, VoiceActivities,
+    TextActivities, VideoActivities, VoiceActivities, WebhookActivities,
 };
 use onevoice_workflows::{
     AccountErasureWorkflow, BillingWorkflow, DubbingWorkflow, EmailWorkflow, ExportWorkflow,
     MaintenanceWorkflow, RerenderWorkflow, ThumbnailWorkflow, VideoDeletionWorkflow,
-    VideoIngestWorkflow,
+    VideoIngestWorkflow, WebhookDeliveryWorkflow,
 };
 use std::sync::mpsc;
 use std::thread::JoinHandle;
@@ -79,6 +79,7 @@ pub fn spawn(client: Client, deps: Deps, config: WorkerConfig) -> anyhow::Result
                         .register_activities(BillingActivities::new(deps.clone()))
                         .register_activities(SpeechActivities::new(deps.clone()))
                         .register_activities(SpeakerActivities::new(deps.clone()))
+                        .register_activities(WebhookActivities::new(deps.clone()))
                         .register_workflow::<DubbingWorkflow>()?
                         .register_workflow::<RerenderWorkflow>()?
                         .register_workflow::<ExportWorkflow>()?
@@ -89,9 +90,17 @@ pub fn spawn(client: Client, deps: Deps, config: WorkerConfig) -> anyhow::Result
                         .register_workflow::<VideoIngestWorkflow>()?
                         .register_workflow::<ThumbnailWorkflow>()?
                         .register_workflow::<VideoDeletionWorkflow>()?
+                        .register_workflow::<WebhookDeliveryWorkflow>()?
                         .tuner(tuner)
                         .graceful_shutdown_period(config.graceful_shutdown)
                         .build();
+                    // The webhook relay lives with the worker: it dies with this runtime.
+                    tokio::spawn(crate::webhook_relay::run(
+                        deps.db.clone(),
+                        client.clone(),
+                        config.task_queue.clone(),
+                        deps.webhooks.clone(),
+                    ));
                     anyhow::Ok(Worker::new(&runtime, client, options)?)
                 }
                 .await;

@@ -62,6 +62,8 @@ pub mod activity {
     pub const DELETE_VIDEO: &str = "videos.delete";
     pub const APPLY_PADDLE_EVENT: &str = "billing.apply_paddle_event";
     pub const SUSPEND_OVERDUE: &str = "billing.suspend_overdue";
+    pub const DELIVER_WEBHOOK: &str = "webhooks.deliver";
+    pub const GIVE_UP_WEBHOOK: &str = "webhooks.give_up";
 }
 
 /// Workflow id of the processing of a finished upload.
@@ -226,6 +228,24 @@ pub struct BillingOutcome {
 /// Workflow id of the periodic cleanup, one per task queue.
 pub fn maintenance_workflow_id(task_queue: &str) -> String {
     format!("maintenance-{task_queue}")
+}
+
+/// Workflow id of one webhook delivery: the relay may start it twice; it runs once.
+pub fn webhook_delivery_workflow_id(delivery: uuid::Uuid) -> String {
+    format!("webhook-{delivery}")
+}
+
+/// One delivery of an event to an endpoint, with the retry schedule (settings the workflow
+/// cannot read itself).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct DeliverWebhookInput {
+    pub delivery_id: uuid::Uuid,
+    /// Attempts stop this long after the first.
+    pub retry_window_secs: u64,
+    pub first_retry_ms: u64,
+    pub max_retry_interval_secs: u64,
+    /// One attempt's limit.
+    pub timeout_secs: u64,
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]

@@ -63,6 +63,11 @@ pub enum EmailKind {
         username: String,
         plan: String,
     },
+    /// A webhook endpoint failed every delivery attempt for the whole retry window.
+    WebhookDisabled {
+        username: String,
+        url: String,
+    },
 }
 
 impl EmailKind {
@@ -80,6 +85,7 @@ impl EmailKind {
             EmailKind::BillingPaymentFailed { .. } => "billing_payment_failed",
             EmailKind::BillingSuspended { .. } => "billing_suspended",
             EmailKind::BillingSubscriptionEnded { .. } => "billing_subscription_ended",
+            EmailKind::WebhookDisabled { .. } => "webhook_disabled",
         }
     }
 
@@ -416,6 +422,24 @@ pub fn render(kind: &EmailKind, locale: Locale) -> Rendered {
             } else {
                 format!(
                     "Your {plan} subscription has ended. Credits left on your account remain usable."
+                )
+            }],
+            None,
+        ),
+        WebhookDisabled { username, url } => compose(
+            if ko {
+                "[OneVoice] 웹훅 엔드포인트가 비활성화되었습니다".into()
+            } else {
+                "[OneVoice] A webhook endpoint was disabled".into()
+            },
+            greeting(username, ko),
+            vec![if ko {
+                format!(
+                    "{url} 엔드포인트가 재시도 기간 내내 모든 전송에 실패하여 비활성화되었습니다. 엔드포인트를 고친 뒤 다시 활성화하고 실패한 전송을 재전송할 수 있습니다."
+                )
+            } else {
+                format!(
+                    "Every delivery to {url} failed for the whole retry period, so the endpoint was disabled. Once it is fixed, enable it again and redeliver the failed events from its delivery log."
                 )
             }],
             None,

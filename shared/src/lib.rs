@@ -25,6 +25,7 @@ pub mod speakers;
 pub mod srt;
 pub mod status;
 pub mod voices;
+pub mod webhook;
 
 #[cfg(feature = "io")]
 pub mod db;

@@ -141,15 +141,20 @@ pub struct Limits {
 /// An HTTP client that connects only where `rule` allows, follows at most `max_redirects`
 /// redirects (each checked like the first URL), and never uses a proxy from the environment.
 pub fn client(rule: AddressRule, limits: Limits) -> reqwest::Result<reqwest::Client> {
-    let redirects = reqwest::redirect::Policy::custom(move |attempt| {
-        if attempt.previous().len() > limits.max_redirects {
-            attempt.error(format!("more than {} redirects", limits.max_redirects))
-        } else if let Err(refusal) = rule.check_url(attempt.url()) {
-            attempt.error(refusal)
-        } else {
-            attempt.follow()
-        }
-    });
+    // Without redirects the 3xx answer itself comes back (webhook receivers answer themselves).
+    let redirects = if limits.max_redirects == 0 {
+        reqwest::redirect::Policy::none()
+    } else {
+        reqwest::redirect::Policy::custom(move |attempt| {
+            if attempt.previous().len() > limits.max_redirects {
+                attempt.error(format!("more than {} redirects", limits.max_redirects))
+            } else if let Err(refusal) = rule.check_url(attempt.url()) {
+                attempt.error(refusal)
+            } else {
+                attempt.follow()
+            }
+        })
+    };
     reqwest::Client::builder()
         .dns_resolver(Arc::new(GuardedResolver { rule }))
         .redirect(redirects)

@@ -60,6 +60,33 @@ async fn a_batch_of_three_languages_completes_each_charged_once() -> anyhow::Res
     let languages: Vec<&str> = jobs.iter().map(|(l, _)| l.as_str()).collect();
     assert_eq!(languages, ["es", "fr", "de"]);
     assert_eq!(balance(&app, user).await?, 70, "all three held at once");
+    // Listed together: the jobs list filtered by the batch holds exactly its jobs.
+    let listed = app
+        .get(&format!("/api/jobs?batch_id={batch_id}"), &token)
+        .await?
+        .expect(200)?;
+    assert_eq!(listed["pagination"]["total"], 3, "{listed}");
+    let mut ids: Vec<&str> = listed["jobs"]
+        .as_array()
+        .context("jobs")?
+        .iter()
+        .filter_map(|j| j["id"].as_str())
+        .collect();
+    let mut expected: Vec<&str> = jobs.iter().map(|(_, j)| j.as_str()).collect();
+    ids.sort();
+    expected.sort();
+    assert_eq!(ids, expected);
+    let other = app
+        .get(
+            &format!("/api/jobs?batch_id={}", uuid::Uuid::new_v4()),
+            &token,
+        )
+        .await?
+        .expect(200)?;
+    assert_eq!(other["pagination"]["total"], 0, "{other}");
+    app.get("/api/jobs?batch_id=nope", &token)
+        .await?
+        .expect(422)?;
     // The same request with the same key is the same batch; another body with it is a conflict.
     let (status, again) = dub(&app, &token, &video, request, Some("batch-1")).await?;
     assert_eq!(status, 202, "{again}");

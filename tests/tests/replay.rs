@@ -10,7 +10,7 @@ use anyhow::Context;
 use onevoice_workflows::{
     AccountErasureWorkflow, BillingWorkflow, DubbingWorkflow, EmailWorkflow, ExportWorkflow,
     MaintenanceWorkflow, RerenderWorkflow, ThumbnailWorkflow, VideoDeletionWorkflow,
-    VideoIngestWorkflow,
+    VideoIngestWorkflow, WebhookDeliveryWorkflow,
 };
 use std::path::Path;
 use temporalio_client::WorkflowHistory;
@@ -18,7 +18,7 @@ use temporalio_sdk::workflow_replayer::{WorkflowReplayer, WorkflowReplayerOption
 
 /// Every file the directory must hold: a recorded history is never dropped (it stands for
 /// workflows that ran that way).
-const RECORDED: [&str; 20] = [
+const RECORDED: [&str; 21] = [
     "billing.json",
     "dubbing-before-text-stages.json",
     "dubbing-cancelled-queued.json",
@@ -39,6 +39,7 @@ const RECORDED: [&str; 20] = [
     "ingest.json",
     "maintenance.json",
     "rerender.json",
+    "webhook-given-up.json",
 ];
 
 #[tokio::test]
@@ -67,6 +68,7 @@ async fn every_recorded_history_replays_on_todays_code() -> anyhow::Result<()> {
                 .register_workflow::<VideoIngestWorkflow>()?
                 .register_workflow::<ThumbnailWorkflow>()?
                 .register_workflow::<VideoDeletionWorkflow>()?
+                .register_workflow::<WebhookDeliveryWorkflow>()?
                 .build(),
         )?;
         replayer

@@ -11,10 +11,10 @@ use onevoice_shared::contracts::{
     TranscribeInput, TranscriptOutput, TranslateInput, TranslateOutput, activity,
 };
 use onevoice_shared::contracts::{
-    CloneVoicesInput, CloneVoicesOutput, CompletedUpload, ExportInput, ExportOutput,
-    FinishRerenderInput, JoinSpeechInput, OwnTranslationInput, SentencesOutput, SeparateInput,
-    SeparateOutput, SpeakersInput, SpeakersOutput, SplitMeaningInput, SplitSentencesInput,
-    SubtitleFiles, SubtitlesInput, TerminologyInput, TerminologyOutput,
+    CloneVoicesInput, CloneVoicesOutput, CompletedUpload, DeliverWebhookInput, ExportInput,
+    ExportOutput, FinishRerenderInput, JoinSpeechInput, OwnTranslationInput, SentencesOutput,
+    SeparateInput, SeparateOutput, SpeakersInput, SpeakersOutput, SplitMeaningInput,
+    SplitSentencesInput, SubtitleFiles, SubtitlesInput, TerminologyInput, TerminologyOutput,
 };
 use temporalio_macros::activity_definitions;
 use temporalio_sdk::activities::ActivityError;
@@ -157,6 +157,24 @@ impl SupportActivities {
 
     #[activity(name = activity::ERASE_ACCOUNT)]
     pub fn erase_account(input: EraseAccountInput) -> Result<ErasureReport, ActivityError> {
+        unimplemented!()
+    }
+}
+
+/// Activities of webhook deliveries.
+pub struct WebhookActivities;
+
+#[activity_definitions]
+impl WebhookActivities {
+    #[activity(name = activity::DELIVER_WEBHOOK)]
+    pub fn deliver(input: DeliverWebhookInput) -> Result<(), ActivityError> {
+        unimplemented!()
+    }
+
+    /// Marks the delivery failed; disables an endpoint that failed everything for the whole
+    /// window and returns the outbox email telling its owner.
+    #[activity(name = activity::GIVE_UP_WEBHOOK)]
+    pub fn give_up(input: DeliverWebhookInput) -> Result<Option<uuid::Uuid>, ActivityError> {
         unimplemented!()
     }
 }

@@ -13,6 +13,7 @@ mod options;
 mod reasons;
 pub mod rerender;
 pub mod video;
+pub mod webhook;
 
 pub use account::AccountErasureWorkflow;
 pub use billing::BillingWorkflow;
@@ -22,3 +23,4 @@ pub use export::ExportWorkflow;
 pub use maintenance::MaintenanceWorkflow;
 pub use rerender::RerenderWorkflow;
 pub use video::{ThumbnailWorkflow, VideoDeletionWorkflow, VideoIngestWorkflow};
+pub use webhook::WebhookDeliveryWorkflow;

@@ -1,7 +1,7 @@
 //! Activity options: timeouts sized to the work, and retry policies that give up on errors that
 //! cannot heal (the activities mark those non-retryable).
 
-use onevoice_shared::contracts::ActivityBudget;
+use onevoice_shared::contracts::{ActivityBudget, DeliverWebhookInput};
 use std::time::Duration;
 use temporalio_common::RetryPolicy;
 use temporalio_sdk::{
@@ -93,6 +93,25 @@ pub(crate) fn bookkeeping(detached: bool) -> ActivityOptions {
 
 /// Email delivery: an SMTP outage delays an email (retrying for a day, at most a minute apart)
 /// but never loses it.
+/// A webhook delivery: one attempt takes at most the request's timeout (plus slack to log it);
+/// attempts go on, each wait doubling from the first, until the retry window has passed.
+/// Attempts that cannot succeed (the endpoint is gone or disabled) end without error instead.
+pub(crate) fn webhook_delivery(input: &DeliverWebhookInput) -> ActivityOptions {
+    ActivityOptions::with_close_timeouts(ActivityCloseTimeouts::ScheduleAndStartToClose {
+        schedule_to_close: Duration::from_secs(input.retry_window_secs.max(1)),
+        start_to_close: Duration::from_secs(input.timeout_secs.max(1) + 30),
+    })
+    .retry_policy(
+        RetryPolicy::builder()
+            .initial_interval(Duration::from_millis(input.first_retry_ms.max(1)))
+            .backoff_coefficient(2.0)
+            .maximum_interval(Duration::from_secs(input.max_retry_interval_secs.max(1)))
+            .maximum_attempts(0)
+            .build(),
+    )
+    .build()
+}
+
 pub(crate) fn email() -> ActivityOptions {
     ActivityOptions::with_close_timeouts(ActivityCloseTimeouts::ScheduleAndStartToClose {
         schedule_to_close: Duration::from_secs(24 * 60 * 60),

@@ -476,6 +476,8 @@ pub struct JobsQuery {
     job_type: Option<String>,
     #[param(value_type = Option<crate::schemas::JobStatusName>, inline)]
     status: Option<String>,
+    /// Only the jobs of this batch (a request with `target_languages`).
+    batch_id: Option<uuid::Uuid>,
     /// 1–100, default 50.
     #[param(minimum = 1, maximum = 100)]
     limit: Option<i64>,
@@ -536,7 +538,11 @@ async fn list_jobs(
             "the only job type is `dubbing`",
         ));
     }
-    let (rows, total) = dubs::page(&state, user.id, status, limit, offset).await?;
+    let filter = jobs::JobFilter {
+        status,
+        batch: q.batch_id,
+    };
+    let (rows, total) = dubs::page(&state, user.id, filter, limit, offset).await?;
     let jobs: Vec<JobView> = rows.iter().map(|j| JobView::build(j, None)).collect();
     Ok(Json(JobsResponse {
         pagination: JobsPagination {

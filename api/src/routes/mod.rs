@@ -10,4 +10,5 @@ pub mod users;
 pub mod versions;
 pub mod videos;
 pub mod voices;
+pub mod webhook_endpoints;
 pub mod webhooks;

@@ -13,6 +13,7 @@ pub mod review;
 pub mod uploads;
 pub mod videos;
 pub mod voices;
+pub mod webhooks;
 
 use crate::error::{ApiError, FieldError};
 

@@ -179,17 +179,24 @@ pub async fn get(db: &PgPool, id: JobId) -> Result<Option<JobRow>, sqlx::Error> 
         .await
 }
 
-/// Applies a progress report of the workflow. Idempotent. A failed job goes back to processing
+/// What a progress report changed: whether the job (re)started, and the steps it completed.
+#[derive(Debug, Default)]
+pub struct Progressed {
+    pub started: bool,
+    pub completed: Vec<Step>,
+}
+
+/// Applies a progress report of the workflow, in the caller's transaction. Idempotent: a
+/// repeated report changes nothing and reports nothing. A failed job goes back to processing
 /// (an operator reset or a resume re-runs it); completed and cancelled jobs never do.
 #[tracing::instrument(level = "debug", skip_all)]
 pub async fn record_progress(
-    db: &PgPool,
+    conn: &mut sqlx::PgConnection,
     id: JobId,
     percent: f64,
     steps: &[(Step, StepStatus)],
     review: Option<&ReviewMark>,
-) -> Result<(), sqlx::Error> {
-    let mut tx = db.begin().await?;
+) -> Result<Progressed, sqlx::Error> {
     if let Some(review) = review {
         let (state, deadline) = match review {
             ReviewMark::Awaiting { deadline } => (AWAITING_APPROVAL, Some(*deadline)),
@@ -202,33 +209,44 @@ pub async fn record_progress(
         .bind(id)
         .bind(state)
         .bind(deadline)
-        .execute(&mut *tx)
+        .execute(&mut *conn)
         .await?;
     }
-    sqlx::query(
-        "UPDATE jobs SET status = 'processing', progress = greatest(progress, $2),
-                started_at = coalesce(started_at, now()), error_message = NULL, completed_at = NULL
-         WHERE id = $1 AND status IN ('pending', 'processing', 'failed')",
+    let before: Option<String> = sqlx::query_scalar(
+        "UPDATE jobs j SET status = 'processing', progress = greatest(j.progress, $2),
+                started_at = coalesce(j.started_at, now()), error_message = NULL, completed_at = NULL
+         FROM (SELECT id, status FROM jobs WHERE id = $1 FOR UPDATE) old
+         WHERE j.id = old.id AND j.status IN ('pending', 'processing', 'failed')
+         RETURNING old.status",
     )
     .bind(id)
     .bind(percent.clamp(0.0, 100.0))
-    .execute(&mut *tx)
+    .fetch_optional(&mut *conn)
     .await?;
+    let mut progressed = Progressed {
+        started: before.is_some_and(|s| s != "processing"),
+        completed: Vec::new(),
+    };
     for (step, status) in steps {
-        sqlx::query(
+        let changed = sqlx::query(
             "UPDATE job_steps SET status = $3,
                 progress = CASE WHEN $3 IN ('completed', 'skipped') THEN 100 ELSE progress END,
                 started_at = CASE WHEN $3 = 'processing' THEN coalesce(started_at, now()) ELSE started_at END,
                 completed_at = CASE WHEN $3 IN ('completed', 'skipped', 'failed') THEN coalesce(completed_at, now()) ELSE completed_at END
-             WHERE job_id = $1 AND step_name = $2 AND status NOT IN ('completed', 'skipped')",
+             WHERE job_id = $1 AND step_name = $2 AND status NOT IN ('completed', 'skipped')
+               AND status <> $3",
         )
         .bind(id)
         .bind(step.name())
         .bind(status.as_str())
-        .execute(&mut *tx)
-        .await?;
+        .execute(&mut *conn)
+        .await?
+        .rows_affected();
+        if changed == 1 && *status == StepStatus::Completed {
+            progressed.completed.push(*step);
+        }
     }
-    tx.commit().await
+    Ok(progressed)
 }
 
 /// Records the language speech recognition detected, in place of the one the job was started
@@ -429,28 +447,37 @@ pub async fn reopen(
 pub async fn page(
     db: &PgPool,
     user: UserId,
-    status: Option<JobStatus>,
+    filter: &JobFilter,
     limit: i64,
     offset: i64,
 ) -> Result<(Vec<JobRow>, i64), sqlx::Error> {
+    const WHERE: &str = "user_id = $1 AND ($2::text IS NULL OR status = $2)
+        AND ($3::uuid IS NULL OR batch_id = $3)";
     let rows = sqlx::query_as(&format!(
-        "SELECT {COLUMNS} FROM jobs WHERE user_id = $1 AND ($2::text IS NULL OR status = $2)
-         ORDER BY created_at DESC, id LIMIT $3 OFFSET $4"
+        "SELECT {COLUMNS} FROM jobs WHERE {WHERE} ORDER BY created_at DESC, id LIMIT $4 OFFSET $5"
     ))
     .bind(user)
-    .bind(status)
+    .bind(filter.status)
+    .bind(filter.batch)
     .bind(limit)
     .bind(offset)
     .fetch_all(db)
     .await?;
-    let total = sqlx::query_scalar(
-        "SELECT count(*) FROM jobs WHERE user_id = $1 AND ($2::text IS NULL OR status = $2)",
-    )
-    .bind(user)
-    .bind(status)
-    .fetch_one(db)
-    .await?;
+    let total = sqlx::query_scalar(&format!("SELECT count(*) FROM jobs WHERE {WHERE}"))
+        .bind(user)
+        .bind(filter.status)
+        .bind(filter.batch)
+        .fetch_one(db)
+        .await?;
     Ok((rows, total))
+}
+
+/// Which of a user's jobs a listing shows.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct JobFilter {
+    pub status: Option<JobStatus>,
+    /// Only the jobs of this batch.
+    pub batch: Option<Uuid>,
 }
 
 #[derive(Debug, sqlx::FromRow)]

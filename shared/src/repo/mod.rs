@@ -20,3 +20,4 @@ pub mod sessions;
 pub mod speakers;
 pub mod users;
 pub mod videos;
+pub mod webhooks;

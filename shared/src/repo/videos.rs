@@ -172,7 +172,7 @@ pub async fn set_thumbnail(
 
 #[tracing::instrument(level = "debug", skip_all)]
 pub async fn set_status_reason(
-    db: &PgPool,
+    db: impl sqlx::PgExecutor<'_>,
     id: VideoId,
     status: VideoStatus,
     reason: Option<&str>,

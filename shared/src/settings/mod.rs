@@ -25,6 +25,7 @@ pub struct Settings {
     pub auth: AuthSettings,
     pub uploads: UploadSettings,
     pub outbound: OutboundSettings,
+    pub webhooks: WebhookSettings,
     pub credits: CreditSettings,
     pub sqs: SqsSettings,
     pub tools: ToolSettings,
@@ -372,6 +373,25 @@ pub struct OutboundSettings {
     pub allow_private: bool,
     /// The longest an import may take to download, body included.
     pub import_timeout: Duration,
+}
+
+/// Delivery of signed webhooks (see `crate::webhook`).
+#[derive(Clone, Debug)]
+pub struct WebhookSettings {
+    /// How long a delivery is retried before it fails (a day); an endpoint that failed every
+    /// attempt for that long is disabled.
+    pub retry_window: Duration,
+    /// The wait before the first retry; each next wait doubles, up to `max_retry_interval`.
+    pub first_retry: Duration,
+    pub max_retry_interval: Duration,
+    /// One attempt's limit, from connecting to the end of the response.
+    pub timeout: Duration,
+    /// After a secret rotation the old secret keeps signing this long.
+    pub secret_overlap: Duration,
+    /// `credits.low` fires when a job's charge takes the balance below this.
+    pub credits_low_threshold: i64,
+    /// Endpoints must use https (production).
+    pub require_https: bool,
 }
 
 #[derive(Clone, Debug)]

@@ -62,6 +62,7 @@ impl Settings {
                 .unwrap_or(1800),
             ),
         };
+        let webhooks = read_webhooks(&mut r, environment);
         let credits = read_credits(&mut r);
         let sqs = read_sqs(&mut r);
         if sqs.dispatch == Dispatch::Sqs && sqs.queue_url.is_none() {
@@ -105,6 +106,7 @@ impl Settings {
             auth,
             uploads,
             outbound,
+            webhooks,
             credits,
             sqs,
             tools,
@@ -380,6 +382,44 @@ fn read_uploads<F: Fn(&str) -> Option<String>>(r: &mut Reader<'_, F>) -> UploadS
             r.parse::<u64>("UPLOAD_ABANDON_SECS", Some("86400"))
                 .unwrap_or(86_400),
         ),
+    }
+}
+
+fn read_webhooks<F: Fn(&str) -> Option<String>>(
+    r: &mut Reader<'_, F>,
+    environment: Environment,
+) -> WebhookSettings {
+    let mut secs = |name: &str, default: u64| {
+        Duration::from_secs(
+            r.checked::<u64>(
+                name,
+                &default.to_string(),
+                |n| n >= 1,
+                "must be at least 1 second",
+            )
+            .unwrap_or(default),
+        )
+    };
+    let retry_window = secs("WEBHOOK_RETRY_WINDOW_SECS", 86_400);
+    let max_retry_interval = secs("WEBHOOK_MAX_RETRY_INTERVAL_SECS", 3_600);
+    let timeout = secs("WEBHOOK_TIMEOUT_SECS", 10);
+    let secret_overlap = secs("WEBHOOK_SECRET_OVERLAP_SECS", 86_400);
+    WebhookSettings {
+        retry_window,
+        first_retry: Duration::from_millis(
+            r.checked::<u64>(
+                "WEBHOOK_FIRST_RETRY_MS",
+                "30000",
+                |n| n >= 1,
+                "must be at least 1",
+            )
+            .unwrap_or(30_000),
+        ),
+        max_retry_interval,
+        timeout,
+        secret_overlap,
+        credits_low_threshold: r.parse("CREDITS_LOW_THRESHOLD", Some("10")).unwrap_or(10),
+        require_https: environment == Environment::Production,
     }
 }
 

@@ -27,7 +27,7 @@ use temporalio_client::{
 };
 
 const DEADLINE: Duration = Duration::from_secs(180);
-const SCENARIOS: [&str; 18] = [
+const SCENARIOS: [&str; 19] = [
     "dubbing-recognized",
     "dubbing-speakers",
     "dubbing-cloned",
@@ -46,6 +46,7 @@ const SCENARIOS: [&str; 18] = [
     "dubbing-reviewed",
     "dubbing-own-translation",
     "dubbing-speech-batches",
+    "webhook-given-up",
 ];
 
 #[tokio::main]
@@ -91,6 +92,7 @@ async fn record(name: &str) -> anyhow::Result<Vec<u8>> {
         "dubbing-reviewed" => reviewed().await,
         "dubbing-own-translation" => own_translation().await,
         "dubbing-speech-batches" => speech_batches().await,
+        "webhook-given-up" => webhook_given_up().await,
         other => anyhow::bail!("no scenario {other}"),
     }
 }
@@ -597,6 +599,55 @@ async fn billing_on(app: &TestApp, paddle: &FakePaddle) -> anyhow::Result<Vec<u8
         app,
         &onevoice_shared::contracts::billing_workflow_id(user),
         false,
+    )
+    .await
+}
+
+/// A webhook delivery to an endpoint that never answers, retried for a (short) window and given
+/// up: the endpoint is disabled and its owner emailed.
+async fn webhook_given_up() -> anyhow::Result<Vec<u8>> {
+    let app = TestApp::spawn_with(&[
+        ("OUTBOUND_ALLOW_PRIVATE", "true"),
+        ("WEBHOOK_RETRY_WINDOW_SECS", "2"),
+        ("WEBHOOK_FIRST_RETRY_MS", "200"),
+        ("WEBHOOK_MAX_RETRY_INTERVAL_SECS", "1"),
+    ])
+    .await?;
+    let out = webhook_given_up_on(&app).await;
+    finish(app, out).await
+}
+
+async fn webhook_given_up_on(app: &TestApp) -> anyhow::Result<Vec<u8>> {
+    use onevoice_shared::repo::webhooks;
+    let (user, token) = app.user("record-webhook@example.com").await?;
+    let closed = std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?;
+    // Straight into the table: the plan check is the API's, not what is recorded here.
+    let url = format!("http://{closed}/hooks");
+    webhooks::insert(
+        &app.state.db,
+        webhooks::NewEndpoint {
+            user,
+            url: &url,
+            description: "",
+            events: &["video.ready".to_string()],
+            secret: "whsec_record",
+        },
+        10,
+    )
+    .await?;
+    let (_dir, _sample, _video) = sample_video(app, &token, "webhook.mp4").await?;
+    let delivery: uuid::Uuid = eventually(DEADLINE, "the delivery", || async {
+        Ok(
+            sqlx::query_scalar("SELECT id FROM webhook_deliveries WHERE dispatched_at IS NOT NULL")
+                .fetch_optional(&app.state.db)
+                .await?,
+        )
+    })
+    .await?;
+    history(
+        app,
+        &onevoice_shared::contracts::webhook_delivery_workflow_id(delivery),
+        true,
     )
     .await
 }

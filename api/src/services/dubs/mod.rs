@@ -730,9 +730,9 @@ pub async fn speakers(state: &AppState, job: &jobs::JobRow) -> Result<Vec<JobSpe
 pub async fn page(
     state: &AppState,
     user: UserId,
-    status: Option<JobStatus>,
+    filter: jobs::JobFilter,
     limit: i64,
     offset: i64,
 ) -> Result<(Vec<jobs::JobRow>, i64)> {
-    Ok(jobs::page(&state.db, user, status, limit, offset).await?)
+    Ok(jobs::page(&state.db, user, &filter, limit, offset).await?)
 }
