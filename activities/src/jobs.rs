@@ -174,7 +174,9 @@ impl JobActivities {
             .map(|v| v.title)
             .unwrap_or_else(|| "video".into());
         if let JobOutcome::Completed { output } = &input.outcome {
-            self.register_outputs(&input, output, &title).await?;
+            let preview = job.config().is_some_and(|c| c.preview);
+            self.register_outputs(&input, output, &title, preview)
+                .await?;
         }
         let round = job.retry_count;
         let (status, message, result) = match &input.outcome {
@@ -242,6 +244,9 @@ impl JobActivities {
             let cost = credit_cost(output.duration_ms, input.credits_per_minute);
             let cost = if held > 0 { cost.min(held) } else { cost };
             captured = cost;
+        }
+        // A free preview (priced at 0 a minute) captures nothing.
+        if captured > 0 {
             ledger::append(
                 &mut *tx,
                 ledger::Entry {
@@ -249,7 +254,7 @@ impl JobActivities {
                     job: Some(input.job_id),
                     video: job.video_id,
                     kind: ledger::Kind::Capture,
-                    amount: -cost,
+                    amount: -captured,
                     key: &ledger::capture_key(input.job_id),
                     description: &format!(
                         "dubbing '{title}' into {}",
@@ -394,6 +399,7 @@ impl JobActivities {
         input: &FinishJobInput,
         output: &DubbingOutput,
         title: &str,
+        preview: bool,
     ) -> Result<(), ActivityError> {
         let d = &self.deps;
         let lang = input.target_language.code();
@@ -478,7 +484,9 @@ impl JobActivities {
             .chain(display);
         for (file_type, key, suffix, format, content_type) in files {
             let size = d.storage.size_of(key).await.map_err(error::storage)?;
-            let filename = format!("{title}.{lang}.{suffix}");
+            // A preview says so in every file's name.
+            let mark = if preview { ".preview" } else { "" };
+            let filename = format!("{title}.{lang}{mark}.{suffix}");
             media::insert_pool(
                 &d.db,
                 &media::NewMediaFile {

@@ -10,7 +10,8 @@ use crate::scratch::Scratch;
 use crate::text::script;
 use crate::{blocking, error, heartbeat, memo, process};
 use onevoice_shared::contracts::{
-    BurnSubtitlesInput, ExtractAudioInput, ExtractAudioOutput, MuxInput, MuxOutput, activity,
+    BurnSubtitlesInput, ExtractAudioInput, ExtractAudioOutput, MuxInput, MuxOutput, TrimVideoInput,
+    activity,
 };
 use onevoice_shared::keys::JobKeys;
 use onevoice_shared::pipeline::Step;
@@ -41,6 +42,58 @@ impl MediaActivities {
 
 #[activities]
 impl MediaActivities {
+    /// Cuts the job's part out of the source video: the picture re-encoded so the cut is exact
+    /// (a stream copy would start at the keyframe before it, out of step with the dub), the
+    /// audio kept lossless (FLAC in Matroska). Stored once per job.
+    #[activity(name = activity::TRIM_VIDEO)]
+    pub async fn trim_video(
+        self: Arc<Self>,
+        ctx: ActivityContext,
+        input: TrimVideoInput,
+    ) -> Result<String, ActivityError> {
+        let deps = &self.deps;
+        let key = JobKeys(input.job_id).trimmed_video();
+        if deps
+            .storage
+            .size_of(&key)
+            .await
+            .map_err(error::storage)?
+            .is_some()
+        {
+            return Ok(key);
+        }
+        heartbeat::beating(&ctx, async {
+            let scratch = Scratch::new(&deps.tools.work_dir, "trim-video")?;
+            let source = scratch.path("source");
+            deps.storage
+                .download_to(&input.video_key, &source)
+                .await
+                .map_err(error::storage)?;
+            let cut = scratch.path("trimmed.mkv");
+            let seconds = |ms: u64| format!("{:.3}", ms as f64 / 1000.0);
+            let mut cmd = Command::new(&deps.tools.ffmpeg);
+            cmd.args(["-nostdin", "-v", "error", "-y"])
+                .args(["-ss", &seconds(input.range.start_ms)])
+                .arg("-i")
+                .arg(&source)
+                .args(["-t", &seconds(input.range.duration_ms())])
+                .args(["-map", "0:v:0", "-map", "0:a:0?"])
+                .args(["-c:v", "libx264", "-preset", "veryfast", "-crf", "18"])
+                .args(["-c:a", "flac"])
+                .arg(&cut);
+            process::run(&ctx, cmd, None, |_| {
+                error::invalid_input("the part of the video cannot be cut out")
+            })
+            .await?;
+            deps.storage
+                .put_file(&key, &cut, "video/x-matroska")
+                .await
+                .map_err(error::storage)?;
+            Ok(key)
+        })
+        .await
+    }
+
     /// Downloads the source video, probes it and extracts its first audio track as 48 kHz mono
     /// PCM. A video without audio gets a silent track of its length, so it can still be dubbed.
     #[activity(name = activity::EXTRACT_AUDIO)]

@@ -30,6 +30,7 @@ pub fn export_workflow_id(job: JobId, version: u32) -> String {
 /// (the activities crate), definitions call them (the workflows crate).
 pub mod activity {
     pub const EXTRACT_AUDIO: &str = "media.extract_audio";
+    pub const TRIM_VIDEO: &str = "media.trim_video";
     pub const LOAD_TRANSCRIPT: &str = "text.load_transcript";
     pub const TRANSCRIBE: &str = "speech.transcribe";
     pub const SPLIT_SENTENCES: &str = "text.split_sentences";
@@ -336,6 +337,32 @@ pub struct DubbingInput {
     /// own, so several workers speak one job's lines. Absent in jobs started before batches.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub speech_batch_lines: Option<u32>,
+    /// Only this part of the video is dubbed (a time range, or a preview): the job cuts it out
+    /// first and dubs the cut as the whole video. The transcripts the job reads are the part's,
+    /// already shifted to start at 0.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub range: Option<TimeRange>,
+}
+
+/// A part of a video, in milliseconds from its start.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TimeRange {
+    pub start_ms: u64,
+    pub end_ms: u64,
+}
+
+impl TimeRange {
+    pub fn duration_ms(&self) -> u64 {
+        self.end_ms.saturating_sub(self.start_ms)
+    }
+}
+
+/// Cut `range` out of the source video (`media.trim_video`).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct TrimVideoInput {
+    pub job_id: JobId,
+    pub video_key: String,
+    pub range: TimeRange,
 }
 
 /// Where a job's source text comes from.

@@ -51,6 +51,12 @@ pub struct JobConfig {
     /// as given, not made.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub own_translation: bool,
+    /// Only this part of the video is dubbed (and charged).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub range: Option<crate::contracts::TimeRange>,
+    /// A free preview of the video's first seconds, marked as such in its outputs.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub preview: bool,
 }
 
 fn yes() -> bool {
@@ -178,6 +184,8 @@ mod tests {
             background: None,
             review: None,
             own_translation: false,
+            range: None,
+            preview: false,
         };
         let value = serde_json::to_value(&config).unwrap();
         assert_eq!(value["speech_recognition"], "transcript");

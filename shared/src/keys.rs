@@ -220,6 +220,11 @@ impl JobKeys {
         format!("{}clips/", self.prefix())
     }
 
+    /// The part of the source video a ranged job dubs.
+    pub fn trimmed_video(&self) -> String {
+        format!("{}video/trimmed.mkv", self.prefix())
+    }
+
     /// The source audio extracted from the video.
     pub fn source_audio(&self) -> String {
         format!("{}audio/source.flac", self.prefix())

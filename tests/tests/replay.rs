@@ -18,7 +18,7 @@ use temporalio_sdk::workflow_replayer::{WorkflowReplayer, WorkflowReplayerOption
 
 /// Every file the directory must hold: a recorded history is never dropped (it stands for
 /// workflows that ran that way).
-const RECORDED: [&str; 21] = [
+const RECORDED: [&str; 22] = [
     "billing.json",
     "dubbing-before-text-stages.json",
     "dubbing-cancelled-queued.json",
@@ -33,6 +33,7 @@ const RECORDED: [&str; 21] = [
     "dubbing-speakers.json",
     "dubbing-speech-batches.json",
     "dubbing-text-stages.json",
+    "dubbing-time-range.json",
     "email.json",
     "erasure.json",
     "export.json",

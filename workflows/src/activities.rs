@@ -15,6 +15,7 @@ use onevoice_shared::contracts::{
     ExportOutput, FinishRerenderInput, JoinSpeechInput, OwnTranslationInput, SentencesOutput,
     SeparateInput, SeparateOutput, SpeakersInput, SpeakersOutput, SplitMeaningInput,
     SplitSentencesInput, SubtitleFiles, SubtitlesInput, TerminologyInput, TerminologyOutput,
+    TrimVideoInput,
 };
 use temporalio_macros::activity_definitions;
 use temporalio_sdk::activities::ActivityError;
@@ -24,6 +25,11 @@ pub struct DubbingActivities;
 
 #[activity_definitions]
 impl DubbingActivities {
+    #[activity(name = activity::TRIM_VIDEO)]
+    pub fn trim_video(input: TrimVideoInput) -> Result<String, ActivityError> {
+        unimplemented!()
+    }
+
     #[activity(name = activity::EXTRACT_AUDIO)]
     pub fn extract_audio(input: ExtractAudioInput) -> Result<ExtractAudioOutput, ActivityError> {
         unimplemented!()

@@ -17,7 +17,7 @@ use onevoice_shared::contracts::{
     PublishInput, ReviewMark, ReviewStage, SendEmailInput, SeparateInput, SeparateOutput,
     SpeakersInput, SplitMeaningInput, SplitSentencesInput, SubtitleFiles, SubtitlesInput,
     SynthesizeInput, SynthesizeOutput, TerminologyInput, TranscribeInput, TranscriptOutput,
-    TranscriptSource, TranslateInput, TranslateOutput, search_attribute,
+    TranscriptSource, TranslateInput, TranslateOutput, TrimVideoInput, search_attribute,
 };
 use onevoice_shared::failure;
 use onevoice_shared::keys::{JobOutputs, VideoKeys};
@@ -263,10 +263,26 @@ impl From<ActivityExecutionError> for Stop {
 }
 
 async fn pipeline(ctx: &mut WorkflowContext<DubbingWorkflow>) -> Result<DubbingOutput, Stop> {
-    let input = ctx.state(|s| s.input.clone());
+    let mut input = ctx.state(|s| s.input.clone());
     let job_id = input.job_id;
 
     begin(ctx, Step::PrepareVideo).await?;
+    // A part of the video: from here on the cut is the video (mux, subtitles burned in).
+    if let Some(range) = input.range
+        && ctx.patched(TIME_RANGE_PATCH)
+    {
+        input.video_key = ctx
+            .execute_activity(
+                DubbingActivities::trim_video,
+                TrimVideoInput {
+                    job_id,
+                    video_key: input.video_key.clone(),
+                    range,
+                },
+                options::long_running(budget(ctx)),
+            )
+            .await?;
+    }
     let audio = ctx
         .execute_activity(
             DubbingActivities::extract_audio,
@@ -459,6 +475,9 @@ const SEPARATE_FIRST_PATCH: &str = "separate-before-speakers";
 
 /// Marks histories of jobs whose lines are spoken in batches, one activity each.
 const SPEECH_BATCHES_PATCH: &str = "speech-batches";
+/// Jobs of a part of the video (a time range, a preview) cut it out first; only such jobs
+/// reach the marker, so every other history replays as before.
+const TIME_RANGE_PATCH: &str = "time-range";
 
 /// The job's lines spoken in batches of `size`, all scheduled at once so that every worker of
 /// the task queue takes some (each worker still speaks at most `TTS_CONCURRENCY` lines at a time

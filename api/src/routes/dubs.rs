@@ -114,6 +114,18 @@ pub struct JobView {
     speakers: Option<Vec<SpeakerView>>,
     /// The review checkpoint of a job started with `review`, once it reached it.
     review: Option<ReviewView>,
+    /// The part of the video the job dubs (`start`/`end` of the request, or a preview's); null
+    /// for the whole video.
+    range: Option<RangeView>,
+    /// A free preview (its files are named `….preview.…`).
+    preview: bool,
+}
+
+/// A part of the video, in seconds from its start.
+#[derive(Serialize, ToSchema)]
+pub struct RangeView {
+    start: f64,
+    end: f64,
 }
 
 /// Where a dub's review stands.
@@ -192,7 +204,13 @@ pub struct StepView {
 
 impl JobView {
     fn build(j: &jobs::JobRow, steps: Option<Vec<jobs::StepRow>>) -> Self {
+        let config = j.config();
         JobView {
+            range: config.as_ref().and_then(|c| c.range).map(|r| RangeView {
+                start: r.start_ms as f64 / 1000.0,
+                end: r.end_ms as f64 / 1000.0,
+            }),
+            preview: config.is_some_and(|c| c.preview),
             id: j.id,
             user_id: j.user_id,
             video_id: j.video_id,

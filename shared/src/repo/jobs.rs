@@ -542,3 +542,21 @@ pub async fn mark_approved(db: &PgPool, id: JobId, undo: bool) -> Result<bool, s
     .await?;
     Ok(done.rows_affected() == 1)
 }
+
+/// Free previews the user started in the last 24 hours, and the seconds until the oldest of them
+/// is a day old.
+#[tracing::instrument(level = "debug", skip_all)]
+pub async fn previews_in_last_day(
+    conn: &mut sqlx::PgConnection,
+    user: UserId,
+) -> Result<(i64, i64), sqlx::Error> {
+    sqlx::query_as(
+        "SELECT count(*),
+                coalesce(ceil(extract(epoch FROM min(created_at) + interval '1 day' - now())), 0)::bigint
+         FROM jobs WHERE user_id = $1 AND (job_config ->> 'preview')::boolean
+           AND created_at > now() - interval '1 day'",
+    )
+    .bind(user)
+    .fetch_one(&mut *conn)
+    .await
+}

@@ -349,6 +349,10 @@ pub struct CreditSettings {
     pub signup_grant: u32,
     /// Processing seconds per second of media, for the time estimate shown with a quote.
     pub processing_ratio: f64,
+    /// How much of a video a free preview dubs (from its start).
+    pub preview_seconds: u32,
+    /// Free previews one account may start in any 24 hours.
+    pub previews_per_day: u32,
 }
 
 #[derive(Clone, Debug)]

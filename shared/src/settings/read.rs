@@ -428,6 +428,15 @@ fn read_credits<F: Fn(&str) -> Option<String>>(r: &mut Reader<'_, F>) -> CreditS
         cost_per_minute: r.parse("CREDIT_COST_PER_MINUTE", Some("10")).unwrap_or(10),
         signup_grant: r.parse("DEFAULT_FREE_CREDITS", Some("100")).unwrap_or(100),
         processing_ratio: r.parse("PROCESSING_TIME_RATIO", Some("1.5")).unwrap_or(1.5),
+        preview_seconds: r
+            .checked(
+                "PREVIEW_SECONDS",
+                "30",
+                |n: u32| n >= 1,
+                "must be at least 1",
+            )
+            .unwrap_or(30),
+        previews_per_day: r.parse("PREVIEWS_PER_DAY", Some("3")).unwrap_or(3),
     }
 }
 

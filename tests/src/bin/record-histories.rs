@@ -27,7 +27,7 @@ use temporalio_client::{
 };
 
 const DEADLINE: Duration = Duration::from_secs(180);
-const SCENARIOS: [&str; 19] = [
+const SCENARIOS: [&str; 20] = [
     "dubbing-recognized",
     "dubbing-speakers",
     "dubbing-cloned",
@@ -47,6 +47,7 @@ const SCENARIOS: [&str; 19] = [
     "dubbing-own-translation",
     "dubbing-speech-batches",
     "webhook-given-up",
+    "dubbing-time-range",
 ];
 
 #[tokio::main]
@@ -93,6 +94,7 @@ async fn record(name: &str) -> anyhow::Result<Vec<u8>> {
         "dubbing-own-translation" => own_translation().await,
         "dubbing-speech-batches" => speech_batches().await,
         "webhook-given-up" => webhook_given_up().await,
+        "dubbing-time-range" => time_range().await,
         other => anyhow::bail!("no scenario {other}"),
     }
 }
@@ -284,6 +286,23 @@ async fn own_translation_on(app: &TestApp) -> anyhow::Result<Vec<u8>> {
         .collect();
     let mut body = request(Some(&sample.transcript));
     body["translated_transcript"] = json!(onevoice_shared::srt::write(&translated));
+    let (job, _) = dub_completed(app, &token, &video, body).await?;
+    history(app, &format!("dub-{job}"), true).await
+}
+
+/// A dub of a part of the video (the `time-range` patch): the part is cut out first.
+async fn time_range() -> anyhow::Result<Vec<u8>> {
+    let app = TestApp::spawn().await?;
+    let out = time_range_on(&app).await;
+    finish(app, out).await
+}
+
+async fn time_range_on(app: &TestApp) -> anyhow::Result<Vec<u8>> {
+    let (_, token) = app.user("record-range@example.com").await?;
+    let (_dir, sample, video) = sample_video(app, &token, "range.mp4").await?;
+    let mut body = request(Some(&sample.transcript));
+    body["start"] = json!(3.5);
+    body["end"] = json!(9.5);
     let (job, _) = dub_completed(app, &token, &video, body).await?;
     history(app, &format!("dub-{job}"), true).await
 }

@@ -104,6 +104,12 @@ fn targets(req: &DubRequest) -> Result<Vec<Language>> {
             "give either target_language or target_languages",
         ));
     }
+    if req.preview {
+        return Err(ServiceError::invalid(
+            "preview",
+            "a preview is of one language: not with target_languages",
+        ));
+    }
     for (set, name) in [
         (req.voice_id.is_some(), "voice_id"),
         (!req.voices.is_empty(), "voices"),

@@ -39,7 +39,11 @@ pub(super) async fn ready_video(
 
 /// Credits and a rough processing time in seconds.
 pub(super) fn price(state: &AppState, v: &VideoDetail) -> (i64, u64) {
-    let ms = (v.duration.unwrap_or(0.0) * 1000.0).round() as u64;
+    price_of(state, (v.duration.unwrap_or(0.0) * 1000.0).round() as u64)
+}
+
+/// Credits and a rough processing time in seconds of `ms` of media.
+pub(super) fn price_of(state: &AppState, ms: u64) -> (i64, u64) {
     let credits = credit_cost(ms, state.settings.credits.cost_per_minute);
     let estimate =
         (ms as f64 / 1000.0 * state.settings.credits.processing_ratio).ceil() as u64 + 10;
@@ -275,4 +279,103 @@ pub(super) fn check_review(req: &DubRequest) -> Result<Option<ReviewStage>> {
         Some("translation") => Ok(Some(ReviewStage::Translation)),
         Some(_) => Err(ServiceError::invalid("review", "must be `translation`")),
     }
+}
+
+/// The part of the video a request dubs: `None` for all of it. A preview is the first
+/// `PREVIEW_SECONDS`; `start`/`end` (seconds) pick any part of at least a second.
+pub(super) fn span(
+    state: &AppState,
+    req: &DubRequest,
+    duration_secs: f64,
+) -> Result<Option<TimeRange>> {
+    let whole_ms = (duration_secs * 1000.0).round() as u64;
+    if req.preview {
+        if req.start.is_some() || req.end.is_some() {
+            return Err(ServiceError::invalid(
+                "preview",
+                "a preview is the video's first seconds: omit start and end",
+            ));
+        }
+        let end_ms = whole_ms.min(u64::from(state.settings.credits.preview_seconds) * 1000);
+        return Ok(Some(TimeRange {
+            start_ms: 0,
+            end_ms,
+        }));
+    }
+    if req.start.is_none() && req.end.is_none() {
+        return Ok(None);
+    }
+    let seconds = |field: &str, v: f64| -> Result<u64> {
+        if !v.is_finite() || v < 0.0 {
+            return Err(ServiceError::invalid(
+                field,
+                "must be a number of seconds, 0 or more",
+            ));
+        }
+        if v > duration_secs + 0.001 {
+            return Err(ServiceError::invalid(
+                field,
+                format!("the video is {duration_secs:.3} s long"),
+            ));
+        }
+        Ok(((v * 1000.0).round() as u64).min(whole_ms))
+    };
+    let start_ms = req
+        .start
+        .map(|s| seconds("start", s))
+        .transpose()?
+        .unwrap_or(0);
+    let end_ms = req
+        .end
+        .map(|e| seconds("end", e))
+        .transpose()?
+        .unwrap_or(whole_ms);
+    if end_ms < start_ms + 1000 {
+        return Err(ServiceError::invalid(
+            "end",
+            "must be at least a second after start",
+        ));
+    }
+    if start_ms == 0 && end_ms == whole_ms {
+        return Ok(None);
+    }
+    Ok(Some(TimeRange { start_ms, end_ms }))
+}
+
+/// The cues of a transcript within `range`, clipped to it and shifted to start at 0 (the cut is
+/// the video the job sees). A transcript with nothing in the range is refused.
+pub(super) fn within(cues: Vec<Cue>, range: TimeRange, field: &str) -> Result<Vec<Cue>> {
+    let kept: Vec<Cue> = cues
+        .into_iter()
+        .filter(|c| c.end_ms > range.start_ms && c.start_ms < range.end_ms)
+        .map(|c| Cue {
+            start_ms: c.start_ms.max(range.start_ms) - range.start_ms,
+            end_ms: c.end_ms.min(range.end_ms) - range.start_ms,
+            ..c
+        })
+        .filter(|c| c.end_ms > c.start_ms)
+        .collect();
+    if kept.is_empty() {
+        return Err(ServiceError::invalid(
+            field,
+            "no line of it falls within start and end",
+        ));
+    }
+    Ok(kept)
+}
+
+/// Whether the user may start another free preview now (inside the transaction that locked
+/// their balance, so two at once cannot both pass): `PREVIEWS_PER_DAY` in any 24 hours.
+pub(super) async fn may_preview(
+    tx: &mut sqlx::PgConnection,
+    state: &AppState,
+    user: UserId,
+) -> Result<()> {
+    let (count, next_in) = jobs::previews_in_last_day(tx, user).await?;
+    if count >= i64::from(state.settings.credits.previews_per_day) {
+        return Err(ServiceError::RateLimited {
+            retry_after: next_in.max(1) as u64,
+        });
+    }
+    Ok(())
 }

@@ -11,12 +11,13 @@ use crate::state::AppState;
 use crate::temporal;
 pub use batch::{MAX_BATCH_LANGUAGES, StartedBatch, batch_jobs, start_batch};
 use checks::{
-    check_background, check_cloning, check_glossary, check_review, check_speaker_voices, price,
-    ready_video, requested_recognizer,
+    check_background, check_cloning, check_glossary, check_review, check_speaker_voices,
+    may_preview, price, price_of, ready_video, requested_recognizer, span, within,
 };
 use chrono::Utc;
 use onevoice_shared::contracts::{
-    BackgroundMode, DubbingInput, GlossaryTerm, ReviewStage, TranscriptSource, dubbing_workflow_id,
+    BackgroundMode, DubbingInput, GlossaryTerm, ReviewStage, TimeRange, TranscriptSource,
+    dubbing_workflow_id,
 };
 use onevoice_shared::ids::{JobId, UserId, VideoId};
 use onevoice_shared::job_config::{JobConfig, SpeechSource};
@@ -127,6 +128,20 @@ pub struct DubRequest {
     #[serde(default)]
     #[schema(schema_with = crate::schemas::optional_review)]
     pub review: Option<String>,
+    /// Dub only from this second of the video (default: its start); the job is priced and
+    /// charged for the part it dubs, and its outputs are that part.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(minimum = 0)]
+    pub start: Option<f64>,
+    /// Dub only up to this second (default: the video's end); at least a second after `start`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(minimum = 0)]
+    pub end: Option<f64>,
+    /// A free preview: the video's first `PREVIEW_SECONDS` (30) dubbed at no charge, every
+    /// output file named `….preview.…`; `PREVIEWS_PER_DAY` (3) per account in any 24 hours
+    /// (429 beyond). Not with `start`, `end` or `target_languages`.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub preview: bool,
 }
 
 /// The review timeout a job carries, when it asked for a review.
@@ -259,6 +274,15 @@ pub async fn start(
     })
 }
 
+/// The job's price per minute: nothing for a free preview.
+pub(crate) fn credits_per_minute(state: &AppState, config: &JobConfig) -> u32 {
+    if config.preview {
+        0
+    } else {
+        state.settings.credits.cost_per_minute
+    }
+}
+
 /// The workflow input of a new job.
 fn input_of(state: &AppState, job_id: JobId, user: UserId, plan: &Plan) -> DubbingInput {
     let outputs = VideoKeys::new(user, plan.video).job(job_id);
@@ -277,7 +301,8 @@ fn input_of(state: &AppState, job_id: JobId, user: UserId, plan: &Plan) -> Dubbi
         source_language: plan.config.source_language,
         target_language: plan.config.target_language,
         output_key: outputs.dubbed(plan.config.target_language),
-        credits_per_minute: state.settings.credits.cost_per_minute,
+        credits_per_minute: credits_per_minute(state, &plan.config),
+        range: plan.config.range,
         options: plan.config.options(),
         review_timeout_secs: review_timeout(state, &plan.config),
         approval: None,
@@ -414,6 +439,18 @@ async fn plan(
             ));
         }
     };
+    // A part of the video: its transcripts are the part's, starting at 0 like the cut.
+    let range = span(state, req, v.duration.unwrap_or(0.0))?;
+    let (cues, own_translation) = match range {
+        Some(r) => (
+            cues.map(|c| within(c, r, "source_transcript"))
+                .transpose()?,
+            own_translation
+                .map(|c| within(c, r, "translated_transcript"))
+                .transpose()?,
+        ),
+        None => (cues, own_translation),
+    };
     let background = check_background(req)?;
     let review = check_review(req)?;
     let glossary = check_glossary(&req.glossary)?;
@@ -425,7 +462,12 @@ async fn plan(
     let original = media::newest(&state.db, video, FileType::Original, None, None)
         .await?
         .ok_or_else(|| ServiceError::Conflict("the video has no uploaded file".into()))?;
-    let (credits, estimate_secs) = price(state, &v);
+    let priced_ms = match range {
+        Some(r) => Some(r.duration_ms()),
+        None => original.duration.map(|s| (s * 1000.0).round() as u64),
+    };
+    let (credits, estimate_secs) = price_of(state, priced_ms.unwrap_or(0));
+    let credits = if req.preview { 0 } else { credits };
     Ok(Plan {
         video,
         config: JobConfig {
@@ -444,12 +486,14 @@ async fn plan(
             background: Some(background),
             review,
             own_translation: own_translation.is_some(),
+            range,
+            preview: req.preview,
         },
         cues,
         own_translation,
         title: v.title,
         video_key: original.s3_key,
-        priced_duration_ms: original.duration.map(|s| (s * 1000.0).round() as u64),
+        priced_duration_ms: priced_ms,
         credits,
         estimate_secs,
         consent_by: cloning.map(|(_, name)| name),
@@ -486,6 +530,9 @@ async fn record(state: &AppState, new: &NewDub<'_>) -> Result<(), Recorded> {
         .await
         .map_err(ServiceError::from)?;
     may_spend(&mut tx, new.user, new.plan.credits).await?;
+    if new.plan.config.preview {
+        may_preview(&mut tx, state, new.user).await?;
+    }
     write_job(state, &mut tx, new).await?;
     tx.commit().await.map_err(ServiceError::from)?;
     Ok(())
