@@ -118,6 +118,41 @@ async fn a_time_range_dubs_and_charges_only_that_part() -> anyhow::Result<()> {
         length.abs_diff(DURATION_MS) < 500,
         "the dub is {length} ms long"
     );
+
+    // A re-render after an edit is of the same part, not of the whole video.
+    let id = job["id"].as_str().context("job id")?;
+    let edits = json!({"edits": [{"index": 0, "translation": "Hola y bienvenidos otra vez."}]});
+    app.call(
+        reqwest::Method::PATCH,
+        &format!("/api/jobs/{id}/segments"),
+        Some(&token),
+        Some(&edits),
+    )
+    .await?
+    .expect(200)?;
+    app.post(&format!("/api/jobs/{id}/rerender"), &token)
+        .await?
+        .expect(202)?;
+    let versions = onevoice_tests::harness::eventually(DEADLINE, "version 2", || async {
+        let v = app
+            .get(&format!("/api/jobs/{id}/versions"), &token)
+            .await?
+            .expect(200)?;
+        Ok((v["versions"][1]["status"] != "processing").then_some(v))
+    })
+    .await?;
+    assert_eq!(versions["versions"][1]["status"], "completed", "{versions}");
+    let url = versions["versions"][1]["files"]["video_url"]
+        .as_str()
+        .context("v2 url")?;
+    let bytes = app.http.get(url).send().await?.bytes().await?;
+    let file = dir.path().join("v2.mp4");
+    tokio::fs::write(&file, &bytes).await?;
+    let length = layout(&file).await?.duration_ms;
+    assert!(
+        length.abs_diff(DURATION_MS) < 500,
+        "version 2 is {length} ms long"
+    );
     Ok(())
 }
 

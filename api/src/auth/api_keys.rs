@@ -9,7 +9,6 @@ use crate::state::AppState;
 use axum::http::Method;
 use onevoice_shared::ids::UserId;
 use onevoice_shared::repo::{api_keys, rate_limits};
-use rand::Rng;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use std::time::Duration;
@@ -76,12 +75,10 @@ pub struct NewKey {
 }
 
 pub fn generate() -> NewKey {
-    const BASE62: &[u8] = b"0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz";
-    let mut rng = rand::thread_rng();
-    let body: String = (0..ID_CHARS + SECRET_CHARS)
-        .map(|_| BASE62[rng.gen_range(0..BASE62.len())] as char)
-        .collect();
-    let key = format!("{KEY_PREFIX}{body}");
+    let key = format!(
+        "{KEY_PREFIX}{}",
+        super::random_base62(ID_CHARS + SECRET_CHARS)
+    );
     NewKey {
         prefix: key[..PREFIX_LEN].to_string(),
         digest: digest(&key),

@@ -10,7 +10,6 @@ use onevoice_shared::ids::UserId;
 use onevoice_shared::outbound::AddressRule;
 use onevoice_shared::repo::{billing, webhooks as repo};
 use onevoice_shared::webhook::EventType;
-use rand::Rng;
 use uuid::Uuid;
 
 /// Endpoints one account may register.
@@ -25,12 +24,10 @@ const SECRET_CHARS: usize = 32;
 
 /// A new secret: `whsec_` and 32 base62 characters (about 190 random bits).
 fn new_secret() -> String {
-    const BASE62: &[u8] = b"0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz";
-    let mut rng = rand::thread_rng();
-    let body: String = (0..SECRET_CHARS)
-        .map(|_| BASE62[rng.gen_range(0..BASE62.len())] as char)
-        .collect();
-    format!("{SECRET_PREFIX}{body}")
+    format!(
+        "{SECRET_PREFIX}{}",
+        crate::auth::random_base62(SECRET_CHARS)
+    )
 }
 
 /// A URL deliveries may go to: http(s) (https only in production), no credentials, no literal

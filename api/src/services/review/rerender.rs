@@ -170,7 +170,11 @@ pub(super) async fn render_input(state: &AppState, all: &Segments) -> Result<Fir
     let options: DubOptions = config.options();
     Ok(FirstRender {
         language: config.target_language,
-        video_key: original.s3_key,
+        // A job of a part of the video dubbed the part it cut out.
+        video_key: match config.range {
+            Some(_) => keys.trimmed_video(),
+            None => original.s3_key,
+        },
         preserve_background: options.background_mode() != BackgroundMode::None,
         background_stem_key: separated.map(|s| s.stem_key),
         gain: mixed.map(|m| MixGain {
