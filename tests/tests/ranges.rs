@@ -71,6 +71,26 @@ async fn a_time_range_dubs_and_charges_only_that_part() -> anyhow::Result<()> {
         .await?
         .expect(200)?;
     assert_eq!(quote["credits"], 30, "{quote}");
+    let part = app
+        .get(
+            &format!("/api/videos/{video}/quote?start=11&end=22"),
+            &token,
+        )
+        .await?
+        .expect(200)?;
+    assert_eq!(part["credits"], 10, "{part}");
+    assert_eq!(part["duration_seconds"], 11.0, "{part}");
+    let free = app
+        .get(&format!("/api/videos/{video}/quote?preview=true"), &token)
+        .await?
+        .expect(200)?;
+    assert_eq!(free["credits"], 0, "{free}");
+    app.get(
+        &format!("/api/videos/{video}/quote?start=22&end=11"),
+        &token,
+    )
+    .await?
+    .expect(422)?;
 
     // Refused: nonsense ranges, and a transcript with nothing in the range.
     let request = |extra: Value| {

@@ -276,15 +276,21 @@ pub struct QuoteResponse {
 
 /// What dubbing this video costs, with the same function the job is charged with.
 #[utoipa::path(get, path = "/api/videos/{id}/quote", tag = "jobs", security(("bearer" = [])),
-    params(("id" = uuid::Uuid, Path, description = "video id")),
+    params(("id" = uuid::Uuid, Path, description = "video id"), QuoteQuery),
     responses((status = 200, body = QuoteResponse), (status = 404, body = crate::error::ErrorBody),
-              (status = 409, body = crate::error::ErrorBody)))]
+              (status = 409, body = crate::error::ErrorBody), (status = 422, body = crate::error::ErrorBody)))]
 async fn quote(
     State(state): State<AppState>,
     user: AuthUser,
     ApiPath(id): ApiPath<VideoId>,
+    ApiQuery(part): ApiQuery<QuoteQuery>,
 ) -> Result<Json<QuoteResponse>, ApiError> {
-    let q = dubs::quote(&state, user.id, id).await?;
+    let part = dubs::Part {
+        start: part.start,
+        end: part.end,
+        preview: part.preview.unwrap_or(false),
+    };
+    let q = dubs::quote(&state, user.id, id, part).await?;
     Ok(Json(QuoteResponse {
         credits: q.credits,
         duration_seconds: q.duration_seconds,
@@ -292,6 +298,20 @@ async fn quote(
         available_credits: q.available.max(0),
         sufficient: q.available >= q.credits,
     }))
+}
+
+/// The part of the video to price, as a dub request names it (the whole video by default).
+#[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct QuoteQuery {
+    /// From this second.
+    #[param(minimum = 0)]
+    start: Option<f64>,
+    /// Up to this second.
+    #[param(minimum = 0)]
+    end: Option<f64>,
+    /// A free preview (priced 0).
+    preview: Option<bool>,
 }
 
 #[derive(Serialize, ToSchema)]
@@ -335,7 +355,9 @@ pub struct BatchJob {
     request_body = DubRequest,
     responses((status = 202, body = DubResponse), (status = 402, body = crate::error::ErrorBody),
               (status = 404, body = crate::error::ErrorBody), (status = 409, body = crate::error::ErrorBody),
-              (status = 422, body = crate::error::ErrorBody)))]
+              (status = 422, body = crate::error::ErrorBody),
+              (status = 429, description = "the account's free previews for the day are used (`Retry-After`)",
+               body = crate::error::ErrorBody)))]
 async fn start_dub(
     State(state): State<AppState>,
     user: AuthUser,

@@ -37,11 +37,6 @@ pub(super) async fn ready_video(
     Ok(v)
 }
 
-/// Credits and a rough processing time in seconds.
-pub(super) fn price(state: &AppState, v: &VideoDetail) -> (i64, u64) {
-    price_of(state, (v.duration.unwrap_or(0.0) * 1000.0).round() as u64)
-}
-
 /// Credits and a rough processing time in seconds of `ms` of media.
 pub(super) fn price_of(state: &AppState, ms: u64) -> (i64, u64) {
     let credits = credit_cost(ms, state.settings.credits.cost_per_minute);
@@ -283,14 +278,10 @@ pub(super) fn check_review(req: &DubRequest) -> Result<Option<ReviewStage>> {
 
 /// The part of the video a request dubs: `None` for all of it. A preview is the first
 /// `PREVIEW_SECONDS`; `start`/`end` (seconds) pick any part of at least a second.
-pub(super) fn span(
-    state: &AppState,
-    req: &DubRequest,
-    duration_secs: f64,
-) -> Result<Option<TimeRange>> {
+pub(super) fn span(state: &AppState, part: Part, duration_secs: f64) -> Result<Option<TimeRange>> {
     let whole_ms = (duration_secs * 1000.0).round() as u64;
-    if req.preview {
-        if req.start.is_some() || req.end.is_some() {
+    if part.preview {
+        if part.start.is_some() || part.end.is_some() {
             return Err(ServiceError::invalid(
                 "preview",
                 "a preview is the video's first seconds: omit start and end",
@@ -302,7 +293,7 @@ pub(super) fn span(
             end_ms,
         }));
     }
-    if req.start.is_none() && req.end.is_none() {
+    if part.start.is_none() && part.end.is_none() {
         return Ok(None);
     }
     let seconds = |field: &str, v: f64| -> Result<u64> {
@@ -320,12 +311,12 @@ pub(super) fn span(
         }
         Ok(((v * 1000.0).round() as u64).min(whole_ms))
     };
-    let start_ms = req
+    let start_ms = part
         .start
         .map(|s| seconds("start", s))
         .transpose()?
         .unwrap_or(0);
-    let end_ms = req
+    let end_ms = part
         .end
         .map(|e| seconds("end", e))
         .transpose()?

@@ -12,7 +12,7 @@ use crate::temporal;
 pub use batch::{MAX_BATCH_LANGUAGES, StartedBatch, batch_jobs, start_batch};
 use checks::{
     check_background, check_cloning, check_glossary, check_review, check_speaker_voices,
-    may_preview, price, price_of, ready_video, requested_recognizer, span, within,
+    may_preview, price_of, ready_video, requested_recognizer, span, within,
 };
 use chrono::Utc;
 use onevoice_shared::contracts::{
@@ -199,14 +199,36 @@ pub struct Started {
     pub message: &'static str,
 }
 
-/// What dubbing this video costs, with the same function the job is charged with.
+/// Which part of a video a request dubs: `start`/`end` in seconds, or a preview.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Part {
+    pub start: Option<f64>,
+    pub end: Option<f64>,
+    pub preview: bool,
+}
+
+impl Part {
+    fn of(req: &DubRequest) -> Self {
+        Part {
+            start: req.start,
+            end: req.end,
+            preview: req.preview,
+        }
+    }
+}
+
+/// What dubbing this video (or a part of it) costs, with the same function the job is charged
+/// with.
 #[tracing::instrument(skip_all, fields(%user, %video))]
-pub async fn quote(state: &AppState, user: UserId, video: VideoId) -> Result<Quote> {
+pub async fn quote(state: &AppState, user: UserId, video: VideoId, part: Part) -> Result<Quote> {
     let v = ready_video(state, user, video).await?;
-    let (credits, estimate) = price(state, &v);
+    let whole = v.duration.unwrap_or(0.0);
+    let seconds = span(state, part, whole)?.map_or(whole, |r| r.duration_ms() as f64 / 1000.0);
+    let (credits, estimate) = price_of(state, (seconds * 1000.0).round() as u64);
+    let credits = if part.preview { 0 } else { credits };
     Ok(Quote {
         credits,
-        duration_seconds: v.duration.unwrap_or(0.0),
+        duration_seconds: seconds,
         estimated_processing_seconds: estimate,
         available: ledger::balance(&state.db, user).await?,
     })
@@ -440,7 +462,7 @@ async fn plan(
         }
     };
     // A part of the video: its transcripts are the part's, starting at 0 like the cut.
-    let range = span(state, req, v.duration.unwrap_or(0.0))?;
+    let range = span(state, Part::of(req), v.duration.unwrap_or(0.0))?;
     let (cues, own_translation) = match range {
         Some(r) => (
             cues.map(|c| within(c, r, "source_transcript"))
