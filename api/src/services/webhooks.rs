@@ -33,15 +33,19 @@ fn new_secret() -> String {
 /// A URL deliveries may go to: http(s) (https only in production), no credentials, no literal
 /// private address (names are checked again, resolved, at each delivery).
 fn endpoint_url(state: &AppState, url: &str) -> Result<String> {
-    let url = text::nonblank_line("url", url, MAX_URL_CHARS)?.trim();
-    let parsed =
-        url::Url::parse(url).map_err(|_| ServiceError::invalid("url", "not a valid URL"))?;
     let rule = AddressRule {
         allow_private: state.settings.outbound.allow_private,
     };
+    checked_url(url, rule, state.settings.webhooks.require_https)
+}
+
+fn checked_url(url: &str, rule: AddressRule, require_https: bool) -> Result<String> {
+    let url = text::nonblank_line("url", url, MAX_URL_CHARS)?.trim();
+    let parsed =
+        url::Url::parse(url).map_err(|_| ServiceError::invalid("url", "not a valid URL"))?;
     rule.check_url(&parsed)
         .map_err(|refusal| ServiceError::invalid("url", refusal.to_string()))?;
-    if state.settings.webhooks.require_https && parsed.scheme() != "https" {
+    if require_https && parsed.scheme() != "https" {
         return Err(ServiceError::invalid("url", "must be an https URL"));
     }
     Ok(parsed.to_string())
@@ -203,4 +207,45 @@ pub async fn redeliver(state: &AppState, user: UserId, id: Uuid, delivery: Uuid)
     repo::redeliver(&state.db, id, delivery)
         .await?
         .ok_or_else(|| ServiceError::NotFound("delivery not found".into()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn production_takes_only_https_and_never_private_addresses() {
+        let public = AddressRule {
+            allow_private: false,
+        };
+        let production = |url: &str| checked_url(url, public, true);
+        assert!(production("https://hooks.example.com/onevoice").is_ok());
+        for refused in [
+            "http://hooks.example.com/onevoice",
+            "https://127.0.0.1/hook",
+            "https://[fe80::1]/hook",
+            "https://user:pw@hooks.example.com/",
+            "ftp://hooks.example.com/",
+        ] {
+            assert!(production(refused).is_err(), "{refused}");
+        }
+        // Outside production plain http is fine; private addresses only when allowed.
+        assert!(checked_url("http://hooks.example.com/", public, false).is_ok());
+        assert!(checked_url("http://127.0.0.1:9000/", public, false).is_err());
+        let local = AddressRule {
+            allow_private: true,
+        };
+        assert!(checked_url("http://127.0.0.1:9000/", local, false).is_ok());
+    }
+
+    #[test]
+    fn events_are_known_kept_once_and_ordered() {
+        let names = |v: &[&str]| event_names(&v.iter().map(|s| s.to_string()).collect::<Vec<_>>());
+        assert_eq!(
+            names(&["credits.low", "job.started", "credits.low"]).unwrap(),
+            vec!["job.started".to_string(), "credits.low".to_string()]
+        );
+        assert!(names(&[]).is_err());
+        assert!(names(&["job.everything"]).is_err());
+    }
 }
