@@ -248,10 +248,14 @@ pub async fn versions(state: &AppState, user: UserId, job: JobId) -> Result<Vec<
     let all = segments(state, user, job).await?;
     let row = &all.job;
     let first = row.job_result.clone().unwrap_or_default();
+    let listed = job_versions::of_job(&state.db, job).await?;
+    // Read after the list: a version the list shows completed is already current (one
+    // transaction sets both), so the answer never shows a finished version as not current.
+    let current = job_versions::current(&state.db, job).await?;
     let mut out = vec![VersionInfo {
         version: 1,
         status: "completed".into(),
-        current: all.version == 1,
+        current: current == 1,
         credits: i64::from(row.credits_cost.unwrap_or(0)),
         changed_lines: all.lines.len() as u32,
         changed_ms: all.duration_ms,
@@ -260,7 +264,7 @@ pub async fn versions(state: &AppState, user: UserId, job: JobId) -> Result<Vec<
         error_message: None,
         files: presigned(state, job, 1, &first).await,
     }];
-    for v in job_versions::of_job(&state.db, job).await? {
+    for v in listed {
         let version = v.version.max(2) as u32;
         let files = match (&v.status[..], &v.result) {
             ("completed", Some(result)) => presigned(state, job, version, result).await,
@@ -268,7 +272,7 @@ pub async fn versions(state: &AppState, user: UserId, job: JobId) -> Result<Vec<
         };
         out.push(VersionInfo {
             version,
-            current: all.version == version,
+            current: current == version,
             status: v.status,
             credits: v.credits,
             changed_lines: v.changed_lines.max(0) as u32,
