@@ -8,12 +8,11 @@ use onevoice_shared::contracts::{
     DubbingOutput, FinishJobInput, FinishRerenderInput, JobOutcome, ProgressReport,
     RerenderOutcome, activity,
 };
-use onevoice_shared::email::{self, EmailKind};
+use onevoice_shared::email::EmailKind;
 use onevoice_shared::keys::{JobKeys, VideoKeys};
-use onevoice_shared::locale::Locale;
 use onevoice_shared::pipeline::credit_cost;
 use onevoice_shared::repo::{
-    activity as activity_log, emails, job_versions, jobs, ledger, media, users, videos,
+    activity as activity_log, job_versions, jobs, ledger, media, users, videos,
 };
 use onevoice_shared::status::{FileType, JobStatus, VideoStatus};
 use onevoice_shared::webhook::EventType;
@@ -295,7 +294,6 @@ impl JobActivities {
             .await
             .map_err(error::db)?;
 
-        let locale = Locale::parse(&user.locale).unwrap_or_default();
         let notice = match &input.outcome {
             JobOutcome::Cancelled => return Ok(None),
             JobOutcome::Completed { .. } => (
@@ -322,20 +320,9 @@ impl JobActivities {
             ),
         };
         let (dedupe, kind) = notice;
-        let rendered = email::render(&kind, locale);
-        let id = emails::insert(
-            &d.db,
-            emails::NewEmail {
-                user_id: Some(job.user_id),
-                kind: &kind,
-                to: &user.email,
-                locale,
-                rendered: &rendered,
-                dedupe_key: Some(&dedupe),
-            },
-        )
-        .await
-        .map_err(error::db)?;
+        let id = crate::notify::queue_notice(&d.db, &user, &kind, &dedupe)
+            .await
+            .map_err(error::db)?;
         Ok(Some(id))
     }
 }

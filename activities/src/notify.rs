@@ -106,3 +106,27 @@ impl NotifyActivities {
         Ok(())
     }
 }
+
+/// Queues a notice to `user` in their language, once per `dedupe` cause (a repeat returns the
+/// same outbox email); returns the outbox id for an `EmailWorkflow`.
+pub(crate) async fn queue_notice(
+    db: &sqlx::PgPool,
+    user: &users::UserRow,
+    kind: &onevoice_shared::email::EmailKind,
+    dedupe: &str,
+) -> Result<uuid::Uuid, sqlx::Error> {
+    let locale = onevoice_shared::locale::Locale::parse(&user.locale).unwrap_or_default();
+    let rendered = onevoice_shared::email::render(kind, locale);
+    emails::insert(
+        db,
+        emails::NewEmail {
+            user_id: Some(user.id),
+            kind,
+            to: &user.email,
+            locale,
+            rendered: &rendered,
+            dedupe_key: Some(dedupe),
+        },
+    )
+    .await
+}

@@ -7,10 +7,9 @@
 use crate::deps::Deps;
 use crate::error;
 use onevoice_shared::contracts::{DeliverWebhookInput, activity};
-use onevoice_shared::email::{self, EmailKind};
-use onevoice_shared::locale::Locale;
+use onevoice_shared::email::EmailKind;
 use onevoice_shared::outbound::{self, AddressRule, Limits, Refusal};
-use onevoice_shared::repo::{emails, users, webhooks};
+use onevoice_shared::repo::{users, webhooks};
 use onevoice_shared::webhook;
 use std::error::Error as _;
 use std::sync::Arc;
@@ -160,26 +159,14 @@ impl WebhookActivities {
         else {
             return Ok(None);
         };
-        let locale = Locale::parse(&user.locale).unwrap_or_default();
         let kind = EmailKind::WebhookDisabled {
             username: user.username.clone(),
             url: out.url.clone(),
         };
-        let rendered = email::render(&kind, locale);
         let dedupe = format!("webhook:{}:disabled:{}", out.endpoint_id, out.id);
-        let id = emails::insert(
-            &d.db,
-            emails::NewEmail {
-                user_id: Some(out.user_id),
-                kind: &kind,
-                to: &user.email,
-                locale,
-                rendered: &rendered,
-                dedupe_key: Some(&dedupe),
-            },
-        )
-        .await
-        .map_err(error::db)?;
+        let id = crate::notify::queue_notice(&d.db, &user, &kind, &dedupe)
+            .await
+            .map_err(error::db)?;
         Ok(Some(id))
     }
 }

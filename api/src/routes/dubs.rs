@@ -285,12 +285,7 @@ async fn quote(
     ApiPath(id): ApiPath<VideoId>,
     ApiQuery(part): ApiQuery<QuoteQuery>,
 ) -> Result<Json<QuoteResponse>, ApiError> {
-    let part = dubs::Part {
-        start: part.start,
-        end: part.end,
-        preview: part.preview.unwrap_or(false),
-    };
-    let q = dubs::quote(&state, user.id, id, part).await?;
+    let q = dubs::quote(&state, user.id, id, part.into()).await?;
     Ok(Json(QuoteResponse {
         credits: q.credits,
         duration_seconds: q.duration_seconds,
@@ -312,6 +307,16 @@ pub struct QuoteQuery {
     end: Option<f64>,
     /// A free preview (priced 0).
     preview: Option<bool>,
+}
+
+impl From<QuoteQuery> for dubs::Part {
+    fn from(q: QuoteQuery) -> Self {
+        dubs::Part {
+            start: q.start,
+            end: q.end,
+            preview: q.preview.unwrap_or(false),
+        }
+    }
 }
 
 #[derive(Serialize, ToSchema)]

@@ -265,32 +265,35 @@ pub struct DeliveryList {
     deliveries: Vec<DeliveryView>,
 }
 
-fn delivery_view(d: Delivery, attempts: &[AttemptRow]) -> DeliveryView {
-    DeliveryView {
-        attempt_log: attempts
-            .iter()
-            .filter(|a| a.delivery_id == d.id)
-            .map(|a| AttemptView {
-                attempt: a.attempt,
-                at: a.at,
-                response_code: a.response_code,
-                latency_ms: a.latency_ms,
-                error: a.error.clone(),
-            })
-            .collect(),
-        id: d.id,
-        event_id: d.event_id,
-        event_type: d.event_type,
-        sequence: d.sequence,
-        job_id: d.job_id,
-        redelivery_of: d.redelivery_of,
-        status: d.status,
-        attempts: d.attempts,
-        response_code: d.response_code,
-        latency_ms: d.latency_ms,
-        last_error: d.last_error,
-        created_at: d.created_at,
-        finished_at: d.finished_at,
+impl DeliveryView {
+    /// A delivery with its own attempts, picked from the page's.
+    fn new(d: Delivery, attempts: &[AttemptRow]) -> Self {
+        DeliveryView {
+            attempt_log: attempts
+                .iter()
+                .filter(|a| a.delivery_id == d.id)
+                .map(|a| AttemptView {
+                    attempt: a.attempt,
+                    at: a.at,
+                    response_code: a.response_code,
+                    latency_ms: a.latency_ms,
+                    error: a.error.clone(),
+                })
+                .collect(),
+            id: d.id,
+            event_id: d.event_id,
+            event_type: d.event_type,
+            sequence: d.sequence,
+            job_id: d.job_id,
+            redelivery_of: d.redelivery_of,
+            status: d.status,
+            attempts: d.attempts,
+            response_code: d.response_code,
+            latency_ms: d.latency_ms,
+            last_error: d.last_error,
+            created_at: d.created_at,
+            finished_at: d.finished_at,
+        }
     }
 }
 
@@ -313,7 +316,7 @@ async fn list_deliveries(
     Ok(Json(DeliveryList {
         deliveries: deliveries
             .into_iter()
-            .map(|d| delivery_view(d, &attempts))
+            .map(|d| DeliveryView::new(d, &attempts))
             .collect(),
     }))
 }

@@ -135,13 +135,8 @@ pub async fn get(state: &AppState, user: UserId, id: Uuid) -> Result<repo::Endpo
     repo::get(&state.db, user, id).await?.ok_or_else(not_found)
 }
 
-#[derive(Default)]
-pub struct Change<'a> {
-    pub url: Option<&'a str>,
-    pub description: Option<&'a str>,
-    pub events: Option<&'a [String]>,
-    pub enabled: Option<bool>,
-}
+/// What may change on an endpoint (checked here before it is stored).
+pub use repo::Change;
 
 pub async fn update(
     state: &AppState,
