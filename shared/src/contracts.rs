@@ -33,6 +33,9 @@ pub mod activity {
     pub const TRIM_VIDEO: &str = "media.trim_video";
     pub const LOAD_TRANSCRIPT: &str = "text.load_transcript";
     pub const TRANSCRIBE: &str = "speech.transcribe";
+    pub const CUT_SPEECH: &str = "speech.cut";
+    pub const RECOGNIZE_CHUNK: &str = "speech.recognize_chunk";
+    pub const JOIN_TRANSCRIPT: &str = "speech.join_transcript";
     pub const SPLIT_SENTENCES: &str = "text.split_sentences";
     pub const SPLIT_MEANING: &str = "text.split_meaning";
     pub const TERMINOLOGY: &str = "text.terminology";
@@ -758,6 +761,59 @@ pub struct TranscribeInput {
     /// The job's recognizer; the deployment's when none.
     #[serde(default)]
     pub recognizer: Option<Recognizer>,
+}
+
+/// The job's source track to cut into recognition chunks (stored in S3), so that any worker
+/// can recognize any of them.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct CutSpeechInput {
+    pub job_id: JobId,
+    pub audio_key: String,
+}
+
+/// A piece of the source track as the recognizer hears it: 16 kHz mono WAV in S3.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SpeechChunk {
+    /// Where the chunk starts in the track.
+    pub offset_ms: u64,
+    pub key: String,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct SpeechChunks {
+    /// In track order, covering it without gaps.
+    pub chunks: Vec<SpeechChunk>,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct RecognizeChunkInput {
+    pub job_id: JobId,
+    pub chunk: SpeechChunk,
+    /// The language spoken; none: the recognizer detects it (the first chunk of a job that
+    /// asked for detection).
+    pub language: Option<Language>,
+    pub recognizer: Option<Recognizer>,
+}
+
+/// A recognized chunk: the recognizer's answer stays in its content-addressed cache.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct RecognizedChunk {
+    pub chunk: SpeechChunk,
+    /// The cached answer (`keys::asr_cache`).
+    pub result_key: String,
+    /// The language the recognizer was told, or detected.
+    pub language: Language,
+}
+
+/// The recognized chunks (in track order) made the job's transcript.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct JoinTranscriptInput {
+    pub job_id: JobId,
+    pub chunks: Vec<RecognizedChunk>,
+    /// Where the transcript is also stored as SRT (`TranscribeInput::transcript_key`).
+    pub transcript_key: String,
+    /// The language detected on the first chunk, when the job asked for detection.
+    pub detected: Option<Language>,
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]

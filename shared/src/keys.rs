@@ -225,6 +225,16 @@ impl JobKeys {
         format!("{}video/trimmed.mkv", self.prefix())
     }
 
+    /// Chunk `n` of the source track as the recognizer hears it (16 kHz mono WAV).
+    pub fn speech_chunk(&self, n: usize) -> String {
+        format!("{}audio/speech-{n:04}.wav", self.prefix())
+    }
+
+    /// The list of the source track's recognition chunks (the memo of `speech.cut`).
+    pub fn speech_chunks(&self) -> String {
+        format!("{}steps/speech-chunks.json", self.prefix())
+    }
+
     /// The source audio extracted from the video.
     pub fn source_audio(&self) -> String {
         format!("{}audio/source.flac", self.prefix())

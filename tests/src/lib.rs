@@ -7,6 +7,7 @@ pub mod billing;
 pub mod chat;
 pub mod flows;
 pub mod harness;
+pub mod history;
 pub mod keys;
 pub mod lalalai;
 pub mod local_speech;

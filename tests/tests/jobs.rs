@@ -7,6 +7,7 @@ use onevoice_shared::ids::JobId;
 use onevoice_shared::repo::ledger;
 use onevoice_tests::flows::{dub, finished_job, ready_video, sample_video};
 use onevoice_tests::harness::TestApp;
+use onevoice_tests::history::{History, scheduled_together, workers};
 use onevoice_tests::{keys, mail, sample};
 use serde_json::{Value, json};
 use std::time::Duration;
@@ -662,46 +663,15 @@ async fn a_long_dubs_lines_are_spoken_in_batches_by_every_worker() -> anyhow::Re
     let done = finished_job(&app, &token, &job, DUB_DEADLINE).await?;
     assert_eq!(done["status"], "completed", "{done}");
 
-    let history: Value = serde_json::from_slice(&app.history(&format!("dub-{job}")).await?)?;
-    let events = history["events"].as_array().context("events")?;
-    let attributes = |kind: &str| -> Vec<(usize, &Value)> {
-        events
-            .iter()
-            .enumerate()
-            .filter_map(|(at, e)| Some((at, e["attributes"].get(kind)?)))
-            .collect()
-    };
-    let scheduled = |name: &str| -> Vec<(usize, u64)> {
-        attributes("ActivityTaskScheduledEventAttributes")
-            .into_iter()
-            .filter(|(_, a)| a["activity_type"]["name"] == name)
-            .filter_map(|(at, _)| Some((at, events[at]["event_id"].as_u64()?)))
-            .collect()
-    };
-    let batches = scheduled("voice.synthesize");
+    let history = History::parse(&app.history(&format!("dub-{job}")).await?)?;
+    let batches = history.runs("voice.synthesize");
     assert_eq!(batches.len(), 16, "400 lines in batches of 25");
-    assert_eq!(scheduled("voice.join_speech").len(), 1);
-    let of_a_batch = |a: &Value| {
-        a["scheduled_event_id"]
-            .as_u64()
-            .is_some_and(|id| batches.iter().any(|(_, b)| *b == id))
-    };
-    // The batches are scheduled together: none ends before the last is scheduled.
-    let last_scheduled = batches.iter().map(|(at, _)| *at).max();
-    let first_done = attributes("ActivityTaskCompletedEventAttributes")
-        .into_iter()
-        .find(|(_, a)| of_a_batch(a))
-        .map(|(at, _)| at);
+    assert_eq!(history.runs("voice.join_speech").len(), 1);
     assert!(
-        last_scheduled < first_done,
+        scheduled_together(&batches),
         "batches scheduled one after another"
     );
-    let workers: std::collections::BTreeSet<&str> =
-        attributes("ActivityTaskStartedEventAttributes")
-            .into_iter()
-            .filter(|(_, a)| of_a_batch(a))
-            .filter_map(|(_, a)| a["identity"].as_str())
-            .collect();
+    let workers = workers(&batches);
     assert_eq!(workers.len(), 2, "both workers speak lines: {workers:?}");
 
     let manifest: Vec<onevoice_shared::contracts::SynthesizedLine> = app

@@ -18,7 +18,7 @@ use temporalio_sdk::workflow_replayer::{WorkflowReplayer, WorkflowReplayerOption
 
 /// Every file the directory must hold: a recorded history is never dropped (it stands for
 /// workflows that ran that way).
-const RECORDED: [&str; 22] = [
+const RECORDED: [&str; 23] = [
     "billing.json",
     "dubbing-before-text-stages.json",
     "dubbing-cancelled-queued.json",
@@ -26,6 +26,7 @@ const RECORDED: [&str; 22] = [
     "dubbing-cloned.json",
     "dubbing-failed.json",
     "dubbing-own-translation.json",
+    "dubbing-recognition-chunks.json",
     "dubbing-recognized.json",
     "dubbing-resumed.json",
     "dubbing-reviewed.json",

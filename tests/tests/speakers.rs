@@ -11,6 +11,7 @@ use onevoice_shared::contracts::SynthesizedLine;
 use onevoice_shared::srt;
 use onevoice_tests::flows::{download, dub, dub_to_end, ready_video, stored_audio};
 use onevoice_tests::harness::{TestApp, eventually};
+use onevoice_tests::history::{History, scheduled_together, workers};
 use onevoice_tests::keys;
 use onevoice_tests::media::{self, MEASURE_RATE};
 use onevoice_tests::sample::{self, DIALOGUE_NAMES};
@@ -376,7 +377,23 @@ async fn speakers_named_by_the_transcript_take_the_voices_asked_for() -> anyhow:
 #[tokio::test]
 async fn a_speaker_keeps_their_label_across_recognition_chunks() -> anyhow::Result<()> {
     // Chunks of 4 s: the second one starts with the woman, whom Scribe then calls `speaker_0`.
-    let (app, fake) = start(&[("ASR_PROVIDER", "elevenlabs"), ("ASR_CHUNK_SECS", "4")]).await?;
+    // Two workers of one activity at a time each: the chunks are heard by both.
+    let one_at_a_time = ("WORKER_MAX_CONCURRENT_ACTIVITIES", "1");
+    let (app, fake) = start(&[
+        ("ASR_PROVIDER", "elevenlabs"),
+        ("ASR_CHUNK_SECS", "4"),
+        one_at_a_time,
+    ])
+    .await?;
+    let _second = app
+        .worker_command()?
+        .envs(fake.settings())
+        .envs([
+            ("ASR_PROVIDER", "elevenlabs"),
+            ("ASR_CHUNK_SECS", "4"),
+            one_at_a_time,
+        ])
+        .spawn()?;
     let (_, token) = app.user("speakers-chunks@example.test").await?;
     let (_dir, _sample, video) = dialogue(&app, &token).await?;
     let body = json!({"target_language": "es", "source_language": "en", "voice_id": "espeak-es-m"});
@@ -386,9 +403,19 @@ async fn a_speaker_keeps_their_label_across_recognition_chunks() -> anyhow::Resu
         fake.calls("/v1/speech-to-text").len() >= 3,
         "several chunks"
     );
+    let job_id = job["id"].as_str().context("id")?;
+    let history = History::parse(&app.history(&format!("dub-{job_id}")).await?)?;
+    let chunks = history.runs("speech.recognize_chunk");
+    assert!(chunks.len() >= 3, "a chunk an activity: {}", chunks.len());
+    assert_eq!(history.runs("speech.join_transcript").len(), 1);
+    assert!(
+        scheduled_together(&chunks),
+        "chunks heard one after another"
+    );
+    let workers = workers(&chunks);
+    assert_eq!(workers.len(), 2, "both workers hear chunks: {workers:?}");
     assert_two_voices(&job)?;
     // Every recognized line of a speaker is in that speaker's voice.
-    let job_id = job["id"].as_str().context("id")?;
     let mut heard: BTreeMap<String, Vec<f64>> = BTreeMap::new();
     for (cue, hz) in recognized_lines(&app, job_id).await? {
         if let Some(hz) = hz {

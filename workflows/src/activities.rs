@@ -17,6 +17,9 @@ use onevoice_shared::contracts::{
     SplitSentencesInput, SubtitleFiles, SubtitlesInput, TerminologyInput, TerminologyOutput,
     TrimVideoInput,
 };
+use onevoice_shared::contracts::{
+    CutSpeechInput, JoinTranscriptInput, RecognizeChunkInput, RecognizedChunk, SpeechChunks,
+};
 use temporalio_macros::activity_definitions;
 use temporalio_sdk::activities::ActivityError;
 
@@ -42,6 +45,21 @@ impl DubbingActivities {
 
     #[activity(name = activity::TRANSCRIBE)]
     pub fn transcribe(input: TranscribeInput) -> Result<TranscriptOutput, ActivityError> {
+        unimplemented!()
+    }
+
+    #[activity(name = activity::CUT_SPEECH)]
+    pub fn cut_speech(input: CutSpeechInput) -> Result<SpeechChunks, ActivityError> {
+        unimplemented!()
+    }
+
+    #[activity(name = activity::RECOGNIZE_CHUNK)]
+    pub fn recognize_chunk(input: RecognizeChunkInput) -> Result<RecognizedChunk, ActivityError> {
+        unimplemented!()
+    }
+
+    #[activity(name = activity::JOIN_TRANSCRIPT)]
+    pub fn join_transcript(input: JoinTranscriptInput) -> Result<TranscriptOutput, ActivityError> {
         unimplemented!()
     }
 

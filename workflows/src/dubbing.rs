@@ -11,13 +11,14 @@ use crate::options;
 use crate::reasons;
 use onevoice_shared::contracts::{
     APPROVE_SIGNAL, Approval, BackgroundMode, BackgroundReport, BurnSubtitlesInput,
-    CloneVoicesInput, DubbingInput, DubbingOutput, DubbingProgress, ExtractAudioInput,
-    ExtractAudioOutput, FinishJobInput, JobOutcome, JoinSpeechInput, LineBatch,
-    LoadTranscriptInput, MixInput, MuxInput, OwnTranslationInput, PlanTimingInput, ProgressReport,
-    PublishInput, ReviewMark, ReviewStage, SendEmailInput, SeparateInput, SeparateOutput,
-    SpeakersInput, SplitMeaningInput, SplitSentencesInput, SubtitleFiles, SubtitlesInput,
-    SynthesizeInput, SynthesizeOutput, TerminologyInput, TranscribeInput, TranscriptOutput,
-    TranscriptSource, TranslateInput, TranslateOutput, TrimVideoInput, search_attribute,
+    CloneVoicesInput, CutSpeechInput, DubbingInput, DubbingOutput, DubbingProgress,
+    ExtractAudioInput, ExtractAudioOutput, FinishJobInput, JobOutcome, JoinSpeechInput,
+    JoinTranscriptInput, LineBatch, LoadTranscriptInput, MixInput, MuxInput, OwnTranslationInput,
+    PlanTimingInput, ProgressReport, PublishInput, RecognizeChunkInput, ReviewMark, ReviewStage,
+    SendEmailInput, SeparateInput, SeparateOutput, SpeakersInput, SpeechChunk, SplitMeaningInput,
+    SplitSentencesInput, SubtitleFiles, SubtitlesInput, SynthesizeInput, SynthesizeOutput,
+    TerminologyInput, TranscribeInput, TranscriptOutput, TranscriptSource, TranslateInput,
+    TranslateOutput, TrimVideoInput, search_attribute,
 };
 use onevoice_shared::failure;
 use onevoice_shared::keys::{JobOutputs, VideoKeys};
@@ -479,6 +480,77 @@ const SPEECH_BATCHES_PATCH: &str = "speech-batches";
 /// reach the marker, so every other history replays as before.
 const TIME_RANGE_PATCH: &str = "time-range";
 
+/// Marks histories of jobs whose speech is recognized chunk by chunk, one activity each.
+const RECOGNITION_CHUNKS_PATCH: &str = "recognition-chunks";
+
+/// The source track recognized in chunks that every worker of the task queue can take: cut and
+/// stored, then all recognized at once (after the first alone when the language is to be
+/// detected: the others are told what it heard), then joined into the transcript.
+async fn recognize_in_chunks(
+    ctx: &mut WorkflowContext<DubbingWorkflow>,
+    input: &DubbingInput,
+    audio: &ExtractAudioOutput,
+) -> Result<TranscriptOutput, ActivityExecutionError> {
+    let budget = options::long_running(budget(ctx));
+    let cut = ctx
+        .execute_activity(
+            DubbingActivities::cut_speech,
+            CutSpeechInput {
+                job_id: input.job_id,
+                audio_key: audio.audio_key.clone(),
+            },
+            budget.clone(),
+        )
+        .await?;
+    let recognize = |chunk: SpeechChunk, language: Option<Language>| RecognizeChunkInput {
+        job_id: input.job_id,
+        chunk,
+        language,
+        recognizer: input.options.recognizer,
+    };
+    let mut chunks = cut.chunks.into_iter();
+    let mut recognized = Vec::new();
+    let mut language = (!input.options.detect_language).then_some(input.source_language);
+    let mut detected = None;
+    if language.is_none()
+        && let Some(first) = chunks.next()
+    {
+        let heard = ctx
+            .execute_activity(
+                DubbingActivities::recognize_chunk,
+                recognize(first, None),
+                budget.clone(),
+            )
+            .await?;
+        language = Some(heard.language);
+        detected = Some(heard.language);
+        recognized.push(heard);
+    }
+    let rest = chunks.map(|chunk| {
+        ctx.execute_activity(
+            DubbingActivities::recognize_chunk,
+            recognize(chunk, language),
+            budget.clone(),
+        )
+    });
+    // Every chunk runs to its end (the others stay cached for a retry); the first failure in
+    // track order decides.
+    for heard in temporalio_sdk::workflows::join_all(rest).await {
+        recognized.push(heard?);
+    }
+    ctx.execute_activity(
+        DubbingActivities::join_transcript,
+        JoinTranscriptInput {
+            job_id: input.job_id,
+            chunks: recognized,
+            transcript_key: outputs(input).transcript(),
+            detected,
+        },
+        budget,
+    )
+    .await
+}
+
 /// The job's lines spoken in batches of `size`, all scheduled at once so that every worker of
 /// the task queue takes some (each worker still speaks at most `TTS_CONCURRENCY` lines at a time
 /// per provider), then joined into the job's manifest in line order.
@@ -703,6 +775,9 @@ async fn source_text(
     audio: &ExtractAudioOutput,
 ) -> Result<TranscriptOutput, ActivityExecutionError> {
     match &input.transcript {
+        TranscriptSource::Recognize if ctx.patched(RECOGNITION_CHUNKS_PATCH) => {
+            recognize_in_chunks(ctx, input, audio).await
+        }
         TranscriptSource::Recognize => {
             ctx.execute_activity(
                 DubbingActivities::transcribe,

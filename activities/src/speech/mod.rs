@@ -7,6 +7,10 @@
 //! each boundary, so no word is cut in half; segment times are shifted back by each chunk's
 //! offset. Every chunk's answer is cached in S3 under a hash of its audio, model and language,
 //! so a retry, a resume or another job on the same video never pays twice.
+//!
+//! The workflow runs this as separate activities so that long audio is recognized by every
+//! worker at once: `cut_speech` stores the chunks, `recognize_chunk` hears one (the first alone
+//! when the language is to be detected), `join_transcript` makes them the transcript.
 
 use crate::audio::engine::EngineError;
 use crate::audio::engine::decode::stream_mono;
@@ -15,11 +19,17 @@ use crate::scratch::Scratch;
 use crate::text::timed::Word;
 use crate::voice::http::{self, pcm_to_wav};
 use crate::{error, heartbeat, memo};
-use onevoice_shared::contracts::{TranscribeInput, TranscriptOutput, activity};
+use onevoice_shared::contracts::{
+    CutSpeechInput, JoinTranscriptInput, RecognizeChunkInput, RecognizedChunk, SpeechChunk,
+    SpeechChunks, TranscribeInput, TranscriptOutput, activity,
+};
+use onevoice_shared::ids::JobId;
 use onevoice_shared::keys::JobKeys;
+use onevoice_shared::language::Language;
 use onevoice_shared::pipeline::Step;
 use onevoice_shared::settings::Recognizer;
 use onevoice_shared::srt::{self, Cue};
+use onevoice_shared::storage::Storage;
 use sha2::{Digest, Sha256};
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -52,6 +62,8 @@ impl SpeechActivities {
 
 #[activities]
 impl SpeechActivities {
+    /// The whole recognition in one activity: what jobs started before the chunks fanned out
+    /// (no `recognition-chunks` marker) run on a resume.
     #[activity(name = activity::TRANSCRIBE)]
     pub async fn transcribe(
         self: Arc<Self>,
@@ -63,109 +75,131 @@ impl SpeechActivities {
         heartbeat::beating(
             &ctx,
             memo::once(&deps.storage, &key, || async {
-                let recognizer = input.recognizer.or(deps.speech.recognizer).ok_or_else(|| {
-                    error::invalid_input("speech recognition is not configured (ASR_PROVIDER)")
-                })?;
+                let recognizer = self.recognizer(input.recognizer)?;
                 let scratch = Scratch::new(&deps.tools.work_dir, "transcribe")?;
-                let source = scratch.path("source.audio");
-                deps.storage
-                    .download_to(&input.audio_key, &source)
-                    .await
-                    .map_err(error::storage)?;
-                let dir = scratch.path("");
-                let chunk_s = deps.speech.chunk_secs.max(4);
-                let chunks =
-                    tokio::task::spawn_blocking(move || cut_chunks(&source, &dir, chunk_s))
-                        .await
-                        .map_err(|e| error::transient(format!("preparing audio: {e}")))?
-                        .map_err(|e| {
-                            tracing::warn!(error = %e, "the job's audio cannot be read");
-                            error::invalid_input("the video's audio cannot be read")
-                        })?;
-                let mut cues = Vec::new();
-                let mut words: Vec<Word> = Vec::new();
+                let chunks = self.cut(&scratch, &input.audio_key).await?;
+                let mut transcript = Transcript::default();
                 // Detection happens on the first chunk; the rest are told what it found.
                 let mut language = (!input.detect).then_some(input.language);
                 let mut detected = None;
-                let mut voices = speakers::Voices::default();
                 for (offset_ms, path) in chunks {
                     let wav = tokio::fs::read(&path)
                         .await
                         .map_err(|e| error::transient(format!("reading a chunk: {e}")))?;
-                    let mut recognized = self.chunk_segments(recognizer, language, &wav).await?;
-                    // The provider numbers speakers per request: the same person gets the same
-                    // label in every chunk.
-                    voices.relabel(&mut recognized, &wav);
-                    let Recognized {
-                        segments,
-                        words: timed,
-                        language: heard,
-                        ..
-                    } = recognized;
-                    words.extend(timed.into_iter().map(|w| Word {
-                        start_ms: offset_ms + w.start_ms,
-                        end_ms: offset_ms + w.end_ms,
-                        text: w.text,
-                        speaker: w.speaker,
-                    }));
+                    let (_, recognized) = self.chunk_segments(recognizer, language, &wav).await?;
                     if language.is_none() {
-                        let heard = heard.ok_or_else(|| {
-                            error::invalid_input(format!(
-                                "{} detected no language",
-                                recognizer.name()
-                            ))
-                        })?;
-                        let found: onevoice_shared::language::Language =
-                        heard.parse().map_err(|_| {
-                            error::invalid_input(format!(
-                                "the speech is in `{heard}`, a language OneVoice does not dub from"
-                            ))
-                        })?;
+                        let found = spoken_language(recognizer, recognized.language.as_deref())?;
                         language = Some(found);
                         detected = Some(found);
                     }
-                    cues.extend(segments.into_iter().map(|s| Cue {
-                        start_ms: offset_ms + s.start_ms,
-                        end_ms: offset_ms + s.end_ms.max(s.start_ms),
-                        text: s.text,
-                        speaker: s.speaker,
-                    }));
-                    crate::heartbeat::progress(&ctx, cues.len() as u64).await;
+                    transcript.add(offset_ms, recognized, &wav);
+                    crate::heartbeat::progress(&ctx, transcript.cues.len() as u64).await;
                 }
-                if cues.is_empty() {
-                    return Err(error::invalid_input(
-                        "no speech was recognized in the video",
-                    ));
-                }
-                let cues_key = JobKeys(input.job_id).text_json("source_cues");
-                deps.storage
-                    .put_json(&cues_key, &cues)
+                transcript
+                    .store(&deps.storage, input.job_id, &input.transcript_key, detected)
                     .await
-                    .map_err(error::storage)?;
-                let words_key = if words.is_empty() {
-                    None
-                } else {
-                    let key = JobKeys(input.job_id).text_json("source_words");
+            }),
+        )
+        .await
+    }
+
+    /// The source track cut into recognition chunks, stored for any worker to recognize.
+    #[activity(name = activity::CUT_SPEECH)]
+    pub async fn cut_speech(
+        self: Arc<Self>,
+        ctx: ActivityContext,
+        input: CutSpeechInput,
+    ) -> Result<SpeechChunks, ActivityError> {
+        let deps = &self.deps;
+        let keys = JobKeys(input.job_id);
+        heartbeat::beating(
+            &ctx,
+            memo::once(&deps.storage, &keys.speech_chunks(), || async {
+                let scratch = Scratch::new(&deps.tools.work_dir, "speech-cut")?;
+                let mut chunks = Vec::new();
+                for (n, (offset_ms, path)) in self
+                    .cut(&scratch, &input.audio_key)
+                    .await?
+                    .into_iter()
+                    .enumerate()
+                {
+                    let key = keys.speech_chunk(n);
                     deps.storage
-                        .put_json(&key, &words)
+                        .put_file(&key, &path, "audio/wav")
                         .await
                         .map_err(error::storage)?;
-                    Some(key)
-                };
-                deps.storage
-                    .put_bytes(
-                        &input.transcript_key,
-                        srt::write_with_speakers(&cues).into_bytes(),
-                        "application/x-subrip",
-                    )
+                    chunks.push(SpeechChunk { offset_ms, key });
+                }
+                Ok(SpeechChunks { chunks })
+            }),
+        )
+        .await
+    }
+
+    /// One chunk recognized (or found in the recognizer's cache, which makes a retry free).
+    #[activity(name = activity::RECOGNIZE_CHUNK)]
+    pub async fn recognize_chunk(
+        self: Arc<Self>,
+        ctx: ActivityContext,
+        input: RecognizeChunkInput,
+    ) -> Result<RecognizedChunk, ActivityError> {
+        heartbeat::beating(&ctx, async {
+            let recognizer = self.recognizer(input.recognizer)?;
+            let wav = self
+                .deps
+                .storage
+                .get_bytes(&input.chunk.key)
+                .await
+                .map_err(error::storage)?;
+            let (result_key, recognized) = self
+                .chunk_segments(recognizer, input.language, &wav)
+                .await?;
+            let language = match input.language {
+                Some(told) => told,
+                None => spoken_language(recognizer, recognized.language.as_deref())?,
+            };
+            Ok(RecognizedChunk {
+                chunk: input.chunk,
+                result_key,
+                language,
+            })
+        })
+        .await
+    }
+
+    /// The recognized chunks, in track order, made the job's transcript: times shifted by each
+    /// chunk's offset, and each speaker given one label throughout.
+    #[activity(name = activity::JOIN_TRANSCRIPT)]
+    pub async fn join_transcript(
+        self: Arc<Self>,
+        ctx: ActivityContext,
+        input: JoinTranscriptInput,
+    ) -> Result<TranscriptOutput, ActivityError> {
+        let storage = &self.deps.storage;
+        let key = JobKeys(input.job_id).step_result(Step::SpeechRecognition);
+        heartbeat::beating(
+            &ctx,
+            memo::once(storage, &key, || async {
+                let mut transcript = Transcript::default();
+                for part in &input.chunks {
+                    let recognized: Recognized = storage
+                        .get_json(&part.result_key)
+                        .await
+                        .map_err(error::storage)?;
+                    // Only speaker labels need the audio (to match voices across chunks).
+                    let wav = if recognized.segments.iter().any(|s| s.speaker.is_some()) {
+                        storage
+                            .get_bytes(&part.chunk.key)
+                            .await
+                            .map_err(error::storage)?
+                    } else {
+                        Vec::new()
+                    };
+                    transcript.add(part.chunk.offset_ms, recognized, &wav);
+                }
+                transcript
+                    .store(storage, input.job_id, &input.transcript_key, input.detected)
                     .await
-                    .map_err(error::storage)?;
-                Ok(TranscriptOutput {
-                    cues_key,
-                    lines: cues.len() as u32,
-                    language: detected,
-                    words_key,
-                })
             }),
         )
         .await
@@ -173,13 +207,44 @@ impl SpeechActivities {
 }
 
 impl SpeechActivities {
-    /// One chunk's segments: from the cache, or from the provider (then cached).
+    /// The job's recognizer, else the deployment's.
+    fn recognizer(&self, chosen: Option<Recognizer>) -> Result<Recognizer, ActivityError> {
+        chosen.or(self.deps.speech.recognizer).ok_or_else(|| {
+            error::invalid_input("speech recognition is not configured (ASR_PROVIDER)")
+        })
+    }
+
+    /// The source track decoded and cut into WAV chunks in `scratch`: (offset ms, path).
+    async fn cut(
+        &self,
+        scratch: &Scratch,
+        audio_key: &str,
+    ) -> Result<Vec<(u64, PathBuf)>, ActivityError> {
+        let source = scratch.path("source.audio");
+        self.deps
+            .storage
+            .download_to(audio_key, &source)
+            .await
+            .map_err(error::storage)?;
+        let dir = scratch.path("");
+        let chunk_s = self.deps.speech.chunk_secs.max(4);
+        tokio::task::spawn_blocking(move || cut_chunks(&source, &dir, chunk_s))
+            .await
+            .map_err(|e| error::transient(format!("preparing audio: {e}")))?
+            .map_err(|e| {
+                tracing::warn!(error = %e, "the job's audio cannot be read");
+                error::invalid_input("the video's audio cannot be read")
+            })
+    }
+
+    /// One chunk's segments and where they are cached: from the cache, or from the provider
+    /// (then cached).
     async fn chunk_segments(
         &self,
         recognizer: Recognizer,
-        language: Option<onevoice_shared::language::Language>,
+        language: Option<Language>,
         wav: &[u8],
-    ) -> Result<Recognized, ActivityError> {
+    ) -> Result<(String, Recognized), ActivityError> {
         let (transcriber, provider) = recognizers::configured(recognizer, &self.deps.speech)?;
         let language = language.map(|l| l.code());
         let mut hash = Sha256::new();
@@ -195,7 +260,7 @@ impl SpeechActivities {
         let cache_key =
             onevoice_shared::keys::asr_cache(recognizer.name(), &format!("{:x}", hash.finalize()));
         if let Ok(cached) = self.deps.storage.get_json::<Recognized>(&cache_key).await {
-            return Ok(cached);
+            return Ok((cache_key, cached));
         }
         let url = http::url(provider, transcriber.name(), transcriber.path())?;
         let body = http::send(
@@ -218,7 +283,94 @@ impl SpeechActivities {
             .put_json(&cache_key, &segments)
             .await
             .map_err(error::storage)?;
-        Ok(segments)
+        Ok((cache_key, segments))
+    }
+}
+
+/// The language a recognizer says it heard, if OneVoice dubs from it.
+fn spoken_language(recognizer: Recognizer, heard: Option<&str>) -> Result<Language, ActivityError> {
+    let heard = heard.ok_or_else(|| {
+        error::invalid_input(format!("{} detected no language", recognizer.name()))
+    })?;
+    heard.parse().map_err(|_| {
+        error::invalid_input(format!(
+            "the speech is in `{heard}`, a language OneVoice does not dub from"
+        ))
+    })
+}
+
+/// The job's transcript as its chunks come in, in track order.
+#[derive(Default)]
+struct Transcript {
+    cues: Vec<Cue>,
+    words: Vec<Word>,
+    voices: speakers::Voices,
+}
+
+impl Transcript {
+    /// A chunk's answer added: its times shifted by the chunk's offset, and its speakers
+    /// labelled as the job's (the provider numbers speakers per request).
+    fn add(&mut self, offset_ms: u64, mut recognized: Recognized, wav: &[u8]) {
+        self.voices.relabel(&mut recognized, wav);
+        self.words
+            .extend(recognized.words.into_iter().map(|w| Word {
+                start_ms: offset_ms + w.start_ms,
+                end_ms: offset_ms + w.end_ms,
+                text: w.text,
+                speaker: w.speaker,
+            }));
+        self.cues
+            .extend(recognized.segments.into_iter().map(|s| Cue {
+                start_ms: offset_ms + s.start_ms,
+                end_ms: offset_ms + s.end_ms.max(s.start_ms),
+                text: s.text,
+                speaker: s.speaker,
+            }));
+    }
+
+    /// The cues, the timed words and the SRT stored; fails when nothing was said.
+    async fn store(
+        self,
+        storage: &Storage,
+        job_id: JobId,
+        transcript_key: &str,
+        detected: Option<Language>,
+    ) -> Result<TranscriptOutput, ActivityError> {
+        if self.cues.is_empty() {
+            return Err(error::invalid_input(
+                "no speech was recognized in the video",
+            ));
+        }
+        let keys = JobKeys(job_id);
+        let cues_key = keys.text_json("source_cues");
+        storage
+            .put_json(&cues_key, &self.cues)
+            .await
+            .map_err(error::storage)?;
+        let words_key = if self.words.is_empty() {
+            None
+        } else {
+            let key = keys.text_json("source_words");
+            storage
+                .put_json(&key, &self.words)
+                .await
+                .map_err(error::storage)?;
+            Some(key)
+        };
+        storage
+            .put_bytes(
+                transcript_key,
+                srt::write_with_speakers(&self.cues).into_bytes(),
+                "application/x-subrip",
+            )
+            .await
+            .map_err(error::storage)?;
+        Ok(TranscriptOutput {
+            cues_key,
+            lines: self.cues.len() as u32,
+            language: detected,
+            words_key,
+        })
     }
 }
 

@@ -27,7 +27,7 @@ use temporalio_client::{
 };
 
 const DEADLINE: Duration = Duration::from_secs(180);
-const SCENARIOS: [&str; 20] = [
+const SCENARIOS: [&str; 21] = [
     "dubbing-recognized",
     "dubbing-speakers",
     "dubbing-cloned",
@@ -48,6 +48,7 @@ const SCENARIOS: [&str; 20] = [
     "dubbing-speech-batches",
     "webhook-given-up",
     "dubbing-time-range",
+    "dubbing-recognition-chunks",
 ];
 
 #[tokio::main]
@@ -95,6 +96,7 @@ async fn record(name: &str) -> anyhow::Result<Vec<u8>> {
         "dubbing-speech-batches" => speech_batches().await,
         "webhook-given-up" => webhook_given_up().await,
         "dubbing-time-range" => time_range().await,
+        "dubbing-recognition-chunks" => recognition_chunks().await,
         other => anyhow::bail!("no scenario {other}"),
     }
 }
@@ -162,6 +164,27 @@ async fn recognized_on(app: &TestApp) -> anyhow::Result<Vec<u8>> {
     let (_, token) = app.user("record-asr@example.com").await?;
     let (_dir, _sample, video) = sample_video(app, &token, "asr.mp4").await?;
     let (job, _) = dub_completed(app, &token, &video, request(None)).await?;
+    history(app, &format!("dub-{job}"), true).await
+}
+
+/// A recognized dub in chunks of 4 s (the `recognition-chunks` patch) whose language is
+/// detected: the first chunk is heard alone, the others together, then joined.
+async fn recognition_chunks() -> anyhow::Result<Vec<u8>> {
+    let fake = FakeTts::start().await?;
+    let mut settings = fake.settings();
+    settings.push(("ASR_CHUNK_SECS", "4".into()));
+    let overrides: Vec<(&str, &str)> = settings.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    let app = TestApp::spawn_with(&overrides).await?;
+    let out = recognition_chunks_on(&app).await;
+    finish(app, out).await
+}
+
+async fn recognition_chunks_on(app: &TestApp) -> anyhow::Result<Vec<u8>> {
+    let (_, token) = app.user("record-asr-chunks@example.com").await?;
+    let (_dir, _sample, video) = sample_video(app, &token, "asr-chunks.mp4").await?;
+    let mut body = request(None);
+    body["source_language"] = json!("auto");
+    let (job, _) = dub_completed(app, &token, &video, body).await?;
     history(app, &format!("dub-{job}"), true).await
 }
 
