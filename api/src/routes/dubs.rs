@@ -274,27 +274,6 @@ pub struct QuoteResponse {
     sufficient: bool,
 }
 
-/// What dubbing this video costs, with the same function the job is charged with.
-#[utoipa::path(get, path = "/api/videos/{id}/quote", tag = "jobs", security(("bearer" = [])),
-    params(("id" = uuid::Uuid, Path, description = "video id"), QuoteQuery),
-    responses((status = 200, body = QuoteResponse), (status = 404, body = crate::error::ErrorBody),
-              (status = 409, body = crate::error::ErrorBody), (status = 422, body = crate::error::ErrorBody)))]
-async fn quote(
-    State(state): State<AppState>,
-    user: AuthUser,
-    ApiPath(id): ApiPath<VideoId>,
-    ApiQuery(part): ApiQuery<QuoteQuery>,
-) -> Result<Json<QuoteResponse>, ApiError> {
-    let q = dubs::quote(&state, user.id, id, part.into()).await?;
-    Ok(Json(QuoteResponse {
-        credits: q.credits,
-        duration_seconds: q.duration_seconds,
-        estimated_processing_seconds: q.estimated_processing_seconds,
-        available_credits: q.available.max(0),
-        sufficient: q.available >= q.credits,
-    }))
-}
-
 /// The part of the video to price, as a dub request names it (the whole video by default).
 #[derive(Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
@@ -348,6 +327,27 @@ pub struct BatchJob {
     #[schema(schema_with = crate::schemas::job_status)]
     status: JobStatus,
     credits: i64,
+}
+
+/// What dubbing this video costs, with the same function the job is charged with.
+#[utoipa::path(get, path = "/api/videos/{id}/quote", tag = "jobs", security(("bearer" = [])),
+    params(("id" = uuid::Uuid, Path, description = "video id"), QuoteQuery),
+    responses((status = 200, body = QuoteResponse), (status = 404, body = crate::error::ErrorBody),
+              (status = 409, body = crate::error::ErrorBody), (status = 422, body = crate::error::ErrorBody)))]
+async fn quote(
+    State(state): State<AppState>,
+    user: AuthUser,
+    ApiPath(id): ApiPath<VideoId>,
+    ApiQuery(part): ApiQuery<QuoteQuery>,
+) -> Result<Json<QuoteResponse>, ApiError> {
+    let q = dubs::quote(&state, user.id, id, part.into()).await?;
+    Ok(Json(QuoteResponse {
+        credits: q.credits,
+        duration_seconds: q.duration_seconds,
+        estimated_processing_seconds: q.estimated_processing_seconds,
+        available_credits: q.available.max(0),
+        sufficient: q.available >= q.credits,
+    }))
 }
 
 /// Starts dubbing a video into a language (one job per request). The quoted credits are held at

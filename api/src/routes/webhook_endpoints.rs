@@ -97,6 +97,85 @@ pub struct EndpointWithSecret {
     secret: String,
 }
 
+#[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct DeliveriesQuery {
+    /// 1–100, default 50.
+    #[param(minimum = 1, maximum = 100)]
+    limit: Option<i64>,
+}
+
+/// One attempt of a delivery.
+#[derive(Serialize, ToSchema)]
+pub struct AttemptView {
+    attempt: i32,
+    at: DateTime<Utc>,
+    /// The endpoint's HTTP status; none when no answer came.
+    response_code: Option<i32>,
+    latency_ms: i32,
+    error: Option<String>,
+}
+
+/// A delivery of an event to the endpoint.
+#[derive(Serialize, ToSchema)]
+pub struct DeliveryView {
+    id: Uuid,
+    event_id: Uuid,
+    event_type: String,
+    /// The job's event number (the video's for `video.ready`).
+    sequence: i64,
+    job_id: Option<Uuid>,
+    /// The delivery this one repeats (manual redelivery).
+    redelivery_of: Option<Uuid>,
+    /// `pending` (trying), `delivered`, `failed` (out of retries) or `cancelled` (the endpoint
+    /// was disabled).
+    status: String,
+    attempts: i32,
+    response_code: Option<i32>,
+    latency_ms: Option<i32>,
+    last_error: Option<String>,
+    created_at: DateTime<Utc>,
+    finished_at: Option<DateTime<Utc>>,
+    attempt_log: Vec<AttemptView>,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct DeliveryList {
+    deliveries: Vec<DeliveryView>,
+}
+
+impl DeliveryView {
+    /// A delivery with its own attempts, picked from the page's.
+    fn new(d: Delivery, attempts: &[AttemptRow]) -> Self {
+        DeliveryView {
+            attempt_log: attempts
+                .iter()
+                .filter(|a| a.delivery_id == d.id)
+                .map(|a| AttemptView {
+                    attempt: a.attempt,
+                    at: a.at,
+                    response_code: a.response_code,
+                    latency_ms: a.latency_ms,
+                    error: a.error.clone(),
+                })
+                .collect(),
+            id: d.id,
+            event_id: d.event_id,
+            event_type: d.event_type,
+            sequence: d.sequence,
+            job_id: d.job_id,
+            redelivery_of: d.redelivery_of,
+            status: d.status,
+            attempts: d.attempts,
+            response_code: d.response_code,
+            latency_ms: d.latency_ms,
+            last_error: d.last_error,
+            created_at: d.created_at,
+            finished_at: d.finished_at,
+        }
+    }
+}
+
 /// Registers an endpoint (plans with API access: 403 otherwise; at most 10: 409). The answer
 /// carries the signing secret, which is never shown again.
 #[utoipa::path(post, path = "/api/webhook-endpoints", tag = "webhooks", security(("bearer" = [])),
@@ -216,85 +295,6 @@ async fn rotate_secret(
         endpoint: rotated.endpoint.into(),
         secret: rotated.secret,
     }))
-}
-
-#[derive(Deserialize, IntoParams)]
-#[into_params(parameter_in = Query)]
-pub struct DeliveriesQuery {
-    /// 1–100, default 50.
-    #[param(minimum = 1, maximum = 100)]
-    limit: Option<i64>,
-}
-
-/// One attempt of a delivery.
-#[derive(Serialize, ToSchema)]
-pub struct AttemptView {
-    attempt: i32,
-    at: DateTime<Utc>,
-    /// The endpoint's HTTP status; none when no answer came.
-    response_code: Option<i32>,
-    latency_ms: i32,
-    error: Option<String>,
-}
-
-/// A delivery of an event to the endpoint.
-#[derive(Serialize, ToSchema)]
-pub struct DeliveryView {
-    id: Uuid,
-    event_id: Uuid,
-    event_type: String,
-    /// The job's event number (the video's for `video.ready`).
-    sequence: i64,
-    job_id: Option<Uuid>,
-    /// The delivery this one repeats (manual redelivery).
-    redelivery_of: Option<Uuid>,
-    /// `pending` (trying), `delivered`, `failed` (out of retries) or `cancelled` (the endpoint
-    /// was disabled).
-    status: String,
-    attempts: i32,
-    response_code: Option<i32>,
-    latency_ms: Option<i32>,
-    last_error: Option<String>,
-    created_at: DateTime<Utc>,
-    finished_at: Option<DateTime<Utc>>,
-    attempt_log: Vec<AttemptView>,
-}
-
-#[derive(Serialize, ToSchema)]
-pub struct DeliveryList {
-    deliveries: Vec<DeliveryView>,
-}
-
-impl DeliveryView {
-    /// A delivery with its own attempts, picked from the page's.
-    fn new(d: Delivery, attempts: &[AttemptRow]) -> Self {
-        DeliveryView {
-            attempt_log: attempts
-                .iter()
-                .filter(|a| a.delivery_id == d.id)
-                .map(|a| AttemptView {
-                    attempt: a.attempt,
-                    at: a.at,
-                    response_code: a.response_code,
-                    latency_ms: a.latency_ms,
-                    error: a.error.clone(),
-                })
-                .collect(),
-            id: d.id,
-            event_id: d.event_id,
-            event_type: d.event_type,
-            sequence: d.sequence,
-            job_id: d.job_id,
-            redelivery_of: d.redelivery_of,
-            status: d.status,
-            attempts: d.attempts,
-            response_code: d.response_code,
-            latency_ms: d.latency_ms,
-            last_error: d.last_error,
-            created_at: d.created_at,
-            finished_at: d.finished_at,
-        }
-    }
 }
 
 /// The endpoint's delivery log, newest first: each delivery's status and its attempts.
