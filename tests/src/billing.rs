@@ -24,10 +24,9 @@ pub struct Billing {
 pub async fn start(extra: &[(&str, &str)]) -> anyhow::Result<Billing> {
     let paddle =
         FakePaddle::start(&Catalog::parse(DEFAULT_PLANS).map_err(anyhow::Error::msg)?).await?;
-    let settings = paddle.settings();
-    let mut overrides: Vec<(&str, &str)> = settings.iter().map(|(k, v)| (*k, v.as_str())).collect();
-    overrides.extend_from_slice(extra);
-    let app = TestApp::spawn_with(&overrides).await?;
+    let mut settings = paddle.settings();
+    settings.extend(extra.iter().map(|(k, v)| (*k, v.to_string())));
+    let app = TestApp::spawn_with(&settings).await?;
     let hooks = WebhookSender::new(app.url("/api/webhooks/paddle"));
     Ok(Billing { app, paddle, hooks })
 }

@@ -48,14 +48,17 @@ fn with_database(url: &str, name: &str) -> anyhow::Result<String> {
     Ok(u.to_string())
 }
 
+/// No settings overridden (for [`TestApp::spawn_paused`] with the stack's settings).
+pub const NO_OVERRIDES: &[(&str, &str)] = &[];
+
 impl TestApp {
     /// Starts the API and a worker against a new database.
     pub async fn spawn() -> anyhow::Result<Self> {
-        Self::spawn_with(&[]).await
+        Self::spawn_with(NO_OVERRIDES).await
     }
 
     /// Like [`TestApp::spawn`], with some settings overridden (e.g. low rate limits).
-    pub async fn spawn_with(overrides: &[(&str, &str)]) -> anyhow::Result<Self> {
+    pub async fn spawn_with<V: AsRef<str>>(overrides: &[(&str, V)]) -> anyhow::Result<Self> {
         let mut app = Self::spawn_paused(overrides).await?;
         app.start_worker().await?;
         Ok(app)
@@ -63,7 +66,7 @@ impl TestApp {
 
     /// The API without a worker: workflows wait in their task queue until [`TestApp::start_worker`],
     /// so a test can act on a job (cancel it, break an input) before any step runs.
-    pub async fn spawn_paused(overrides: &[(&str, &str)]) -> anyhow::Result<Self> {
+    pub async fn spawn_paused<V: AsRef<str>>(overrides: &[(&str, V)]) -> anyhow::Result<Self> {
         onevoice_api::telemetry::init(onevoice_shared::settings::LogFormat::Text);
         let base = settings_with(&[])?;
         let database = format!("onevoice_test_{}", Uuid::new_v4().simple());
@@ -86,7 +89,7 @@ impl TestApp {
             ("API_BIND", "127.0.0.1:0".into()),
             ("SHUTDOWN_GRACE_SECS", "2".into()),
         ];
-        all.extend(overrides.iter().map(|(k, v)| (*k, v.to_string())));
+        all.extend(overrides.iter().map(|(k, v)| (*k, v.as_ref().to_string())));
         let settings = Arc::new(settings_with(&all)?);
         let state = bootstrap::app_state(settings.clone(), "onevoice-test").await?;
         onevoice_shared::db::migrate(&state.db).await?;

@@ -226,8 +226,7 @@ async fn the_separation_service_makes_the_stem_and_its_refusals_fall_back_offlin
     use onevoice_tests::lalalai::{self, Failure, FakeLalalAi};
     let fake = FakeLalalAi::start().await?;
     let settings = fake.settings();
-    let overrides: Vec<(&str, &str)> = settings.iter().map(|(k, v)| (*k, v.as_str())).collect();
-    let app = TestApp::spawn_with(&overrides).await?;
+    let app = TestApp::spawn_with(&settings).await?;
     let (_, token) = app.user("separation-service@example.test").await?;
     let (_dir, sample, video) = sample_video(&app, &token, "service.mp4").await?;
     let body = json!({"target_language": "es", "source_language": "en",

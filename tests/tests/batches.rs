@@ -27,10 +27,9 @@ async fn a_batch_of_three_languages_completes_each_charged_once() -> anyhow::Res
     // The offline translator knows English to Spanish only: the LLM (a local fake of OpenAI's
     // API, with its voices) translates into French and German.
     let fake = FakeTts::start().await?;
-    let settings = fake.settings();
-    let mut overrides: Vec<(&str, &str)> = settings.iter().map(|(k, v)| (*k, v.as_str())).collect();
-    overrides.push(("LLM_MODEL", "gpt-test"));
-    let app = TestApp::spawn_with(&overrides).await?;
+    let mut settings = fake.settings();
+    settings.push(("LLM_MODEL", "gpt-test".into()));
+    let app = TestApp::spawn_with(&settings).await?;
     let (user, token) = app.user("batch@example.com").await?;
     let (_dir, sample, video) = sample_video(&app, &token, "batch.mp4").await?;
     assert_eq!(balance(&app, user).await?, 100);

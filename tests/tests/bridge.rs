@@ -64,9 +64,9 @@ fn fixture(name: &str) -> String {
 
 async fn app_with(q: &Queues) -> anyhow::Result<TestApp> {
     TestApp::spawn_with(&[
-        ("SQS_QUEUE_URL", &q.jobs),
-        ("SQS_DLQ_URL", &q.dlq),
-        ("SQS_PUBLISH_QUEUE_URL", &q.events),
+        ("SQS_QUEUE_URL", q.jobs.as_str()),
+        ("SQS_DLQ_URL", q.dlq.as_str()),
+        ("SQS_PUBLISH_QUEUE_URL", q.events.as_str()),
         ("DISPATCH_MODE", "sqs"),
         ("SQS_WAIT_TIME_SECONDS", "1"),
         ("SQS_VISIBILITY_TIMEOUT", "2"),
@@ -500,7 +500,7 @@ async fn a_refused_completion_email_does_not_fail_the_finished_job() -> anyhow::
     let smtp = onevoice_tests::smtp::refusing().await?;
     let q = queues().await?;
     let app = TestApp::spawn_with(&[
-        ("SQS_PUBLISH_QUEUE_URL", &q.events),
+        ("SQS_PUBLISH_QUEUE_URL", q.events.as_str()),
         ("SMTP_HOST", "127.0.0.1"),
         ("SMTP_PORT", &smtp.port.to_string()),
     ])
@@ -553,9 +553,9 @@ async fn a_refused_completion_email_does_not_fail_the_finished_job() -> anyhow::
 async fn stranded_jobs_are_failed_and_their_holds_released() -> anyhow::Result<()> {
     let q = queues().await?;
     let app = TestApp::spawn_with(&[
-        ("SQS_QUEUE_URL", &q.jobs),
-        ("SQS_DLQ_URL", &q.dlq),
-        ("SQS_PUBLISH_QUEUE_URL", &q.events),
+        ("SQS_QUEUE_URL", q.jobs.as_str()),
+        ("SQS_DLQ_URL", q.dlq.as_str()),
+        ("SQS_PUBLISH_QUEUE_URL", q.events.as_str()),
         ("DISPATCH_MODE", "sqs"),
         ("MAINTENANCE_INTERVAL_SECS", "1"),
         ("JOB_STRANDED_AFTER_SECS", "1"),

@@ -7,7 +7,7 @@
 use anyhow::Context;
 use onevoice_shared::billing::{Catalog, DEFAULT_PLANS};
 use onevoice_tests::flows;
-use onevoice_tests::harness::TestApp;
+use onevoice_tests::harness::{self, TestApp};
 use onevoice_tests::paddle::FakePaddle;
 use serde_json::{Value, json};
 use std::path::PathBuf;
@@ -88,7 +88,7 @@ async fn query_parameters_and_common_answers_are_documented() -> anyhow::Result<
 /// loads it, runs its scripts (all served by the binary) and lists every path of the document.
 #[tokio::test]
 async fn the_docs_list_every_operation_without_internet() -> anyhow::Result<()> {
-    let app = TestApp::spawn_paused(&[]).await?;
+    let app = TestApp::spawn_paused(harness::NO_OVERRIDES).await?;
     let profile = tempfile::tempdir()?;
     let out = tokio::process::Command::new("chromium-headless-shell")
         .args([
@@ -371,7 +371,6 @@ async fn the_api_answers_as_its_document_says_under_fuzzing() -> anyhow::Result<
     // is what the fuzzer reaches.
     overrides.push(("AUTH_RATE_LIMIT_PER_IP", "100000".into()));
     overrides.push(("AUTH_RATE_LIMIT_PER_EMAIL", "100000".into()));
-    let overrides: Vec<(&str, &str)> = overrides.iter().map(|(k, v)| (*k, v.as_str())).collect();
     let app = TestApp::spawn_with(&overrides).await?;
 
     let token = app

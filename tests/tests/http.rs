@@ -248,7 +248,7 @@ async fn detailed_health_is_cached_private_and_names_what_is_down() -> anyhow::R
     let port = smtp.port.to_string();
     let operator = "operator-token-0123456789";
     let app = TestApp::spawn_paused(&[
-        ("SMTP_PORT", &port),
+        ("SMTP_PORT", port.as_str()),
         ("SMTP_SECURITY", "plain"),
         ("HEALTH_CACHE_SECS", "3600"),
         ("OPERATOR_TOKEN", operator),
@@ -297,7 +297,7 @@ async fn detailed_health_is_cached_private_and_names_what_is_down() -> anyhow::R
         listener.local_addr()?.port().to_string()
     };
     let app = TestApp::spawn_paused(&[
-        ("SMTP_PORT", &closed),
+        ("SMTP_PORT", closed.as_str()),
         ("SMTP_SECURITY", "plain"),
         ("HEALTH_CACHE_SECS", "0"),
     ])

@@ -82,7 +82,7 @@ async fn a_video_at_a_url_is_fetched_ingested_and_dubbed_like_an_upload() -> any
     let max = (bytes.len() + 1024).to_string();
     let app = TestApp::spawn_with(&[
         ("OUTBOUND_ALLOW_PRIVATE", "true"),
-        ("MAX_UPLOAD_BYTES", &max),
+        ("MAX_UPLOAD_BYTES", max.as_str()),
     ])
     .await?;
     let (user, token) = app.user("importer@example.com").await?;

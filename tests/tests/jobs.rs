@@ -6,7 +6,7 @@ use anyhow::Context;
 use onevoice_shared::ids::JobId;
 use onevoice_shared::repo::ledger;
 use onevoice_tests::flows::{dub, finished_job, ready_video, sample_video};
-use onevoice_tests::harness::TestApp;
+use onevoice_tests::harness::{self, TestApp};
 use onevoice_tests::history::{History, scheduled_together, workers};
 use onevoice_tests::{keys, mail, sample};
 use serde_json::{Value, json};
@@ -456,7 +456,7 @@ async fn a_resume_while_the_failed_run_still_closes_starts_a_new_run() -> anyhow
     let smtp = &onevoice_tests::harness::settings_with(&[])?.smtp;
     let proxy = SlowProxy::start(format!("{}:{}", smtp.host, smtp.port)).await?;
     let port = proxy.port.to_string();
-    let mut app = TestApp::spawn_paused(&[("SMTP_PORT", &port)]).await?;
+    let mut app = TestApp::spawn_paused(&[("SMTP_PORT", port.as_str())]).await?;
     app.start_worker().await?;
     let (user, token) = app.user("resume-closing@example.com").await?;
     let (_dir, sample, video) = sample_video(&app, &token, "closing.mp4").await?;
@@ -491,7 +491,7 @@ async fn a_resume_while_the_failed_run_still_closes_starts_a_new_run() -> anyhow
 #[tokio::test]
 async fn a_failed_dub_refunds_notifies_once_and_resumes_from_the_failed_step() -> anyhow::Result<()>
 {
-    let mut app = TestApp::spawn_paused(&[]).await?;
+    let mut app = TestApp::spawn_paused(harness::NO_OVERRIDES).await?;
     app.start_worker().await?;
     let email = format!("resume-{}@example.com", uuid::Uuid::new_v4().simple());
     let (user, token) = app.user(&email).await?;
@@ -594,7 +594,7 @@ async fn a_failed_dub_refunds_notifies_once_and_resumes_from_the_failed_step() -
 /// reused, and the job is still charged exactly once.
 #[tokio::test]
 async fn the_job_survives_its_worker_process_being_killed_mid_activity() -> anyhow::Result<()> {
-    let mut app = TestApp::spawn_paused(&[]).await?;
+    let mut app = TestApp::spawn_paused(harness::NO_OVERRIDES).await?;
     app.start_worker().await?;
     let (user, token) = app.user("crash@example.com").await?;
     let (_dir, _sample, video) = sample_video(&app, &token, "crash.mp4").await?;

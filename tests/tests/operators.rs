@@ -6,7 +6,7 @@ use anyhow::Context;
 use onevoice_shared::ids::JobId;
 use onevoice_shared::repo::ledger;
 use onevoice_tests::flows::{self, finished_job, sample_video};
-use onevoice_tests::harness::{TestApp, eventually};
+use onevoice_tests::harness::{self, TestApp, eventually};
 use std::time::Duration;
 
 const DUB_DEADLINE: Duration = Duration::from_secs(180);
@@ -70,7 +70,7 @@ async fn the_readmes_operator_commands_list_query_and_reset_a_failed_dub() -> an
     };
     let (list, query, reset) = (find("list")?, find("query")?, find("reset")?);
 
-    let mut app = TestApp::spawn_paused(&[]).await?;
+    let mut app = TestApp::spawn_paused(harness::NO_OVERRIDES).await?;
     app.start_worker().await?;
     let email = format!("operator-{}@example.com", uuid::Uuid::new_v4().simple());
     let (user, token) = app.user(&email).await?;

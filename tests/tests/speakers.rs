@@ -26,8 +26,7 @@ async fn start(extra: &[(&'static str, &str)]) -> anyhow::Result<(TestApp, FakeT
     let fake = FakeTts::start().await?;
     let mut settings = fake.settings();
     settings.extend(extra.iter().map(|(k, v)| (*k, v.to_string())));
-    let overrides: Vec<(&str, &str)> = settings.iter().map(|(k, v)| (*k, v.as_str())).collect();
-    Ok((TestApp::spawn_with(&overrides).await?, fake))
+    Ok((TestApp::spawn_with(&settings).await?, fake))
 }
 
 /// The dialogue sample, uploaded: (its scratch directory, the sample, the video id).
@@ -796,7 +795,7 @@ async fn clones_are_made_from_the_separated_voices_when_the_separator_gives_them
     let separator = FakeLalalAi::start().await?;
     let (app, fake) = start(&[
         ("CLONE_MIN_SECS", "1"),
-        ("LALALAI_BASE_URL", &separator.url),
+        ("LALALAI_BASE_URL", separator.url.as_str()),
         ("LALALAI_API_KEY", KEY),
         ("LALALAI_POLL_MS", "20"),
     ])

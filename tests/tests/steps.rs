@@ -22,15 +22,14 @@ const SPEECH: &str = "/v1/audio/speech";
 
 async fn start() -> anyhow::Result<(TestApp, FakeTts)> {
     let fake = FakeTts::start().await?;
-    let settings = fake.settings();
-    let mut overrides: Vec<(&str, &str)> = settings.iter().map(|(k, v)| (*k, v.as_str())).collect();
-    overrides.push(("LLM_MODEL", "gpt-test"));
+    let mut settings = fake.settings();
+    settings.push(("LLM_MODEL", "gpt-test".into()));
     // The slow answers are awaited, not timed out.
-    overrides.push(("LLM_TIMEOUT_SECS", "60"));
+    settings.push(("LLM_TIMEOUT_SECS", "60".into()));
     // A step that keeps failing (the broken video at the mux) gives up after its sixth passing
     // error: seconds apart here, not up to a minute.
-    overrides.push(("ACTIVITY_RETRY_MAX_INTERVAL_SECS", "1"));
-    Ok((TestApp::spawn_with(&overrides).await?, fake))
+    settings.push(("ACTIVITY_RETRY_MAX_INTERVAL_SECS", "1".into()));
+    Ok((TestApp::spawn_with(&settings).await?, fake))
 }
 
 fn body(transcript: Option<&str>) -> Value {

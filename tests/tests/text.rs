@@ -33,11 +33,10 @@ async fn start() -> anyhow::Result<(TestApp, FakeTts)> {
 
 async fn start_with(llm_timeout_secs: &str) -> anyhow::Result<(TestApp, FakeTts)> {
     let fake = FakeTts::start().await?;
-    let settings = fake.settings();
-    let mut overrides: Vec<(&str, &str)> = settings.iter().map(|(k, v)| (*k, v.as_str())).collect();
-    overrides.push(("LLM_MODEL", "gpt-test"));
-    overrides.push(("LLM_TIMEOUT_SECS", llm_timeout_secs));
-    Ok((TestApp::spawn_with(&overrides).await?, fake))
+    let mut settings = fake.settings();
+    settings.push(("LLM_MODEL", "gpt-test".into()));
+    settings.push(("LLM_TIMEOUT_SECS", llm_timeout_secs.into()));
+    Ok((TestApp::spawn_with(&settings).await?, fake))
 }
 
 async fn text(app: &TestApp, token: &str, video: &str, query: &str) -> anyhow::Result<String> {

@@ -14,8 +14,7 @@ const DEADLINE: Duration = Duration::from_secs(120);
 async fn start() -> anyhow::Result<(TestApp, FakeTts)> {
     let fake = FakeTts::start().await?;
     let settings = fake.settings();
-    let overrides: Vec<(&str, &str)> = settings.iter().map(|(k, v)| (*k, v.as_str())).collect();
-    Ok((TestApp::spawn_with(&overrides).await?, fake))
+    Ok((TestApp::spawn_with(&settings).await?, fake))
 }
 
 fn request(transcript: &str, voice: &str) -> Value {
@@ -378,8 +377,7 @@ async fn recognized_by(provider: &str, path: &str, model: &str) -> anyhow::Resul
     let fake = FakeTts::start().await?;
     let mut settings = fake.settings();
     settings.push(("ASR_PROVIDER", provider.into()));
-    let overrides: Vec<(&str, &str)> = settings.iter().map(|(k, v)| (*k, v.as_str())).collect();
-    let app = TestApp::spawn_with(&overrides).await?;
+    let app = TestApp::spawn_with(&settings).await?;
     let (_, token) = app.user(&format!("{provider}@example.test")).await?;
     let (_dir, _sample, video) = sample_video(&app, &token, "recognized.mp4").await?;
     // A 200 whose body is not a transcript is retried, not taken for silence.

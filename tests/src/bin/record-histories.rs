@@ -154,8 +154,7 @@ async fn dub_completed(
 async fn recognized() -> anyhow::Result<Vec<u8>> {
     let fake = FakeTts::start().await?;
     let settings = fake.settings();
-    let overrides: Vec<(&str, &str)> = settings.iter().map(|(k, v)| (*k, v.as_str())).collect();
-    let app = TestApp::spawn_with(&overrides).await?;
+    let app = TestApp::spawn_with(&settings).await?;
     let out = recognized_on(&app).await;
     finish(app, out).await
 }
@@ -173,8 +172,7 @@ async fn recognition_chunks() -> anyhow::Result<Vec<u8>> {
     let fake = FakeTts::start().await?;
     let mut settings = fake.settings();
     settings.push(("ASR_CHUNK_SECS", "4".into()));
-    let overrides: Vec<(&str, &str)> = settings.iter().map(|(k, v)| (*k, v.as_str())).collect();
-    let app = TestApp::spawn_with(&overrides).await?;
+    let app = TestApp::spawn_with(&settings).await?;
     let out = recognition_chunks_on(&app).await;
     finish(app, out).await
 }
@@ -370,8 +368,7 @@ async fn cloned() -> anyhow::Result<Vec<u8>> {
     let fake = FakeTts::start().await?;
     let mut settings = fake.settings();
     settings.push(("CLONE_MIN_SECS", "1".into()));
-    let overrides: Vec<(&str, &str)> = settings.iter().map(|(k, v)| (*k, v.as_str())).collect();
-    let app = TestApp::spawn_with(&overrides).await?;
+    let app = TestApp::spawn_with(&settings).await?;
     let out = cloned_on(&app, &fake).await;
     finish(app, out).await
 }
@@ -384,8 +381,7 @@ async fn cloned_from_vocals() -> anyhow::Result<Vec<u8>> {
     let mut settings = fake.settings();
     settings.extend(separator.settings());
     settings.push(("CLONE_MIN_SECS", "1".into()));
-    let overrides: Vec<(&str, &str)> = settings.iter().map(|(k, v)| (*k, v.as_str())).collect();
-    let app = TestApp::spawn_with(&overrides).await?;
+    let app = TestApp::spawn_with(&settings).await?;
     let out = cloned_on(&app, &fake).await;
     finish(app, out).await
 }
@@ -587,7 +583,6 @@ async fn billing() -> anyhow::Result<Vec<u8>> {
         FakePaddle::start(&Catalog::parse(DEFAULT_PLANS).map_err(anyhow::Error::msg)?).await?;
     let mut overrides: Vec<(&str, String)> = paddle.settings();
     overrides.push(("BILLING_GRACE_PERIOD_SECS", "2".into()));
-    let overrides: Vec<(&str, &str)> = overrides.iter().map(|(k, v)| (*k, v.as_str())).collect();
     let app = TestApp::spawn_with(&overrides).await?;
     let out = billing_on(&app, &paddle).await;
     finish(app, out).await
