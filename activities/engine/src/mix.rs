@@ -4,23 +4,22 @@
 //!
 //! Everything streams in blocks, so memory stays flat as the media grows: one thread decodes and
 //! resamples the original track, one prepares the clips in timeline order (decode, resample,
-//! stretch, cut), and the caller's thread ducks, sums, measures (BS.1770 via `ebur128`) and
-//! spills the float mix to a scratch file. The gain is known only at the end, so a second pass
-//! scales that file into the WAV.
+//! stretch, cut), and the caller's thread ducks and sums, while one thread measures the sum
+//! (BS.1770, `loudness`) and another holds it in the output WAV (`held`). The gain is known
+//! only at the end, so a second pass scales the held sum in place.
 
 use super::decode::AudioReader;
 use super::duck::Ducker;
-use super::limit::Limiter;
+use super::held::{Held, hold};
+use super::loudness::StereoLoudness;
 use super::plan::{Placement, Plan};
 use super::resample::{StreamResampler, resample_mono};
 use super::stretch::stretch;
-use super::{EngineError, wav};
+use super::EngineError;
 use ebur128::{EbuR128, Mode};
 use onevoice_shared::contracts::MixGain;
 use serde::Serialize;
 use std::collections::VecDeque;
-use std::fs::File;
-use std::io::{BufReader, BufWriter, Read, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -84,22 +83,14 @@ pub struct MixReport {
     pub seconds_writing: f64,
 }
 
-/// Mixes into `out` (48 kHz stereo s16 WAV of exactly `plan.frames` frames), using `scratch`
-/// for the intermediate float file.
-pub fn mix(
-    spec: &MixSpec,
-    plan: &Plan,
-    rate: u32,
-    out: &Path,
-    scratch: &Path,
-) -> Result<MixReport, EngineError> {
+/// Mixes into `out` (48 kHz stereo s16 WAV of exactly `plan.frames` frames).
+pub fn mix(spec: &MixSpec, plan: &Plan, rate: u32, out: &Path) -> Result<MixReport, EngineError> {
     if spec.clips.len() != plan.placements.len() {
         return Err(EngineError::Media(
             "one clip per placement is needed".into(),
         ));
     }
     let started = Instant::now();
-    let raw_path = scratch.join("mix.f32");
     let (bg_tx, bg_rx) = sync_channel::<Result<Vec<f32>, EngineError>>(DEPTH);
     let (clip_tx, clip_rx) = sync_channel::<Result<(u64, Vec<f32>), EngineError>>(16);
     // The original track, decoded beside the background only where the plan keeps some of it.
@@ -141,12 +132,12 @@ pub fn mix(
             original: original.map(|_| orig_rx),
             clips: clip_rx,
         };
-        sum_and_measure(spec, plan, rate, sources, &raw_path)
+        sum_and_measure(spec, plan, rate, sources, out)
     })?;
     let mixing = started.elapsed().as_secs_f64();
 
     let written = Instant::now();
-    let (lufs, peak) = measured;
+    let (lufs, peak, held) = measured;
     let peak_db = 20.0 * f64::from(peak).max(1e-12).log10();
     let to_target = if lufs.is_finite() {
         spec.target_lufs - lufs
@@ -165,7 +156,7 @@ pub fn mix(
         // Limiting takes some loudness away; measure how much at the target gain and make up
         // for it (bounded, so a pathological input cannot ask for an absurd gain).
         let gain = 10f64.powf(to_target / 20.0) as f32;
-        let limited = loudness_limited(&raw_path, rate, gain, limit)?;
+        let limited = held.loudness_limited(rate, gain, limit)?;
         let makeup = if limited.is_finite() {
             (spec.target_lufs - limited).clamp(0.0, 6.0)
         } else {
@@ -175,15 +166,7 @@ pub fn mix(
     } else {
         (to_target.min(to_ceiling), None)
     };
-    scale_to_wav(
-        &raw_path,
-        out,
-        plan.frames,
-        rate,
-        10f64.powf(gain_db / 20.0) as f32,
-        limit,
-    )?;
-    let _ = std::fs::remove_file(&raw_path);
+    held.scale(10f64.powf(gain_db / 20.0) as f32, limit)?;
     Ok(MixReport {
         frames: plan.frames,
         measured_lufs: lufs,
@@ -311,19 +294,19 @@ struct Sources {
 }
 
 /// Ducks and sums block by block; a meter thread measures loudness and peak while a writer
-/// thread spills the floats to `raw_path` (both see every block, so neither holds the sum up).
+/// thread holds the sum in `out` (both see every block, so neither holds the sum up).
 fn sum_and_measure(
     spec: &MixSpec,
     plan: &Plan,
     rate: u32,
     sources: Sources,
-    raw_path: &Path,
-) -> Result<(f64, f32), EngineError> {
+    out: &Path,
+) -> Result<(f64, f32, Held), EngineError> {
     let (meter_tx, meter_rx) = sync_channel::<Arc<Vec<f32>>>(DEPTH);
     let (write_tx, write_rx) = sync_channel::<Arc<Vec<f32>>>(DEPTH);
     std::thread::scope(|scope| {
         let meter = scope.spawn(move || measure(meter_rx, rate, spec.true_peak));
-        let writer = scope.spawn(move || spill(write_rx, raw_path));
+        let writer = scope.spawn(move || hold(write_rx, out, rate, plan.frames));
         let summed = sum(spec, plan, sources, |block| {
             let block = Arc::new(block);
             meter_tx.send(block.clone()).is_ok() && write_tx.send(block).is_ok()
@@ -336,8 +319,9 @@ fn sum_and_measure(
             .join()
             .unwrap_or_else(|_| Err(EngineError::Io("writer panicked".into())));
         summed?;
-        written?;
-        measured
+        let held = written?;
+        let (lufs, peak) = measured?;
+        Ok((lufs, peak, held))
     })
 }
 
@@ -465,208 +449,30 @@ fn measure(
     rate: u32,
     true_peak: bool,
 ) -> Result<(f64, f32), EngineError> {
-    let mode = if true_peak {
-        Mode::I | Mode::TRUE_PEAK
+    let mut loudness = StereoLoudness::new(rate);
+    // Only the true peak needs `ebur128` (4x oversampling, which our own meter does not do).
+    let mut oversampled = if true_peak {
+        Some(
+            EbuR128::new(CHANNELS as u32, rate, Mode::TRUE_PEAK)
+                .map_err(|e| EngineError::Media(format!("loudness meter: {e}")))?,
+        )
     } else {
-        Mode::I
+        None
     };
-    let mut meter = EbuR128::new(CHANNELS as u32, rate, mode)
-        .map_err(|e| EngineError::Media(format!("loudness meter: {e}")))?;
-    let mut peak = 0.0f32;
     for block in blocks {
-        peak = block.iter().fold(peak, |p, s| p.max(s.abs()));
-        meter
-            .add_frames_f32(&block)
-            .map_err(|e| EngineError::Media(format!("loudness meter: {e}")))?;
+        loudness.add(&block);
+        if let Some(meter) = oversampled.as_mut() {
+            meter
+                .add_frames_f32(&block)
+                .map_err(|e| EngineError::Media(format!("loudness meter: {e}")))?;
+        }
     }
-    let lufs = meter.loudness_global().unwrap_or(f64::NEG_INFINITY);
-    if true_peak {
-        let true_peak = (0..CHANNELS as u32)
+    let peak = loudness.sample_peak();
+    let peak = match oversampled {
+        Some(meter) => (0..CHANNELS as u32)
             .filter_map(|c| meter.true_peak(c).ok())
-            .fold(0.0f64, f64::max);
-        return Ok((lufs, true_peak.max(f64::from(peak)) as f32));
-    }
-    Ok((lufs, peak))
-}
-
-/// Writes every block it receives to `raw_path` as little-endian floats.
-fn spill(blocks: Receiver<Arc<Vec<f32>>>, raw_path: &Path) -> Result<(), EngineError> {
-    let file = File::create(raw_path).map_err(|e| EngineError::io(raw_path, e))?;
-    let mut raw = BufWriter::with_capacity(1 << 22, file);
-    let mut bytes = Vec::with_capacity(BLOCK * CHANNELS * 4);
-    for block in blocks {
-        bytes.resize(block.len() * 4, 0);
-        for (b, s) in bytes.chunks_exact_mut(4).zip(block.iter()) {
-            b.copy_from_slice(&s.to_le_bytes());
-        }
-        raw.write_all(&bytes)
-            .map_err(|e| EngineError::io(raw_path, e))?;
-    }
-    raw.flush().map_err(|e| EngineError::io(raw_path, e))
-}
-
-/// Scales the float file by `gain` into a 16-bit WAV (rounded to nearest, saturated), through
-/// the limiter when `limit` (a linear ceiling) is set; one thread per half of the file.
-fn scale_to_wav(
-    raw_path: &Path,
-    out: &Path,
-    frames: u64,
-    rate: u32,
-    gain: f32,
-    limit: Option<f32>,
-) -> Result<(), EngineError> {
-    wav::Writer::create(out, rate, CHANNELS as u16, frames)?.reserve()?;
-    let parts = 2u64;
-    let per = frames.div_ceil(parts);
-    std::thread::scope(|scope| {
-        let handles: Vec<_> = (0..parts)
-            .map(|k| {
-                let part = ((k * per).min(frames), ((k + 1) * per).min(frames));
-                scope.spawn(move || scale_part(raw_path, out, part, frames, gain, limit))
-            })
-            .collect();
-        handles
-            .into_iter()
-            .map(|h| {
-                h.join()
-                    .unwrap_or_else(|_| Err(EngineError::Io("scaling thread panicked".into())))
-            })
-            .collect::<Result<Vec<()>, _>>()
-    })?;
-    Ok(())
-}
-
-/// Frames `[from, to)` of the float file, scaled (and limited), into their place in the WAV. A
-/// limited part starts reading early enough for its limiter to agree with the previous part's,
-/// and reads past its end for the look-ahead.
-fn scale_part(
-    raw_path: &Path,
-    out: &Path,
-    (from, to): (u64, u64),
-    total: u64,
-    gain: f32,
-    limit: Option<f32>,
-) -> Result<(), EngineError> {
-    let frame_bytes = CHANNELS as u64 * 4;
-    let (read_from, read_to) = match limit {
-        Some(_) => (
-            from.saturating_sub(Limiter::WARM_UP),
-            (to + Limiter::LOOKAHEAD as u64).min(total),
-        ),
-        None => (from, to),
+            .fold(f64::from(peak), f64::max) as f32,
+        None => peak,
     };
-    let mut input = File::open(raw_path).map_err(|e| EngineError::io(raw_path, e))?;
-    input
-        .seek(SeekFrom::Start(read_from * frame_bytes))
-        .map_err(|e| EngineError::io(raw_path, e))?;
-    let mut input = BufReader::with_capacity(1 << 21, input);
-    let mut output = std::fs::OpenOptions::new()
-        .write(true)
-        .open(out)
-        .map_err(|e| EngineError::io(out, e))?;
-    output
-        .seek(SeekFrom::Start(
-            wav::HEADER_BYTES + from * CHANNELS as u64 * 2,
-        ))
-        .map_err(|e| EngineError::io(out, e))?;
-    let mut output = BufWriter::with_capacity(1 << 21, output);
-    let mut limiter = limit.map(Limiter::new);
-    let mut buf = vec![0u8; 1 << 20];
-    let mut pcm: Vec<u8> = Vec::with_capacity(buf.len() / 2);
-    // Index of the next frame the limiter (or the plain path) hands out.
-    let mut emitted = read_from;
-    let mut left = (read_to - read_from) * frame_bytes;
-    let mut put = |frame: [f32; 2], pcm: &mut Vec<u8>| {
-        if (from..to).contains(&emitted) {
-            for s in frame {
-                let s = (s * 32767.0).round().clamp(-32768.0, 32767.0) as i16;
-                pcm.extend_from_slice(&s.to_le_bytes());
-            }
-        }
-        emitted += 1;
-    };
-    while left > 0 {
-        let want = (left as usize).min(buf.len());
-        let n =
-            read_full(&mut input, &mut buf[..want]).map_err(|e| EngineError::io(raw_path, e))?;
-        if n == 0 {
-            break;
-        }
-        pcm.clear();
-        for b in buf[..n].chunks_exact(8) {
-            let frame = [
-                f32::from_le_bytes([b[0], b[1], b[2], b[3]]) * gain,
-                f32::from_le_bytes([b[4], b[5], b[6], b[7]]) * gain,
-            ];
-            match limiter.as_mut() {
-                Some(l) => {
-                    if let Some(limited) = l.process(frame) {
-                        put(limited, &mut pcm);
-                    }
-                }
-                None => put(frame, &mut pcm),
-            }
-        }
-        output
-            .write_all(&pcm)
-            .map_err(|e| EngineError::io(out, e))?;
-        left -= n as u64;
-    }
-    if let Some(l) = limiter.as_mut()
-        && read_to == total
-    {
-        pcm.clear();
-        for frame in l.flush() {
-            put(frame, &mut pcm);
-        }
-        output
-            .write_all(&pcm)
-            .map_err(|e| EngineError::io(out, e))?;
-    }
-    output.flush().map_err(|e| EngineError::io(out, e))
-}
-
-/// Integrated loudness of the float file scaled by `gain` and limited at `limit`.
-fn loudness_limited(raw_path: &Path, rate: u32, gain: f32, limit: f32) -> Result<f64, EngineError> {
-    let input = File::open(raw_path).map_err(|e| EngineError::io(raw_path, e))?;
-    let mut input = BufReader::with_capacity(1 << 21, input);
-    let mut meter = EbuR128::new(CHANNELS as u32, rate, Mode::I)
-        .map_err(|e| EngineError::Media(format!("loudness meter: {e}")))?;
-    let mut limiter = Limiter::new(limit);
-    let mut buf = vec![0u8; 1 << 20];
-    let mut frames: Vec<f32> = Vec::with_capacity(buf.len() / 4);
-    loop {
-        let n = read_full(&mut input, &mut buf).map_err(|e| EngineError::io(raw_path, e))?;
-        frames.clear();
-        for b in buf[..n].chunks_exact(8) {
-            let frame = [
-                f32::from_le_bytes([b[0], b[1], b[2], b[3]]) * gain,
-                f32::from_le_bytes([b[4], b[5], b[6], b[7]]) * gain,
-            ];
-            if let Some(f) = limiter.process(frame) {
-                frames.extend_from_slice(&f);
-            }
-        }
-        if n == 0 {
-            frames.extend(limiter.flush().into_iter().flatten());
-        }
-        meter
-            .add_frames_f32(&frames)
-            .map_err(|e| EngineError::Media(format!("loudness meter: {e}")))?;
-        if n == 0 {
-            break;
-        }
-    }
-    Ok(meter.loudness_global().unwrap_or(f64::NEG_INFINITY))
-}
-
-fn read_full(r: &mut impl Read, buf: &mut [u8]) -> std::io::Result<usize> {
-    let mut filled = 0;
-    while filled < buf.len() {
-        match r.read(&mut buf[filled..])? {
-            0 => break,
-            n => filled += n,
-        }
-    }
-    Ok(filled)
+    Ok((loudness.integrated(), peak))
 }

@@ -99,7 +99,7 @@ fn the_limiter_reaches_a_loud_target_without_passing_the_ceiling() {
             only: None,
             original: None,
         };
-        let report = mix(&spec, &timeline, 48_000, &out, dir.path()).unwrap();
+        let report = mix(&spec, &timeline, 48_000, &out).unwrap();
         assert!(
             report.ceiling_bound,
             "a static gain cannot reach -12 LUFS here: {report:?}"
@@ -183,7 +183,7 @@ fn places_every_line_at_its_time_within_its_window_at_the_loudness_target() {
         only: None,
         original: None,
     };
-    let report = mix(&spec, &timeline, 48_000, &out, dir.path()).unwrap();
+    let report = mix(&spec, &timeline, 48_000, &out).unwrap();
     assert!(!report.ceiling_bound);
 
     let mut reader = AudioReader::open(&out).unwrap();
@@ -281,9 +281,7 @@ fn the_voice_and_background_stems_add_up_to_the_mix() {
     };
     let render = |only, name: &str| {
         let out = dir.path().join(name);
-        let scratch = dir.path().join(format!("{name}.d"));
-        std::fs::create_dir_all(&scratch).unwrap();
-        let report = mix(&spec(only), &timeline, 48_000, &out, &scratch).unwrap();
+        let report = mix(&spec(only), &timeline, 48_000, &out).unwrap();
         assert_eq!(report.gain_db, -3.0, "the given gain");
         measure(&out).0
     };
@@ -366,9 +364,8 @@ fn a_kept_line_plays_the_original_audio_and_the_rest_is_mixed_as_before() {
             only: None,
             original: original.map(Path::to_path_buf),
         };
-        let (out, scratch) = (dir.path().join(name), dir.path().join(format!("{name}.d")));
-        std::fs::create_dir_all(&scratch).unwrap();
-        mix(&spec, &timeline, rate, &out, &scratch).unwrap();
+        let out = dir.path().join(name);
+        mix(&spec, &timeline, rate, &out).unwrap();
         measure(&out).0
     };
     let step = 2.0 / 32768.0;

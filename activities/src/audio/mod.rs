@@ -474,11 +474,11 @@ impl AudioActivities {
                 cancel: Default::default(),
                 only: None,
             };
-            let (out, dir) = (scratch.path("mix.wav"), scratch.path(""));
+            let out = scratch.path("mix.wav");
             let cancel = spec.cancel.clone();
             let wav = out.clone();
             let report = blocking::run(&ctx, cancel, move || {
-                mixer::mix(&spec, &timeline, RATE, &wav, &dir)
+                mixer::mix(&spec, &timeline, RATE, &wav)
             })
             .await?;
             let audio_key = render.mix();
@@ -555,7 +555,7 @@ impl AudioActivities {
                 blocking::run(&ctx, cancel.clone(), move || {
                     for (stem, out) in [(Stem::Voices, &voices), (Stem::Background, &rest)] {
                         let spec = MixSpec { only: Some(stem), ..spec.clone() };
-                        mixer::mix(&spec, &timeline, RATE, out, &dir)?;
+                        mixer::mix(&spec, &timeline, RATE, out)?;
                     }
                     let archive = ClipArchive {
                         lines: &lines,

@@ -102,7 +102,7 @@ fn main() -> anyhow::Result<()> {
         only: None,
         original: None,
     };
-    let report = mix::mix(&spec, &timeline, RATE, &wav, &out_dir)?;
+    let report = mix::mix(&spec, &timeline, RATE, &wav)?;
     let mixed = started.elapsed().as_secs_f64();
 
     encode_and_mux(
