@@ -19,7 +19,7 @@ impl Biquad {
     /// Stage 1, the head's high shelf (+4 dB above ~1.7 kHz), derived for any rate the way the
     /// spec's 48 kHz table was.
     fn shelf(rate: f64) -> Self {
-        const F0: f64 = 1681.974_450_955_533;
+        const F0: f64 = 1_681.974_450_955_533;
         const GAIN_DB: f64 = 3.999_843_853_973_347;
         const Q: f64 = 0.707_175_236_955_419_6;
         let k = (std::f64::consts::PI * F0 / rate).tan();
@@ -66,8 +66,8 @@ impl State {
         for c in 0..2 {
             // Everything but the previous output first: only the last product and subtraction
             // wait on the previous sample.
-            let ahead = f.b[0] * x[c] + f.b[1] * self.x1[c] + f.b[2] * self.x2[c]
-                - f.a[1] * self.y2[c];
+            let ahead =
+                f.b[0] * x[c] + f.b[1] * self.x1[c] + f.b[2] * self.x2[c] - f.a[1] * self.y2[c];
             y[c] = ahead - f.a[0] * self.y1[c];
         }
         self.x2 = self.x1;
@@ -215,9 +215,16 @@ mod tests {
             let t = n as f32 / rate as f32;
             let (l, rr) = match n / r {
                 0..=2 => {
-                    let burst = if (n / (r / 3)) % 2 == 0 { 0.4 } else { 0.02 };
+                    let burst = if (n / (r / 3)).is_multiple_of(2) {
+                        0.4
+                    } else {
+                        0.02
+                    };
                     let tone = (t * 2.0 * std::f32::consts::PI * 220.0).sin();
-                    (burst * tone + 0.01 * noise(), 0.5 * burst * tone + 0.01 * noise())
+                    (
+                        burst * tone + 0.01 * noise(),
+                        0.5 * burst * tone + 0.01 * noise(),
+                    )
                 }
                 3..=4 => (0.8 * noise(), 0.7 * noise()),
                 5..=6 => (0.0, 0.0),
@@ -238,7 +245,10 @@ mod tests {
             let mut reference = EbuR128::new(2, rate, Mode::I | Mode::SAMPLE_PEAK).unwrap();
             reference.add_frames_f32(&signal).unwrap();
             let expected = reference.loudness_global().unwrap();
-            let expected_peak = reference.sample_peak(0).unwrap().max(reference.sample_peak(1).unwrap());
+            let expected_peak = reference
+                .sample_peak(0)
+                .unwrap()
+                .max(reference.sample_peak(1).unwrap());
             // Whole, and in uneven pieces that straddle the 100 ms boundaries.
             for piece in [signal.len(), 2 * 1_237, 2 * 4_800, 2 * 16_384 + 2] {
                 let mut meter = StereoLoudness::new(rate);

@@ -8,6 +8,7 @@
 //! (BS.1770, `loudness`) and another holds it in the output WAV (`held`). The gain is known
 //! only at the end, so a second pass scales the held sum in place.
 
+use super::EngineError;
 use super::decode::AudioReader;
 use super::duck::Ducker;
 use super::held::{Held, hold};
@@ -15,7 +16,6 @@ use super::loudness::StereoLoudness;
 use super::plan::{Placement, Plan};
 use super::resample::{StreamResampler, resample_mono};
 use super::stretch::stretch;
-use super::EngineError;
 use ebur128::{EbuR128, Mode};
 use onevoice_shared::contracts::MixGain;
 use serde::Serialize;

@@ -75,23 +75,25 @@ impl StreamResampler {
             0
         };
         let mut extra = tail_chunks;
+        // Input consumed so far: dropped from `pending` once at the end, not chunk by chunk
+        // (which moved the rest of a block along for every chunk).
+        let mut used_total = 0;
         loop {
             let need = inner.input_frames_next();
-            if self.pending[0].len() < need {
+            if self.pending[0].len() - used_total < need {
                 if extra == 0 {
                     break;
                 }
                 extra -= 1;
                 for ch in &mut self.pending {
-                    ch.resize(need, 0.0);
+                    ch.resize(used_total + need, 0.0);
                 }
             }
+            let input: Vec<&[f32]> = self.pending.iter().map(|ch| &ch[used_total..]).collect();
             let (used, made) = inner
-                .process_into_buffer(&self.pending, &mut self.out, None)
+                .process_into_buffer(&input, &mut self.out, None)
                 .map_err(|e| EngineError::Media(format!("resampling: {e}")))?;
-            for ch in &mut self.pending {
-                ch.drain(..used);
-            }
+            used_total += used;
             let start = self.skip.min(made);
             self.skip -= start;
             if self.channels == 1 {
@@ -109,6 +111,9 @@ impl StreamResampler {
                     }
                 }
             }
+        }
+        for ch in &mut self.pending {
+            ch.drain(..used_total);
         }
         Ok(())
     }
