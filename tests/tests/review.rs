@@ -425,6 +425,13 @@ async fn a_finished_dub_serves_its_segments_and_fit_and_takes_valid_edits_only()
 }
 
 /// Frames (48 kHz stereo s16 after the 44-byte header) where two mixes differ.
+/// `window` widened to the grid of groups the mix holds its sum in: a change re-rounds the
+/// whole group it falls in (`engine::held`), so it may show up to a group beyond its samples.
+fn held_window((start, end): (u64, u64)) -> (u64, u64) {
+    let group = onevoice_activities::audio::engine::held::GROUP as u64;
+    (start / group * group, end.div_ceil(group) * group)
+}
+
 fn differing_frames(a: &[u8], b: &[u8]) -> Vec<u64> {
     let header = onevoice_activities::audio::engine::wav::HEADER_BYTES as usize;
     a[header..]
@@ -532,10 +539,10 @@ async fn a_rerender_speaks_only_the_edited_lines_and_charges_them_once() -> anyh
         .iter()
         .map(|&k| {
             let (p, q) = (&plans[0].placements[k], &plans[1].placements[k]);
-            (
+            held_window((
                 p.start.min(q.start).saturating_sub(ramp),
                 (p.start + p.placed).max(q.start + q.placed) + ramp,
-            )
+            ))
         })
         .collect();
     let differing = differing_frames(&a, &b);
@@ -1099,10 +1106,10 @@ async fn a_line_kept_undubbed_plays_the_original_audio_after_a_rerender() -> any
     let ramp = onevoice_activities::audio::engine::RAMP;
     let recovery = onevoice_activities::audio::engine::limit::Limiter::WARM_UP;
     let p = &plans[0].placements[1];
-    let window = (
+    let window = held_window((
         p.start.min(samples(cue.start_ms)).saturating_sub(ramp),
         (p.start + p.placed).max(samples(cue.end_ms)) + 2 * ramp + recovery,
-    );
+    ));
     let (a, b) = (
         app.state.storage.get_bytes(&one.mix()).await?,
         app.state.storage.get_bytes(&two.mix()).await?,

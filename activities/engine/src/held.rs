@@ -11,7 +11,9 @@
 //! Holding the sum at 16 bits rounds it once more, by at most half a step of its group's peak:
 //! below half a step of the output wherever the gain leaves that peak under full scale, which
 //! the ceiling guarantees unless the limiter is on (and then the group is being limited, where
-//! the difference cannot be heard).
+//! the difference cannot be heard). Groups sit on a fixed grid, so a re-render that changes one
+//! line leaves every group it does not touch identical; the groups it touches are re-rounded
+//! whole, so a change shows up to one group (85 ms) beyond the samples that changed.
 
 use super::limit::Limiter;
 use super::loudness::StereoLoudness;
@@ -24,8 +26,8 @@ use std::path::{Path, PathBuf};
 use std::sync::mpsc::Receiver;
 use std::sync::{Arc, Barrier};
 
-/// Frames that share one scale (85 ms at 48 kHz).
-const GROUP: usize = 4_096;
+/// Frames that share one scale (85 ms at 48 kHz), on a fixed grid from the first frame.
+pub const GROUP: usize = 4_096;
 /// Frames read and rewritten at a time by the scaling pass (1 MiB).
 const CHUNK: u64 = 64 * GROUP as u64;
 const FRAME_BYTES: u64 = CHANNELS as u64 * 2;

@@ -8,7 +8,7 @@ pub mod clips;
 pub mod decode;
 pub mod duck;
 pub mod encode;
-mod held;
+pub mod held;
 pub mod limit;
 pub mod loudness;
 pub mod mix;
