@@ -343,16 +343,13 @@ mod tests {
 
     const RATE: u32 = 48_000;
 
-    /// 13 s of stereo whose level swings: quiet passages (where holding at 16 bits must cost
-    /// nothing audible), loud ones that pass full scale (for the limiter), and silence.
+    /// Stereo whose level swings every half second: quiet passages (where holding at 16 bits
+    /// must cost nothing audible), loud ones that pass full scale (for the limiter), silence.
     fn program(frames: usize) -> Vec<f32> {
-        let mut x: u32 = 0x1234_5678;
+        let noise = crate::tests::noise(frames, 1.0);
         (0..frames)
             .flat_map(|n| {
-                x ^= x << 13;
-                x ^= x >> 17;
-                x ^= x << 5;
-                let noise = x as f32 / u32::MAX as f32 * 2.0 - 1.0;
+                let noise = noise[n];
                 let level = match (n / (RATE as usize / 2)) % 4 {
                     0 => 0.001,
                     1 => 0.3,
